@@ -1,0 +1,279 @@
+// Package fairslot is the vocabulary of the fairslot outpatient appointment
+// and queue-number system: the domain types, their validation and the error
+// kinds. It imports only the standard library and must never reach storage,
+// the network or a clock of its own.
+package fairslot
+
+import (
+	"fmt"
+	"time"
+)
+
+// Hospital is the tenant: one hospital per deployment today.
+type Hospital struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// Campus is one site of a hospital.
+type Campus struct {
+	ID         int64  `json:"id"`
+	HospitalID int64  `json:"hospital_id"`
+	Name       string `json:"name"`
+}
+
+// Department is a clinical department at one campus.
+type Department struct {
+	ID       int64  `json:"id"`
+	CampusID int64  `json:"campus_id"`
+	Code     string `json:"code"`
+	Name     string `json:"name"`
+}
+
+// Title is a doctor's grade, which sets the fee and how scarce the slots are.
+type Title string
+
+const (
+	Expert  Title = "expert"
+	General Title = "general"
+)
+
+// Doctor sees patients in sessions.
+type Doctor struct {
+	ID           int64  `json:"id"`
+	DepartmentID int64  `json:"department_id"`
+	Name         string `json:"name"`
+	Title        Title  `json:"title"`
+}
+
+// Period is the half of the day a session runs in.
+type Period string
+
+const (
+	Morning   Period = "morning"
+	Afternoon Period = "afternoon"
+)
+
+// Session is one doctor's clinic on one date, morning or afternoon.
+type Session struct {
+	ID           int64     `json:"id"`
+	DoctorID     int64     `json:"doctor_id"`
+	DepartmentID int64     `json:"department_id"`
+	Date         string    `json:"date"` // YYYY-MM-DD in the hospital's time zone
+	Period       Period    `json:"period"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Room         string    `json:"room"`
+	FeeCents     int64     `json:"fee_cents"`
+}
+
+// MaxWindow is the longest time window a slot may have.
+const MaxWindow = 30 * time.Minute
+
+// Slot is a numbered place in a session, in a time window of at most 30 minutes.
+type Slot struct {
+	ID        int64     `json:"id"`
+	SessionID int64     `json:"session_id"`
+	Number    int       `json:"number"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+}
+
+// Window is a time window of a session with its remaining capacity.
+type Window struct {
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Capacity  int       `json:"capacity"`
+	Remaining int       `json:"remaining"`
+}
+
+// Validate checks a session and its slots against the domain rules.
+func (s Session) Validate(slots []Slot) error {
+	switch {
+	case s.Period != Morning && s.Period != Afternoon:
+		return Errorf(Invalid, "session period must be morning or afternoon")
+	case !s.End.After(s.Start):
+		return Errorf(Invalid, "session must end after it starts")
+	case s.FeeCents < 0:
+		return Errorf(Invalid, "session fee must not be negative")
+	}
+	if _, err := time.Parse(time.DateOnly, s.Date); err != nil {
+		return Errorf(Invalid, "session date must be YYYY-MM-DD")
+	}
+	for _, sl := range slots {
+		if !sl.End.After(sl.Start) || sl.End.Sub(sl.Start) > MaxWindow {
+			return Errorf(Invalid, "slot %d: time window must be longer than zero and at most 30 minutes", sl.Number)
+		}
+		if sl.Start.Before(s.Start) || sl.End.After(s.End) {
+			return Errorf(Invalid, "slot %d: time window lies outside the session", sl.Number)
+		}
+	}
+	return nil
+}
+
+// Account is a login, identified by a phone number.
+type Account struct {
+	ID        int64     `json:"id"`
+	Phone     string    `json:"phone"` // masked unless revealed
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Patient is a real-name identity. Name, ID number, phone and birth date are
+// personal data: stored sealed, shown masked.
+type Patient struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	IDType    IDType    `json:"id_type"`
+	IDNumber  string    `json:"id_number"`
+	Phone     string    `json:"phone"`
+	BirthDate string    `json:"birth_date,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Binding links an account to a patient it may book for.
+type Binding struct {
+	AccountID int64     `json:"account_id"`
+	PatientID int64     `json:"patient_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Status is a booking's place in its lifecycle.
+type Status string
+
+const (
+	Held      Status = "held"       // unpaid, expires
+	Confirmed Status = "confirmed"  // paid
+	CheckedIn Status = "checked_in" // arrived, has a ticket, waiting
+	Called    Status = "called"     // called into the room
+	Completed Status = "completed"
+	Cancelled Status = "cancelled"
+	Expired   Status = "expired"
+	NoShow    Status = "no_show"
+)
+
+// Active reports whether a booking in status s still counts against the
+// patient's limits.
+func (s Status) Active() bool {
+	switch s {
+	case Held, Confirmed, CheckedIn, Called:
+		return true
+	}
+	return false
+}
+
+// HoldsSlot reports whether a booking in status s keeps its slot from others.
+func (s Status) HoldsSlot() bool { return s != Cancelled && s != Expired }
+
+// transitions lists, for each status, the statuses it may move to.
+var transitions = map[Status][]Status{
+	Held:      {Confirmed, Cancelled, Expired},
+	Confirmed: {CheckedIn, Cancelled, NoShow},
+	CheckedIn: {Called, NoShow},
+	Called:    {Completed, CheckedIn, NoShow}, // back to CheckedIn when the call is missed
+}
+
+// CanMove reports whether a booking may move from one status to another.
+func CanMove(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// ActiveStatuses and SlotHoldingStatuses list the statuses behind Active and
+// HoldsSlot, for storage queries.
+var (
+	ActiveStatuses      = []Status{Held, Confirmed, CheckedIn, Called}
+	SlotHoldingStatuses = []Status{Held, Confirmed, CheckedIn, Called, Completed, NoShow}
+)
+
+// Channel is where a booking was made.
+type Channel string
+
+const (
+	Online Channel = "online"
+	OnSite Channel = "on_site"
+)
+
+// Booking is one patient's claim on one slot.
+type Booking struct {
+	ID           int64     `json:"id"`
+	Code         string    `json:"code"`
+	SlotID       int64     `json:"slot_id"`
+	SessionID    int64     `json:"session_id"`
+	DepartmentID int64     `json:"department_id"`
+	Date         string    `json:"date"`
+	PatientID    int64     `json:"patient_id"`
+	AccountID    int64     `json:"account_id,omitempty"` // zero for walk-ins
+	Channel      Channel   `json:"channel"`
+	Status       Status    `json:"status"`
+	HeldUntil    time.Time `json:"held_until,omitzero"`
+	FeeCents     int64     `json:"fee_cents"`
+	MissedCalls  int       `json:"missed_calls"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	RequestKey   string    `json:"-"`
+}
+
+// Ticket is a queue number issued at check-in.
+type Ticket struct {
+	ID        int64     `json:"id"`
+	BookingID int64     `json:"booking_id"`
+	SessionID int64     `json:"session_id"`
+	Number    int       `json:"number"`
+	Position  float64   `json:"-"`
+	IssuedAt  time.Time `json:"issued_at"`
+}
+
+// Label is the ticket as printed and shown on the board, e.g. "A007".
+func (t Ticket) Label() string { return fmt.Sprintf("A%03d", t.Number) }
+
+// Role is a staff member's role; permissions follow from it.
+type Role string
+
+const (
+	Registrar  Role = "registrar"
+	Nurse      Role = "nurse"
+	DoctorRole Role = "doctor"
+	Admin      Role = "admin"
+)
+
+// Action is something a staff member may be permitted to do.
+type Action string
+
+const (
+	ActCheckIn   Action = "check_in"
+	ActWalkIn    Action = "walk_in"
+	ActViewQueue Action = "view_queue"
+	ActCall      Action = "call" // call next, recall, missed, complete
+)
+
+var permissions = map[Role][]Action{
+	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue},
+	Nurse:      {ActCheckIn, ActViewQueue, ActCall},
+	DoctorRole: {ActViewQueue, ActCall},
+	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall},
+}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { _, ok := permissions[r]; return ok }
+
+// Can reports whether role r may perform action a.
+func (r Role) Can(a Action) bool {
+	for _, x := range permissions[r] {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Staff is a hospital staff member who logs in with a password.
+type Staff struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+}

@@ -1,0 +1,102 @@
+package fairslot_test
+
+import (
+	"testing"
+
+	"github.com/fairslot/fairslot"
+)
+
+func TestNormalizeID(t *testing.T) {
+	tests := []struct {
+		typ     fairslot.IDType
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{fairslot.IDResident, "11010519491231002X", "11010519491231002X", false},
+		{fairslot.IDResident, " 11010519491231002x ", "11010519491231002X", false}, // lower-case x and spaces
+		{fairslot.IDResident, "110105194912310021", "", true},                      // wrong check digit
+		{fairslot.IDResident, "11010519491331002X", "", true},                      // month 13
+		{fairslot.IDResident, "1101051949123100", "", true},                        // too short
+		{fairslot.IDResident, "11010519491231002Y", "", true},                      // bad last char
+		{fairslot.IDPassport, "e12345678", "E12345678", false},
+		{fairslot.IDPassport, "E1", "", true},
+		{fairslot.IDPassport, "E1234-5678", "", true},
+		{fairslot.IDVNCitizen, "001099012345", "001099012345", false},
+		{fairslot.IDVNCitizen, "00109901234", "", true},
+		{fairslot.IDHKMacau, "H12345678", "H12345678", false},
+		{fairslot.IDHKMacau, "X12345678", "", true},
+		{"driving_licence", "123", "", true},
+	}
+	for _, tt := range tests {
+		got, err := fairslot.NormalizeID(tt.typ, tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("NormalizeID(%s, %q) = %q, %v; want %q, error %v", tt.typ, tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && fairslot.ErrorKind(err) != fairslot.Invalid {
+			t.Errorf("NormalizeID(%s, %q) error kind = %s, want invalid", tt.typ, tt.in, fairslot.ErrorKind(err))
+		}
+	}
+}
+
+func TestResidentCheckDigitAllPositions(t *testing.T) {
+	// Changing any single digit of a valid number must change the check digit
+	// (GB 11643 detects all single-digit errors).
+	base := "11010519491231002X"
+	for i := 0; i < 17; i++ {
+		b := []byte(base)
+		b[i] = '0' + (b[i]-'0'+1)%10
+		if fairslot.ResidentCheckDigit(string(b)) == base[17] {
+			t.Errorf("changing digit %d left the check digit %c unchanged", i, base[17])
+		}
+	}
+}
+
+func TestNormalizePhone(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"138 1234 5678", "13812345678"},
+		{"+84-912-345-678", "+84912345678"},
+		{"12345", ""},
+		{"138a12345678", ""},
+		{"1+3812345678", ""},
+	}
+	for _, tt := range tests {
+		got, err := fairslot.NormalizePhone(tt.in)
+		if got != tt.want || (err != nil) != (tt.want == "") {
+			t.Errorf("NormalizePhone(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestCanMove(t *testing.T) {
+	tests := []struct {
+		from, to fairslot.Status
+		want     bool
+	}{
+		{fairslot.Held, fairslot.Confirmed, true},
+		{fairslot.Held, fairslot.CheckedIn, false},
+		{fairslot.Confirmed, fairslot.CheckedIn, true},
+		{fairslot.CheckedIn, fairslot.Called, true},
+		{fairslot.Called, fairslot.Completed, true},
+		{fairslot.Completed, fairslot.Cancelled, false},
+		{fairslot.Expired, fairslot.Confirmed, false},
+		{fairslot.Cancelled, fairslot.Held, false},
+	}
+	for _, tt := range tests {
+		if got := fairslot.CanMove(tt.from, tt.to); got != tt.want {
+			t.Errorf("CanMove(%s, %s) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+}
+
+func TestRolePermissions(t *testing.T) {
+	if fairslot.DoctorRole.Can(fairslot.ActCheckIn) {
+		t.Error("a doctor may check patients in; want only registrars, nurses and admins")
+	}
+	if !fairslot.Registrar.Can(fairslot.ActWalkIn) || fairslot.Registrar.Can(fairslot.ActCall) {
+		t.Error("registrar permissions wrong: want walk-in, not call")
+	}
+	if fairslot.Role("janitor").Valid() {
+		t.Error("unknown role reported valid")
+	}
+}
