@@ -85,24 +85,32 @@ func create(path string) (*Vault, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("keyset directory: %w", err)
 	}
-	// O_EXCL: two processes starting at once must not both write a keyset.
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return Open(path)
-	}
+	// Write a temporary file and link it into place: the link fails if another
+	// process won the race, and no reader ever sees a half-written keyset.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyset-*")
 	if err != nil {
 		return nil, fmt.Errorf("create keyset: %w", err)
 	}
-	if _, err := file.Write(data); err != nil {
-		file.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("keyset mode: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
 		return nil, fmt.Errorf("write keyset: %w", err)
 	}
-	if err := file.Sync(); err != nil {
-		file.Close()
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
 		return nil, fmt.Errorf("sync keyset: %w", err)
 	}
-	if err := file.Close(); err != nil {
+	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("close keyset: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return Open(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("install keyset: %w", err)
 	}
 	return fromHandles(a, i)
 }
