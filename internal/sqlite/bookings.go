@@ -1,0 +1,248 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+const active = `('held', 'confirmed', 'checked_in', 'called')`
+
+func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error) {
+	var h booking.History
+	err := t.tx.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND department_id = ? AND status IN `+active+`),
+		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND status IN `+active+`),
+		(SELECT count(*) FROM bookings WHERE patient_id = ? AND status IN `+active+`)`,
+		patientID, date, departmentID, patientID, date, patientID).Scan(&h.ActiveInDepartmentOnDay, &h.ActiveOnDay, &h.Active)
+	if err != nil {
+		return h, err
+	}
+	rows, err := all(ctx, t, func(r *sql.Rows) (struct {
+		status fairslot.Status
+		at     int64
+	}, error) {
+		var v struct {
+			status fairslot.Status
+			at     int64
+		}
+		return v, r.Scan(&v.status, &v.at)
+	}, `SELECT status, updated_ms FROM bookings WHERE patient_id = ? AND updated_ms >= ?
+		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(since))
+	for _, r := range rows {
+		if r.status == fairslot.NoShow {
+			h.NoShows = append(h.NoShows, t.at(r.at))
+		} else {
+			h.Cancels = append(h.Cancels, t.at(r.at))
+		}
+	}
+	return h, err
+}
+
+// InsertBooking inserts the booking only while the patient stays within the
+// limits; the partial unique indexes refuse a taken slot or a second place
+// in one session.
+func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.Limits) error {
+	var heldUntil any
+	if !b.HeldUntil.IsZero() {
+		heldUntil = ms(b.HeldUntil)
+	}
+	var account, key any
+	if b.AccountID != 0 {
+		account = b.AccountID
+	}
+	if b.RequestKey != "" {
+		key = b.RequestKey
+	}
+	res, err := t.exec(ctx, `INSERT INTO bookings (code, slot_id, session_id, department_id, date, patient_id, account_id,
+			channel, status, held_until_ms, fee_cents, request_key, created_ms, updated_ms)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE
+			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND department_id = ? AND status IN `+active+`) < ? AND
+			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND status IN `+active+`) < ? AND
+			(SELECT count(*) FROM bookings WHERE patient_id = ? AND status IN `+active+`) < ?`,
+		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, account,
+		b.Channel, b.Status, heldUntil, b.FeeCents, key, ms(b.CreatedAt), ms(b.UpdatedAt),
+		b.PatientID, b.Date, b.DepartmentID, l.PerDepartmentPerDay,
+		b.PatientID, b.Date, l.PerDay,
+		b.PatientID, l.Active)
+	switch {
+	case isUnique(err, "bookings.slot_id"):
+		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")
+	case isUnique(err, "bookings.patient_id"):
+		return fairslot.Errorf(fairslot.Conflict, "this patient already has a booking in this session")
+	case isUnique(err, "bookings.account_id"):
+		return fairslot.Errorf(fairslot.Conflict, "this request was already made")
+	case isUnique(err, "bookings.code"):
+		return fairslot.Errorf(fairslot.Conflict, "booking code collision; please retry")
+	case err != nil:
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fairslot.Errorf(fairslot.Limited, "this patient has reached a booking limit")
+	}
+	b.ID, err = res.LastInsertId()
+	return err
+}
+
+// bookingColumns lists a booking's columns, qualified with a table alias
+// ("b.") or not ("").
+func bookingColumns(a string) string {
+	return strings.NewReplacer("@", a).Replace(`@id, @code, @slot_id, @session_id, @department_id, @date, @patient_id,
+		coalesce(@account_id, 0), @channel, @status, @held_until_ms, @fee_cents, @missed_calls,
+		coalesce(@request_key, ''), @created_ms, @updated_ms`)
+}
+
+func (t *tx) scanBooking(r interface{ Scan(...any) error }) (fairslot.Booking, error) {
+	var b fairslot.Booking
+	var held sql.NullInt64
+	var created, updated int64
+	err := r.Scan(&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &b.Channel, &b.Status,
+		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &created, &updated)
+	if err == sql.ErrNoRows {
+		return b, fairslot.Errorf(fairslot.NotFound, "booking not found")
+	}
+	b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)
+	return b, err
+}
+
+func (t *tx) Booking(ctx context.Context, id int64) (fairslot.Booking, error) {
+	return t.scanBooking(t.tx.QueryRowContext(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE id = ?`, id))
+}
+
+func (t *tx) BookingByCode(ctx context.Context, code string) (fairslot.Booking, error) {
+	return t.scanBooking(t.tx.QueryRowContext(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE code = ?`, code))
+}
+
+func (t *tx) BookingByRequestKey(ctx context.Context, accountID int64, key string) (fairslot.Booking, error) {
+	return t.scanBooking(t.tx.QueryRowContext(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE account_id = ? AND request_key = ?`, accountID, key))
+}
+
+func (t *tx) BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Booking, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
+		`SELECT `+bookingColumns("")+` FROM bookings WHERE account_id = ? ORDER BY date DESC, id DESC LIMIT 200`, accountID)
+}
+
+func (t *tx) SessionBookings(ctx context.Context, sessionID int64) ([]fairslot.Booking, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
+		`SELECT `+bookingColumns("")+` FROM bookings WHERE session_id = ? ORDER BY id`, sessionID)
+}
+
+func (t *tx) MoveBooking(ctx context.Context, id int64, from, to fairslot.Status, m storage.Move) error {
+	missed := any(nil)
+	if m.MissedCalls >= 0 {
+		missed = m.MissedCalls
+	}
+	var by any
+	if m.CancelledBy != "" {
+		by = m.CancelledBy
+	}
+	res, err := t.exec(ctx, `UPDATE bookings SET status = ?, updated_ms = ?, missed_calls = coalesce(?, missed_calls),
+		cancelled_by = coalesce(?, cancelled_by) WHERE id = ? AND status = ?`, to, ms(m.At), missed, by, id, from)
+	if isTrigger(err) {
+		return fairslot.Errorf(fairslot.Conflict, "a booking cannot move from %s to %s", from, to)
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fairslot.Errorf(fairslot.Conflict, "the booking is no longer %s", from)
+	}
+	return nil
+}
+
+func (t *tx) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
+	return all(ctx, t, func(r *sql.Rows) (id int64, err error) { return id, r.Scan(&id) }, query, args...)
+}
+
+func (t *tx) ExpireHolds(ctx context.Context, sessionID int64, now time.Time) ([]int64, error) {
+	return t.ids(ctx, `UPDATE bookings SET status = 'expired', updated_ms = ?
+		WHERE status = 'held' AND held_until_ms <= ? AND (? = 0 OR session_id = ?) RETURNING id`,
+		ms(now), ms(now), sessionID, sessionID)
+}
+
+func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int64, error) {
+	return t.ids(ctx, `UPDATE bookings SET status = 'no_show', updated_ms = ?
+		WHERE status IN ('confirmed', 'checked_in', 'called')
+		AND session_id IN (SELECT id FROM sessions WHERE end_ms <= ?) RETURNING id`, ms(now), ms(endedBefore))
+}
+
+func (t *tx) Payment(ctx context.Context, key string) (storage.Payment, error) {
+	var p storage.Payment
+	var created int64
+	err := one(t.tx.QueryRowContext(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE key = ?`, key),
+		"payment", &p.Key, &p.BookingID, &p.AmountCents, &p.Provider, &p.ProviderRef, &created)
+	p.CreatedAt = t.at(created)
+	return p, err
+}
+
+func (t *tx) InsertPayment(ctx context.Context, p storage.Payment) error {
+	_, err := t.exec(ctx, `INSERT INTO payments (key, booking_id, amount_cents, provider, provider_ref, created_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.Key, p.BookingID, p.AmountCents, p.Provider, p.ProviderRef, ms(p.CreatedAt))
+	switch {
+	case isUnique(err, "payments.key"):
+		return fairslot.Errorf(fairslot.Conflict, "this payment key was used for another payment")
+	case isUnique(err, "payments.booking_id"):
+		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
+	}
+	return err
+}
+
+func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
+		SELECT ?, ?, n, n, ? FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE session_id = ?)
+		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt), k.SessionID).Scan(&k.ID, &k.Number, &k.Position)
+	if isUnique(err, "tickets.booking_id") {
+		return fairslot.Errorf(fairslot.Conflict, "this booking already has a ticket")
+	}
+	return err
+}
+
+func (t *tx) Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error) {
+	var k fairslot.Ticket
+	var issued int64
+	err := one(t.tx.QueryRowContext(ctx, `SELECT id, booking_id, session_id, number, position, issued_ms FROM tickets WHERE booking_id = ?`, bookingID),
+		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Number, &k.Position, &issued)
+	k.IssuedAt = t.at(issued)
+	return k, err
+}
+
+func (t *tx) SetTicketPosition(ctx context.Context, ticketID int64, position float64) error {
+	_, err := t.exec(ctx, `UPDATE tickets SET position = ? WHERE id = ?`, position, ticketID)
+	return err
+}
+
+func (t *tx) queue(ctx context.Context, where string, args ...any) ([]storage.QueueEntry, error) {
+	return all(ctx, t, func(r *sql.Rows) (storage.QueueEntry, error) {
+		var e storage.QueueEntry
+		var held sql.NullInt64
+		var created, updated, issued int64
+		b := &e.Booking
+		err := r.Scan(&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &b.Channel, &b.Status,
+			&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &created, &updated,
+			&e.Ticket.ID, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed)
+		b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)
+		e.Ticket.BookingID, e.Ticket.SessionID, e.Ticket.IssuedAt = b.ID, b.SessionID, t.at(issued)
+		return e, err
+	}, `SELECT `+bookingColumns("b.")+`, k.id, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed
+		FROM bookings b JOIN tickets k ON k.booking_id = b.id JOIN sessions s ON s.id = b.session_id JOIN patients p ON p.id = b.patient_id
+		WHERE `+where, args...)
+}
+
+func (t *tx) Queue(ctx context.Context, sessionID int64) ([]storage.QueueEntry, error) {
+	return t.queue(ctx, `b.session_id = ? AND b.status IN ('checked_in', 'called') ORDER BY k.position, k.id`, sessionID)
+}
+
+func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]storage.QueueEntry, error) {
+	return t.queue(ctx, `b.department_id = ? AND b.date = ? AND b.status = 'called' ORDER BY b.updated_ms DESC`, departmentID, date)
+}
+
+func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
+	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms) VALUES (?, ?, ?, ?, ?)`,
+		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt))
+	return err
+}

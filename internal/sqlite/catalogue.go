@@ -1,0 +1,138 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+func (t *tx) CreateHospital(ctx context.Context, h *fairslot.Hospital) (err error) {
+	h.ID, err = t.insert(ctx, `INSERT INTO hospitals (name) VALUES (?)`, h.Name)
+	return err
+}
+
+func (t *tx) CreateCampus(ctx context.Context, c *fairslot.Campus) (err error) {
+	c.ID, err = t.insert(ctx, `INSERT INTO campuses (hospital_id, name) VALUES (?, ?)`, c.HospitalID, c.Name)
+	return err
+}
+
+func (t *tx) CreateDepartment(ctx context.Context, d *fairslot.Department) (err error) {
+	d.ID, err = t.insert(ctx, `INSERT INTO departments (campus_id, code, name) VALUES (?, ?, ?)`, d.CampusID, d.Code, d.Name)
+	if isUnique(err, "departments.code") {
+		return fairslot.Errorf(fairslot.Conflict, "department code %q exists", d.Code)
+	}
+	return err
+}
+
+func (t *tx) CreateDoctor(ctx context.Context, d *fairslot.Doctor) (err error) {
+	d.ID, err = t.insert(ctx, `INSERT INTO doctors (department_id, name, title) VALUES (?, ?, ?)`, d.DepartmentID, d.Name, d.Title)
+	return err
+}
+
+func (t *tx) CreateSession(ctx context.Context, s *fairslot.Session, slots []fairslot.Slot) (err error) {
+	s.ID, err = t.insert(ctx, `INSERT INTO sessions (doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.DoctorID, s.DepartmentID, s.Date, s.Period, ms(s.Start), ms(s.End), s.Room, s.FeeCents)
+	if isUnique(err, "sessions.") {
+		return fairslot.Errorf(fairslot.Conflict, "the doctor already has a %s session on %s", s.Period, s.Date)
+	}
+	if err != nil {
+		return err
+	}
+	for i := range slots {
+		slots[i].SessionID = s.ID
+		slots[i].ID, err = t.insert(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms) VALUES (?, ?, ?, ?)`,
+			s.ID, slots[i].Number, ms(slots[i].Start), ms(slots[i].End))
+		if err != nil {
+			return fmt.Errorf("slot %d: %w", slots[i].Number, err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) Departments(ctx context.Context) ([]fairslot.Department, error) {
+	return all(ctx, t, func(r *sql.Rows) (d fairslot.Department, err error) {
+		return d, r.Scan(&d.ID, &d.CampusID, &d.Code, &d.Name)
+	}, `SELECT id, campus_id, code, name FROM departments ORDER BY id`)
+}
+
+func scanDoctor(r interface{ Scan(...any) error }) (d fairslot.Doctor, err error) {
+	return d, r.Scan(&d.ID, &d.DepartmentID, &d.Name, &d.Title)
+}
+
+func (t *tx) Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Doctor, error) { return scanDoctor(r) },
+		`SELECT id, department_id, name, title FROM doctors WHERE department_id = ? ORDER BY id`, departmentID)
+}
+
+func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
+	var d fairslot.Doctor
+	return d, one(t.tx.QueryRowContext(ctx, `SELECT id, department_id, name, title FROM doctors WHERE id = ?`, id),
+		"doctor", &d.ID, &d.DepartmentID, &d.Name, &d.Title)
+}
+
+const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents`
+
+func (t *tx) scanSession(r interface{ Scan(...any) error }) (fairslot.Session, error) {
+	var s fairslot.Session
+	var start, end int64
+	err := r.Scan(&s.ID, &s.DoctorID, &s.DepartmentID, &s.Date, &s.Period, &start, &end, &s.Room, &s.FeeCents)
+	s.Start, s.End = t.at(start), t.at(end)
+	return s, err
+}
+
+func (t *tx) Sessions(ctx context.Context, f storage.SessionFilter) ([]fairslot.Session, error) {
+	to := f.To
+	if to == "" {
+		to = "9999-12-31"
+	}
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Session, error) { return t.scanSession(r) },
+		`SELECT `+sessionColumns+` FROM sessions
+		WHERE (? = 0 OR doctor_id = ?) AND (? = 0 OR department_id = ?) AND date >= ? AND date <= ?
+		ORDER BY date, start_ms, id`, f.DoctorID, f.DoctorID, f.DepartmentID, f.DepartmentID, f.From, to)
+}
+
+func (t *tx) Session(ctx context.Context, id int64) (fairslot.Session, error) {
+	s, err := t.scanSession(t.tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if err == sql.ErrNoRows {
+		return s, fairslot.Errorf(fairslot.NotFound, "session not found")
+	}
+	return s, err
+}
+
+// taken is the condition "a booking keeps this slot" as of :now. A lapsed
+// hold does not, even before the sweeper has expired it.
+const taken = `EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = sl.id
+	AND b.status NOT IN ('cancelled', 'expired')
+	AND NOT (b.status = 'held' AND b.held_until_ms <= ?))`
+
+func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Window, error) {
+		var w fairslot.Window
+		var start, end int64
+		err := r.Scan(&start, &end, &w.Capacity, &w.Remaining)
+		w.Start, w.End = t.at(start), t.at(end)
+		return w, err
+	}, `SELECT sl.start_ms, sl.end_ms, count(*), sum(CASE WHEN `+taken+` THEN 0 ELSE 1 END)
+		FROM slots sl WHERE sl.session_id = ? GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), sessionID)
+}
+
+func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error) {
+	var s fairslot.Slot
+	var start, end int64
+	var ws any
+	if !windowStart.IsZero() {
+		ws = ms(windowStart)
+	}
+	err := one(t.tx.QueryRowContext(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
+		WHERE sl.session_id = ? AND (? IS NULL OR sl.start_ms = ?) AND NOT `+taken+`
+		ORDER BY sl.number LIMIT 1`, sessionID, ws, ws, ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+	if fairslot.ErrorKind(err) == fairslot.NotFound {
+		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
+	}
+	s.Start, s.End = t.at(start), t.at(end)
+	return s, err
+}

@@ -1,0 +1,281 @@
+// Package sqlite is the embedded storage backend: SQLite through the pure-Go
+// modernc.org/sqlite driver, in WAL mode, in a data directory. Every write is
+// one BEGIN IMMEDIATE transaction on a single writer connection, with a busy
+// timeout so another process's lock makes writes fail fast while reads go on.
+// It must never hold plaintext personal data: it stores what it is given.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the store. The zero value is usable.
+type Options struct {
+	// Location is the hospital's time zone; times read back are in it.
+	Location *time.Location
+	// BusyTimeout is how long a write waits for another writer's lock before
+	// failing with Unavailable (default 5s).
+	BusyTimeout time.Duration
+	// Synchronous is SQLite's synchronous pragma: FULL (default) makes every
+	// commit durable across power loss; NORMAL only across process crashes.
+	Synchronous string
+	// ReadConns bounds the read pool (default 4).
+	ReadConns int
+}
+
+// Store is the SQLite backend.
+type Store struct {
+	write, read *sql.DB
+	loc         *time.Location
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// FileName is the database file's name inside the data directory.
+const FileName = "fairslot.db"
+
+// Open opens (creating if needed) the database in dir. It does not migrate.
+func Open(dir string, o Options) (*Store, error) {
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.Synchronous == "" {
+		o.Synchronous = "FULL"
+	}
+	switch strings.ToUpper(o.Synchronous) {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("sqlite: synchronous must be FULL, NORMAL or EXTRA, not %q", o.Synchronous)
+	}
+	if o.ReadConns == 0 {
+		o.ReadConns = 4
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// Create the file ourselves so that it is never readable by others.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
+		return nil, fmt.Errorf("create database file: %w", err)
+	} else {
+		f.Close()
+	}
+	dsn := func(txlock string, extra ...string) string {
+		q := url.Values{}
+		q.Add("_txlock", txlock)
+		for _, p := range append([]string{
+			"busy_timeout(" + strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10) + ")",
+			"journal_mode(WAL)",
+			"foreign_keys(1)",
+			"synchronous(" + o.Synchronous + ")",
+		}, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// One writer connection: in-process writers queue in database/sql rather
+	// than spin on SQLite's lock; other processes wait for busy_timeout.
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", dsn("deferred", "query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	read.SetMaxOpenConns(o.ReadConns)
+	s := &Store{write: write, read: read, loc: o.Location}
+	if err := s.Ping(context.Background()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return formatError(fmt.Errorf("ping: %w", err))
+	}
+	return nil
+}
+
+// Update runs fn in one BEGIN IMMEDIATE transaction.
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.run(ctx, s.write, false, fn)
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.run(ctx, s.read, true, fn)
+}
+
+func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(storage.Tx) error) error {
+	sqlTx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+	if err != nil {
+		return formatError(fmt.Errorf("begin: %w", err))
+	}
+	t := &tx{tx: sqlTx, loc: s.loc}
+	if err := fn(t); err != nil {
+		sqlTx.Rollback()
+		return formatError(err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return formatError(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// Migrate applies each pending numbered migration in its own transaction.
+func (s *Store) Migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)`); err != nil {
+		return formatError(fmt.Errorf("migrations table: %w", err))
+	}
+	files, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	for _, m := range files {
+		err := func() error {
+			t, err := s.write.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer t.Rollback()
+			var n int
+			if err := t.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			body, err := migrations.ReadFile(m.path)
+			if err != nil {
+				return err
+			}
+			if _, err := t.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", m.path, err)
+			}
+			if _, err := t.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)`,
+				m.version, m.path, time.Now().UnixMilli()); err != nil {
+				return err
+			}
+			return t.Commit()
+		}()
+		if err != nil {
+			return formatError(fmt.Errorf("migrate: %w", err))
+		}
+	}
+	return nil
+}
+
+// SchemaVersion reports the applied and the latest migration numbers.
+func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err error) {
+	files, err := migrationFiles()
+	if err != nil {
+		return 0, 0, err
+	}
+	latest = files[len(files)-1].version
+	err = s.read.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied)
+	if err != nil && strings.Contains(err.Error(), "no such table") {
+		return 0, latest, nil
+	}
+	if err != nil {
+		return 0, latest, formatError(fmt.Errorf("schema version: %w", err))
+	}
+	return applied, latest, nil
+}
+
+type migration struct {
+	version int
+	path    string
+}
+
+func migrationFiles() ([]migration, error) {
+	paths, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, p := range paths {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(p), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its number", p)
+		}
+		out = append(out, migration{n, p})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// ErrBusy is the user-facing error for a write that could not get the lock.
+var ErrBusy = &fairslot.Error{Kind: fairslot.Unavailable, Message: "registration is temporarily unavailable: the database is busy; retry in a few seconds"}
+
+// formatError turns driver errors the caller can act on into fairslot errors;
+// others are returned unchanged (internal).
+func formatError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fairslot.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w (%v)", ErrBusy, err)
+		}
+	}
+	return err
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation naming
+// column (table.column).
+func isUnique(err error, column string) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code()
+	return (c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) &&
+		strings.Contains(se.Error(), column)
+}
+
+// isTrigger reports whether err was raised by a trigger's RAISE(ABORT).
+func isTrigger(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_TRIGGER
+}

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/audit"
+)
+
+// tx implements storage.Tx on one SQLite transaction.
+type tx struct {
+	tx  *sql.Tx
+	loc *time.Location
+}
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// insert runs an INSERT and returns the new row id.
+func (t *tx) insert(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// one scans a single row, turning "no rows" into a NotFound error naming what.
+func one(row *sql.Row, what string, dest ...any) error {
+	err := row.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fairslot.Errorf(fairslot.NotFound, "%s not found", what)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return nil
+}
+
+// all runs a query and scans every row with scan.
+func all[T any](ctx context.Context, t *tx, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func (t *tx) at(ms int64) time.Time { return time.UnixMilli(ms).In(t.loc) }
+
+func (t *tx) atNull(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
+	}
+	return t.at(ms.Int64)
+}
+
+// AppendAudit appends e and sets its Seq. Times keep millisecond precision,
+// so At is truncated to what will be read back.
+func (t *tx) AppendAudit(ctx context.Context, e *audit.Event) error {
+	e.At = e.At.Truncate(time.Millisecond)
+	detail := "{}"
+	if len(e.Detail) > 0 {
+		detail = string(mustJSON(e.Detail))
+	}
+	seq, err := t.insert(ctx, `INSERT INTO audit_events (at_ms, actor, action, subject, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		ms(e.At), e.Actor, e.Action, e.Subject, detail, e.RequestID)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	e.Seq = seq
+	return nil
+}
+
+func (t *tx) AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error) {
+	return all(ctx, t, func(r *sql.Rows) (audit.Event, error) {
+		var e audit.Event
+		var at int64
+		var detail string
+		if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.RequestID); err != nil {
+			return e, err
+		}
+		e.At = t.at(at)
+		if detail != "{}" {
+			if err := unmarshalJSON(detail, &e.Detail); err != nil {
+				return e, err
+			}
+		}
+		return e, nil
+	}, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+}
+
+func (t *tx) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	return v, one(t.tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key), "setting", &v)
+}
+
+func (t *tx) PutSetting(ctx context.Context, key, value string) error {
+	_, err := t.exec(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}

@@ -1,0 +1,241 @@
+// Package storage defines the contract every storage backend implements, so
+// that the embedded SQLite store and the PostgreSQL store are interchangeable
+// and pass one conformance suite (storagetest). Backends enforce the
+// invariants — one holder per slot, per-patient limits, one payment per
+// booking, legal status transitions — in the database itself. Personal data
+// crosses this boundary only sealed; this package must never see plaintext.
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/audit"
+	"github.com/fairslot/fairslot/internal/booking"
+)
+
+// Store is a storage backend.
+type Store interface {
+	// Update runs fn in one write transaction and commits when fn returns nil.
+	// Writes are serialized per patient at least (SQLite: BEGIN IMMEDIATE).
+	// A locked database gives an Unavailable error after the backend's wait.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction on a consistent snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Migrate applies pending migrations, each in its own transaction.
+	Migrate(ctx context.Context) error
+	// SchemaVersion reports the applied and the latest known migration.
+	SchemaVersion(ctx context.Context) (applied, latest int, err error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is the set of operations inside one transaction. Methods return
+// fairslot errors of kind NotFound, Conflict or Unavailable where the caller
+// can act on them; anything else is an internal error.
+type Tx interface {
+	// The catalogue.
+	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
+	CreateCampus(ctx context.Context, c *fairslot.Campus) error
+	CreateDepartment(ctx context.Context, d *fairslot.Department) error
+	CreateDoctor(ctx context.Context, d *fairslot.Doctor) error
+	// CreateSession stores a session and its slots, setting their ids.
+	CreateSession(ctx context.Context, s *fairslot.Session, slots []fairslot.Slot) error
+	Departments(ctx context.Context) ([]fairslot.Department, error)
+	Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error)
+	Doctor(ctx context.Context, id int64) (fairslot.Doctor, error)
+	Sessions(ctx context.Context, f SessionFilter) ([]fairslot.Session, error)
+	Session(ctx context.Context, id int64) (fairslot.Session, error)
+	// Windows lists a session's time windows with capacity and what remains;
+	// holds that lapsed before now count as free.
+	Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error)
+
+	// Accounts, patients and bindings.
+	AccountByPhone(ctx context.Context, phoneIndex []byte) (AccountRecord, error)
+	Account(ctx context.Context, id int64) (AccountRecord, error)
+	CreateAccount(ctx context.Context, a *AccountRecord) error
+	PatientByIdentity(ctx context.Context, t fairslot.IDType, idIndex []byte) (PatientRecord, error)
+	Patient(ctx context.Context, id int64) (PatientRecord, error)
+	CreatePatient(ctx context.Context, p *PatientRecord) error
+	PatientsOf(ctx context.Context, accountID int64) ([]PatientRecord, error)
+	Bound(ctx context.Context, accountID, patientID int64) (bool, error)
+	// Bind links an account and a patient if the limits allow it, as one
+	// conditional write: a Conflict when already bound, Limited when a limit
+	// would be broken (bindings made at or after since count as recent).
+	Bind(ctx context.Context, b fairslot.Binding, l BindLimits, since time.Time) error
+	BindingCounts(ctx context.Context, accountID, patientID int64, since time.Time) (booking.Binding, error)
+
+	// Logins.
+	CreateLoginCode(ctx context.Context, c *LoginCode) error
+	LoginCodesSince(ctx context.Context, phoneIndex []byte, since time.Time) (int, error)
+	// LatestLoginCode returns the newest unused, unexpired code for a phone.
+	LatestLoginCode(ctx context.Context, phoneIndex []byte, now time.Time) (LoginCode, error)
+	UpdateLoginCode(ctx context.Context, id int64, attempts int, used bool) error
+	CreateToken(ctx context.Context, t Token) error
+	Token(ctx context.Context, hash []byte, now time.Time) (Token, error)
+	DeleteToken(ctx context.Context, hash []byte) error
+	CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) error
+	StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error)
+	Staff(ctx context.Context, id int64) (fairslot.Staff, error)
+
+	// Bookings.
+	// PatientHistory reads what the booking rules need of a patient for a
+	// booking in a department on a date; no-shows and cancellations are read
+	// back to since.
+	PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error)
+	// FreeSlot returns the lowest-numbered free slot of a session, in the
+	// window starting at windowStart when it is not zero. Holds that lapsed
+	// before now count as free. NotFound when none is free.
+	FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error)
+	// InsertBooking stores b (setting its ID) as one conditional write: a
+	// Conflict when the slot is taken or the patient already holds a place in
+	// the session, Limited when the patient would exceed l.
+	InsertBooking(ctx context.Context, b *fairslot.Booking, l Limits) error
+	Booking(ctx context.Context, id int64) (fairslot.Booking, error)
+	BookingByCode(ctx context.Context, code string) (fairslot.Booking, error)
+	BookingByRequestKey(ctx context.Context, accountID int64, key string) (fairslot.Booking, error)
+	BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Booking, error)
+	// SessionBookings lists every booking of a session, in any status.
+	SessionBookings(ctx context.Context, sessionID int64) ([]fairslot.Booking, error)
+	// MoveBooking changes a booking's status from one to another, only if it
+	// is still in from (a Conflict otherwise); the database refuses a
+	// transition the lifecycle does not allow.
+	MoveBooking(ctx context.Context, id int64, from, to fairslot.Status, m Move) error
+	// ExpireHolds moves held bookings whose hold lapsed before now to expired,
+	// in one session or (sessionID 0) everywhere, and returns their ids.
+	ExpireHolds(ctx context.Context, sessionID int64, now time.Time) ([]int64, error)
+	// MarkNoShows moves paid bookings of sessions that ended before endedBefore
+	// and were never completed to no_show, and returns their ids.
+	MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int64, error)
+
+	// Payments: one per booking and one per idempotency key.
+	Payment(ctx context.Context, key string) (Payment, error)
+	InsertPayment(ctx context.Context, p Payment) error
+
+	// Queue tickets.
+	// IssueTicket gives the booking the next number in its session and puts
+	// it at the end of the queue.
+	IssueTicket(ctx context.Context, t *fairslot.Ticket) error
+	Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error)
+	// Queue lists a session's checked-in and called bookings with their
+	// tickets, in queue order.
+	Queue(ctx context.Context, sessionID int64) ([]QueueEntry, error)
+	SetTicketPosition(ctx context.Context, ticketID int64, position float64) error
+	// Calling lists the bookings being called in a department on a date.
+	Calling(ctx context.Context, departmentID int64, date string) ([]QueueEntry, error)
+
+	// The outbox of messages to send (one-time codes), sealed.
+	AppendOutbox(ctx context.Context, m OutboxMessage) error
+
+	// Audit records, appended in the transaction of the change they record.
+	AppendAudit(ctx context.Context, e *audit.Event) error
+	AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error)
+
+	// Settings: small named values the system keeps for itself.
+	Setting(ctx context.Context, key string) (string, error)
+	PutSetting(ctx context.Context, key, value string) error
+}
+
+// SessionFilter selects sessions; zero fields select all.
+type SessionFilter struct {
+	DoctorID, DepartmentID int64
+	From, To               string // dates, inclusive
+}
+
+// AccountRecord is an account as stored: the phone sealed and indexed.
+type AccountRecord struct {
+	ID          int64
+	Ref         string // random, unique: the row's name in associated data
+	PhoneIndex  []byte
+	PhoneSealed []byte
+	CreatedAt   time.Time
+}
+
+// PatientRecord is a patient as stored: personal data sealed, look-up fields
+// as keyed blind indexes.
+type PatientRecord struct {
+	ID          int64
+	Ref         string
+	IDType      fairslot.IDType
+	IDIndex     []byte
+	IDSealed    []byte
+	NameSealed  []byte
+	PhoneIndex  []byte
+	PhoneSealed []byte
+	BirthSealed []byte
+	CreatedAt   time.Time
+}
+
+// BindLimits are the binding limits the database enforces.
+type BindLimits struct {
+	PatientsPerAccount, AccountsPerPatient, RecentPerAccount int
+}
+
+// Limits are the per-patient booking limits the database enforces.
+type Limits struct {
+	PerDepartmentPerDay, PerDay, Active int
+}
+
+// Move carries what changes with a status transition.
+type Move struct {
+	At          time.Time
+	MissedCalls int    // new count, when not negative
+	CancelledBy string // "patient" or "staff", for cancellations
+}
+
+// LoginCode is a one-time code sent to a phone, stored hashed.
+type LoginCode struct {
+	ID         int64
+	PhoneIndex []byte
+	CodeHash   []byte
+	ExpiresAt  time.Time
+	Attempts   int
+	CreatedAt  time.Time
+}
+
+// TokenKind says whose bearer token it is.
+type TokenKind string
+
+const (
+	AccountToken TokenKind = "account"
+	StaffToken   TokenKind = "staff"
+)
+
+// Token is a bearer token, stored as its SHA-256 hash.
+type Token struct {
+	Hash      []byte
+	Kind      TokenKind
+	SubjectID int64
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Payment records a settled payment for a booking.
+type Payment struct {
+	Key         string
+	BookingID   int64
+	AmountCents int64
+	Provider    string
+	ProviderRef string
+	CreatedAt   time.Time
+}
+
+// QueueEntry is a booking in a clinic queue with its ticket, session room
+// and the patient's sealed name (for the masked display).
+type QueueEntry struct {
+	Booking    fairslot.Booking
+	Ticket     fairslot.Ticket
+	Room       string
+	PatientRef string
+	NameSealed []byte
+}
+
+// OutboxMessage is a message to send, sealed, with its own row reference.
+type OutboxMessage struct {
+	Ref             string
+	Channel         string
+	RecipientSealed []byte
+	BodySealed      []byte
+	CreatedAt       time.Time
+}

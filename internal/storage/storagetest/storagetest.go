@@ -1,0 +1,623 @@
+// Package storagetest is the conformance suite every storage.Store backend
+// must pass, as io/fs has fstest: call Run from the backend's tests with a
+// function that opens a fresh, migrated store.
+package storagetest
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/audit"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// Run runs the suite. open must return a new, empty, migrated store; Run
+// closes it.
+func Run(t *testing.T, open func(t *testing.T) storage.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, storage.Store)
+	}{
+		{"Schema", testSchema},
+		{"Catalogue", testCatalogue},
+		{"Patients", testPatients},
+		{"Bind", testBind},
+		{"InsertBooking", testInsertBooking},
+		{"MoveBooking", testMoveBooking},
+		{"ExpireHoldsAndNoShows", testExpireAndNoShows},
+		{"Payments", testPayments},
+		{"Tickets", testTickets},
+		{"LoginAndTokens", testLoginAndTokens},
+		{"Audit", testAudit},
+		{"ConcurrentBooking", testConcurrentBooking},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// base is a fixed instant; the suite never reads the wall clock.
+var base = time.Date(2026, 12, 10, 8, 0, 0, 0, time.UTC)
+
+func update(t *testing.T, s storage.Store, fn func(storage.Tx) error) {
+	t.Helper()
+	if err := s.Update(ctx, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantKind(t *testing.T, what string, err error, kind fairslot.Kind) {
+	t.Helper()
+	if err == nil || fairslot.ErrorKind(err) != kind {
+		t.Errorf("%s: error = %v, want kind %s", what, err, kind)
+	}
+}
+
+// Fixture is a department with one doctor and one session.
+type fixture struct {
+	dept    fairslot.Department
+	doctor  fairslot.Doctor
+	session fairslot.Session
+	slots   []fairslot.Slot
+}
+
+// newSession creates a session on date with n slots, four to a 30-minute window.
+func newSession(t *testing.T, tx storage.Tx, f *fixture, date string, n int) {
+	t.Helper()
+	start, _ := time.Parse(time.DateOnly, date)
+	start = start.Add(8 * time.Hour)
+	f.session = fairslot.Session{DoctorID: f.doctor.ID, DepartmentID: f.dept.ID, Date: date, Period: fairslot.Morning,
+		Start: start, End: start.Add(4 * time.Hour), Room: "101", FeeCents: 5000}
+	f.slots = make([]fairslot.Slot, n)
+	for i := range f.slots {
+		w := start.Add(time.Duration(i/4) * 30 * time.Minute)
+		f.slots[i] = fairslot.Slot{Number: i + 1, Start: w, End: w.Add(30 * time.Minute)}
+	}
+	if err := tx.CreateSession(ctx, &f.session, f.slots); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newFixture(t *testing.T, s storage.Store, slots int) *fixture {
+	t.Helper()
+	f := &fixture{}
+	update(t, s, func(tx storage.Tx) error {
+		h := fairslot.Hospital{Name: "Test Hospital"}
+		if err := tx.CreateHospital(ctx, &h); err != nil {
+			return err
+		}
+		c := fairslot.Campus{HospitalID: h.ID, Name: "Main"}
+		if err := tx.CreateCampus(ctx, &c); err != nil {
+			return err
+		}
+		f.dept = fairslot.Department{CampusID: c.ID, Code: "PED", Name: "Paediatrics"}
+		if err := tx.CreateDepartment(ctx, &f.dept); err != nil {
+			return err
+		}
+		f.doctor = fairslot.Doctor{DepartmentID: f.dept.ID, Name: "Dr Li", Title: fairslot.Expert}
+		if err := tx.CreateDoctor(ctx, &f.doctor); err != nil {
+			return err
+		}
+		newSession(t, tx, f, "2026-12-10", slots)
+		return nil
+	})
+	return f
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// newPatients creates n patients with opaque stand-ins for sealed data.
+func newPatients(t *testing.T, s storage.Store, n int) []storage.PatientRecord {
+	t.Helper()
+	ps := make([]storage.PatientRecord, n)
+	update(t, s, func(tx storage.Tx) error {
+		for i := range ps {
+			ps[i] = storage.PatientRecord{Ref: fmt.Sprintf("%x", random(8)), IDType: fairslot.IDResident, IDIndex: random(16),
+				IDSealed: random(40), NameSealed: random(30), PhoneIndex: random(16), PhoneSealed: random(30), CreatedAt: base}
+			if err := tx.CreatePatient(ctx, &ps[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ps
+}
+
+var noLimits = storage.Limits{PerDepartmentPerDay: 100, PerDay: 100, Active: 100}
+
+func newBooking(f *fixture, slot fairslot.Slot, patientID int64, status fairslot.Status) *fairslot.Booking {
+	return &fairslot.Booking{Code: fmt.Sprintf("%X", random(5)), SlotID: slot.ID, SessionID: f.session.ID, DepartmentID: f.dept.ID,
+		Date: f.session.Date, PatientID: patientID, Channel: fairslot.Online, Status: status,
+		HeldUntil: base.Add(15 * time.Minute), FeeCents: 5000, CreatedAt: base, UpdatedAt: base}
+}
+
+func testSchema(t *testing.T, s storage.Store) {
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	applied, latest, err := s.SchemaVersion(ctx)
+	if err != nil || applied != latest || latest < 1 {
+		t.Errorf("SchemaVersion = %d, %d, %v; want applied = latest ≥ 1", applied, latest, err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+func testCatalogue(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 10)
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		d := fairslot.Department{CampusID: f.dept.CampusID, Code: "PED", Name: "Again"}
+		return tx.CreateDepartment(ctx, &d)
+	})
+	wantKind(t, "duplicate department code", err, fairslot.Conflict)
+
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		sess := f.session
+		sess.Date, sess.ID = "2026-12-11", 0
+		long := []fairslot.Slot{{Number: 1, Start: sess.Start, End: sess.Start.Add(31 * time.Minute)}}
+		return tx.CreateSession(ctx, &sess, long)
+	})
+	if err == nil {
+		t.Error("a slot of 31 minutes was stored; the database must refuse windows over 30 minutes")
+	}
+
+	err = s.View(ctx, func(tx storage.Tx) error {
+		depts, err := tx.Departments(ctx)
+		if err != nil || len(depts) != 1 || depts[0] != f.dept {
+			t.Errorf("Departments = %+v, %v; want [%+v]", depts, err, f.dept)
+		}
+		docs, err := tx.Doctors(ctx, f.dept.ID)
+		if err != nil || len(docs) != 1 || docs[0] != f.doctor {
+			t.Errorf("Doctors = %+v, %v", docs, err)
+		}
+		got, err := tx.Session(ctx, f.session.ID)
+		if err != nil || !got.Start.Equal(f.session.Start) || !got.End.Equal(f.session.End) || got.Date != f.session.Date || got.Room != "101" {
+			t.Errorf("Session = %+v, %v; want %+v", got, err, f.session)
+		}
+		list, err := tx.Sessions(ctx, storage.SessionFilter{DoctorID: f.doctor.ID, From: "2026-12-10", To: "2026-12-10"})
+		if err != nil || len(list) != 1 {
+			t.Errorf("Sessions = %d, %v; want 1", len(list), err)
+		}
+		if list, _ := tx.Sessions(ctx, storage.SessionFilter{From: "2026-12-11"}); len(list) != 0 {
+			t.Errorf("Sessions from the next day = %d, want 0", len(list))
+		}
+		ws, err := tx.Windows(ctx, f.session.ID, base)
+		if err != nil || len(ws) != 3 || ws[0].Capacity != 4 || ws[2].Capacity != 2 || ws[0].Remaining != 4 {
+			t.Errorf("Windows = %+v, %v; want 3 windows of 4, 4, 2", ws, err)
+		}
+		_, err = tx.Session(ctx, 9999)
+		wantKind(t, "missing session", err, fairslot.NotFound)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testPatients(t *testing.T, s storage.Store) {
+	ps := newPatients(t, s, 2)
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		dup := ps[0]
+		dup.Ref = "other"
+		return tx.CreatePatient(ctx, &dup)
+	})
+	wantKind(t, "second patient with one identity", err, fairslot.Conflict)
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.PatientByIdentity(ctx, fairslot.IDResident, ps[1].IDIndex)
+		if err != nil || got.ID != ps[1].ID || string(got.NameSealed) != string(ps[1].NameSealed) {
+			t.Errorf("PatientByIdentity = %+v, %v; want patient %d", got, err, ps[1].ID)
+		}
+		_, err = tx.PatientByIdentity(ctx, fairslot.IDPassport, ps[1].IDIndex)
+		wantKind(t, "identity of another ID type", err, fairslot.NotFound)
+		return nil
+	})
+}
+
+func newAccount(t *testing.T, s storage.Store) storage.AccountRecord {
+	t.Helper()
+	a := storage.AccountRecord{Ref: fmt.Sprintf("%x", random(8)), PhoneIndex: random(16), PhoneSealed: random(30), CreatedAt: base}
+	update(t, s, func(tx storage.Tx) error { return tx.CreateAccount(ctx, &a) })
+	return a
+}
+
+func testBind(t *testing.T, s storage.Store) {
+	ps := newPatients(t, s, 3)
+	a := newAccount(t, s)
+	l := storage.BindLimits{PatientsPerAccount: 2, AccountsPerPatient: 2, RecentPerAccount: 10}
+	bind := func(p storage.PatientRecord) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.Bind(ctx, fairslot.Binding{AccountID: a.ID, PatientID: p.ID, CreatedAt: base}, l, base.Add(-time.Hour))
+		})
+	}
+	if err := bind(ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "binding twice", bind(ps[0]), fairslot.Conflict)
+	if err := bind(ps[1]); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "third patient over a limit of 2", bind(ps[2]), fairslot.Limited)
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.PatientsOf(ctx, a.ID)
+		if err != nil || len(got) != 2 {
+			t.Errorf("PatientsOf = %d, %v; want 2", len(got), err)
+		}
+		c, err := tx.BindingCounts(ctx, a.ID, ps[0].ID, base.Add(-time.Hour))
+		if err != nil || c.PatientsOfAccount != 2 || c.AccountsOfPatient != 1 || c.RecentByAccount != 2 {
+			t.Errorf("BindingCounts = %+v, %v", c, err)
+		}
+		if ok, _ := tx.Bound(ctx, a.ID, ps[2].ID); ok {
+			t.Error("Bound reports a binding the limit refused")
+		}
+		return nil
+	})
+}
+
+func insert(s storage.Store, b *fairslot.Booking, l storage.Limits) error {
+	return s.Update(ctx, func(tx storage.Tx) error { return tx.InsertBooking(ctx, b, l) })
+}
+
+func testInsertBooking(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 10)
+	ps := newPatients(t, s, 3)
+	b := newBooking(f, f.slots[0], ps[0].ID, fairslot.Held)
+	b.RequestKey = "k1"
+	if err := insert(s, b, noLimits); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "second booking of a slot", insert(s, newBooking(f, f.slots[0], ps[1].ID, fairslot.Held), noLimits), fairslot.Conflict)
+	wantKind(t, "second place in one session", insert(s, newBooking(f, f.slots[1], ps[0].ID, fairslot.Held), noLimits), fairslot.Conflict)
+	one := storage.Limits{PerDepartmentPerDay: 1, PerDay: 2, Active: 5}
+	// A second session of the same department on the same day.
+	f2 := *f
+	update(t, s, func(tx storage.Tx) error {
+		d := fairslot.Doctor{DepartmentID: f.dept.ID, Name: "Dr Wang", Title: fairslot.General}
+		if err := tx.CreateDoctor(ctx, &d); err != nil {
+			return err
+		}
+		f2.doctor = d
+		newSession(t, tx, &f2, "2026-12-10", 4)
+		return nil
+	})
+	wantKind(t, "over the per-department limit", insert(s, newBooking(&f2, f2.slots[0], ps[0].ID, fairslot.Held), one), fairslot.Limited)
+	if err := insert(s, newBooking(&f2, f2.slots[0], ps[1].ID, fairslot.Held), one); err != nil {
+		t.Errorf("a patient with no booking: %v", err)
+	}
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.BookingByRequestKey(ctx, 0, "k1")
+		if err == nil {
+			t.Errorf("a request key without an account matched booking %d", got.ID)
+		}
+		got, err = tx.BookingByCode(ctx, b.Code)
+		if err != nil || got.ID != b.ID || got.Status != fairslot.Held || !got.HeldUntil.Equal(b.HeldUntil) {
+			t.Errorf("BookingByCode = %+v, %v; want %+v", got, err, b)
+		}
+		h, err := tx.PatientHistory(ctx, ps[0].ID, f.dept.ID, f.session.Date, base.AddDate(0, 0, -90))
+		if err != nil || h.ActiveInDepartmentOnDay != 1 || h.ActiveOnDay != 1 || h.Active != 1 {
+			t.Errorf("PatientHistory = %+v, %v", h, err)
+		}
+		ws, _ := tx.Windows(ctx, f.session.ID, base)
+		if ws[0].Remaining != 3 {
+			t.Errorf("first window remaining = %d, want 3", ws[0].Remaining)
+		}
+		slot, err := tx.FreeSlot(ctx, f.session.ID, time.Time{}, base)
+		if err != nil || slot.Number != 2 {
+			t.Errorf("FreeSlot = %+v, %v; want number 2", slot, err)
+		}
+		slot, err = tx.FreeSlot(ctx, f.session.ID, f.slots[8].Start, base)
+		if err != nil || slot.Number != 9 {
+			t.Errorf("FreeSlot in the third window = %+v, %v; want number 9", slot, err)
+		}
+		return nil
+	})
+}
+
+func testMoveBooking(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 4)
+	ps := newPatients(t, s, 1)
+	b := newBooking(f, f.slots[0], ps[0].ID, fairslot.Held)
+	if err := insert(s, b, noLimits); err != nil {
+		t.Fatal(err)
+	}
+	move := func(from, to fairslot.Status) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.MoveBooking(ctx, b.ID, from, to, storage.Move{At: base.Add(time.Minute), MissedCalls: -1})
+		})
+	}
+	wantKind(t, "held → completed", move(fairslot.Held, fairslot.Completed), fairslot.Conflict)
+	wantKind(t, "from a status it is not in", move(fairslot.Confirmed, fairslot.CheckedIn), fairslot.Conflict)
+	if err := move(fairslot.Held, fairslot.Confirmed); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "confirming twice", move(fairslot.Held, fairslot.Confirmed), fairslot.Conflict)
+	s.View(ctx, func(tx storage.Tx) error {
+		got, _ := tx.Booking(ctx, b.ID)
+		if got.Status != fairslot.Confirmed || !got.UpdatedAt.Equal(base.Add(time.Minute)) {
+			t.Errorf("after confirm: %+v", got)
+		}
+		return nil
+	})
+}
+
+func testExpireAndNoShows(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 4)
+	ps := newPatients(t, s, 3)
+	lapsed := newBooking(f, f.slots[0], ps[0].ID, fairslot.Held)
+	fresh := newBooking(f, f.slots[1], ps[1].ID, fairslot.Held)
+	fresh.HeldUntil = base.Add(time.Hour)
+	paid := newBooking(f, f.slots[2], ps[2].ID, fairslot.Confirmed)
+	for _, b := range []*fairslot.Booking{lapsed, fresh, paid} {
+		if err := insert(s, b, noLimits); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := base.Add(20 * time.Minute)
+	s.View(ctx, func(tx storage.Tx) error {
+		ws, _ := tx.Windows(ctx, f.session.ID, now)
+		if ws[0].Remaining != 2 {
+			t.Errorf("remaining with a lapsed hold = %d, want 2 (the lapsed hold counts as free)", ws[0].Remaining)
+		}
+		return nil
+	})
+	update(t, s, func(tx storage.Tx) error {
+		ids, err := tx.ExpireHolds(ctx, 0, now)
+		if err != nil || len(ids) != 1 || ids[0] != lapsed.ID {
+			t.Errorf("ExpireHolds = %v, %v; want [%d]", ids, err, lapsed.ID)
+		}
+		slot, err := tx.FreeSlot(ctx, f.session.ID, time.Time{}, now)
+		if err != nil || slot.ID != f.slots[0].ID {
+			t.Errorf("FreeSlot after expiry = %+v, %v; want the freed slot 1", slot, err)
+		}
+		ids, err = tx.MarkNoShows(ctx, f.session.End.Add(-time.Minute), now)
+		if err != nil || len(ids) != 0 {
+			t.Errorf("MarkNoShows before the session ended = %v, %v; want none", ids, err)
+		}
+		ids, err = tx.MarkNoShows(ctx, f.session.End, now)
+		if err != nil || len(ids) != 1 || ids[0] != paid.ID {
+			t.Errorf("MarkNoShows = %v, %v; want [%d]", ids, err, paid.ID)
+		}
+		h, _ := tx.PatientHistory(ctx, ps[2].ID, f.dept.ID, f.session.Date, base.AddDate(0, 0, -90))
+		if len(h.NoShows) != 1 || h.Active != 0 {
+			t.Errorf("history after no-show = %+v; want one no-show and nothing active", h)
+		}
+		return nil
+	})
+}
+
+func testPayments(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 4)
+	ps := newPatients(t, s, 2)
+	b1, b2 := newBooking(f, f.slots[0], ps[0].ID, fairslot.Held), newBooking(f, f.slots[1], ps[1].ID, fairslot.Held)
+	insert(s, b1, noLimits)
+	insert(s, b2, noLimits)
+	pay := func(key string, id int64) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: id, AmountCents: 5000, Provider: "sandbox", ProviderRef: "r-" + key, CreatedAt: base})
+		})
+	}
+	if err := pay("p1", b1.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "second payment for a booking", pay("p2", b1.ID), fairslot.Conflict)
+	wantKind(t, "a key reused for another booking", pay("p1", b2.ID), fairslot.Conflict)
+	s.View(ctx, func(tx storage.Tx) error {
+		p, err := tx.Payment(ctx, "p1")
+		if err != nil || p.BookingID != b1.ID || p.ProviderRef != "r-p1" {
+			t.Errorf("Payment = %+v, %v", p, err)
+		}
+		return nil
+	})
+}
+
+func testTickets(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 4)
+	ps := newPatients(t, s, 3)
+	var bs []*fairslot.Booking
+	for i, p := range ps {
+		b := newBooking(f, f.slots[i], p.ID, fairslot.Confirmed)
+		if err := insert(s, b, noLimits); err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	var tickets []fairslot.Ticket
+	update(t, s, func(tx storage.Tx) error {
+		for _, b := range bs {
+			if err := tx.MoveBooking(ctx, b.ID, fairslot.Confirmed, fairslot.CheckedIn, storage.Move{At: base, MissedCalls: -1}); err != nil {
+				return err
+			}
+			k := fairslot.Ticket{BookingID: b.ID, SessionID: b.SessionID, IssuedAt: base}
+			if err := tx.IssueTicket(ctx, &k); err != nil {
+				return err
+			}
+			tickets = append(tickets, k)
+		}
+		return nil
+	})
+	for i, k := range tickets {
+		if k.Number != i+1 {
+			t.Errorf("ticket %d number = %d, want %d", i, k.Number, i+1)
+		}
+	}
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		k := fairslot.Ticket{BookingID: bs[0].ID, SessionID: bs[0].SessionID, IssuedAt: base}
+		return tx.IssueTicket(ctx, &k)
+	})
+	wantKind(t, "second ticket for a booking", err, fairslot.Conflict)
+	update(t, s, func(tx storage.Tx) error {
+		// Move the first patient behind the last.
+		if err := tx.SetTicketPosition(ctx, tickets[0].ID, 3.5); err != nil {
+			return err
+		}
+		return tx.MoveBooking(ctx, bs[1].ID, fairslot.CheckedIn, fairslot.Called, storage.Move{At: base, MissedCalls: -1})
+	})
+	s.View(ctx, func(tx storage.Tx) error {
+		q, err := tx.Queue(ctx, f.session.ID)
+		if err != nil || len(q) != 3 {
+			t.Fatalf("Queue = %d entries, %v; want 3", len(q), err)
+		}
+		if q[0].Booking.ID != bs[1].ID || q[2].Booking.ID != bs[0].ID || q[0].Room != "101" || len(q[0].NameSealed) == 0 {
+			t.Errorf("queue order = %d, %d, %d; want %d, %d, %d", q[0].Booking.ID, q[1].Booking.ID, q[2].Booking.ID, bs[1].ID, bs[2].ID, bs[0].ID)
+		}
+		c, err := tx.Calling(ctx, f.dept.ID, f.session.Date)
+		if err != nil || len(c) != 1 || c[0].Ticket.Number != 2 {
+			t.Errorf("Calling = %+v, %v; want ticket 2", c, err)
+		}
+		return nil
+	})
+}
+
+func testLoginAndTokens(t *testing.T, s storage.Store) {
+	phone := random(16)
+	c := storage.LoginCode{PhoneIndex: phone, CodeHash: random(32), ExpiresAt: base.Add(5 * time.Minute), CreatedAt: base}
+	update(t, s, func(tx storage.Tx) error { return tx.CreateLoginCode(ctx, &c) })
+	update(t, s, func(tx storage.Tx) error {
+		got, err := tx.LatestLoginCode(ctx, phone, base.Add(time.Minute))
+		if err != nil || got.ID != c.ID {
+			t.Errorf("LatestLoginCode = %+v, %v", got, err)
+		}
+		if _, err := tx.LatestLoginCode(ctx, phone, base.Add(6*time.Minute)); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Errorf("an expired code was returned: %v", err)
+		}
+		if n, _ := tx.LoginCodesSince(ctx, phone, base); n != 1 {
+			t.Errorf("LoginCodesSince = %d, want 1", n)
+		}
+		if err := tx.UpdateLoginCode(ctx, c.ID, 1, true); err != nil {
+			return err
+		}
+		if _, err := tx.LatestLoginCode(ctx, phone, base.Add(time.Minute)); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Errorf("a used code was returned: %v", err)
+		}
+		k := storage.Token{Hash: random(32), Kind: storage.StaffToken, SubjectID: 7, ExpiresAt: base.Add(time.Hour), CreatedAt: base}
+		if err := tx.CreateToken(ctx, k); err != nil {
+			return err
+		}
+		tok, err := tx.Token(ctx, k.Hash, base)
+		if err != nil || tok.SubjectID != 7 || tok.Kind != storage.StaffToken {
+			t.Errorf("Token = %+v, %v", tok, err)
+		}
+		if _, err := tx.Token(ctx, k.Hash, base.Add(2*time.Hour)); err == nil {
+			t.Error("an expired token was accepted")
+		}
+		if err := tx.DeleteToken(ctx, k.Hash); err != nil {
+			return err
+		}
+		if _, err := tx.Token(ctx, k.Hash, base); err == nil {
+			t.Error("a deleted token was accepted")
+		}
+		st := fairslot.Staff{Username: "desk1", Name: "Desk", Role: fairslot.Registrar}
+		if err := tx.CreateStaff(ctx, &st, "hash"); err != nil {
+			return err
+		}
+		got2, hash, err := tx.StaffByUsername(ctx, "desk1")
+		if err != nil || got2 != st || hash != "hash" {
+			t.Errorf("StaffByUsername = %+v, %q, %v", got2, hash, err)
+		}
+		return nil
+	})
+}
+
+func testAudit(t *testing.T, s storage.Store) {
+	e1 := audit.Event{At: base.Add(123456789), Actor: "staff:1", Action: "booking.check_in", Subject: "booking:9",
+		Detail: map[string]string{"ticket": "A001"}, RequestID: "req-1"}
+	e2 := audit.Event{At: base, Actor: "system", Action: "booking.expire", Subject: "booking:10"}
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.AppendAudit(ctx, &e1); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, &e2)
+	})
+	// A rolled-back transaction leaves no record behind.
+	s.Update(ctx, func(tx storage.Tx) error {
+		e := audit.Event{At: base, Actor: "system", Action: "rolled.back", Subject: "x:1"}
+		tx.AppendAudit(ctx, &e)
+		return fmt.Errorf("roll back")
+	})
+	if e2.Seq != e1.Seq+1 {
+		t.Errorf("seqs = %d, %d; want consecutive", e1.Seq, e2.Seq)
+	}
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.AuditEvents(ctx, 0, 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("AuditEvents = %d, %v; want 2", len(got), err)
+		}
+		if string(got[0].Canonical()) != string(e1.Canonical()) || string(got[1].Canonical()) != string(e2.Canonical()) {
+			t.Errorf("read back differs:\n got %s\nwant %s", got[0].Canonical(), e1.Canonical())
+		}
+		return nil
+	})
+}
+
+// testConcurrentBooking races 200 goroutines for the 10 slots of one session
+// with 50 patients under a limit of one booking per department per day.
+func testConcurrentBooking(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 10)
+	ps := newPatients(t, s, 50)
+	l := storage.Limits{PerDepartmentPerDay: 1, PerDay: 2, Active: 5}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := ps[i%len(ps)]
+			s.Update(ctx, func(tx storage.Tx) error {
+				slot, err := tx.FreeSlot(ctx, f.session.ID, time.Time{}, base)
+				if err != nil {
+					return err
+				}
+				return tx.InsertBooking(ctx, newBooking(f, slot, p.ID, fairslot.Held), l)
+			})
+		}()
+	}
+	wg.Wait()
+	CheckSession(t, s, f.session.ID, 10)
+}
+
+// CheckSession verifies a session's bookings: exactly want of them keep a
+// slot, no slot is kept by two, and no patient keeps two places. Backends and
+// the app's own concurrency tests use it.
+func CheckSession(t *testing.T, s storage.Store, sessionID int64, want int) {
+	t.Helper()
+	var bs []fairslot.Booking
+	err := s.View(ctx, func(tx storage.Tx) (err error) {
+		bs, err = tx.SessionBookings(ctx, sessionID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, patients := map[int64]int64{}, map[int64]int64{}
+	n := 0
+	for _, b := range bs {
+		if !b.Status.HoldsSlot() {
+			continue
+		}
+		n++
+		if other, ok := slots[b.SlotID]; ok {
+			t.Errorf("slot %d is kept by bookings %d and %d", b.SlotID, other, b.ID)
+		}
+		if other, ok := patients[b.PatientID]; ok {
+			t.Errorf("patient %d keeps two places: bookings %d and %d", b.PatientID, other, b.ID)
+		}
+		slots[b.SlotID], patients[b.PatientID] = b.ID, b.ID
+	}
+	if n != want {
+		t.Errorf("bookings keeping a slot = %d, want %d", n, want)
+	}
+}
