@@ -171,13 +171,21 @@ func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int
 		AND session_id IN (SELECT id FROM sessions WHERE end_ms <= ?) RETURNING id`, ms(now), ms(endedBefore))
 }
 
-func (t *tx) Payment(ctx context.Context, key string) (storage.Payment, error) {
+func (t *tx) payment(ctx context.Context, where string, arg any) (storage.Payment, error) {
 	var p storage.Payment
 	var created int64
-	err := one(t.tx.QueryRowContext(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE key = ?`, key),
+	err := one(t.tx.QueryRowContext(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE `+where, arg),
 		"payment", &p.Key, &p.BookingID, &p.AmountCents, &p.Provider, &p.ProviderRef, &created)
 	p.CreatedAt = t.at(created)
 	return p, err
+}
+
+func (t *tx) Payment(ctx context.Context, key string) (storage.Payment, error) {
+	return t.payment(ctx, "key = ?", key)
+}
+
+func (t *tx) PaymentOf(ctx context.Context, bookingID int64) (storage.Payment, error) {
+	return t.payment(ctx, "booking_id = ?", bookingID)
 }
 
 func (t *tx) InsertPayment(ctx context.Context, p storage.Payment) error {

@@ -136,3 +136,12 @@ func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now tim
 	s.Start, s.End = t.at(start), t.at(end)
 	return s, err
 }
+
+func (t *tx) Slot(ctx context.Context, id int64) (fairslot.Slot, error) {
+	var s fairslot.Slot
+	var start, end int64
+	err := one(t.tx.QueryRowContext(ctx, `SELECT id, session_id, number, start_ms, end_ms FROM slots WHERE id = ?`, id),
+		"slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+	s.Start, s.End = t.at(start), t.at(end)
+	return s, err
+}

@@ -47,6 +47,7 @@ type Tx interface {
 	Doctor(ctx context.Context, id int64) (fairslot.Doctor, error)
 	Sessions(ctx context.Context, f SessionFilter) ([]fairslot.Session, error)
 	Session(ctx context.Context, id int64) (fairslot.Session, error)
+	Slot(ctx context.Context, id int64) (fairslot.Slot, error)
 	// Windows lists a session's time windows with capacity and what remains;
 	// holds that lapsed before now count as free.
 	Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error)
@@ -111,6 +112,7 @@ type Tx interface {
 
 	// Payments: one per booking and one per idempotency key.
 	Payment(ctx context.Context, key string) (Payment, error)
+	PaymentOf(ctx context.Context, bookingID int64) (Payment, error)
 	InsertPayment(ctx context.Context, p Payment) error
 
 	// Queue tickets.

@@ -197,6 +197,9 @@ func testCatalogue(t *testing.T, s storage.Store) {
 		if list, _ := tx.Sessions(ctx, storage.SessionFilter{From: "2026-12-11"}); len(list) != 0 {
 			t.Errorf("Sessions from the next day = %d, want 0", len(list))
 		}
+		if sl, err := tx.Slot(ctx, f.slots[5].ID); err != nil || sl.Number != 6 || !sl.Start.Equal(f.slots[5].Start) {
+			t.Errorf("Slot = %+v, %v; want %+v", sl, err, f.slots[5])
+		}
 		ws, err := tx.Windows(ctx, f.session.ID, base)
 		if err != nil || len(ws) != 3 || ws[0].Capacity != 4 || ws[2].Capacity != 2 || ws[0].Remaining != 4 {
 			t.Errorf("Windows = %+v, %v; want 3 windows of 4, 4, 2", ws, err)
@@ -420,6 +423,12 @@ func testPayments(t *testing.T, s storage.Store) {
 		p, err := tx.Payment(ctx, "p1")
 		if err != nil || p.BookingID != b1.ID || p.ProviderRef != "r-p1" {
 			t.Errorf("Payment = %+v, %v", p, err)
+		}
+		if p, err := tx.PaymentOf(ctx, b1.ID); err != nil || p.Key != "p1" {
+			t.Errorf("PaymentOf = %+v, %v", p, err)
+		}
+		if _, err := tx.PaymentOf(ctx, b2.ID); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Errorf("PaymentOf an unpaid booking: %v, want not found", err)
 		}
 		return nil
 	})

@@ -1,0 +1,123 @@
+// Package app holds fairslot's use cases. Each one is a single storage
+// transaction that applies the pure rules, seals personal data through the
+// vault and appends its audit record in the same transaction. It never
+// speaks HTTP and never returns plaintext personal data: views are masked.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/audit"
+	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+// Notifier delivers a text to a phone. It is called after the message is
+// safely in the outbox, so a failed delivery loses nothing.
+type Notifier interface {
+	Notify(ctx context.Context, phone, text string) error
+}
+
+// PaymentProvider charges and refunds, idempotently by key.
+type PaymentProvider interface {
+	Name() string
+	Charge(ctx context.Context, key string, amountCents int64, reference string) (providerRef string, err error)
+	Refund(ctx context.Context, key string) error
+}
+
+// Service is the set of use cases. Fields must be set before use.
+type Service struct {
+	Store    storage.Store
+	Vault    *vault.Vault
+	Policy   booking.Policy
+	Calling  queue.Policy
+	Payments PaymentProvider
+	Notifier Notifier // nil: the outbox only
+	Now      func() time.Time
+	Location *time.Location
+	Log      *slog.Logger
+	Display  *Broker
+}
+
+func (s *Service) now() time.Time { return s.Now().In(s.Location) }
+
+// Actor is who performs a use case.
+type Actor struct {
+	Kind      storage.TokenKind // "" for anonymous or the system
+	ID        int64
+	Role      fairslot.Role // staff only
+	RequestID string
+}
+
+// System is the actor of background work.
+var System = Actor{}
+
+func (a Actor) ref() string {
+	if a.Kind == "" {
+		return "system"
+	}
+	return audit.Ref(string(a.Kind), a.ID)
+}
+
+// record appends an audit event for a change made in tx.
+func (s *Service) record(ctx context.Context, tx storage.Tx, a Actor, action, subject string, detail map[string]string) error {
+	return tx.AppendAudit(ctx, &audit.Event{At: s.now(), Actor: a.ref(), Action: action, Subject: subject, Detail: detail, RequestID: a.RequestID})
+}
+
+func (s *Service) requireAccount(a Actor) error {
+	if a.Kind != storage.AccountToken {
+		return fairslot.Errorf(fairslot.Unauthorized, "log in as a patient first")
+	}
+	return nil
+}
+
+func (s *Service) requireStaff(a Actor, act fairslot.Action) error {
+	if a.Kind != storage.StaffToken {
+		return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+	}
+	if !a.Role.Can(act) {
+		return fairslot.Errorf(fairslot.Forbidden, "the %s role may not %s", a.Role, act)
+	}
+	return nil
+}
+
+// newRef returns a random row reference, the row's name in associated data.
+func newRef() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// codeAlphabet has no 0/O or 1/I, so codes survive being read aloud.
+const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// newCode returns a random booking code of 8 characters (40 bits).
+func newCode() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	for i := range b {
+		b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+	}
+	return string(b)
+}
+
+// committed runs fn in a write transaction whose changes must be kept even
+// when the use case then fails — a failed login attempt is counted and
+// recorded, and only then refused. fn returns the error to give the caller.
+func (s *Service) committed(ctx context.Context, fn func(tx storage.Tx) (refuse error, err error)) error {
+	var refuse error
+	if err := s.Store.Update(ctx, func(tx storage.Tx) (err error) {
+		refuse, err = fn(tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	return refuse
+}

@@ -1,0 +1,298 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+const (
+	loginCodeTTL        = 5 * time.Minute
+	loginCodeGap        = time.Minute // between two codes to one phone
+	loginCodesPerHour   = 5
+	loginCodeAttempts   = 5
+	accountTokenTTL     = 30 * 24 * time.Hour
+	staffTokenTTL       = 12 * time.Hour
+	maxPasswordLength   = 256
+	loginCodeMessageFmt = "Your fairslot login code is %s. It expires in 5 minutes. Never share it."
+)
+
+// RequestLoginCode sends a one-time login code to a phone: written sealed
+// to the outbox in the same transaction, then handed to the notifier.
+func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) error {
+	p, err := fairslot.NormalizePhone(phone)
+	if err != nil {
+		return err
+	}
+	idx := s.Vault.Index("phone", p)
+	code := fmt.Sprintf("%06d", mustRandInt(1000000))
+	text := fmt.Sprintf(loginCodeMessageFmt, code)
+	now := s.now()
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		if n, err := tx.LoginCodesSince(ctx, idx, now.Add(-loginCodeGap)); err != nil || n > 0 {
+			return firstErr(err, fairslot.Errorf(fairslot.Limited, "a code was sent less than a minute ago; wait before asking again"))
+		}
+		if n, err := tx.LoginCodesSince(ctx, idx, now.Add(-time.Hour)); err != nil || n >= loginCodesPerHour {
+			return firstErr(err, fairslot.Errorf(fairslot.Limited, "too many codes requested for this phone; try again in an hour"))
+		}
+		c := storage.LoginCode{PhoneIndex: idx, CodeHash: s.codeHash(p, code), ExpiresAt: now.Add(loginCodeTTL), CreatedAt: now}
+		if err := tx.CreateLoginCode(ctx, &c); err != nil {
+			return err
+		}
+		m := storage.OutboxMessage{Ref: newRef(), Channel: "sms", CreatedAt: now}
+		var err error
+		if m.RecipientSealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "recipient"}, p); err != nil {
+			return err
+		}
+		if m.BodySealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "body"}, text); err != nil {
+			return err
+		}
+		if err := tx.AppendOutbox(ctx, m); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "login.code_sent", fmt.Sprintf("login_code:%d", c.ID), map[string]string{"phone": vault.MaskPhone(p)})
+	})
+	if err != nil {
+		return err
+	}
+	if s.Notifier != nil {
+		if err := s.Notifier.Notify(ctx, p, text); err != nil {
+			s.Log.Warn("notifier failed; the code stays in the outbox", "phone", vault.MaskPhone(p), "err", err)
+		}
+	}
+	return nil
+}
+
+// codeHash keys the login code with the blind-index key, so a stolen
+// database cannot be searched for codes offline.
+func (s *Service) codeHash(phone, code string) []byte {
+	return s.Vault.Index("login-code", phone+":"+code)
+}
+
+// Login exchanges a phone's one-time code for a bearer token, creating the
+// account on first login.
+func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token string, acct fairslot.Account, err error) {
+	p, err := fairslot.NormalizePhone(phone)
+	if err != nil {
+		return "", acct, err
+	}
+	idx := s.Vault.Index("phone", p)
+	now := s.now()
+	token, hash := newToken()
+	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
+		c, err := tx.LatestLoginCode(ctx, idx, now)
+		if fairslot.ErrorKind(err) == fairslot.NotFound {
+			return fairslot.Errorf(fairslot.Unauthorized, "no valid code for this phone; ask for a new one"), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Attempts >= loginCodeAttempts {
+			return fairslot.Errorf(fairslot.Limited, "too many wrong codes; ask for a new one"), nil
+		}
+		if subtle.ConstantTimeCompare(c.CodeHash, s.codeHash(p, strings.TrimSpace(code))) != 1 {
+			if err := tx.UpdateLoginCode(ctx, c.ID, c.Attempts+1, false); err != nil {
+				return nil, err
+			}
+			return fairslot.Errorf(fairslot.Unauthorized, "wrong code"), s.record(ctx, tx, a, "login.failed", fmt.Sprintf("login_code:%d", c.ID), nil)
+		}
+		if err := tx.UpdateLoginCode(ctx, c.ID, c.Attempts+1, true); err != nil {
+			return nil, err
+		}
+		rec, err := tx.AccountByPhone(ctx, idx)
+		if fairslot.ErrorKind(err) == fairslot.NotFound {
+			rec = storage.AccountRecord{Ref: newRef(), PhoneIndex: idx, CreatedAt: now}
+			if rec.PhoneSealed, err = s.Vault.Seal(vault.Field{Table: "accounts", Row: rec.Ref, Column: "phone"}, p); err != nil {
+				return nil, err
+			}
+			if err := tx.CreateAccount(ctx, &rec); err != nil {
+				return nil, err
+			}
+			if err := s.record(ctx, tx, a, "account.create", fmt.Sprintf("account:%d", rec.ID), nil); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.AccountToken, SubjectID: rec.ID, ExpiresAt: now.Add(accountTokenTTL), CreatedAt: now}); err != nil {
+			return nil, err
+		}
+		acct = fairslot.Account{ID: rec.ID, Phone: vault.MaskPhone(p), CreatedAt: rec.CreatedAt}
+		return nil, s.record(ctx, tx, Actor{Kind: storage.AccountToken, ID: rec.ID, RequestID: a.RequestID}, "account.login", fmt.Sprintf("account:%d", rec.ID), nil)
+	})
+	if err != nil {
+		return "", fairslot.Account{}, err
+	}
+	return token, acct, nil
+}
+
+// StaffLogin checks a staff password (argon2id) and returns a bearer token.
+// A failed attempt is recorded before it is refused.
+func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password string) (token string, st fairslot.Staff, err error) {
+	if len(password) > maxPasswordLength || len(username) > 64 {
+		return "", st, fairslot.Errorf(fairslot.Invalid, "username or password too long")
+	}
+	now := s.now()
+	token, hash := newToken()
+	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
+		staff, stored, err := tx.StaffByUsername(ctx, username)
+		if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
+			return nil, err
+		}
+		if err != nil {
+			stored = dummyHash // same work whether or not the user exists
+		}
+		if !CheckPassword(stored, password) || err != nil {
+			return fairslot.Errorf(fairslot.Unauthorized, "wrong username or password"),
+				s.record(ctx, tx, a, "staff.login_failed", "staff:"+fmt.Sprint(staff.ID), map[string]string{"username": username})
+		}
+		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.StaffToken, SubjectID: staff.ID, ExpiresAt: now.Add(staffTokenTTL), CreatedAt: now}); err != nil {
+			return nil, err
+		}
+		st = staff
+		return nil, s.record(ctx, tx, Actor{Kind: storage.StaffToken, ID: staff.ID, RequestID: a.RequestID}, "staff.login", fmt.Sprintf("staff:%d", staff.ID), nil)
+	})
+	if err != nil {
+		return "", fairslot.Staff{}, err
+	}
+	return token, st, nil
+}
+
+// Authenticate resolves a bearer token to its actor.
+func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Actor, error) {
+	bad := fairslot.Errorf(fairslot.Unauthorized, "invalid or expired token; log in again")
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != 32 {
+		return Actor{}, bad
+	}
+	sum := sha256.Sum256(raw)
+	var a Actor
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		k, err := tx.Token(ctx, sum[:], s.now())
+		if err != nil {
+			return err
+		}
+		a = Actor{Kind: k.Kind, ID: k.SubjectID, RequestID: requestID}
+		if k.Kind == storage.StaffToken {
+			st, err := tx.Staff(ctx, k.SubjectID)
+			if err != nil {
+				return err
+			}
+			a.Role = st.Role
+		}
+		return nil
+	})
+	if fairslot.ErrorKind(err) == fairslot.NotFound {
+		return Actor{}, bad
+	}
+	return a, err
+}
+
+// Logout revokes a bearer token.
+func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return fairslot.Errorf(fairslot.Unauthorized, "invalid token")
+	}
+	sum := sha256.Sum256(raw)
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteToken(ctx, sum[:]); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "logout", a.ref(), nil)
+	})
+}
+
+// CreateStaff adds a staff member with an argon2id password hash.
+func (s *Service) CreateStaff(ctx context.Context, a Actor, st *fairslot.Staff, password string) error {
+	if !st.Role.Valid() {
+		return fairslot.Errorf(fairslot.Invalid, "unknown role %q", st.Role)
+	}
+	if len(password) < 10 || len(password) > maxPasswordLength {
+		return fairslot.Errorf(fairslot.Invalid, "a staff password must be 10 to %d characters", maxPasswordLength)
+	}
+	hash := HashPassword(password)
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateStaff(ctx, st, hash); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "staff.create", fmt.Sprintf("staff:%d", st.ID), map[string]string{"role": string(st.Role)})
+	})
+}
+
+// newToken returns a bearer token and the hash that is stored.
+func newToken() (token string, hash []byte) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	sum := sha256.Sum256(raw)
+	return base64.RawURLEncoding.EncodeToString(raw), sum[:]
+}
+
+func mustRandInt(n int64) int64 {
+	v, err := rand.Int(rand.Reader, big.NewInt(n))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return v.Int64()
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// Argon2id parameters: OWASP's minimum recommendation (19 MiB, t=2, p=1).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+var dummyHash = HashPassword("not a password of anyone's")
+
+// HashPassword returns a PHC-format argon2id hash with a random salt.
+func HashPassword(password string) string {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// CheckPassword reports whether password matches a hash from HashPassword,
+// reading the parameters from the hash so they can be raised later.
+func CheckPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}

@@ -1,0 +1,335 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// BookingView is a booking as its patient or staff see it, personal data
+// masked.
+type BookingView struct {
+	fairslot.Booking
+	Patient     fairslot.Patient `json:"patient"`
+	Department  string           `json:"department"`
+	Doctor      string           `json:"doctor"`
+	Room        string           `json:"room"`
+	WindowStart time.Time        `json:"window_start"`
+	WindowEnd   time.Time        `json:"window_end"`
+	Ticket      string           `json:"ticket,omitempty"`
+}
+
+func (s *Service) bookingView(ctx context.Context, tx storage.Tx, b fairslot.Booking) (BookingView, error) {
+	v := BookingView{Booking: b}
+	sess, err := tx.Session(ctx, b.SessionID)
+	if err != nil {
+		return v, err
+	}
+	doc, err := tx.Doctor(ctx, sess.DoctorID)
+	if err != nil {
+		return v, err
+	}
+	v.Doctor, v.Room = doc.Name, sess.Room
+	depts, err := tx.Departments(ctx)
+	if err != nil {
+		return v, err
+	}
+	for _, d := range depts {
+		if d.ID == b.DepartmentID {
+			v.Department = d.Name
+		}
+	}
+	rec, err := tx.Patient(ctx, b.PatientID)
+	if err != nil {
+		return v, err
+	}
+	if v.Patient, err = s.maskedPatient(rec); err != nil {
+		return v, err
+	}
+	slot, err := tx.Slot(ctx, b.SlotID)
+	if err != nil {
+		return v, err
+	}
+	v.WindowStart, v.WindowEnd = slot.Start, slot.End
+	if k, err := tx.Ticket(ctx, b.ID); err == nil {
+		v.Ticket = k.Label()
+	} else if fairslot.ErrorKind(err) != fairslot.NotFound {
+		return v, err
+	}
+	return v, nil
+}
+
+// HoldInput asks for a place in a session for a bound patient.
+type HoldInput struct {
+	SessionID   int64     `json:"session_id"`
+	PatientID   int64     `json:"patient_id"`
+	WindowStart time.Time `json:"window_start,omitzero"` // zero: the first free window
+	RequestKey  string    `json:"-"`                     // Idempotency-Key: a replay returns the same booking
+}
+
+// Hold takes a place for a patient as an unpaid hold that expires. The
+// limits are checked by the rules for a clear message and enforced again by
+// the database in the same transaction.
+func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView, error) {
+	if err := s.requireAccount(a); err != nil {
+		return BookingView{}, err
+	}
+	if len(in.RequestKey) > 128 {
+		return BookingView{}, fairslot.Errorf(fairslot.Invalid, "Idempotency-Key must be at most 128 characters")
+	}
+	now := s.now()
+	var v BookingView
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		if in.RequestKey != "" {
+			b, err := tx.BookingByRequestKey(ctx, a.ID, in.RequestKey)
+			if err == nil {
+				if b.SessionID != in.SessionID || b.PatientID != in.PatientID {
+					return fairslot.Errorf(fairslot.Conflict, "this Idempotency-Key was used for a different booking request")
+				}
+				v, err = s.bookingView(ctx, tx, b)
+				return err
+			}
+			if fairslot.ErrorKind(err) != fairslot.NotFound {
+				return err
+			}
+		}
+		if ok, err := tx.Bound(ctx, a.ID, in.PatientID); err != nil || !ok {
+			return firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
+		}
+		sess, err := tx.Session(ctx, in.SessionID)
+		if err != nil {
+			return err
+		}
+		if err := s.Policy.CheckOpen(now, sess); err != nil {
+			return err
+		}
+		if err := s.expire(ctx, tx, in.SessionID, now); err != nil {
+			return err
+		}
+		h, err := tx.PatientHistory(ctx, in.PatientID, sess.DepartmentID, sess.Date, now.Add(-s.historySpan()))
+		if err != nil {
+			return err
+		}
+		if err := s.Policy.CheckBooking(now, h); err != nil {
+			return err
+		}
+		slot, err := tx.FreeSlot(ctx, sess.ID, in.WindowStart, now)
+		if err != nil {
+			return err
+		}
+		b := fairslot.Booking{Code: newCode(), SlotID: slot.ID, SessionID: sess.ID, DepartmentID: sess.DepartmentID, Date: sess.Date,
+			PatientID: in.PatientID, AccountID: a.ID, Channel: fairslot.Online, Status: fairslot.Held,
+			HeldUntil: s.Policy.HoldExpiry(now, sess), FeeCents: sess.FeeCents, CreatedAt: now, UpdatedAt: now, RequestKey: in.RequestKey}
+		if err := tx.InsertBooking(ctx, &b, s.limits()); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, a, "booking.hold", fmt.Sprintf("booking:%d", b.ID),
+			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(in.PatientID)}); err != nil {
+			return err
+		}
+		v, err = s.bookingView(ctx, tx, b)
+		return err
+	})
+	return v, err
+}
+
+func (s *Service) limits() storage.Limits {
+	return storage.Limits{PerDepartmentPerDay: s.Policy.MaxPerDepartmentPerDay, PerDay: s.Policy.MaxPerDay, Active: s.Policy.MaxActive}
+}
+
+// historySpan is how far back no-shows and cancellations matter.
+func (s *Service) historySpan() time.Duration {
+	return max(time.Duration(s.Policy.NoShowWindow)+time.Duration(s.Policy.NoShowSuspension), time.Duration(s.Policy.CancelWindow))
+}
+
+// expire moves lapsed holds to expired (in one session, or all with 0) and
+// records each.
+func (s *Service) expire(ctx context.Context, tx storage.Tx, sessionID int64, now time.Time) error {
+	ids, err := tx.ExpireHolds(ctx, sessionID, now)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.record(ctx, tx, System, "booking.expire", fmt.Sprintf("booking:%d", id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownBooking reads a booking of the caller's account; another account's
+// booking is reported as not found, so ids cannot be probed.
+func ownBooking(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot.Booking, error) {
+	b, err := tx.Booking(ctx, id)
+	if err == nil && b.AccountID != a.ID {
+		return b, fairslot.Errorf(fairslot.NotFound, "booking not found")
+	}
+	return b, err
+}
+
+// Pay pays a held booking through the payment provider. The key makes it
+// idempotent: a replay returns the paid booking and charges nothing more.
+func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string) (BookingView, error) {
+	if err := s.requireAccount(a); err != nil {
+		return BookingView{}, err
+	}
+	if key == "" || len(key) > 128 {
+		return BookingView{}, fairslot.Errorf(fairslot.Invalid, "an Idempotency-Key header of 1 to 128 characters is required to pay")
+	}
+	key = fmt.Sprintf("%d:%s", a.ID, key) // keys are the account's own
+	var b fairslot.Booking
+	var replay bool
+	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
+		if p, err := tx.Payment(ctx, key); err == nil {
+			if p.BookingID != bookingID {
+				return fairslot.Errorf(fairslot.Conflict, "this Idempotency-Key was used to pay another booking")
+			}
+			replay = true
+		} else if fairslot.ErrorKind(err) != fairslot.NotFound {
+			return err
+		}
+		b, err = ownBooking(ctx, tx, a, bookingID)
+		return err
+	})
+	if err != nil {
+		return BookingView{}, err
+	}
+	if !replay {
+		if err := s.checkPayable(b); err != nil {
+			return BookingView{}, err
+		}
+		ref, err := s.Payments.Charge(ctx, key, b.FeeCents, b.Code)
+		if err != nil {
+			s.Log.Warn("payment declined", "booking", b.ID, "err", err)
+			return BookingView{}, fairslot.Errorf(fairslot.Conflict, "the payment was declined")
+		}
+		err = s.Store.Update(ctx, func(tx storage.Tx) error {
+			if p, err := tx.Payment(ctx, key); err == nil && p.BookingID == bookingID {
+				return nil // a concurrent replay settled it
+			}
+			cur, err := tx.Booking(ctx, bookingID)
+			if err != nil {
+				return err
+			}
+			if err := s.checkPayable(cur); err != nil {
+				return err
+			}
+			if err := tx.MoveBooking(ctx, cur.ID, fairslot.Held, fairslot.Confirmed, storage.Move{At: s.now(), MissedCalls: -1}); err != nil {
+				return err
+			}
+			if err := tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: cur.ID, AmountCents: cur.FeeCents,
+				Provider: s.Payments.Name(), ProviderRef: ref, CreatedAt: s.now()}); err != nil {
+				return err
+			}
+			return s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
+				map[string]string{"amount_cents": fmt.Sprint(cur.FeeCents), "provider": s.Payments.Name(), "provider_ref": ref})
+		})
+		if err != nil {
+			// The charge went through but the booking could not take it.
+			if rerr := s.Payments.Refund(ctx, key); rerr != nil {
+				s.Log.Error("refund after a failed payment failed; settle by hand", "booking", bookingID, "err", rerr)
+			}
+			return BookingView{}, err
+		}
+	}
+	return s.Booking(ctx, a, bookingID)
+}
+
+func (s *Service) checkPayable(b fairslot.Booking) error {
+	switch {
+	case b.Status == fairslot.Confirmed || b.Status == fairslot.CheckedIn || b.Status == fairslot.Called || b.Status == fairslot.Completed:
+		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
+	case b.Status == fairslot.Expired || (b.Status == fairslot.Held && !s.now().Before(b.HeldUntil)):
+		return fairslot.Errorf(fairslot.Gone, "the hold expired at %s; book again", b.HeldUntil.Format("15:04"))
+	case b.Status != fairslot.Held:
+		return fairslot.Errorf(fairslot.Conflict, "a booking that is %s cannot be paid", b.Status)
+	}
+	return nil
+}
+
+// Cancel cancels the caller's booking; a paid one is refunded.
+func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (BookingView, error) {
+	if err := s.requireAccount(a); err != nil {
+		return BookingView{}, err
+	}
+	now := s.now()
+	var v BookingView
+	var refund string // the payment key to refund, for a paid booking
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		b, err := ownBooking(ctx, tx, a, bookingID)
+		if err != nil {
+			return err
+		}
+		sess, err := tx.Session(ctx, b.SessionID)
+		if err != nil {
+			return err
+		}
+		if err := s.Policy.CheckCancel(now, b, sess); err != nil {
+			return err
+		}
+		if err := tx.MoveBooking(ctx, b.ID, b.Status, fairslot.Cancelled, storage.Move{At: now, MissedCalls: -1, CancelledBy: "patient"}); err != nil {
+			return err
+		}
+		if b.Status == fairslot.Confirmed {
+			p, err := tx.PaymentOf(ctx, b.ID)
+			if err != nil {
+				return err
+			}
+			refund = p.Key
+		}
+		if err := s.record(ctx, tx, a, "booking.cancel", fmt.Sprintf("booking:%d", b.ID), map[string]string{"was": string(b.Status)}); err != nil {
+			return err
+		}
+		b.Status, b.UpdatedAt = fairslot.Cancelled, now
+		v, err = s.bookingView(ctx, tx, b)
+		return err
+	})
+	if err == nil && refund != "" {
+		if err := s.Payments.Refund(ctx, refund); err != nil {
+			// The cancellation stands; the payment record says what to settle.
+			s.Log.Error("refund of a cancelled booking failed; settle by hand", "booking", bookingID, "err", err)
+		}
+	}
+	return v, err
+}
+
+// Booking returns one of the caller's bookings.
+func (s *Service) Booking(ctx context.Context, a Actor, id int64) (v BookingView, err error) {
+	if err := s.requireAccount(a); err != nil {
+		return v, err
+	}
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		b, err := ownBooking(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		v, err = s.bookingView(ctx, tx, b)
+		return err
+	})
+	return v, err
+}
+
+// Bookings lists the caller's bookings, newest first.
+func (s *Service) Bookings(ctx context.Context, a Actor) (out []BookingView, err error) {
+	if err := s.requireAccount(a); err != nil {
+		return nil, err
+	}
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		bs, err := tx.BookingsOf(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			v, err := s.bookingView(ctx, tx, b)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}

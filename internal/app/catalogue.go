@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// Departments lists the hospital's departments.
+func (s *Service) Departments(ctx context.Context) (ds []fairslot.Department, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		ds, err = tx.Departments(ctx)
+		return err
+	})
+	return ds, err
+}
+
+// Doctors lists a department's doctors.
+func (s *Service) Doctors(ctx context.Context, departmentID int64) (ds []fairslot.Doctor, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		ds, err = tx.Doctors(ctx, departmentID)
+		return err
+	})
+	return ds, err
+}
+
+// SessionView is a session with its windows' remaining capacity and its
+// online booking window.
+type SessionView struct {
+	fairslot.Session
+	Doctor    fairslot.Doctor   `json:"doctor"`
+	Opens     time.Time         `json:"booking_opens"`
+	Closes    time.Time         `json:"booking_closes"`
+	Remaining int               `json:"remaining"`
+	Windows   []fairslot.Window `json:"windows"`
+}
+
+func (s *Service) sessionView(ctx context.Context, tx storage.Tx, sess fairslot.Session, now time.Time) (SessionView, error) {
+	v := SessionView{Session: sess, Opens: s.Policy.Opens(sess), Closes: s.Policy.Closes(sess)}
+	var err error
+	if v.Doctor, err = tx.Doctor(ctx, sess.DoctorID); err != nil {
+		return v, err
+	}
+	if v.Windows, err = tx.Windows(ctx, sess.ID, now); err != nil {
+		return v, err
+	}
+	for _, w := range v.Windows {
+		v.Remaining += w.Remaining
+	}
+	return v, nil
+}
+
+// Sessions lists the sessions of a doctor or a department in a date range
+// (default: today and the booking horizon).
+func (s *Service) Sessions(ctx context.Context, f storage.SessionFilter) ([]SessionView, error) {
+	now := s.now()
+	if f.From == "" {
+		f.From = now.Format(time.DateOnly)
+	}
+	if f.To == "" {
+		f.To = now.AddDate(0, 0, s.Policy.AdvanceDays).Format(time.DateOnly)
+	}
+	for _, d := range []string{f.From, f.To} {
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			return nil, fairslot.Errorf(fairslot.Invalid, "dates must be YYYY-MM-DD")
+		}
+	}
+	var out []SessionView
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		list, err := tx.Sessions(ctx, f)
+		if err != nil {
+			return err
+		}
+		if len(list) > 500 {
+			return fairslot.Errorf(fairslot.Invalid, "too many sessions; narrow the date range")
+		}
+		for _, sess := range list {
+			v, err := s.sessionView(ctx, tx, sess, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Session returns one session with its windows.
+func (s *Service) Session(ctx context.Context, id int64) (v SessionView, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		sess, err := tx.Session(ctx, id)
+		if err != nil {
+			return err
+		}
+		v, err = s.sessionView(ctx, tx, sess, s.now())
+		return err
+	})
+	return v, err
+}

@@ -1,0 +1,190 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+// PatientInput is a real-name identity as a person types it.
+type PatientInput struct {
+	Name      string          `json:"name"`
+	IDType    fairslot.IDType `json:"id_type"`
+	IDNumber  string          `json:"id_number"`
+	Phone     string          `json:"phone"`
+	BirthDate string          `json:"birth_date,omitempty"` // YYYY-MM-DD; derived from a resident ID
+}
+
+// identity is a validated, normalized PatientInput.
+type identity struct {
+	name, idNumber, phone, birth string
+	typ                          fairslot.IDType
+}
+
+func (in PatientInput) normalize() (identity, error) {
+	var id identity
+	var err error
+	if id.name, err = fairslot.NormalizeName(in.Name); err != nil {
+		return id, err
+	}
+	id.typ = in.IDType
+	if id.idNumber, err = fairslot.NormalizeID(in.IDType, in.IDNumber); err != nil {
+		return id, err
+	}
+	if in.Phone != "" {
+		if id.phone, err = fairslot.NormalizePhone(in.Phone); err != nil {
+			return id, err
+		}
+	}
+	id.birth = in.BirthDate
+	if in.IDType == fairslot.IDResident {
+		id.birth = id.idNumber[6:10] + "-" + id.idNumber[10:12] + "-" + id.idNumber[12:14]
+	}
+	if id.birth != "" {
+		if _, err := time.Parse(time.DateOnly, id.birth); err != nil {
+			return id, fairslot.Errorf(fairslot.Invalid, "birth date must be YYYY-MM-DD")
+		}
+	}
+	return id, nil
+}
+
+func patientField(ref, column string) vault.Field {
+	return vault.Field{Table: "patients", Row: ref, Column: column}
+}
+
+// findOrCreatePatient returns the patient with this identity, creating it
+// when new. An existing identity must come with the same name: the real-name
+// rule, so no one can claim a stranger's ID number under another name.
+func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Actor, id identity) (storage.PatientRecord, bool, error) {
+	idx := s.Vault.Index("id:"+string(id.typ), id.idNumber)
+	rec, err := tx.PatientByIdentity(ctx, id.typ, idx)
+	if err == nil {
+		name, err := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
+		if err != nil {
+			return rec, false, err
+		}
+		if subtle.ConstantTimeCompare([]byte(name), []byte(id.name)) != 1 {
+			return rec, false, fairslot.Errorf(fairslot.Invalid, "the name does not match the identity on record")
+		}
+		return rec, false, nil
+	}
+	if fairslot.ErrorKind(err) != fairslot.NotFound {
+		return rec, false, err
+	}
+	rec = storage.PatientRecord{Ref: newRef(), IDType: id.typ, IDIndex: idx, CreatedAt: s.now()}
+	if id.phone != "" {
+		rec.PhoneIndex = s.Vault.Index("phone", id.phone)
+	}
+	for _, f := range []struct {
+		dst    *[]byte
+		column string
+		value  string
+	}{{&rec.NameSealed, "name", id.name}, {&rec.IDSealed, "id_number", id.idNumber}, {&rec.PhoneSealed, "phone", id.phone}, {&rec.BirthSealed, "birth_date", id.birth}} {
+		if *f.dst, err = s.Vault.Seal(patientField(rec.Ref, f.column), f.value); err != nil {
+			return rec, false, err
+		}
+	}
+	if err := tx.CreatePatient(ctx, &rec); err != nil {
+		return rec, false, err
+	}
+	return rec, true, s.record(ctx, tx, a, "patient.create", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"id_type": string(id.typ)})
+}
+
+// openPatient decrypts a stored patient into the domain type, unmasked. It
+// stays inside this package; views mask it.
+func (s *Service) openPatient(rec storage.PatientRecord) (fairslot.Patient, error) {
+	p := fairslot.Patient{ID: rec.ID, IDType: rec.IDType, CreatedAt: rec.CreatedAt}
+	var err error
+	for _, f := range []struct {
+		dst    *string
+		column string
+		sealed []byte
+	}{{&p.Name, "name", rec.NameSealed}, {&p.IDNumber, "id_number", rec.IDSealed}, {&p.Phone, "phone", rec.PhoneSealed}, {&p.BirthDate, "birth_date", rec.BirthSealed}} {
+		if *f.dst, err = s.Vault.Open(patientField(rec.Ref, f.column), f.sealed); err != nil {
+			return p, fmt.Errorf("patient %d: %w", rec.ID, err)
+		}
+	}
+	return p, nil
+}
+
+// Masked returns p with its personal data masked, as every response and log
+// line shows it by default.
+func Masked(p fairslot.Patient) fairslot.Patient {
+	p.Name, p.IDNumber, p.Phone = vault.MaskName(p.Name), vault.MaskID(p.IDNumber), vault.MaskPhone(p.Phone)
+	if len(p.BirthDate) >= 4 {
+		p.BirthDate = p.BirthDate[:4] // the year, enough to tell family members apart
+	}
+	return p
+}
+
+func (s *Service) maskedPatient(rec storage.PatientRecord) (fairslot.Patient, error) {
+	p, err := s.openPatient(rec)
+	return Masked(p), err
+}
+
+// BindPatient binds a real-name patient to the caller's account, creating
+// the patient when the identity is new.
+func (s *Service) BindPatient(ctx context.Context, a Actor, in PatientInput) (fairslot.Patient, error) {
+	if err := s.requireAccount(a); err != nil {
+		return fairslot.Patient{}, err
+	}
+	id, err := in.normalize()
+	if err != nil {
+		return fairslot.Patient{}, err
+	}
+	var rec storage.PatientRecord
+	now := s.now()
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		if rec, _, err = s.findOrCreatePatient(ctx, tx, a, id); err != nil {
+			return err
+		}
+		if ok, err := tx.Bound(ctx, a.ID, rec.ID); err != nil || ok {
+			return firstErr(err, fairslot.Errorf(fairslot.Conflict, "this patient is already bound to your account"))
+		}
+		since := now.Add(-time.Duration(s.Policy.BindingWindow))
+		counts, err := tx.BindingCounts(ctx, a.ID, rec.ID, since)
+		if err != nil {
+			return err
+		}
+		if err := s.Policy.CheckBinding(counts); err != nil {
+			return err
+		}
+		l := storage.BindLimits{PatientsPerAccount: s.Policy.MaxPatientsPerAccount, AccountsPerPatient: s.Policy.MaxAccountsPerPatient, RecentPerAccount: s.Policy.MaxBindingsPerWindow}
+		if err := tx.Bind(ctx, fairslot.Binding{AccountID: a.ID, PatientID: rec.ID, CreatedAt: now}, l, since); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "binding.create", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"account": fmt.Sprint(a.ID)})
+	})
+	if err != nil {
+		return fairslot.Patient{}, err
+	}
+	return s.maskedPatient(rec)
+}
+
+// Patients lists the patients bound to the caller's account, masked.
+func (s *Service) Patients(ctx context.Context, a Actor) ([]fairslot.Patient, error) {
+	if err := s.requireAccount(a); err != nil {
+		return nil, err
+	}
+	var recs []storage.PatientRecord
+	if err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
+		recs, err = tx.PatientsOf(ctx, a.ID)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]fairslot.Patient, 0, len(recs))
+	for _, r := range recs {
+		p, err := s.maskedPatient(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,303 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+// CheckInResult is a checked-in booking with its queue ticket.
+type CheckInResult struct {
+	Booking BookingView     `json:"booking"`
+	Ticket  fairslot.Ticket `json:"ticket"`
+	Label   string          `json:"ticket_label"`
+}
+
+// CheckIn checks a paid booking in by its code, re-checking the patient's
+// identity by the last four characters of the ID number, and issues a queue
+// ticket. A failed identity check is recorded before it is refused.
+func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (CheckInResult, error) {
+	var r CheckInResult
+	if err := s.requireStaff(a, fairslot.ActCheckIn); err != nil {
+		return r, err
+	}
+	code = strings.ToUpper(strings.TrimSpace(code))
+	idLast4 = strings.ToUpper(strings.TrimSpace(idLast4))
+	if len(code) != 8 || len(idLast4) != 4 {
+		return r, fairslot.Errorf(fairslot.Invalid, "give the 8-character booking code and the last 4 characters of the patient's ID number")
+	}
+	now := s.now()
+	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
+		b, err := tx.BookingByCode(ctx, code)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := tx.Patient(ctx, b.PatientID)
+		if err != nil {
+			return nil, err
+		}
+		idNumber, err := s.Vault.Open(patientField(rec.Ref, "id_number"), rec.IDSealed)
+		if err != nil {
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(idLast4)) != 1 {
+			return fairslot.Errorf(fairslot.Forbidden, "the identity check failed: the ID number does not match this booking"),
+				s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", b.ID), nil)
+		}
+		sess, err := tx.Session(ctx, b.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Policy.CheckCheckIn(now, b, sess); err != nil {
+			return nil, err
+		}
+		if r, err = s.checkIn(ctx, tx, a, b, now); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	})
+	return r, err
+}
+
+// checkIn moves a confirmed booking to checked_in and issues its ticket.
+func (s *Service) checkIn(ctx context.Context, tx storage.Tx, a Actor, b fairslot.Booking, now time.Time) (CheckInResult, error) {
+	var r CheckInResult
+	if err := tx.MoveBooking(ctx, b.ID, fairslot.Confirmed, fairslot.CheckedIn, storage.Move{At: now, MissedCalls: -1}); err != nil {
+		return r, err
+	}
+	r.Ticket = fairslot.Ticket{BookingID: b.ID, SessionID: b.SessionID, IssuedAt: now}
+	if err := tx.IssueTicket(ctx, &r.Ticket); err != nil {
+		return r, err
+	}
+	r.Label = r.Ticket.Label()
+	if err := s.record(ctx, tx, a, "booking.check_in", fmt.Sprintf("booking:%d", b.ID), map[string]string{"ticket": r.Label}); err != nil {
+		return r, err
+	}
+	b.Status, b.UpdatedAt = fairslot.CheckedIn, now
+	var err error
+	r.Booking, err = s.bookingView(ctx, tx, b)
+	return r, err
+}
+
+// WalkInInput registers a patient at the desk for a session today.
+type WalkInInput struct {
+	SessionID   int64        `json:"session_id"`
+	Patient     PatientInput `json:"patient"`
+	WindowStart time.Time    `json:"window_start,omitzero"`
+}
+
+// WalkIn registers a walk-in patient at the desk: the identity is found or
+// created, a free slot of today's session is booked on site and paid at the
+// desk, and the patient is checked in with a ticket — one transaction.
+func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInResult, error) {
+	var r CheckInResult
+	if err := s.requireStaff(a, fairslot.ActWalkIn); err != nil {
+		return r, err
+	}
+	id, err := in.Patient.normalize()
+	if err != nil {
+		return r, err
+	}
+	now := s.now()
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := tx.Session(ctx, in.SessionID)
+		if err != nil {
+			return err
+		}
+		if now.Format(time.DateOnly) != sess.Date || !now.Before(sess.End) {
+			return fairslot.Errorf(fairslot.Conflict, "walk-ins are registered for today's sessions that have not ended")
+		}
+		rec, _, err := s.findOrCreatePatient(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
+			return err
+		}
+		h, err := tx.PatientHistory(ctx, rec.ID, sess.DepartmentID, sess.Date, now.Add(-s.historySpan()))
+		if err != nil {
+			return err
+		}
+		// Suspensions bind online booking only; the per-day limits bind all.
+		h.NoShows, h.Cancels = nil, nil
+		if err := s.Policy.CheckBooking(now, h); err != nil {
+			return err
+		}
+		slot, err := tx.FreeSlot(ctx, sess.ID, in.WindowStart, now)
+		if err != nil {
+			return err
+		}
+		b := fairslot.Booking{Code: newCode(), SlotID: slot.ID, SessionID: sess.ID, DepartmentID: sess.DepartmentID, Date: sess.Date,
+			PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, FeeCents: sess.FeeCents, CreatedAt: now, UpdatedAt: now}
+		if err := tx.InsertBooking(ctx, &b, s.limits()); err != nil {
+			return err
+		}
+		if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code, CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID),
+			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}); err != nil {
+			return err
+		}
+		r, err = s.checkIn(ctx, tx, a, b, now)
+		return err
+	})
+	return r, err
+}
+
+// QueueItem is one patient in a clinic queue, masked.
+type QueueItem struct {
+	BookingID   int64           `json:"booking_id"`
+	Ticket      string          `json:"ticket"`
+	Status      fairslot.Status `json:"status"`
+	Name        string          `json:"name"`
+	MissedCalls int             `json:"missed_calls"`
+}
+
+// Queue lists a session's queue in calling order.
+func (s *Service) Queue(ctx context.Context, a Actor, sessionID int64) ([]QueueItem, error) {
+	if err := s.requireStaff(a, fairslot.ActViewQueue); err != nil {
+		return nil, err
+	}
+	var out []QueueItem
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Session(ctx, sessionID); err != nil {
+			return err
+		}
+		q, err := tx.Queue(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		for _, e := range q {
+			name, err := s.Vault.Open(patientField(e.PatientRef, "name"), e.NameSealed)
+			if err != nil {
+				return err
+			}
+			out = append(out, QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: e.Booking.Status,
+				Name: vault.MaskName(name), MissedCalls: e.Booking.MissedCalls})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CallNext calls the first waiting patient of a session into the room.
+func (s *Service) CallNext(ctx context.Context, a Actor, sessionID int64) (QueueItem, error) {
+	var item QueueItem
+	if err := s.requireStaff(a, fairslot.ActCall); err != nil {
+		return item, err
+	}
+	var dept int64
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := tx.Session(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		dept = sess.DepartmentID
+		q, err := tx.Queue(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		for _, e := range q {
+			if e.Booking.Status == fairslot.Called {
+				return fairslot.Errorf(fairslot.Conflict, "ticket %s is still called; complete it or mark it missed first", e.Ticket.Label())
+			}
+		}
+		if len(q) == 0 {
+			return fairslot.Errorf(fairslot.NotFound, "no one is waiting in this session")
+		}
+		e := q[0]
+		if err := tx.MoveBooking(ctx, e.Booking.ID, fairslot.CheckedIn, fairslot.Called, storage.Move{At: s.now(), MissedCalls: -1}); err != nil {
+			return err
+		}
+		item = QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: fairslot.Called, MissedCalls: e.Booking.MissedCalls}
+		name, err := s.Vault.Open(patientField(e.PatientRef, "name"), e.NameSealed)
+		item.Name = vault.MaskName(name)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "queue.call", fmt.Sprintf("booking:%d", e.Booking.ID), map[string]string{"ticket": item.Ticket})
+	})
+	if err == nil {
+		s.Display.Publish(dept)
+	}
+	return item, err
+}
+
+// calledBooking loads a booking that must be in the called state.
+func calledBooking(ctx context.Context, tx storage.Tx, id int64) (fairslot.Booking, error) {
+	b, err := tx.Booking(ctx, id)
+	if err == nil && b.Status != fairslot.Called {
+		return b, fairslot.Errorf(fairslot.Conflict, "the booking is %s, not called", b.Status)
+	}
+	return b, err
+}
+
+// Recall announces a called patient again.
+func (s *Service) Recall(ctx context.Context, a Actor, bookingID int64) error {
+	return s.callAction(ctx, a, bookingID, "queue.recall", func(tx storage.Tx, b fairslot.Booking) error { return nil })
+}
+
+// Complete ends a called patient's visit.
+func (s *Service) Complete(ctx context.Context, a Actor, bookingID int64) error {
+	return s.callAction(ctx, a, bookingID, "queue.complete", func(tx storage.Tx, b fairslot.Booking) error {
+		return tx.MoveBooking(ctx, b.ID, fairslot.Called, fairslot.Completed, storage.Move{At: s.now(), MissedCalls: -1})
+	})
+}
+
+// Missed marks a called patient as not answering: they go back in the queue
+// by the queue policy, and past its limit the booking becomes a no-show.
+func (s *Service) Missed(ctx context.Context, a Actor, bookingID int64) error {
+	return s.callAction(ctx, a, bookingID, "queue.missed", func(tx storage.Tx, b fairslot.Booking) error {
+		q, err := tx.Queue(ctx, b.SessionID)
+		if err != nil {
+			return err
+		}
+		var waiting []float64
+		var ticketID int64
+		for _, e := range q {
+			if e.Booking.ID == b.ID {
+				ticketID = e.Ticket.ID
+			} else if e.Booking.Status == fairslot.CheckedIn {
+				waiting = append(waiting, e.Ticket.Position)
+			}
+		}
+		missed := b.MissedCalls + 1
+		pos, void := s.Calling.Reinsert(waiting, missed)
+		if void {
+			return tx.MoveBooking(ctx, b.ID, fairslot.Called, fairslot.NoShow, storage.Move{At: s.now(), MissedCalls: missed})
+		}
+		if err := tx.MoveBooking(ctx, b.ID, fairslot.Called, fairslot.CheckedIn, storage.Move{At: s.now(), MissedCalls: missed}); err != nil {
+			return err
+		}
+		return tx.SetTicketPosition(ctx, ticketID, pos)
+	})
+}
+
+func (s *Service) callAction(ctx context.Context, a Actor, bookingID int64, action string, fn func(storage.Tx, fairslot.Booking) error) error {
+	if err := s.requireStaff(a, fairslot.ActCall); err != nil {
+		return err
+	}
+	var dept int64
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		b, err := calledBooking(ctx, tx, bookingID)
+		if err != nil {
+			return err
+		}
+		dept = b.DepartmentID
+		if err := fn(tx, b); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, action, fmt.Sprintf("booking:%d", b.ID), nil)
+	})
+	if err == nil {
+		s.Display.Publish(dept)
+	}
+	return err
+}
