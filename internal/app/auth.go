@@ -111,19 +111,8 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		if err := tx.UpdateLoginCode(ctx, c.ID, c.Attempts+1, true); err != nil {
 			return nil, err
 		}
-		rec, err := tx.AccountByPhone(ctx, idx)
-		if fairslot.ErrorKind(err) == fairslot.NotFound {
-			rec = storage.AccountRecord{Ref: newRef(), PhoneIndex: idx, CreatedAt: now}
-			if rec.PhoneSealed, err = s.Vault.Seal(vault.Field{Table: "accounts", Row: rec.Ref, Column: "phone"}, p); err != nil {
-				return nil, err
-			}
-			if err := tx.CreateAccount(ctx, &rec); err != nil {
-				return nil, err
-			}
-			if err := s.record(ctx, tx, a, "account.create", fmt.Sprintf("account:%d", rec.ID), nil); err != nil {
-				return nil, err
-			}
-		} else if err != nil {
+		rec, err := s.account(ctx, tx, a, p)
+		if err != nil {
 			return nil, err
 		}
 		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.AccountToken, SubjectID: rec.ID, ExpiresAt: now.Add(accountTokenTTL), CreatedAt: now}); err != nil {
@@ -136,6 +125,38 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		return "", fairslot.Account{}, err
 	}
 	return token, acct, nil
+}
+
+// account returns the account of a normalized phone, creating it if new.
+func (s *Service) account(ctx context.Context, tx storage.Tx, a Actor, phone string) (storage.AccountRecord, error) {
+	idx := s.Vault.Index("phone", phone)
+	rec, err := tx.AccountByPhone(ctx, idx)
+	if fairslot.ErrorKind(err) != fairslot.NotFound {
+		return rec, err
+	}
+	rec = storage.AccountRecord{Ref: newRef(), PhoneIndex: idx, CreatedAt: s.now()}
+	if rec.PhoneSealed, err = s.Vault.Seal(vault.Field{Table: "accounts", Row: rec.Ref, Column: "phone"}, phone); err != nil {
+		return rec, err
+	}
+	if err := tx.CreateAccount(ctx, &rec); err != nil {
+		return rec, err
+	}
+	return rec, s.record(ctx, tx, a, "account.create", fmt.Sprintf("account:%d", rec.ID), nil)
+}
+
+// OpenAccount returns the actor of the account with this phone, creating the
+// account if new. It is for set-up (the demo), not for logging in.
+func (s *Service) OpenAccount(ctx context.Context, a Actor, phone string) (Actor, error) {
+	p, err := fairslot.NormalizePhone(phone)
+	if err != nil {
+		return Actor{}, err
+	}
+	var rec storage.AccountRecord
+	err = s.Store.Update(ctx, func(tx storage.Tx) (err error) {
+		rec, err = s.account(ctx, tx, a, p)
+		return err
+	})
+	return Actor{Kind: storage.AccountToken, ID: rec.ID, RequestID: a.RequestID}, err
 }
 
 // StaffLogin checks a staff password (argon2id) and returns a bearer token.

@@ -17,7 +17,10 @@ type Policy struct {
 	AdvanceDays int                `json:"advance_days"` // booking opens this many days ahead
 	ReleaseAt   fairslot.TimeOfDay `json:"release_at"`   // ... at this time of day
 	CutoffAt    fairslot.TimeOfDay `json:"cutoff_at"`    // and closes at this time the day before
-	SameDay     bool               `json:"same_day"`     // same-day sessions stay open until they start
+	SameDay     bool               `json:"same_day"`     // sessions stay open until they start (not the day-before cut-off)
+	// SameDayUntilEnd keeps a session open until it ends, for clinics that
+	// take bookings all day (the demo's 24-hour fever clinic).
+	SameDayUntilEnd bool `json:"same_day_until_end"`
 
 	HoldFor fairslot.Duration `json:"hold_for"` // unpaid holds expire after this
 
@@ -87,6 +90,9 @@ func (p Policy) Opens(s fairslot.Session) time.Time {
 }
 
 func (p Policy) Closes(s fairslot.Session) time.Time {
+	if p.SameDay && p.SameDayUntilEnd {
+		return s.End
+	}
 	if p.SameDay {
 		return s.Start
 	}

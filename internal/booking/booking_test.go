@@ -25,6 +25,8 @@ func session(date, start, end string) fairslot.Session {
 func TestCheckOpen(t *testing.T) {
 	s := session("2026-12-10", "08:00", "12:00")
 	sameDay := booking.Default()
+	untilEnd := booking.Default()
+	untilEnd.SameDayUntilEnd = true
 	dayBefore := booking.Default()
 	dayBefore.SameDay = false
 	tests := []struct {
@@ -38,6 +40,8 @@ func TestCheckOpen(t *testing.T) {
 		{"eight days ahead", sameDay, "2026-12-02 12:00", false},
 		{"same day before start", sameDay, "2026-12-10 07:59", true},
 		{"same day at start", sameDay, "2026-12-10 08:00", false},
+		{"open until the end: 11:59", untilEnd, "2026-12-10 11:59", true},
+		{"open until the end: 12:00", untilEnd, "2026-12-10 12:00", false},
 		{"day-before cut-off: 14:59", dayBefore, "2026-12-09 14:59", true},
 		{"day-before cut-off: 15:00", dayBefore, "2026-12-09 15:00", false},
 	}

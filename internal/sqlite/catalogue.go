@@ -128,8 +128,8 @@ func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now tim
 		ws = ms(windowStart)
 	}
 	err := one(t.tx.QueryRowContext(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
-		WHERE sl.session_id = ? AND (? IS NULL OR sl.start_ms = ?) AND NOT `+taken+`
-		ORDER BY sl.number LIMIT 1`, sessionID, ws, ws, ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+		WHERE sl.session_id = ? AND (? IS NULL OR sl.start_ms = ?) AND sl.end_ms > ? AND NOT `+taken+`
+		ORDER BY sl.number LIMIT 1`, sessionID, ws, ws, ms(now), ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
 		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
 	}

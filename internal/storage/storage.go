@@ -85,9 +85,10 @@ type Tx interface {
 	// booking in a department on a date; no-shows and cancellations are read
 	// back to since.
 	PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error)
-	// FreeSlot returns the lowest-numbered free slot of a session, in the
-	// window starting at windowStart when it is not zero. Holds that lapsed
-	// before now count as free. NotFound when none is free.
+	// FreeSlot returns the lowest-numbered free slot of a session whose window
+	// has not ended by now, in the window starting at windowStart when that is
+	// not zero. Holds that lapsed before now count as free. A Conflict when
+	// none is free.
 	FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error)
 	// InsertBooking stores b (setting its ID) as one conditional write: a
 	// Conflict when the slot is taken or the patient already holds a place in

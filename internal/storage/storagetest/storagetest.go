@@ -327,6 +327,10 @@ func testInsertBooking(t *testing.T, s storage.Store) {
 		if err != nil || slot.Number != 9 {
 			t.Errorf("FreeSlot in the third window = %+v, %v; want number 9", slot, err)
 		}
+		slot, err = tx.FreeSlot(ctx, f.session.ID, time.Time{}, base.Add(45*time.Minute))
+		if err != nil || slot.Number != 5 {
+			t.Errorf("FreeSlot once the first window has passed = %+v, %v; want number 5", slot, err)
+		}
 		return nil
 	})
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	load := configFlags(fs)
+	addr := fs.String("addr", "", "listen address (env FAIRSLOT_ADDR, default :8080)")
+	demoMode := fs.Bool("demo", false, "create a demo hospital if the database is empty, and show login codes in the log")
+	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := load()
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		c.Addr = *addr
+	}
+	if *demoMode {
+		// The demo's 24-hour clinic takes bookings until a session ends, so
+		// the tour works at any hour.
+		c.Booking.SameDayUntilEnd = true
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	svc, st, err := open(c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *demoMode || *migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	if err := schemaCurrent(ctx, st); err != nil {
+		return err
+	}
+	if *demoMode {
+		svc.Notifier = demoNotifier{log}
+		seeded, err := demo.Seeded(ctx, st)
+		if err != nil {
+			return err
+		}
+		if !seeded {
+			if err := demo.Seed(ctx, svc); err != nil {
+				return err
+			}
+			log.Info("demo hospital created", "data_dir", c.DataDir)
+		}
+	}
+	if err := svc.RecordConfig(ctx, c.JSON()); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	api := &httpapi.Server{App: svc, Log: log, Ready: func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		return schemaCurrent(ctx, st)
+	}}
+	// Request contexts derive from base, so that cancelling it on shutdown
+	// ends long-lived display streams instead of waiting for them.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	var wg sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.Run(sweepCtx, time.Duration(c.SweepInterval))
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	printBanner(stdout, ln.Addr(), *demoMode)
+
+	select {
+	case err := <-serveErr:
+		stopSweep()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(c.ShutdownTimeout))
+	defer cancel()
+	cancelBase()
+	err = srv.Shutdown(shutdownCtx)
+	stopSweep()
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func printBanner(w io.Writer, addr net.Addr, demoMode bool) {
+	url := "http://" + addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		url = fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
+	}
+	fmt.Fprintf(w, "fairslot %s listening on %s\n", version, url)
+	if !demoMode {
+		return
+	}
+	fmt.Fprintf(w, "\nDemo hospital. API under %s/api/v1/ (see README for a curl tour).\n", url)
+	fmt.Fprintf(w, "  patient: phone %s; ask for a code with POST /api/v1/auth/code, the code appears in this log\n", demo.PatientPhone)
+	for _, s := range demo.Staff {
+		fmt.Fprintf(w, "  staff:   %-7s / %s  (%s)\n", s.Username, demo.Password, s.Role)
+	}
+	fmt.Fprintln(w)
+}
+
+// demoNotifier shows login codes in the server log, masked phone only. It is
+// installed in demo mode only.
+type demoNotifier struct{ log *slog.Logger }
+
+func (n demoNotifier) Notify(_ context.Context, phone, text string) error {
+	n.log.Info("demo: message not sent, shown here instead", "to", vault.MaskPhone(phone), "text", text)
+	return nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/config"
+	"github.com/fairslot/fairslot/internal/payment"
+	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+// configFlags registers the flags every command shares and returns a
+// function that loads the configuration with them applied last.
+func configFlags(fs *flag.FlagSet) func() (config.Config, error) {
+	file := fs.String("config", "", "JSON config file (env FAIRSLOT_CONFIG)")
+	dataDir := fs.String("data-dir", "", "data directory (env FAIRSLOT_DATA_DIR, default ./fairslot-data)")
+	keyset := fs.String("keyset", "", "keyset file, outside the data directory (env FAIRSLOT_KEYSET, default ./fairslot-keyset.json)")
+	return func() (config.Config, error) {
+		path := *file
+		if path == "" {
+			path = os.Getenv("FAIRSLOT_CONFIG")
+		}
+		c, err := config.Load(path, os.Getenv)
+		if err != nil {
+			return c, err
+		}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "data-dir":
+				c.DataDir = *dataDir
+			case "keyset":
+				c.Keyset = *keyset
+			}
+		})
+		return c, nil
+	}
+}
+
+func newLogger(c config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// open builds the service from a validated configuration. The caller closes
+// the store.
+func open(c config.Config, log *slog.Logger) (*app.Service, *sqlite.Store, error) {
+	loc, err := c.Location()
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := vault.Open(c.Keyset)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous})
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := &app.Service{Store: st, Vault: v, Policy: c.Booking, Calling: c.Queue, Payments: payment.NewSandbox(),
+		Now: time.Now, Location: loc, Log: log, Display: app.NewBroker()}
+	return svc, st, nil
+}
+
+// schemaCurrent refuses to go on with a database behind the binary.
+func schemaCurrent(ctx context.Context, st *sqlite.Store) error {
+	applied, latest, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if applied < latest {
+		return fmt.Errorf("the database schema is at version %d but this binary needs %d: run 'fairslot migrate' first (or serve --migrate)", applied, latest)
+	}
+	if applied > latest {
+		return fmt.Errorf("the database schema is at version %d, newer than this binary knows (%d): run a newer fairslot", applied, latest)
+	}
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := load()
+	if err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	_, st, err := open(c, newLogger(c, stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	applied, _, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", applied)
+	return nil
+}
+
+func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := load()
+	if err != nil {
+		return err
+	}
+	stdout.Write(append(c.JSON(), '\n'))
+	return c.Validate()
+}

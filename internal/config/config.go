@@ -1,0 +1,152 @@
+// Package config loads fairslot's configuration: defaults, then an optional
+// JSON file, then FAIRSLOT_* environment variables, then command-line flags.
+// It validates the result and prints it with secrets redacted. It holds no
+// global state.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/queue"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Addr            string            `json:"addr"`
+	DataDir         string            `json:"data_dir"`
+	Keyset          string            `json:"keyset"`
+	DB              string            `json:"db"` // empty: SQLite in the data directory
+	Timezone        string            `json:"timezone"`
+	LogLevel        string            `json:"log_level"`
+	LogFormat       string            `json:"log_format"`
+	Synchronous     string            `json:"sqlite_synchronous"`
+	BusyTimeout     fairslot.Duration `json:"busy_timeout"`
+	SweepInterval   fairslot.Duration `json:"sweep_interval"`
+	ShutdownTimeout fairslot.Duration `json:"shutdown_timeout"`
+	Booking         booking.Policy    `json:"booking"`
+	Queue           queue.Policy      `json:"queue"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Addr: ":8080", DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
+		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
+		BusyTimeout:     fairslot.Duration(5 * time.Second),
+		SweepInterval:   fairslot.Duration(30 * time.Second),
+		ShutdownTimeout: fairslot.Duration(20 * time.Second),
+		Booking:         booking.Default(), Queue: queue.Default(),
+	}
+}
+
+// env lists the variables read, each with the field it sets.
+func (c *Config) env() map[string]*string {
+	return map[string]*string{
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB,
+		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
+		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
+	}
+}
+
+// Load builds the configuration from the defaults, the file at path (if not
+// empty) and the environment (getenv, usually os.Getenv).
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config file: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	for name, field := range c.env() {
+		if v := getenv(name); v != "" {
+			*field = v
+		}
+	}
+	return c, nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Addr == "" || c.DataDir == "" || c.Keyset == "" {
+		return fmt.Errorf("config: addr, data_dir and keyset are required")
+	}
+	if _, err := c.Location(); err != nil {
+		return err
+	}
+	if c.DB != "" {
+		return fmt.Errorf("config: db %q: only the embedded SQLite store exists so far; leave db empty", c.Redacted().DB)
+	}
+	data, err1 := filepath.Abs(c.DataDir)
+	keys, err2 := filepath.Abs(c.Keyset)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("config: cannot resolve data_dir or keyset")
+	}
+	if rel, err := filepath.Rel(data, keys); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("config: the keyset %s must live outside the data directory %s, so a copy of the data holds no key", c.Keyset, c.DataDir)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level must be debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("config: log_format must be text or json")
+	}
+	if c.BusyTimeout <= 0 || c.SweepInterval <= 0 || c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("config: busy_timeout, sweep_interval and shutdown_timeout must be positive")
+	}
+	if err := c.Booking.Validate(); err != nil {
+		return err
+	}
+	if c.Queue.MaxMissed < 0 {
+		return fmt.Errorf("config: queue.max_missed must not be negative")
+	}
+	return nil
+}
+
+// Location is the hospital's time zone.
+func (c Config) Location() (*time.Location, error) {
+	if c.Timezone == "Local" || c.Timezone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("config: timezone %q: %w", c.Timezone, err)
+	}
+	return loc, nil
+}
+
+// Redacted returns c with secrets replaced: the password in a database URL.
+func (c Config) Redacted() Config {
+	if u, err := url.Parse(c.DB); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			c.DB = u.String()
+		}
+	}
+	return c
+}
+
+// JSON is the redacted configuration as indented JSON.
+func (c Config) JSON() []byte {
+	b, err := json.MarshalIndent(c.Redacted(), "", "  ")
+	if err != nil {
+		panic(err) // plain values only
+	}
+	return b
+}

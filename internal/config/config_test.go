@@ -1,0 +1,70 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/config"
+)
+
+func TestLoadOrder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fairslot.json")
+	os.WriteFile(file, []byte(`{"addr": ":9000", "data_dir": "/from/file", "booking": {"hold_for": "10m"}}`), 0o600)
+	env := map[string]string{"FAIRSLOT_DATA_DIR": "/from/env"}
+	c, err := config.Load(file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":9000" || c.DataDir != "/from/env" || c.Booking.HoldFor != fairslot.Duration(10*time.Minute) || c.Booking.MaxPerDay != 2 {
+		t.Errorf("Load = addr %q, data_dir %q, hold_for %v, max_per_day %d; want file, env, file, default",
+			c.Addr, c.DataDir, time.Duration(c.Booking.HoldFor), c.Booking.MaxPerDay)
+	}
+}
+
+func TestLoadRejectsUnknownFields(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fairslot.json")
+	os.WriteFile(file, []byte(`{"adress": ":9000"}`), 0o600)
+	if _, err := config.Load(file, func(string) string { return "" }); err == nil {
+		t.Error("a misspelt setting was accepted")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*config.Config)
+		ok   bool
+	}{
+		{"defaults", func(*config.Config) {}, true},
+		{"keyset inside the data directory", func(c *config.Config) { c.Keyset = "./fairslot-data/keys.json" }, false},
+		{"bad time zone", func(c *config.Config) { c.Timezone = "Mars/Olympus" }, false},
+		{"bad log level", func(c *config.Config) { c.LogLevel = "loud" }, false},
+		{"bad booking policy", func(c *config.Config) { c.Booking.MaxPerDepartmentPerDay = 0 }, false},
+		{"a database URL not yet supported", func(c *config.Config) { c.DB = "postgres://u:secret@h/db" }, false},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		tt.mod(&c)
+		if err := c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := config.Default()
+	c.DB = "postgres://fairslot:s3cret@db.example/fairslot"
+	out := string(c.JSON())
+	if strings.Contains(out, "s3cret") || !strings.Contains(out, "REDACTED") {
+		t.Errorf("printed config leaks the password or lost the redaction mark:\n%s", out)
+	}
+	c.DB = "postgres://fairslot:s3cret@db.example/fairslot"
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Validate error leaks the password: %v", err)
+	}
+}

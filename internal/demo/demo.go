@@ -1,0 +1,155 @@
+// Package demo seeds a demo hospital into an empty store: two campuses,
+// seven departments (one a 24-hour fever clinic, so the demo can be walked
+// through at any hour), 21 doctors of whom 7 are experts, seven days of
+// sessions, demo staff and a demo patient account. It must never run against
+// a store that already holds a hospital.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// Password is every demo staff member's password.
+const Password = "fairslot-demo"
+
+// PatientPhone is the demo patient account's phone.
+const PatientPhone = "13800138000"
+
+// Staff are the demo staff logins.
+var Staff = []fairslot.Staff{
+	{Username: "desk", Name: "Registration desk", Role: fairslot.Registrar},
+	{Username: "nurse", Name: "Triage nurse", Role: fairslot.Nurse},
+	{Username: "doctor", Name: "Dr Demo", Role: fairslot.DoctorRole},
+	{Username: "admin", Name: "Administrator", Role: fairslot.Admin},
+}
+
+type dept struct {
+	code, name string
+	campus     int
+	allDay     bool
+	doctors    []string // the first is the expert
+}
+
+var depts = []dept{
+	{"FEVER", "发热门诊 Fever Clinic (24h)", 0, true, []string{"林医生 Dr Lin", "周医生 Dr Zhou", "吴医生 Dr Wu"}},
+	{"PED", "儿科 Paediatrics", 0, false, []string{"王主任 Prof Wang", "李医生 Dr Li", "张医生 Dr Zhang"}},
+	{"CARD", "心内科 Cardiology", 0, false, []string{"陈主任 Prof Chen", "刘医生 Dr Liu", "杨医生 Dr Yang"}},
+	{"RESP", "呼吸内科 Respiratory", 0, false, []string{"黄主任 Prof Huang", "赵医生 Dr Zhao", "孙医生 Dr Sun"}},
+	{"DERM", "皮肤科 Dermatology", 1, false, []string{"徐主任 Prof Xu", "朱医生 Dr Zhu", "胡医生 Dr Hu"}},
+	{"OPH", "眼科 Ophthalmology", 1, false, []string{"郭主任 Prof Guo", "何医生 Dr He", "高医生 Dr Gao"}},
+	{"ORTH", "骨科 Orthopaedics", 1, false, []string{"罗主任 Prof Luo", "郑医生 Dr Zheng", "梁医生 Dr Liang"}},
+}
+
+// Seeded reports whether the store already holds a hospital.
+func Seeded(ctx context.Context, s storage.Store) (bool, error) {
+	var n int
+	err := s.View(ctx, func(tx storage.Tx) error {
+		ds, err := tx.Departments(ctx)
+		n = len(ds)
+		return err
+	})
+	return n > 0, err
+}
+
+// Seed fills an empty store with the demo hospital, sessions from today for
+// seven days in the service's time zone.
+func Seed(ctx context.Context, svc *app.Service) error {
+	now := svc.Now().In(svc.Location)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, svc.Location)
+	err := svc.Store.Update(ctx, func(tx storage.Tx) error {
+		h := fairslot.Hospital{Name: "fairslot 示范医院 Demo Hospital"}
+		if err := tx.CreateHospital(ctx, &h); err != nil {
+			return err
+		}
+		var campuses []int64
+		for _, name := range []string{"东院区 East Campus", "西院区 West Campus"} {
+			c := fairslot.Campus{HospitalID: h.ID, Name: name}
+			if err := tx.CreateCampus(ctx, &c); err != nil {
+				return err
+			}
+			campuses = append(campuses, c.ID)
+		}
+		room := 100
+		for _, d := range depts {
+			dep := fairslot.Department{CampusID: campuses[d.campus], Code: d.code, Name: d.name}
+			if err := tx.CreateDepartment(ctx, &dep); err != nil {
+				return err
+			}
+			for i, name := range d.doctors {
+				doc := fairslot.Doctor{DepartmentID: dep.ID, Name: name, Title: fairslot.General}
+				fee := int64(2000)
+				if i == 0 {
+					doc.Title, fee = fairslot.Expert, 10000
+				}
+				if err := tx.CreateDoctor(ctx, &doc); err != nil {
+					return err
+				}
+				room++
+				for day := 0; day < 7; day++ {
+					for _, p := range periods(today.AddDate(0, 0, day), d.allDay) {
+						s := fairslot.Session{DoctorID: doc.ID, DepartmentID: dep.ID, Date: today.AddDate(0, 0, day).Format(time.DateOnly),
+							Period: p.period, Start: p.start, End: p.end, Room: fmt.Sprintf("%s-%d", d.code, room), FeeCents: fee}
+						slots := windows(p.start, p.end, p.perWindow)
+						if err := s.Validate(slots); err != nil {
+							return err
+						}
+						if err := tx.CreateSession(ctx, &s, slots); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("demo hospital: %w", err)
+	}
+	for _, st := range Staff {
+		if err := svc.CreateStaff(ctx, app.System, &st, Password); err != nil {
+			return fmt.Errorf("demo staff: %w", err)
+		}
+	}
+	a, err := svc.OpenAccount(ctx, app.System, PatientPhone)
+	if err != nil {
+		return fmt.Errorf("demo account: %w", err)
+	}
+	_, err = svc.BindPatient(ctx, a, app.PatientInput{Name: "张三", IDType: fairslot.IDResident, IDNumber: "11010519491231002X", Phone: PatientPhone})
+	if err != nil {
+		return fmt.Errorf("demo patient: %w", err)
+	}
+	return nil
+}
+
+type period struct {
+	period     fairslot.Period
+	start, end time.Time
+	perWindow  int
+}
+
+// periods gives a day's sessions: 08:00–12:00 and 13:30–17:30, or for the
+// all-day clinic 00:00–12:00 and 12:00–24:00.
+func periods(day time.Time, allDay bool) []period {
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	if allDay {
+		return []period{{fairslot.Morning, at(0, 0), at(12, 0), 2}, {fairslot.Afternoon, at(12, 0), at(24, 0), 2}}
+	}
+	return []period{{fairslot.Morning, at(8, 0), at(12, 0), 3}, {fairslot.Afternoon, at(13, 30), at(17, 30), 3}}
+}
+
+// windows cuts a session into 30-minute windows of n numbered slots each.
+func windows(start, end time.Time, n int) []fairslot.Slot {
+	var out []fairslot.Slot
+	for w := start; w.Before(end); w = w.Add(fairslot.MaxWindow) {
+		for i := 0; i < n; i++ {
+			out = append(out, fairslot.Slot{Number: len(out) + 1, Start: w, End: w.Add(fairslot.MaxWindow)})
+		}
+	}
+	return out
+}

@@ -1,0 +1,270 @@
+// Package httpapi is fairslot's JSON API under /api/v1/ on the standard
+// ServeMux. Handlers are thin: decode strictly, call one use case, encode.
+// It must never put an internal error's text or unmasked personal data in a
+// response or a log line.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 64 << 10
+
+// Server serves the API.
+type Server struct {
+	App *app.Service
+	Log *slog.Logger
+	// Ready reports whether the server can take traffic (database reachable,
+	// schema current).
+	Ready func(context.Context) error
+	// BoardRefresh is how often a display stream re-reads its board even
+	// without a signal (calls made on another node); default 5s.
+	BoardRefresh time.Duration
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// Handler returns the API with its middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
+
+	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, 200, map[string]string{"status": "ok"})
+	})
+	h("GET /readyz", s.readyz)
+
+	h("GET /api/v1/departments", s.departments)
+	h("GET /api/v1/departments/{id}/doctors", s.doctors)
+	h("GET /api/v1/departments/{id}/sessions", s.sessions)
+	h("GET /api/v1/doctors/{id}/sessions", s.sessions)
+	h("GET /api/v1/sessions/{id}", s.session)
+
+	h("POST /api/v1/auth/code", s.requestCode)
+	h("POST /api/v1/auth/login", s.login)
+	h("POST /api/v1/auth/logout", s.logout)
+	h("GET /api/v1/patients", s.patients)
+	h("POST /api/v1/patients", s.bindPatient)
+	h("GET /api/v1/bookings", s.bookings)
+	h("POST /api/v1/bookings", s.hold)
+	h("GET /api/v1/bookings/{id}", s.booking)
+	h("POST /api/v1/bookings/{id}/pay", s.pay)
+	h("POST /api/v1/bookings/{id}/cancel", s.cancel)
+
+	h("POST /api/v1/staff/login", s.staffLogin)
+	h("POST /api/v1/staff/check-in", s.checkIn)
+	h("POST /api/v1/staff/walk-ins", s.walkIn)
+	h("GET /api/v1/staff/sessions/{id}/queue", s.queue)
+	h("POST /api/v1/staff/sessions/{id}/call-next", s.callNext)
+	h("POST /api/v1/staff/bookings/{id}/recall", s.callAction(s.App.Recall))
+	h("POST /api/v1/staff/bookings/{id}/missed", s.callAction(s.App.Missed))
+	h("POST /api/v1/staff/bookings/{id}/complete", s.callAction(s.App.Complete))
+
+	h("GET /api/v1/display/departments/{id}", s.board)
+	h("GET /api/v1/display/departments/{id}/events", s.boardEvents)
+
+	h("/", func(w http.ResponseWriter, r *http.Request) error {
+		return fairslot.Errorf(fairslot.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return s.middleware(mux)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// statusWriter records the status for the access log. It passes Flush on,
+// for server-sent events.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware gives every request an ID, recovers panics and writes one
+// access-log line: method, route pattern, status, size and duration only.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Log.Error("panic", "request_id", id, "panic", p, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					s.writeError(sw, r, errors.New("panic"))
+				}
+			}
+			s.Log.Info("request", "request_id", id, "method", r.Method, "route", r.Pattern, "status", sw.status,
+				"bytes", sw.bytes, "ms", time.Since(start).Milliseconds())
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func (s *Server) adapt(fn handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// status maps error kinds to HTTP status codes; it is the only such mapping.
+var status = map[fairslot.Kind]int{
+	fairslot.Invalid:      http.StatusBadRequest,
+	fairslot.Unauthorized: http.StatusUnauthorized,
+	fairslot.Forbidden:    http.StatusForbidden,
+	fairslot.NotFound:     http.StatusNotFound,
+	fairslot.Conflict:     http.StatusConflict,
+	fairslot.Limited:      http.StatusTooManyRequests,
+	fairslot.Gone:         http.StatusGone,
+	fairslot.TooLarge:     http.StatusRequestEntityTooLarge,
+	fairslot.Unavailable:  http.StatusServiceUnavailable,
+	fairslot.Internal:     http.StatusInternalServerError,
+}
+
+type errorBody struct {
+	Error struct {
+		Code      fairslot.Kind `json:"code"`
+		Message   string        `json:"message"`
+		RequestID string        `json:"request_id"`
+	} `json:"error"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	kind := fairslot.ErrorKind(err)
+	var body errorBody
+	body.Error.Code, body.Error.Message, body.Error.RequestID = kind, fairslot.ErrorMessage(err), requestID(r)
+	switch kind {
+	case fairslot.Internal:
+		s.Log.Error("internal error", "request_id", requestID(r), "route", r.Pattern, "err", err)
+	case fairslot.Unavailable:
+		s.Log.Warn("unavailable", "request_id", requestID(r), "route", r.Pattern, "err", err)
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status[kind], body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body strictly: application/json, at most MaxBody
+// bytes, no unknown fields, exactly one value.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return fairslot.Errorf(fairslot.Invalid, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		if err != nil {
+			return decodeError(err)
+		}
+		return fairslot.Errorf(fairslot.Invalid, "the body must hold a single JSON value")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return fairslot.Errorf(fairslot.TooLarge, "the body is larger than %d bytes", MaxBody)
+	case errors.As(err, &syntax):
+		return fairslot.Errorf(fairslot.Invalid, "malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fairslot.Errorf(fairslot.Invalid, "field %q must be a %s", typ.Field, typ.Type)
+	case errors.Is(err, io.EOF):
+		return fairslot.Errorf(fairslot.Invalid, "the body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fairslot.Errorf(fairslot.Invalid, "malformed JSON: the body ends early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fairslot.Errorf(fairslot.Invalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return fairslot.Errorf(fairslot.Invalid, "malformed JSON")
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fairslot.Errorf(fairslot.Invalid, "the id in the path must be a positive integer")
+	}
+	return id, nil
+}
+
+// anonymous is the actor of a request with no credentials.
+func anonymous(r *http.Request) app.Actor { return app.Actor{RequestID: requestID(r)} }
+
+// actor authenticates the request's bearer token.
+func (s *Server) actor(r *http.Request) (app.Actor, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return app.Actor{}, fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token is required")
+	}
+	return s.App.Authenticate(r.Context(), tok, requestID(r))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Ready(r.Context()); err != nil {
+		s.Log.Warn("not ready", "err", err)
+		return fairslot.Errorf(fairslot.Unavailable, "not ready")
+	}
+	return writeJSON(w, 200, map[string]string{"status": "ready"})
+}
