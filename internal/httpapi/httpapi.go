@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -79,7 +80,21 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/display/departments/{id}", s.board)
 	h("GET /api/v1/display/departments/{id}/events", s.boardEvents)
 
+	// Anything else: a JSON 405 when the path exists under another method
+	// (a GET of a cancel URL), else a JSON 404.
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
+		var allow []string
+		for _, m := range []string{"GET", "POST"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return &methodError{r.Method, allow}
+		}
 		return fairslot.Errorf(fairslot.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
 	return s.middleware(mux)
@@ -172,6 +187,17 @@ var status = map[fairslot.Kind]int{
 	fairslot.Internal:     http.StatusInternalServerError,
 }
 
+// methodError is a request with a method the path does not take. It is the
+// one error that is not a kind: HTTP's 405 has no place outside HTTP.
+type methodError struct {
+	method string
+	allow  []string
+}
+
+func (e *methodError) Error() string {
+	return fmt.Sprintf("this endpoint does not take %s; use %s", e.method, strings.Join(e.allow, " or "))
+}
+
 type errorBody struct {
 	Error struct {
 		Code      fairslot.Kind `json:"code"`
@@ -181,9 +207,15 @@ type errorBody struct {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	kind := fairslot.ErrorKind(err)
 	var body errorBody
-	body.Error.Code, body.Error.Message, body.Error.RequestID = kind, fairslot.ErrorMessage(err), requestID(r)
+	body.Error.RequestID = requestID(r)
+	if me, ok := err.(*methodError); ok {
+		body.Error.Code, body.Error.Message = "method_not_allowed", me.Error()
+		writeJSON(w, http.StatusMethodNotAllowed, body)
+		return
+	}
+	kind := fairslot.ErrorKind(err)
+	body.Error.Code, body.Error.Message = kind, fairslot.ErrorMessage(err)
 	switch kind {
 	case fairslot.Internal:
 		s.Log.Error("internal error", "request_id", requestID(r), "route", r.Pattern, "err", err)
