@@ -67,10 +67,11 @@ type env struct {
 
 var loc = time.FixedZone("CST", 8*3600)
 
-func newEnv(t *testing.T) *env {
+// openService opens the store and keyset under dir (creating them if new)
+// with a fake clock at 07:30 on 2026-12-10.
+func openService(t *testing.T, dir string) (*app.Service, *clock, *inbox, *payment.Sandbox) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc})
+	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc, BusyTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +83,18 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{clock: &clock{now: time.Date(2026, 12, 10, 7, 30, 0, 0, loc)}, inbox: &inbox{last: map[string]string{}}, pay: payment.NewSandbox(), dir: dir}
-	e.svc = &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: e.pay, Notifier: e.inbox,
-		Now: e.clock.Now, Location: loc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Display: app.NewBroker()}
-	err = st.Update(ctx, func(tx storage.Tx) error {
+	c, n, p := &clock{now: time.Date(2026, 12, 10, 7, 30, 0, 0, loc)}, &inbox{last: map[string]string{}}, payment.NewSandbox()
+	svc := &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: p, Notifier: n,
+		Now: c.Now, Location: loc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Display: app.NewBroker()}
+	return svc, c, n, p
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir()}
+	e.svc, e.clock, e.inbox, e.pay = openService(t, e.dir)
+	st := e.svc.Store
+	err := st.Update(ctx, func(tx storage.Tx) error {
 		h := fairslot.Hospital{Name: "H"}
 		tx.CreateHospital(ctx, &h)
 		c := fairslot.Campus{HospitalID: h.ID, Name: "C"}
