@@ -50,8 +50,11 @@ var residentWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 
 const residentCheckChars = "10X98765432"
 
 // ResidentCheckDigit returns the GB 11643 check character for the first 17
-// digits of a resident ID number.
+// digits of a resident ID number, or 0 when they are not 17 digits.
 func ResidentCheckDigit(first17 string) byte {
+	if len(first17) < 17 || !allFunc(first17[:17], isDigit) {
+		return 0
+	}
 	sum := 0
 	for i := 0; i < 17; i++ {
 		sum += int(first17[i]-'0') * residentWeights[i]

@@ -52,6 +52,14 @@ func TestResidentCheckDigitAllPositions(t *testing.T) {
 	}
 }
 
+func TestResidentCheckDigitRejectsShortInput(t *testing.T) {
+	for _, in := range []string{"", "1101051949", "1101051949123100A"} {
+		if got := fairslot.ResidentCheckDigit(in); got != 0 {
+			t.Errorf("ResidentCheckDigit(%q) = %q, want 0", in, got)
+		}
+	}
+}
+
 func TestNormalizePhone(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"138 1234 5678", "13812345678"},
