@@ -70,8 +70,12 @@ var loc = time.FixedZone("CST", 8*3600)
 // openService opens the store and keyset under dir (creating them if new)
 // with a fake clock at 07:30 on 2026-12-10.
 func openService(t *testing.T, dir string) (*app.Service, *clock, *inbox, *payment.Sandbox) {
+	return openServiceTB(t, dir, "FULL")
+}
+
+func openServiceTB(t testing.TB, dir, synchronous string) (*app.Service, *clock, *inbox, *payment.Sandbox) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc, BusyTimeout: 30 * time.Second})
+	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc, BusyTimeout: 30 * time.Second, Synchronous: synchronous})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +142,7 @@ func newEnv(t *testing.T) *env {
 func addSession(ctx context.Context, tx storage.Tx, dept, doctor int64, date string, n int) (fairslot.Session, error) {
 	day, _ := time.ParseInLocation(time.DateOnly, date, loc)
 	s := fairslot.Session{DoctorID: doctor, DepartmentID: dept, Date: date, Period: fairslot.Morning,
-		Start: day.Add(8 * time.Hour), End: day.Add(12 * time.Hour), Room: "Room 3", FeeCents: 5000}
+		Start: day.Add(8 * time.Hour), End: day.Add(20 * time.Hour), Room: "Room 3", FeeCents: 5000}
 	slots := make([]fairslot.Slot, n)
 	for i := range slots {
 		w := s.Start.Add(time.Duration(i/2) * 30 * time.Minute)

@@ -197,45 +197,54 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 	if err != nil {
 		return BookingView{}, err
 	}
-	if !replay {
-		if err := s.checkPayable(b); err != nil {
-			return BookingView{}, err
-		}
-		ref, err := s.Payments.Charge(ctx, key, b.FeeCents, b.Code)
-		if err != nil {
-			s.Log.Warn("payment declined", "booking", b.ID, "err", err)
-			return BookingView{}, fairslot.Errorf(fairslot.Conflict, "the payment was declined")
-		}
-		err = s.Store.Update(ctx, func(tx storage.Tx) error {
-			if p, err := tx.Payment(ctx, key); err == nil && p.BookingID == bookingID {
-				return nil // a concurrent replay settled it
-			}
-			cur, err := tx.Booking(ctx, bookingID)
-			if err != nil {
-				return err
-			}
-			if err := s.checkPayable(cur); err != nil {
-				return err
-			}
-			if err := tx.MoveBooking(ctx, cur.ID, fairslot.Held, fairslot.Confirmed, storage.Move{At: s.now(), MissedCalls: -1}); err != nil {
-				return err
-			}
-			if err := tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: cur.ID, AmountCents: cur.FeeCents,
-				Provider: s.Payments.Name(), ProviderRef: ref, CreatedAt: s.now()}); err != nil {
-				return err
-			}
-			return s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
-				map[string]string{"amount_cents": fmt.Sprint(cur.FeeCents), "provider": s.Payments.Name(), "provider_ref": ref})
-		})
-		if err != nil {
-			// The charge went through but the booking could not take it.
-			if rerr := s.Payments.Refund(ctx, key); rerr != nil {
-				s.Log.Error("refund after a failed payment failed; settle by hand", "booking", bookingID, "err", rerr)
-			}
-			return BookingView{}, err
-		}
+	if replay {
+		return s.Booking(ctx, a, bookingID)
 	}
-	return s.Booking(ctx, a, bookingID)
+	if err := s.checkPayable(b); err != nil {
+		return BookingView{}, err
+	}
+	ref, err := s.Payments.Charge(ctx, key, b.FeeCents, b.Code)
+	if err != nil {
+		s.Log.Warn("payment declined", "booking", b.ID, "err", err)
+		return BookingView{}, fairslot.Errorf(fairslot.Conflict, "the payment was declined")
+	}
+	var v BookingView
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		cur, err := tx.Booking(ctx, bookingID)
+		if err != nil {
+			return err
+		}
+		if p, err := tx.Payment(ctx, key); err == nil && p.BookingID == bookingID {
+			v, err = s.bookingView(ctx, tx, cur) // a concurrent replay settled it
+			return err
+		}
+		if err := s.checkPayable(cur); err != nil {
+			return err
+		}
+		now := s.now()
+		if err := tx.MoveBooking(ctx, cur.ID, fairslot.Held, fairslot.Confirmed, storage.Move{At: now, MissedCalls: -1}); err != nil {
+			return err
+		}
+		if err := tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: cur.ID, AmountCents: cur.FeeCents,
+			Provider: s.Payments.Name(), ProviderRef: ref, CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
+			map[string]string{"amount_cents": fmt.Sprint(cur.FeeCents), "provider": s.Payments.Name(), "provider_ref": ref}); err != nil {
+			return err
+		}
+		cur.Status, cur.UpdatedAt = fairslot.Confirmed, now
+		v, err = s.bookingView(ctx, tx, cur)
+		return err
+	})
+	if err != nil {
+		// The charge went through but the booking could not take it.
+		if rerr := s.Payments.Refund(ctx, key); rerr != nil {
+			s.Log.Error("refund after a failed payment failed; settle by hand", "booking", bookingID, "err", rerr)
+		}
+		return BookingView{}, err
+	}
+	return v, nil
 }
 
 func (s *Service) checkPayable(b fairslot.Booking) error {

@@ -15,7 +15,7 @@ const active = `('held', 'confirmed', 'checked_in', 'called')`
 
 func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error) {
 	var h booking.History
-	err := t.tx.QueryRowContext(ctx, `SELECT
+	err := t.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND department_id = ? AND status IN `+active+`),
 		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND status IN `+active+`),
 		(SELECT count(*) FROM bookings WHERE patient_id = ? AND status IN `+active+`)`,
@@ -111,15 +111,15 @@ func (t *tx) scanBooking(r interface{ Scan(...any) error }) (fairslot.Booking, e
 }
 
 func (t *tx) Booking(ctx context.Context, id int64) (fairslot.Booking, error) {
-	return t.scanBooking(t.tx.QueryRowContext(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE id = ?`, id))
+	return t.scanBooking(t.queryRow(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE id = ?`, id))
 }
 
 func (t *tx) BookingByCode(ctx context.Context, code string) (fairslot.Booking, error) {
-	return t.scanBooking(t.tx.QueryRowContext(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE code = ?`, code))
+	return t.scanBooking(t.queryRow(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE code = ?`, code))
 }
 
 func (t *tx) BookingByRequestKey(ctx context.Context, accountID int64, key string) (fairslot.Booking, error) {
-	return t.scanBooking(t.tx.QueryRowContext(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE account_id = ? AND request_key = ?`, accountID, key))
+	return t.scanBooking(t.queryRow(ctx, `SELECT `+bookingColumns("")+` FROM bookings WHERE account_id = ? AND request_key = ?`, accountID, key))
 }
 
 func (t *tx) BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Booking, error) {
@@ -174,7 +174,7 @@ func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int
 func (t *tx) payment(ctx context.Context, where string, arg any) (storage.Payment, error) {
 	var p storage.Payment
 	var created int64
-	err := one(t.tx.QueryRowContext(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE `+where, arg),
+	err := one(t.queryRow(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE `+where, arg),
 		"payment", &p.Key, &p.BookingID, &p.AmountCents, &p.Provider, &p.ProviderRef, &created)
 	p.CreatedAt = t.at(created)
 	return p, err
@@ -201,7 +201,7 @@ func (t *tx) InsertPayment(ctx context.Context, p storage.Payment) error {
 }
 
 func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
-	err := t.tx.QueryRowContext(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
+	err := t.queryRow(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
 		SELECT ?, ?, n, n, ? FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE session_id = ?)
 		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt), k.SessionID).Scan(&k.ID, &k.Number, &k.Position)
 	if isUnique(err, "tickets.booking_id") {
@@ -213,7 +213,7 @@ func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 func (t *tx) Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error) {
 	var k fairslot.Ticket
 	var issued int64
-	err := one(t.tx.QueryRowContext(ctx, `SELECT id, booking_id, session_id, number, position, issued_ms FROM tickets WHERE booking_id = ?`, bookingID),
+	err := one(t.queryRow(ctx, `SELECT id, booking_id, session_id, number, position, issued_ms FROM tickets WHERE booking_id = ?`, bookingID),
 		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Number, &k.Position, &issued)
 	k.IssuedAt = t.at(issued)
 	return k, err

@@ -70,7 +70,7 @@ func (t *tx) Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor
 
 func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
 	var d fairslot.Doctor
-	return d, one(t.tx.QueryRowContext(ctx, `SELECT id, department_id, name, title FROM doctors WHERE id = ?`, id),
+	return d, one(t.queryRow(ctx, `SELECT id, department_id, name, title FROM doctors WHERE id = ?`, id),
 		"doctor", &d.ID, &d.DepartmentID, &d.Name, &d.Title)
 }
 
@@ -96,7 +96,7 @@ func (t *tx) Sessions(ctx context.Context, f storage.SessionFilter) ([]fairslot.
 }
 
 func (t *tx) Session(ctx context.Context, id int64) (fairslot.Session, error) {
-	s, err := t.scanSession(t.tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	s, err := t.scanSession(t.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
 	if err == sql.ErrNoRows {
 		return s, fairslot.Errorf(fairslot.NotFound, "session not found")
 	}
@@ -127,7 +127,7 @@ func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now tim
 	if !windowStart.IsZero() {
 		ws = ms(windowStart)
 	}
-	err := one(t.tx.QueryRowContext(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
+	err := one(t.queryRow(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
 		WHERE sl.session_id = ? AND (? IS NULL OR sl.start_ms = ?) AND sl.end_ms > ? AND NOT `+taken+`
 		ORDER BY sl.number LIMIT 1`, sessionID, ws, ws, ms(now), ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
@@ -140,7 +140,7 @@ func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now tim
 func (t *tx) Slot(ctx context.Context, id int64) (fairslot.Slot, error) {
 	var s fairslot.Slot
 	var start, end int64
-	err := one(t.tx.QueryRowContext(ctx, `SELECT id, session_id, number, start_ms, end_ms FROM slots WHERE id = ?`, id),
+	err := one(t.queryRow(ctx, `SELECT id, session_id, number, start_ms, end_ms FROM slots WHERE id = ?`, id),
 		"slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
 	s.Start, s.End = t.at(start), t.at(end)
 	return s, err

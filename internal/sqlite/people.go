@@ -20,11 +20,11 @@ func (t *tx) scanAccount(row *sql.Row) (storage.AccountRecord, error) {
 }
 
 func (t *tx) AccountByPhone(ctx context.Context, phoneIndex []byte) (storage.AccountRecord, error) {
-	return t.scanAccount(t.tx.QueryRowContext(ctx, `SELECT id, ref, phone_index, phone_sealed, created_ms FROM accounts WHERE phone_index = ?`, phoneIndex))
+	return t.scanAccount(t.queryRow(ctx, `SELECT id, ref, phone_index, phone_sealed, created_ms FROM accounts WHERE phone_index = ?`, phoneIndex))
 }
 
 func (t *tx) Account(ctx context.Context, id int64) (storage.AccountRecord, error) {
-	return t.scanAccount(t.tx.QueryRowContext(ctx, `SELECT id, ref, phone_index, phone_sealed, created_ms FROM accounts WHERE id = ?`, id))
+	return t.scanAccount(t.queryRow(ctx, `SELECT id, ref, phone_index, phone_sealed, created_ms FROM accounts WHERE id = ?`, id))
 }
 
 func (t *tx) CreateAccount(ctx context.Context, a *storage.AccountRecord) (err error) {
@@ -53,11 +53,11 @@ func (t *tx) scanPatient(r interface{ Scan(...any) error }) (storage.PatientReco
 }
 
 func (t *tx) PatientByIdentity(ctx context.Context, typ fairslot.IDType, idIndex []byte) (storage.PatientRecord, error) {
-	return t.scanPatient(t.tx.QueryRowContext(ctx, `SELECT `+patientColumns("")+` FROM patients WHERE id_type = ? AND id_index = ?`, typ, idIndex))
+	return t.scanPatient(t.queryRow(ctx, `SELECT `+patientColumns("")+` FROM patients WHERE id_type = ? AND id_index = ?`, typ, idIndex))
 }
 
 func (t *tx) Patient(ctx context.Context, id int64) (storage.PatientRecord, error) {
-	return t.scanPatient(t.tx.QueryRowContext(ctx, `SELECT `+patientColumns("")+` FROM patients WHERE id = ?`, id))
+	return t.scanPatient(t.queryRow(ctx, `SELECT `+patientColumns("")+` FROM patients WHERE id = ?`, id))
 }
 
 func (t *tx) CreatePatient(ctx context.Context, p *storage.PatientRecord) (err error) {
@@ -77,13 +77,13 @@ func (t *tx) PatientsOf(ctx context.Context, accountID int64) ([]storage.Patient
 
 func (t *tx) Bound(ctx context.Context, accountID, patientID int64) (bool, error) {
 	var n int
-	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM bindings WHERE account_id = ? AND patient_id = ?`, accountID, patientID).Scan(&n)
+	err := t.queryRow(ctx, `SELECT count(*) FROM bindings WHERE account_id = ? AND patient_id = ?`, accountID, patientID).Scan(&n)
 	return n > 0, err
 }
 
 func (t *tx) BindingCounts(ctx context.Context, accountID, patientID int64, since time.Time) (booking.Binding, error) {
 	var b booking.Binding
-	err := t.tx.QueryRowContext(ctx, `SELECT
+	err := t.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM bindings WHERE account_id = ?),
 		(SELECT count(*) FROM bindings WHERE patient_id = ?),
 		(SELECT count(*) FROM bindings WHERE account_id = ? AND created_ms >= ?)`,
@@ -120,14 +120,14 @@ func (t *tx) CreateLoginCode(ctx context.Context, c *storage.LoginCode) (err err
 
 func (t *tx) LoginCodesSince(ctx context.Context, phoneIndex []byte, since time.Time) (int, error) {
 	var n int
-	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM login_codes WHERE phone_index = ? AND created_ms >= ?`, phoneIndex, ms(since)).Scan(&n)
+	err := t.queryRow(ctx, `SELECT count(*) FROM login_codes WHERE phone_index = ? AND created_ms >= ?`, phoneIndex, ms(since)).Scan(&n)
 	return n, err
 }
 
 func (t *tx) LatestLoginCode(ctx context.Context, phoneIndex []byte, now time.Time) (storage.LoginCode, error) {
 	var c storage.LoginCode
 	var exp, created int64
-	err := one(t.tx.QueryRowContext(ctx, `SELECT id, phone_index, code_hash, expires_ms, attempts, created_ms FROM login_codes
+	err := one(t.queryRow(ctx, `SELECT id, phone_index, code_hash, expires_ms, attempts, created_ms FROM login_codes
 		WHERE phone_index = ? AND used = 0 AND expires_ms > ? ORDER BY created_ms DESC, id DESC LIMIT 1`, phoneIndex, ms(now)),
 		"login code", &c.ID, &c.PhoneIndex, &c.CodeHash, &exp, &c.Attempts, &created)
 	c.ExpiresAt, c.CreatedAt = t.at(exp), t.at(created)
@@ -148,7 +148,7 @@ func (t *tx) CreateToken(ctx context.Context, k storage.Token) error {
 func (t *tx) Token(ctx context.Context, hash []byte, now time.Time) (storage.Token, error) {
 	var k storage.Token
 	var exp, created int64
-	err := one(t.tx.QueryRowContext(ctx, `SELECT hash, kind, subject_id, expires_ms, created_ms FROM auth_tokens WHERE hash = ? AND expires_ms > ?`, hash, ms(now)),
+	err := one(t.queryRow(ctx, `SELECT hash, kind, subject_id, expires_ms, created_ms FROM auth_tokens WHERE hash = ? AND expires_ms > ?`, hash, ms(now)),
 		"token", &k.Hash, &k.Kind, &k.SubjectID, &exp, &created)
 	k.ExpiresAt, k.CreatedAt = t.at(exp), t.at(created)
 	return k, err
@@ -170,13 +170,13 @@ func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash st
 func (t *tx) StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error) {
 	var s fairslot.Staff
 	var hash string
-	err := one(t.tx.QueryRowContext(ctx, `SELECT id, username, name, role, password_hash FROM staff WHERE username = ?`, username),
+	err := one(t.queryRow(ctx, `SELECT id, username, name, role, password_hash FROM staff WHERE username = ?`, username),
 		"staff member", &s.ID, &s.Username, &s.Name, &s.Role, &hash)
 	return s, hash, err
 }
 
 func (t *tx) Staff(ctx context.Context, id int64) (fairslot.Staff, error) {
 	var s fairslot.Staff
-	return s, one(t.tx.QueryRowContext(ctx, `SELECT id, username, name, role FROM staff WHERE id = ?`, id),
+	return s, one(t.queryRow(ctx, `SELECT id, username, name, role FROM staff WHERE id = ?`, id),
 		"staff member", &s.ID, &s.Username, &s.Name, &s.Role)
 }

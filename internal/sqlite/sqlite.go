@@ -46,8 +46,9 @@ type Options struct {
 
 // Store is the SQLite backend.
 type Store struct {
-	write, read *sql.DB
-	loc         *time.Location
+	write, read           *sql.DB
+	writeStmts, readStmts *stmtCache
+	loc                   *time.Location
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -84,20 +85,7 @@ func Open(dir string, o Options) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	dsn := func(txlock string, extra ...string) string {
-		q := url.Values{}
-		q.Add("_txlock", txlock)
-		for _, p := range append([]string{
-			"busy_timeout(" + strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10) + ")",
-			"journal_mode(WAL)",
-			"foreign_keys(1)",
-			"synchronous(" + o.Synchronous + ")",
-		}, extra...) {
-			q.Add("_pragma", p)
-		}
-		return "file:" + path + "?" + q.Encode()
-	}
-	write, err := sql.Open("sqlite", dsn("immediate"))
+	write, err := sql.Open("sqlite", DSN(path, o, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -105,13 +93,13 @@ func Open(dir string, o Options) (*Store, error) {
 	// than spin on SQLite's lock; other processes wait for busy_timeout.
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", dsn("deferred", "query_only(1)"))
+	read, err := sql.Open("sqlite", DSN(path, o, "deferred", "query_only(1)"))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	read.SetMaxOpenConns(o.ReadConns)
-	s := &Store{write: write, read: read, loc: o.Location}
+	s := &Store{write: write, read: read, writeStmts: &stmtCache{db: write}, readStmts: &stmtCache{db: read}, loc: o.Location}
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, err
@@ -119,7 +107,28 @@ func Open(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
+// DSN is the driver connection string the store uses for the database file
+// at path: WAL, foreign keys, the busy timeout and synchronous setting of o
+// (filled in by Open), the transaction lock mode and extra pragmas. It is
+// exported so that benchmarks can measure a baseline on identical settings.
+func DSN(path string, o Options, txlock string, extra ...string) string {
+	q := url.Values{}
+	q.Add("_txlock", txlock)
+	for _, p := range append([]string{
+		"busy_timeout(" + strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10) + ")",
+		"journal_mode(WAL)",
+		"foreign_keys(1)",
+		"synchronous(" + o.Synchronous + ")",
+	}, extra...) {
+		q.Add("_pragma", p)
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
 func (s *Store) Close() error {
+	for _, c := range []*stmtCache{s.readStmts, s.writeStmts} {
+		c.m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	}
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -132,28 +141,28 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Update runs fn in one BEGIN IMMEDIATE transaction.
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.run(ctx, s.write, false, fn)
+	return s.run(ctx, s.write, s.writeStmts, false, fn)
 }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.run(ctx, s.read, true, fn)
+	return s.run(ctx, s.read, s.readStmts, true, fn)
 }
 
-func (s *Store) run(ctx context.Context, db *sql.DB, readOnly bool, fn func(storage.Tx) error) error {
+func (s *Store) run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn func(storage.Tx) error) error {
 	sqlTx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
 		return formatError(fmt.Errorf("begin: %w", err))
 	}
-	t := &tx{tx: sqlTx, loc: s.loc}
-	if err := fn(t); err != nil {
+	t := &tx{tx: sqlTx, loc: s.loc, stmts: stmts}
+	err = fn(t)
+	if err != nil {
 		sqlTx.Rollback()
-		return formatError(err)
+	} else if err = sqlTx.Commit(); err != nil {
+		err = fmt.Errorf("commit: %w", err)
 	}
-	if err := sqlTx.Commit(); err != nil {
-		return formatError(fmt.Errorf("commit: %w", err))
-	}
-	return nil
+	stmts.prepare(ctx) // the connection is free again
+	return formatError(err)
 }
 
 // Migrate applies each pending numbered migration in its own transaction.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -13,17 +14,72 @@ import (
 
 // tx implements storage.Tx on one SQLite transaction.
 type tx struct {
-	tx  *sql.Tx
-	loc *time.Location
+	tx    *sql.Tx
+	loc   *time.Location
+	stmts *stmtCache
+}
+
+// stmtCache keeps one prepared statement per query text for a pool, so a
+// transaction does not parse and plan the same SQL on every call. A query
+// seen for the first time runs unprepared and is prepared after its
+// transaction ends: the writer pool has a single connection, which the
+// transaction holds, so preparing on the pool inside it would deadlock.
+type stmtCache struct {
+	db      *sql.DB
+	m       sync.Map // query → *sql.Stmt
+	pending sync.Map // query → struct{}
+}
+
+// prepare prepares the queries first seen since the last call.
+func (c *stmtCache) prepare(ctx context.Context) {
+	c.pending.Range(func(q, _ any) bool {
+		c.pending.Delete(q)
+		if _, ok := c.m.Load(q); ok {
+			return true
+		}
+		if s, err := c.db.PrepareContext(ctx, q.(string)); err == nil {
+			if _, loaded := c.m.LoadOrStore(q, s); loaded {
+				s.Close()
+			}
+		}
+		return true
+	})
+}
+
+// stmt returns query prepared on the transaction's connection (database/sql
+// reuses the pool statement's preparation there), or nil on a first sight.
+func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s, ok := t.stmts.m.Load(query); ok {
+		return t.tx.StmtContext(ctx, s.(*sql.Stmt))
+	}
+	t.stmts.pending.Store(query, struct{}{})
+	return nil
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 // insert runs an INSERT and returns the new row id.
 func (t *tx) insert(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, query, args...)
+	res, err := t.exec(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -44,7 +100,7 @@ func one(row *sql.Row, what string, dest ...any) error {
 
 // all runs a query and scans every row with scan.
 func all[T any](ctx context.Context, t *tx, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := t.tx.QueryContext(ctx, query, args...)
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +164,7 @@ func (t *tx) AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audi
 
 func (t *tx) Setting(ctx context.Context, key string) (string, error) {
 	var v string
-	return v, one(t.tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key), "setting", &v)
+	return v, one(t.queryRow(ctx, `SELECT value FROM settings WHERE key = ?`, key), "setting", &v)
 }
 
 func (t *tx) PutSetting(ctx context.Context, key, value string) error {
