@@ -19,15 +19,10 @@ import (
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	load := configFlags(fs)
 	addr := fs.String("addr", "", "listen address (env FAIRSLOT_ADDR, default :8080)")
 	demoMode := fs.Bool("demo", false, "create a demo hospital if the database is empty, and show login codes in the log")
 	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	c, err := load()
+	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -88,14 +88,19 @@ func schemaCurrent(ctx context.Context, st *sqlite.Store) error {
 	return nil
 }
 
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+// loadConfig parses a command's flags (the shared ones, plus any the caller
+// registered on fs) and returns the configuration they give.
+func loadConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (config.Config, error) {
 	fs.SetOutput(stderr)
 	load := configFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return config.Config{}, err
 	}
-	c, err := load()
+	return load()
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := loadConfig(flag.NewFlagSet("migrate", flag.ContinueOnError), args, stderr)
 	if err != nil {
 		return err
 	}
@@ -119,13 +124,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	load := configFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	c, err := load()
+	c, err := loadConfig(flag.NewFlagSet("config", flag.ContinueOnError), args, stderr)
 	if err != nil {
 		return err
 	}

@@ -106,24 +106,10 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		if err := s.Policy.CheckOpen(now, sess); err != nil {
 			return err
 		}
-		if err := s.expire(ctx, tx, in.SessionID, now); err != nil {
-			return err
-		}
-		h, err := tx.PatientHistory(ctx, in.PatientID, sess.DepartmentID, sess.Date, now.Add(-s.historySpan()))
+		b := fairslot.Booking{PatientID: in.PatientID, AccountID: a.ID, Channel: fairslot.Online, Status: fairslot.Held,
+			HeldUntil: s.Policy.HoldExpiry(now, sess), RequestKey: in.RequestKey}
+		slot, err := s.place(ctx, tx, &b, sess, in.WindowStart, now)
 		if err != nil {
-			return err
-		}
-		if err := s.Policy.CheckBooking(now, h); err != nil {
-			return err
-		}
-		slot, err := tx.FreeSlot(ctx, sess.ID, in.WindowStart, now)
-		if err != nil {
-			return err
-		}
-		b := fairslot.Booking{Code: newCode(), SlotID: slot.ID, SessionID: sess.ID, DepartmentID: sess.DepartmentID, Date: sess.Date,
-			PatientID: in.PatientID, AccountID: a.ID, Channel: fairslot.Online, Status: fairslot.Held,
-			HeldUntil: s.Policy.HoldExpiry(now, sess), FeeCents: sess.FeeCents, CreatedAt: now, UpdatedAt: now, RequestKey: in.RequestKey}
-		if err := tx.InsertBooking(ctx, &b, s.limits()); err != nil {
 			return err
 		}
 		if err := s.record(ctx, tx, a, "booking.hold", fmt.Sprintf("booking:%d", b.ID),
@@ -134,6 +120,34 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		return err
 	})
 	return v, err
+}
+
+// place takes the first free slot of sess (in the window at windowStart, if
+// set) for booking b, whose patient, account, channel and status are set:
+// lapsed holds of the session are expired first, the patient's limits checked
+// by the rules and enforced again by the conditional insert. An on-site
+// booking is not bound by the online suspensions.
+func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, windowStart, now time.Time) (fairslot.Slot, error) {
+	if err := s.expire(ctx, tx, sess.ID, now); err != nil {
+		return fairslot.Slot{}, err
+	}
+	h, err := tx.PatientHistory(ctx, b.PatientID, sess.DepartmentID, sess.Date, now.Add(-s.historySpan()))
+	if err != nil {
+		return fairslot.Slot{}, err
+	}
+	if b.Channel == fairslot.OnSite {
+		h.NoShows, h.Cancels = nil, nil
+	}
+	if err := s.Policy.CheckBooking(now, h); err != nil {
+		return fairslot.Slot{}, err
+	}
+	slot, err := tx.FreeSlot(ctx, sess.ID, windowStart, now)
+	if err != nil {
+		return slot, err
+	}
+	b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date = newCode(), slot.ID, sess.ID, sess.DepartmentID, sess.Date
+	b.FeeCents, b.CreatedAt, b.UpdatedAt = sess.FeeCents, now, now
+	return slot, tx.InsertBooking(ctx, b, s.limits())
 }
 
 func (s *Service) limits() storage.Limits {

@@ -117,25 +117,9 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		if err != nil {
 			return err
 		}
-		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
-			return err
-		}
-		h, err := tx.PatientHistory(ctx, rec.ID, sess.DepartmentID, sess.Date, now.Add(-s.historySpan()))
+		b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed}
+		slot, err := s.place(ctx, tx, &b, sess, in.WindowStart, now)
 		if err != nil {
-			return err
-		}
-		// Suspensions bind online booking only; the per-day limits bind all.
-		h.NoShows, h.Cancels = nil, nil
-		if err := s.Policy.CheckBooking(now, h); err != nil {
-			return err
-		}
-		slot, err := tx.FreeSlot(ctx, sess.ID, in.WindowStart, now)
-		if err != nil {
-			return err
-		}
-		b := fairslot.Booking{Code: newCode(), SlotID: slot.ID, SessionID: sess.ID, DepartmentID: sess.DepartmentID, Date: sess.Date,
-			PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, FeeCents: sess.FeeCents, CreatedAt: now, UpdatedAt: now}
-		if err := tx.InsertBooking(ctx, &b, s.limits()); err != nil {
 			return err
 		}
 		if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code, CreatedAt: now}); err != nil {

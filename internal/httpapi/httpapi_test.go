@@ -313,6 +313,13 @@ func TestCheckInCallAndDisplayFeed(t *testing.T) {
 	case <-time.After(5 * time.Second): // a deadline on a hang, not a speed target
 		t.Fatal("the display feed did not show the call")
 	}
+	if code, body := e.do(t, call{method: "GET", path: "/api/v1/staff/sessions/44/queue", token: doc}); code != 200 ||
+		len(body["queue"].([]any)) != 1 || body["queue"].([]any)[0].(map[string]any)["status"] != "called" {
+		t.Errorf("queue = %d %v; want the one called patient", code, body)
+	}
+	if code, body := e.do(t, call{method: "POST", path: "/api/v1/staff/bookings/" + id + "/recall", token: doc}); code != 200 || body["status"] != "ok" {
+		t.Errorf("recall = %d %v", code, body)
+	}
 	if code, _ := e.do(t, call{method: "POST", path: "/api/v1/staff/bookings/" + id + "/complete", token: doc}); code != 200 {
 		t.Errorf("complete = %d", code)
 	}

@@ -104,99 +104,95 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) patients(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
+// The adapters below carry the common shape of an authenticated route:
+// authenticate, read the path id or decode the body, call one use case,
+// write its result.
+
+// withActor adapts a use case that takes only the caller.
+func withActor[Out any](s *Server, fn func(context.Context, app.Actor) (Out, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		a, err := s.actor(r)
+		if err != nil {
+			return err
+		}
+		out, err := fn(r.Context(), a)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, out)
 	}
-	ps, err := s.App.Patients(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, 200, map[string]any{"patients": ps})
 }
 
-func (s *Server) bindPatient(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
+// withID adapts a use case that takes the caller and the path's {id}.
+func withID[Out any](s *Server, fn func(context.Context, app.Actor, int64) (Out, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		a, err := s.actor(r)
+		if err != nil {
+			return err
+		}
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		out, err := fn(r.Context(), a, id)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, out)
 	}
-	var in app.PatientInput
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	p, err := s.App.BindPatient(r.Context(), a, in)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, p)
 }
 
-func (s *Server) bookings(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
+// withBody adapts a use case that takes the caller and a JSON body; fn may
+// also read the request (headers). status is the success status.
+func withBody[In, Out any](s *Server, status int, fn func(*http.Request, app.Actor, In) (Out, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		a, err := s.actor(r)
+		if err != nil {
+			return err
+		}
+		var in In
+		if err := decode(w, r, &in); err != nil {
+			return err
+		}
+		out, err := fn(r, a, in)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, status, out)
 	}
-	bs, err := s.App.Bookings(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	if bs == nil {
-		bs = []app.BookingView{}
-	}
-	return writeJSON(w, 200, map[string]any{"bookings": bs})
 }
 
-func (s *Server) hold(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
+// list wraps a use case's list in an object under name, never null.
+func list[T any](name string, fn func(context.Context, app.Actor) ([]T, error)) func(context.Context, app.Actor) (map[string][]T, error) {
+	return func(ctx context.Context, a app.Actor) (map[string][]T, error) {
+		xs, err := fn(ctx, a)
+		if xs == nil {
+			xs = []T{}
+		}
+		return map[string][]T{name: xs}, err
 	}
-	var in app.HoldInput
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	if in.SessionID <= 0 || in.PatientID <= 0 {
-		return fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
-	}
-	in.RequestKey = r.Header.Get("Idempotency-Key")
-	b, err := s.App.Hold(r.Context(), a, in)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, b)
 }
 
-func (s *Server) booking(w http.ResponseWriter, r *http.Request) error {
-	return s.bookingAction(w, r, func(ctx context.Context, a app.Actor, id int64) (app.BookingView, error) {
-		return s.App.Booking(ctx, a, id)
+func (s *Server) patientRoutes(h func(string, handler)) {
+	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
+	h("POST /api/v1/patients", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.PatientInput) (fairslot.Patient, error) {
+		return s.App.BindPatient(r.Context(), a, in)
+	}))
+	h("GET /api/v1/bookings", withActor(s, list("bookings", s.App.Bookings)))
+	h("POST /api/v1/bookings", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.HoldInput) (app.BookingView, error) {
+		if in.SessionID <= 0 || in.PatientID <= 0 {
+			return app.BookingView{}, fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
+		}
+		in.RequestKey = r.Header.Get("Idempotency-Key")
+		return s.App.Hold(r.Context(), a, in)
+	}))
+	h("GET /api/v1/bookings/{id}", withID(s, s.App.Booking))
+	h("POST /api/v1/bookings/{id}/pay", func(w http.ResponseWriter, r *http.Request) error {
+		return withID(s, func(ctx context.Context, a app.Actor, id int64) (app.BookingView, error) {
+			return s.App.Pay(ctx, a, id, r.Header.Get("Idempotency-Key"))
+		})(w, r)
 	})
-}
-
-func (s *Server) pay(w http.ResponseWriter, r *http.Request) error {
-	return s.bookingAction(w, r, func(ctx context.Context, a app.Actor, id int64) (app.BookingView, error) {
-		return s.App.Pay(ctx, a, id, r.Header.Get("Idempotency-Key"))
-	})
-}
-
-func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
-	return s.bookingAction(w, r, s.App.Cancel)
-}
-
-func (s *Server) bookingAction(w http.ResponseWriter, r *http.Request, fn func(context.Context, app.Actor, int64) (app.BookingView, error)) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	b, err := fn(r.Context(), a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, 200, b)
+	h("POST /api/v1/bookings/{id}/cancel", withID(s, s.App.Cancel))
 }
 
 func (s *Server) staffLogin(w http.ResponseWriter, r *http.Request) error {
@@ -214,90 +210,36 @@ func (s *Server) staffLogin(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]any{"token": tok, "staff": st})
 }
 
-func (s *Server) checkIn(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Code    string `json:"code"`
-		IDLast4 string `json:"id_last4"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	res, err := s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, 200, res)
+type checkInBody struct {
+	Code    string `json:"code"`
+	IDLast4 string `json:"id_last4"`
 }
 
-func (s *Server) walkIn(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
-	}
-	var in app.WalkInInput
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	res, err := s.App.WalkIn(r.Context(), a, in)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, res)
-}
+// ok is the body of a call that changes state and returns nothing else.
+var ok = map[string]string{"status": "ok"}
 
-func (s *Server) queue(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	q, err := s.App.Queue(r.Context(), a, id)
-	if err != nil {
-		return err
-	}
-	if q == nil {
-		q = []app.QueueItem{}
-	}
-	return writeJSON(w, 200, map[string]any{"queue": q})
-}
-
-func (s *Server) callNext(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.actor(r)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	item, err := s.App.CallNext(r.Context(), a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, 200, item)
-}
-
-func (s *Server) callAction(fn func(context.Context, app.Actor, int64) error) handler {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		a, err := s.actor(r)
-		if err != nil {
-			return err
+func (s *Server) staffRoutes(h func(string, handler)) {
+	h("POST /api/v1/staff/login", s.staffLogin)
+	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
+		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
+	}))
+	h("POST /api/v1/staff/walk-ins", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.WalkInInput) (app.CheckInResult, error) {
+		return s.App.WalkIn(r.Context(), a, in)
+	}))
+	h("GET /api/v1/staff/sessions/{id}/queue", withID(s, func(ctx context.Context, a app.Actor, id int64) (map[string][]app.QueueItem, error) {
+		q, err := s.App.Queue(ctx, a, id)
+		if q == nil {
+			q = []app.QueueItem{}
 		}
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		if err := fn(r.Context(), a, id); err != nil {
-			return err
-		}
-		return writeJSON(w, 200, map[string]string{"status": "ok"})
+		return map[string][]app.QueueItem{"queue": q}, err
+	}))
+	h("POST /api/v1/staff/sessions/{id}/call-next", withID(s, s.App.CallNext))
+	for action, fn := range map[string]func(context.Context, app.Actor, int64) error{
+		"recall": s.App.Recall, "missed": s.App.Missed, "complete": s.App.Complete,
+	} {
+		h("POST /api/v1/staff/bookings/{id}/"+action, withID(s, func(ctx context.Context, a app.Actor, id int64) (map[string]string, error) {
+			return ok, fn(ctx, a, id)
+		}))
 	}
 }
 
