@@ -99,6 +99,9 @@ func NormalizePhone(phone string) (string, error) {
 
 // NormalizeName trims a person's name and checks its length.
 func NormalizeName(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", Errorf(Invalid, "name must be valid UTF-8")
+	}
 	n := strings.Join(strings.Fields(name), " ")
 	if n == "" {
 		return "", Errorf(Invalid, "name is required")

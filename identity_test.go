@@ -76,6 +76,22 @@ func TestNormalizePhone(t *testing.T) {
 	}
 }
 
+func TestNormalizeName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"  张三 ", "张三"},
+		{"Nguyễn   Văn\tAn", "Nguyễn Văn An"},
+		{"", ""},
+		{"a\x07b", ""},
+		{"\xff\xfe", ""},
+	}
+	for _, tt := range tests {
+		got, err := fairslot.NormalizeName(tt.in)
+		if got != tt.want || (err != nil) != (tt.want == "") {
+			t.Errorf("NormalizeName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
 func TestCanMove(t *testing.T) {
 	tests := []struct {
 		from, to fairslot.Status
