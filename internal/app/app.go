@@ -46,21 +46,29 @@ type Service struct {
 	Display  *Broker
 }
 
-func (s *Service) now() time.Time { return s.Now().In(s.Location) }
+// now is the current time in the hospital's zone, at the millisecond
+// precision storage keeps, so what a use case returns equals what is read back.
+func (s *Service) now() time.Time { return s.Now().In(s.Location).Truncate(time.Millisecond) }
 
 // Actor is who performs a use case.
 type Actor struct {
-	Kind      storage.TokenKind // "" for anonymous or the system
+	Kind      storage.TokenKind // AccountToken or StaffToken; "" for an anonymous request
 	ID        int64
 	Role      fairslot.Role // staff only
 	RequestID string
 }
 
-// System is the actor of background work.
-var System = Actor{}
+// systemKind marks the actor of background work and set-up; no token has it.
+const systemKind storage.TokenKind = "system"
+
+// System is the actor of background work and set-up.
+var System = Actor{Kind: systemKind}
 
 func (a Actor) ref() string {
-	if a.Kind == "" {
+	switch a.Kind {
+	case "":
+		return "anonymous"
+	case systemKind:
 		return "system"
 	}
 	return audit.Ref(string(a.Kind), a.ID)

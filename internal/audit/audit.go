@@ -7,6 +7,7 @@ package audit
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -33,12 +34,7 @@ func (e Event) Canonical() []byte {
 	return b
 }
 
-// Actors and subjects are written "kind:id".
+// Ref names an actor or a subject as "kind:id".
 func Ref(kind string, id int64) string {
-	return kind + ":" + itoa(id)
-}
-
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	return kind + ":" + strconv.FormatInt(id, 10)
 }

@@ -116,8 +116,8 @@ func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fai
 		err := r.Scan(&start, &end, &w.Capacity, &w.Remaining)
 		w.Start, w.End = t.at(start), t.at(end)
 		return w, err
-	}, `SELECT sl.start_ms, sl.end_ms, count(*), sum(CASE WHEN `+taken+` THEN 0 ELSE 1 END)
-		FROM slots sl WHERE sl.session_id = ? GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), sessionID)
+	}, `SELECT sl.start_ms, sl.end_ms, count(*), sum(CASE WHEN sl.end_ms <= ? OR `+taken+` THEN 0 ELSE 1 END)
+		FROM slots sl WHERE sl.session_id = ? GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), ms(now), sessionID)
 }
 
 func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error) {

@@ -48,8 +48,9 @@ type Tx interface {
 	Sessions(ctx context.Context, f SessionFilter) ([]fairslot.Session, error)
 	Session(ctx context.Context, id int64) (fairslot.Session, error)
 	Slot(ctx context.Context, id int64) (fairslot.Slot, error)
-	// Windows lists a session's time windows with capacity and what remains;
-	// holds that lapsed before now count as free.
+	// Windows lists a session's time windows with capacity and what remains
+	// bookable at now: holds that lapsed count as free, windows that ended
+	// have nothing left.
 	Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error)
 
 	// Accounts, patients and bindings.

@@ -204,6 +204,9 @@ func testCatalogue(t *testing.T, s storage.Store) {
 		if err != nil || len(ws) != 3 || ws[0].Capacity != 4 || ws[2].Capacity != 2 || ws[0].Remaining != 4 {
 			t.Errorf("Windows = %+v, %v; want 3 windows of 4, 4, 2", ws, err)
 		}
+		if ws, _ := tx.Windows(ctx, f.session.ID, base.Add(30*time.Minute)); len(ws) != 3 || ws[0].Remaining != 0 || ws[1].Remaining != 4 {
+			t.Errorf("Windows once the first has ended = %+v; want it to have nothing left", ws)
+		}
 		_, err = tx.Session(ctx, 9999)
 		wantKind(t, "missing session", err, fairslot.NotFound)
 		return nil
