@@ -81,7 +81,7 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		return BookingView{}, fairslot.Errorf(fairslot.Invalid, "Idempotency-Key must be at most 128 characters")
 	}
 	now := s.now()
-	var v BookingView
+	var id int64
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		if in.RequestKey != "" {
 			b, err := tx.BookingByRequestKey(ctx, a.ID, in.RequestKey)
@@ -89,8 +89,8 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 				if b.SessionID != in.SessionID || b.PatientID != in.PatientID {
 					return fairslot.Errorf(fairslot.Conflict, "this Idempotency-Key was used for a different booking request")
 				}
-				v, err = s.bookingView(ctx, tx, b)
-				return err
+				id = b.ID
+				return nil
 			}
 			if fairslot.ErrorKind(err) != fairslot.NotFound {
 				return err
@@ -114,6 +114,24 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		}
 		if err := s.record(ctx, tx, a, "booking.hold", fmt.Sprintf("booking:%d", b.ID),
 			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(in.PatientID)}); err != nil {
+			return err
+		}
+		id = b.ID
+		return nil
+	})
+	if err != nil {
+		return BookingView{}, err
+	}
+	return s.view(ctx, id)
+}
+
+// view reads a booking's view after the write that changed it has
+// committed: building it (joins, decrypting the patient) happens on the read
+// pool, not in the write transaction that every writer waits for.
+func (s *Service) view(ctx context.Context, id int64) (v BookingView, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		b, err := tx.Booking(ctx, id)
+		if err != nil {
 			return err
 		}
 		v, err = s.bookingView(ctx, tx, b)
@@ -222,15 +240,13 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 		s.Log.Warn("payment declined", "booking", b.ID, "err", err)
 		return BookingView{}, fairslot.Errorf(fairslot.Conflict, "the payment was declined")
 	}
-	var v BookingView
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := tx.Booking(ctx, bookingID)
 		if err != nil {
 			return err
 		}
 		if p, err := tx.Payment(ctx, key); err == nil && p.BookingID == bookingID {
-			v, err = s.bookingView(ctx, tx, cur) // a concurrent replay settled it
-			return err
+			return nil // a concurrent replay settled it
 		}
 		if err := s.checkPayable(cur); err != nil {
 			return err
@@ -243,13 +259,8 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 			Provider: s.Payments.Name(), ProviderRef: ref, CreatedAt: now}); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
-			map[string]string{"amount_cents": fmt.Sprint(cur.FeeCents), "provider": s.Payments.Name(), "provider_ref": ref}); err != nil {
-			return err
-		}
-		cur.Status, cur.UpdatedAt = fairslot.Confirmed, now
-		v, err = s.bookingView(ctx, tx, cur)
-		return err
+		return s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
+			map[string]string{"amount_cents": fmt.Sprint(cur.FeeCents), "provider": s.Payments.Name(), "provider_ref": ref})
 	})
 	if err != nil {
 		// The charge went through but the booking could not take it.
@@ -258,7 +269,7 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 		}
 		return BookingView{}, err
 	}
-	return v, nil
+	return s.view(ctx, bookingID)
 }
 
 func (s *Service) checkPayable(b fairslot.Booking) error {
@@ -279,7 +290,6 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 		return BookingView{}, err
 	}
 	now := s.now()
-	var v BookingView
 	var refund string // the payment key to refund, for a paid booking
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		b, err := ownBooking(ctx, tx, a, bookingID)
@@ -303,20 +313,18 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			}
 			refund = p.Key
 		}
-		if err := s.record(ctx, tx, a, "booking.cancel", fmt.Sprintf("booking:%d", b.ID), map[string]string{"was": string(b.Status)}); err != nil {
-			return err
-		}
-		b.Status, b.UpdatedAt = fairslot.Cancelled, now
-		v, err = s.bookingView(ctx, tx, b)
-		return err
+		return s.record(ctx, tx, a, "booking.cancel", fmt.Sprintf("booking:%d", b.ID), map[string]string{"was": string(b.Status)})
 	})
-	if err == nil && refund != "" {
+	if err != nil {
+		return BookingView{}, err
+	}
+	if refund != "" {
 		if err := s.Payments.Refund(ctx, refund); err != nil {
 			// The cancellation stands; the payment record says what to settle.
 			s.Log.Error("refund of a cancelled booking failed; settle by hand", "booking", bookingID, "err", err)
 		}
 	}
-	return v, err
+	return s.view(ctx, bookingID)
 }
 
 // Booking returns one of the caller's bookings.

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -49,6 +51,13 @@ type Store struct {
 	write, read           *sql.DB
 	writeStmts, readStmts *stmtCache
 	loc                   *time.Location
+
+	writes     chan *writeReq // to the writer goroutine
+	closing    chan struct{}  // closed by Close
+	writerDone chan struct{}  // closed when the writer has stopped
+	closeOnce  sync.Once
+
+	commits, committedWrites atomic.Int64
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -99,7 +108,12 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	read.SetMaxOpenConns(o.ReadConns)
-	s := &Store{write: write, read: read, writeStmts: &stmtCache{db: write}, readStmts: &stmtCache{db: read}, loc: o.Location}
+	// Keep every read connection: database/sql keeps 2 idle by default, and
+	// reopening one reruns the pragmas and loses its prepared statements.
+	read.SetMaxIdleConns(o.ReadConns)
+	s := &Store{write: write, read: read, writeStmts: &stmtCache{db: write}, readStmts: &stmtCache{db: read}, loc: o.Location,
+		writes: make(chan *writeReq), closing: make(chan struct{}), writerDone: make(chan struct{})}
+	go s.writer()
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, err
@@ -125,7 +139,10 @@ func DSN(path string, o Options, txlock string, extra ...string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// Close stops the writer (after its current batch) and closes the database.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	<-s.writerDone
 	for _, c := range []*stmtCache{s.readStmts, s.writeStmts} {
 		c.m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	}
@@ -139,29 +156,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Update runs fn in one BEGIN IMMEDIATE transaction.
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.run(ctx, s.write, s.writeStmts, false, fn)
-}
-
 // View runs fn in a read-only transaction.
 func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.run(ctx, s.read, s.readStmts, true, fn)
-}
-
-func (s *Store) run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn func(storage.Tx) error) error {
-	sqlTx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+	sqlTx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return formatError(fmt.Errorf("begin: %w", err))
 	}
-	t := &tx{tx: sqlTx, loc: s.loc, stmts: stmts}
-	err = fn(t)
+	err = fn(&tx{tx: sqlTx, loc: s.loc, stmts: s.readStmts})
 	if err != nil {
 		sqlTx.Rollback()
 	} else if err = sqlTx.Commit(); err != nil {
 		err = fmt.Errorf("commit: %w", err)
 	}
-	stmts.prepare(ctx) // the connection is free again
+	s.readStmts.prepare(ctx)
 	return formatError(err)
 }
 

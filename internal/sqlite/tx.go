@@ -17,6 +17,9 @@ type tx struct {
 	tx    *sql.Tx
 	loc   *time.Location
 	stmts *stmtCache
+	// detached: statements ignore their caller's cancellation, because the
+	// transaction is shared with other requests (group commit).
+	detached bool
 }
 
 // stmtCache keeps one prepared statement per query text for a pool, so a
@@ -46,6 +49,13 @@ func (c *stmtCache) prepare(ctx context.Context) {
 	})
 }
 
+func (t *tx) context(ctx context.Context) context.Context {
+	if t.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // stmt returns query prepared on the transaction's connection (database/sql
 // reuses the pool statement's preparation there), or nil on a first sight.
 func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
@@ -57,6 +67,7 @@ func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.context(ctx)
 	if s := t.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
@@ -64,6 +75,7 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 }
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.context(ctx)
 	if s := t.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -71,6 +83,7 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.context(ctx)
 	if s := t.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"LoginAndTokens", testLoginAndTokens},
 		{"Audit", testAudit},
 		{"ConcurrentBooking", testConcurrentBooking},
+		{"ConcurrentUpdatesAreIsolated", testConcurrentUpdatesIsolated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -603,6 +604,43 @@ func testConcurrentBooking(t *testing.T, s storage.Store) {
 	}
 	wg.Wait()
 	CheckSession(t, s, f.session.ID, 10)
+}
+
+// testConcurrentUpdatesIsolated runs many writers at once, every third of
+// which writes and then fails: each failed writer's change must vanish and
+// every other's must stay, whatever the backend batches together.
+func testConcurrentUpdatesIsolated(t *testing.T, s storage.Store) {
+	const n = 90
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Update(ctx, func(tx storage.Tx) error {
+				if err := tx.PutSetting(ctx, fmt.Sprint("key-", i), "v"); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return fairslot.Errorf(fairslot.Conflict, "refused")
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	s.View(ctx, func(tx storage.Tx) error {
+		for i := 0; i < n; i++ {
+			v, err := tx.Setting(ctx, fmt.Sprint("key-", i))
+			switch {
+			case i%3 == 0 && (fairslot.ErrorKind(errs[i]) != fairslot.Conflict || err == nil):
+				t.Errorf("writer %d failed (%v) but its change is there (%q, %v)", i, errs[i], v, err)
+			case i%3 != 0 && (errs[i] != nil || v != "v"):
+				t.Errorf("writer %d: Update = %v, its change = %q, %v", i, errs[i], v, err)
+			}
+		}
+		return nil
+	})
 }
 
 // CheckSession verifies a session's bookings: exactly want of them keep a
