@@ -1,0 +1,258 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+const active = `('held', 'confirmed', 'checked_in', 'called')`
+
+// PatientHistory locks the patient until the transaction ends, so that the
+// counts the rules see stay true until the booking is inserted.
+func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error) {
+	var h booking.History
+	if err := t.lock(ctx, lockPatient, patientID); err != nil {
+		return h, err
+	}
+	err := t.tx.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND date = $2 AND department_id = $3 AND status IN `+active+`),
+		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND date = $2 AND status IN `+active+`),
+		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND status IN `+active+`)`,
+		patientID, date, departmentID).Scan(&h.ActiveInDepartmentOnDay, &h.ActiveOnDay, &h.Active)
+	if err != nil {
+		return h, err
+	}
+	type event struct {
+		status string
+		at     int64
+	}
+	evs, err := all(ctx, t, func(r pgx.Rows) (e event, err error) { return e, r.Scan(&e.status, &e.at) },
+		`SELECT status, updated_ms FROM bookings WHERE patient_id = $1 AND updated_ms >= $2
+		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(since))
+	for _, e := range evs {
+		if e.status == string(fairslot.NoShow) {
+			h.NoShows = append(h.NoShows, t.at(e.at))
+		} else {
+			h.Cancels = append(h.Cancels, t.at(e.at))
+		}
+	}
+	return h, err
+}
+
+// InsertBooking takes the patient's lock (a no-op when PatientHistory took
+// it), then inserts only while the patient stays within the limits; the
+// partial unique indexes refuse a taken slot or a second place in a session.
+func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.Limits) error {
+	if err := t.lock(ctx, lockPatient, b.PatientID); err != nil {
+		return err
+	}
+	var heldUntil *int64
+	if !b.HeldUntil.IsZero() {
+		v := ms(b.HeldUntil)
+		heldUntil = &v
+	}
+	err := t.tx.QueryRow(ctx, `INSERT INTO bookings (code, slot_id, session_id, department_id, date, patient_id, account_id,
+			channel, status, held_until_ms, fee_cents, request_key, created_ms, updated_ms)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE
+			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date = $5 AND department_id = $4 AND status IN `+active+`) < $15 AND
+			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date = $5 AND status IN `+active+`) < $16 AND
+			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND status IN `+active+`) < $17
+		RETURNING id`,
+		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, nullIf(b.AccountID),
+		string(b.Channel), string(b.Status), heldUntil, b.FeeCents, nullIf(b.RequestKey), ms(b.CreatedAt), ms(b.UpdatedAt),
+		l.PerDepartmentPerDay, l.PerDay, l.Active).Scan(&b.ID)
+	switch {
+	case isUnique(err, "bookings_slot_taken"):
+		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")
+	case isUnique(err, "bookings_patient_session"):
+		return fairslot.Errorf(fairslot.Conflict, "this patient already has a booking in this session")
+	case isUnique(err, "bookings_request"):
+		return fairslot.Errorf(fairslot.Conflict, "this request was already made")
+	case isUnique(err, "bookings_code_key"):
+		return fairslot.Errorf(fairslot.Conflict, "booking code collision; please retry")
+	case errors.Is(err, pgx.ErrNoRows):
+		return fairslot.Errorf(fairslot.Limited, "this patient has reached a booking limit")
+	}
+	return err
+}
+
+const bookingColumns = `@id, @code, @slot_id, @session_id, @department_id, @date, @patient_id, coalesce(@account_id, 0), @channel, @status,
+	@held_until_ms, @fee_cents, @missed_calls, coalesce(@request_key, ''), @created_ms, @updated_ms`
+
+// bookingDest returns the scan destinations for bookingColumns and a
+// function that finishes the booking after the scan.
+func (t *tx) bookingDest(b *fairslot.Booking) ([]any, func()) {
+	var channel, status string
+	var held *int64
+	var created, updated int64
+	dest := []any{&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &channel, &status,
+		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &created, &updated}
+	return dest, func() {
+		b.Channel, b.Status = fairslot.Channel(channel), fairslot.Status(status)
+		b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)
+	}
+}
+
+func (t *tx) scanBooking(r pgx.Row) (fairslot.Booking, error) {
+	var b fairslot.Booking
+	dest, finish := t.bookingDest(&b)
+	err := r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, fairslot.Errorf(fairslot.NotFound, "booking not found")
+	}
+	finish()
+	return b, err
+}
+
+func (t *tx) bookingWhere(ctx context.Context, where string, args ...any) (fairslot.Booking, error) {
+	return t.scanBooking(t.tx.QueryRow(ctx, `SELECT `+columns("", bookingColumns)+` FROM bookings WHERE `+where, args...))
+}
+
+func (t *tx) Booking(ctx context.Context, id int64) (fairslot.Booking, error) {
+	return t.bookingWhere(ctx, `id = $1`, id)
+}
+
+func (t *tx) BookingByCode(ctx context.Context, code string) (fairslot.Booking, error) {
+	return t.bookingWhere(ctx, `code = $1`, code)
+}
+
+func (t *tx) BookingByRequestKey(ctx context.Context, accountID int64, key string) (fairslot.Booking, error) {
+	return t.bookingWhere(ctx, `account_id = $1 AND request_key = $2`, accountID, key)
+}
+
+func (t *tx) bookings(ctx context.Context, q string, args ...any) ([]fairslot.Booking, error) {
+	return all(ctx, t, func(r pgx.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
+		`SELECT `+columns("", bookingColumns)+` FROM bookings WHERE `+q, args...)
+}
+
+func (t *tx) BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Booking, error) {
+	return t.bookings(ctx, `account_id = $1 ORDER BY date DESC, id DESC LIMIT 200`, accountID)
+}
+
+func (t *tx) SessionBookings(ctx context.Context, sessionID int64) ([]fairslot.Booking, error) {
+	return t.bookings(ctx, `session_id = $1 ORDER BY id`, sessionID)
+}
+
+func (t *tx) MoveBooking(ctx context.Context, id int64, from, to fairslot.Status, m storage.Move) error {
+	var missed *int
+	if m.MissedCalls >= 0 {
+		missed = &m.MissedCalls
+	}
+	var n int64
+	err := t.tx.QueryRow(ctx, `SELECT move_booking($1, $2, $3, $4, $5, $6)`,
+		id, string(from), string(to), ms(m.At), missed, nullIf(m.CancelledBy)).Scan(&n)
+	if fairslot.ErrorKind(formatError(err)) == fairslot.Conflict {
+		return fairslot.Errorf(fairslot.Conflict, "a booking cannot move from %s to %s", from, to)
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fairslot.Errorf(fairslot.Conflict, "the booking is no longer %s", from)
+	}
+	return nil
+}
+
+func (t *tx) ids(ctx context.Context, q string, args ...any) ([]int64, error) {
+	return all(ctx, t, func(r pgx.Rows) (id int64, err error) { return id, r.Scan(&id) }, q, args...)
+}
+
+func (t *tx) ExpireHolds(ctx context.Context, sessionID int64, now time.Time) ([]int64, error) {
+	return t.ids(ctx, `SELECT expire_holds($1, $2)`, sessionID, ms(now))
+}
+
+func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int64, error) {
+	return t.ids(ctx, `SELECT mark_no_shows($1, $2)`, ms(endedBefore), ms(now))
+}
+
+func (t *tx) payment(ctx context.Context, where string, arg any) (storage.Payment, error) {
+	var p storage.Payment
+	var created int64
+	err := one(t.tx.QueryRow(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE `+where, arg),
+		"payment", &p.Key, &p.BookingID, &p.AmountCents, &p.Provider, &p.ProviderRef, &created)
+	p.CreatedAt = t.at(created)
+	return p, err
+}
+
+func (t *tx) Payment(ctx context.Context, key string) (storage.Payment, error) {
+	return t.payment(ctx, "key = $1", key)
+}
+
+func (t *tx) PaymentOf(ctx context.Context, bookingID int64) (storage.Payment, error) {
+	return t.payment(ctx, "booking_id = $1", bookingID)
+}
+
+func (t *tx) InsertPayment(ctx context.Context, p storage.Payment) error {
+	_, err := t.exec(ctx, `INSERT INTO payments (key, booking_id, amount_cents, provider, provider_ref, created_ms) VALUES ($1, $2, $3, $4, $5, $6)`,
+		p.Key, p.BookingID, p.AmountCents, p.Provider, p.ProviderRef, ms(p.CreatedAt))
+	switch {
+	case isUnique(err, "payments_pkey"):
+		return fairslot.Errorf(fairslot.Conflict, "this payment key was used for another payment")
+	case isUnique(err, "payments_booking_id_key"):
+		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
+	}
+	return err
+}
+
+// IssueTicket serializes numbering per session with an advisory lock.
+func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
+	if err := t.lock(ctx, lockTickets, k.SessionID); err != nil {
+		return err
+	}
+	err := t.tx.QueryRow(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
+		SELECT $1, $2, n, n, $3 FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE session_id = $2) m
+		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt)).Scan(&k.ID, &k.Number, &k.Position)
+	if isUnique(err, "tickets_booking_id_key") {
+		return fairslot.Errorf(fairslot.Conflict, "this booking already has a ticket")
+	}
+	return err
+}
+
+func (t *tx) Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error) {
+	var k fairslot.Ticket
+	var issued int64
+	err := one(t.tx.QueryRow(ctx, `SELECT id, booking_id, session_id, number, position, issued_ms FROM tickets WHERE booking_id = $1`, bookingID),
+		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Number, &k.Position, &issued)
+	k.IssuedAt = t.at(issued)
+	return k, err
+}
+
+func (t *tx) SetTicketPosition(ctx context.Context, ticketID int64, position float64) error {
+	_, err := t.exec(ctx, `SELECT set_ticket_position($1, $2)`, ticketID, position)
+	return err
+}
+
+func (t *tx) queue(ctx context.Context, where string, args ...any) ([]storage.QueueEntry, error) {
+	return all(ctx, t, func(r pgx.Rows) (storage.QueueEntry, error) {
+		var e storage.QueueEntry
+		var issued int64
+		dest, finish := t.bookingDest(&e.Booking)
+		err := r.Scan(append(dest, &e.Ticket.ID, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed)...)
+		finish()
+		e.Ticket.BookingID, e.Ticket.SessionID, e.Ticket.IssuedAt = e.Booking.ID, e.Booking.SessionID, t.at(issued)
+		return e, err
+	}, `SELECT `+columns("b.", bookingColumns)+`, k.id, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed
+		FROM bookings b JOIN tickets k ON k.booking_id = b.id JOIN sessions s ON s.id = b.session_id JOIN patients p ON p.id = b.patient_id
+		WHERE `+where, args...)
+}
+
+func (t *tx) Queue(ctx context.Context, sessionID int64) ([]storage.QueueEntry, error) {
+	return t.queue(ctx, `b.session_id = $1 AND b.status IN ('checked_in', 'called') ORDER BY k.position, k.id`, sessionID)
+}
+
+func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]storage.QueueEntry, error) {
+	return t.queue(ctx, `b.department_id = $1 AND b.date = $2 AND b.status = 'called' ORDER BY b.updated_ms DESC`, departmentID, date)
+}
+
+func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
+	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms) VALUES ($1, $2, $3, $4, $5)`,
+		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt))
+	return err
+}

@@ -1,0 +1,192 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+func (t *tx) scanAccount(row pgx.Row) (storage.AccountRecord, error) {
+	var a storage.AccountRecord
+	var created int64
+	err := one(row, "account", &a.ID, &a.Ref, &a.PhoneIndex, &a.PhoneSealed, &created)
+	a.CreatedAt = t.at(created)
+	return a, err
+}
+
+func (t *tx) AccountByPhone(ctx context.Context, phoneIndex []byte) (storage.AccountRecord, error) {
+	return t.scanAccount(t.tx.QueryRow(ctx, `SELECT id, ref, phone_index, phone_sealed, created_ms FROM accounts WHERE phone_index = $1`, phoneIndex))
+}
+
+func (t *tx) Account(ctx context.Context, id int64) (storage.AccountRecord, error) {
+	return t.scanAccount(t.tx.QueryRow(ctx, `SELECT id, ref, phone_index, phone_sealed, created_ms FROM accounts WHERE id = $1`, id))
+}
+
+func (t *tx) CreateAccount(ctx context.Context, a *storage.AccountRecord) (err error) {
+	a.ID, err = t.id(ctx, `INSERT INTO accounts (ref, phone_index, phone_sealed, created_ms) VALUES ($1, $2, $3, $4) RETURNING id`,
+		a.Ref, a.PhoneIndex, a.PhoneSealed, ms(a.CreatedAt))
+	if isUnique(err, "accounts_phone_index_key") {
+		return fairslot.Errorf(fairslot.Conflict, "an account with this phone exists")
+	}
+	return err
+}
+
+const patientColumns = `@id, @ref, @id_type, @id_index, @id_sealed, @name_sealed, @phone_index, @phone_sealed, @birth_sealed, @created_ms`
+
+func (t *tx) scanPatient(r pgx.Row) (storage.PatientRecord, error) {
+	var p storage.PatientRecord
+	var typ string
+	var created int64
+	err := r.Scan(&p.ID, &p.Ref, &typ, &p.IDIndex, &p.IDSealed, &p.NameSealed, &p.PhoneIndex, &p.PhoneSealed, &p.BirthSealed, &created)
+	p.IDType, p.CreatedAt = fairslot.IDType(typ), t.at(created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fairslot.Errorf(fairslot.NotFound, "patient not found")
+	}
+	return p, err
+}
+
+func (t *tx) PatientByIdentity(ctx context.Context, typ fairslot.IDType, idIndex []byte) (storage.PatientRecord, error) {
+	return t.scanPatient(t.tx.QueryRow(ctx, `SELECT `+columns("", patientColumns)+` FROM patients WHERE id_type = $1 AND id_index = $2`, string(typ), idIndex))
+}
+
+func (t *tx) Patient(ctx context.Context, id int64) (storage.PatientRecord, error) {
+	return t.scanPatient(t.tx.QueryRow(ctx, `SELECT `+columns("", patientColumns)+` FROM patients WHERE id = $1`, id))
+}
+
+func (t *tx) CreatePatient(ctx context.Context, p *storage.PatientRecord) (err error) {
+	p.ID, err = t.id(ctx, `INSERT INTO patients (ref, id_type, id_index, id_sealed, name_sealed, phone_index, phone_sealed, birth_sealed, created_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		p.Ref, string(p.IDType), p.IDIndex, p.IDSealed, p.NameSealed, p.PhoneIndex, p.PhoneSealed, p.BirthSealed, ms(p.CreatedAt))
+	if isUnique(err, "patients_id_type_id_index_key") {
+		return fairslot.Errorf(fairslot.Conflict, "a patient with this ID number exists")
+	}
+	return err
+}
+
+func (t *tx) PatientsOf(ctx context.Context, accountID int64) ([]storage.PatientRecord, error) {
+	return all(ctx, t, func(r pgx.Rows) (storage.PatientRecord, error) { return t.scanPatient(r) },
+		`SELECT `+columns("p.", patientColumns)+` FROM patients p JOIN bindings b ON b.patient_id = p.id
+		WHERE b.account_id = $1 ORDER BY b.created_ms, p.id`, accountID)
+}
+
+func (t *tx) Bound(ctx context.Context, accountID, patientID int64) (bool, error) {
+	var ok bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bindings WHERE account_id = $1 AND patient_id = $2)`, accountID, patientID).Scan(&ok)
+	return ok, err
+}
+
+func (t *tx) BindingCounts(ctx context.Context, accountID, patientID int64, since time.Time) (booking.Binding, error) {
+	var b booking.Binding
+	err := t.tx.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM bindings WHERE account_id = $1),
+		(SELECT count(*) FROM bindings WHERE patient_id = $2),
+		(SELECT count(*) FROM bindings WHERE account_id = $1 AND created_ms >= $3)`,
+		accountID, patientID, ms(since)).Scan(&b.PatientsOfAccount, &b.AccountsOfPatient, &b.RecentByAccount)
+	return b, err
+}
+
+// Bind locks the account, then the patient (always in that order), and
+// inserts the binding only while every limit holds.
+func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits, since time.Time) error {
+	if err := t.lock(ctx, lockAccount, b.AccountID); err != nil {
+		return err
+	}
+	if err := t.lock(ctx, lockPatient, b.PatientID); err != nil {
+		return err
+	}
+	n, err := t.exec(ctx, `INSERT INTO bindings (account_id, patient_id, created_ms)
+		SELECT $1, $2, $3 WHERE
+			(SELECT count(*) FROM bindings WHERE account_id = $1) < $4 AND
+			(SELECT count(*) FROM bindings WHERE patient_id = $2) < $5 AND
+			(SELECT count(*) FROM bindings WHERE account_id = $1 AND created_ms >= $6) < $7`,
+		b.AccountID, b.PatientID, ms(b.CreatedAt), l.PatientsPerAccount, l.AccountsPerPatient, ms(since), l.RecentPerAccount)
+	if isUnique(err, "bindings_pkey") {
+		return fairslot.Errorf(fairslot.Conflict, "this patient is already bound to the account")
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fairslot.Errorf(fairslot.Limited, "binding limit reached")
+	}
+	return nil
+}
+
+func (t *tx) CreateLoginCode(ctx context.Context, c *storage.LoginCode) (err error) {
+	c.ID, err = t.id(ctx, `INSERT INTO login_codes (phone_index, code_hash, expires_ms, created_ms) VALUES ($1, $2, $3, $4) RETURNING id`,
+		c.PhoneIndex, c.CodeHash, ms(c.ExpiresAt), ms(c.CreatedAt))
+	return err
+}
+
+func (t *tx) LoginCodesSince(ctx context.Context, phoneIndex []byte, since time.Time) (n int, err error) {
+	return n, t.tx.QueryRow(ctx, `SELECT count(*) FROM login_codes WHERE phone_index = $1 AND created_ms >= $2`, phoneIndex, ms(since)).Scan(&n)
+}
+
+func (t *tx) LatestLoginCode(ctx context.Context, phoneIndex []byte, now time.Time) (storage.LoginCode, error) {
+	var c storage.LoginCode
+	var exp, created int64
+	err := one(t.tx.QueryRow(ctx, `SELECT id, phone_index, code_hash, expires_ms, attempts, created_ms FROM login_codes
+		WHERE phone_index = $1 AND NOT used AND expires_ms > $2 ORDER BY created_ms DESC, id DESC LIMIT 1`, phoneIndex, ms(now)),
+		"login code", &c.ID, &c.PhoneIndex, &c.CodeHash, &exp, &c.Attempts, &created)
+	c.ExpiresAt, c.CreatedAt = t.at(exp), t.at(created)
+	return c, err
+}
+
+func (t *tx) UpdateLoginCode(ctx context.Context, id int64, attempts int, used bool) error {
+	_, err := t.exec(ctx, `SELECT update_login_code($1, $2, $3)`, id, attempts, used)
+	return err
+}
+
+func (t *tx) CreateToken(ctx context.Context, k storage.Token) error {
+	_, err := t.exec(ctx, `INSERT INTO auth_tokens (hash, kind, subject_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)`,
+		k.Hash, string(k.Kind), k.SubjectID, ms(k.ExpiresAt), ms(k.CreatedAt))
+	return err
+}
+
+func (t *tx) Token(ctx context.Context, hash []byte, now time.Time) (storage.Token, error) {
+	var k storage.Token
+	var kind string
+	var exp, created int64
+	err := one(t.tx.QueryRow(ctx, `SELECT hash, kind, subject_id, expires_ms, created_ms FROM auth_tokens WHERE hash = $1 AND expires_ms > $2`, hash, ms(now)),
+		"token", &k.Hash, &kind, &k.SubjectID, &exp, &created)
+	k.Kind, k.ExpiresAt, k.CreatedAt = storage.TokenKind(kind), t.at(exp), t.at(created)
+	return k, err
+}
+
+func (t *tx) DeleteToken(ctx context.Context, hash []byte) error {
+	_, err := t.exec(ctx, `SELECT delete_token($1)`, hash)
+	return err
+}
+
+func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) (err error) {
+	s.ID, err = t.id(ctx, `INSERT INTO staff (username, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id`,
+		s.Username, s.Name, string(s.Role), passwordHash)
+	if isUnique(err, "staff_username_key") {
+		return fairslot.Errorf(fairslot.Conflict, "staff username %q exists", s.Username)
+	}
+	return err
+}
+
+func (t *tx) StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error) {
+	var s fairslot.Staff
+	var role, hash string
+	err := one(t.tx.QueryRow(ctx, `SELECT id, username, name, role, password_hash FROM staff WHERE username = $1`, username),
+		"staff member", &s.ID, &s.Username, &s.Name, &role, &hash)
+	s.Role = fairslot.Role(role)
+	return s, hash, err
+}
+
+func (t *tx) Staff(ctx context.Context, id int64) (fairslot.Staff, error) {
+	var s fairslot.Staff
+	var role string
+	err := one(t.tx.QueryRow(ctx, `SELECT id, username, name, role FROM staff WHERE id = $1`, id),
+		"staff member", &s.ID, &s.Username, &s.Name, &role)
+	s.Role = fairslot.Role(role)
+	return s, err
+}

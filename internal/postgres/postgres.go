@@ -1,0 +1,252 @@
+// Package postgres is the storage backend for production and multi-node
+// deployments: PostgreSQL through jackc/pgx/v5, tables in the schema
+// "fairslot". It passes the same conformance suite as the embedded store.
+// Every UPDATE and DELETE goes through an owner function (migrations), so
+// the online role can run without any right that could lock out other
+// writers. Writes run at READ COMMITTED; where SQLite's single writer
+// serializes, transaction-scoped advisory locks serialize per patient,
+// account and session. It must never hold plaintext personal data.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the store. The zero value is usable.
+type Options struct {
+	Location *time.Location
+	// AppName is the application_name of every connection (the node's name).
+	AppName string
+	// LockTimeout bounds how long a statement waits for a lock before the
+	// request fails with Unavailable (default 2s); StatementTimeout bounds a
+	// statement (default 10s); IdleInTxTimeout ends a session left idle in a
+	// transaction (default 30s).
+	LockTimeout, StatementTimeout, IdleInTxTimeout time.Duration
+	MaxConns                                       int32 // default 10
+}
+
+// Store is the PostgreSQL backend.
+type Store struct {
+	pool *pgxpool.Pool
+	loc  *time.Location
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database at dsn (a postgres:// URL). It does not migrate.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.AppName == "" {
+		o.AppName = "fairslot"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.LockTimeout, 2*time.Second)
+	def(&o.StatementTimeout, 10*time.Second)
+	def(&o.IdleInTxTimeout, 30*time.Second)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse dsn: %w", err) // pgx keeps passwords out of its errors
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	rp["application_name"] = o.AppName
+	rp["search_path"] = "fairslot"
+	rp["lock_timeout"] = strconv.FormatInt(o.LockTimeout.Milliseconds(), 10)
+	rp["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
+	rp["idle_in_transaction_session_timeout"] = strconv.FormatInt(o.IdleInTxTimeout.Milliseconds(), 10)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, loc: o.Location}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) Close() error { s.pool.Close(); return nil }
+
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return formatError(fmt.Errorf("ping: %w", err))
+	}
+	return nil
+}
+
+// Update runs fn in one READ COMMITTED transaction.
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.run(ctx, pgx.TxOptions{}, fn)
+}
+
+// View runs fn in a read-only REPEATABLE READ transaction: one snapshot.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(storage.Tx) error) error {
+	ptx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return formatError(fmt.Errorf("begin: %w", err))
+	}
+	if err := fn(&tx{tx: ptx, loc: s.loc}); err != nil {
+		ptx.Rollback(context.WithoutCancel(ctx))
+		return formatError(err)
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		return formatError(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// Migrate applies each pending numbered migration in its own transaction,
+// holding an advisory lock so that two nodes starting at once take turns.
+func (s *Store) Migrate(ctx context.Context) error {
+	files, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return formatError(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey(lockMigrate, 0)); err != nil {
+		return formatError(fmt.Errorf("migration lock: %w", err))
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey(lockMigrate, 0))
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS fairslot;
+		CREATE TABLE IF NOT EXISTS fairslot.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_ms bigint NOT NULL)`); err != nil {
+		return formatError(fmt.Errorf("migrations table: %w", err))
+	}
+	for _, m := range files {
+		err := pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error {
+			var n int
+			if err := t.QueryRow(ctx, `SELECT count(*) FROM fairslot.schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			body, err := migrations.ReadFile(m.path)
+			if err != nil {
+				return err
+			}
+			if _, err := t.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", m.path, err)
+			}
+			_, err = t.Exec(ctx, `INSERT INTO fairslot.schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)`,
+				m.version, m.path, time.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return formatError(fmt.Errorf("migrate: %w", err))
+		}
+	}
+	return nil
+}
+
+func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err error) {
+	files, err := migrationFiles()
+	if err != nil {
+		return 0, 0, err
+	}
+	latest = files[len(files)-1].version
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM fairslot.schema_migrations`).Scan(&applied)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // no table, no schema
+		return 0, latest, nil
+	}
+	if err != nil {
+		return 0, latest, formatError(fmt.Errorf("schema version: %w", err))
+	}
+	return applied, latest, nil
+}
+
+type migration struct {
+	version int
+	path    string
+}
+
+func migrationFiles() ([]migration, error) {
+	paths, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, p := range paths {
+		n, err := strconv.Atoi(strings.SplitN(path.Base(p), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its number", p)
+		}
+		out = append(out, migration{n, p})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// Advisory lock classes; a key is the class in the top byte and an id below.
+const (
+	lockMigrate = iota + 1
+	lockPatient
+	lockAccount
+	lockSession
+	lockTickets
+)
+
+func lockKey(class int64, id int64) int64 { return class<<56 | id&(1<<56-1) }
+
+// ErrBusy is the user-facing error for a write that waited too long for a lock.
+var ErrBusy = &fairslot.Error{Kind: fairslot.Unavailable, Message: "registration is temporarily unavailable: the database is busy; retry in a few seconds"}
+
+// formatError turns driver errors the caller can act on into fairslot errors.
+func formatError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fairslot.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "55P03", "57014", "40001", "40P01": // lock timeout, statement timeout/cancel, serialization, deadlock
+			return fmt.Errorf("%w (%v)", ErrBusy, err)
+		case "FS001":
+			return fmt.Errorf("%w (%v)", fairslot.Errorf(fairslot.Conflict, "that change of a booking's state is not allowed"), err)
+		}
+	}
+	return err
+}
+
+// isUnique reports whether err violates the named unique constraint or index.
+func isUnique(err error, constraint string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == constraint
+}

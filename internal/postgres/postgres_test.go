@@ -1,0 +1,76 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/storage/storagetest"
+)
+
+// testDSN returns the test server's connection string, or skips.
+func testDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("FAIRSLOT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("FAIRSLOT_TEST_POSTGRES is not set: skipping the PostgreSQL tests (CI sets it)")
+	}
+	return dsn
+}
+
+// freshDatabase creates an empty database for one test, dropped after it,
+// and returns its connection string.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := testDSN(t)
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "fairslot_t_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		conn.Close(ctx)
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func openTest(t *testing.T, o postgres.Options) (*postgres.Store, string) {
+	t.Helper()
+	dsn := freshDatabase(t)
+	s, err := postgres.Open(context.Background(), dsn, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, dsn
+}
+
+func TestConformance(t *testing.T) {
+	testDSN(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s, _ := openTest(t, postgres.Options{})
+		return s
+	})
+}

@@ -1,0 +1,289 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/audit"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// tx implements storage.Tx on one PostgreSQL transaction.
+type tx struct {
+	tx  pgx.Tx
+	loc *time.Location
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
+// id runs an INSERT ... RETURNING id.
+func (t *tx) id(ctx context.Context, q string, args ...any) (id int64, err error) {
+	return id, t.tx.QueryRow(ctx, q, args...).Scan(&id)
+}
+
+// lock takes a transaction-scoped advisory lock: the PostgreSQL stand-in for
+// SQLite's single writer, per patient, account or session.
+func (t *tx) lock(ctx context.Context, class, id int64) error {
+	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(class, id))
+	return err
+}
+
+// one scans a single row, turning "no rows" into a NotFound naming what.
+func one(row pgx.Row, what string, dest ...any) error {
+	err := row.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fairslot.Errorf(fairslot.NotFound, "%s not found", what)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return nil
+}
+
+func all[T any](ctx context.Context, t *tx, scan func(pgx.Rows) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func (t *tx) at(ms int64) time.Time { return time.UnixMilli(ms).In(t.loc) }
+
+func (t *tx) atNull(ms *int64) time.Time {
+	if ms == nil {
+		return time.Time{}
+	}
+	return t.at(*ms)
+}
+
+func nullIf[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}
+
+// The catalogue.
+
+func (t *tx) CreateHospital(ctx context.Context, h *fairslot.Hospital) (err error) {
+	h.ID, err = t.id(ctx, `INSERT INTO hospitals (name) VALUES ($1) RETURNING id`, h.Name)
+	return err
+}
+
+func (t *tx) CreateCampus(ctx context.Context, c *fairslot.Campus) (err error) {
+	c.ID, err = t.id(ctx, `INSERT INTO campuses (hospital_id, name) VALUES ($1, $2) RETURNING id`, c.HospitalID, c.Name)
+	return err
+}
+
+func (t *tx) CreateDepartment(ctx context.Context, d *fairslot.Department) (err error) {
+	d.ID, err = t.id(ctx, `INSERT INTO departments (campus_id, code, name) VALUES ($1, $2, $3) RETURNING id`, d.CampusID, d.Code, d.Name)
+	if isUnique(err, "departments_code_key") {
+		return fairslot.Errorf(fairslot.Conflict, "department code %q exists", d.Code)
+	}
+	return err
+}
+
+func (t *tx) CreateDoctor(ctx context.Context, d *fairslot.Doctor) (err error) {
+	d.ID, err = t.id(ctx, `INSERT INTO doctors (department_id, name, title) VALUES ($1, $2, $3) RETURNING id`, d.DepartmentID, d.Name, string(d.Title))
+	return err
+}
+
+func (t *tx) CreateSession(ctx context.Context, s *fairslot.Session, slots []fairslot.Slot) (err error) {
+	s.ID, err = t.id(ctx, `INSERT INTO sessions (doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, s.DoctorID, s.DepartmentID, s.Date, string(s.Period), ms(s.Start), ms(s.End), s.Room, s.FeeCents)
+	if isUnique(err, "sessions_doctor_id_date_period_key") {
+		return fairslot.Errorf(fairslot.Conflict, "the doctor already has a %s session on %s", s.Period, s.Date)
+	}
+	if err != nil {
+		return err
+	}
+	for i := range slots {
+		slots[i].SessionID = s.ID
+		slots[i].ID, err = t.id(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms) VALUES ($1, $2, $3, $4) RETURNING id`,
+			s.ID, slots[i].Number, ms(slots[i].Start), ms(slots[i].End))
+		if err != nil {
+			return fmt.Errorf("slot %d: %w", slots[i].Number, err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) Departments(ctx context.Context) ([]fairslot.Department, error) {
+	return all(ctx, t, func(r pgx.Rows) (d fairslot.Department, err error) {
+		return d, r.Scan(&d.ID, &d.CampusID, &d.Code, &d.Name)
+	}, `SELECT id, campus_id, code, name FROM departments ORDER BY id`)
+}
+
+func scanDoctor(r pgx.Row) (d fairslot.Doctor, err error) {
+	var title string
+	err = r.Scan(&d.ID, &d.DepartmentID, &d.Name, &title)
+	d.Title = fairslot.Title(title)
+	return d, err
+}
+
+func (t *tx) Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error) {
+	return all(ctx, t, func(r pgx.Rows) (fairslot.Doctor, error) { return scanDoctor(r) },
+		`SELECT id, department_id, name, title FROM doctors WHERE department_id = $1 ORDER BY id`, departmentID)
+}
+
+func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
+	d, err := scanDoctor(t.tx.QueryRow(ctx, `SELECT id, department_id, name, title FROM doctors WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, fairslot.Errorf(fairslot.NotFound, "doctor not found")
+	}
+	return d, err
+}
+
+const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents`
+
+func (t *tx) scanSession(r pgx.Row) (fairslot.Session, error) {
+	var s fairslot.Session
+	var period string
+	var start, end int64
+	err := r.Scan(&s.ID, &s.DoctorID, &s.DepartmentID, &s.Date, &period, &start, &end, &s.Room, &s.FeeCents)
+	s.Period, s.Start, s.End = fairslot.Period(period), t.at(start), t.at(end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, fairslot.Errorf(fairslot.NotFound, "session not found")
+	}
+	return s, err
+}
+
+func (t *tx) Sessions(ctx context.Context, f storage.SessionFilter) ([]fairslot.Session, error) {
+	to := f.To
+	if to == "" {
+		to = "9999-12-31"
+	}
+	return all(ctx, t, func(r pgx.Rows) (fairslot.Session, error) { return t.scanSession(r) },
+		`SELECT `+sessionColumns+` FROM sessions
+		WHERE ($1 = 0 OR doctor_id = $1) AND ($2 = 0 OR department_id = $2) AND date >= $3 AND date <= $4
+		ORDER BY date, start_ms, id`, f.DoctorID, f.DepartmentID, f.From, to)
+}
+
+func (t *tx) Session(ctx context.Context, id int64) (fairslot.Session, error) {
+	return t.scanSession(t.tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+}
+
+func (t *tx) Slot(ctx context.Context, id int64) (fairslot.Slot, error) {
+	var s fairslot.Slot
+	var start, end int64
+	err := one(t.tx.QueryRow(ctx, `SELECT id, session_id, number, start_ms, end_ms FROM slots WHERE id = $1`, id),
+		"slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+	s.Start, s.End = t.at(start), t.at(end)
+	return s, err
+}
+
+// taken is the condition "a booking keeps slot sl" as of $now; a lapsed
+// hold does not, even before the sweeper has expired it.
+func taken(now string) string {
+	return `EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = sl.id
+		AND b.status NOT IN ('cancelled', 'expired')
+		AND NOT (b.status = 'held' AND b.held_until_ms <= ` + now + `))`
+}
+
+func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error) {
+	return all(ctx, t, func(r pgx.Rows) (fairslot.Window, error) {
+		var w fairslot.Window
+		var start, end int64
+		err := r.Scan(&start, &end, &w.Capacity, &w.Remaining)
+		w.Start, w.End = t.at(start), t.at(end)
+		return w, err
+	}, `SELECT sl.start_ms, sl.end_ms, count(*)::int, sum(CASE WHEN sl.end_ms <= $1 OR `+taken("$1")+` THEN 0 ELSE 1 END)::int
+		FROM slots sl WHERE sl.session_id = $2 GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), sessionID)
+}
+
+// FreeSlot serializes slot choice per session until the transaction ends,
+// so concurrent bookers never pick the same slot and fail.
+func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error) {
+	if err := t.lock(ctx, lockSession, sessionID); err != nil {
+		return fairslot.Slot{}, err
+	}
+	var s fairslot.Slot
+	var start, end int64
+	var ws *int64
+	if !windowStart.IsZero() {
+		v := ms(windowStart)
+		ws = &v
+	}
+	err := one(t.tx.QueryRow(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
+		WHERE sl.session_id = $1 AND ($2::bigint IS NULL OR sl.start_ms = $2) AND sl.end_ms > $3 AND NOT `+taken("$3")+`
+		ORDER BY sl.number LIMIT 1`, sessionID, ws, ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+	if fairslot.ErrorKind(err) == fairslot.NotFound {
+		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
+	}
+	s.Start, s.End = t.at(start), t.at(end)
+	return s, err
+}
+
+// Audit and settings.
+
+func (t *tx) AppendAudit(ctx context.Context, e *audit.Event) error {
+	e.At = e.At.Truncate(time.Millisecond)
+	detail := []byte("{}")
+	if len(e.Detail) > 0 {
+		var err error
+		if detail, err = json.Marshal(e.Detail); err != nil {
+			return err
+		}
+	}
+	seq, err := t.id(ctx, `INSERT INTO audit_events (at_ms, actor, action, subject, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
+		ms(e.At), e.Actor, e.Action, e.Subject, string(detail), e.RequestID)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	e.Seq = seq
+	return nil
+}
+
+func (t *tx) AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error) {
+	return all(ctx, t, func(r pgx.Rows) (audit.Event, error) {
+		var e audit.Event
+		var at int64
+		var detail string
+		if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.RequestID); err != nil {
+			return e, err
+		}
+		e.At = t.at(at)
+		if detail != "{}" {
+			if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
+				return e, err
+			}
+		}
+		return e, nil
+	}, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
+}
+
+func (t *tx) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	return v, one(t.tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key), "setting", &v)
+}
+
+func (t *tx) PutSetting(ctx context.Context, key, value string) error {
+	_, err := t.exec(ctx, `SELECT put_setting($1, $2)`, key, value)
+	return err
+}
+
+// columns qualifies a column list with a table alias ("b.") or not ("").
+func columns(alias, list string) string { return strings.NewReplacer("@", alias).Replace(list) }
