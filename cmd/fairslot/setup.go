@@ -12,7 +12,9 @@ import (
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/payment"
+	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
@@ -21,6 +23,7 @@ import (
 func configFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	file := fs.String("config", "", "JSON config file (env FAIRSLOT_CONFIG)")
 	dataDir := fs.String("data-dir", "", "data directory (env FAIRSLOT_DATA_DIR, default ./fairslot-data)")
+	db := fs.String("db", "", "postgres:// URL; empty for the embedded database (env FAIRSLOT_DB)")
 	keyset := fs.String("keyset", "", "keyset file, outside the data directory (env FAIRSLOT_KEYSET, default ./fairslot-keyset.json)")
 	return func() (config.Config, error) {
 		path := *file
@@ -35,6 +38,8 @@ func configFlags(fs *flag.FlagSet) func() (config.Config, error) {
 			switch f.Name {
 			case "data-dir":
 				c.DataDir = *dataDir
+			case "db":
+				c.DB = *db
 			case "keyset":
 				c.Keyset = *keyset
 			}
@@ -53,9 +58,20 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// openStore opens the configured backend: PostgreSQL for a postgres://
+// URL, else the embedded store in the data directory.
+func openStore(ctx context.Context, c config.Config, loc *time.Location) (storage.Store, error) {
+	if c.DB != "" {
+		return postgres.Open(ctx, c.DB, postgres.Options{Location: loc, AppName: "fairslot " + c.NodeName(),
+			LockTimeout: time.Duration(c.LockTimeout), StatementTimeout: time.Duration(c.StatementTimeout),
+			IdleInTxTimeout: time.Duration(c.IdleInTxTimeout)})
+	}
+	return sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous})
+}
+
 // open builds the service from a validated configuration. The caller closes
 // the store.
-func open(c config.Config, log *slog.Logger) (*app.Service, *sqlite.Store, error) {
+func open(c config.Config, log *slog.Logger) (*app.Service, storage.Store, error) {
 	loc, err := c.Location()
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +80,7 @@ func open(c config.Config, log *slog.Logger) (*app.Service, *sqlite.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous})
+	st, err := openStore(context.Background(), c, loc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,7 +90,7 @@ func open(c config.Config, log *slog.Logger) (*app.Service, *sqlite.Store, error
 }
 
 // schemaCurrent refuses to go on with a database behind the binary.
-func schemaCurrent(ctx context.Context, st *sqlite.Store) error {
+func schemaCurrent(ctx context.Context, st storage.Store) error {
 	applied, latest, err := st.SchemaVersion(ctx)
 	if err != nil {
 		return err

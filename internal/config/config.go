@@ -21,19 +21,25 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	Addr            string            `json:"addr"`
-	DataDir         string            `json:"data_dir"`
-	Keyset          string            `json:"keyset"`
-	DB              string            `json:"db"` // empty: SQLite in the data directory
-	Timezone        string            `json:"timezone"`
-	LogLevel        string            `json:"log_level"`
-	LogFormat       string            `json:"log_format"`
-	Synchronous     string            `json:"sqlite_synchronous"`
-	BusyTimeout     fairslot.Duration `json:"busy_timeout"`
-	SweepInterval   fairslot.Duration `json:"sweep_interval"`
-	ShutdownTimeout fairslot.Duration `json:"shutdown_timeout"`
-	Booking         booking.Policy    `json:"booking"`
-	Queue           queue.Policy      `json:"queue"`
+	Addr    string `json:"addr"`
+	DataDir string `json:"data_dir"`
+	Keyset  string `json:"keyset"`
+	DB      string `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
+	// Node names this server in the database (application_name, heartbeats).
+	Node string `json:"node"`
+	// PostgreSQL connection settings for every online connection.
+	LockTimeout      fairslot.Duration `json:"pg_lock_timeout"`
+	StatementTimeout fairslot.Duration `json:"pg_statement_timeout"`
+	IdleInTxTimeout  fairslot.Duration `json:"pg_idle_in_transaction_timeout"`
+	Timezone         string            `json:"timezone"`
+	LogLevel         string            `json:"log_level"`
+	LogFormat        string            `json:"log_format"`
+	Synchronous      string            `json:"sqlite_synchronous"`
+	BusyTimeout      fairslot.Duration `json:"busy_timeout"`
+	SweepInterval    fairslot.Duration `json:"sweep_interval"`
+	ShutdownTimeout  fairslot.Duration `json:"shutdown_timeout"`
+	Booking          booking.Policy    `json:"booking"`
+	Queue            queue.Policy      `json:"queue"`
 }
 
 // Default returns the defaults.
@@ -41,17 +47,20 @@ func Default() Config {
 	return Config{
 		Addr: ":8080", DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
-		BusyTimeout:     fairslot.Duration(5 * time.Second),
-		SweepInterval:   fairslot.Duration(30 * time.Second),
-		ShutdownTimeout: fairslot.Duration(20 * time.Second),
-		Booking:         booking.Default(), Queue: queue.Default(),
+		BusyTimeout:      fairslot.Duration(5 * time.Second),
+		LockTimeout:      fairslot.Duration(2 * time.Second),
+		StatementTimeout: fairslot.Duration(10 * time.Second),
+		IdleInTxTimeout:  fairslot.Duration(30 * time.Second),
+		SweepInterval:    fairslot.Duration(30 * time.Second),
+		ShutdownTimeout:  fairslot.Duration(20 * time.Second),
+		Booking:          booking.Default(), Queue: queue.Default(),
 	}
 }
 
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 	}
@@ -88,8 +97,11 @@ func (c Config) Validate() error {
 	if _, err := c.Location(); err != nil {
 		return err
 	}
-	if c.DB != "" {
-		return fmt.Errorf("config: db %q: only the embedded SQLite store exists so far; leave db empty", c.Redacted().DB)
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return fmt.Errorf("config: db must be empty (the embedded store) or a postgres:// URL, not %q", c.Redacted().DB)
+	}
+	if c.LockTimeout <= 0 || c.StatementTimeout <= 0 || c.IdleInTxTimeout <= 0 {
+		return fmt.Errorf("config: the pg_* timeouts must be positive")
 	}
 	data, err1 := filepath.Abs(c.DataDir)
 	keys, err2 := filepath.Abs(c.Keyset)
@@ -117,6 +129,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: queue.max_missed must not be negative")
 	}
 	return nil
+}
+
+// NodeName is the configured node name, or the host name.
+func (c Config) NodeName() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "fairslot"
+	}
+	return h
 }
 
 // Location is the hospital's time zone.

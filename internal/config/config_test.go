@@ -45,7 +45,8 @@ func TestValidate(t *testing.T) {
 		{"bad time zone", func(c *config.Config) { c.Timezone = "Mars/Olympus" }, false},
 		{"bad log level", func(c *config.Config) { c.LogLevel = "loud" }, false},
 		{"bad booking policy", func(c *config.Config) { c.Booking.MaxPerDepartmentPerDay = 0 }, false},
-		{"a database URL not yet supported", func(c *config.Config) { c.DB = "postgres://u:secret@h/db" }, false},
+		{"a PostgreSQL URL", func(c *config.Config) { c.DB = "postgres://u:secret@h/db" }, true},
+		{"another database URL", func(c *config.Config) { c.DB = "mysql://u:secret@h/db" }, false},
 	}
 	for _, tt := range tests {
 		c := config.Default()
@@ -63,7 +64,7 @@ func TestRedacted(t *testing.T) {
 	if strings.Contains(out, "s3cret") || !strings.Contains(out, "REDACTED") {
 		t.Errorf("printed config leaks the password or lost the redaction mark:\n%s", out)
 	}
-	c.DB = "postgres://fairslot:s3cret@db.example/fairslot"
+	c.DB = "mysql://fairslot:s3cret@db.example/fairslot"
 	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Validate error leaks the password: %v", err)
 	}

@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
@@ -73,4 +75,45 @@ func TestConformance(t *testing.T) {
 		s, _ := openTest(t, postgres.Options{})
 		return s
 	})
+}
+
+// TestTableLockFailsWritesFastAndRecovers replays incident I3's lock: a
+// session with the owner's rights holds LOCK TABLE ... IN EXCLUSIVE MODE.
+// Writes fail within the lock timeout with the clear busy error, reads go
+// on, and writes work again the moment the lock is gone, with no restart.
+func TestTableLockFailsWritesFastAndRecovers(t *testing.T) {
+	ctx := context.Background()
+	s, dsn := openTest(t, postgres.Options{LockTimeout: 300 * time.Millisecond})
+	defer s.Close()
+	write := func() error {
+		return s.Update(ctx, func(tx storage.Tx) error { return tx.PutSetting(ctx, "k", time.Now().String()) })
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Close(ctx)
+	lock, err := rogue.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE fairslot.settings IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	err = write()
+	if fairslot.ErrorKind(err) != fairslot.Unavailable || fairslot.ErrorMessage(err) != postgres.ErrBusy.Message {
+		t.Errorf("write under the lock: %v; want the busy error", err)
+	}
+	if err := s.View(ctx, func(tx storage.Tx) error { _, err := tx.Setting(ctx, "k"); return err }); err != nil {
+		t.Errorf("a read under an EXCLUSIVE lock failed: %v", err)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(); err != nil {
+		t.Errorf("write after the lock was released: %v", err)
+	}
 }
