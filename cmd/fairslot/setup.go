@@ -116,9 +116,19 @@ func loadConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (config.Confi
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := loadConfig(flag.NewFlagSet("migrate", flag.ContinueOnError), args, stderr)
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	printSQL := fs.Bool("print-sql", false, "PostgreSQL: print the schema and roles SQL for a DBA instead of applying it")
+	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
+	}
+	if *printSQL {
+		sql, err := postgres.MigrationsSQL()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "BEGIN;\n%s\n-- roles and grants\n%s\nCOMMIT;\n", sql, postgres.RolesSQL)
+		return nil
 	}
 	if err := c.Validate(); err != nil {
 		return err
@@ -130,6 +140,14 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
 		return err
+	}
+	if pg, ok := st.(*postgres.Store); ok {
+		// --db is here an administrator's URL: the roles are created and the
+		// schema handed to the owner. serve then connects as fairslot_online.
+		if err := pg.SetupRoles(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "roles %s, %s and %s set up\n", postgres.OwnerRole, postgres.OnlineRole, postgres.WatchdogRole)
 	}
 	applied, _, err := st.SchemaVersion(ctx)
 	if err != nil {

@@ -134,6 +134,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Up to date: nothing to do, and no rights needed (the online role
+	// cannot create a schema, even one that exists).
+	if applied, latest, err := s.SchemaVersion(ctx); err == nil && applied == latest {
+		return nil
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return formatError(err)
@@ -143,6 +148,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return formatError(fmt.Errorf("migration lock: %w", err))
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey(lockMigrate, 0))
+	// Register as a live migration, so the lock watchdog leaves it alone (the
+	// function exists from migration 2 on; before that no watchdog runs).
+	node := "migrate " + strconv.Itoa(int(conn.Conn().PgConn().PID()))
+	conn.Exec(ctx, `SELECT fairslot.heartbeat($1, 'migrate')`, node)
+	defer conn.Exec(context.WithoutCancel(ctx), `DELETE FROM fairslot.nodes WHERE name = $1`, node)
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS fairslot;
 		CREATE TABLE IF NOT EXISTS fairslot.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_ms bigint NOT NULL)`); err != nil {
 		return formatError(fmt.Errorf("migrations table: %w", err))

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/postgres"
@@ -115,5 +117,86 @@ func TestTableLockFailsWritesFastAndRecovers(t *testing.T) {
 	}
 	if err := write(); err != nil {
 		t.Errorf("write after the lock was released: %v", err)
+	}
+}
+
+// asRole returns dsn with its user replaced by role (trust authentication on
+// the test server; a deployment gives each role its password).
+func asRole(t *testing.T, dsn, role string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	return u.String()
+}
+
+// openAsOnline migrates a fresh database as the admin, sets up the roles,
+// and opens it as the online role.
+func openAsOnline(t *testing.T, o postgres.Options) (*postgres.Store, string) {
+	t.Helper()
+	admin, dsn := openTest(t, o)
+	defer admin.Close()
+	if err := admin.SetupRoles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	online := asRole(t, dsn, postgres.OnlineRole)
+	s, err := postgres.Open(context.Background(), online, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dsn
+}
+
+// The online role runs the whole contract with SELECT, INSERT and EXECUTE.
+func TestConformanceAsOnlineRole(t *testing.T) {
+	testDSN(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s, _ := openAsOnline(t, postgres.Options{})
+		return s
+	})
+}
+
+// TestOnlineRoleCannotLockTables: with the online credentials, LOCK TABLE in
+// EXCLUSIVE mode, a direct UPDATE or DELETE, and TRUNCATE are all refused.
+func TestOnlineRoleCannotLockTables(t *testing.T) {
+	ctx := context.Background()
+	s, dsn := openAsOnline(t, postgres.Options{})
+	s.Close()
+	conn, err := pgx.Connect(ctx, asRole(t, dsn, postgres.OnlineRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'fairslot' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) < 10 {
+		t.Fatalf("tables = %v, %v", tables, err)
+	}
+	for _, table := range tables {
+		for _, stmt := range []string{
+			"LOCK TABLE fairslot." + table + " IN EXCLUSIVE MODE",
+			"LOCK TABLE fairslot." + table + " IN ACCESS EXCLUSIVE MODE",
+			"DELETE FROM fairslot." + table,
+			"TRUNCATE fairslot." + table,
+		} {
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tx.Exec(ctx, stmt)
+			tx.Rollback(ctx)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42501" {
+				t.Errorf("as %s: %s = %v; want insufficient_privilege", postgres.OnlineRole, stmt, err)
+			}
+		}
+	}
+	if _, err := conn.Exec(ctx, "UPDATE fairslot.bookings SET status = 'completed'"); err == nil {
+		t.Error("the online role may UPDATE bookings directly")
 	}
 }

@@ -1,0 +1,85 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+)
+
+// Role names. The owner owns the schema and runs migrations; the online
+// role, used by serve, may read, insert and call the state-changing
+// functions, and so holds no right that takes a lock stronger than ROW
+// EXCLUSIVE; the watchdog may see and signal other sessions.
+const (
+	OwnerRole    = "fairslot_owner"
+	OnlineRole   = "fairslot_online"
+	WatchdogRole = "fairslot_watchdog"
+)
+
+// RolesSQL creates the roles (if missing), hands every object of the schema
+// to the owner and grants the others exactly what they need. It is what
+// 'fairslot migrate' runs after the migrations, and what --print-sql prints
+// for a DBA. Passwords are left to the DBA (ALTER ROLE ... PASSWORD).
+const RolesSQL = `
+DO $$ BEGIN CREATE ROLE fairslot_owner LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE fairslot_online LOGIN CONNECTION LIMIT 200; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE fairslot_watchdog LOGIN CONNECTION LIMIT 5; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+
+-- Defaults for every online session, whatever the client sets up.
+ALTER ROLE fairslot_online SET lock_timeout = '2s';
+ALTER ROLE fairslot_online SET statement_timeout = '10s';
+ALTER ROLE fairslot_online SET idle_in_transaction_session_timeout = '30s';
+ALTER ROLE fairslot_online SET search_path = fairslot;
+
+ALTER SCHEMA fairslot OWNER TO fairslot_owner;
+DO $$
+DECLARE r record;
+BEGIN
+	FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'fairslot' AND c.relkind IN ('r', 'p', 'v', 'm') LOOP
+		EXECUTE format('ALTER TABLE fairslot.%I OWNER TO fairslot_owner', r.relname);
+	END LOOP;
+	FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'fairslot' LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO fairslot_owner', r.f);
+	END LOOP;
+END $$;
+
+REVOKE ALL ON SCHEMA fairslot FROM PUBLIC;
+GRANT USAGE ON SCHEMA fairslot TO fairslot_online, fairslot_watchdog;
+REVOKE ALL ON ALL TABLES IN SCHEMA fairslot FROM fairslot_online, fairslot_watchdog;
+GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fairslot TO fairslot_online;
+REVOKE INSERT ON fairslot.schema_migrations FROM fairslot_online;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot TO fairslot_online;
+
+GRANT pg_signal_backend, pg_read_all_stats TO fairslot_watchdog;
+GRANT SELECT ON fairslot.nodes TO fairslot_watchdog;
+GRANT INSERT ON fairslot.audit_events TO fairslot_watchdog;
+`
+
+// SetupRoles runs RolesSQL. The connecting user needs CREATEROLE and the
+// right to change the objects' owner (a superuser, or the DBA's admin role).
+func (s *Store) SetupRoles(ctx context.Context) error {
+	if _, err := s.pool.Exec(ctx, RolesSQL); err != nil {
+		return formatError(fmt.Errorf("roles: %w", err))
+	}
+	return nil
+}
+
+// MigrationsSQL returns every migration's SQL in order, for --print-sql.
+func MigrationsSQL() (string, error) {
+	files, err := migrationFiles()
+	if err != nil {
+		return "", err
+	}
+	out := "CREATE SCHEMA IF NOT EXISTS fairslot;\nCREATE TABLE IF NOT EXISTS fairslot.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_ms bigint NOT NULL);\n"
+	for _, m := range files {
+		body, err := migrations.ReadFile(m.path)
+		if err != nil {
+			return "", err
+		}
+		out += fmt.Sprintf("\n-- %s\n%s\nINSERT INTO fairslot.schema_migrations VALUES (%d, '%s', (extract(epoch from now()) * 1000)::bigint) ON CONFLICT DO NOTHING;\n",
+			m.path, body, m.version, m.path)
+	}
+	return out, nil
+}
