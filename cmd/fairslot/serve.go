@@ -12,8 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
@@ -95,10 +99,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
+	background, err := backgroundJobs(ctx, c, svc, st, log)
+	if err != nil {
+		return err
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		svc.Run(sweepCtx, time.Duration(c.SweepInterval))
+		background(sweepCtx)
 	}()
 
 	serveErr := make(chan error, 1)
@@ -124,6 +132,47 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// backgroundJobs returns the owned background work. On the embedded store
+// this node sweeps alone. On PostgreSQL the node that holds the job lock
+// sweeps and runs the lock watchdog; the others stand by to take over.
+func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger) (func(context.Context), error) {
+	pg, ok := st.(*postgres.Store)
+	if !ok {
+		return func(ctx context.Context) { svc.Run(ctx, time.Duration(c.SweepInterval)) }, nil
+	}
+	var wd *postgres.Watchdog
+	if c.WatchdogDB == "" {
+		log.Warn("watchdog_db is not set: the lock watchdog is off, and a session locking the registration tables will not be ended")
+	} else {
+		var err error
+		if wd, err = postgres.OpenWatchdog(ctx, c.WatchdogDB, c.NodeName(), log); err != nil {
+			return nil, err
+		}
+		wd.CancelAfter, wd.TerminateAfter = time.Duration(c.WatchdogCancelAfter), time.Duration(c.WatchdogTerminateAfter)
+		wd.ReportOnly, wd.Allow = c.WatchdogReportOnly, c.WatchdogAllow
+	}
+	jobs := pg.NewJobs(c.NodeName(), log)
+	return func(ctx context.Context) {
+		if wd != nil {
+			defer wd.Pool.Close()
+		}
+		var lastSweep time.Time
+		jobs.Run(ctx, func(ctx context.Context) {
+			if wd != nil {
+				if err := wd.Check(ctx); err != nil && ctx.Err() == nil {
+					log.Error("watchdog", "err", err)
+				}
+			}
+			if time.Since(lastSweep) >= time.Duration(c.SweepInterval) {
+				lastSweep = time.Now()
+				if err := svc.Sweep(ctx); err != nil && ctx.Err() == nil {
+					log.Error("sweep failed", "err", err)
+				}
+			}
+		})
+	}, nil
 }
 
 func printBanner(w io.Writer, addr net.Addr, demoMode bool) {

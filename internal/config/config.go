@@ -31,15 +31,23 @@ type Config struct {
 	LockTimeout      fairslot.Duration `json:"pg_lock_timeout"`
 	StatementTimeout fairslot.Duration `json:"pg_statement_timeout"`
 	IdleInTxTimeout  fairslot.Duration `json:"pg_idle_in_transaction_timeout"`
-	Timezone         string            `json:"timezone"`
-	LogLevel         string            `json:"log_level"`
-	LogFormat        string            `json:"log_format"`
-	Synchronous      string            `json:"sqlite_synchronous"`
-	BusyTimeout      fairslot.Duration `json:"busy_timeout"`
-	SweepInterval    fairslot.Duration `json:"sweep_interval"`
-	ShutdownTimeout  fairslot.Duration `json:"shutdown_timeout"`
-	Booking          booking.Policy    `json:"booking"`
-	Queue            queue.Policy      `json:"queue"`
+	// The lock watchdog (PostgreSQL): it connects as a role in
+	// pg_signal_backend and pg_read_all_stats (fairslot_watchdog); off when
+	// watchdog_db is empty.
+	WatchdogDB             string            `json:"watchdog_db"`
+	WatchdogCancelAfter    fairslot.Duration `json:"watchdog_cancel_after"`
+	WatchdogTerminateAfter fairslot.Duration `json:"watchdog_terminate_after"`
+	WatchdogReportOnly     bool              `json:"watchdog_report_only"`
+	WatchdogAllow          []string          `json:"watchdog_allow"` // database users never touched
+	Timezone               string            `json:"timezone"`
+	LogLevel               string            `json:"log_level"`
+	LogFormat              string            `json:"log_format"`
+	Synchronous            string            `json:"sqlite_synchronous"`
+	BusyTimeout            fairslot.Duration `json:"busy_timeout"`
+	SweepInterval          fairslot.Duration `json:"sweep_interval"`
+	ShutdownTimeout        fairslot.Duration `json:"shutdown_timeout"`
+	Booking                booking.Policy    `json:"booking"`
+	Queue                  queue.Policy      `json:"queue"`
 }
 
 // Default returns the defaults.
@@ -47,20 +55,22 @@ func Default() Config {
 	return Config{
 		Addr: ":8080", DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
-		BusyTimeout:      fairslot.Duration(5 * time.Second),
-		LockTimeout:      fairslot.Duration(2 * time.Second),
-		StatementTimeout: fairslot.Duration(10 * time.Second),
-		IdleInTxTimeout:  fairslot.Duration(30 * time.Second),
-		SweepInterval:    fairslot.Duration(30 * time.Second),
-		ShutdownTimeout:  fairslot.Duration(20 * time.Second),
-		Booking:          booking.Default(), Queue: queue.Default(),
+		BusyTimeout:            fairslot.Duration(5 * time.Second),
+		LockTimeout:            fairslot.Duration(2 * time.Second),
+		StatementTimeout:       fairslot.Duration(10 * time.Second),
+		IdleInTxTimeout:        fairslot.Duration(30 * time.Second),
+		WatchdogCancelAfter:    fairslot.Duration(5 * time.Second),
+		WatchdogTerminateAfter: fairslot.Duration(10 * time.Second),
+		SweepInterval:          fairslot.Duration(30 * time.Second),
+		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
+		Booking:                booking.Default(), Queue: queue.Default(),
 	}
 }
 
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 	}
@@ -102,6 +112,12 @@ func (c Config) Validate() error {
 	}
 	if c.LockTimeout <= 0 || c.StatementTimeout <= 0 || c.IdleInTxTimeout <= 0 {
 		return fmt.Errorf("config: the pg_* timeouts must be positive")
+	}
+	if c.WatchdogDB != "" && c.DB == "" {
+		return fmt.Errorf("config: watchdog_db is for PostgreSQL; set db too")
+	}
+	if c.WatchdogCancelAfter <= 0 || c.WatchdogTerminateAfter < c.WatchdogCancelAfter {
+		return fmt.Errorf("config: want 0 < watchdog_cancel_after ≤ watchdog_terminate_after")
 	}
 	data, err1 := filepath.Abs(c.DataDir)
 	keys, err2 := filepath.Abs(c.Keyset)
@@ -155,15 +171,20 @@ func (c Config) Location() (*time.Location, error) {
 	return loc, nil
 }
 
-// Redacted returns c with secrets replaced: the password in a database URL.
+// Redacted returns c with secrets replaced: the passwords in database URLs.
 func (c Config) Redacted() Config {
-	if u, err := url.Parse(c.DB); err == nil && u.User != nil {
+	c.DB, c.WatchdogDB = redactURL(c.DB), redactURL(c.WatchdogDB)
+	return c
+}
+
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), "REDACTED")
-			c.DB = u.String()
+			return u.String()
 		}
 	}
-	return c
+	return s
 }
 
 // JSON is the redacted configuration as indented JSON.

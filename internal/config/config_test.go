@@ -60,6 +60,7 @@ func TestValidate(t *testing.T) {
 func TestRedacted(t *testing.T) {
 	c := config.Default()
 	c.DB = "postgres://fairslot:s3cret@db.example/fairslot"
+	c.WatchdogDB = "postgres://watchdog:s3cret@db.example/fairslot"
 	out := string(c.JSON())
 	if strings.Contains(out, "s3cret") || !strings.Contains(out, "REDACTED") {
 		t.Errorf("printed config leaks the password or lost the redaction mark:\n%s", out)

@@ -206,7 +206,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case fairslot.Internal:
 		s.Log.Error("internal error", "request_id", requestID(r), "route", r.Pattern, "err", err)
 	case fairslot.Unavailable:
-		s.Log.Warn("unavailable", "request_id", requestID(r), "route", r.Pattern, "err", err)
+		// The condition an operator must see: another session holds a lock
+		// that blocks registration (or the server is stopping).
+		s.Log.Error("ALERT: writes are blocked; requests fail fast with 503", "request_id", requestID(r), "route", r.Pattern, "condition", err)
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status[kind], body)
