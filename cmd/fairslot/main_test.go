@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -74,10 +75,14 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func startServer(t *testing.T, bin, dir string) *server {
+// startServer starts 'fairslot serve --demo' on a free port with the data
+// directory and keyset under dir, plus extra flags and environment.
+func startServer(t *testing.T, bin, dir string, extra []string, env ...string) *server {
 	t.Helper()
-	s := &server{cmd: exec.Command(bin, "serve", "--demo", "--addr", "127.0.0.1:0",
-		"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json"))}
+	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0",
+		"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}, extra...)
+	s := &server{cmd: exec.Command(bin, args...)}
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stderr = lockedBuffer{s}
 	stdout, _ := s.cmd.StdoutPipe()
 	if err := s.cmd.Start(); err != nil {
@@ -155,7 +160,7 @@ func TestCrashLosesNoAcknowledgedBooking(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	s := startServer(t, bin, dir)
+	s := startServer(t, bin, dir, nil)
 
 	type patient struct {
 		token string
@@ -231,7 +236,7 @@ func TestCrashLosesNoAcknowledgedBooking(t *testing.T) {
 		t.Fatalf("only %d bookings were acknowledged before the kill; the test proves little", len(acks))
 	}
 
-	s2 := startServer(t, bin, dir)
+	s2 := startServer(t, bin, dir, nil)
 	if code, _, _ := s2.post("/readyz", "", "", ""); code != 405 {
 		t.Errorf("restarted server: POST /readyz = %d, want 405 (the server answers)", code)
 	}

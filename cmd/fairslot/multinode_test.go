@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// freshPostgres creates an empty database on the test server and returns
+// its URL as the administrator and as the given role.
+func freshPostgres(t *testing.T) (admin string, as func(role string) string) {
+	t.Helper()
+	dsn := os.Getenv("FAIRSLOT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("FAIRSLOT_TEST_POSTGRES is not set: skipping the multi-node test (CI sets it)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "fairslot_m_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		conn.Close(ctx)
+	})
+	u, _ := url.Parse(dsn)
+	u.Path = "/" + name
+	return u.String(), func(role string) string {
+		v := *u
+		v.User = url.User(role)
+		return v.String()
+	}
+}
+
+// TestThreeNodes runs three serve processes on one PostgreSQL database as
+// the online role, books through all three at once, checks no slot is held
+// twice, then kills the job leader and watches another node take over.
+func TestThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	admin, as := freshPostgres(t)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate", "--db", admin}, &out, &out); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	flags := []string{"--db", as(postgres.OnlineRole)}
+	nodes := map[string]*server{}
+	for _, name := range []string{"node-1", "node-2", "node-3"} { // one by one: the first seeds the demo
+		nodes[name] = startServer(t, bin, dir, flags, "FAIRSLOT_NODE="+name, "FAIRSLOT_WATCHDOG_DB="+as(postgres.WatchdogRole))
+	}
+
+	// Thirty patients, logged in on node-1 (the codes are in its log);
+	// tokens work on every node.
+	type patient struct {
+		token string
+		id    int64
+	}
+	var people []patient
+	for i := 0; i < 6; i++ {
+		tok := nodes["node-1"].login(t, fmt.Sprintf("1350000%04d", i))
+		for j := 0; j < 5; j++ {
+			first := fmt.Sprintf("11010520000101%d%d%d", i, j, 2)
+			code, body, err := nodes["node-2"].post("/api/v1/patients", tok, "",
+				fmt.Sprintf(`{"name":"病人%d%d","id_type":"cn_resident","id_number":%q}`, i, j, first+string(fairslot.ResidentCheckDigit(first))))
+			if err != nil || code != 201 {
+				t.Fatalf("bind: %d %v %v", code, body, err)
+			}
+			people = append(people, patient{tok, int64(body["id"].(float64))})
+		}
+	}
+	// Every patient tries the same few sessions through a different node.
+	names := []string{"node-1", "node-2", "node-3"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	held := 0
+	for pi, p := range people {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 6; k++ {
+				n := nodes[names[(pi+k)%3]]
+				code, _, err := n.post("/api/v1/bookings", p.token, "", fmt.Sprintf(`{"session_id":%d,"patient_id":%d}`, 1+k%3, p.id))
+				if err == nil && code == 201 {
+					mu.Lock()
+					held++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if held == 0 {
+		t.Fatal("no booking succeeded")
+	}
+
+	pg, err := postgres.Open(context.Background(), admin, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	ctx := context.Background()
+	seen := map[int64]int64{}
+	total := 0
+	pg.View(ctx, func(tx storage.Tx) error {
+		for session := int64(1); session <= 3; session++ {
+			bs, err := tx.SessionBookings(ctx, session)
+			if err != nil {
+				return err
+			}
+			for _, b := range bs {
+				if !b.Status.HoldsSlot() {
+					continue
+				}
+				total++
+				if other, ok := seen[b.SlotID]; ok {
+					t.Errorf("slot %d held by bookings %d and %d", b.SlotID, other, b.ID)
+				}
+				seen[b.SlotID] = b.ID
+			}
+		}
+		return nil
+	})
+	if total != held {
+		t.Errorf("%d holds acknowledged, %d in the database", held, total)
+	}
+
+	// Kill the job leader; another node must take over.
+	var leader string
+	for i := 0; i < 50 && leader == ""; i++ {
+		leader, _ = pg.Leader(ctx)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if nodes[leader] == nil {
+		t.Fatalf("leader = %q, want one of the three nodes", leader)
+	}
+	killed := time.Now()
+	nodes[leader].cmd.Process.Signal(syscall.SIGKILL)
+	nodes[leader].cmd.Wait()
+	var next string
+	for time.Since(killed) < 30*time.Second { // a guard against a hang
+		if next, _ = pg.Leader(ctx); next != "" && next != leader {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if next == "" || next == leader || nodes[next] == nil {
+		t.Fatalf("after killing %s the leader is %q", leader, next)
+	}
+	if !strings.Contains(nodes[next].log(), "job leadership taken") {
+		t.Errorf("%s leads but did not log it", next)
+	}
+	t.Logf("%d bookings through 3 nodes, none double; leader %s killed, %s took over in %.1f s",
+		held, leader, next, time.Since(killed).Seconds())
+}
