@@ -3,55 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/storage"
 )
-
-// freshPostgres creates an empty database on the test server and returns
-// its URL as the administrator and as the given role.
-func freshPostgres(t *testing.T) (admin string, as func(role string) string) {
-	t.Helper()
-	dsn := os.Getenv("FAIRSLOT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("FAIRSLOT_TEST_POSTGRES is not set: skipping the multi-node test (CI sets it)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "fairslot_m_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(ctx)
-	})
-	u, _ := url.Parse(dsn)
-	u.Path = "/" + name
-	return u.String(), func(role string) string {
-		v := *u
-		v.User = url.User(role)
-		return v.String()
-	}
-}
 
 // TestThreeNodes runs three serve processes on one PostgreSQL database as
 // the online role, books through all three at once, checks no slot is held
@@ -60,7 +23,7 @@ func TestThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	admin, as := freshPostgres(t)
+	admin, as := pgtest.Fresh(t)
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"migrate", "--db", admin}, &out, &out); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out.String())

@@ -79,6 +79,13 @@ func openServiceTB(t testing.TB, dir, synchronous string) (*app.Service, *clock,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serviceOn(t, st, dir)
+}
+
+// serviceOn migrates st and builds the service around it with a keyset under
+// dir and a fake clock at 07:30 on 2026-12-10; st is closed after the test.
+func serviceOn(t testing.TB, st storage.Store, dir string) (*app.Service, *clock, *inbox, *payment.Sandbox) {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)

@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -15,51 +12,14 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
 )
 
-// testDSN returns the test server's connection string, or skips.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("FAIRSLOT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("FAIRSLOT_TEST_POSTGRES is not set: skipping the PostgreSQL tests (CI sets it)")
-	}
-	return dsn
-}
-
-// freshDatabase creates an empty database for one test, dropped after it,
-// and returns its connection string.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	admin := testDSN(t)
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "fairslot_t_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(ctx)
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
 func openTest(t *testing.T, o postgres.Options) (*postgres.Store, string) {
 	t.Helper()
-	dsn := freshDatabase(t)
+	dsn, _ := pgtest.Fresh(t)
 	s, err := postgres.Open(context.Background(), dsn, o)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +32,7 @@ func openTest(t *testing.T, o postgres.Options) (*postgres.Store, string) {
 }
 
 func TestConformance(t *testing.T) {
-	testDSN(t)
+	pgtest.Require(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		s, _ := openTest(t, postgres.Options{})
 		return s
@@ -120,8 +80,7 @@ func TestTableLockFailsWritesFastAndRecovers(t *testing.T) {
 	}
 }
 
-// asRole returns dsn with its user replaced by role (trust authentication on
-// the test server; a deployment gives each role its password).
+// asRole returns dsn with its user replaced by role.
 func asRole(t *testing.T, dsn, role string) string {
 	t.Helper()
 	u, err := url.Parse(dsn)
@@ -151,7 +110,7 @@ func openAsOnline(t *testing.T, o postgres.Options) (*postgres.Store, string) {
 
 // The online role runs the whole contract with SELECT, INSERT and EXECUTE.
 func TestConformanceAsOnlineRole(t *testing.T) {
-	testDSN(t)
+	pgtest.Require(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		s, _ := openAsOnline(t, postgres.Options{})
 		return s
@@ -198,5 +157,28 @@ func TestOnlineRoleCannotLockTables(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, "UPDATE fairslot.bookings SET status = 'completed'"); err == nil {
 		t.Error("the online role may UPDATE bookings directly")
+	}
+}
+
+// Several databases set up the shared roles at once (as parallel test
+// packages, or two nodes migrating, do): all must succeed.
+func TestConcurrentRoleSetup(t *testing.T) {
+	ctx := context.Background()
+	var stores []*postgres.Store
+	for i := 0; i < 4; i++ {
+		s, _ := openTest(t, postgres.Options{})
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	errs := make(chan error, len(stores)*3)
+	for round := 0; round < 3; round++ {
+		for _, s := range stores {
+			go func() { errs <- s.SetupRoles(ctx) }()
+		}
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

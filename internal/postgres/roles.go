@@ -2,7 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Role names. The owner owns the schema and runs migrations; the online
@@ -19,17 +23,31 @@ const (
 // to the owner and grants the others exactly what they need. It is what
 // 'fairslot migrate' runs after the migrations, and what --print-sql prints
 // for a DBA. Passwords are left to the DBA (ALTER ROLE ... PASSWORD).
-const RolesSQL = `
-DO $$ BEGIN CREATE ROLE fairslot_owner LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-DO $$ BEGIN CREATE ROLE fairslot_online LOGIN CONNECTION LIMIT 200; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-DO $$ BEGIN CREATE ROLE fairslot_watchdog LOGIN CONNECTION LIMIT 5; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+var RolesSQL = `
+-- Roles belong to the whole server: another database, or another node,
+-- may be doing the same at this moment. Each statement ignores exactly the
+-- errors of someone else having just done it.
+DO $$
+BEGIN
+	BEGIN CREATE ROLE fairslot_owner LOGIN;
+	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+	BEGIN CREATE ROLE fairslot_online LOGIN CONNECTION LIMIT 200;
+	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+	BEGIN CREATE ROLE fairslot_watchdog LOGIN CONNECTION LIMIT 5;
+	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+	-- Defaults for every online session, whatever the client sets up.
+	BEGIN
+		ALTER ROLE fairslot_online SET lock_timeout = '2s';
+		ALTER ROLE fairslot_online SET statement_timeout = '10s';
+		ALTER ROLE fairslot_online SET idle_in_transaction_session_timeout = '30s';
+		ALTER ROLE fairslot_online SET search_path = fairslot;
+	EXCEPTION WHEN internal_error OR unique_violation THEN NULL; END;
+	BEGIN GRANT pg_signal_backend, pg_read_all_stats TO fairslot_watchdog;
+	EXCEPTION WHEN internal_error OR unique_violation THEN NULL; END;
+END $$;
 
--- Defaults for every online session, whatever the client sets up.
-ALTER ROLE fairslot_online SET lock_timeout = '2s';
-ALTER ROLE fairslot_online SET statement_timeout = '10s';
-ALTER ROLE fairslot_online SET idle_in_transaction_session_timeout = '30s';
-ALTER ROLE fairslot_online SET search_path = fairslot;
-
+-- The rest is this database's: one migration at a time.
+SELECT pg_advisory_xact_lock(` + migrateLockSQL + `);
 ALTER SCHEMA fairslot OWNER TO fairslot_owner;
 DO $$
 DECLARE r record;
@@ -52,18 +70,40 @@ REVOKE INSERT ON fairslot.schema_migrations FROM fairslot_online;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot TO fairslot_online;
 
-GRANT pg_signal_backend, pg_read_all_stats TO fairslot_watchdog;
 GRANT SELECT ON fairslot.nodes TO fairslot_watchdog;
 GRANT INSERT ON fairslot.audit_events TO fairslot_watchdog;
 `
 
+// migrateLockSQL is the migration lock's key as SQL, shared with Migrate.
+var migrateLockSQL = fmt.Sprint(lockKey(lockMigrate, 0))
+
 // SetupRoles runs RolesSQL. The connecting user needs CREATEROLE and the
 // right to change the objects' owner (a superuser, or the DBA's admin role).
+// Roles are shared by the whole server, so two databases (or two nodes)
+// setting them up at once can collide on the catalogue; that is retried.
 func (s *Store) SetupRoles(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, RolesSQL); err != nil {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if _, err = s.pool.Exec(ctx, RolesSQL); err == nil || !concurrentCatalogUpdate(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(50*(attempt+1)) * time.Millisecond):
+		}
+	}
+	if err != nil {
 		return formatError(fmt.Errorf("roles: %w", err))
 	}
 	return nil
+}
+
+// concurrentCatalogUpdate reports the errors of two sessions changing the
+// same role at once: a duplicate role name, "tuple concurrently updated".
+func concurrentCatalogUpdate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "XX000" || pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "42710")
 }
 
 // MigrationsSQL returns every migration's SQL in order, for --print-sql.
