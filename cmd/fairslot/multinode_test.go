@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,11 +27,14 @@ func TestThreeNodes(t *testing.T) {
 	}
 	admin, as := pgtest.Fresh(t)
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"migrate", "--db", admin}, &out, &out); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out.String())
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
+	if err := run(context.Background(), []string{"migrate", "--db", admin, "--keyset", filepath.Join(dir, "keyset.json")}, &out, &out); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keyset.json")); err == nil {
+		t.Error("migrate created a keyset; it needs none")
+	}
 	flags := []string{"--db", as(postgres.OnlineRole)}
 	nodes := map[string]*server{}
 	for _, name := range []string{"node-1", "node-2", "node-3"} { // one by one: the first seeds the demo

@@ -133,7 +133,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	_, st, err := open(c, newLogger(c, stderr))
+	loc, err := c.Location()
+	if err != nil {
+		return err
+	}
+	// Migrating needs the database only: no keyset is read or created.
+	st, err := openStore(ctx, c, loc)
 	if err != nil {
 		return err
 	}
