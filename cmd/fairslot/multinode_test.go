@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,7 +41,8 @@ func TestThreeNodes(t *testing.T) {
 	flags := []string{"--db", as(postgres.OnlineRole)}
 	nodes := map[string]*server{}
 	for _, name := range []string{"node-1", "node-2", "node-3"} { // one by one: the first seeds the demo
-		nodes[name] = startServer(t, bin, dir, flags, "FAIRSLOT_NODE="+name, "FAIRSLOT_WATCHDOG_DB="+as(postgres.WatchdogRole))
+		nodes[name] = startServer(t, bin, dir, flags, "FAIRSLOT_NODE="+name, "FAIRSLOT_WATCHDOG_DB="+as(postgres.WatchdogRole),
+			"FAIRSLOT_ADMIN_ADDR=127.0.0.1:0")
 	}
 
 	// Thirty patients, logged in on node-1 (the codes are in its log);
@@ -116,6 +120,21 @@ func TestThreeNodes(t *testing.T) {
 		t.Errorf("%d holds acknowledged, %d in the database", held, total)
 	}
 
+	// The leader says so on its metrics, with the watchdog's counters.
+	metricsOf := func(n *server) string {
+		m := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/metrics)`).FindStringSubmatch(n.log())
+		if m == nil {
+			t.Fatalf("no admin listener in the log:\n%s", n.log())
+		}
+		resp, err := http.Get(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+
 	// Kill the job leader; another node must take over.
 	var leader string
 	for i := 0; i < 50 && leader == ""; i++ {
@@ -124,6 +143,15 @@ func TestThreeNodes(t *testing.T) {
 	}
 	if nodes[leader] == nil {
 		t.Fatalf("leader = %q, want one of the three nodes", leader)
+	}
+	if m := metricsOf(nodes[leader]); !strings.Contains(m, "fairslot_job_leader 1") ||
+		!strings.Contains(m, `fairslot_watchdog_actions_total{action="terminate"} 0`) {
+		t.Errorf("leader metrics lack the leader gauge or the watchdog counters:\n%s", m)
+	}
+	for name, n := range nodes {
+		if name != leader && !strings.Contains(metricsOf(n), "fairslot_job_leader 0") {
+			t.Errorf("%s reports itself leader too", name)
+		}
 	}
 	killed := time.Now()
 	nodes[leader].cmd.Process.Signal(syscall.SIGKILL)

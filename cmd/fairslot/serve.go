@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/demo"
@@ -99,9 +102,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
-	background, err := backgroundJobs(ctx, c, svc, st, log)
+	metrics := prometheus.NewRegistry()
+	background, err := backgroundJobs(ctx, c, svc, st, log, metrics)
 	if err != nil {
 		return err
+	}
+	if c.AdminAddr != "" {
+		admin, err := net.Listen("tcp", c.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminSrv := &http.Server{Handler: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go adminSrv.Serve(admin)
+		defer adminSrv.Close()
+		log.Info("metrics on the admin listener", "url", "http://"+admin.Addr().String()+"/metrics")
 	}
 	wg.Add(1)
 	go func() {
@@ -137,7 +151,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // backgroundJobs returns the owned background work. On the embedded store
 // this node sweeps alone. On PostgreSQL the node that holds the job lock
 // sweeps and runs the lock watchdog; the others stand by to take over.
-func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger) (func(context.Context), error) {
+func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger, metrics *prometheus.Registry) (func(context.Context), error) {
 	pg, ok := st.(*postgres.Store)
 	if !ok {
 		return func(ctx context.Context) { svc.Run(ctx, time.Duration(c.SweepInterval)) }, nil
@@ -154,6 +168,26 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st s
 		wd.ReportOnly, wd.Allow = c.WatchdogReportOnly, c.WatchdogAllow
 	}
 	jobs := pg.NewJobs(c.NodeName(), log)
+	metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fairslot_job_leader",
+		Help: "1 while this node holds the job lock and runs the sweeps and the lock watchdog."},
+		func() float64 {
+			if jobs.Leading() {
+				return 1
+			}
+			return 0
+		}))
+	if wd != nil {
+		for action, count := range map[string]func(postgres.WatchdogStats) int64{
+			"cancel":    func(s postgres.WatchdogStats) int64 { return s.Cancelled },
+			"terminate": func(s postgres.WatchdogStats) int64 { return s.Terminated },
+			"report":    func(s postgres.WatchdogStats) int64 { return s.Reported },
+		} {
+			metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fairslot_watchdog_actions_total",
+				Help:        "Sessions blocking fairslot that the lock watchdog cancelled, terminated or (report-only) reported.",
+				ConstLabels: prometheus.Labels{"action": action}},
+				func() float64 { return float64(count(wd.Stats())) }))
+		}
+	}
 	return func(ctx context.Context) {
 		if wd != nil {
 			defer wd.Pool.Close()

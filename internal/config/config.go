@@ -21,10 +21,11 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	Addr    string `json:"addr"`
-	DataDir string `json:"data_dir"`
-	Keyset  string `json:"keyset"`
-	DB      string `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
+	Addr      string `json:"addr"`
+	AdminAddr string `json:"admin_addr"` // Prometheus /metrics; empty: off. Keep it off the public network.
+	DataDir   string `json:"data_dir"`
+	Keyset    string `json:"keyset"`
+	DB        string `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
 	// Node names this server in the database (application_name, heartbeats).
 	Node string `json:"node"`
 	// PostgreSQL connection settings for every online connection.
@@ -70,7 +71,7 @@ func Default() Config {
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,7 +20,12 @@ type Jobs struct {
 	Node     string
 	Log      *slog.Logger
 	Interval time.Duration // default 1s
+
+	leading atomic.Bool
 }
+
+// Leading reports whether this node holds the job lock now.
+func (j *Jobs) Leading() bool { return j.leading.Load() }
 
 // NewJobs returns the job runner of a store's pool.
 func (s *Store) NewJobs(node string, log *slog.Logger) *Jobs {
@@ -47,6 +53,7 @@ func (j *Jobs) Run(ctx context.Context, lead func(ctx context.Context)) {
 			j.Log.Info("job leadership released", "node", j.Node)
 		}
 		leader = false
+		j.leading.Store(false)
 	}
 	defer drop()
 	t := time.NewTicker(interval)
@@ -56,6 +63,7 @@ func (j *Jobs) Run(ctx context.Context, lead func(ctx context.Context)) {
 			j.Log.Warn("job runner: lost its connection; retrying", "node", j.Node, "err", err)
 			drop()
 		}
+		j.leading.Store(leader)
 		if leader {
 			lead(ctx)
 		}
