@@ -21,6 +21,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/storage/storagetest"
 )
 
 func TestCommands(t *testing.T) {
@@ -262,26 +263,15 @@ func TestCrashLosesNoAcknowledgedBooking(t *testing.T) {
 				t.Errorf("booking %d was acknowledged as paid but is %s", id, b.Status)
 			}
 		}
-		held := map[int64]int64{}
-		for session := int64(1); session <= 7*3*14; session++ {
-			bs, err := tx.SessionBookings(ctx, session)
-			if err != nil {
-				return err
-			}
-			for _, b := range bs {
-				if !b.Status.HoldsSlot() {
-					continue
-				}
-				if other, ok := held[b.SlotID]; ok {
-					t.Errorf("slot %d is held by bookings %d and %d", b.SlotID, other, b.ID)
-				}
-				held[b.SlotID] = b.ID
-			}
-		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sessions := make([]int64, 7*3*14)
+	for i := range sessions {
+		sessions[i] = int64(i + 1)
+	}
+	storagetest.CheckNoDoubles(t, st, sessions...)
 	t.Logf("%d bookings acknowledged before SIGKILL, all found after restart", len(acks))
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/postgres/pgtest"
-	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/storage/storagetest"
 )
 
 // TestThreeNodes runs three serve processes on one PostgreSQL database as
@@ -95,27 +95,7 @@ func TestThreeNodes(t *testing.T) {
 	}
 	defer pg.Close()
 	ctx := context.Background()
-	seen := map[int64]int64{}
-	total := 0
-	pg.View(ctx, func(tx storage.Tx) error {
-		for session := int64(1); session <= 3; session++ {
-			bs, err := tx.SessionBookings(ctx, session)
-			if err != nil {
-				return err
-			}
-			for _, b := range bs {
-				if !b.Status.HoldsSlot() {
-					continue
-				}
-				total++
-				if other, ok := seen[b.SlotID]; ok {
-					t.Errorf("slot %d held by bookings %d and %d", b.SlotID, other, b.ID)
-				}
-				seen[b.SlotID] = b.ID
-			}
-		}
-		return nil
-	})
+	total := storagetest.CheckNoDoubles(t, pg, 1, 2, 3)
 	if total != held {
 		t.Errorf("%d holds acknowledged, %d in the database", held, total)
 	}

@@ -13,11 +13,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -160,18 +156,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 	for _, m := range files {
 		err := pgx.BeginFunc(ctx, conn, func(t pgx.Tx) error {
 			var n int
-			if err := t.QueryRow(ctx, `SELECT count(*) FROM fairslot.schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil || n > 0 {
+			if err := t.QueryRow(ctx, `SELECT count(*) FROM fairslot.schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil || n > 0 {
 				return err
 			}
-			body, err := migrations.ReadFile(m.path)
+			body, err := migrations.ReadFile(m.Path)
 			if err != nil {
 				return err
 			}
 			if _, err := t.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", m.path, err)
+				return fmt.Errorf("%s: %w", m.Path, err)
 			}
 			_, err = t.Exec(ctx, `INSERT INTO fairslot.schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)`,
-				m.version, m.path, time.Now().UnixMilli())
+				m.Version, m.Path, time.Now().UnixMilli())
 			return err
 		})
 		if err != nil {
@@ -186,7 +182,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err err
 	if err != nil {
 		return 0, 0, err
 	}
-	latest = files[len(files)-1].version
+	latest = files[len(files)-1].Version
 	err = s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM fairslot.schema_migrations`).Scan(&applied)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // no table, no schema
@@ -198,26 +194,8 @@ func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err err
 	return applied, latest, nil
 }
 
-type migration struct {
-	version int
-	path    string
-}
-
-func migrationFiles() ([]migration, error) {
-	paths, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, p := range paths {
-		n, err := strconv.Atoi(strings.SplitN(path.Base(p), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its number", p)
-		}
-		out = append(out, migration{n, p})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+func migrationFiles() ([]storage.Migration, error) {
+	return storage.Migrations(migrations, "migrations/*.sql")
 }
 
 // Advisory lock classes; a key is the class in the top byte and an id below.

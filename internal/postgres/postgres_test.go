@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
 	"time"
 
@@ -80,17 +79,6 @@ func TestTableLockFailsWritesFastAndRecovers(t *testing.T) {
 	}
 }
 
-// asRole returns dsn with its user replaced by role.
-func asRole(t *testing.T, dsn, role string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	return u.String()
-}
-
 // openAsOnline migrates a fresh database as the admin, sets up the roles,
 // and opens it as the online role.
 func openAsOnline(t *testing.T, o postgres.Options) (*postgres.Store, string) {
@@ -100,7 +88,7 @@ func openAsOnline(t *testing.T, o postgres.Options) (*postgres.Store, string) {
 	if err := admin.SetupRoles(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	online := asRole(t, dsn, postgres.OnlineRole)
+	online := pgtest.As(t, dsn, postgres.OnlineRole)
 	s, err := postgres.Open(context.Background(), online, o)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +111,7 @@ func TestOnlineRoleCannotLockTables(t *testing.T) {
 	ctx := context.Background()
 	s, dsn := openAsOnline(t, postgres.Options{})
 	s.Close()
-	conn, err := pgx.Connect(ctx, asRole(t, dsn, postgres.OnlineRole))
+	conn, err := pgx.Connect(ctx, pgtest.As(t, dsn, postgres.OnlineRole))
 	if err != nil {
 		t.Fatal(err)
 	}

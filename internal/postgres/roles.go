@@ -114,12 +114,12 @@ func MigrationsSQL() (string, error) {
 	}
 	out := "CREATE SCHEMA IF NOT EXISTS fairslot;\nCREATE TABLE IF NOT EXISTS fairslot.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_ms bigint NOT NULL);\n"
 	for _, m := range files {
-		body, err := migrations.ReadFile(m.path)
+		body, err := migrations.ReadFile(m.Path)
 		if err != nil {
 			return "", err
 		}
 		out += fmt.Sprintf("\n-- %s\n%s\nINSERT INTO fairslot.schema_migrations VALUES (%d, '%s', (extract(epoch from now()) * 1000)::bigint) ON CONFLICT DO NOTHING;\n",
-			m.path, body, m.version, m.path)
+			m.Path, body, m.Version, m.Path)
 	}
 	return out, nil
 }

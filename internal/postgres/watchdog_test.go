@@ -15,6 +15,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -22,7 +23,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func watchdogFor(t *testing.T, dsn string, cancel, terminate time.Duration) *postgres.Watchdog {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), asRole(t, dsn, postgres.WatchdogRole))
+	pool, err := pgxpool.New(context.Background(), pgtest.As(t, dsn, postgres.WatchdogRole))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestIncidentReplayTableLock(t *testing.T) {
 	if err := write(); err != nil {
 		t.Fatal(err)
 	}
-	rogue, err := pgx.Connect(ctx, asRole(t, dsn, postgres.OwnerRole))
+	rogue, err := pgx.Connect(ctx, pgtest.As(t, dsn, postgres.OwnerRole))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestWatchdogEndsJobLockImpostor(t *testing.T) {
 	ctx := context.Background()
 	s, dsn := openAsOnline(t, postgres.Options{})
 	defer s.Close()
-	rogue, err := pgx.Connect(ctx, asRole(t, dsn, postgres.OwnerRole))
+	rogue, err := pgx.Connect(ctx, pgtest.As(t, dsn, postgres.OwnerRole))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestWatchdogEndsJobLockImpostor(t *testing.T) {
 func TestJobLeadershipFailsOver(t *testing.T) {
 	ctx := context.Background()
 	_, dsn := openAsOnline(t, postgres.Options{})
-	online := asRole(t, dsn, postgres.OnlineRole)
+	online := pgtest.As(t, dsn, postgres.OnlineRole)
 	var leading atomic.Int32
 	var mu sync.Mutex
 	ran := map[string]int{}

@@ -11,11 +11,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,21 +188,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 			}
 			defer t.Rollback()
 			var n int
-			if err := t.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := t.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			body, err := migrations.ReadFile(m.path)
+			body, err := migrations.ReadFile(m.Path)
 			if err != nil {
 				return err
 			}
 			if _, err := t.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", m.path, err)
+				return fmt.Errorf("%s: %w", m.Path, err)
 			}
 			if _, err := t.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)`,
-				m.version, m.path, time.Now().UnixMilli()); err != nil {
+				m.Version, m.Path, time.Now().UnixMilli()); err != nil {
 				return err
 			}
 			return t.Commit()
@@ -222,7 +220,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err err
 	if err != nil {
 		return 0, 0, err
 	}
-	latest = files[len(files)-1].version
+	latest = files[len(files)-1].Version
 	err = s.read.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied)
 	if err != nil && strings.Contains(err.Error(), "no such table") {
 		return 0, latest, nil
@@ -233,26 +231,8 @@ func (s *Store) SchemaVersion(ctx context.Context) (applied, latest int, err err
 	return applied, latest, nil
 }
 
-type migration struct {
-	version int
-	path    string
-}
-
-func migrationFiles() ([]migration, error) {
-	paths, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, p := range paths {
-		n, err := strconv.Atoi(strings.SplitN(filepath.Base(p), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its number", p)
-		}
-		out = append(out, migration{n, p})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+func migrationFiles() ([]storage.Migration, error) {
+	return storage.Migrations(migrations, "migrations/*.sql")
 }
 
 // ErrBusy is the user-facing error for a write that could not get the lock.

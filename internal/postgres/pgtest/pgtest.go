@@ -40,11 +40,18 @@ func Fresh(t testing.TB) (admin string, as func(role string) string) {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	return u.String(), func(role string) string {
-		v := *u
-		v.User = url.User(role)
-		return v.String()
+	return u.String(), func(role string) string { return As(t, u.String(), role) }
+}
+
+// As returns dsn with its user replaced by role.
+func As(t testing.TB, dsn, role string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
+	u.User = url.User(role)
+	return u.String()
 }
 
 // Require returns the test server's URL, or skips the test saying why.

@@ -648,30 +648,42 @@ func testConcurrentUpdatesIsolated(t *testing.T, s storage.Store) {
 // the app's own concurrency tests use it.
 func CheckSession(t *testing.T, s storage.Store, sessionID int64, want int) {
 	t.Helper()
-	var bs []fairslot.Booking
-	err := s.View(ctx, func(tx storage.Tx) (err error) {
-		bs, err = tx.SessionBookings(ctx, sessionID)
-		return err
+	if n := CheckNoDoubles(t, s, sessionID); n != want {
+		t.Errorf("bookings keeping a slot = %d, want %d", n, want)
+	}
+}
+
+// CheckNoDoubles reports an error for any slot kept by two bookings, or any
+// patient keeping two places in one session, among the given sessions, and
+// returns how many bookings keep a slot.
+func CheckNoDoubles(t testing.TB, s storage.Store, sessionIDs ...int64) int {
+	t.Helper()
+	n := 0
+	err := s.View(ctx, func(tx storage.Tx) error {
+		for _, id := range sessionIDs {
+			bs, err := tx.SessionBookings(ctx, id)
+			if err != nil {
+				return err
+			}
+			slots, patients := map[int64]int64{}, map[int64]int64{}
+			for _, b := range bs {
+				if !b.Status.HoldsSlot() {
+					continue
+				}
+				n++
+				if other, ok := slots[b.SlotID]; ok {
+					t.Errorf("slot %d is kept by bookings %d and %d", b.SlotID, other, b.ID)
+				}
+				if other, ok := patients[b.PatientID]; ok {
+					t.Errorf("patient %d keeps two places in session %d: bookings %d and %d", b.PatientID, id, other, b.ID)
+				}
+				slots[b.SlotID], patients[b.PatientID] = b.ID, b.ID
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slots, patients := map[int64]int64{}, map[int64]int64{}
-	n := 0
-	for _, b := range bs {
-		if !b.Status.HoldsSlot() {
-			continue
-		}
-		n++
-		if other, ok := slots[b.SlotID]; ok {
-			t.Errorf("slot %d is kept by bookings %d and %d", b.SlotID, other, b.ID)
-		}
-		if other, ok := patients[b.PatientID]; ok {
-			t.Errorf("patient %d keeps two places: bookings %d and %d", b.PatientID, other, b.ID)
-		}
-		slots[b.SlotID], patients[b.PatientID] = b.ID, b.ID
-	}
-	if n != want {
-		t.Errorf("bookings keeping a slot = %d, want %d", n, want)
-	}
+	return n
 }
