@@ -151,16 +151,6 @@ const (
 	NoShow    Status = "no_show"
 )
 
-// Active reports whether a booking in status s still counts against the
-// patient's limits.
-func (s Status) Active() bool {
-	switch s {
-	case Held, Confirmed, CheckedIn, Called:
-		return true
-	}
-	return false
-}
-
 // HoldsSlot reports whether a booking in status s keeps its slot from others.
 func (s Status) HoldsSlot() bool { return s != Cancelled && s != Expired }
 
@@ -173,6 +163,8 @@ var transitions = map[Status][]Status{
 }
 
 // CanMove reports whether a booking may move from one status to another.
+// It is the lifecycle's reference: every storage backend refuses, in the
+// database, exactly the moves it refuses (storagetest checks all pairs).
 func CanMove(from, to Status) bool {
 	for _, s := range transitions[from] {
 		if s == to {
@@ -182,12 +174,8 @@ func CanMove(from, to Status) bool {
 	return false
 }
 
-// ActiveStatuses and SlotHoldingStatuses list the statuses behind Active and
-// HoldsSlot, for storage queries.
-var (
-	ActiveStatuses      = []Status{Held, Confirmed, CheckedIn, Called}
-	SlotHoldingStatuses = []Status{Held, Confirmed, CheckedIn, Called, Completed, NoShow}
-)
+// Statuses lists every status.
+var Statuses = []Status{Held, Confirmed, CheckedIn, Called, Completed, Cancelled, Expired, NoShow}
 
 // Channel is where a booking was made.
 type Channel string

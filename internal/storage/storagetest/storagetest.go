@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Bind", testBind},
 		{"InsertBooking", testInsertBooking},
 		{"MoveBooking", testMoveBooking},
+		{"LifecycleIsTheVocabularys", testLifecycle},
 		{"ExpireHoldsAndNoShows", testExpireAndNoShows},
 		{"Payments", testPayments},
 		{"Tickets", testTickets},
@@ -364,6 +365,34 @@ func testMoveBooking(t *testing.T, s storage.Store) {
 		}
 		return nil
 	})
+}
+
+// testLifecycle tries every pair of statuses: the database must allow
+// exactly the moves fairslot.CanMove allows.
+func testLifecycle(t *testing.T, s storage.Store) {
+	n := len(fairslot.Statuses)
+	f := newFixture(t, s, n*n)
+	ps := newPatients(t, s, n*n)
+	i := 0
+	for _, from := range fairslot.Statuses {
+		for _, to := range fairslot.Statuses {
+			if from == to {
+				i++
+				continue
+			}
+			b := newBooking(f, f.slots[i], ps[i].ID, from)
+			i++
+			if err := insert(s, b, noLimits); err != nil {
+				t.Fatalf("insert a %s booking: %v", from, err)
+			}
+			err := s.Update(ctx, func(tx storage.Tx) error {
+				return tx.MoveBooking(ctx, b.ID, from, to, storage.Move{At: base, MissedCalls: -1})
+			})
+			if allowed := fairslot.CanMove(from, to); allowed != (err == nil) {
+				t.Errorf("%s → %s: CanMove = %v, the database says %v", from, to, allowed, err)
+			}
+		}
+	}
 }
 
 func testExpireAndNoShows(t *testing.T, s storage.Store) {
