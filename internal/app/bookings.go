@@ -149,7 +149,9 @@ func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking,
 	if err := s.expire(ctx, tx, sess.ID, now); err != nil {
 		return fairslot.Slot{}, err
 	}
-	h, err := tx.PatientHistory(ctx, b.PatientID, sess.DepartmentID, sess.Date, now.Add(-s.historySpan()))
+	today := now.Format(time.DateOnly)
+	h, err := tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: b.PatientID, DepartmentID: sess.DepartmentID,
+		Date: sess.Date, Today: today, Since: now.Add(-s.historySpan())})
 	if err != nil {
 		return fairslot.Slot{}, err
 	}
@@ -165,11 +167,8 @@ func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking,
 	}
 	b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date = newCode(), slot.ID, sess.ID, sess.DepartmentID, sess.Date
 	b.FeeCents, b.CreatedAt, b.UpdatedAt = sess.FeeCents, now, now
-	return slot, tx.InsertBooking(ctx, b, s.limits())
-}
-
-func (s *Service) limits() storage.Limits {
-	return storage.Limits{PerDepartmentPerDay: s.Policy.MaxPerDepartmentPerDay, PerDay: s.Policy.MaxPerDay, Active: s.Policy.MaxActive}
+	return slot, tx.InsertBooking(ctx, b, storage.Limits{PerDepartmentPerDay: s.Policy.MaxPerDepartmentPerDay,
+		PerDay: s.Policy.MaxPerDay, Active: s.Policy.MaxActive, Today: today})
 }
 
 // historySpan is how far back no-shows and cancellations matter.

@@ -16,16 +16,17 @@ const active = `('held', 'confirmed', 'checked_in', 'called')`
 
 // PatientHistory locks the patient until the transaction ends, so that the
 // counts the rules see stay true until the booking is inserted.
-func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error) {
+func (t *tx) PatientHistory(ctx context.Context, q storage.HistoryQuery) (booking.History, error) {
 	var h booking.History
+	patientID := q.PatientID
 	if err := t.lock(ctx, lockPatient, patientID); err != nil {
 		return h, err
 	}
 	err := t.tx.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND date = $2 AND department_id = $3 AND status IN `+active+`),
 		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND date = $2 AND status IN `+active+`),
-		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND status IN `+active+`)`,
-		patientID, date, departmentID).Scan(&h.ActiveInDepartmentOnDay, &h.ActiveOnDay, &h.Active)
+		(SELECT count(*) FROM bookings WHERE patient_id = $1 AND date >= $4 AND status IN `+active+`)`,
+		patientID, q.Date, q.DepartmentID, q.Today).Scan(&h.ActiveInDepartmentOnDay, &h.ActiveOnDay, &h.Active)
 	if err != nil {
 		return h, err
 	}
@@ -35,7 +36,7 @@ func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, 
 	}
 	evs, err := all(ctx, t, func(r pgx.Rows) (e event, err error) { return e, r.Scan(&e.status, &e.at) },
 		`SELECT status, updated_ms FROM bookings WHERE patient_id = $1 AND updated_ms >= $2
-		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(since))
+		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(q.Since))
 	for _, e := range evs {
 		if e.status == string(fairslot.NoShow) {
 			h.NoShows = append(h.NoShows, t.at(e.at))
@@ -63,11 +64,11 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE
 			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date = $5 AND department_id = $4 AND status IN `+active+`) < $15 AND
 			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date = $5 AND status IN `+active+`) < $16 AND
-			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND status IN `+active+`) < $17
+			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date >= $18 AND status IN `+active+`) < $17
 		RETURNING id`,
 		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, nullIf(b.AccountID),
 		string(b.Channel), string(b.Status), heldUntil, b.FeeCents, nullIf(b.RequestKey), ms(b.CreatedAt), ms(b.UpdatedAt),
-		l.PerDepartmentPerDay, l.PerDay, l.Active).Scan(&b.ID)
+		l.PerDepartmentPerDay, l.PerDay, l.Active, l.Today).Scan(&b.ID)
 	switch {
 	case isUnique(err, "bookings_slot_taken"):
 		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")

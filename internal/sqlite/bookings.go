@@ -13,13 +13,14 @@ import (
 
 const active = `('held', 'confirmed', 'checked_in', 'called')`
 
-func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error) {
+func (t *tx) PatientHistory(ctx context.Context, q storage.HistoryQuery) (booking.History, error) {
 	var h booking.History
+	patientID := q.PatientID
 	err := t.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND department_id = ? AND status IN `+active+`),
 		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND status IN `+active+`),
-		(SELECT count(*) FROM bookings WHERE patient_id = ? AND status IN `+active+`)`,
-		patientID, date, departmentID, patientID, date, patientID).Scan(&h.ActiveInDepartmentOnDay, &h.ActiveOnDay, &h.Active)
+		(SELECT count(*) FROM bookings WHERE patient_id = ? AND date >= ? AND status IN `+active+`)`,
+		patientID, q.Date, q.DepartmentID, patientID, q.Date, patientID, q.Today).Scan(&h.ActiveInDepartmentOnDay, &h.ActiveOnDay, &h.Active)
 	if err != nil {
 		return h, err
 	}
@@ -33,7 +34,7 @@ func (t *tx) PatientHistory(ctx context.Context, patientID, departmentID int64, 
 		}
 		return v, r.Scan(&v.status, &v.at)
 	}, `SELECT status, updated_ms FROM bookings WHERE patient_id = ? AND updated_ms >= ?
-		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(since))
+		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(q.Since))
 	for _, r := range rows {
 		if r.status == fairslot.NoShow {
 			h.NoShows = append(h.NoShows, t.at(r.at))
@@ -64,12 +65,12 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE
 			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND department_id = ? AND status IN `+active+`) < ? AND
 			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND status IN `+active+`) < ? AND
-			(SELECT count(*) FROM bookings WHERE patient_id = ? AND status IN `+active+`) < ?`,
+			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date >= ? AND status IN `+active+`) < ?`,
 		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, account,
 		b.Channel, b.Status, heldUntil, b.FeeCents, key, ms(b.CreatedAt), ms(b.UpdatedAt),
 		b.PatientID, b.Date, b.DepartmentID, l.PerDepartmentPerDay,
 		b.PatientID, b.Date, l.PerDay,
-		b.PatientID, l.Active)
+		b.PatientID, l.Today, l.Active)
 	switch {
 	case isUnique(err, "bookings.slot_id"):
 		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")
@@ -167,7 +168,7 @@ func (t *tx) ExpireHolds(ctx context.Context, sessionID int64, now time.Time) ([
 
 func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int64, error) {
 	return t.ids(ctx, `UPDATE bookings SET status = 'no_show', updated_ms = ?
-		WHERE status IN ('confirmed', 'checked_in', 'called')
+		WHERE status = 'confirmed'
 		AND session_id IN (SELECT id FROM sessions WHERE end_ms <= ?) RETURNING id`, ms(now), ms(endedBefore))
 }
 

@@ -83,9 +83,8 @@ type Tx interface {
 
 	// Bookings.
 	// PatientHistory reads what the booking rules need of a patient for a
-	// booking in a department on a date; no-shows and cancellations are read
-	// back to since.
-	PatientHistory(ctx context.Context, patientID, departmentID int64, date string, since time.Time) (booking.History, error)
+	// booking in a department on a date.
+	PatientHistory(ctx context.Context, q HistoryQuery) (booking.History, error)
 	// FreeSlot returns the lowest-numbered free slot of a session whose window
 	// has not ended by now, in the window starting at windowStart when that is
 	// not zero. Holds that lapsed before now count as free. A Conflict when
@@ -109,7 +108,8 @@ type Tx interface {
 	// in one session or (sessionID 0) everywhere, and returns their ids.
 	ExpireHolds(ctx context.Context, sessionID int64, now time.Time) ([]int64, error)
 	// MarkNoShows moves paid bookings of sessions that ended before endedBefore
-	// and were never completed to no_show, and returns their ids.
+	// whose patient never checked in to no_show, and returns their ids. A
+	// patient who arrived but was not reached is not a no-show.
 	MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int64, error)
 
 	// Payments: one per booking and one per idempotency key.
@@ -176,9 +176,21 @@ type BindLimits struct {
 	PatientsPerAccount, AccountsPerPatient, RecentPerAccount int
 }
 
-// Limits are the per-patient booking limits the database enforces.
+// HistoryQuery selects the history the rules need: active bookings in the
+// department and on the date of the booking to be made, active bookings
+// from Today on (a past day's booking left checked in, its patient not
+// reached, no longer counts), and no-shows and cancellations since Since.
+type HistoryQuery struct {
+	PatientID, DepartmentID int64
+	Date, Today             string
+	Since                   time.Time
+}
+
+// Limits are the per-patient booking limits the database enforces; Active
+// counts bookings dated Today or later.
 type Limits struct {
 	PerDepartmentPerDay, PerDay, Active int
+	Today                               string
 }
 
 // Move carries what changes with a status transition.

@@ -125,7 +125,7 @@ $$;
 CREATE FUNCTION mark_no_shows(p_ended_before bigint, p_now bigint) RETURNS SETOF bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
 	UPDATE bookings SET status = 'no_show', updated_ms = p_now
-	WHERE status IN ('confirmed', 'checked_in', 'called')
+	WHERE status = 'confirmed'
 	AND session_id IN (SELECT id FROM sessions WHERE end_ms <= p_ended_before) RETURNING id
 $$;
 CREATE FUNCTION update_login_code(p_id bigint, p_attempts int, p_used boolean) RETURNS void

@@ -291,7 +291,7 @@ func testInsertBooking(t *testing.T, s storage.Store) {
 	}
 	wantKind(t, "second booking of a slot", insert(s, newBooking(f, f.slots[0], ps[1].ID, fairslot.Held), noLimits), fairslot.Conflict)
 	wantKind(t, "second place in one session", insert(s, newBooking(f, f.slots[1], ps[0].ID, fairslot.Held), noLimits), fairslot.Conflict)
-	one := storage.Limits{PerDepartmentPerDay: 1, PerDay: 2, Active: 5}
+	one := storage.Limits{PerDepartmentPerDay: 1, PerDay: 2, Active: 5, Today: "2026-12-10"}
 	// A second session of the same department on the same day.
 	f2 := *f
 	update(t, s, func(tx storage.Tx) error {
@@ -316,7 +316,8 @@ func testInsertBooking(t *testing.T, s storage.Store) {
 		if err != nil || got.ID != b.ID || got.Status != fairslot.Held || !got.HeldUntil.Equal(b.HeldUntil) {
 			t.Errorf("BookingByCode = %+v, %v; want %+v", got, err, b)
 		}
-		h, err := tx.PatientHistory(ctx, ps[0].ID, f.dept.ID, f.session.Date, base.AddDate(0, 0, -90))
+		h, err := tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: ps[0].ID, DepartmentID: f.dept.ID, Date: f.session.Date,
+			Today: "2026-12-10", Since: base.AddDate(0, 0, -90)})
 		if err != nil || h.ActiveInDepartmentOnDay != 1 || h.ActiveOnDay != 1 || h.Active != 1 {
 			t.Errorf("PatientHistory = %+v, %v", h, err)
 		}
@@ -397,12 +398,13 @@ func testLifecycle(t *testing.T, s storage.Store) {
 
 func testExpireAndNoShows(t *testing.T, s storage.Store) {
 	f := newFixture(t, s, 4)
-	ps := newPatients(t, s, 3)
+	ps := newPatients(t, s, 4)
 	lapsed := newBooking(f, f.slots[0], ps[0].ID, fairslot.Held)
 	fresh := newBooking(f, f.slots[1], ps[1].ID, fairslot.Held)
 	fresh.HeldUntil = base.Add(time.Hour)
 	paid := newBooking(f, f.slots[2], ps[2].ID, fairslot.Confirmed)
-	for _, b := range []*fairslot.Booking{lapsed, fresh, paid} {
+	arrived := newBooking(f, f.slots[3], ps[3].ID, fairslot.CheckedIn) // waited, was not reached
+	for _, b := range []*fairslot.Booking{lapsed, fresh, paid, arrived} {
 		if err := insert(s, b, noLimits); err != nil {
 			t.Fatal(err)
 		}
@@ -410,8 +412,8 @@ func testExpireAndNoShows(t *testing.T, s storage.Store) {
 	now := base.Add(20 * time.Minute)
 	s.View(ctx, func(tx storage.Tx) error {
 		ws, _ := tx.Windows(ctx, f.session.ID, now)
-		if ws[0].Remaining != 2 {
-			t.Errorf("remaining with a lapsed hold = %d, want 2 (the lapsed hold counts as free)", ws[0].Remaining)
+		if ws[0].Remaining != 1 {
+			t.Errorf("remaining with a lapsed hold = %d, want 1 (the lapsed hold counts as free)", ws[0].Remaining)
 		}
 		return nil
 	})
@@ -430,11 +432,19 @@ func testExpireAndNoShows(t *testing.T, s storage.Store) {
 		}
 		ids, err = tx.MarkNoShows(ctx, f.session.End, now)
 		if err != nil || len(ids) != 1 || ids[0] != paid.ID {
-			t.Errorf("MarkNoShows = %v, %v; want [%d]", ids, err, paid.ID)
+			t.Errorf("MarkNoShows = %v, %v; want [%d] only: the checked-in patient %d arrived", ids, err, paid.ID, arrived.ID)
 		}
-		h, _ := tx.PatientHistory(ctx, ps[2].ID, f.dept.ID, f.session.Date, base.AddDate(0, 0, -90))
+		h, _ := tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: ps[2].ID, DepartmentID: f.dept.ID, Date: f.session.Date,
+			Today: "2026-12-10", Since: base.AddDate(0, 0, -90)})
 		if len(h.NoShows) != 1 || h.Active != 0 {
 			t.Errorf("history after no-show = %+v; want one no-show and nothing active", h)
+		}
+		// The next day, the arrived patient's unreached booking stays checked
+		// in but no longer counts toward the total cap.
+		h, _ = tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: ps[3].ID, DepartmentID: f.dept.ID, Date: "2026-12-11",
+			Today: "2026-12-11", Since: base.AddDate(0, 0, -90)})
+		if h.Active != 0 || len(h.NoShows) != 0 {
+			t.Errorf("history of the unreached patient the next day = %+v; want nothing active and no no-show", h)
 		}
 		return nil
 	})
@@ -615,7 +625,7 @@ func testAudit(t *testing.T, s storage.Store) {
 func testConcurrentBooking(t *testing.T, s storage.Store) {
 	f := newFixture(t, s, 10)
 	ps := newPatients(t, s, 50)
-	l := storage.Limits{PerDepartmentPerDay: 1, PerDay: 2, Active: 5}
+	l := storage.Limits{PerDepartmentPerDay: 1, PerDay: 2, Active: 5, Today: "2026-12-10"}
 	var wg sync.WaitGroup
 	for i := 0; i < 200; i++ {
 		wg.Add(1)
