@@ -241,9 +241,17 @@ func TestCrashLosesNoAcknowledgedBooking(t *testing.T) {
 	if code, _, _ := s2.post("/readyz", "", "", ""); code != 405 {
 		t.Errorf("restarted server: POST /readyz = %d, want 405 (the server answers)", code)
 	}
+	// A display stream is open when SIGTERM comes: shutdown must end it and
+	// exit cleanly, not wait for it until the shutdown timeout.
+	stream, err := http.Get(s2.url + "/api/v1/display/departments/1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	stream.Body.Read(make([]byte, 64)) // the first board has been sent
 	s2.cmd.Process.Signal(syscall.SIGTERM)
 	if err := s2.cmd.Wait(); err != nil {
-		t.Errorf("after SIGTERM the server exited with %v, want a clean exit\n%s", err, s2.log())
+		t.Errorf("after SIGTERM with a display stream open the server exited with %v, want a clean exit\n%s", err, s2.log())
 	}
 
 	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{})

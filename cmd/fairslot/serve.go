@@ -79,25 +79,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	api := &httpapi.Server{App: svc, Log: log, Ready: func(ctx context.Context) error {
+	defer ln.Close()
+	// Closed when shutdown begins: display streams end then, while ordinary
+	// in-flight requests run to completion.
+	closing := make(chan struct{})
+	api := &httpapi.Server{App: svc, Log: log, Closing: closing, Ready: func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return err
 		}
 		return schemaCurrent(ctx, st)
 	}}
-	// Request contexts derive from base, so that cancelling it on shutdown
-	// ends long-lived display streams instead of waiting for them.
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(closing) })
 
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -137,7 +137,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(c.ShutdownTimeout))
 	defer cancel()
-	cancelBase()
 	err = srv.Shutdown(shutdownCtx)
 	stopSweep()
 	wg.Wait()

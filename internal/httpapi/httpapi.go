@@ -37,6 +37,9 @@ type Server struct {
 	// BoardRefresh is how often a display stream re-reads its board even
 	// without a signal (calls made on another node); default 5s.
 	BoardRefresh time.Duration
+	// Closing, when closed, ends the display streams (the server is shutting
+	// down; the boards reconnect to another node or after the restart).
+	Closing <-chan struct{}
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error

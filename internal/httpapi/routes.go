@@ -258,7 +258,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
 // boardEvents streams a department's board as server-sent events: the
 // whole board on connect and again whenever a call changes it, re-read every
 // BoardRefresh in any case. The stream ends when the client goes or the
-// server shuts down (the request context).
+// server starts shutting down (Closing).
 func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -296,6 +296,8 @@ func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		select {
 		case <-r.Context().Done():
+			return nil
+		case <-s.Closing:
 			return nil
 		case <-signal:
 		case <-tick.C:
