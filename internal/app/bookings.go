@@ -33,15 +33,11 @@ func (s *Service) bookingView(ctx context.Context, tx storage.Tx, b fairslot.Boo
 		return v, err
 	}
 	v.Doctor, v.Room = doc.Name, sess.Room
-	depts, err := tx.Departments(ctx)
+	dept, err := tx.Department(ctx, b.DepartmentID)
 	if err != nil {
 		return v, err
 	}
-	for _, d := range depts {
-		if d.ID == b.DepartmentID {
-			v.Department = d.Name
-		}
-	}
+	v.Department = dept.Name
 	rec, err := tx.Patient(ctx, b.PatientID)
 	if err != nil {
 		return v, err

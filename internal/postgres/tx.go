@@ -137,6 +137,12 @@ func (t *tx) Departments(ctx context.Context) ([]fairslot.Department, error) {
 	}, `SELECT id, campus_id, code, name FROM departments ORDER BY id`)
 }
 
+func (t *tx) Department(ctx context.Context, id int64) (fairslot.Department, error) {
+	var d fairslot.Department
+	return d, one(t.tx.QueryRow(ctx, `SELECT id, campus_id, code, name FROM departments WHERE id = $1`, id),
+		"department", &d.ID, &d.CampusID, &d.Code, &d.Name)
+}
+
 func scanDoctor(r pgx.Row) (d fairslot.Doctor, err error) {
 	var title string
 	err = r.Scan(&d.ID, &d.DepartmentID, &d.Name, &title)

@@ -59,6 +59,12 @@ func (t *tx) Departments(ctx context.Context) ([]fairslot.Department, error) {
 	}, `SELECT id, campus_id, code, name FROM departments ORDER BY id`)
 }
 
+func (t *tx) Department(ctx context.Context, id int64) (fairslot.Department, error) {
+	var d fairslot.Department
+	return d, one(t.queryRow(ctx, `SELECT id, campus_id, code, name FROM departments WHERE id = ?`, id),
+		"department", &d.ID, &d.CampusID, &d.Code, &d.Name)
+}
+
 func scanDoctor(r interface{ Scan(...any) error }) (d fairslot.Doctor, err error) {
 	return d, r.Scan(&d.ID, &d.DepartmentID, &d.Name, &d.Title)
 }

@@ -43,6 +43,7 @@ type Tx interface {
 	// CreateSession stores a session and its slots, setting their ids.
 	CreateSession(ctx context.Context, s *fairslot.Session, slots []fairslot.Slot) error
 	Departments(ctx context.Context) ([]fairslot.Department, error)
+	Department(ctx context.Context, id int64) (fairslot.Department, error)
 	Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error)
 	Doctor(ctx context.Context, id int64) (fairslot.Doctor, error)
 	Sessions(ctx context.Context, f SessionFilter) ([]fairslot.Session, error)

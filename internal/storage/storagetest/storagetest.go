@@ -184,6 +184,12 @@ func testCatalogue(t *testing.T, s storage.Store) {
 		if err != nil || len(depts) != 1 || depts[0] != f.dept {
 			t.Errorf("Departments = %+v, %v; want [%+v]", depts, err, f.dept)
 		}
+		if d, err := tx.Department(ctx, f.dept.ID); err != nil || d != f.dept {
+			t.Errorf("Department = %+v, %v; want %+v", d, err, f.dept)
+		}
+		if _, err := tx.Department(ctx, 9999); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Errorf("missing department: %v, want not found", err)
+		}
 		docs, err := tx.Doctors(ctx, f.dept.ID)
 		if err != nil || len(docs) != 1 || docs[0] != f.doctor {
 			t.Errorf("Doctors = %+v, %v", docs, err)
