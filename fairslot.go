@@ -77,7 +77,28 @@ type Slot struct {
 	Number    int       `json:"number"`
 	Start     time.Time `json:"start"`
 	End       time.Time `json:"end"`
+	Quota     Quota     `json:"quota"`
 }
+
+// Quota says who may take a slot. Online booking and draws take only
+// general slots; the reserved quotas are kept for on-site priority patients
+// and referrals, and extra slots are the ones a doctor added (加号).
+type Quota string
+
+const (
+	QuotaGeneral  Quota = "general"
+	QuotaPriority Quota = "priority"
+	QuotaReferral Quota = "referral"
+	QuotaExtra    Quota = "extra"
+)
+
+// Valid reports whether q is a known quota.
+func (q Quota) Valid() bool {
+	return q == QuotaGeneral || q == QuotaPriority || q == QuotaReferral || q == QuotaExtra
+}
+
+// PriorityGroups are the on-site priority categories hospitals serve first.
+var PriorityGroups = []string{"elderly", "disabled", "pregnant", "child", "military"}
 
 // Window is a time window of a session with its remaining capacity.
 type Window struct {
@@ -200,6 +221,7 @@ type Booking struct {
 	HeldUntil    time.Time `json:"held_until,omitzero"`
 	FeeCents     int64     `json:"fee_cents"`
 	MissedCalls  int       `json:"missed_calls"`
+	Priority     string    `json:"priority,omitempty"` // a priority group, interleaved in the queue
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	RequestKey   string    `json:"-"`
@@ -235,14 +257,17 @@ const (
 	ActCheckIn   Action = "check_in"
 	ActWalkIn    Action = "walk_in"
 	ActViewQueue Action = "view_queue"
-	ActCall      Action = "call" // call next, recall, missed, complete
+	ActCall      Action = "call"      // call next, recall, missed, complete
+	ActAddSlot   Action = "add_slot"  // add an extra slot (加号), with a reason
+	ActDraw      Action = "run_draw"  // run a due draw by hand
+	ActRisk      Action = "view_risk" // read risk events
 )
 
 var permissions = map[Role][]Action{
 	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue},
 	Nurse:      {ActCheckIn, ActViewQueue, ActCall},
-	DoctorRole: {ActViewQueue, ActCall},
-	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall},
+	DoctorRole: {ActViewQueue, ActCall, ActAddSlot},
+	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk},
 }
 
 // Valid reports whether r is a known role.
@@ -265,3 +290,68 @@ type Staff struct {
 	Name     string `json:"name"`
 	Role     Role   `json:"role"`
 }
+
+// ReleaseMode is how a session's slots are released online.
+type ReleaseMode string
+
+const (
+	// FirstCome opens the session at its release time to whoever books first.
+	FirstCome ReleaseMode = "first_come"
+	// Draw collects entries in a window; at its close the slots are
+	// allocated in a random, verifiable order.
+	Draw ReleaseMode = "draw"
+)
+
+// Release is how and when one session is released. For a draw, Commitment is
+// the SHA-256 of the draw's seed, published when the entry window opens.
+type Release struct {
+	SessionID   int64       `json:"session_id"`
+	Mode        ReleaseMode `json:"mode"`
+	Opens       time.Time   `json:"opens"`
+	EntryCloses time.Time   `json:"entry_closes,omitzero"` // draws only
+	Commitment  []byte      `json:"commitment,omitempty"`  // draws only
+	Drawn       time.Time   `json:"drawn,omitzero"`        // when the draw ran
+}
+
+// Outcome is what a draw gave an entry.
+type Outcome string
+
+const (
+	Won     Outcome = "won"
+	Lost    Outcome = "lost"
+	Skipped Outcome = "skipped" // could not be served (a limit, a suspension); the reason is recorded
+)
+
+// Entry is a patient's entry into a session's draw. Hash is the entry's
+// salted hash, the only form in which it appears in the published record.
+type Entry struct {
+	ID        int64     `json:"id"`
+	SessionID int64     `json:"session_id"`
+	PatientID int64     `json:"patient_id"`
+	AccountID int64     `json:"account_id"`
+	Hash      []byte    `json:"hash"`
+	CreatedAt time.Time `json:"created_at"`
+	// Set by the draw.
+	Rank      int     `json:"rank,omitempty"`
+	Outcome   Outcome `json:"outcome,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+	BookingID int64   `json:"booking_id,omitempty"`
+}
+
+// WaitlistEntry is a standing request for a freed slot of one session, or of
+// any session of a doctor on a date (SessionID zero).
+type WaitlistEntry struct {
+	ID        int64     `json:"id"`
+	SessionID int64     `json:"session_id,omitempty"`
+	DoctorID  int64     `json:"doctor_id"`
+	Date      string    `json:"date"`
+	PatientID int64     `json:"patient_id"`
+	AccountID int64     `json:"account_id"`
+	CreatedAt time.Time `json:"created_at"`
+	ClosedAt  time.Time `json:"closed_at,omitzero"`
+	Outcome   string    `json:"outcome,omitempty"` // offered, left, skipped: …, closed
+	BookingID int64     `json:"booking_id,omitempty"`
+}
+
+// Open reports whether the waitlist entry still waits.
+func (w WaitlistEntry) Open() bool { return w.ClosedAt.IsZero() }

@@ -30,3 +30,52 @@ func TestReinsert(t *testing.T) {
 		}
 	}
 }
+
+func TestNext(t *testing.T) {
+	p := queue.Default()
+	const P, N = true, false
+	tests := []struct {
+		name            string
+		waiting, recent []bool
+		want            int
+	}{
+		{"no priority waiting: the head", []bool{N, N}, nil, 0},
+		{"first call goes to priority", []bool{N, N, P}, nil, 2},
+		{"priority just called: the other", []bool{N, P}, []bool{P}, 0},
+		{"two calls since priority: priority again", []bool{N, P}, []bool{P, N, N}, 1},
+		{"one call since priority: the other", []bool{N, P}, []bool{P, N}, 0},
+		{"only priority waiting", []bool{P, P}, []bool{P}, 0},
+		{"priority head when it is their turn", []bool{P, N}, []bool{N, N}, 0},
+	}
+	for _, tt := range tests {
+		if got := p.Next(tt.waiting, tt.recent); got != tt.want {
+			t.Errorf("%s: Next = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	off := queue.Policy{Steps: []int{5}, MaxMissed: 3}
+	if got := off.Next([]bool{N, P}, nil); got != 0 {
+		t.Errorf("interleave off: Next = %d, want 0", got)
+	}
+}
+
+// TestNextShare runs a long queue: with both kinds always waiting, exactly
+// one call in every PriorityEvery goes to a priority patient.
+func TestNextShare(t *testing.T) {
+	for _, every := range []int{2, 3, 5} {
+		p := queue.Policy{PriorityEvery: every}
+		var recent []bool
+		for range 300 {
+			i := p.Next([]bool{false, true}, recent)
+			recent = append(recent, i == 1)
+		}
+		n := 0
+		for _, pr := range recent {
+			if pr {
+				n++
+			}
+		}
+		if n != 300/every {
+			t.Errorf("every %d: %d priority calls in 300, want %d", every, n, 300/every)
+		}
+	}
+}
