@@ -9,12 +9,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	mrand "math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
@@ -37,6 +40,7 @@ type Service struct {
 	Store    storage.Store
 	Vault    *vault.Vault
 	Policy   booking.Policy
+	Release  release.Policy
 	Calling  queue.Policy
 	Payments PaymentProvider
 	Notifier Notifier // nil: the outbox only
@@ -44,6 +48,23 @@ type Service struct {
 	Location *time.Location
 	Log      *slog.Logger
 	Display  *Broker
+	// Rand is the random source of the release rules (jitter, freed-slot
+	// delays); nil: seeded from crypto/rand. Draw seeds never come from it.
+	Rand *mrand.Rand
+
+	randMu sync.Mutex
+}
+
+// random runs fn with the service's random source, one caller at a time.
+func (s *Service) random(fn func(*mrand.Rand)) {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	if s.Rand == nil {
+		var seed [32]byte
+		rand.Read(seed[:])
+		s.Rand = mrand.New(mrand.NewChaCha8(seed))
+	}
+	fn(s.Rand)
 }
 
 // now is the current time in the hospital's zone, at the millisecond
@@ -56,6 +77,9 @@ type Actor struct {
 	ID        int64
 	Role      fairslot.Role // staff only
 	RequestID string
+	// Device and Addr name the client (a device cookie, an address prefix)
+	// for the anti-laundering checks; they are stored only as keyed hashes.
+	Device, Addr string
 }
 
 // systemKind marks the actor of background work and set-up; no token has it.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -68,7 +69,9 @@ type HoldInput struct {
 
 // Hold takes a place for a patient as an unpaid hold that expires. The
 // limits are checked by the rules for a clear message and enforced again by
-// the database in the same transaction.
+// the database in the same transaction. A session released by draw can be
+// held only after its draw; a re-booking soon after a cancellation in the
+// session is refused or recorded as a risk event (kept even when refused).
 func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView, error) {
 	if err := s.requireAccount(a); err != nil {
 		return BookingView{}, err
@@ -78,42 +81,48 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 	}
 	now := s.now()
 	var id int64
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
 		if in.RequestKey != "" {
 			b, err := tx.BookingByRequestKey(ctx, a.ID, in.RequestKey)
 			if err == nil {
 				if b.SessionID != in.SessionID || b.PatientID != in.PatientID {
-					return fairslot.Errorf(fairslot.Conflict, "this Idempotency-Key was used for a different booking request")
+					return nil, fairslot.Errorf(fairslot.Conflict, "this Idempotency-Key was used for a different booking request")
 				}
 				id = b.ID
-				return nil
+				return nil, nil
 			}
 			if fairslot.ErrorKind(err) != fairslot.NotFound {
-				return err
+				return nil, err
 			}
 		}
 		if ok, err := tx.Bound(ctx, a.ID, in.PatientID); err != nil || !ok {
-			return firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
+			return nil, firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
 		}
 		sess, err := tx.Session(ctx, in.SessionID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := s.Policy.CheckOpen(now, sess); err != nil {
-			return err
+		if err := s.checkOnline(ctx, tx, sess, now); err != nil {
+			return nil, err
+		}
+		if refuse, err := s.checkRebook(ctx, tx, a, sess, "booking.hold", now); refuse != nil || err != nil {
+			return refuse, err
+		}
+		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
+			return nil, err
 		}
 		b := fairslot.Booking{PatientID: in.PatientID, AccountID: a.ID, Channel: fairslot.Online, Status: fairslot.Held,
 			HeldUntil: s.Policy.HoldExpiry(now, sess), RequestKey: in.RequestKey}
-		slot, err := s.place(ctx, tx, &b, sess, in.WindowStart, now)
+		slot, err := s.place(ctx, tx, &b, sess, storage.SlotQuery{WindowStart: in.WindowStart}, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.record(ctx, tx, a, "booking.hold", fmt.Sprintf("booking:%d", b.ID),
 			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(in.PatientID)}); err != nil {
-			return err
+			return nil, err
 		}
 		id = b.ID
-		return nil
+		return nil, nil
 	})
 	if err != nil {
 		return BookingView{}, err
@@ -136,35 +145,47 @@ func (s *Service) view(ctx context.Context, id int64) (v BookingView, err error)
 	return v, err
 }
 
-// place takes the first free slot of sess (in the window at windowStart, if
-// set) for booking b, whose patient, account, channel and status are set:
-// lapsed holds of the session are expired first, the patient's limits checked
-// by the rules and enforced again by the conditional insert. An on-site
-// booking is not bound by the online suspensions.
-func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, windowStart, now time.Time) (fairslot.Slot, error) {
-	if err := s.expire(ctx, tx, sess.ID, now); err != nil {
+// place takes a free slot of sess as q asks (its session and time are
+// filled in here) for booking b, whose patient, account, channel and status
+// are set: the patient's limits are checked by the rules and enforced again
+// by the conditional insert. An online booking also needs a binding old
+// enough and an account not paused for cancelling; an on-site one is not
+// bound by the online suspensions. Callers expire the session's lapsed holds
+// first, so that their slots go to the waitlist, not to this booking.
+func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, q storage.SlotQuery, now time.Time) (fairslot.Slot, error) {
+	if err := s.eligible(ctx, tx, b, sess, now); err != nil {
 		return fairslot.Slot{}, err
 	}
-	today := now.Format(time.DateOnly)
-	h, err := tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: b.PatientID, DepartmentID: sess.DepartmentID,
-		Date: sess.Date, Today: today, Since: now.Add(-s.historySpan())})
-	if err != nil {
-		return fairslot.Slot{}, err
-	}
-	if b.Channel == fairslot.OnSite {
-		h.NoShows, h.Cancels = nil, nil
-	}
-	if err := s.Policy.CheckBooking(now, h); err != nil {
-		return fairslot.Slot{}, err
-	}
-	slot, err := tx.FreeSlot(ctx, sess.ID, windowStart, now)
+	q.SessionID, q.Now = sess.ID, now
+	slot, err := tx.FreeSlot(ctx, q)
 	if err != nil {
 		return slot, err
 	}
 	b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date = newCode(), slot.ID, sess.ID, sess.DepartmentID, sess.Date
 	b.FeeCents, b.CreatedAt, b.UpdatedAt = sess.FeeCents, now, now
 	return slot, tx.InsertBooking(ctx, b, storage.Limits{PerDepartmentPerDay: s.Policy.MaxPerDepartmentPerDay,
-		PerDay: s.Policy.MaxPerDay, Active: s.Policy.MaxActive, Today: today})
+		PerDay: s.Policy.MaxPerDay, Active: s.Policy.MaxActive, Today: now.Format(time.DateOnly)})
+}
+
+// eligible checks by the booking rules whether b's patient may take a place
+// in sess at now: the same rules for a booking, a draw entry, a waitlist
+// entry and an offer.
+func (s *Service) eligible(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, now time.Time) error {
+	h, err := tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: b.PatientID, DepartmentID: sess.DepartmentID, AccountID: b.AccountID,
+		Date: sess.Date, Today: now.Format(time.DateOnly), Since: now.Add(-s.historySpan())})
+	if err != nil {
+		return err
+	}
+	if b.Channel == fairslot.OnSite {
+		h.NoShows, h.Cancels, h.AccountCancels = nil, nil, nil
+	} else if s.Policy.MinBindingAge > 0 {
+		bd, err := tx.Binding(ctx, b.AccountID, b.PatientID)
+		if err != nil {
+			return err
+		}
+		h.BoundAt = bd.CreatedAt
+	}
+	return s.Policy.CheckBooking(now, h)
 }
 
 // historySpan is how far back no-shows and cancellations matter.
@@ -181,6 +202,13 @@ func (s *Service) expire(ctx context.Context, tx storage.Tx, sessionID int64, no
 	}
 	for _, id := range ids {
 		if err := s.record(ctx, tx, System, "booking.expire", fmt.Sprintf("booking:%d", id), nil); err != nil {
+			return err
+		}
+		b, err := tx.Booking(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.freed(ctx, tx, b, now); err != nil {
 			return err
 		}
 	}
@@ -308,7 +336,14 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			}
 			refund = p.Key
 		}
-		return s.record(ctx, tx, a, "booking.cancel", fmt.Sprintf("booking:%d", b.ID), map[string]string{"was": string(b.Status)})
+		if err := s.record(ctx, tx, a, "booking.cancel", fmt.Sprintf("booking:%d", b.ID), map[string]string{"was": string(b.Status)}); err != nil {
+			return err
+		}
+		if err := tx.InsertCancellation(ctx, sess.ID, release.Cancellation{AccountID: a.ID, Device: s.clientHash("device", a.Device),
+			Addr: s.clientHash("addr", a.Addr), At: now}); err != nil {
+			return err
+		}
+		return s.freed(ctx, tx, b, now)
 	})
 	if err != nil {
 		return BookingView{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +91,28 @@ type WalkInInput struct {
 	SessionID   int64        `json:"session_id"`
 	Patient     PatientInput `json:"patient"`
 	WindowStart time.Time    `json:"window_start,omitzero"`
+	// Priority names the patient's priority group (elderly, disabled,
+	// pregnant, child, military): they take a reserved priority slot first
+	// and are interleaved in the queue.
+	Priority string `json:"priority,omitempty"`
+	Referral bool   `json:"referral,omitempty"` // takes a reserved referral slot first
+	Extra    bool   `json:"extra,omitempty"`    // takes an extra slot the doctor added
+}
+
+// quotas gives the quotas a walk-in may take, in order of preference.
+func (in WalkInInput) quotas() ([]fairslot.Quota, error) {
+	if in.Priority != "" && !slices.Contains(fairslot.PriorityGroups, in.Priority) {
+		return nil, fairslot.Errorf(fairslot.Invalid, "priority must be one of %s", strings.Join(fairslot.PriorityGroups, ", "))
+	}
+	switch {
+	case in.Extra:
+		return []fairslot.Quota{fairslot.QuotaExtra}, nil
+	case in.Referral:
+		return []fairslot.Quota{fairslot.QuotaReferral, fairslot.QuotaGeneral}, nil
+	case in.Priority != "":
+		return []fairslot.Quota{fairslot.QuotaPriority, fairslot.QuotaGeneral}, nil
+	}
+	return []fairslot.Quota{fairslot.QuotaGeneral}, nil
 }
 
 // WalkIn registers a walk-in patient at the desk: the identity is found or
@@ -101,6 +124,10 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		return r, err
 	}
 	id, err := in.Patient.normalize()
+	if err != nil {
+		return r, err
+	}
+	quotas, err := in.quotas()
 	if err != nil {
 		return r, err
 	}
@@ -117,8 +144,11 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		if err != nil {
 			return err
 		}
-		b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed}
-		slot, err := s.place(ctx, tx, &b, sess, in.WindowStart, now)
+		b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: in.Priority}
+		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
+			return err
+		}
+		slot, err := s.place(ctx, tx, &b, sess, storage.SlotQuery{WindowStart: in.WindowStart, Quotas: quotas}, now)
 		if err != nil {
 			return err
 		}
@@ -142,6 +172,7 @@ type QueueItem struct {
 	Status      fairslot.Status `json:"status"`
 	Name        string          `json:"name"`
 	MissedCalls int             `json:"missed_calls"`
+	Priority    string          `json:"priority,omitempty"`
 }
 
 // Queue lists a session's queue in calling order.
@@ -164,7 +195,7 @@ func (s *Service) Queue(ctx context.Context, a Actor, sessionID int64) ([]QueueI
 				return err
 			}
 			out = append(out, QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: e.Booking.Status,
-				Name: vault.MaskName(name), MissedCalls: e.Booking.MissedCalls})
+				Name: vault.MaskName(name), MissedCalls: e.Booking.MissedCalls, Priority: e.Booking.Priority})
 		}
 		return nil
 	})
@@ -196,11 +227,24 @@ func (s *Service) CallNext(ctx context.Context, a Actor, sessionID int64) (Queue
 		if len(q) == 0 {
 			return fairslot.Errorf(fairslot.NotFound, "no one is waiting in this session")
 		}
-		e := q[0]
-		if err := tx.MoveBooking(ctx, e.Booking.ID, fairslot.CheckedIn, fairslot.Called, storage.Move{At: s.now(), MissedCalls: -1}); err != nil {
+		priority := make([]bool, len(q))
+		for i, e := range q {
+			priority[i] = e.Booking.Priority != ""
+		}
+		recent, err := tx.RecentCalls(ctx, sessionID, max(s.Calling.PriorityEvery-1, 0))
+		if err != nil {
 			return err
 		}
-		item = QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: fairslot.Called, MissedCalls: e.Booking.MissedCalls}
+		e := q[s.Calling.Next(priority, recent)]
+		now := s.now()
+		if err := tx.MoveBooking(ctx, e.Booking.ID, fairslot.CheckedIn, fairslot.Called, storage.Move{At: now, MissedCalls: -1}); err != nil {
+			return err
+		}
+		if err := tx.InsertCall(ctx, sessionID, e.Booking.ID, e.Booking.Priority != "", now); err != nil {
+			return err
+		}
+		item = QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: fairslot.Called, MissedCalls: e.Booking.MissedCalls,
+			Priority: e.Booking.Priority}
 		name, err := s.Vault.Open(patientField(e.PatientRef, "name"), e.NameSealed)
 		item.Name = vault.MaskName(name)
 		if err != nil {

@@ -10,10 +10,20 @@ import (
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
-// Sweep expires lapsed holds and marks no-shows for sessions that ended,
-// each with its audit record, in one transaction. Tests call it directly
-// with a fake clock; Run calls it on a ticker.
+// Sweep expires lapsed holds (their slots going to the waitlists) and marks
+// no-shows for sessions that ended, each with its audit record, in one
+// transaction; then it runs the draws that are due, one transaction each.
+// Tests call it directly with a fake clock; Run calls it on a ticker, on the
+// one node that holds the job lock.
 func (s *Service) Sweep(ctx context.Context) error {
+	if err := s.sweep(ctx); err != nil {
+		return err
+	}
+	_, err := s.RunDueDraws(ctx)
+	return err
+}
+
+func (s *Service) sweep(ctx context.Context) error {
 	now := s.now()
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
 		if err := s.expire(ctx, tx, 0, now); err != nil {

@@ -40,6 +40,14 @@ type Policy struct {
 
 	CancelLimit  int               `json:"cancel_limit"`
 	CancelWindow fairslot.Duration `json:"cancel_window"`
+	// AccountCancelLimit pauses an account's online booking after this many
+	// cancellations by it (for any of its patients) within CancelWindow.
+	AccountCancelLimit int `json:"account_cancel_limit"`
+
+	// MinBindingAge: a patient may be booked online from an account only
+	// once bound to it this long (0: at once), so that an identity bought
+	// minutes before a release is of no use.
+	MinBindingAge fairslot.Duration `json:"min_binding_age"`
 }
 
 const day = 24 * time.Hour
@@ -54,7 +62,7 @@ func Default() Policy {
 		MaxBindingsPerWindow: 5, BindingWindow: fairslot.Duration(day),
 		NoShowLimit: 3, NoShowWindow: fairslot.Duration(90 * day), NoShowSuspension: fairslot.Duration(90 * day),
 		NoShowGrace: fairslot.Duration(30 * time.Minute),
-		CancelLimit: 3, CancelWindow: fairslot.Duration(30 * day),
+		CancelLimit: 3, CancelWindow: fairslot.Duration(30 * day), AccountCancelLimit: 6,
 	}
 }
 
@@ -76,8 +84,10 @@ func (p Policy) Validate() error {
 		return bad("binding limits (≥ 1)")
 	case p.NoShowLimit < 1, p.NoShowWindow <= 0, p.NoShowSuspension < 0, p.NoShowGrace < 0:
 		return bad("no-show settings")
-	case p.CancelLimit < 1, p.CancelWindow <= 0:
+	case p.CancelLimit < 1, p.CancelWindow <= 0, p.AccountCancelLimit < p.CancelLimit:
 		return bad("cancellation settings")
+	case p.MinBindingAge < 0:
+		return bad("min_binding_age")
 	}
 	return nil
 }
@@ -118,6 +128,8 @@ type History struct {
 	Active                  int         // active bookings in all
 	NoShows                 []time.Time // when each no-show was recorded, any order
 	Cancels                 []time.Time // when each cancellation by the patient was made
+	AccountCancels          []time.Time // when each cancellation by the booking account was made
+	BoundAt                 time.Time   // when the patient was bound to the booking account (zero: not checked)
 }
 
 // SuspendedUntil returns the end of the latest no-show suspension: one
@@ -143,6 +155,14 @@ func (p Policy) CheckBooking(now time.Time, h History) error {
 	if c := within(h.Cancels, now, time.Duration(p.CancelWindow)); len(c) >= p.CancelLimit {
 		until := c[len(c)-p.CancelLimit].Add(time.Duration(p.CancelWindow))
 		return fairslot.Errorf(fairslot.Limited, "online booking is paused until %s after %d cancellations in %d days", until.Format(time.DateOnly), p.CancelLimit, int(time.Duration(p.CancelWindow)/day))
+	}
+	if c := within(h.AccountCancels, now, time.Duration(p.CancelWindow)); len(c) >= p.AccountCancelLimit {
+		until := c[len(c)-p.AccountCancelLimit].Add(time.Duration(p.CancelWindow))
+		return fairslot.Errorf(fairslot.Limited, "online booking from this account is paused until %s after %d cancellations in %d days", until.Format(time.DateOnly), p.AccountCancelLimit, int(time.Duration(p.CancelWindow)/day))
+	}
+	if !h.BoundAt.IsZero() && now.Sub(h.BoundAt) < time.Duration(p.MinBindingAge) {
+		return fairslot.Errorf(fairslot.Limited, "this patient was bound to the account at %s; online booking for them opens %s later",
+			h.BoundAt.Format("2006-01-02 15:04"), time.Duration(p.MinBindingAge))
 	}
 	switch {
 	case h.ActiveInDepartmentOnDay >= p.MaxPerDepartmentPerDay:

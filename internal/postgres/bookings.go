@@ -36,12 +36,17 @@ func (t *tx) PatientHistory(ctx context.Context, q storage.HistoryQuery) (bookin
 	}
 	evs, err := all(ctx, t, func(r pgx.Rows) (e event, err error) { return e, r.Scan(&e.status, &e.at) },
 		`SELECT status, updated_ms FROM bookings WHERE patient_id = $1 AND updated_ms >= $2
-		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(q.Since))
+		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))
+		UNION ALL SELECT 'account', updated_ms FROM bookings WHERE account_id = $3 AND updated_ms >= $2
+		AND status = 'cancelled' AND cancelled_by = 'patient'`, patientID, ms(q.Since), q.AccountID)
 	for _, e := range evs {
-		if e.status == string(fairslot.NoShow) {
+		switch fairslot.Status(e.status) {
+		case fairslot.NoShow:
 			h.NoShows = append(h.NoShows, t.at(e.at))
-		} else {
+		case fairslot.Cancelled:
 			h.Cancels = append(h.Cancels, t.at(e.at))
+		default:
+			h.AccountCancels = append(h.AccountCancels, t.at(e.at))
 		}
 	}
 	return h, err
@@ -60,15 +65,15 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		heldUntil = &v
 	}
 	err := t.tx.QueryRow(ctx, `INSERT INTO bookings (code, slot_id, session_id, department_id, date, patient_id, account_id,
-			channel, status, held_until_ms, fee_cents, request_key, created_ms, updated_ms)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE
+			channel, status, held_until_ms, fee_cents, request_key, created_ms, updated_ms, priority)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $19 WHERE
 			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date = $5 AND department_id = $4 AND status IN `+active+`) < $15 AND
 			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date = $5 AND status IN `+active+`) < $16 AND
 			(SELECT count(*) FROM bookings WHERE patient_id = $6 AND date >= $18 AND status IN `+active+`) < $17
 		RETURNING id`,
 		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, nullIf(b.AccountID),
 		string(b.Channel), string(b.Status), heldUntil, b.FeeCents, nullIf(b.RequestKey), ms(b.CreatedAt), ms(b.UpdatedAt),
-		l.PerDepartmentPerDay, l.PerDay, l.Active, l.Today).Scan(&b.ID)
+		l.PerDepartmentPerDay, l.PerDay, l.Active, l.Today, nullIf(b.Priority)).Scan(&b.ID)
 	switch {
 	case isUnique(err, "bookings_slot_taken"):
 		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")
@@ -85,7 +90,7 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 }
 
 const bookingColumns = `@id, @code, @slot_id, @session_id, @department_id, @date, @patient_id, coalesce(@account_id, 0), @channel, @status,
-	@held_until_ms, @fee_cents, @missed_calls, coalesce(@request_key, ''), @created_ms, @updated_ms`
+	@held_until_ms, @fee_cents, @missed_calls, coalesce(@request_key, ''), coalesce(@priority, ''), @created_ms, @updated_ms`
 
 // bookingDest returns the scan destinations for bookingColumns and a
 // function that finishes the booking after the scan.
@@ -94,7 +99,7 @@ func (t *tx) bookingDest(b *fairslot.Booking) ([]any, func()) {
 	var held *int64
 	var created, updated int64
 	dest := []any{&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &channel, &status,
-		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &created, &updated}
+		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &b.Priority, &created, &updated}
 	return dest, func() {
 		b.Channel, b.Status = fairslot.Channel(channel), fairslot.Status(status)
 		b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)

@@ -81,6 +81,15 @@ func (t *tx) Bound(ctx context.Context, accountID, patientID int64) (bool, error
 	return ok, err
 }
 
+func (t *tx) Binding(ctx context.Context, accountID, patientID int64) (fairslot.Binding, error) {
+	b := fairslot.Binding{AccountID: accountID, PatientID: patientID}
+	var created int64
+	err := one(t.tx.QueryRow(ctx, `SELECT created_ms FROM bindings WHERE account_id = $1 AND patient_id = $2`, accountID, patientID),
+		"binding", &created)
+	b.CreatedAt = t.at(created)
+	return b, err
+}
+
 func (t *tx) BindingCounts(ctx context.Context, accountID, patientID int64, since time.Time) (booking.Binding, error) {
 	var b booking.Binding
 	err := t.tx.QueryRow(ctx, `SELECT

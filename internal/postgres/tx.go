@@ -122,8 +122,11 @@ func (t *tx) CreateSession(ctx context.Context, s *fairslot.Session, slots []fai
 	}
 	for i := range slots {
 		slots[i].SessionID = s.ID
-		slots[i].ID, err = t.id(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms) VALUES ($1, $2, $3, $4) RETURNING id`,
-			s.ID, slots[i].Number, ms(slots[i].Start), ms(slots[i].End))
+		if slots[i].Quota == "" {
+			slots[i].Quota = fairslot.QuotaGeneral
+		}
+		slots[i].ID, err = t.id(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+			s.ID, slots[i].Number, ms(slots[i].Start), ms(slots[i].End), string(slots[i].Quota))
 		if err != nil {
 			return fmt.Errorf("slot %d: %w", slots[i].Number, err)
 		}
@@ -192,13 +195,19 @@ func (t *tx) Session(ctx context.Context, id int64) (fairslot.Session, error) {
 	return t.scanSession(t.tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 }
 
-func (t *tx) Slot(ctx context.Context, id int64) (fairslot.Slot, error) {
+const slotColumns = `sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms, sl.quota`
+
+func (t *tx) scanSlot(row pgx.Row, what string) (fairslot.Slot, error) {
 	var s fairslot.Slot
 	var start, end int64
-	err := one(t.tx.QueryRow(ctx, `SELECT id, session_id, number, start_ms, end_ms FROM slots WHERE id = $1`, id),
-		"slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
-	s.Start, s.End = t.at(start), t.at(end)
+	var quota string
+	err := one(row, what, &s.ID, &s.SessionID, &s.Number, &start, &end, &quota)
+	s.Start, s.End, s.Quota = t.at(start), t.at(end), fairslot.Quota(quota)
 	return s, err
+}
+
+func (t *tx) Slot(ctx context.Context, id int64) (fairslot.Slot, error) {
+	return t.scanSlot(t.tx.QueryRow(ctx, `SELECT `+slotColumns+` FROM slots sl WHERE sl.id = $1`, id), "slot")
 }
 
 // taken is the condition "a booking keeps slot sl" as of $now; a lapsed
@@ -209,6 +218,14 @@ func taken(now string) string {
 		AND NOT (b.status = 'held' AND b.held_until_ms <= ` + now + `))`
 }
 
+// embargoed is the condition "slot sl is kept out of first-come booking" as
+// of $now.
+func embargoed(now string) string {
+	return `EXISTS (SELECT 1 FROM slot_embargoes e WHERE e.slot_id = sl.id AND e.until_ms > ` + now + `)`
+}
+
+// Windows counts as remaining only what first-come booking can take:
+// general slots, not taken, not embargoed.
 func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error) {
 	return all(ctx, t, func(r pgx.Rows) (fairslot.Window, error) {
 		var w fairslot.Window
@@ -216,31 +233,49 @@ func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fai
 		err := r.Scan(&start, &end, &w.Capacity, &w.Remaining)
 		w.Start, w.End = t.at(start), t.at(end)
 		return w, err
-	}, `SELECT sl.start_ms, sl.end_ms, count(*)::int, sum(CASE WHEN sl.end_ms <= $1 OR `+taken("$1")+` THEN 0 ELSE 1 END)::int
+	}, `SELECT sl.start_ms, sl.end_ms, count(*)::int,
+		sum(CASE WHEN sl.end_ms <= $1 OR sl.quota <> 'general' OR `+taken("$1")+` OR `+embargoed("$1")+` THEN 0 ELSE 1 END)::int
 		FROM slots sl WHERE sl.session_id = $2 GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), sessionID)
 }
 
 // FreeSlot serializes slot choice per session until the transaction ends,
 // so concurrent bookers never pick the same slot and fail.
-func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error) {
-	if err := t.lock(ctx, lockSession, sessionID); err != nil {
+func (t *tx) FreeSlot(ctx context.Context, q storage.SlotQuery) (fairslot.Slot, error) {
+	if err := t.lock(ctx, lockSession, q.SessionID); err != nil {
 		return fairslot.Slot{}, err
 	}
-	var s fairslot.Slot
-	var start, end int64
 	var ws *int64
-	if !windowStart.IsZero() {
-		v := ms(windowStart)
+	if !q.WindowStart.IsZero() {
+		v := ms(q.WindowStart)
 		ws = &v
 	}
-	err := one(t.tx.QueryRow(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
+	quotas := make([]string, 0, 4)
+	for _, x := range q.Wanted() {
+		quotas = append(quotas, string(x))
+	}
+	s, err := t.scanSlot(t.tx.QueryRow(ctx, `SELECT `+slotColumns+` FROM slots sl
 		WHERE sl.session_id = $1 AND ($2::bigint IS NULL OR sl.start_ms = $2) AND sl.end_ms > $3 AND NOT `+taken("$3")+`
-		ORDER BY sl.number LIMIT 1`, sessionID, ws, ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+		AND sl.quota = ANY($4) AND ($5 OR NOT `+embargoed("$3")+`)
+		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ms(q.Now), quotas, q.Embargoed), "free slot")
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
 		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
 	}
-	s.Start, s.End = t.at(start), t.at(end)
 	return s, err
+}
+
+func (t *tx) EmbargoSlot(ctx context.Context, slotID int64, until time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO slot_embargoes (slot_id, until_ms) VALUES ($1, $2)`, slotID, ms(until))
+	return err
+}
+
+// AddSlot numbers the new slot under the session's lock.
+func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
+	if err := t.lock(ctx, lockSession, s.SessionID); err != nil {
+		return err
+	}
+	return t.tx.QueryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
+		SELECT $1, coalesce(max(number), 0) + 1, $2, $3, $4 FROM slots WHERE session_id = $1 RETURNING id, number`,
+		s.SessionID, ms(s.Start), ms(s.End), string(s.Quota)).Scan(&s.ID, &s.Number)
 }
 
 // Audit and settings.

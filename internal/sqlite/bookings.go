@@ -34,12 +34,17 @@ func (t *tx) PatientHistory(ctx context.Context, q storage.HistoryQuery) (bookin
 		}
 		return v, r.Scan(&v.status, &v.at)
 	}, `SELECT status, updated_ms FROM bookings WHERE patient_id = ? AND updated_ms >= ?
-		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))`, patientID, ms(q.Since))
+		AND (status = 'no_show' OR (status = 'cancelled' AND cancelled_by = 'patient'))
+		UNION ALL SELECT 'account', updated_ms FROM bookings WHERE account_id = ? AND updated_ms >= ?
+		AND status = 'cancelled' AND cancelled_by = 'patient'`, patientID, ms(q.Since), q.AccountID, ms(q.Since))
 	for _, r := range rows {
-		if r.status == fairslot.NoShow {
+		switch r.status {
+		case fairslot.NoShow:
 			h.NoShows = append(h.NoShows, t.at(r.at))
-		} else {
+		case fairslot.Cancelled:
 			h.Cancels = append(h.Cancels, t.at(r.at))
+		default:
+			h.AccountCancels = append(h.AccountCancels, t.at(r.at))
 		}
 	}
 	return h, err
@@ -53,21 +58,14 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 	if !b.HeldUntil.IsZero() {
 		heldUntil = ms(b.HeldUntil)
 	}
-	var account, key any
-	if b.AccountID != 0 {
-		account = b.AccountID
-	}
-	if b.RequestKey != "" {
-		key = b.RequestKey
-	}
 	res, err := t.exec(ctx, `INSERT INTO bookings (code, slot_id, session_id, department_id, date, patient_id, account_id,
-			channel, status, held_until_ms, fee_cents, request_key, created_ms, updated_ms)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE
+			channel, status, held_until_ms, fee_cents, request_key, priority, created_ms, updated_ms)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE
 			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND department_id = ? AND status IN `+active+`) < ? AND
 			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date = ? AND status IN `+active+`) < ? AND
 			(SELECT count(*) FROM bookings WHERE patient_id = ? AND date >= ? AND status IN `+active+`) < ?`,
-		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, account,
-		b.Channel, b.Status, heldUntil, b.FeeCents, key, ms(b.CreatedAt), ms(b.UpdatedAt),
+		b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date, b.PatientID, nullIf(b.AccountID),
+		b.Channel, b.Status, heldUntil, b.FeeCents, nullIf(b.RequestKey), nullIf(b.Priority), ms(b.CreatedAt), ms(b.UpdatedAt),
 		b.PatientID, b.Date, b.DepartmentID, l.PerDepartmentPerDay,
 		b.PatientID, b.Date, l.PerDay,
 		b.PatientID, l.Today, l.Active)
@@ -95,19 +93,27 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 func bookingColumns(a string) string {
 	return strings.NewReplacer("@", a).Replace(`@id, @code, @slot_id, @session_id, @department_id, @date, @patient_id,
 		coalesce(@account_id, 0), @channel, @status, @held_until_ms, @fee_cents, @missed_calls,
-		coalesce(@request_key, ''), @created_ms, @updated_ms`)
+		coalesce(@request_key, ''), coalesce(@priority, ''), @created_ms, @updated_ms`)
+}
+
+// bookingDest returns the scan destinations for bookingColumns and a
+// function that finishes the booking after the scan.
+func (t *tx) bookingDest(b *fairslot.Booking) ([]any, func()) {
+	var held sql.NullInt64
+	var created, updated int64
+	dest := []any{&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &b.Channel, &b.Status,
+		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &b.Priority, &created, &updated}
+	return dest, func() { b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated) }
 }
 
 func (t *tx) scanBooking(r interface{ Scan(...any) error }) (fairslot.Booking, error) {
 	var b fairslot.Booking
-	var held sql.NullInt64
-	var created, updated int64
-	err := r.Scan(&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &b.Channel, &b.Status,
-		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &created, &updated)
+	dest, finish := t.bookingDest(&b)
+	err := r.Scan(dest...)
 	if err == sql.ErrNoRows {
 		return b, fairslot.Errorf(fairslot.NotFound, "booking not found")
 	}
-	b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)
+	finish()
 	return b, err
 }
 
@@ -228,14 +234,11 @@ func (t *tx) SetTicketPosition(ctx context.Context, ticketID int64, position flo
 func (t *tx) queue(ctx context.Context, where string, args ...any) ([]storage.QueueEntry, error) {
 	return all(ctx, t, func(r *sql.Rows) (storage.QueueEntry, error) {
 		var e storage.QueueEntry
-		var held sql.NullInt64
-		var created, updated, issued int64
-		b := &e.Booking
-		err := r.Scan(&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &b.Channel, &b.Status,
-			&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &created, &updated,
-			&e.Ticket.ID, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed)
-		b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)
-		e.Ticket.BookingID, e.Ticket.SessionID, e.Ticket.IssuedAt = b.ID, b.SessionID, t.at(issued)
+		var issued int64
+		dest, finish := t.bookingDest(&e.Booking)
+		err := r.Scan(append(dest, &e.Ticket.ID, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed)...)
+		finish()
+		e.Ticket.BookingID, e.Ticket.SessionID, e.Ticket.IssuedAt = e.Booking.ID, e.Booking.SessionID, t.at(issued)
 		return e, err
 	}, `SELECT `+bookingColumns("b.")+`, k.id, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed
 		FROM bookings b JOIN tickets k ON k.booking_id = b.id JOIN sessions s ON s.id = b.session_id JOIN patients p ON p.id = b.patient_id

@@ -44,8 +44,11 @@ func (t *tx) CreateSession(ctx context.Context, s *fairslot.Session, slots []fai
 	}
 	for i := range slots {
 		slots[i].SessionID = s.ID
-		slots[i].ID, err = t.insert(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms) VALUES (?, ?, ?, ?)`,
-			s.ID, slots[i].Number, ms(slots[i].Start), ms(slots[i].End))
+		if slots[i].Quota == "" {
+			slots[i].Quota = fairslot.QuotaGeneral
+		}
+		slots[i].ID, err = t.insert(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota) VALUES (?, ?, ?, ?, ?)`,
+			s.ID, slots[i].Number, ms(slots[i].Start), ms(slots[i].End), slots[i].Quota)
 		if err != nil {
 			return fmt.Errorf("slot %d: %w", slots[i].Number, err)
 		}
@@ -115,6 +118,12 @@ const taken = `EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = sl.id
 	AND b.status NOT IN ('cancelled', 'expired')
 	AND NOT (b.status = 'held' AND b.held_until_ms <= ?))`
 
+// embargoed is the condition "this slot is kept out of first-come booking"
+// as of :now.
+const embargoed = `EXISTS (SELECT 1 FROM slot_embargoes e WHERE e.slot_id = sl.id AND e.until_ms > ?)`
+
+// Windows counts as remaining only what first-come booking can take:
+// general slots, not taken, not embargoed.
 func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error) {
 	return all(ctx, t, func(r *sql.Rows) (fairslot.Window, error) {
 		var w fairslot.Window
@@ -122,32 +131,47 @@ func (t *tx) Windows(ctx context.Context, sessionID int64, now time.Time) ([]fai
 		err := r.Scan(&start, &end, &w.Capacity, &w.Remaining)
 		w.Start, w.End = t.at(start), t.at(end)
 		return w, err
-	}, `SELECT sl.start_ms, sl.end_ms, count(*), sum(CASE WHEN sl.end_ms <= ? OR `+taken+` THEN 0 ELSE 1 END)
-		FROM slots sl WHERE sl.session_id = ? GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), ms(now), sessionID)
+	}, `SELECT sl.start_ms, sl.end_ms, count(*),
+		sum(CASE WHEN sl.end_ms <= ? OR sl.quota <> 'general' OR `+taken+` OR `+embargoed+` THEN 0 ELSE 1 END)
+		FROM slots sl WHERE sl.session_id = ? GROUP BY sl.start_ms, sl.end_ms ORDER BY sl.start_ms`, ms(now), ms(now), ms(now), sessionID)
 }
 
-func (t *tx) FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error) {
-	var s fairslot.Slot
-	var start, end int64
+func (t *tx) FreeSlot(ctx context.Context, q storage.SlotQuery) (fairslot.Slot, error) {
 	var ws any
-	if !windowStart.IsZero() {
-		ws = ms(windowStart)
+	if !q.WindowStart.IsZero() {
+		ws = ms(q.WindowStart)
 	}
-	err := one(t.queryRow(ctx, `SELECT sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms FROM slots sl
+	s, err := t.scanSlot(t.queryRow(ctx, `SELECT `+slotColumns+` FROM slots sl
 		WHERE sl.session_id = ? AND (? IS NULL OR sl.start_ms = ?) AND sl.end_ms > ? AND NOT `+taken+`
-		ORDER BY sl.number LIMIT 1`, sessionID, ws, ws, ms(now), ms(now)), "free slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
+		AND sl.quota IN (SELECT value FROM json_each(?)) AND (? OR NOT `+embargoed+`)
+		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ws, ms(q.Now), ms(q.Now), string(mustJSON(q.Wanted())), q.Embargoed, ms(q.Now)), "free slot")
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
 		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
 	}
+	return s, err
+}
+
+const slotColumns = `sl.id, sl.session_id, sl.number, sl.start_ms, sl.end_ms, sl.quota`
+
+func (t *tx) scanSlot(row *sql.Row, what string) (fairslot.Slot, error) {
+	var s fairslot.Slot
+	var start, end int64
+	err := one(row, what, &s.ID, &s.SessionID, &s.Number, &start, &end, &s.Quota)
 	s.Start, s.End = t.at(start), t.at(end)
 	return s, err
 }
 
 func (t *tx) Slot(ctx context.Context, id int64) (fairslot.Slot, error) {
-	var s fairslot.Slot
-	var start, end int64
-	err := one(t.queryRow(ctx, `SELECT id, session_id, number, start_ms, end_ms FROM slots WHERE id = ?`, id),
-		"slot", &s.ID, &s.SessionID, &s.Number, &start, &end)
-	s.Start, s.End = t.at(start), t.at(end)
-	return s, err
+	return t.scanSlot(t.queryRow(ctx, `SELECT `+slotColumns+` FROM slots sl WHERE sl.id = ?`, id), "slot")
+}
+
+func (t *tx) EmbargoSlot(ctx context.Context, slotID int64, until time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO slot_embargoes (slot_id, until_ms) VALUES (?, ?)`, slotID, ms(until))
+	return err
+}
+
+func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
+	return t.queryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
+		SELECT ?, coalesce(max(number), 0) + 1, ?, ?, ? FROM slots WHERE session_id = ? RETURNING id, number`,
+		s.SessionID, ms(s.Start), ms(s.End), s.Quota, s.SessionID).Scan(&s.ID, &s.Number)
 }

@@ -81,6 +81,15 @@ func (t *tx) Bound(ctx context.Context, accountID, patientID int64) (bool, error
 	return n > 0, err
 }
 
+func (t *tx) Binding(ctx context.Context, accountID, patientID int64) (fairslot.Binding, error) {
+	b := fairslot.Binding{AccountID: accountID, PatientID: patientID}
+	var created int64
+	err := one(t.queryRow(ctx, `SELECT created_ms FROM bindings WHERE account_id = ? AND patient_id = ?`, accountID, patientID),
+		"binding", &created)
+	b.CreatedAt = t.at(created)
+	return b, err
+}
+
 func (t *tx) BindingCounts(ctx context.Context, accountID, patientID int64, since time.Time) (booking.Binding, error) {
 	var b booking.Binding
 	err := t.queryRow(ctx, `SELECT

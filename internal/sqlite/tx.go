@@ -20,6 +20,7 @@ type tx struct {
 	// detached: statements ignore their caller's cancellation, because the
 	// transaction is shared with other requests (group commit).
 	detached bool
+	depth    int // of nested Savepoint calls
 }
 
 // stmtCache keeps one prepared statement per query text for a pool, so a
@@ -130,6 +131,15 @@ func all[T any](ctx context.Context, t *tx, scan func(*sql.Rows) (T, error), que
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// nullIf stores a zero value as NULL.
+func nullIf[T comparable](v T) any {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return v
+}
 
 func (t *tx) at(ms int64) time.Time { return time.UnixMilli(ms).In(t.loc) }
 

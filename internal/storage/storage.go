@@ -13,6 +13,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/release"
 )
 
 // Store is a storage backend.
@@ -63,6 +64,8 @@ type Tx interface {
 	CreatePatient(ctx context.Context, p *PatientRecord) error
 	PatientsOf(ctx context.Context, accountID int64) ([]PatientRecord, error)
 	Bound(ctx context.Context, accountID, patientID int64) (bool, error)
+	// Binding returns an account's binding to a patient: NotFound if none.
+	Binding(ctx context.Context, accountID, patientID int64) (fairslot.Binding, error)
 	// Bind links an account and a patient if the limits allow it, as one
 	// conditional write: a Conflict when already bound, Limited when a limit
 	// would be broken (bindings made at or after since count as recent).
@@ -86,11 +89,14 @@ type Tx interface {
 	// PatientHistory reads what the booking rules need of a patient for a
 	// booking in a department on a date.
 	PatientHistory(ctx context.Context, q HistoryQuery) (booking.History, error)
-	// FreeSlot returns the lowest-numbered free slot of a session whose window
-	// has not ended by now, in the window starting at windowStart when that is
-	// not zero. Holds that lapsed before now count as free. A Conflict when
-	// none is free.
-	FreeSlot(ctx context.Context, sessionID int64, windowStart, now time.Time) (fairslot.Slot, error)
+	// FreeSlot returns the free slot q asks for: see SlotQuery. Holds that
+	// lapsed before q.Now count as free. A Conflict when none is free.
+	FreeSlot(ctx context.Context, q SlotQuery) (fairslot.Slot, error)
+	// EmbargoSlot keeps a freed slot out of first-come booking until until.
+	EmbargoSlot(ctx context.Context, slotID int64, until time.Time) error
+	// AddSlot adds a slot (an extra one) at the end of a session's numbering,
+	// setting its ID and Number.
+	AddSlot(ctx context.Context, s *fairslot.Slot) error
 	// InsertBooking stores b (setting its ID) as one conditional write: a
 	// Conflict when the slot is taken or the patient already holds a place in
 	// the session, Limited when the patient would exceed l.
@@ -137,6 +143,57 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error)
 
+	// Releases and draws.
+	// InsertRelease stores a session's release with its draw seed sealed (nil
+	// for first come): a Conflict when the session has one.
+	InsertRelease(ctx context.Context, r fairslot.Release, seedSealed []byte) error
+	// Release returns a session's release, Drawn set once its draw ran.
+	Release(ctx context.Context, sessionID int64) (fairslot.Release, error)
+	ReleaseSeed(ctx context.Context, sessionID int64) ([]byte, error)
+	// DueDraws lists the sessions whose entry window closed at or before now
+	// and whose draw has not run.
+	DueDraws(ctx context.Context, now time.Time) ([]int64, error)
+	// InsertEntry stores a draw entry (setting its ID) as one conditional
+	// write: a Conflict when the patient already entered the session's draw,
+	// Limited when the account already has max entries for draws released
+	// on day.
+	InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max int) error
+	// Entries lists a session's entries by id, with their results once drawn.
+	Entries(ctx context.Context, sessionID int64) ([]fairslot.Entry, error)
+	EntriesOf(ctx context.Context, accountID int64) ([]fairslot.Entry, error)
+	// FinishDraw stores the results of a session's draw and its published
+	// record, once: a Conflict when the draw already ran.
+	FinishDraw(ctx context.Context, sessionID int64, at time.Time, record []byte, results []fairslot.Entry) error
+	DrawRecord(ctx context.Context, sessionID int64) ([]byte, error)
+
+	// Waitlists.
+	// JoinWaitlist stores w (setting its ID): a Conflict when the patient
+	// already waits for that doctor on that date.
+	JoinWaitlist(ctx context.Context, w *fairslot.WaitlistEntry) error
+	WaitlistEntry(ctx context.Context, id int64) (fairslot.WaitlistEntry, error)
+	// Waitlist lists the open entries for a doctor on a date, oldest first.
+	Waitlist(ctx context.Context, doctorID int64, date string) ([]fairslot.WaitlistEntry, error)
+	WaitlistOf(ctx context.Context, accountID int64) ([]fairslot.WaitlistEntry, error)
+	// CloseWaitlist closes an open entry: a Conflict when it is closed.
+	CloseWaitlist(ctx context.Context, id int64, at time.Time, outcome string, bookingID int64) error
+
+	// Anti-laundering and risk.
+	InsertCancellation(ctx context.Context, sessionID int64, c release.Cancellation) error
+	// Cancellations lists a session's cancellations made at or after since.
+	Cancellations(ctx context.Context, sessionID int64, since time.Time) ([]release.Cancellation, error)
+	AppendRisk(ctx context.Context, r *RiskEvent) error
+	RiskEvents(ctx context.Context, afterID int64, limit int) ([]RiskEvent, error)
+
+	// Calls made in a session, for the priority interleave.
+	InsertCall(ctx context.Context, sessionID, bookingID int64, priority bool, at time.Time) error
+	// RecentCalls returns whether each of the last n calls of a session went
+	// to a priority patient, oldest first.
+	RecentCalls(ctx context.Context, sessionID int64, n int) ([]bool, error)
+
+	// Savepoint runs fn so that, when it fails, what it wrote is undone and
+	// the transaction can go on.
+	Savepoint(ctx context.Context, fn func() error) error
+
 	// Settings: small named values the system keeps for itself.
 	Setting(ctx context.Context, key string) (string, error)
 	PutSetting(ctx context.Context, key, value string) error
@@ -180,11 +237,43 @@ type BindLimits struct {
 // HistoryQuery selects the history the rules need: active bookings in the
 // department and on the date of the booking to be made, active bookings
 // from Today on (a past day's booking left checked in, its patient not
-// reached, no longer counts), and no-shows and cancellations since Since.
+// reached, no longer counts), and no-shows and cancellations since Since —
+// the patient's, and the cancellations made by AccountID when not zero.
 type HistoryQuery struct {
-	PatientID, DepartmentID int64
+	PatientID, DepartmentID, AccountID int64
 	Date, Today             string
 	Since                   time.Time
+}
+
+// SlotQuery asks for the lowest-numbered free slot of a session whose window
+// has not ended by Now, in the window starting at WindowStart when that is
+// not zero, of one of Quotas (general when empty), and not embargoed unless
+// Embargoed is set (waitlist offers and draws go past embargoes).
+type SlotQuery struct {
+	SessionID   int64
+	WindowStart time.Time
+	Now         time.Time
+	Quotas      []fairslot.Quota // use Wanted
+	Embargoed   bool
+}
+
+// Wanted returns the quotas a query asks for: general when none is named.
+func (q SlotQuery) Wanted() []fairslot.Quota {
+	if len(q.Quotas) == 0 {
+		return []fairslot.Quota{fairslot.QuotaGeneral}
+	}
+	return q.Quotas
+}
+
+// RiskEvent is a signal that an account may be laundering or scalping,
+// kept for review and explainable: Kind says what was seen, Detail how.
+type RiskEvent struct {
+	ID        int64             `json:"id"`
+	At        time.Time         `json:"at"`
+	Kind      string            `json:"kind"`
+	AccountID int64             `json:"account_id"`
+	SessionID int64             `json:"session_id"`
+	Detail    map[string]string `json:"detail,omitempty"`
 }
 
 // Limits are the per-patient booking limits the database enforces; Active

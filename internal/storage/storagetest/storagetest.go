@@ -331,15 +331,15 @@ func testInsertBooking(t *testing.T, s storage.Store) {
 		if ws[0].Remaining != 3 {
 			t.Errorf("first window remaining = %d, want 3", ws[0].Remaining)
 		}
-		slot, err := tx.FreeSlot(ctx, f.session.ID, time.Time{}, base)
+		slot, err := tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, Now: base})
 		if err != nil || slot.Number != 2 {
 			t.Errorf("FreeSlot = %+v, %v; want number 2", slot, err)
 		}
-		slot, err = tx.FreeSlot(ctx, f.session.ID, f.slots[8].Start, base)
+		slot, err = tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, WindowStart: f.slots[8].Start, Now: base})
 		if err != nil || slot.Number != 9 {
 			t.Errorf("FreeSlot in the third window = %+v, %v; want number 9", slot, err)
 		}
-		slot, err = tx.FreeSlot(ctx, f.session.ID, time.Time{}, base.Add(45*time.Minute))
+		slot, err = tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, Now: base.Add(45*time.Minute)})
 		if err != nil || slot.Number != 5 {
 			t.Errorf("FreeSlot once the first window has passed = %+v, %v; want number 5", slot, err)
 		}
@@ -428,7 +428,7 @@ func testExpireAndNoShows(t *testing.T, s storage.Store) {
 		if err != nil || len(ids) != 1 || ids[0] != lapsed.ID {
 			t.Errorf("ExpireHolds = %v, %v; want [%d]", ids, err, lapsed.ID)
 		}
-		slot, err := tx.FreeSlot(ctx, f.session.ID, time.Time{}, now)
+		slot, err := tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, Now: now})
 		if err != nil || slot.ID != f.slots[0].ID {
 			t.Errorf("FreeSlot after expiry = %+v, %v; want the freed slot 1", slot, err)
 		}
@@ -639,7 +639,7 @@ func testConcurrentBooking(t *testing.T, s storage.Store) {
 			defer wg.Done()
 			p := ps[i%len(ps)]
 			s.Update(ctx, func(tx storage.Tx) error {
-				slot, err := tx.FreeSlot(ctx, f.session.ID, time.Time{}, base)
+				slot, err := tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, Now: base})
 				if err != nil {
 					return err
 				}
