@@ -25,6 +25,7 @@ var commands = []command{
 	{"serve", "run the server (--demo for a demo hospital on an embedded database)", runServe},
 	{"migrate", "apply database migrations", runMigrate},
 	{"config", "print the effective configuration, secrets redacted", runConfig},
+	{"draw", "run a due draw now, show a session's draw, or verify a published draw record", runDraw},
 	{"version", "print the version", runVersion},
 }
 

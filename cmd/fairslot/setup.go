@@ -84,7 +84,7 @@ func open(c config.Config, log *slog.Logger) (*app.Service, storage.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := &app.Service{Store: st, Vault: v, Policy: c.Booking, Calling: c.Queue, Payments: payment.NewSandbox(),
+	svc := &app.Service{Store: st, Vault: v, Policy: c.Booking, Release: c.Release, Calling: c.Queue, Payments: payment.NewSandbox(),
 		Now: time.Now, Location: loc, Log: log, Display: app.NewBroker()}
 	return svc, st, nil
 }

@@ -113,8 +113,14 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		}
 		b := fairslot.Booking{PatientID: in.PatientID, AccountID: a.ID, Channel: fairslot.Online, Status: fairslot.Held,
 			HeldUntil: s.Policy.HoldExpiry(now, sess), RequestKey: in.RequestKey}
-		slot, err := s.place(ctx, tx, &b, sess, storage.SlotQuery{WindowStart: in.WindowStart}, now)
-		if err != nil {
+		var slot fairslot.Slot
+		err = tx.Savepoint(ctx, func() (err error) {
+			slot, err = s.place(ctx, tx, &b, sess, storage.SlotQuery{WindowStart: in.WindowStart}, now)
+			return err
+		})
+		if refusal(err) {
+			return err, nil // keep the expiries and risk events this request recorded
+		} else if err != nil {
 			return nil, err
 		}
 		if err := s.record(ctx, tx, a, "booking.hold", fmt.Sprintf("booking:%d", b.ID),

@@ -35,6 +35,7 @@ type SessionView struct {
 	Closes    time.Time         `json:"booking_closes"`
 	Remaining int               `json:"remaining"`
 	Windows   []fairslot.Window `json:"windows"`
+	Release   ReleaseView       `json:"release"`
 }
 
 func (s *Service) sessionView(ctx context.Context, tx storage.Tx, sess fairslot.Session, now time.Time) (SessionView, error) {
@@ -49,7 +50,8 @@ func (s *Service) sessionView(ctx context.Context, tx storage.Tx, sess fairslot.
 	for _, w := range v.Windows {
 		v.Remaining += w.Remaining
 	}
-	return v, nil
+	v.Release, err = s.releaseView(ctx, tx, sess, now)
+	return v, err
 }
 
 // Sessions lists the sessions of a doctor or a department in a date range

@@ -151,26 +151,35 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 		if err := release.CheckEntry(now, rel); err != nil {
 			return nil, err
 		}
-		if e, err := entryOf(ctx, tx, sess.ID, rec.ID); err == nil {
-			if e.AccountID != a.ID {
-				return nil, fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw from another account")
-			}
-			v = entryView(e, rel, 0)
-			return nil, nil
-		} else if fairslot.ErrorKind(err) != fairslot.NotFound {
+		mine, err := tx.EntriesOf(ctx, a.ID)
+		if err != nil {
 			return nil, err
+		}
+		for _, e := range mine {
+			if e.SessionID == sess.ID && e.PatientID == rec.ID {
+				v = entryView(e, rel, 0)
+				return nil, nil // a repeat: the same entry, nothing gained
+			}
 		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "draw.enter", now); refuse != nil || err != nil {
 			return refuse, err
 		}
 		b := fairslot.Booking{PatientID: rec.ID, AccountID: a.ID, Channel: fairslot.Online}
 		if err := s.eligible(ctx, tx, &b, sess, now); err != nil {
-			return nil, err
+			return err, nil // keep the risk events this request recorded
 		}
 		salt := make([]byte, 16)
 		rand.Read(salt)
 		e := fairslot.Entry{SessionID: sess.ID, PatientID: rec.ID, AccountID: a.ID, Hash: release.EntryHash(sess.ID, salt, rec.Ref), CreatedAt: now}
-		if err := tx.InsertEntry(ctx, &e, rel.Opens.In(s.Location).Format(time.DateOnly), s.Release.EntriesPerAccount); err != nil {
+		err = tx.Savepoint(ctx, func() error {
+			return tx.InsertEntry(ctx, &e, rel.Opens.In(s.Location).Format(time.DateOnly), s.Release.EntriesPerAccount)
+		})
+		switch {
+		case fairslot.ErrorKind(err) == fairslot.Conflict:
+			return fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw from another account"), nil
+		case fairslot.ErrorKind(err) == fairslot.Limited:
+			return err, nil
+		case err != nil:
 			return nil, err
 		}
 		v = entryView(e, rel, 0)
@@ -191,19 +200,6 @@ func (s *Service) boundPatientSession(ctx context.Context, tx storage.Tx, a Acto
 	}
 	sess, err := tx.Session(ctx, sessionID)
 	return rec, sess, err
-}
-
-func entryOf(ctx context.Context, tx storage.Tx, sessionID, patientID int64) (fairslot.Entry, error) {
-	es, err := tx.Entries(ctx, sessionID)
-	if err != nil {
-		return fairslot.Entry{}, err
-	}
-	for _, e := range es {
-		if e.PatientID == patientID {
-			return e, nil
-		}
-	}
-	return fairslot.Entry{}, fairslot.Errorf(fairslot.NotFound, "entry not found")
 }
 
 func entryView(e fairslot.Entry, rel fairslot.Release, of int) EntryView {
@@ -573,7 +569,7 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 		}
 		b := fairslot.Booking{PatientID: rec.ID, AccountID: a.ID, Channel: fairslot.Online}
 		if err := s.eligible(ctx, tx, &b, sess, now); err != nil {
-			return nil, err
+			return err, nil // keep the risk events this request recorded
 		}
 		w := fairslot.WaitlistEntry{SessionID: sess.ID, DoctorID: sess.DoctorID, Date: sess.Date, PatientID: rec.ID, AccountID: a.ID, CreatedAt: now}
 		if in.AnySession {

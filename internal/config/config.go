@@ -17,6 +17,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/release"
 )
 
 // Config is the whole configuration.
@@ -49,6 +50,7 @@ type Config struct {
 	ShutdownTimeout        fairslot.Duration `json:"shutdown_timeout"`
 	Booking                booking.Policy    `json:"booking"`
 	Queue                  queue.Policy      `json:"queue"`
+	Release                release.Policy    `json:"release"`
 }
 
 // Default returns the defaults.
@@ -64,7 +66,7 @@ func Default() Config {
 		WatchdogTerminateAfter: fairslot.Duration(10 * time.Second),
 		SweepInterval:          fairslot.Duration(30 * time.Second),
 		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
-		Booking:                booking.Default(), Queue: queue.Default(),
+		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
 	}
 }
 
@@ -142,10 +144,10 @@ func (c Config) Validate() error {
 	if err := c.Booking.Validate(); err != nil {
 		return err
 	}
-	if c.Queue.MaxMissed < 0 {
-		return fmt.Errorf("config: queue.max_missed must not be negative")
+	if err := c.Queue.Validate(); err != nil {
+		return err
 	}
-	return nil
+	return c.Release.Validate()
 }
 
 // NodeName is the configured node name, or the host name.

@@ -96,10 +96,7 @@ func Seed(ctx context.Context, svc *app.Service) error {
 						s := fairslot.Session{DoctorID: doc.ID, DepartmentID: dep.ID, Date: today.AddDate(0, 0, day).Format(time.DateOnly),
 							Period: p.period, Start: p.start, End: p.end, Room: fmt.Sprintf("%s-%d", d.code, room), FeeCents: fee}
 						slots := windows(p.start, p.end, p.perWindow)
-						if err := s.Validate(slots); err != nil {
-							return err
-						}
-						if err := tx.CreateSession(ctx, &s, slots); err != nil {
+						if err := svc.NewSession(ctx, tx, d.code, &s, slots); err != nil {
 							return err
 						}
 					}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -59,6 +60,8 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/departments/{id}/sessions", s.sessions)
 	h("GET /api/v1/doctors/{id}/sessions", s.sessions)
 	h("GET /api/v1/sessions/{id}", s.session)
+	h("GET /api/v1/sessions/{id}/release", s.release)
+	h("GET /api/v1/sessions/{id}/draw/record", s.drawRecord)
 
 	h("POST /api/v1/auth/code", s.requestCode)
 	h("POST /api/v1/auth/login", s.login)
@@ -281,7 +284,40 @@ func (s *Server) actor(r *http.Request) (app.Actor, error) {
 	if !ok || tok == "" {
 		return app.Actor{}, fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token is required")
 	}
-	return s.App.Authenticate(r.Context(), tok, requestID(r))
+	a, err := s.App.Authenticate(r.Context(), tok, requestID(r))
+	a.Device, a.Addr = device(r), AddrPrefix(r.RemoteAddr)
+	return a, err
+}
+
+// device names the client's device: the fairslot_device cookie the pages
+// set, or an X-Device-ID header from an app; empty when neither is sent.
+func device(r *http.Request) string {
+	if c, err := r.Cookie("fairslot_device"); err == nil && len(c.Value) <= 64 {
+		return c.Value
+	}
+	if d := r.Header.Get("X-Device-ID"); len(d) <= 64 {
+		return d
+	}
+	return ""
+}
+
+// AddrPrefix is the network a client address belongs to for limits and
+// risk signals: its IPv4 /24 or IPv6 /56, as text; empty when unparseable.
+func AddrPrefix(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return ""
+	}
+	a := ap.Addr().Unmap()
+	bits := 24
+	if a.Is6() {
+		bits = 56
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {

@@ -193,6 +193,52 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 		})(w, r)
 	})
 	h("POST /api/v1/bookings/{id}/cancel", withID(s, s.App.Cancel))
+
+	h("GET /api/v1/entries", withActor(s, list("entries", s.App.Entries)))
+	h("POST /api/v1/sessions/{id}/draw/entries", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.EntryInput) (app.EntryView, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return app.EntryView{}, err
+		}
+		in.SessionID = id
+		if in.PatientID <= 0 {
+			return app.EntryView{}, fairslot.Errorf(fairslot.Invalid, "patient_id is required")
+		}
+		return s.App.EnterDraw(r.Context(), a, in)
+	}))
+	h("GET /api/v1/waitlist", withActor(s, list("waitlist", s.App.Waitlists)))
+	h("POST /api/v1/waitlist", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.WaitInput) (app.WaitView, error) {
+		if in.SessionID <= 0 || in.PatientID <= 0 {
+			return app.WaitView{}, fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
+		}
+		return s.App.JoinWaitlist(r.Context(), a, in)
+	}))
+	h("POST /api/v1/waitlist/{id}/leave", withID(s, s.App.LeaveWaitlist))
+}
+
+func (s *Server) release(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.App.SessionRelease(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, v)
+}
+
+// drawRecord serves a draw's published record, for anyone to verify.
+func (s *Server) drawRecord(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.App.DrawRecord(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, rec)
 }
 
 func (s *Server) staffLogin(w http.ResponseWriter, r *http.Request) error {
@@ -234,6 +280,21 @@ func (s *Server) staffRoutes(h func(string, handler)) {
 		return map[string][]app.QueueItem{"queue": q}, err
 	}))
 	h("POST /api/v1/staff/sessions/{id}/call-next", withID(s, s.App.CallNext))
+	h("POST /api/v1/staff/sessions/{id}/extra-slots", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.ExtraSlotInput) (fairslot.Slot, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return fairslot.Slot{}, err
+		}
+		return s.App.AddExtraSlot(r.Context(), a, id, in)
+	}))
+	h("POST /api/v1/staff/sessions/{id}/draw", withID(s, s.App.RunDraw))
+	h("GET /api/v1/staff/risk-events", withActor(s, func(ctx context.Context, a app.Actor) (map[string][]storage.RiskEvent, error) {
+		es, err := s.App.RiskEvents(ctx, a, 0)
+		if es == nil {
+			es = []storage.RiskEvent{}
+		}
+		return map[string][]storage.RiskEvent{"risk_events": es}, err
+	}))
 	for action, fn := range map[string]func(context.Context, app.Actor, int64) error{
 		"recall": s.App.Recall, "missed": s.App.Missed, "complete": s.App.Complete,
 	} {
