@@ -37,6 +37,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Audit", testAudit},
 		{"ConcurrentBooking", testConcurrentBooking},
 		{"ConcurrentUpdatesAreIsolated", testConcurrentUpdatesIsolated},
+		{"Release", testRelease},
+		{"Waitlist", testWaitlist},
+		{"SlotsAndQuotas", testSlotsAndQuotas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
