@@ -52,26 +52,35 @@ func BenchmarkBookingPath(b *testing.B) {
 func BenchmarkBookingPathPostgres(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			admin, as := pgtest.Fresh(b)
-			pg, err := postgres.Open(ctx, admin, postgres.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pg.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if err := pg.SetupRoles(ctx); err != nil {
-				b.Fatal(err)
-			}
-			pg.Close()
-			st, err := postgres.Open(ctx, as(postgres.OnlineRole), postgres.Options{Location: loc, MaxConns: 20})
-			if err != nil {
-				b.Fatal(err)
-			}
+			admin, online := freshPostgres(b)
 			e := &env{dir: b.TempDir()}
-			e.svc, e.clock, e.inbox, e.pay = serviceOn(b, st, e.dir)
+			e.svc, e.clock, e.inbox, e.pay = serviceOn(b, online(), e.dir)
 			benchBookingPath(b, e, clients, func(n int) time.Duration { return barePostgres(b, admin, n) })
 		})
+	}
+}
+
+// freshPostgres makes a fresh, migrated database with its roles and returns
+// its admin URL and a function opening a store on it as the online role.
+func freshPostgres(t testing.TB) (admin string, online func() storage.Store) {
+	admin, as := pgtest.Fresh(t)
+	pg, err := postgres.Open(ctx, admin, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if err := pg.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.SetupRoles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return admin, func() storage.Store {
+		st, err := postgres.Open(ctx, as(postgres.OnlineRole), postgres.Options{Location: loc, MaxConns: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
 }
 

@@ -484,6 +484,9 @@ func (s *Service) offerWaitlist(ctx context.Context, tx storage.Tx, sess fairslo
 	if !ok {
 		return false, nil
 	}
+	if rel, err := s.releaseOf(ctx, tx, sess); err != nil || (rel.Mode == fairslot.Draw && rel.Drawn.IsZero()) {
+		return false, err // the slots of a draw not yet run go to its entries
+	}
 	wl, err := tx.Waitlist(ctx, sess.DoctorID, sess.Date)
 	if err != nil {
 		return false, err
@@ -515,6 +518,30 @@ func (s *Service) offerWaitlist(ctx context.Context, tx storage.Tx, sess fairslo
 		}
 	}
 	return false, nil
+}
+
+// offerHeldBack offers the free slots of the sessions w waits for to the
+// waitlist, one offer at a time, while offers are taken.
+func (s *Service) offerHeldBack(ctx context.Context, tx storage.Tx, w fairslot.WaitlistEntry, now time.Time) error {
+	sessions, err := tx.Sessions(ctx, storage.SessionFilter{DoctorID: w.DoctorID, From: w.Date, To: w.Date})
+	if err != nil {
+		return err
+	}
+	for _, sess := range sessions {
+		if w.SessionID != 0 && sess.ID != w.SessionID {
+			continue
+		}
+		for {
+			offered, err := s.offerWaitlist(ctx, tx, sess, now)
+			if err != nil {
+				return err
+			}
+			if !offered {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // WaitInput asks for a place on a waitlist: for one session, or for any
@@ -579,8 +606,13 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 			return nil, err
 		}
 		id = w.ID
-		return nil, s.record(ctx, tx, a, "waitlist.join", fmt.Sprintf("waitlist:%d", w.ID),
-			map[string]string{"session": fmt.Sprint(sess.ID), "any_session": fmt.Sprint(in.AnySession), "patient": fmt.Sprint(rec.ID)})
+		if err := s.record(ctx, tx, a, "waitlist.join", fmt.Sprintf("waitlist:%d", w.ID),
+			map[string]string{"session": fmt.Sprint(sess.ID), "any_session": fmt.Sprint(in.AnySession), "patient": fmt.Sprint(rec.ID)}); err != nil {
+			return nil, err
+		}
+		// A slot freed while nobody waited is held back from first come;
+		// now somebody waits, it goes to the waitlist instead.
+		return nil, s.offerHeldBack(ctx, tx, w, now)
 	})
 	if err != nil {
 		return WaitView{}, err

@@ -5,6 +5,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -607,5 +608,64 @@ func TestReleaseJitter(t *testing.T) {
 	c.now = opens
 	if _, err := svc.Hold(ctx, a, app.HoldInput{SessionID: sess.ID, PatientID: ps[0]}); err != nil {
 		t.Errorf("a hold at the opening: %v", err)
+	}
+}
+
+// TestDrawRunsOnceOnSeveralNodes: three services on one PostgreSQL database
+// (as the online role) all try to run a due draw at the same moment; it runs
+// exactly once, and its record verifies.
+func TestDrawRunsOnceOnSeveralNodes(t *testing.T) {
+	_, online := freshPostgres(t)
+	dir := t.TempDir()
+	var nodes []*app.Service
+	c := &clock{now: releaseAt.Add(-time.Hour)}
+	for range 3 {
+		svc, _, _, _ := serviceOn(t, online(), dir) // one keyset for all
+		svc.Now = c.Now
+		nodes = append(nodes, svc)
+	}
+	w := newWorld(t, nodes[0], c, "CARD", drawRule("CARD"))
+	for _, n := range nodes[1:] {
+		n.Release = nodes[0].Release
+	}
+	sess := w.session(t, day, fairslot.Morning, 5)
+	c.now = releaseAt.Add(time.Minute)
+	for i := range 20 {
+		a, ps := w.account(t, fmt.Sprintf("1330000%04d", i), 1)
+		if _, err := nodes[i%3].EnterDraw(ctx, a, app.EntryInput{SessionID: sess.ID, PatientID: ps[0]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.now = releaseAt.Add(30 * time.Minute)
+	var wg sync.WaitGroup
+	ran := make([]int, len(nodes))
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ran[i], errs[i] = n.RunDueDraws(ctx)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range nodes {
+		if errs[i] != nil {
+			t.Errorf("node %d: %v", i, errs[i])
+		}
+		total += ran[i]
+	}
+	if total != 1 {
+		t.Errorf("the draw ran %d times (%v), want once", total, ran)
+	}
+	rec, err := nodes[2].DrawRecord(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := release.Verify(rec); err != nil {
+		t.Errorf("record: %v", err)
+	}
+	if n := storagetest.CheckNoDoubles(t, nodes[0].Store, sess.ID); n != 5 {
+		t.Errorf("%d bookings after the draw, want 5", n)
 	}
 }
