@@ -241,8 +241,8 @@ type BindLimits struct {
 // the patient's, and the cancellations made by AccountID when not zero.
 type HistoryQuery struct {
 	PatientID, DepartmentID, AccountID int64
-	Date, Today             string
-	Since                   time.Time
+	Date, Today                        string
+	Since                              time.Time
 }
 
 // SlotQuery asks for the lowest-numbered free slot of a session whose window

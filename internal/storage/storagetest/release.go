@@ -62,7 +62,9 @@ func testRelease(t *testing.T, s storage.Store) {
 	}
 	entries[0].Rank, entries[0].Outcome = 2, fairslot.Lost
 	entries[1].Rank, entries[1].Outcome, entries[1].Reason = 1, fairslot.Skipped, "a limit"
-	update(t, s, func(tx storage.Tx) error { return tx.FinishDraw(ctx, f.session.ID, base, []byte(`{"version":1}`), entries) })
+	update(t, s, func(tx storage.Tx) error {
+		return tx.FinishDraw(ctx, f.session.ID, base, []byte(`{"version":1}`), entries)
+	})
 	err = s.Update(ctx, func(tx storage.Tx) error { return tx.FinishDraw(ctx, f.session.ID, base, []byte(`{}`), nil) })
 	wantKind(t, "a second draw", err, fairslot.Conflict)
 	update(t, s, func(tx storage.Tx) error {

@@ -342,7 +342,7 @@ func testInsertBooking(t *testing.T, s storage.Store) {
 		if err != nil || slot.Number != 9 {
 			t.Errorf("FreeSlot in the third window = %+v, %v; want number 9", slot, err)
 		}
-		slot, err = tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, Now: base.Add(45*time.Minute)})
+		slot, err = tx.FreeSlot(ctx, storage.SlotQuery{SessionID: f.session.ID, Now: base.Add(45 * time.Minute)})
 		if err != nil || slot.Number != 5 {
 			t.Errorf("FreeSlot once the first window has passed = %+v, %v; want number 5", slot, err)
 		}
