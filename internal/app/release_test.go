@@ -669,3 +669,29 @@ func TestDrawRunsOnceOnSeveralNodes(t *testing.T) {
 		t.Errorf("%d bookings after the draw, want 5", n)
 	}
 }
+
+// TestBindingAgeAndEntryCap: an identity bound minutes before the release is
+// of no use when the hospital sets a minimum binding age, and an account's
+// entries per release day are capped.
+func TestBindingAgeAndEntryCap(t *testing.T) {
+	svc, c, _, _ := openService(t, t.TempDir())
+	c.now = releaseAt.Add(-time.Hour)
+	w := newWorld(t, svc, c, "CARD", drawRule("CARD"))
+	svc.Release.EntriesPerAccount = 2
+	sess := w.session(t, day, fairslot.Morning, 2)
+	old, olds := w.account(t, "13100000001", 3)
+	svc.Policy.MinBindingAge = fairslot.Duration(24 * time.Hour)
+	c.now = releaseAt // the release, an hour after binding
+	_, err := svc.EnterDraw(ctx, old, app.EntryInput{SessionID: sess.ID, PatientID: olds[0]})
+	wantKind(t, "an entry for a patient bound an hour ago", err, fairslot.Limited)
+	svc.Policy.MinBindingAge = 0
+	for i, p := range olds {
+		_, err := svc.EnterDraw(ctx, old, app.EntryInput{SessionID: sess.ID, PatientID: p})
+		if i < 2 && err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		if i == 2 {
+			wantKind(t, "a third entry with a cap of 2", err, fairslot.Limited)
+		}
+	}
+}

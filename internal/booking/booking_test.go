@@ -82,6 +82,19 @@ func TestCheckBooking(t *testing.T) {
 		{"three no-shows spread over 120 days", booking.History{NoShows: days(1, 60, 120)}, true},
 		{"three cancels in 30 days", booking.History{Cancels: days(1, 2, 29)}, false},
 		{"three cancels, one older", booking.History{Cancels: days(1, 2, 31)}, true},
+		{"five cancels by the account", booking.History{AccountCancels: days(1, 2, 3, 4, 5)}, true},
+		{"six cancels by the account in 30 days", booking.History{AccountCancels: days(1, 2, 3, 4, 5, 29)}, false},
+		{"bound an hour ago, no minimum", booking.History{BoundAt: now.Add(-time.Hour)}, true},
+	}
+	aged := booking.Default()
+	aged.MinBindingAge = fairslot.Duration(24 * time.Hour)
+	for _, tt := range []struct {
+		bound time.Time
+		ok    bool
+	}{{now.Add(-23 * time.Hour), false}, {now.Add(-24 * time.Hour), true}, {time.Time{}, true}} {
+		if err := aged.CheckBooking(now, booking.History{BoundAt: tt.bound}); (err == nil) != tt.ok {
+			t.Errorf("binding age, bound at %v: %v, want ok=%v", tt.bound, err, tt.ok)
+		}
 	}
 	for _, tt := range tests {
 		err := p.CheckBooking(now, tt.h)

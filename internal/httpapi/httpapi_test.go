@@ -53,6 +53,7 @@ type env struct {
 	srv   *httptest.Server
 	clock *clock
 	codes *codes
+	svc   *app.Service
 	store *sqlite.Store
 	logs  *bytes.Buffer
 }
@@ -82,6 +83,7 @@ func newEnv(t *testing.T) *env {
 	if err := demo.Seed(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
+	e.svc = svc
 	api := &httpapi.Server{App: svc, Log: log, Ready: st.Ping, BoardRefresh: time.Hour}
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
