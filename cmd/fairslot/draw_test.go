@@ -115,11 +115,13 @@ func TestDrawCommands(t *testing.T) {
 		t.Fatalf("draw verify FILE = %v, %s", err, out)
 	}
 	tampers := map[string]func(r *release.Record){
-		"seed":          func(r *release.Record) { r.Seed[0] ^= 1 },
-		"an entry":      func(r *release.Record) { r.Entries[0][1] ^= 1 },
-		"ranks swapped": func(r *release.Record) { r.Allocation[0].Entry, r.Allocation[1].Entry = r.Allocation[1].Entry, r.Allocation[0].Entry },
-		"an outcome":    func(r *release.Record) { r.Allocation[4].Outcome = fairslot.Won },
-		"a slot":        func(r *release.Record) { r.Allocation[0].Slot = 2 },
+		"seed":     func(r *release.Record) { r.Seed[0] ^= 1 },
+		"an entry": func(r *release.Record) { r.Entries[0][1] ^= 1 },
+		"ranks swapped": func(r *release.Record) {
+			r.Allocation[0].Entry, r.Allocation[1].Entry = r.Allocation[1].Entry, r.Allocation[0].Entry
+		},
+		"an outcome": func(r *release.Record) { r.Allocation[4].Outcome = fairslot.Won },
+		"a slot":     func(r *release.Record) { r.Allocation[0].Slot = 2 },
 	}
 	for name, tamper := range tampers {
 		var r release.Record
