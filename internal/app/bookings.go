@@ -159,13 +159,16 @@ func (s *Service) view(ctx context.Context, id int64) (v BookingView, err error)
 // bound by the online suspensions. Callers expire the session's lapsed holds
 // first, so that their slots go to the waitlist, not to this booking.
 func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, q storage.SlotQuery, now time.Time) (fairslot.Slot, error) {
-	if err := s.eligible(ctx, tx, b, sess, now); err != nil {
-		return fairslot.Slot{}, err
-	}
+	// The slot first: on PostgreSQL that takes the session's lock before the
+	// patient's, the order every path keeps, so two transactions never wait
+	// on each other.
 	q.SessionID, q.Now = sess.ID, now
 	slot, err := tx.FreeSlot(ctx, q)
 	if err != nil {
 		return slot, err
+	}
+	if err := s.eligible(ctx, tx, b, sess, now); err != nil {
+		return fairslot.Slot{}, err
 	}
 	b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date = newCode(), slot.ID, sess.ID, sess.DepartmentID, sess.Date
 	b.FeeCents, b.CreatedAt, b.UpdatedAt = sess.FeeCents, now, now
