@@ -1,0 +1,124 @@
+// Package gate holds the front door's rules: rate limits by the generic cell
+// rate algorithm (GCRA), kept in memory with a bound on how many keys it
+// remembers, so that a flood of unique keys cannot exhaust memory. The
+// decision itself is a pure function of a stored time and now; the limiter
+// only keeps those times. It must never touch storage or the network.
+package gate
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// Limit allows Rate requests per Per on average, with bursts of up to Burst.
+type Limit struct {
+	Rate  int           `json:"rate"`
+	Per   time.Duration `json:"per"`
+	Burst int           `json:"burst"`
+}
+
+// interval is the time one request uses up; tolerance how far ahead of now
+// the theoretical arrival time may run.
+func (l Limit) interval() time.Duration  { return l.Per / time.Duration(max(l.Rate, 1)) }
+func (l Limit) tolerance() time.Duration { return l.interval() * time.Duration(max(l.Burst, 1)-1) }
+
+// Decide is GCRA: tat is the key's theoretical arrival time (zero for a new
+// key). It allows the request when tat runs no further ahead of now than the
+// burst tolerance, and returns the key's next tat; a refusal returns how long
+// until a request would be allowed, and tat unchanged.
+func (l Limit) Decide(tat, now time.Time) (next time.Time, ok bool, retryAfter time.Duration) {
+	if tat.Before(now) {
+		tat = now
+	}
+	if ahead := tat.Sub(now); ahead > l.tolerance() {
+		return tat, false, ahead - l.tolerance()
+	}
+	return tat.Add(l.interval()), true, 0
+}
+
+// Memory is an in-memory limiter for one Limit, keyed by strings. It keeps
+// at most MaxKeys keys: a key whose theoretical arrival time has passed is
+// forgotten (it would be allowed like a new one), and when the table is full
+// of live keys the most nearly expired of a small sample is dropped.
+type Memory struct {
+	limit  Limit
+	seed   maphash.Seed
+	shards [64]shard
+	perCap int
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[string]int64 // theoretical arrival time, Unix nanoseconds
+}
+
+// NewMemory returns a limiter for l remembering at most maxKeys keys.
+func NewMemory(l Limit, maxKeys int) *Memory {
+	m := &Memory{limit: l, seed: maphash.MakeSeed(), perCap: max(maxKeys/64, 1)}
+	for i := range m.shards {
+		m.shards[i].m = make(map[string]int64)
+	}
+	return m
+}
+
+// Allow decides one request for key at now.
+func (m *Memory) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	s := &m.shards[maphash.String(m.seed, key)%uint64(len(m.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var tat time.Time
+	stored, known := s.m[key]
+	if known {
+		tat = time.Unix(0, stored)
+	}
+	next, ok, retryAfter := m.limit.Decide(tat, now)
+	if !ok {
+		return false, retryAfter
+	}
+	if !known && len(s.m) >= m.perCap {
+		s.evict(now.UnixNano(), m.perCap)
+	}
+	s.m[key] = next.UnixNano()
+	return true, 0
+}
+
+// evict makes room for one key under limit: every expired key goes; if that
+// is not enough, the most nearly expired of up to eight keys the map's random
+// order gives. Dropping a live key forgets its history, so under a flood of
+// unique keys a remembered key may get a fresh allowance — the price of a
+// bounded table.
+func (s *shard) evict(now int64, limit int) {
+	for k, tat := range s.m {
+		if tat <= now {
+			delete(s.m, k)
+		}
+	}
+	if len(s.m) < limit {
+		return
+	}
+	var victim string
+	var oldest int64
+	n := 0
+	for k, tat := range s.m {
+		if n == 0 || tat < oldest {
+			victim, oldest = k, tat
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	delete(s.m, victim)
+}
+
+// Len reports how many keys the limiter remembers.
+func (m *Memory) Len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
