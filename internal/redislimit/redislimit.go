@@ -1,0 +1,79 @@
+// Package redislimit is the shared rate limiter for several fairslot nodes:
+// the same GCRA decision as gate.Memory, made by one atomic Lua script per
+// request on Redis with Redis's own clock, so nodes with skewed clocks agree.
+// Keys expire when their theoretical arrival time passes, so a flood of
+// unique keys costs Redis memory only for as long as a key would limit
+// anything. It must never hold personal data: callers pass keyed hashes.
+package redislimit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fairslot/fairslot/internal/gate"
+)
+
+// script is GCRA in microseconds. ARGV: interval, tolerance, and a test
+// clock (0: Redis TIME).
+const script = `
+local interval, tolerance, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if now == 0 then
+	local t = redis.call('TIME')
+	now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local ahead = tat - now
+if ahead > tolerance then
+	return {0, ahead - tolerance}
+end
+local nexttat = tat + interval
+redis.call('SET', KEYS[1], nexttat, 'PX', math.ceil((nexttat - now) / 1000) + 1)
+return {1, 0}
+`
+
+var gcra = redis.NewScript(script)
+
+// Limiter decides requests for one limit under a key prefix.
+type Limiter struct {
+	Client *redis.Client
+	Limit  gate.Limit
+	Prefix string // e.g. "fairslot:rl:addr:"
+	// Clock, when set (tests), replaces Redis's clock.
+	Clock func() time.Time
+}
+
+// Open connects to the Redis server at url (redis://host:port/db).
+func Open(ctx context.Context, url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	c := redis.NewClient(opt)
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return c, nil
+}
+
+// Allow decides one request for key.
+func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error) {
+	var now int64
+	if l.Clock != nil {
+		now = l.Clock().UnixMicro()
+	}
+	interval := l.Limit.Per.Microseconds() / int64(max(l.Limit.Rate, 1))
+	tolerance := interval * int64(max(l.Limit.Burst, 1)-1)
+	res, err := gcra.Run(ctx, l.Client, []string{l.Prefix + key}, interval, tolerance, now).Int64Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("redis rate limit: %w", err)
+	}
+	if len(res) != 2 {
+		return false, 0, fmt.Errorf("redis rate limit: unexpected reply %v", res)
+	}
+	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
+}
