@@ -11,7 +11,9 @@ import (
 	"strconv"
 
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/release"
+	"github.com/fairslot/fairslot/internal/storage"
 )
 
 // runDraw is `fairslot draw run|show|verify`: run a due draw now, show a
@@ -44,17 +46,11 @@ func drawSession(ctx context.Context, verb string, args []string, stdout, stderr
 	if err != nil || id <= 0 {
 		return fmt.Errorf("session %q: want a positive integer", fs.Arg(0))
 	}
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	svc, st, err := open(c, newLogger(c, stderr))
+	svc, st, err := openCurrent(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := schemaCurrent(ctx, st); err != nil {
-		return err
-	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if verb == "run" {
@@ -88,10 +84,7 @@ func drawVerify(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var rec release.Record
 	switch {
 	case *session > 0:
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		svc, st, err := open(c, newLogger(c, stderr))
+		svc, st, err := openCurrent(ctx, c, stderr)
 		if err != nil {
 			return err
 		}
@@ -129,4 +122,21 @@ func drawVerify(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "draw of session %d verifies: the seed matches the commitment %x; %d entries in the order the seed gives; %d slots allocated in that order\n",
 		rec.SessionID, []byte(rec.Commitment), len(rec.Entries), won)
 	return nil
+}
+
+// openCurrent validates the configuration and opens the service on a
+// database whose schema is current. The caller closes the store.
+func openCurrent(ctx context.Context, c config.Config, stderr io.Writer) (*app.Service, storage.Store, error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	svc, st, err := open(c, newLogger(c, stderr))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := schemaCurrent(ctx, st); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, st, nil
 }
