@@ -153,11 +153,8 @@ func (s *Service) view(ctx context.Context, id int64) (v BookingView, err error)
 
 // place takes a free slot of sess as q asks (its session and time are
 // filled in here) for booking b, whose patient, account, channel and status
-// are set: the patient's limits are checked by the rules and enforced again
-// by the conditional insert. An online booking also needs a binding old
-// enough and an account not paused for cancelling; an on-site one is not
-// bound by the online suspensions. Callers expire the session's lapsed holds
-// first, so that their slots go to the waitlist, not to this booking.
+// are set, through take. Callers expire the session's lapsed holds first, so
+// that their slots go to the waitlist, not to this booking.
 func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, q storage.SlotQuery, now time.Time) (fairslot.Slot, error) {
 	// The slot first: on PostgreSQL that takes the session's lock before the
 	// patient's, the order every path keeps, so two transactions never wait
@@ -167,12 +164,20 @@ func (s *Service) place(ctx context.Context, tx storage.Tx, b *fairslot.Booking,
 	if err != nil {
 		return slot, err
 	}
+	return slot, s.take(ctx, tx, b, sess, slot, now)
+}
+
+// take books slot of sess for b: the patient's limits are checked by the
+// rules and enforced again by the conditional insert. An online booking also
+// needs a binding old enough and an account not paused for cancelling; an
+// on-site one is not bound by the online suspensions.
+func (s *Service) take(ctx context.Context, tx storage.Tx, b *fairslot.Booking, sess fairslot.Session, slot fairslot.Slot, now time.Time) error {
 	if err := s.eligible(ctx, tx, b, sess, now); err != nil {
-		return fairslot.Slot{}, err
+		return err
 	}
 	b.Code, b.SlotID, b.SessionID, b.DepartmentID, b.Date = newCode(), slot.ID, sess.ID, sess.DepartmentID, sess.Date
 	b.FeeCents, b.CreatedAt, b.UpdatedAt = sess.FeeCents, now, now
-	return slot, tx.InsertBooking(ctx, b, storage.Limits{PerDepartmentPerDay: s.Policy.MaxPerDepartmentPerDay,
+	return tx.InsertBooking(ctx, b, storage.Limits{PerDepartmentPerDay: s.Policy.MaxPerDepartmentPerDay,
 		PerDay: s.Policy.MaxPerDay, Active: s.Policy.MaxActive, Today: now.Format(time.DateOnly)})
 }
 

@@ -339,6 +339,7 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 	for rank, i := range release.Order(seed, hashes) {
 		e := entries[i]
 		e.Rank, e.Outcome = rank+1, fairslot.Lost
+		res := release.Result{Entry: e.Hash, Rank: e.Rank}
 		if !out {
 			var slot fairslot.Slot
 			slot, e.BookingID, err = s.offerTo(ctx, tx, e.PatientID, e.AccountID, sess, s.Release.WinDeadline(now, sess), now)
@@ -346,7 +347,7 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 			case err == nil && e.BookingID == 0:
 				out = true
 			case err == nil:
-				e.Outcome = fairslot.Won
+				e.Outcome, res.Slot = fairslot.Won, slot.Number
 				rec.Slots = append(rec.Slots, slot.Number)
 				if err := s.record(ctx, tx, a, "draw.win", fmt.Sprintf("booking:%d", e.BookingID),
 					map[string]string{"session": fmt.Sprint(sessionID), "entry": fmt.Sprint(e.ID), "rank": fmt.Sprint(e.Rank), "slot": fmt.Sprint(slot.Number)}); err != nil {
@@ -365,7 +366,8 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 			}
 		}
 		results = append(results, e)
-		rec.Allocation = append(rec.Allocation, release.Result{Entry: e.Hash, Rank: e.Rank, Outcome: e.Outcome, Slot: slotOf(e, rec.Slots), Reason: e.Reason})
+		res.Outcome, res.Reason = e.Outcome, e.Reason
+		rec.Allocation = append(rec.Allocation, res)
 		switch e.Outcome {
 		case fairslot.Won:
 			sum.Won++
@@ -392,14 +394,6 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 		"commitment": hex.EncodeToString(rel.Commitment), "seed": sum.Seed})
 }
 
-// slotOf is the slot a winning result took: the last one appended.
-func slotOf(e fairslot.Entry, slots []int) int {
-	if e.Outcome != fairslot.Won {
-		return 0
-	}
-	return slots[len(slots)-1]
-}
-
 // refusal reports whether err is the rules or the database refusing a
 // patient a place (a limit, a suspension, a place already held), as opposed
 // to a failure.
@@ -413,18 +407,14 @@ func refusal(err error) bool {
 // slot is left; a refusal error means the rules or the database refused this
 // patient (nothing was written).
 func (s *Service) offerTo(ctx context.Context, tx storage.Tx, patientID, accountID int64, sess fairslot.Session, deadline, now time.Time) (fairslot.Slot, int64, error) {
-	q := storage.SlotQuery{SessionID: sess.ID, Now: now, Embargoed: true}
-	if _, err := tx.FreeSlot(ctx, q); fairslot.ErrorKind(err) == fairslot.Conflict {
-		return fairslot.Slot{}, 0, nil
+	slot, err := tx.FreeSlot(ctx, storage.SlotQuery{SessionID: sess.ID, Now: now, Embargoed: true})
+	if fairslot.ErrorKind(err) == fairslot.Conflict {
+		return slot, 0, nil
 	} else if err != nil {
-		return fairslot.Slot{}, 0, err
+		return slot, 0, err
 	}
 	b := fairslot.Booking{PatientID: patientID, AccountID: accountID, Channel: fairslot.Online, Status: fairslot.Held, HeldUntil: deadline}
-	var slot fairslot.Slot
-	err := tx.Savepoint(ctx, func() (err error) {
-		slot, err = s.place(ctx, tx, &b, sess, q, now)
-		return err
-	})
+	err = tx.Savepoint(ctx, func() error { return s.take(ctx, tx, &b, sess, slot, now) })
 	return slot, b.ID, err
 }
 
@@ -626,11 +616,7 @@ func (s *Service) LeaveWaitlist(ctx context.Context, a Actor, id int64) (WaitVie
 		return WaitView{}, err
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		w, err := tx.WaitlistEntry(ctx, id)
-		if err == nil && w.AccountID != a.ID {
-			err = fairslot.Errorf(fairslot.NotFound, "waitlist entry not found")
-		}
-		if err != nil {
+		if _, err := ownWaitlistEntry(ctx, tx, a, id); err != nil {
 			return err
 		}
 		if err := tx.CloseWaitlist(ctx, id, s.now(), "left", 0); err != nil {
@@ -666,12 +652,19 @@ func (s *Service) Waitlists(ctx context.Context, a Actor) (out []WaitView, err e
 	return out, err
 }
 
+// ownWaitlistEntry reads a waitlist entry of the caller's account; another
+// account's entry is reported as not found, so ids cannot be probed.
+func ownWaitlistEntry(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot.WaitlistEntry, error) {
+	w, err := tx.WaitlistEntry(ctx, id)
+	if err == nil && w.AccountID != a.ID {
+		return w, fairslot.Errorf(fairslot.NotFound, "waitlist entry not found")
+	}
+	return w, err
+}
+
 func (s *Service) waitView(ctx context.Context, a Actor, id int64) (v WaitView, err error) {
 	err = s.Store.View(ctx, func(tx storage.Tx) error {
-		w, err := tx.WaitlistEntry(ctx, id)
-		if err == nil && w.AccountID != a.ID {
-			err = fairslot.Errorf(fairslot.NotFound, "waitlist entry not found")
-		}
+		w, err := ownWaitlistEntry(ctx, tx, a, id)
 		if err != nil {
 			return err
 		}
@@ -685,17 +678,11 @@ func (s *Service) waitView(ctx context.Context, a Actor, id int64) (v WaitView, 
 // first: older ones for the same session or for any session.
 func (s *Service) position(ctx context.Context, tx storage.Tx, w fairslot.WaitlistEntry) (WaitView, error) {
 	v := WaitView{WaitlistEntry: w}
-	sessions, err := tx.Sessions(ctx, storage.SessionFilter{DoctorID: w.DoctorID, From: w.Date, To: w.Date})
+	day, err := time.ParseInLocation(time.DateOnly, w.Date, s.Location)
 	if err != nil {
-		return v, err
+		return v, fmt.Errorf("waitlist entry %d: %w", w.ID, err)
 	}
-	for _, sess := range sessions {
-		if w.SessionID == 0 || sess.ID == w.SessionID {
-			if c := s.Release.WaitlistCloses(sess); v.Closes.IsZero() || c.Before(v.Closes) {
-				v.Closes = c
-			}
-		}
-	}
+	v.Closes = s.Release.WaitlistCloses(day)
 	if !w.Open() {
 		return v, nil
 	}

@@ -199,14 +199,15 @@ func DrawDue(now time.Time, rel fairslot.Release) bool {
 	return rel.Mode == fairslot.Draw && rel.Drawn.IsZero() && !now.Before(rel.EntryCloses)
 }
 
-// WaitlistCloses is when a session's waitlist closes.
-func (p Policy) WaitlistCloses(s fairslot.Session) time.Time {
-	return p.WaitlistClosesAt.On(s.Start.AddDate(0, 0, -1), s.Start.Location())
+// WaitlistCloses is when the waitlists of a day's sessions close; day is
+// any moment of that day in the hospital's zone (a session's Start).
+func (p Policy) WaitlistCloses(day time.Time) time.Time {
+	return p.WaitlistClosesAt.On(day.AddDate(0, 0, -1), day.Location())
 }
 
 // CheckJoin reports whether a patient may join a session's waitlist at now.
 func (p Policy) CheckJoin(now time.Time, s fairslot.Session) error {
-	if closes := p.WaitlistCloses(s); !now.Before(closes) {
+	if closes := p.WaitlistCloses(s.Start); !now.Before(closes) {
 		return fairslot.Errorf(fairslot.Conflict, "the waitlist for this session closed at %s", closes.Format("2006-01-02 15:04"))
 	}
 	return nil
@@ -216,7 +217,7 @@ func (p Policy) CheckJoin(now time.Time, s fairslot.Session) error {
 // paid: the offer time, never later than the session's start. ok is false
 // when no offer can be made any more.
 func (p Policy) OfferDeadline(now time.Time, s fairslot.Session) (time.Time, bool) {
-	if !now.Before(p.WaitlistCloses(s)) {
+	if !now.Before(p.WaitlistCloses(s.Start)) {
 		return time.Time{}, false
 	}
 	return earliest(now.Add(time.Duration(p.OfferHold)), s.Start), now.Before(s.Start)
