@@ -100,8 +100,7 @@ func (s *Service) releaseView(ctx context.Context, tx storage.Tx, sess fairslot.
 	if !now.Before(rel.Opens) {
 		v.Commitment = hex.EncodeToString(rel.Commitment)
 	}
-	es, err := tx.Entries(ctx, sess.ID)
-	v.Entries = len(es)
+	v.Entries, err = tx.EntryCount(ctx, sess.ID)
 	return v, err
 }
 
@@ -225,11 +224,9 @@ func (s *Service) Entries(ctx context.Context, a Actor) (out []EntryView, err er
 			}
 			of := 0
 			if !rel.Drawn.IsZero() {
-				all, err := tx.Entries(ctx, e.SessionID)
-				if err != nil {
+				if of, err = tx.EntryCount(ctx, e.SessionID); err != nil {
 					return err
 				}
-				of = len(all)
 			}
 			out = append(out, entryView(e, rel, of))
 		}

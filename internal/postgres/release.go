@@ -92,6 +92,10 @@ func (t *tx) EntriesOf(ctx context.Context, accountID int64) ([]fairslot.Entry, 
 	return t.entries(ctx, `e.account_id = $1 ORDER BY e.id DESC LIMIT 200`, accountID)
 }
 
+func (t *tx) EntryCount(ctx context.Context, sessionID int64) (n int, err error) {
+	return n, t.tx.QueryRow(ctx, `SELECT count(*) FROM draw_entries WHERE session_id = $1`, sessionID).Scan(&n)
+}
+
 func (t *tx) FinishDraw(ctx context.Context, sessionID int64, at time.Time, record []byte, results []fairslot.Entry) error {
 	_, err := t.exec(ctx, `INSERT INTO draw_runs (session_id, drawn_ms, record) VALUES ($1, $2, $3)`, sessionID, ms(at), string(record))
 	if isUnique(err, "draw_runs_pkey") {

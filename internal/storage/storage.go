@@ -161,6 +161,7 @@ type Tx interface {
 	// Entries lists a session's entries by id, with their results once drawn.
 	Entries(ctx context.Context, sessionID int64) ([]fairslot.Entry, error)
 	EntriesOf(ctx context.Context, accountID int64) ([]fairslot.Entry, error)
+	EntryCount(ctx context.Context, sessionID int64) (int, error)
 	// FinishDraw stores the results of a session's draw and its published
 	// record, once: a Conflict when the draw already ran.
 	FinishDraw(ctx context.Context, sessionID int64, at time.Time, record []byte, results []fairslot.Entry) error

@@ -79,6 +79,9 @@ func testRelease(t *testing.T, s storage.Store) {
 		if err != nil {
 			return err
 		}
+		if n, err := tx.EntryCount(ctx, f.session.ID); n != 2 || err != nil {
+			t.Errorf("EntryCount = %d, %v; want 2", n, err)
+		}
 		if len(es) != 2 || es[0].Rank != 2 || es[0].Outcome != fairslot.Lost || es[1].Reason != "a limit" {
 			t.Errorf("Entries after the draw = %+v", es)
 		}
