@@ -239,7 +239,7 @@ func TestFairness(t *testing.T) {
 	const humans, scalperAccounts, perScalper, slots = 2000, 10, 4, 30
 	svc, c, _, _ := openServiceTB(t, t.TempDir(), "NORMAL")
 	c.now = releaseAt.Add(-time.Hour)
-	w := newWorld(t, svc, c, "CARD", drawRule("CARD"), release.Rule{Department: "CARD", DoctorID: 0, Mode: fairslot.Draw, Window: fairslot.Duration(30 * time.Minute)})
+	w := newWorld(t, svc, c, "CARD", drawRule("CARD"))
 	svc.Release.EntriesPerAccount = perScalper
 	drawn := w.session(t, day, fairslot.Morning, slots)
 	// A second doctor, released first come, for the baseline.

@@ -83,32 +83,29 @@ func (m *Memory) Allow(key string, now time.Time) (ok bool, retryAfter time.Dura
 	return true, 0
 }
 
-// evict makes room for one key under limit: every expired key goes; if that
-// is not enough, the most nearly expired of up to eight keys the map's random
-// order gives. Dropping a live key forgets its history, so under a flood of
-// unique keys a remembered key may get a fresh allowance — the price of a
-// bounded table.
+// evict makes room for one key under limit, looking at no more than 32
+// keys (the map's random order makes them a sample), so a flood of new keys
+// costs a bounded amount of work each: expired keys among them go, and if
+// none had, the most nearly expired. Dropping a live key forgets its
+// history, so under a flood of unique keys a remembered key may get a fresh
+// allowance — the price of a bounded table.
 func (s *shard) evict(now int64, limit int) {
-	for k, tat := range s.m {
-		if tat <= now {
-			delete(s.m, k)
-		}
-	}
-	if len(s.m) < limit {
-		return
-	}
 	var victim string
 	var oldest int64
 	n := 0
 	for k, tat := range s.m {
-		if n == 0 || tat < oldest {
+		if tat <= now {
+			delete(s.m, k)
+		} else if victim == "" || tat < oldest {
 			victim, oldest = k, tat
 		}
-		if n++; n == 8 {
+		if n++; n == 32 {
 			break
 		}
 	}
-	delete(s.m, victim)
+	if len(s.m) >= limit {
+		delete(s.m, victim)
+	}
 }
 
 // Len reports how many keys the limiter remembers.

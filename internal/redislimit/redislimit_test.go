@@ -42,7 +42,7 @@ func TestAgreesWithMemory(t *testing.T) {
 		rate := 1 + rnd.IntN(20)
 		l.Limit = gate.Limit{Rate: rate, Per: time.Duration(rate*(50+rnd.IntN(500))) * time.Millisecond, Burst: 1 + rnd.IntN(10)}
 		l.Prefix += fmt.Sprint(seed, ":")
-		m := gate.NewMemory(l.Limit, 100)
+		m := gate.NewMemory(l.Limit, 64*100) // room for every key in every shard: no eviction here
 		now := time.UnixMicro(1_800_000_000_000_000)
 		l.Clock = func() time.Time { return now }
 		for i := range 300 {
