@@ -695,3 +695,29 @@ func TestBindingAgeAndEntryCap(t *testing.T) {
 		}
 	}
 }
+
+// TestPriorityWalkInTakesAReservedSlotFirst: with general and reserved
+// slots free, a priority walk-in takes the reserved one, leaving the general
+// slot to others.
+func TestPriorityWalkInTakesAReservedSlotFirst(t *testing.T) {
+	svc, c, _, _ := openService(t, t.TempDir())
+	c.now = releaseAt.Add(-time.Hour)
+	w := newWorld(t, svc, c, "ENT", release.Rule{Mode: fairslot.FirstCome, ReservedPriority: 1})
+	sess := w.session(t, "2026-12-10", fairslot.Afternoon, 3)
+	c.now = time.Date(2026, 12, 10, 13, 5, 0, 0, loc)
+	first := "11010519300101077"
+	r, err := svc.WalkIn(ctx, app.Actor{Kind: "staff", Role: fairslot.Registrar}, app.WalkInInput{SessionID: sess.ID, Priority: "elderly",
+		Patient: app.PatientInput{Name: "老人", IDType: fairslot.IDResident, IDNumber: first + string(fairslot.ResidentCheckDigit(first))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quota fairslot.Quota
+	svc.Store.View(ctx, func(tx storage.Tx) error {
+		sl, err := tx.Slot(ctx, r.Booking.SlotID)
+		quota = sl.Quota
+		return err
+	})
+	if quota != fairslot.QuotaPriority {
+		t.Errorf("a priority walk-in took a %s slot, want the reserved priority one", quota)
+	}
+}

@@ -115,6 +115,18 @@ func (in WalkInInput) quotas() ([]fairslot.Quota, error) {
 	return []fairslot.Quota{fairslot.QuotaGeneral}, nil
 }
 
+// firstFree finds a free slot of the first of quotas that has one, in
+// order of preference.
+func firstFree(ctx context.Context, tx storage.Tx, q storage.SlotQuery, quotas []fairslot.Quota) (slot fairslot.Slot, err error) {
+	for _, quota := range quotas {
+		q.Quotas = []fairslot.Quota{quota}
+		if slot, err = tx.FreeSlot(ctx, q); fairslot.ErrorKind(err) != fairslot.Conflict {
+			break
+		}
+	}
+	return slot, err
+}
+
 // WalkIn registers a walk-in patient at the desk: the identity is found or
 // created, a free slot of today's session is booked on site and paid at the
 // desk, and the patient is checked in with a ticket — one transaction.
@@ -148,8 +160,11 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
 			return err
 		}
-		slot, err := s.place(ctx, tx, &b, sess, storage.SlotQuery{WindowStart: in.WindowStart, Quotas: quotas}, now)
+		slot, err := firstFree(ctx, tx, storage.SlotQuery{SessionID: sess.ID, WindowStart: in.WindowStart, Now: now}, quotas)
 		if err != nil {
+			return err
+		}
+		if err := s.take(ctx, tx, &b, sess, slot, now); err != nil {
 			return err
 		}
 		if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code, CreatedAt: now}); err != nil {
