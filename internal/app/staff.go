@@ -119,7 +119,7 @@ func (in WalkInInput) quotas() ([]fairslot.Quota, error) {
 // order of preference.
 func firstFree(ctx context.Context, tx storage.Tx, q storage.SlotQuery, quotas []fairslot.Quota) (slot fairslot.Slot, err error) {
 	for _, quota := range quotas {
-		q.Quotas = []fairslot.Quota{quota}
+		q.Quota = quota
 		if slot, err = tx.FreeSlot(ctx, q); fairslot.ErrorKind(err) != fairslot.Conflict {
 			break
 		}

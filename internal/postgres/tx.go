@@ -249,14 +249,10 @@ func (t *tx) FreeSlot(ctx context.Context, q storage.SlotQuery) (fairslot.Slot, 
 		v := ms(q.WindowStart)
 		ws = &v
 	}
-	quotas := make([]string, 0, 4)
-	for _, x := range q.Wanted() {
-		quotas = append(quotas, string(x))
-	}
 	s, err := t.scanSlot(t.tx.QueryRow(ctx, `SELECT `+slotColumns+` FROM slots sl
 		WHERE sl.session_id = $1 AND ($2::bigint IS NULL OR sl.start_ms = $2) AND sl.end_ms > $3 AND NOT `+taken("$3")+`
-		AND sl.quota = ANY($4) AND ($5 OR NOT `+embargoed("$3")+`)
-		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ms(q.Now), quotas, q.Embargoed), "free slot")
+		AND sl.quota = $4 AND ($5 OR NOT `+embargoed("$3")+`)
+		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ms(q.Now), string(q.Wanted()), q.Embargoed), "free slot")
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
 		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
 	}

@@ -143,8 +143,8 @@ func (t *tx) FreeSlot(ctx context.Context, q storage.SlotQuery) (fairslot.Slot, 
 	}
 	s, err := t.scanSlot(t.queryRow(ctx, `SELECT `+slotColumns+` FROM slots sl
 		WHERE sl.session_id = ? AND (? IS NULL OR sl.start_ms = ?) AND sl.end_ms > ? AND NOT `+taken+`
-		AND sl.quota IN (SELECT value FROM json_each(?)) AND (? OR NOT `+embargoed+`)
-		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ws, ms(q.Now), ms(q.Now), string(mustJSON(q.Wanted())), q.Embargoed, ms(q.Now)), "free slot")
+		AND sl.quota = ? AND (? OR NOT `+embargoed+`)
+		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ws, ms(q.Now), ms(q.Now), q.Wanted(), q.Embargoed, ms(q.Now)), "free slot")
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
 		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
 	}

@@ -248,22 +248,22 @@ type HistoryQuery struct {
 
 // SlotQuery asks for the lowest-numbered free slot of a session whose window
 // has not ended by Now, in the window starting at WindowStart when that is
-// not zero, of one of Quotas (general when empty), and not embargoed unless
+// not zero, of Quota (general when empty), and not embargoed unless
 // Embargoed is set (waitlist offers and draws go past embargoes).
 type SlotQuery struct {
 	SessionID   int64
 	WindowStart time.Time
 	Now         time.Time
-	Quotas      []fairslot.Quota // use Wanted
+	Quota       fairslot.Quota // use Wanted
 	Embargoed   bool
 }
 
-// Wanted returns the quotas a query asks for: general when none is named.
-func (q SlotQuery) Wanted() []fairslot.Quota {
-	if len(q.Quotas) == 0 {
-		return []fairslot.Quota{fairslot.QuotaGeneral}
+// Wanted returns the quota a query asks for: general when none is named.
+func (q SlotQuery) Wanted() fairslot.Quota {
+	if q.Quota == "" {
+		return fairslot.QuotaGeneral
 	}
-	return q.Quotas
+	return q.Quota
 }
 
 // RiskEvent is a signal that an account may be laundering or scalping,

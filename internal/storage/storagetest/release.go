@@ -189,7 +189,7 @@ func testSlotsAndQuotas(t *testing.T, s storage.Store) {
 	if n := free(storage.SlotQuery{}); n != 2 {
 		t.Errorf("general FreeSlot = %d, want 2 (1 is reserved)", n)
 	}
-	if n := free(storage.SlotQuery{Quotas: []fairslot.Quota{fairslot.QuotaPriority, fairslot.QuotaGeneral}}); n != 1 {
+	if n := free(storage.SlotQuery{Quota: fairslot.QuotaPriority}); n != 1 {
 		t.Errorf("priority FreeSlot = %d, want 1", n)
 	}
 	update(t, s, func(tx storage.Tx) error { return tx.EmbargoSlot(ctx, f.slots[1].ID, base.Add(time.Minute)) })
