@@ -3,6 +3,7 @@ package fairslot
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller can do about it. Each transport
@@ -18,8 +19,10 @@ const (
 	Limited      Kind = "limit_reached" // a per-patient, per-account or rate limit
 	Gone         Kind = "gone"          // existed but is no longer usable (expired hold, used code)
 	TooLarge     Kind = "too_large"     // body or field over its size limit
-	Unavailable  Kind = "unavailable"   // temporarily unable (database locked, shutting down)
-	Internal     Kind = "internal"      // a bug or an unexpected failure; never shown in detail
+	Unavailable  Kind = "unavailable"   // temporarily unable (database locked, shutting down, overloaded)
+	// ChallengeRequired: the request needs a solved proof-of-work challenge.
+	ChallengeRequired Kind = "challenge_required"
+	Internal          Kind = "internal" // a bug or an unexpected failure; never shown in detail
 )
 
 // Error is an error a user may see: its Message is safe to show, and it never
@@ -27,6 +30,9 @@ const (
 type Error struct {
 	Kind    Kind
 	Message string
+	// RetryAfter, when set, is how long the caller should wait before trying
+	// again (a rate limit).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return string(e.Kind) + ": " + e.Message }
@@ -53,4 +59,14 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// RetryAfter returns how long the caller of a refused request should wait,
+// or 0 when err does not say.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

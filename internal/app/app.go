@@ -52,7 +52,9 @@ type Service struct {
 	// delays); nil: seeded from crypto/rand. Draw seeds never come from it.
 	Rand *mrand.Rand
 
-	randMu sync.Mutex
+	randMu   sync.Mutex
+	keysOnce sync.Once
+	tokenKey []byte
 }
 
 // random runs fn with the service's random source, one caller at a time.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"math/big"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/gate"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
@@ -90,7 +92,6 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 	}
 	idx := s.Vault.Index("phone", p)
 	now := s.now()
-	token, hash := newToken()
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
 		c, err := tx.LatestLoginCode(ctx, idx, now)
 		if fairslot.ErrorKind(err) == fairslot.NotFound {
@@ -115,6 +116,8 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		if err != nil {
 			return nil, err
 		}
+		var hash []byte
+		token, hash = s.newToken(storage.AccountToken, rec.ID)
 		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.AccountToken, SubjectID: rec.ID, ExpiresAt: now.Add(accountTokenTTL), CreatedAt: now}); err != nil {
 			return nil, err
 		}
@@ -166,7 +169,6 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 		return "", st, fairslot.Errorf(fairslot.Invalid, "username or password too long")
 	}
 	now := s.now()
-	token, hash := newToken()
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
 		staff, stored, err := tx.StaffByUsername(ctx, username)
 		if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
@@ -179,6 +181,8 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 			return fairslot.Errorf(fairslot.Unauthorized, "wrong username or password"),
 				s.record(ctx, tx, a, "staff.login_failed", "staff:"+fmt.Sprint(staff.ID), map[string]string{"username": username})
 		}
+		var hash []byte
+		token, hash = s.newToken(storage.StaffToken, staff.ID)
 		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.StaffToken, SubjectID: staff.ID, ExpiresAt: now.Add(staffTokenTTL), CreatedAt: now}); err != nil {
 			return nil, err
 		}
@@ -194,13 +198,12 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 // Authenticate resolves a bearer token to its actor.
 func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Actor, error) {
 	bad := fairslot.Errorf(fairslot.Unauthorized, "invalid or expired token; log in again")
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) != 32 {
-		return Actor{}, bad
+	if _, _, ok := s.TokenClaims(token); !ok {
+		return Actor{}, bad // not signed by this server: refused without a database read
 	}
-	sum := sha256.Sum256(raw)
+	sum := sha256.Sum256([]byte(token))
 	var a Actor
-	err = s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		k, err := tx.Token(ctx, sum[:], s.now())
 		if err != nil {
 			return err
@@ -223,11 +226,10 @@ func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Ac
 
 // Logout revokes a bearer token.
 func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
+	if _, _, ok := s.TokenClaims(token); !ok {
 		return fairslot.Errorf(fairslot.Unauthorized, "invalid token")
 	}
-	sum := sha256.Sum256(raw)
+	sum := sha256.Sum256([]byte(token))
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.DeleteToken(ctx, sum[:]); err != nil {
 			return err
@@ -253,12 +255,39 @@ func (s *Service) CreateStaff(ctx context.Context, a Actor, st *fairslot.Staff, 
 	})
 }
 
-// newToken returns a bearer token and the hash that is stored.
-func newToken() (token string, hash []byte) {
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	sum := sha256.Sum256(raw)
-	return base64.RawURLEncoding.EncodeToString(raw), sum[:]
+// A bearer token is signed (gate.Signer) and names its kind and subject, so
+// the front door can put a request in its lane — staff, or a patient's
+// account — without a database read. The database keeps its SHA-256 and
+// decides whether it is still valid.
+const tokenRandom = 16
+
+var tokenKinds = map[byte]storage.TokenKind{'a': storage.AccountToken, 's': storage.StaffToken}
+
+func (s *Service) tokenSigner() gate.Signer {
+	s.keysOnce.Do(func() { s.tokenKey = s.Vault.Key("bearer-token") })
+	return s.tokenKey
+}
+
+// newToken returns a bearer token for a subject and the hash that is stored.
+func (s *Service) newToken(kind storage.TokenKind, subject int64) (token string, hash []byte) {
+	b := make([]byte, 9+tokenRandom)
+	b[0] = kind[0]
+	binary.BigEndian.PutUint64(b[1:9], uint64(subject))
+	rand.Read(b[9:])
+	token = s.tokenSigner().Sign(b)
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:]
+}
+
+// TokenClaims reads a bearer token's kind and subject; ok only for a token
+// this server signed. It says nothing of whether the token is still valid.
+func (s *Service) TokenClaims(token string) (kind storage.TokenKind, subject int64, ok bool) {
+	b, ok := s.tokenSigner().Verify(token)
+	if !ok || len(b) != 9+tokenRandom {
+		return "", 0, false
+	}
+	kind, ok = tokenKinds[b[0]]
+	return kind, int64(binary.BigEndian.Uint64(b[1:9])), ok
 }
 
 func mustRandInt(n int64) int64 {

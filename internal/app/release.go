@@ -23,7 +23,12 @@ import (
 // the jittered opening drawn now, and for a draw the seed made and sealed and
 // its commitment stored, to be published when the entry window opens.
 func (s *Service) NewSession(ctx context.Context, tx storage.Tx, department string, sess *fairslot.Session, slots []fairslot.Slot) error {
-	rule := s.Release.For(sess.DoctorID, department)
+	return s.NewSessionAt(ctx, tx, s.Release.For(sess.DoctorID, department), sess, slots, s.Policy.Opens(*sess))
+}
+
+// NewSessionAt is NewSession with the rule and the release time given: for
+// a release at a moment of the caller's choosing (the simulator's storm).
+func (s *Service) NewSessionAt(ctx context.Context, tx storage.Tx, rule release.Rule, sess *fairslot.Session, slots []fairslot.Slot, opens time.Time) error {
 	for i, q := range rule.Quotas(len(slots)) {
 		slots[i].Quota = q
 	}
@@ -34,7 +39,7 @@ func (s *Service) NewSession(ctx context.Context, tx storage.Tx, department stri
 		return err
 	}
 	var rel fairslot.Release
-	s.random(func(r *mrand.Rand) { rel = rule.Plan(sess.ID, s.Policy.Opens(*sess), r) })
+	s.random(func(r *mrand.Rand) { rel = rule.Plan(sess.ID, opens, r) })
 	var sealed []byte
 	if rel.Mode == fairslot.Draw {
 		seed := make([]byte, release.SeedSize)
@@ -737,6 +742,20 @@ func (s *Service) RiskEvents(ctx context.Context, a Actor, after int64) (out []s
 		return err
 	})
 	return out, err
+}
+
+// riskMemory is how far back an account's risk events count toward the
+// difficulty of its challenges.
+const riskMemory = 30 * 24 * time.Hour
+
+// AccountRisk counts an account's recent risk events: the front door makes
+// its challenges harder by it.
+func (s *Service) AccountRisk(ctx context.Context, accountID int64) (n int, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		n, err = tx.RiskCount(ctx, accountID, s.now().Add(-riskMemory))
+		return err
+	})
+	return n, err
 }
 
 // ExtraSlotInput asks for an extra slot (加号) in a session, with a reason.

@@ -42,29 +42,20 @@ func (l Limit) Decide(tat, now time.Time) (next time.Time, ok bool, retryAfter t
 // forgotten (it would be allowed like a new one), and when the table is full
 // of live keys the most nearly expired of a small sample is dropped.
 type Memory struct {
-	limit  Limit
-	seed   maphash.Seed
-	shards [64]shard
-	perCap int
-}
-
-type shard struct {
-	mu sync.Mutex
-	m  map[string]int64 // theoretical arrival time, Unix nanoseconds
+	limit Limit
+	keys  table[string] // theoretical arrival times
 }
 
 // NewMemory returns a limiter for l remembering at most maxKeys keys.
 func NewMemory(l Limit, maxKeys int) *Memory {
-	m := &Memory{limit: l, seed: maphash.MakeSeed(), perCap: max(maxKeys/64, 1)}
-	for i := range m.shards {
-		m.shards[i].m = make(map[string]int64)
-	}
+	m := &Memory{limit: l}
+	m.keys.init(maxKeys)
 	return m
 }
 
 // Allow decides one request for key at now.
 func (m *Memory) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
-	s := &m.shards[maphash.String(m.seed, key)%uint64(len(m.shards))]
+	s := m.keys.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var tat time.Time
@@ -76,11 +67,50 @@ func (m *Memory) Allow(key string, now time.Time) (ok bool, retryAfter time.Dura
 	if !ok {
 		return false, retryAfter
 	}
-	if !known && len(s.m) >= m.perCap {
-		s.evict(now.UnixNano(), m.perCap)
+	if !known && len(s.m) >= m.keys.perCap {
+		s.evict(now.UnixNano(), m.keys.perCap)
 	}
 	s.m[key] = next.UnixNano()
 	return true, 0
+}
+
+// Len reports how many keys the limiter remembers.
+func (m *Memory) Len() int { return m.keys.Len() }
+
+// table maps keys to times (Unix nanoseconds) in 64 locked shards of at
+// most perCap keys each: the bounded store of the limiter and the spent set.
+type table[K comparable] struct {
+	seed   maphash.Seed
+	shards [64]tableShard[K]
+	perCap int
+}
+
+type tableShard[K comparable] struct {
+	mu sync.Mutex
+	m  map[K]int64
+}
+
+func (t *table[K]) init(maxKeys int) {
+	t.seed, t.perCap = maphash.MakeSeed(), max(maxKeys/64, 1)
+	for i := range t.shards {
+		t.shards[i].m = make(map[K]int64)
+	}
+}
+
+func (t *table[K]) shard(k K) *tableShard[K] {
+	return &t.shards[maphash.Comparable(t.seed, k)%uint64(len(t.shards))]
+}
+
+// Len reports how many keys the table holds.
+func (t *table[K]) Len() int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // evict makes room for one key under limit, looking at no more than 32
@@ -89,33 +119,21 @@ func (m *Memory) Allow(key string, now time.Time) (ok bool, retryAfter time.Dura
 // none had, the most nearly expired. Dropping a live key forgets its
 // history, so under a flood of unique keys a remembered key may get a fresh
 // allowance — the price of a bounded table.
-func (s *shard) evict(now int64, limit int) {
-	var victim string
+func (s *tableShard[K]) evict(now int64, limit int) {
+	var victim K
 	var oldest int64
-	n := 0
+	found, n := false, 0
 	for k, tat := range s.m {
 		if tat <= now {
 			delete(s.m, k)
-		} else if victim == "" || tat < oldest {
-			victim, oldest = k, tat
+		} else if !found || tat < oldest {
+			victim, oldest, found = k, tat, true
 		}
 		if n++; n == 32 {
 			break
 		}
 	}
-	if len(s.m) >= limit {
+	if len(s.m) >= limit && found {
 		delete(s.m, victim)
 	}
-}
-
-// Len reports how many keys the limiter remembers.
-func (m *Memory) Len() int {
-	n := 0
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
-	}
-	return n
 }

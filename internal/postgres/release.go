@@ -212,6 +212,10 @@ func (t *tx) RiskEvents(ctx context.Context, afterID int64, limit int) ([]storag
 	}, `SELECT id, at_ms, kind, account_id, session_id, detail FROM risk_events WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 }
 
+func (t *tx) RiskCount(ctx context.Context, accountID int64, since time.Time) (n int, err error) {
+	return n, t.tx.QueryRow(ctx, `SELECT count(*) FROM risk_events WHERE account_id = $1 AND at_ms >= $2`, accountID, ms(since)).Scan(&n)
+}
+
 func (t *tx) InsertCall(ctx context.Context, sessionID, bookingID int64, priority bool, at time.Time) error {
 	_, err := t.exec(ctx, `INSERT INTO calls (session_id, booking_id, priority, at_ms) VALUES ($1, $2, $3, $4)`, sessionID, bookingID, priority, ms(at))
 	return err

@@ -8,6 +8,7 @@ package redislimit
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -76,4 +77,22 @@ func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, retryAfter ti
 		return false, 0, fmt.Errorf("redis rate limit: unexpected reply %v", res)
 	}
 	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
+}
+
+// Spent is the shared set of spent proof-of-work challenges: a nonce is
+// stored with SET NX until its challenge expires, so a challenge is used
+// once across all nodes and Redis forgets it when it no longer matters.
+type Spent struct {
+	Client *redis.Client
+	Prefix string // e.g. "fairslot:pow:"
+}
+
+// Spend records nonce as spent until the given time; fresh is false when
+// some node spent it before.
+func (s *Spent) Spend(ctx context.Context, nonce []byte, until time.Time) (fresh bool, err error) {
+	fresh, err = s.Client.SetNX(ctx, s.Prefix+hex.EncodeToString(nonce), 1, time.Until(until)+time.Second).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis spent challenges: %w", err)
+	}
+	return fresh, nil
 }

@@ -80,3 +80,26 @@ func TestServerClockAndExpiry(t *testing.T) {
 		t.Errorf("key still stored after its time passed: %d, %v", n, err)
 	}
 }
+
+// TestSpentOnceAcrossNodes: two nodes' spent sets on one Redis; a nonce is
+// fresh once between them, and forgotten after its challenge expires.
+func TestSpentOnceAcrossNodes(t *testing.T) {
+	l := client(t)
+	ctx := context.Background()
+	a := &redislimit.Spent{Client: l.Client, Prefix: l.Prefix + "pow:"}
+	b := &redislimit.Spent{Client: l.Client, Prefix: l.Prefix + "pow:"}
+	until := time.Now().Add(time.Minute)
+	if fresh, err := a.Spend(ctx, []byte("nonce-1"), until); !fresh || err != nil {
+		t.Fatalf("first spend = %v, %v", fresh, err)
+	}
+	if fresh, err := b.Spend(ctx, []byte("nonce-1"), until); fresh || err != nil {
+		t.Errorf("replay on another node = %v, %v; want not fresh", fresh, err)
+	}
+	if fresh, _ := b.Spend(ctx, []byte("nonce-2"), until); !fresh {
+		t.Error("another nonce is not fresh")
+	}
+	ttl, err := l.Client.PTTL(ctx, a.Prefix+hex.EncodeToString([]byte("nonce-1"))).Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute+time.Second {
+		t.Errorf("spent nonce TTL %v, %v; want ≤ the challenge's life plus 1s", ttl, err)
+	}
+}

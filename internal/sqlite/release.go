@@ -197,6 +197,10 @@ func (t *tx) RiskEvents(ctx context.Context, afterID int64, limit int) ([]storag
 	}, `SELECT id, at_ms, kind, account_id, session_id, detail FROM risk_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 }
 
+func (t *tx) RiskCount(ctx context.Context, accountID int64, since time.Time) (n int, err error) {
+	return n, t.queryRow(ctx, `SELECT count(*) FROM risk_events WHERE account_id = ? AND at_ms >= ?`, accountID, ms(since)).Scan(&n)
+}
+
 func (t *tx) InsertCall(ctx context.Context, sessionID, bookingID int64, priority bool, at time.Time) error {
 	_, err := t.exec(ctx, `INSERT INTO calls (session_id, booking_id, priority, at_ms) VALUES (?, ?, ?, ?)`, sessionID, bookingID, priority, ms(at))
 	return err

@@ -184,6 +184,8 @@ type Tx interface {
 	Cancellations(ctx context.Context, sessionID int64, since time.Time) ([]release.Cancellation, error)
 	AppendRisk(ctx context.Context, r *RiskEvent) error
 	RiskEvents(ctx context.Context, afterID int64, limit int) ([]RiskEvent, error)
+	// RiskCount counts an account's risk events at or after since.
+	RiskCount(ctx context.Context, accountID int64, since time.Time) (int, error)
 
 	// Calls made in a session, for the priority interleave.
 	InsertCall(ctx context.Context, sessionID, bookingID int64, priority bool, at time.Time) error

@@ -176,6 +176,17 @@ func (v *Vault) Open(f Field, ciphertext []byte) (string, error) {
 	return string(pt), nil
 }
 
+// Key derives a 32-byte secret for one purpose ("bearer-token",
+// "challenge") from the index key, so every node sharing the keyset shares
+// it and nothing more has to be configured or stored.
+func (v *Vault) Key(purpose string) []byte {
+	out, err := v.index.ComputePrimaryPRF([]byte("key\x00"+purpose), 32)
+	if err != nil {
+		panic(fmt.Sprintf("vault: derive key: %v", err)) // as in Index: 32 bytes of HMAC-SHA256 always works
+	}
+	return out
+}
+
 // Index returns the keyed blind index of a normalized value of a given kind
 // ("phone", "id:cn_resident"): equal inputs give equal indexes, and without
 // the key the index says nothing about the value.

@@ -271,6 +271,15 @@ func testSlotsAndQuotas(t *testing.T, s storage.Store) {
 		if got, err := tx.RiskEvents(ctx, 0, 10); len(got) != 1 || got[0].Detail["same"] != "device" || !got[0].At.Equal(base) {
 			t.Errorf("RiskEvents = %+v, %v", got, err)
 		}
+		for _, c := range []struct {
+			account int64
+			since   time.Time
+			want    int
+		}{{9, base, 1}, {9, base.Add(time.Millisecond), 0}, {8, base.Add(-time.Hour), 0}} {
+			if got, err := tx.RiskCount(ctx, c.account, c.since); got != c.want || err != nil {
+				t.Errorf("RiskCount(%d, %v) = %d, %v; want %d", c.account, c.since, got, err, c.want)
+			}
+		}
 		return nil
 	})
 }
