@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/apiclient"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
@@ -108,25 +109,25 @@ func startServer(t *testing.T, bin, dir string, extra []string, env ...string) *
 	return s
 }
 
+// post sends a POST as a client of its own, solving a challenge when the
+// server asks for one.
 func (s *server) post(path, token, key, body string) (int, map[string]any, error) {
-	req, _ := http.NewRequest("POST", s.url+path, strings.NewReader(body))
+	c := apiclient.Client{Base: s.url, Token: token}
+	var b any
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		b = json.RawMessage(body)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	h := map[string]string{}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		h["Idempotency-Key"] = key
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(context.Background(), "POST", path, b, h, false)
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
 	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, nil
+	resp.Decode(&out)
+	return resp.Status, out, nil
 }
 
 // login logs a phone in, reading the code from the demo server's log.

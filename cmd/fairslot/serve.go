@@ -13,15 +13,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/storage"
-	"github.com/fairslot/fairslot/internal/vault"
+	"github.com/fairslot/fairslot/internal/web"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,12 +33,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "", "listen address (env FAIRSLOT_ADDR, default :8080)")
 	demoMode := fs.Bool("demo", false, "create a demo hospital if the database is empty, and show login codes in the log")
 	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
+	staffAddr := fs.String("staff-addr", "", "internal listener for staff, kiosks and displays (env FAIRSLOT_STAFF_ADDR; default: none)")
+	noAdmission := fs.Bool("no-admission", false, "switch the front door off (no lanes, rate limits or challenges): a baseline for measurement only")
+	simMode := fs.Bool("sim", false, "with --demo: add the simulator's storm sessions and serve the demo's login codes at /demo/messages/{phone} on the internal listener (cmd/fairsim)")
+	simOpensIn := fs.Duration("sim-opens-in", 30*time.Second, "with --sim: the storm sessions release this long after start")
+	simWindow := fs.Duration("sim-window", time.Minute, "with --sim: the storm draw's entry window")
+	simSlots := fs.Int("sim-slots", 40, "with --sim: slots in each storm session")
 	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if *addr != "" {
 		c.Addr = *addr
+	}
+	if *staffAddr != "" {
+		c.StaffAddr = *staffAddr
+	}
+	if *noAdmission {
+		c.Admission = false
+	}
+	if *simMode && !*demoMode {
+		return fmt.Errorf("--sim needs --demo: it serves login codes over HTTP")
+	}
+	if *simMode && (*simSlots < 1 || *simWindow < time.Minute) {
+		return fmt.Errorf("--sim-slots must be at least 1 and --sim-window at least 1m")
+	}
+	if *simMode {
+		c.SweepInterval = fairslot.Duration(time.Second) // the storm's draw runs as its window closes
 	}
 	if *demoMode {
 		// The demo's 24-hour clinic takes bookings until a session ends, so
@@ -58,8 +83,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := schemaCurrent(ctx, st); err != nil {
 		return err
 	}
+	var sim *simulation
 	if *demoMode {
-		svc.Notifier = demoNotifier{log}
+		notifier := demoNotifier{log: log}
 		seeded, err := demo.Seeded(ctx, st)
 		if err != nil {
 			return err
@@ -70,16 +96,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			log.Info("demo hospital created", "data_dir", c.DataDir)
 		}
+		if *simMode {
+			if sim, err = seedSimulation(ctx, svc, *simOpensIn, *simWindow, *simSlots); err != nil {
+				return err
+			}
+			notifier.outbox = sim.outbox
+			log.Info("simulation: storm sessions added", "draw_session", sim.storm.DrawSession,
+				"first_come_session", sim.storm.FirstComeSession, "opens", sim.storm.Opens)
+		}
+		svc.Notifier = notifier
 	}
 	if err := svc.RecordConfig(ctx, c.JSON()); err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Closed when shutdown begins: display streams end then, while ordinary
 	// in-flight requests run to completion.
 	closing := make(chan struct{})
@@ -89,20 +121,55 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return schemaCurrent(ctx, st)
 	}}
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	wrap := func(h http.Handler, internal bool) http.Handler { return h }
+	if c.Admission {
+		door, err := frontdoor.New(ctx, c.FrontDoor, svc.Vault.Key, func(tok string) (string, int64, bool) {
+			kind, id, ok := svc.TokenClaims(tok)
+			return string(kind), id, ok
+		}, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer door.Close()
+		door.Challenged = httpapi.Challenged
+		api.Door, wrap = door, door.Wrap
+	} else {
+		log.Warn("admission is off: no lanes, rate limits or challenges; use this only to measure a baseline")
 	}
-	srv.RegisterOnShutdown(func() { close(closing) })
+	staff := withStatic(api.Handler())
+	if sim != nil {
+		staff = sim.handler(staff)
+	}
+	public := staff
+	if c.StaffAddr != "" {
+		public = withStatic(api.PublicHandler())
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	ln = netutil.LimitListener(ln, c.FrontDoor.MaxConns)
+	servers := []*http.Server{hardened(wrap(public, false), log)}
+	listeners := []net.Listener{ln}
+	if c.StaffAddr != "" {
+		sln, err := net.Listen("tcp", c.StaffAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("staff listener: %w", err)
+		}
+		servers = append(servers, hardened(wrap(staff, true), log))
+		listeners = append(listeners, sln)
+		log.Info("staff, kiosks and displays on the internal listener", "url", "http://"+sln.Addr().String())
+	}
+	endStreams := sync.OnceFunc(func() { close(closing) })
+	for _, srv := range servers {
+		srv.RegisterOnShutdown(endStreams)
+	}
 
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
-	metrics := prometheus.NewRegistry()
 	background, err := backgroundJobs(ctx, c, svc, st, log, metrics)
 	if err != nil {
 		return err
@@ -123,8 +190,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		background(sweepCtx)
 	}()
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { serveErr <- srv.Serve(listeners[i]) }()
+	}
 	printBanner(stdout, ln.Addr(), *demoMode)
 
 	select {
@@ -137,7 +206,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(c.ShutdownTimeout))
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
+	var shutdown sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, srv := range servers {
+		shutdown.Go(func() { errs[i] = srv.Shutdown(shutdownCtx) })
+	}
+	shutdown.Wait()
+	err = errors.Join(errs...)
 	stopSweep()
 	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -145,6 +220,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// hardened is an http.Server with limits on header size and on how long a
+// client may take to send a request, to read a response and to sit idle, so
+// that slow or stuck clients cannot hold connections. Display streams set
+// their own write deadlines.
+func hardened(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// withStatic adds the static assets (the browser's challenge solver) under
+// /static/ to the API.
+func withStatic(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/static/", web.Static())
+	mux.Handle("/", api)
+	return mux
 }
 
 // backgroundJobs returns the owned background work. On the embedded store
@@ -223,13 +323,4 @@ func printBanner(w io.Writer, addr net.Addr, demoMode bool) {
 		fmt.Fprintf(w, "  staff:   %-7s / %s  (%s)\n", s.Username, demo.Password, s.Role)
 	}
 	fmt.Fprintln(w)
-}
-
-// demoNotifier shows login codes in the server log, masked phone only. It is
-// installed in demo mode only.
-type demoNotifier struct{ log *slog.Logger }
-
-func (n demoNotifier) Notify(_ context.Context, phone, text string) error {
-	n.log.Info("demo: message not sent, shown here instead", "to", vault.MaskPhone(phone), "text", text)
-	return nil
 }

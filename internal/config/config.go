@@ -16,17 +16,26 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/queue"
 	"github.com/fairslot/fairslot/internal/release"
 )
 
 // Config is the whole configuration.
 type Config struct {
-	Addr      string `json:"addr"`
+	Addr string `json:"addr"`
+	// StaffAddr, when set, is the internal listener for staff, kiosks and
+	// displays: its traffic is never shed for public traffic, and the public
+	// listener then serves no staff endpoint. Keep it off the public network.
+	StaffAddr string `json:"staff_addr"`
 	AdminAddr string `json:"admin_addr"` // Prometheus /metrics; empty: off. Keep it off the public network.
-	DataDir   string `json:"data_dir"`
-	Keyset    string `json:"keyset"`
-	DB        string `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
+	// Admission switches the front door (lanes, rate limits, challenges)
+	// on; off only to measure a baseline.
+	Admission bool             `json:"admission"`
+	FrontDoor frontdoor.Config `json:"front_door"`
+	DataDir   string           `json:"data_dir"`
+	Keyset    string           `json:"keyset"`
+	DB        string           `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
 	// Node names this server in the database (application_name, heartbeats).
 	Node string `json:"node"`
 	// PostgreSQL connection settings for every online connection.
@@ -56,7 +65,7 @@ type Config struct {
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Addr: ":8080", DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
+		Addr: ":8080", Admission: true, FrontDoor: frontdoor.Default(), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
 		BusyTimeout:            fairslot.Duration(5 * time.Second),
 		LockTimeout:            fairslot.Duration(2 * time.Second),
@@ -73,7 +82,7 @@ func Default() Config {
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 	}
@@ -141,6 +150,9 @@ func (c Config) Validate() error {
 	if c.BusyTimeout <= 0 || c.SweepInterval <= 0 || c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: busy_timeout, sweep_interval and shutdown_timeout must be positive")
 	}
+	if err := c.FrontDoor.Validate(); err != nil {
+		return err
+	}
 	if err := c.Booking.Validate(); err != nil {
 		return err
 	}
@@ -174,9 +186,10 @@ func (c Config) Location() (*time.Location, error) {
 	return loc, nil
 }
 
-// Redacted returns c with secrets replaced: the passwords in database URLs.
+// Redacted returns c with secrets replaced: the passwords in database and
+// Redis URLs.
 func (c Config) Redacted() Config {
-	c.DB, c.WatchdogDB = redactURL(c.DB), redactURL(c.WatchdogDB)
+	c.DB, c.WatchdogDB, c.FrontDoor.Redis = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis)
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -149,4 +150,56 @@ func windows(start, end time.Time, n int) []fairslot.Slot {
 		}
 	}
 	return out
+}
+
+// Storm is the simulator's hot release (fairsim release-storm): a famous
+// specialist whose two sessions release at the same moment, one by draw and
+// one first come, each with the same number of slots.
+type Storm struct {
+	DoctorID         int64     `json:"doctor_id"`
+	DrawSession      int64     `json:"draw_session"`
+	FirstComeSession int64     `json:"first_come_session"`
+	Opens            time.Time `json:"opens"`
+	EntryCloses      time.Time `json:"entry_closes"`
+	Slots            int       `json:"slots"`
+}
+
+// SeedStorm adds the storm's doctor and sessions to a seeded demo hospital:
+// the draw session two days ahead, the first-come one three days ahead (a
+// patient may hold a place in both), releasing at opens; the draw's entry
+// window lasts window.
+func SeedStorm(ctx context.Context, svc *app.Service, opens time.Time, window time.Duration, slots int) (Storm, error) {
+	now := svc.Now().In(svc.Location)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, svc.Location)
+	st := Storm{Opens: opens.Truncate(time.Millisecond), EntryCloses: opens.Add(window).Truncate(time.Millisecond), Slots: slots}
+	err := svc.Store.Update(ctx, func(tx storage.Tx) error {
+		ds, err := tx.Departments(ctx)
+		if err != nil || len(ds) < 2 {
+			return fmt.Errorf("the demo hospital is not seeded: %v", err)
+		}
+		dep := ds[1] // paediatrics, as in incident I1
+		doc := fairslot.Doctor{DepartmentID: dep.ID, Name: "名医 Prof Famous", Title: fairslot.Expert}
+		if err := tx.CreateDoctor(ctx, &doc); err != nil {
+			return err
+		}
+		st.DoctorID = doc.ID
+		for _, r := range []struct {
+			mode fairslot.ReleaseMode
+			days int
+			id   *int64
+		}{{fairslot.Draw, 2, &st.DrawSession}, {fairslot.FirstCome, 3, &st.FirstComeSession}} {
+			day := today.AddDate(0, 0, r.days)
+			p := periods(day, false)[0]
+			s := fairslot.Session{DoctorID: doc.ID, DepartmentID: dep.ID, Date: day.Format(time.DateOnly), Period: p.period,
+				Start: p.start, End: p.end, Room: dep.Code + "-900", FeeCents: 10000}
+			n := p.end.Sub(p.start) / fairslot.MaxWindow
+			rule := release.Rule{Mode: r.mode, Window: fairslot.Duration(window)}
+			if err := svc.NewSessionAt(ctx, tx, rule, &s, windows(p.start, p.end, (slots+int(n)-1)/int(n))[:slots], opens); err != nil {
+				return err
+			}
+			*r.id = s.ID
+		}
+		return nil
+	})
+	return st, err
 }

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 )
 
 // MaxBody is the largest request body accepted.
@@ -41,12 +41,22 @@ type Server struct {
 	// Closing, when closed, ends the display streams (the server is shutting
 	// down; the boards reconnect to another node or after the restart).
 	Closing <-chan struct{}
+	// Door is the front door in front of this API, for its challenges and
+	// per-patient limits; nil when admission is off.
+	Door *frontdoor.Door
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// Handler returns the API with its middleware.
-func (s *Server) Handler() http.Handler {
+// Handler returns the whole API with its middleware.
+func (s *Server) Handler() http.Handler { return s.handler(true) }
+
+// PublicHandler returns the API without the staff endpoints, for a public
+// listener when staff, kiosks and displays have an internal one: there the
+// staff API does not exist (404).
+func (s *Server) PublicHandler() http.Handler { return s.handler(false) }
+
+func (s *Server) handler(staff bool) http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
 
@@ -62,12 +72,15 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/sessions/{id}", s.session)
 	h("GET /api/v1/sessions/{id}/release", s.release)
 	h("GET /api/v1/sessions/{id}/draw/record", s.drawRecord)
+	h("GET /api/v1/challenge", s.challenge)
 
 	h("POST /api/v1/auth/code", s.requestCode)
 	h("POST /api/v1/auth/login", s.login)
 	h("POST /api/v1/auth/logout", s.logout)
 	s.patientRoutes(h)
-	s.staffRoutes(h)
+	if staff {
+		s.staffRoutes(h)
+	}
 
 	h("GET /api/v1/display/departments/{id}", s.board)
 	h("GET /api/v1/display/departments/{id}/events", s.boardEvents)
@@ -167,16 +180,17 @@ func (s *Server) adapt(fn handler) http.Handler {
 
 // status maps error kinds to HTTP status codes; it is the only such mapping.
 var status = map[fairslot.Kind]int{
-	fairslot.Invalid:      http.StatusBadRequest,
-	fairslot.Unauthorized: http.StatusUnauthorized,
-	fairslot.Forbidden:    http.StatusForbidden,
-	fairslot.NotFound:     http.StatusNotFound,
-	fairslot.Conflict:     http.StatusConflict,
-	fairslot.Limited:      http.StatusTooManyRequests,
-	fairslot.Gone:         http.StatusGone,
-	fairslot.TooLarge:     http.StatusRequestEntityTooLarge,
-	fairslot.Unavailable:  http.StatusServiceUnavailable,
-	fairslot.Internal:     http.StatusInternalServerError,
+	fairslot.Invalid:           http.StatusBadRequest,
+	fairslot.Unauthorized:      http.StatusUnauthorized,
+	fairslot.Forbidden:         http.StatusForbidden,
+	fairslot.NotFound:          http.StatusNotFound,
+	fairslot.Conflict:          http.StatusConflict,
+	fairslot.Limited:           http.StatusTooManyRequests,
+	fairslot.ChallengeRequired: http.StatusPreconditionRequired,
+	fairslot.Gone:              http.StatusGone,
+	fairslot.TooLarge:          http.StatusRequestEntityTooLarge,
+	fairslot.Unavailable:       http.StatusServiceUnavailable,
+	fairslot.Internal:          http.StatusInternalServerError,
 }
 
 // methodError is a request with a method the path does not take. It is the
@@ -216,6 +230,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// that blocks registration (or the server is stopping).
 		s.Log.Error("ALERT: writes are blocked; requests fail fast with 503", "request_id", requestID(r), "route", r.Pattern, "condition", err)
 		w.Header().Set("Retry-After", "5")
+	}
+	if d := fairslot.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(frontdoor.RetrySeconds(d)))
 	}
 	writeJSON(w, status[kind], body)
 }
@@ -285,14 +302,20 @@ func (s *Server) actor(r *http.Request) (app.Actor, error) {
 		return app.Actor{}, fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token is required")
 	}
 	a, err := s.App.Authenticate(r.Context(), tok, requestID(r))
-	a.Device, a.Addr = device(r), AddrPrefix(r.RemoteAddr)
+	a.Addr = frontdoor.AddrPrefix(r.RemoteAddr)
+	if s.Door != nil {
+		a.Device = s.Door.Device(r) // only a device the server signed: a made-up one names nobody
+	} else {
+		a.Device = device(r)
+	}
 	return a, err
 }
 
-// device names the client's device: the fairslot_device cookie the pages
-// set, or an X-Device-ID header from an app; empty when neither is sent.
+// device names the client's device: the fairslot_device cookie the front
+// door issues, or an X-Device-ID header from an app; empty when neither is
+// sent.
 func device(r *http.Request) string {
-	if c, err := r.Cookie("fairslot_device"); err == nil && len(c.Value) <= 64 {
+	if c, err := r.Cookie(frontdoor.DeviceCookie); err == nil && len(c.Value) <= 64 {
 		return c.Value
 	}
 	if d := r.Header.Get("X-Device-ID"); len(d) <= 64 {
@@ -301,23 +324,53 @@ func device(r *http.Request) string {
 	return ""
 }
 
-// AddrPrefix is the network a client address belongs to for limits and
-// risk signals: its IPv4 /24 or IPv6 /56, as text; empty when unparseable.
-func AddrPrefix(remote string) string {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return ""
+// Challenged reports whether a request must carry a solved proof-of-work
+// challenge: the public booking and draw-entry endpoints, where speed must
+// buy nothing.
+func Challenged(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
 	}
-	a := ap.Addr().Unmap()
-	bits := 24
-	if a.Is6() {
-		bits = 56
+	p := r.URL.Path
+	if p == "/api/v1/bookings" {
+		return true
 	}
-	p, err := a.Prefix(bits)
-	if err != nil {
-		return ""
+	rest, ok := strings.CutPrefix(p, "/api/v1/sessions/")
+	if !ok {
+		return false
 	}
-	return p.String()
+	_, tail, ok := strings.Cut(rest, "/")
+	return ok && tail == "draw/entries"
+}
+
+// challenge issues a proof-of-work challenge bound to the client's device
+// (setting the device cookie if it has none), harder as the patient lane
+// fills and for an account with recent risk events.
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request) error {
+	if s.Door == nil {
+		return fairslot.Errorf(fairslot.NotFound, "challenges are off on this server: no request needs one")
+	}
+	risk := 0
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if kind, id, ok := s.App.TokenClaims(tok); ok && kind == "account" {
+			n, err := s.App.AccountRisk(r.Context(), id)
+			if err != nil {
+				return err
+			}
+			risk = n
+		}
+	}
+	ch, device := s.Door.Issue(w, r, risk)
+	return writeJSON(w, http.StatusOK, map[string]any{"challenge": ch.Token, "bits": ch.Bits, "expires": ch.Expires, "device": device})
+}
+
+// limitPatient applies the front door's per-patient limit, once the body
+// has named the patient.
+func (s *Server) limitPatient(ctx context.Context, patientID int64) error {
+	if s.Door == nil {
+		return nil
+	}
+	return s.Door.LimitPatient(ctx, patientID)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {

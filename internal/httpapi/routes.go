@@ -183,6 +183,9 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
 			return app.BookingView{}, fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
 		}
+		if err := s.limitPatient(r.Context(), in.PatientID); err != nil {
+			return app.BookingView{}, err
+		}
 		in.RequestKey = r.Header.Get("Idempotency-Key")
 		return s.App.Hold(r.Context(), a, in)
 	}))
@@ -204,12 +207,18 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 		if in.PatientID <= 0 {
 			return app.EntryView{}, fairslot.Errorf(fairslot.Invalid, "patient_id is required")
 		}
+		if err := s.limitPatient(r.Context(), in.PatientID); err != nil {
+			return app.EntryView{}, err
+		}
 		return s.App.EnterDraw(r.Context(), a, in)
 	}))
 	h("GET /api/v1/waitlist", withActor(s, list("waitlist", s.App.Waitlists)))
 	h("POST /api/v1/waitlist", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.WaitInput) (app.WaitView, error) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
 			return app.WaitView{}, fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
+		}
+		if err := s.limitPatient(r.Context(), in.PatientID); err != nil {
+			return app.WaitView{}, err
 		}
 		return s.App.JoinWaitlist(r.Context(), a, in)
 	}))
@@ -339,6 +348,9 @@ func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(200)
 	last := ""
 	for {
+		// The server's write timeout would end the stream; each write gets
+		// its own deadline instead, so a board that stops reading is dropped.
+		rc.SetWriteDeadline(time.Now().Add(refresh + 10*time.Second))
 		calls, err := s.App.Board(r.Context(), id)
 		if err != nil {
 			if r.Context().Err() != nil {

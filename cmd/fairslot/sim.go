@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+// simulation is what 'serve --demo --sim' adds for cmd/fairsim, which talks
+// to the server over HTTP only: the storm's sessions, and the demo's
+// outgoing messages (login codes) readable over HTTP, on the internal
+// listener. It exists only in demo mode, whose messages are never sent.
+type simulation struct {
+	storm  demo.Storm
+	outbox *outbox
+}
+
+// outbox keeps the last message to each phone, at most maxOutbox phones.
+type outbox struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxOutbox = 100_000
+
+// demoNotifier shows login codes in the server log, masked phone only, and
+// in simulation keeps them in the outbox. It is installed in demo mode only.
+type demoNotifier struct {
+	log    *slog.Logger
+	outbox *outbox
+}
+
+func (n demoNotifier) Notify(_ context.Context, phone, text string) error {
+	if n.outbox == nil {
+		n.log.Info("demo: message not sent, shown here instead", "to", vault.MaskPhone(phone), "text", text)
+		return nil
+	}
+	n.outbox.mu.Lock()
+	defer n.outbox.mu.Unlock()
+	if len(n.outbox.m) >= maxOutbox {
+		clear(n.outbox.m)
+	}
+	n.outbox.m[phone] = text
+	return nil
+}
+
+// seedSimulation adds the storm to the demo hospital.
+func seedSimulation(ctx context.Context, svc *app.Service, opensIn, window time.Duration, slots int) (*simulation, error) {
+	opens := svc.Now().Add(opensIn)
+	st, err := demo.SeedStorm(ctx, svc, opens, window, slots)
+	if err != nil {
+		return nil, err
+	}
+	return &simulation{storm: st, outbox: &outbox{m: map[string]string{}}}, nil
+}
+
+// handler serves the simulation's endpoints in front of h:
+// GET /demo/storm and GET /demo/messages/{phone}.
+func (s *simulation) handler(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /demo/storm", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.storm)
+	})
+	mux.HandleFunc("GET /demo/messages/{phone}", func(w http.ResponseWriter, r *http.Request) {
+		p, err := fairslot.NormalizePhone(r.PathValue("phone"))
+		s.outbox.mu.Lock()
+		text, ok := s.outbox.m[p]
+		s.outbox.mu.Unlock()
+		if err != nil || !ok {
+			http.Error(w, "no message", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte(text))
+	})
+	return mux
+}

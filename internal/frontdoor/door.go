@@ -1,0 +1,344 @@
+package frontdoor
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/gate"
+	"github.com/fairslot/fairslot/internal/redislimit"
+)
+
+// Claims reads a bearer token's kind ("staff" or "account") and subject
+// without the database; ok only for a token the server signed.
+type Claims func(token string) (kind string, subject int64, ok bool)
+
+// Limiter decides one request for a key.
+type Limiter interface {
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Door is the admission layer. Build it with New; wrap each listener's
+// handler with Wrap.
+type Door struct {
+	cfg      Config
+	claims   Claims
+	lanes    [lanes]*gate.Lane
+	laneCfg  [lanes]LaneConfig
+	limits   [limitKinds]Limiter
+	ch       *gate.Challenger
+	devices  gate.Signer
+	redis    *redis.Client
+	log      *slog.Logger
+	m        metrics
+	refusals [lanes]map[string]*refusal
+	// Challenged reports whether a request needs a solved challenge: the
+	// public booking and draw-entry endpoints.
+	Challenged func(*http.Request) bool
+	// Refusals are not logged one by one (a flood would fill the disk): a
+	// summary line at most every logEvery.
+	refusedSinceLog atomic.Int64
+	lastLog         atomic.Int64
+	now             func() time.Time
+}
+
+type limitKind int
+
+const (
+	byAccount limitKind = iota
+	byPatient
+	byDevice
+	byPrefix
+	limitKinds
+)
+
+var limitNames = [limitKinds]string{"account", "patient", "device", "prefix"}
+
+// The refusal reasons, spelt once so that refusing allocates nothing.
+var (
+	limitReasons = [limitKinds]string{"limited_account", "limited_patient", "limited_device", "limited_prefix"}
+	shedReasons  = map[gate.Shed]string{gate.QueueFull: "shed_queue_full", gate.Deadline: "shed_deadline", gate.Gone: "shed_gone"}
+)
+
+const logEvery = 10 * time.Second
+
+// New builds a door. key derives the signing keys (the vault's Key), the
+// same on every node; claims reads bearer tokens. With cfg.Redis set the
+// limits and spent challenges live in Redis, and Close must be called.
+func New(ctx context.Context, cfg Config, key func(purpose string) []byte, claims Claims, reg prometheus.Registerer, log *slog.Logger) (*Door, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Door{cfg: cfg, claims: claims, log: log, now: time.Now, devices: key("device-cookie"),
+		Challenged: func(*http.Request) bool { return false }}
+	d.lastLog.Store(time.Now().UnixNano())
+	d.laneCfg = [lanes]LaneConfig{cfg.StaffLane, cfg.PatientLane, cfg.PublicLane}
+	for i, l := range d.laneCfg {
+		d.lanes[i] = gate.NewLane(l.Active, l.Queue, time.Duration(l.Deadline))
+	}
+	d.ch = &gate.Challenger{Key: key("challenge"), TTL: time.Duration(cfg.ChallengeTTL), Spent: gate.NewSpentSet(cfg.ChallengeSpentMax)}
+	limits := [limitKinds]Limit{cfg.AccountLimit, cfg.PatientLimit, cfg.DeviceLimit, cfg.PrefixLimit}
+	for k, l := range limits {
+		d.limits[k] = memoryLimiter{gate.NewMemory(l.gate(), cfg.MaxKeys)}
+	}
+	if cfg.Redis != "" {
+		c, err := redislimit.Open(ctx, cfg.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("front door: %w", err)
+		}
+		d.redis = c
+		for k, l := range limits {
+			remote := &redislimit.Limiter{Client: c, Limit: l.gate(), Prefix: "fairslot:rl:" + limitNames[k] + ":"}
+			d.limits[k] = &shared{remote: remote, local: d.limits[k], log: log}
+		}
+		d.ch.Spent = &sharedSpent{remote: &redislimit.Spent{Client: c, Prefix: "fairslot:pow:"}, local: d.ch.Spent, log: log}
+	}
+	d.m = newMetrics(reg, d)
+	for l := range lanes {
+		d.refusals[l] = refusalsFor(l, d.m)
+	}
+	return d, nil
+}
+
+// Close releases the Redis connection, if any.
+func (d *Door) Close() error {
+	if d.redis != nil {
+		return d.redis.Close()
+	}
+	return nil
+}
+
+// Wrap puts the door in front of next. Every request on an internal
+// listener (staff, kiosks, displays) goes in the staff lane; on the public
+// listener a valid staff token does too, an account token puts it in the
+// patient lane and anything else in the public lane.
+func (d *Door) Wrap(next http.Handler, internal bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lane, account := Staff, int64(0)
+		if !internal {
+			lane, account = d.classify(r)
+		}
+		if lane != Staff {
+			device := d.Device(r)
+			if k, retry, limited := d.limited(r, account, device); limited {
+				d.refuse(w, lane, limitReasons[k], retry)
+				return
+			}
+			if d.Challenged(r) {
+				if reason := d.checkChallenge(r, device); reason != "" {
+					d.refuse(w, lane, reason, 0)
+					return
+				}
+			}
+		}
+		l := d.lanes[lane]
+		waited, shed := l.Acquire(r.Context())
+		d.m.wait[lane].Observe(waited.Seconds())
+		if shed != "" {
+			d.refuse(w, lane, shedReasons[shed], time.Duration(d.laneCfg[lane].Deadline))
+			return
+		}
+		defer l.Release()
+		d.m.admitted[lane].Inc()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// classify reads the bearer token's signed claims.
+func (d *Door) classify(r *http.Request) (Lane, int64) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return Public, 0
+	}
+	kind, id, ok := d.claims(tok)
+	switch {
+	case ok && kind == "staff":
+		return Staff, 0
+	case ok && kind == "account":
+		return Patient, id
+	}
+	return Public, 0
+}
+
+// limited applies the account, device and address-prefix limits.
+func (d *Door) limited(r *http.Request, account int64, device string) (limitKind, time.Duration, bool) {
+	keys := [limitKinds]string{}
+	if account != 0 {
+		keys[byAccount] = strconv.FormatInt(account, 10)
+	}
+	keys[byDevice] = device
+	keys[byPrefix] = AddrPrefix(r.RemoteAddr)
+	for k, key := range keys {
+		if key == "" {
+			continue
+		}
+		if ok, retry := d.allow(r.Context(), limitKind(k), key); !ok {
+			return limitKind(k), retry, true
+		}
+	}
+	return 0, 0, false
+}
+
+func (d *Door) allow(ctx context.Context, k limitKind, key string) (bool, time.Duration) {
+	ok, retry, err := d.limits[k].Allow(ctx, key)
+	if err != nil { // the shared limiter falls back by itself; a local one cannot fail
+		d.log.Error("rate limit", "limit", limitNames[k], "err", err)
+		return true, 0
+	}
+	return ok, retry
+}
+
+// LimitPatient applies the per-patient limit to a request naming a patient
+// (a booking, draw entry or waitlist request; the patient is in its body).
+func (d *Door) LimitPatient(ctx context.Context, patientID int64) error {
+	ok, retry := d.allow(ctx, byPatient, strconv.FormatInt(patientID, 10))
+	if ok {
+		return nil
+	}
+	d.m.limitedPatient.Inc()
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry,
+		Message: fmt.Sprintf("too many requests for this patient; try again in %d s", RetrySeconds(retry))}
+}
+
+// AddrPrefix is the network a client address belongs to for limits and
+// risk signals: its IPv4 /24 or IPv6 /56, as text; empty when unparseable.
+func AddrPrefix(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return ""
+	}
+	a := ap.Addr().Unmap()
+	bits := 24
+	if a.Is6() {
+		bits = 56
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
+}
+
+// DeviceCookie is the cookie naming a client device; API clients may send
+// the same value in the X-Device-ID header.
+const DeviceCookie = "fairslot_device"
+
+// Device returns the client's device ID if the server signed it, else "".
+// An unsigned value is ignored: a bot that makes up a new device for every
+// request gets no fresh allowance from it.
+func (d *Door) Device(r *http.Request) string {
+	v := r.Header.Get("X-Device-ID")
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		v = c.Value
+	}
+	if _, ok := d.devices.Verify(v); !ok {
+		return ""
+	}
+	return v
+}
+
+// device returns the request's signed device, issuing a new one in a
+// cookie when it has none.
+func (d *Door) device(w http.ResponseWriter, r *http.Request) string {
+	if v := d.Device(r); v != "" {
+		return v
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	v := d.devices.Sign(b)
+	http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: v, Path: "/", MaxAge: 400 * 24 * 3600,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	return v
+}
+
+// Challenge header names: the issued challenge and its solution.
+const (
+	ChallengeHeader = "X-Fairslot-Challenge"
+	SolutionHeader  = "X-Fairslot-Solution"
+)
+
+// Issue gives the client a challenge, bound to its device (a new device
+// cookie if it has none), as hard as the patient lane's load and the
+// account's risk (recent risk events) make it.
+func (d *Door) Issue(w http.ResponseWriter, r *http.Request, risk int) (gate.Challenge, string) {
+	device := d.device(w, r)
+	bits := gate.Difficulty(d.cfg.ChallengeBits, d.cfg.ChallengeLoadBits, d.lanes[Patient].Load(), risk)
+	d.m.challenges.WithLabelValues("issued").Inc()
+	return d.ch.Issue(device, bits, d.now()), device
+}
+
+var challengeReasons = map[error]string{
+	gate.ErrNoChallenge: "challenge_missing", gate.ErrForged: "challenge_forged", gate.ErrExpired: "challenge_expired",
+	gate.ErrWrongDevice: "challenge_wrong_device", gate.ErrUnsolved: "challenge_unsolved",
+	gate.ErrReplayed: "challenge_replayed", gate.ErrSpentFull: "challenge_busy",
+}
+
+// checkChallenge verifies the request's solved challenge for its signed
+// device; it returns the refusal reason, or "" to let the request on.
+func (d *Door) checkChallenge(r *http.Request, device string) string {
+	_, err := d.ch.Check(r.Context(), r.Header.Get(ChallengeHeader), r.Header.Get(SolutionHeader), device, d.now())
+	if err == nil {
+		d.m.challenges.WithLabelValues("solved").Inc()
+		return ""
+	}
+	d.m.challenges.WithLabelValues("failed").Inc()
+	if reason, ok := challengeReasons[err]; ok {
+		return reason
+	}
+	d.log.Error("challenge check", "err", err)
+	return "challenge_busy"
+}
+
+// refusal is one way of refusing a request in one lane, made once: its
+// counter, status and body.
+type refusal struct {
+	counter prometheus.Counter
+	status  int
+	body    []byte
+}
+
+// RetrySeconds rounds a wait up to whole seconds for Retry-After.
+func RetrySeconds(d time.Duration) int { return max(int((d+time.Second-1)/time.Second), 1) }
+
+var (
+	jsonType = []string{"application/json; charset=utf-8"}
+	noStore  = []string{"no-store"}
+)
+
+// refuse answers a refused request: a fixed small body, Retry-After where a
+// retry can help, and a counter; the log gets a summary now and then.
+func (d *Door) refuse(w http.ResponseWriter, lane Lane, reason string, retry time.Duration) {
+	f := d.refusals[lane][reason]
+	f.counter.Inc()
+	h := w.Header()
+	h["Content-Type"], h["Cache-Control"] = jsonType, noStore
+	if f.status != http.StatusPreconditionRequired {
+		h["Retry-After"] = []string{strconv.Itoa(RetrySeconds(retry))}
+	}
+	w.WriteHeader(f.status)
+	w.Write(f.body)
+	d.noteRefusal()
+}
+
+func (d *Door) noteRefusal() {
+	n := d.refusedSinceLog.Add(1)
+	now := d.now().UnixNano()
+	last := d.lastLog.Load()
+	if now-last < int64(logEvery) || !d.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	n = d.refusedSinceLog.Swap(0)
+	d.log.Warn("front door refused requests (see fairslot_admission_total for the reasons)", "refused", n,
+		"since", time.Duration(now-last).Round(time.Second).String())
+}

@@ -1,0 +1,131 @@
+// Package frontdoor is the admission layer every request passes before it
+// reaches a handler: it puts the request in a lane (staff, patient, public),
+// applies the rate limits, asks public booking and entry requests for a
+// solved proof-of-work challenge, and admits it only if its lane has room
+// within the lane's queueing deadline. It decides from the listener, the
+// headers and the signed credentials alone: it never reads a request body
+// and never touches the database, so refusing a request costs next to
+// nothing and a flood cannot reach the storage. It must never log personal
+// data or keep per-request state past the request.
+package frontdoor
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/gate"
+)
+
+// Lane is a class of traffic with its own share of the server.
+type Lane int
+
+// The lanes, in the order they are protected: staff, kiosk and display
+// traffic is never shed for anyone else's; then patients signed in; then
+// everything anonymous.
+const (
+	Staff Lane = iota
+	Patient
+	Public
+	lanes
+)
+
+var laneNames = [lanes]string{"staff", "patient", "public"}
+
+func (l Lane) String() string { return laneNames[l] }
+
+// LaneConfig sizes one lane.
+type LaneConfig struct {
+	Active   int               `json:"active"`   // requests running at once
+	Queue    int               `json:"queue"`    // requests waiting for a place
+	Deadline fairslot.Duration `json:"deadline"` // longest wait before a 503
+}
+
+// Limit is a rate limit as configured: Rate requests per Per, bursts of Burst.
+type Limit struct {
+	Rate  int               `json:"rate"`
+	Per   fairslot.Duration `json:"per"`
+	Burst int               `json:"burst"`
+}
+
+func (l Limit) gate() gate.Limit {
+	return gate.Limit{Rate: l.Rate, Per: time.Duration(l.Per), Burst: l.Burst}
+}
+
+// Config is the front door's configuration.
+type Config struct {
+	StaffLane   LaneConfig `json:"staff_lane"`
+	PatientLane LaneConfig `json:"patient_lane"`
+	PublicLane  LaneConfig `json:"public_lane"`
+	// Rate limits per signed-in account, per patient (booking, entry and
+	// waitlist requests), per device cookie and per address prefix (IPv4
+	// /24, IPv6 /56: a hospital's Wi-Fi puts many patients behind one).
+	AccountLimit Limit `json:"account_limit"`
+	PatientLimit Limit `json:"patient_limit"`
+	DeviceLimit  Limit `json:"device_limit"`
+	PrefixLimit  Limit `json:"prefix_limit"`
+	// MaxKeys bounds how many keys each in-memory limiter remembers.
+	MaxKeys int `json:"max_keys"`
+	// Redis, when set (redis://host:port/db), keeps the limits and spent
+	// challenges in Redis so that several nodes share them.
+	Redis string `json:"redis"`
+	// Challenges: the difficulty in bits when the patient lane is idle, how
+	// many bits its load adds, how long a challenge lives, how many spent
+	// ones are remembered in memory.
+	ChallengeBits     int               `json:"challenge_bits"`
+	ChallengeLoadBits int               `json:"challenge_load_bits"`
+	ChallengeTTL      fairslot.Duration `json:"challenge_ttl"`
+	ChallengeSpentMax int               `json:"challenge_spent_max"`
+	// MaxConns caps the public listener's open connections.
+	MaxConns int `json:"max_conns"`
+}
+
+// Default returns limits sized for a 2-core server: staff requests run 32
+// at once and may wait 2 s; patients' 4 at once and public ones 2, waiting
+// at most 500 ms and 200 ms — beyond that a flood is answered at once.
+func Default() Config {
+	ms := func(n int) fairslot.Duration { return fairslot.Duration(time.Duration(n) * time.Millisecond) }
+	return Config{
+		StaffLane:         LaneConfig{Active: 32, Queue: 256, Deadline: ms(2000)},
+		PatientLane:       LaneConfig{Active: 4, Queue: 64, Deadline: ms(500)},
+		PublicLane:        LaneConfig{Active: 2, Queue: 32, Deadline: ms(200)},
+		AccountLimit:      Limit{Rate: 5, Per: ms(1000), Burst: 20},
+		PatientLimit:      Limit{Rate: 2, Per: ms(1000), Burst: 10},
+		DeviceLimit:       Limit{Rate: 10, Per: ms(1000), Burst: 30},
+		PrefixLimit:       Limit{Rate: 100, Per: ms(1000), Burst: 200},
+		MaxKeys:           200_000,
+		ChallengeBits:     12,
+		ChallengeLoadBits: 4,
+		ChallengeTTL:      fairslot.Duration(2 * time.Minute),
+		ChallengeSpentMax: 200_000,
+		MaxConns:          4096,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	for name, l := range map[string]LaneConfig{"staff_lane": c.StaffLane, "patient_lane": c.PatientLane, "public_lane": c.PublicLane} {
+		if l.Active < 1 || l.Queue < 0 || l.Deadline <= 0 {
+			return fmt.Errorf("config: front_door.%s needs active ≥ 1, queue ≥ 0 and a positive deadline", name)
+		}
+	}
+	for name, l := range map[string]Limit{"account_limit": c.AccountLimit, "patient_limit": c.PatientLimit, "device_limit": c.DeviceLimit, "prefix_limit": c.PrefixLimit} {
+		if l.Rate < 1 || l.Per <= 0 || l.Burst < 1 {
+			return fmt.Errorf("config: front_door.%s needs rate ≥ 1, a positive per and burst ≥ 1", name)
+		}
+	}
+	switch {
+	case c.MaxKeys < 64 || c.ChallengeSpentMax < 64:
+		return fmt.Errorf("config: front_door.max_keys and challenge_spent_max must be at least 64")
+	case c.ChallengeBits < 0 || c.ChallengeBits > gate.MaxBits || c.ChallengeLoadBits < 0:
+		return fmt.Errorf("config: front_door.challenge_bits must be 0 to %d, challenge_load_bits ≥ 0", gate.MaxBits)
+	case c.ChallengeTTL < fairslot.Duration(10*time.Second):
+		return fmt.Errorf("config: front_door.challenge_ttl must be at least 10s")
+	case c.MaxConns < 1:
+		return fmt.Errorf("config: front_door.max_conns must be at least 1")
+	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
+		return fmt.Errorf("config: front_door.redis must be a redis:// URL")
+	}
+	return nil
+}

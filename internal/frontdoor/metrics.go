@@ -1,0 +1,91 @@
+package frontdoor
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fairslot/fairslot"
+)
+
+// metrics are the door's Prometheus series, resolved once so that counting
+// a request costs an atomic add.
+type metrics struct {
+	total      *prometheus.CounterVec // lane, outcome, reason
+	admitted   [lanes]prometheus.Counter
+	wait       [lanes]prometheus.Observer
+	challenges *prometheus.CounterVec // result
+	// limitedPatient counts the per-patient limit, applied behind the door
+	// in the patient lane.
+	limitedPatient prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, d *Door) metrics {
+	m := metrics{
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fairslot_admission_total",
+			Help: "Requests at the front door by lane and outcome (admitted, limited, challenged, shed) and reason."},
+			[]string{"lane", "outcome", "reason"}),
+		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fairslot_challenges_total",
+			Help: "Proof-of-work challenges issued, solved (accepted) and failed (refused)."}, []string{"result"}),
+	}
+	waits := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fairslot_admission_queue_wait_seconds",
+		Help:    "How long requests waited for a place in their lane, admitted or shed.",
+		Buckets: []float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2}}, []string{"lane"})
+	reg.MustRegister(m.total, m.challenges, waits)
+	for l := range lanes {
+		m.admitted[l] = m.total.WithLabelValues(l.String(), "admitted", "")
+		m.wait[l] = waits.WithLabelValues(l.String())
+		lane := d.lanes[l]
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fairslot_admission_active", Help: "Requests running in each lane.",
+				ConstLabels: prometheus.Labels{"lane": l.String()}}, func() float64 { return float64(lane.Active()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fairslot_admission_waiting", Help: "Requests waiting for a place in each lane.",
+				ConstLabels: prometheus.Labels{"lane": l.String()}}, func() float64 { return float64(lane.Waiting()) }))
+	}
+	m.limitedPatient = m.refused(Patient, limitReasons[byPatient])
+	for _, r := range []string{"issued", "solved", "failed"} {
+		m.challenges.WithLabelValues(r)
+	}
+	return m
+}
+
+// refused is the counter of one refusal reason ("limited_device",
+// "challenge_expired", "shed_deadline") in a lane.
+func (m metrics) refused(l Lane, reason string) prometheus.Counter {
+	outcome, why, _ := strings.Cut(reason, "_")
+	if outcome == "challenge" {
+		outcome = "challenged"
+	}
+	return m.total.WithLabelValues(l.String(), outcome, why)
+}
+
+// refusalsFor makes a lane's refusals: 429 for a rate limit, 428 for a
+// missing or bad challenge, 503 when the lane is full.
+func refusalsFor(l Lane, m metrics) map[string]*refusal {
+	out := map[string]*refusal{}
+	add := func(reason string, status int, kind fairslot.Kind, msg string) {
+		var body struct {
+			Error struct {
+				Code    fairslot.Kind `json:"code"`
+				Message string        `json:"message"`
+			} `json:"error"`
+		}
+		body.Error.Code, body.Error.Message = kind, msg
+		b, _ := json.Marshal(body)
+		out[reason] = &refusal{counter: m.refused(l, reason), status: status, body: append(b, '\n')}
+	}
+	for k, name := range map[limitKind]string{byAccount: "this account", byDevice: "this device", byPrefix: "this network"} {
+		add(limitReasons[k], http.StatusTooManyRequests, fairslot.Limited,
+			"too many requests from "+name+"; wait the seconds in Retry-After")
+	}
+	for err, reason := range challengeReasons {
+		add(reason, http.StatusPreconditionRequired, fairslot.ChallengeRequired, err.Error())
+	}
+	for _, reason := range shedReasons {
+		add(reason, http.StatusServiceUnavailable, fairslot.Unavailable,
+			"the server is busy; wait the seconds in Retry-After and try again")
+	}
+	return out
+}
