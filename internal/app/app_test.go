@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,6 +274,21 @@ func TestBookingLifecycle(t *testing.T) {
 	}
 	_, err = e.svc.CheckIn(ctx, desk, held.Code, residentID(1)[14:])
 	wantKind(t, "checking in twice", err, fairslot.Conflict)
+	if mine, err := e.svc.Booking(ctx, a, held.ID); err != nil || mine.Turn != 1 {
+		t.Errorf("checked-in booking's turn = %d, %v; want 1", mine.Turn, err)
+	}
+
+	// The desk finds it by code or by ID number, masked; only staff may.
+	for _, in := range []app.LookupInput{{Code: strings.ToLower(held.Code)}, {IDType: fairslot.IDResident, IDNumber: residentID(1)}} {
+		found, err := e.svc.Lookup(ctx, desk, in)
+		if err != nil || len(found) != 1 || found[0].ID != held.ID || found[0].Patient.Name != "张*" {
+			t.Errorf("Lookup(%+v) = %+v, %v; want the masked booking", in, found, err)
+		}
+	}
+	_, err = e.svc.Lookup(ctx, a, app.LookupInput{Code: held.Code})
+	wantKind(t, "a patient using the desk look-up", err, fairslot.Unauthorized)
+	_, err = e.svc.Lookup(ctx, desk, app.LookupInput{IDType: fairslot.IDResident, IDNumber: residentID(2)})
+	wantKind(t, "an ID number no patient has", err, fairslot.NotFound)
 
 	board, updates := e.svc.Display.Subscribe(e.session.DepartmentID)
 	defer updates()
@@ -394,6 +410,12 @@ func TestMissedCalls(t *testing.T) {
 		}
 		ids = append(ids, r.Booking.ID)
 	}
+	q, _ := e.svc.Queue(ctx, doc, e.session.ID)
+	for i, item := range q {
+		if item.Turn != i+1 {
+			t.Errorf("queue item %d has turn %d, want %d (no priority: queue order)", i, item.Turn, i+1)
+		}
+	}
 	first, err := e.svc.CallNext(ctx, doc, e.session.ID)
 	if err != nil || first.BookingID != ids[0] {
 		t.Fatalf("CallNext = %+v, %v", first, err)
@@ -403,7 +425,7 @@ func TestMissedCalls(t *testing.T) {
 	if err := e.svc.Missed(ctx, doc, ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := e.svc.Queue(ctx, doc, e.session.ID)
+	q, _ = e.svc.Queue(ctx, doc, e.session.ID)
 	if q[5].BookingID != ids[0] || q[5].MissedCalls != 1 {
 		t.Errorf("after one missed call the patient is at %v, want sixth", q)
 	}

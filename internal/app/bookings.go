@@ -21,6 +21,9 @@ type BookingView struct {
 	WindowStart time.Time        `json:"window_start"`
 	WindowEnd   time.Time        `json:"window_end"`
 	Ticket      string           `json:"ticket,omitempty"`
+	// Turn is the patient's place in the calling order once checked in (1:
+	// called next), as the room's screen shows it.
+	Turn int `json:"turn,omitempty"`
 }
 
 func (s *Service) bookingView(ctx context.Context, tx storage.Tx, b fairslot.Booking) (BookingView, error) {
@@ -55,6 +58,17 @@ func (s *Service) bookingView(ctx context.Context, tx storage.Tx, b fairslot.Boo
 		v.Ticket = k.Label()
 	} else if fairslot.ErrorKind(err) != fairslot.NotFound {
 		return v, err
+	}
+	if b.Status == fairslot.CheckedIn {
+		q, err := tx.Queue(ctx, b.SessionID)
+		if err != nil {
+			return v, err
+		}
+		turn, err := s.turns(ctx, tx, b.SessionID, q)
+		if err != nil {
+			return v, err
+		}
+		v.Turn = turn[b.ID]
 	}
 	return v, nil
 }

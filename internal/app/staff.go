@@ -188,6 +188,31 @@ type QueueItem struct {
 	Name        string          `json:"name"`
 	MissedCalls int             `json:"missed_calls"`
 	Priority    string          `json:"priority,omitempty"`
+	// Turn is a waiting patient's place in the calling order (1 is called
+	// next), with priority patients interleaved; 0 for one being called.
+	Turn int `json:"turn,omitempty"`
+}
+
+// turns returns each waiting booking's place in the calling order of a
+// session's queue q (in queue order): the interleave CallNext will follow.
+func (s *Service) turns(ctx context.Context, tx storage.Tx, sessionID int64, q []storage.QueueEntry) (map[int64]int, error) {
+	var waiting []bool
+	var ids []int64
+	for _, e := range q {
+		if e.Booking.Status == fairslot.CheckedIn {
+			waiting = append(waiting, e.Booking.Priority != "")
+			ids = append(ids, e.Booking.ID)
+		}
+	}
+	recent, err := tx.RecentCalls(ctx, sessionID, max(s.Calling.PriorityEvery-1, 0))
+	if err != nil {
+		return nil, err
+	}
+	turn := make(map[int64]int, len(ids))
+	for n, i := range s.Calling.Order(waiting, recent) {
+		turn[ids[i]] = n + 1
+	}
+	return turn, nil
 }
 
 // Queue lists a session's queue in calling order.
@@ -204,13 +229,17 @@ func (s *Service) Queue(ctx context.Context, a Actor, sessionID int64) ([]QueueI
 		if err != nil {
 			return err
 		}
+		turn, err := s.turns(ctx, tx, sessionID, q)
+		if err != nil {
+			return err
+		}
 		for _, e := range q {
 			name, err := s.Vault.Open(patientField(e.PatientRef, "name"), e.NameSealed)
 			if err != nil {
 				return err
 			}
 			out = append(out, QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: e.Booking.Status,
-				Name: vault.MaskName(name), MissedCalls: e.Booking.MissedCalls, Priority: e.Booking.Priority})
+				Name: vault.MaskName(name), MissedCalls: e.Booking.MissedCalls, Priority: e.Booking.Priority, Turn: turn[e.Booking.ID]})
 		}
 		return nil
 	})
@@ -343,4 +372,64 @@ func (s *Service) callAction(ctx context.Context, a Actor, bookingID int64, acti
 		s.Display.Publish(dept)
 	}
 	return err
+}
+
+// LookupInput finds bookings at the registration desk: by booking code, or
+// by the patient's ID number (through its blind index; the number itself is
+// never stored or searched in clear).
+type LookupInput struct {
+	Code     string          `json:"code,omitempty"`
+	IDType   fairslot.IDType `json:"id_type,omitempty"`
+	IDNumber string          `json:"id_number,omitempty"`
+}
+
+// Lookup returns the bookings a desk look-up finds, with the patient masked.
+// A look-up by ID number is recorded in the audit log: it is a search for a
+// person.
+func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []BookingView, err error) {
+	if err := s.requireStaff(a, fairslot.ActCheckIn); err != nil {
+		return nil, err
+	}
+	if code := strings.ToUpper(strings.TrimSpace(in.Code)); code != "" {
+		err = s.Store.View(ctx, func(tx storage.Tx) error {
+			b, err := tx.BookingByCode(ctx, code)
+			if err != nil {
+				return err
+			}
+			v, err := s.bookingView(ctx, tx, b)
+			out = append(out, v)
+			return err
+		})
+		return out, err
+	}
+	id, err := fairslot.NormalizeID(in.IDType, in.IDNumber)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		rec, err := tx.PatientByIdentity(ctx, in.IDType, s.Vault.Index("id:"+string(in.IDType), id))
+		if err != nil {
+			return err
+		}
+		bs, err := tx.PatientBookings(ctx, rec.ID)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			ids = append(ids, b.ID)
+		}
+		return s.record(ctx, tx, a, "patient.lookup", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"found": fmt.Sprint(len(bs))})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids { // the views are built on the read pool, not in the write transaction
+		v, err := s.view(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

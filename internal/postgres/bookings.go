@@ -142,6 +142,10 @@ func (t *tx) BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Bookin
 	return t.bookings(ctx, `account_id = $1 ORDER BY date DESC, id DESC LIMIT 200`, accountID)
 }
 
+func (t *tx) PatientBookings(ctx context.Context, patientID int64) ([]fairslot.Booking, error) {
+	return t.bookings(ctx, `patient_id = $1 ORDER BY date DESC, id DESC LIMIT 20`, patientID)
+}
+
 func (t *tx) SessionBookings(ctx context.Context, sessionID int64) ([]fairslot.Booking, error) {
 	return t.bookings(ctx, `session_id = $1 ORDER BY id`, sessionID)
 }

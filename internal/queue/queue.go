@@ -64,6 +64,31 @@ func (p Policy) Next(waiting, recent []bool) int {
 	return firstPriority
 }
 
+// Order is the order in which the waiting patients will be called if no
+// one else arrives: Next applied again and again. It returns indexes into
+// waiting, so that a room's screen and a patient's phone show the priority
+// interleave the calls will follow.
+func (p Policy) Order(waiting, recent []bool) []int {
+	left := make([]int, len(waiting)) // indexes into waiting not yet called
+	for i := range left {
+		left[i] = i
+	}
+	recent = recent[:len(recent):len(recent)]
+	order := make([]int, 0, len(waiting))
+	kinds := make([]bool, 0, len(waiting))
+	for len(left) > 0 {
+		kinds = kinds[:0]
+		for _, i := range left {
+			kinds = append(kinds, waiting[i])
+		}
+		k := p.Next(kinds, recent)
+		order = append(order, left[k])
+		recent = append(recent, waiting[left[k]])
+		left = append(left[:k], left[k+1:]...)
+	}
+	return order
+}
+
 // Reinsert decides where a patient goes after their missed-th missed call
 // (1-based). waiting holds the positions of the patients still waiting, in
 // ascending order. It returns the new position, or void when the booking is

@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/fairslot/fairslot/internal/queue"
@@ -76,6 +77,31 @@ func TestNextShare(t *testing.T) {
 		}
 		if n != 300/every {
 			t.Errorf("every %d: %d priority calls in 300, want %d", every, n, 300/every)
+		}
+	}
+}
+
+func TestOrder(t *testing.T) {
+	p := queue.Default()
+	const P, N = true, false
+	tests := []struct {
+		name            string
+		waiting, recent []bool
+		want            []int
+	}{
+		{"empty", nil, nil, []int{}},
+		{"no priority: queue order", []bool{N, N, N}, nil, []int{0, 1, 2}},
+		{"one priority in three calls", []bool{N, N, N, N, P, P}, nil, []int{4, 0, 1, 5, 2, 3}},
+		{"priority just called: two others first", []bool{P, N, N, N}, []bool{P}, []int{1, 2, 0, 3}},
+	}
+	for _, tt := range tests {
+		got := p.Order(tt.waiting, tt.recent)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: Order = %v, want %v", tt.name, got, tt.want)
+		}
+		// Order must agree with Next, call by call.
+		if len(tt.waiting) > 0 && got[0] != p.Next(tt.waiting, tt.recent) {
+			t.Errorf("%s: Order starts with %d, Next says %d", tt.name, got[0], p.Next(tt.waiting, tt.recent))
 		}
 	}
 }

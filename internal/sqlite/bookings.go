@@ -134,6 +134,11 @@ func (t *tx) BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Bookin
 		`SELECT `+bookingColumns("")+` FROM bookings WHERE account_id = ? ORDER BY date DESC, id DESC LIMIT 200`, accountID)
 }
 
+func (t *tx) PatientBookings(ctx context.Context, patientID int64) ([]fairslot.Booking, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
+		`SELECT `+bookingColumns("")+` FROM bookings WHERE patient_id = ? ORDER BY date DESC, id DESC LIMIT 20`, patientID)
+}
+
 func (t *tx) SessionBookings(ctx context.Context, sessionID int64) ([]fairslot.Booking, error) {
 	return all(ctx, t, func(r *sql.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
 		`SELECT `+bookingColumns("")+` FROM bookings WHERE session_id = ? ORDER BY id`, sessionID)

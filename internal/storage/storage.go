@@ -105,6 +105,8 @@ type Tx interface {
 	BookingByCode(ctx context.Context, code string) (fairslot.Booking, error)
 	BookingByRequestKey(ctx context.Context, accountID int64, key string) (fairslot.Booking, error)
 	BookingsOf(ctx context.Context, accountID int64) ([]fairslot.Booking, error)
+	// PatientBookings lists a patient's newest bookings, for the desk.
+	PatientBookings(ctx context.Context, patientID int64) ([]fairslot.Booking, error)
 	// SessionBookings lists every booking of a session, in any status.
 	SessionBookings(ctx context.Context, sessionID int64) ([]fairslot.Booking, error)
 	// MoveBooking changes a booking's status from one to another, only if it

@@ -325,6 +325,9 @@ func testInsertBooking(t *testing.T, s storage.Store) {
 		if err != nil || got.ID != b.ID || got.Status != fairslot.Held || !got.HeldUntil.Equal(b.HeldUntil) {
 			t.Errorf("BookingByCode = %+v, %v; want %+v", got, err, b)
 		}
+		if bs, err := tx.PatientBookings(ctx, ps[1].ID); err != nil || len(bs) != 1 || bs[0].PatientID != ps[1].ID {
+			t.Errorf("PatientBookings(patient 1) = %+v, %v; want its one booking", bs, err)
+		}
 		h, err := tx.PatientHistory(ctx, storage.HistoryQuery{PatientID: ps[0].ID, DepartmentID: f.dept.ID, Date: f.session.Date,
 			Today: "2026-12-10", Since: base.AddDate(0, 0, -90)})
 		if err != nil || h.ActiveInDepartmentOnDay != 1 || h.ActiveOnDay != 1 || h.Active != 1 {
