@@ -46,6 +46,10 @@ type Door struct {
 	// Challenged reports whether a request needs a solved challenge: the
 	// public booking and draw-entry endpoints.
 	Challenged func(*http.Request) bool
+	// TokenCookies name the cookies that carry a browser's token (the
+	// pages' sessions), read when a request has no Authorization header, so
+	// that a patient's page requests go in the patient lane.
+	TokenCookies []string
 	// Refusals are not logged one by one (a flood would fill the disk): a
 	// summary line at most every logEvery.
 	refusedSinceLog atomic.Int64
@@ -155,10 +159,24 @@ func (d *Door) Wrap(next http.Handler, internal bool) http.Handler {
 	})
 }
 
-// classify reads the bearer token's signed claims.
+// Token returns the request's bearer token, or else the first of the
+// TokenCookies it carries; "" when it has none.
+func (d *Door) Token(r *http.Request) string {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return tok
+	}
+	for _, name := range d.TokenCookies {
+		if c, err := r.Cookie(name); err == nil {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// classify reads the token's signed claims.
 func (d *Door) classify(r *http.Request) (Lane, int64) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	tok := d.Token(r)
+	if tok == "" {
 		return Public, 0
 	}
 	kind, id, ok := d.claims(tok)

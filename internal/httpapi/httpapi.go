@@ -102,14 +102,16 @@ func (s *Server) handler(staff bool) http.Handler {
 		}
 		return fairslot.Errorf(fairslot.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
-	return s.middleware(mux)
+	return s.Middleware(mux)
 }
 
 type ctxKey int
 
 const requestIDKey ctxKey = 0
 
-func requestID(r *http.Request) string {
+// RequestID is the ID the middleware gave the request, shown on error pages
+// and in the log.
+func RequestID(r *http.Request) string {
 	id, _ := r.Context().Value(requestIDKey).(string)
 	return id
 }
@@ -140,9 +142,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// middleware gives every request an ID, recovers panics and writes one
+// Middleware gives every request an ID, recovers panics and writes one
 // access-log line: method, route pattern, status, size and duration only.
-func (s *Server) middleware(next http.Handler) http.Handler {
+// The pages use it too.
+func (s *Server) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b := make([]byte, 8)
 		rand.Read(b)
@@ -214,27 +217,34 @@ type errorBody struct {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var body errorBody
-	body.Error.RequestID = requestID(r)
+	body.Error.RequestID = RequestID(r)
 	if me, ok := err.(*methodError); ok {
 		body.Error.Code, body.Error.Message = "method_not_allowed", me.Error()
 		writeJSON(w, http.StatusMethodNotAllowed, body)
 		return
 	}
+	body.Error.Code, body.Error.Message = fairslot.ErrorKind(err), fairslot.ErrorMessage(err)
+	writeJSON(w, s.Failed(w, r, err), body)
+}
+
+// Failed notes an error a request ends with, for the API and the pages
+// alike: it logs what an operator must see (internal errors, blocked
+// writes), sets Retry-After where waiting helps, and returns the status.
+func (s *Server) Failed(w http.ResponseWriter, r *http.Request, err error) int {
 	kind := fairslot.ErrorKind(err)
-	body.Error.Code, body.Error.Message = kind, fairslot.ErrorMessage(err)
 	switch kind {
 	case fairslot.Internal:
-		s.Log.Error("internal error", "request_id", requestID(r), "route", r.Pattern, "err", err)
+		s.Log.Error("internal error", "request_id", RequestID(r), "route", r.Pattern, "err", err)
 	case fairslot.Unavailable:
 		// The condition an operator must see: another session holds a lock
 		// that blocks registration (or the server is stopping).
-		s.Log.Error("ALERT: writes are blocked; requests fail fast with 503", "request_id", requestID(r), "route", r.Pattern, "condition", err)
+		s.Log.Error("ALERT: writes are blocked; requests fail fast with 503", "request_id", RequestID(r), "route", r.Pattern, "condition", err)
 		w.Header().Set("Retry-After", "5")
 	}
 	if d := fairslot.RetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(frontdoor.RetrySeconds(d)))
 	}
-	writeJSON(w, status[kind], body)
+	return status[kind]
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
@@ -292,8 +302,8 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// anonymous is the actor of a request with no credentials.
-func anonymous(r *http.Request) app.Actor { return app.Actor{RequestID: requestID(r)} }
+// Anonymous is the actor of a request with no credentials.
+func Anonymous(r *http.Request) app.Actor { return app.Actor{RequestID: RequestID(r)} }
 
 // actor authenticates the request's bearer token.
 func (s *Server) actor(r *http.Request) (app.Actor, error) {
@@ -301,7 +311,13 @@ func (s *Server) actor(r *http.Request) (app.Actor, error) {
 	if !ok || tok == "" {
 		return app.Actor{}, fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token is required")
 	}
-	a, err := s.App.Authenticate(r.Context(), tok, requestID(r))
+	return s.Actor(r, tok)
+}
+
+// Actor authenticates a token a request carries (a bearer token, or a
+// page's session cookie) and names the client's network and device.
+func (s *Server) Actor(r *http.Request, tok string) (app.Actor, error) {
+	a, err := s.App.Authenticate(r.Context(), tok, RequestID(r))
 	a.Addr = frontdoor.AddrPrefix(r.RemoteAddr)
 	if s.Door != nil {
 		a.Device = s.Door.Device(r) // only a device the server signed: a made-up one names nobody
@@ -351,7 +367,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) error {
 		return fairslot.Errorf(fairslot.NotFound, "challenges are off on this server: no request needs one")
 	}
 	risk := 0
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if tok := s.Door.Token(r); tok != "" {
 		if kind, id, ok := s.App.TokenClaims(tok); ok && kind == "account" {
 			n, err := s.App.AccountRisk(r.Context(), id)
 			if err != nil {
@@ -364,9 +380,9 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"challenge": ch.Token, "bits": ch.Bits, "expires": ch.Expires, "device": device})
 }
 
-// limitPatient applies the front door's per-patient limit, once the body
+// LimitPatient applies the front door's per-patient limit, once the body
 // has named the patient.
-func (s *Server) limitPatient(ctx context.Context, patientID int64) error {
+func (s *Server) LimitPatient(ctx context.Context, patientID int64) error {
 	if s.Door == nil {
 		return nil
 	}

@@ -70,7 +70,7 @@ func (s *Server) requestCode(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.App.RequestLoginCode(r.Context(), anonymous(r), in.Phone); err != nil {
+	if err := s.App.RequestLoginCode(r.Context(), Anonymous(r), in.Phone); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "sent"})
@@ -84,7 +84,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	tok, acct, err := s.App.Login(r.Context(), anonymous(r), in.Phone, in.Code)
+	tok, acct, err := s.App.Login(r.Context(), Anonymous(r), in.Phone, in.Code)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
 			return app.BookingView{}, fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
 		}
-		if err := s.limitPatient(r.Context(), in.PatientID); err != nil {
+		if err := s.LimitPatient(r.Context(), in.PatientID); err != nil {
 			return app.BookingView{}, err
 		}
 		in.RequestKey = r.Header.Get("Idempotency-Key")
@@ -207,7 +207,7 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 		if in.PatientID <= 0 {
 			return app.EntryView{}, fairslot.Errorf(fairslot.Invalid, "patient_id is required")
 		}
-		if err := s.limitPatient(r.Context(), in.PatientID); err != nil {
+		if err := s.LimitPatient(r.Context(), in.PatientID); err != nil {
 			return app.EntryView{}, err
 		}
 		return s.App.EnterDraw(r.Context(), a, in)
@@ -217,7 +217,7 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
 			return app.WaitView{}, fairslot.Errorf(fairslot.Invalid, "session_id and patient_id are required")
 		}
-		if err := s.limitPatient(r.Context(), in.PatientID); err != nil {
+		if err := s.LimitPatient(r.Context(), in.PatientID); err != nil {
 			return app.WaitView{}, err
 		}
 		return s.App.JoinWaitlist(r.Context(), a, in)
@@ -258,7 +258,7 @@ func (s *Server) staffLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	tok, st, err := s.App.StaffLogin(r.Context(), anonymous(r), in.Username, in.Password)
+	tok, st, err := s.App.StaffLogin(r.Context(), Anonymous(r), in.Username, in.Password)
 	if err != nil {
 		return err
 	}
@@ -356,7 +356,7 @@ func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 			if r.Context().Err() != nil {
 				return nil
 			}
-			s.Log.Warn("board read failed", "request_id", requestID(r), "err", err)
+			s.Log.Warn("board read failed", "request_id", RequestID(r), "err", err)
 			fmt.Fprintf(w, ": board unavailable\n\n")
 		} else if b, _ := json.Marshal(map[string]any{"calls": calls}); string(b) != last {
 			last = string(b)
