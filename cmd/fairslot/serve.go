@@ -39,6 +39,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	simOpensIn := fs.Duration("sim-opens-in", 30*time.Second, "with --sim: the storm sessions release this long after start")
 	simWindow := fs.Duration("sim-window", time.Minute, "with --sim: the storm draw's entry window")
 	simSlots := fs.Int("sim-slots", 40, "with --sim: slots in each storm session")
+	insecureCookies := fs.Bool("insecure-cookies", false, "send the pages' cookies without the Secure flag, for an intranet on plain HTTP (config insecure_cookies)")
+	dev := fs.String("dev", "", "read the pages' templates and catalogue from this directory (internal/web) on every request, for editing them")
 	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
@@ -51,6 +53,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *noAdmission {
 		c.Admission = false
+	}
+	if *insecureCookies {
+		c.InsecureCookies = true
 	}
 	if *simMode && !*demoMode {
 		return fmt.Errorf("--sim needs --demo: it serves login codes over HTTP")
@@ -131,18 +136,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer door.Close()
-		door.Challenged = httpapi.Challenged
+		door.Challenged = func(r *http.Request) bool { return httpapi.Challenged(r) || web.Challenged(r) }
+		door.TokenCookies = []string{web.SessionCookie, web.StaffCookie}
 		api.Door, wrap = door, door.Wrap
 	} else {
 		log.Warn("admission is off: no lanes, rate limits or challenges; use this only to measure a baseline")
 	}
-	staff := withStatic(api.Handler())
+	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key, InsecureCookies: c.InsecureCookies, Dev: *dev}
+	staffPages, err := pages.Handler(true)
+	if err != nil {
+		return err
+	}
+	staff := site(api.Handler(), staffPages)
 	if sim != nil {
 		staff = sim.handler(staff)
 	}
 	public := staff
 	if c.StaffAddr != "" {
-		public = withStatic(api.PublicHandler())
+		publicPages, err := pages.Handler(false)
+		if err != nil {
+			return err
+		}
+		public = site(api.PublicHandler(), publicPages)
 	}
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -238,12 +253,16 @@ func hardened(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// withStatic adds the static assets (the browser's challenge solver) under
-// /static/ to the API.
-func withStatic(api http.Handler) http.Handler {
+// site puts the JSON API, the static assets and the pages on one listener.
+// The API (bearer tokens) and the pages (cookies and CSRF tokens) are
+// separate muxes with their own error shapes.
+func site(api, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/static/", web.Static())
-	mux.Handle("/", api)
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/readyz", api)
+	mux.Handle("/", pages)
 	return mux
 }
 

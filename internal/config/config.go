@@ -33,9 +33,13 @@ type Config struct {
 	// on; off only to measure a baseline.
 	Admission bool             `json:"admission"`
 	FrontDoor frontdoor.Config `json:"front_door"`
-	DataDir   string           `json:"data_dir"`
-	Keyset    string           `json:"keyset"`
-	DB        string           `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
+	// InsecureCookies drops the Secure flag from the pages' cookies, for an
+	// intranet served over plain HTTP (browsers keep Secure cookies on
+	// localhost anyway). Off by default: put TLS in front of the pages.
+	InsecureCookies bool   `json:"insecure_cookies"`
+	DataDir         string `json:"data_dir"`
+	Keyset          string `json:"keyset"`
+	DB              string `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
 	// Node names this server in the database (application_name, heartbeats).
 	Node string `json:"node"`
 	// PostgreSQL connection settings for every online connection.

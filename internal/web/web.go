@@ -1,7 +1,10 @@
-// Package web holds what fairslot serves to browsers. For now that is the
-// static assets, among them the proof-of-work solver (static/pow.js) that
-// pages load to answer the front door's challenges. It must never embed
-// anything secret: everything here is public.
+// Package web is what fairslot serves to browsers: the patient portal, the
+// kiosk, the staff console and the waiting-room boards, as html/template
+// pages in three languages, and their static assets (among them the
+// proof-of-work solver, static/pow.js). Pages call the use cases in
+// internal/app; they hold no rules of their own. It must never embed
+// anything secret (everything under static/ is public), put personal data in
+// a URL, or change state on a GET.
 package web
 
 import (
@@ -10,12 +13,12 @@ import (
 	"net/http"
 )
 
-//go:embed static
-var static embed.FS
+//go:embed static templates i18n
+var embedded embed.FS
 
 // Static serves the assets under /static/, cacheable for a day.
 func Static() http.Handler {
-	sub, err := fs.Sub(static, "static")
+	sub, err := fs.Sub(embedded, "static")
 	if err != nil {
 		panic(err) // the embedded tree always has static/
 	}

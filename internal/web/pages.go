@@ -1,0 +1,314 @@
+package web
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/gate"
+	"github.com/fairslot/fairslot/internal/httpapi"
+)
+
+// Cookies the pages set. All are HttpOnly and SameSite; Secure unless the
+// operator turned it off for a plain-HTTP intranet (Pages.InsecureCookies).
+const (
+	SessionCookie = "fairslot_session" // a patient's login (an account token)
+	StaffCookie   = "fairslot_staff"   // a staff member's login (a staff token)
+	formCookie    = "fairslot_form"    // random; the CSRF token is its MAC
+)
+
+// CSP is the pages' Content-Security-Policy: scripts, styles and
+// connections from this origin only, no inline script or style, no
+// framing, forms posting only here.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Pages serves the browser pages. The portal is on every listener; the
+// kiosk, staff console and display boards only where Internal is set (the
+// internal listener, or the only one when there is no internal listener).
+type Pages struct {
+	API *httpapi.Server // the use cases, the front door, request IDs and error notes
+	Log *slog.Logger
+	// Key derives keys (the vault's Key): the CSRF tokens' MAC.
+	Key func(purpose string) []byte
+	// InsecureCookies drops the Secure flag, for an intranet served over
+	// plain HTTP; browsers accept Secure cookies on localhost anyway.
+	InsecureCookies bool
+	// Dev, when set, is the directory of this package's source: templates
+	// and catalogue are re-read on every request, for editing pages.
+	Dev string
+
+	once  sync.Once
+	err   error
+	cat   *catalogue
+	tmpl  map[string]*template.Template
+	csrf  gate.Signer
+	files fs.FS
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// Handler returns the pages, with internal choosing whether the kiosk,
+// staff console and display boards are served too.
+func (p *Pages) Handler(internal bool) (http.Handler, error) {
+	if err := p.load(); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	h := func(pattern string, fn handler) { mux.Handle(pattern, p.adapt(fn)) }
+	p.portalRoutes(h)
+	if internal {
+		p.staffRoutes(h)
+	}
+	h("POST /lang", p.setLang)
+	h("/", func(w http.ResponseWriter, r *http.Request) error {
+		return fairslot.Errorf(fairslot.NotFound, "no such page")
+	})
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.fail(w, r, fairslot.Errorf(fairslot.Forbidden, "a form from another site was refused"))
+	}))
+	return p.API.Middleware(p.headers(cop.Handler(mux))), nil
+}
+
+func (p *Pages) load() error {
+	p.once.Do(func() {
+		p.csrf = gate.Signer(p.Key("web-csrf"))
+		p.files = embedded
+		if p.Dev != "" {
+			p.files = os.DirFS(p.Dev)
+		}
+		p.cat, p.tmpl, p.err = parse(p.files, p.API.App.Location)
+	})
+	return p.err
+}
+
+// headers sets the security headers of every page.
+func (p *Pages) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (p *Pages) adapt(fn handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if err := p.checkForm(w, r); err != nil {
+				p.fail(w, r, err)
+				return
+			}
+		}
+		if err := fn(w, r); err != nil {
+			p.fail(w, r, err)
+		}
+	})
+}
+
+// view is what every template gets: the language, the form token, who is
+// logged in, and the page's own data.
+type view struct {
+	*Locale
+	Locales   []*Locale
+	Title     string // a catalogue key
+	CSRF      string
+	Path      string
+	Patient   bool          // a patient is logged in
+	Staff     fairslot.Role // the logged-in staff member's role, if any
+	Internal  bool
+	RequestID string
+	Data      any
+	Body      string // the body's class, page-NAME: the CSS picks layouts by it
+}
+
+// render writes a page with status.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
+	cat, tmpl := p.cat, p.tmpl
+	if p.Dev != "" {
+		var err error
+		if cat, tmpl, err = parse(p.files, p.API.App.Location); err != nil {
+			return err
+		}
+	}
+	t, ok := tmpl[name]
+	if !ok {
+		return errors.New("web: no template " + name)
+	}
+	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: r.URL.Path,
+		RequestID: httpapi.RequestID(r), Data: data, Body: "page-" + name}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		v.Patient = true
+	}
+	if a, ok := r.Context().Value(staffKey).(fairslot.Role); ok {
+		v.Staff = a
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// errorPage is the data of the error page.
+type errorPage struct {
+	Status  int
+	Kind    fairslot.Kind
+	Message string
+	Back    string
+}
+
+// fail renders an error page: the kind's explanation in the visitor's
+// language, the error's own message, and the request ID for the help desk.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := p.API.Failed(w, r, err)
+	kind := fairslot.ErrorKind(err)
+	if kind == fairslot.Unauthorized {
+		// A page that needs a login sends the visitor to it.
+		to := "/login"
+		if strings.HasPrefix(r.URL.Path, "/staff") || strings.HasPrefix(r.URL.Path, "/kiosk") || strings.HasPrefix(r.URL.Path, "/board") {
+			to = "/staff/login"
+		}
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
+	}
+	msg := fairslot.ErrorMessage(err)
+	if kind == fairslot.Internal {
+		msg = ""
+	}
+	back := "/"
+	if strings.HasPrefix(r.URL.Path, "/staff") || strings.HasPrefix(r.URL.Path, "/kiosk") {
+		back = "/staff"
+	}
+	if err := p.render(w, r, status, "error", "error.title", errorPage{Status: status, Kind: kind, Message: msg, Back: back}); err != nil {
+		p.Log.Error("error page", "request_id", httpapi.RequestID(r), "err", err)
+	}
+}
+
+// formToken returns the CSRF token for the visitor's form cookie, setting
+// the cookie when there is none.
+func (p *Pages) formToken(w http.ResponseWriter, r *http.Request) string {
+	raw, ok := p.formSecret(r)
+	if !ok {
+		raw = make([]byte, 16)
+		rand.Read(raw)
+		p.setCookie(w, formCookie, base64.RawURLEncoding.EncodeToString(raw), 0, http.SameSiteStrictMode)
+	}
+	return p.csrf.Sign(raw)
+}
+
+func (p *Pages) formSecret(r *http.Request) ([]byte, bool) {
+	c, err := r.Cookie(formCookie)
+	if err != nil {
+		return nil, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	return raw, err == nil && len(raw) == 16
+}
+
+// maxForm is the largest form body read.
+const maxForm = 16 << 10
+
+// checkForm parses a POSTed form and checks its CSRF token against the
+// visitor's form cookie. Cross-origin posts were already refused by
+// CrossOriginProtection; the token also covers browsers that send neither
+// Sec-Fetch-Site nor Origin.
+func (p *Pages) checkForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fairslot.Errorf(fairslot.TooLarge, "the form is larger than %d bytes", maxForm)
+		}
+		return fairslot.Errorf(fairslot.Invalid, "the form could not be read")
+	}
+	secret, ok := p.formSecret(r)
+	token, valid := p.csrf.Verify(r.PostFormValue("csrf"))
+	if !ok || !valid || subtle.ConstantTimeCompare(secret, token) != 1 {
+		return fairslot.Errorf(fairslot.Forbidden, "this form has expired or did not come from this site; go back, reload the page and try again")
+	}
+	return nil
+}
+
+func (p *Pages) setCookie(w http.ResponseWriter, name, value string, maxAge int, same http.SameSite) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: !p.InsecureCookies, SameSite: same})
+}
+
+// setLang keeps the chosen language and goes back to the page it was
+// chosen on.
+func (p *Pages) setLang(w http.ResponseWriter, r *http.Request) error {
+	l := p.cat.byCode(r.PostFormValue("lang"))
+	if l == nil {
+		return fairslot.Errorf(fairslot.Invalid, "unknown language")
+	}
+	p.setCookie(w, LangCookie, l.Code, 400*24*3600, http.SameSiteLaxMode)
+	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
+	return nil
+}
+
+// localPath keeps a redirect on this site: a path, not "//host" or a URL.
+func localPath(s string) string {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") {
+		return "/"
+	}
+	return s
+}
+
+// formID reads a positive integer form field.
+func formID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PostFormValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fairslot.Errorf(fairslot.Invalid, "choose a %s", strings.ReplaceAll(name, "_", " "))
+	}
+	return id, nil
+}
+
+// pathID reads the path's {id}.
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fairslot.Errorf(fairslot.NotFound, "no such page")
+	}
+	return id, nil
+}
+
+// see redirects after a form did its work (POST, then redirect, then GET).
+func see(w http.ResponseWriter, r *http.Request, path string) error {
+	http.Redirect(w, r, path, http.StatusSeeOther)
+	return nil
+}
+
+// Challenged reports whether a page request must carry a solved
+// proof-of-work challenge: booking and entering a draw from the portal, as
+// on the API. The pages' script solves it before the form is sent.
+func Challenged(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/sessions/")
+	if !ok {
+		return false
+	}
+	_, tail, _ := strings.Cut(rest, "/")
+	return tail == "book" || tail == "enter"
+}

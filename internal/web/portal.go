@@ -1,0 +1,331 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// The patient portal: mobile-first, on every listener.
+func (p *Pages) portalRoutes(h func(string, handler)) {
+	h("GET /{$}", p.home)
+	h("GET /login", func(w http.ResponseWriter, r *http.Request) error {
+		return p.render(w, r, 200, "login", "login.title", loginPage{})
+	})
+	h("POST /login/code", p.requestCode)
+	h("POST /login", p.login)
+	h("POST /logout", p.patient(p.logout))
+	h("GET /departments/{id}", p.department)
+	h("GET /sessions/{id}", p.session)
+	h("GET /me", p.patient(p.me))
+	h("POST /me/patients", p.patient(p.bindPatient))
+	h("POST /sessions/{id}/book", p.patient(p.book))
+	h("POST /sessions/{id}/enter", p.patient(p.enter))
+	h("POST /sessions/{id}/waitlist", p.patient(p.joinWaitlist))
+	h("POST /waitlist/{id}/leave", p.patient(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if _, err := p.API.App.LeaveWaitlist(r.Context(), a, id); err != nil {
+			return err
+		}
+		return see(w, r, "/me")
+	}))
+	h("GET /bookings/{id}", p.patient(p.booking("booking", "booking.title")))
+	h("GET /bookings/{id}/cancel", p.patient(p.booking("cancel", "cancel.title")))
+	h("POST /bookings/{id}/cancel", p.patient(p.bookingAction(func(r *http.Request, a app.Actor, id int64) error {
+		_, err := p.API.App.Cancel(r.Context(), a, id)
+		return err
+	})))
+	h("POST /bookings/{id}/pay", p.patient(p.bookingAction(func(r *http.Request, a app.Actor, id int64) error {
+		_, err := p.API.App.Pay(r.Context(), a, id, r.PostFormValue("key"))
+		return err
+	})))
+}
+
+// patient adapts a page that needs a logged-in patient.
+func (p *Pages) patient(fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := r.Cookie(SessionCookie)
+		if err != nil || c.Value == "" {
+			return fairslot.Errorf(fairslot.Unauthorized, "log in first")
+		}
+		a, err := p.API.Actor(r, c.Value)
+		if err == nil && a.Kind != storage.AccountToken {
+			err = fairslot.Errorf(fairslot.Unauthorized, "log in as a patient")
+		}
+		if err != nil {
+			if fairslot.ErrorKind(err) == fairslot.Unauthorized {
+				p.setCookie(w, SessionCookie, "", -1, http.SameSiteLaxMode) // expired or revoked
+			}
+			return err
+		}
+		return fn(w, r, a)
+	}
+}
+
+func (p *Pages) home(w http.ResponseWriter, r *http.Request) error {
+	ds, err := p.API.App.Departments(r.Context())
+	if err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "home", "home.title", ds)
+}
+
+type loginPage struct {
+	Phone string // step two: the phone the code went to
+}
+
+func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
+	phone := r.PostFormValue("phone")
+	if err := p.API.App.RequestLoginCode(r.Context(), httpapi.Anonymous(r), phone); err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "login", "login.title", loginPage{Phone: phone})
+}
+
+func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
+	tok, _, err := p.API.App.Login(r.Context(), httpapi.Anonymous(r), r.PostFormValue("phone"), r.PostFormValue("code"))
+	if err != nil {
+		return err
+	}
+	// Lax, not Strict: a patient following a link from a text message
+	// arrives logged in; state changes are POSTs with a token anyway.
+	p.setCookie(w, SessionCookie, tok, 0, http.SameSiteLaxMode)
+	return see(w, r, "/me")
+}
+
+func (p *Pages) logout(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	c, _ := r.Cookie(SessionCookie)
+	if err := p.API.App.Logout(r.Context(), a, c.Value); err != nil {
+		return err
+	}
+	p.setCookie(w, SessionCookie, "", -1, http.SameSiteLaxMode)
+	return see(w, r, "/")
+}
+
+type departmentPage struct {
+	Department fairslot.Department
+	Doctors    []fairslot.Doctor
+	Sessions   []app.SessionView
+}
+
+func (p *Pages) department(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	ds, err := p.API.App.Departments(r.Context())
+	if err != nil {
+		return err
+	}
+	var d departmentPage
+	for _, x := range ds {
+		if x.ID == id {
+			d.Department = x
+		}
+	}
+	if d.Department.ID == 0 {
+		return fairslot.Errorf(fairslot.NotFound, "no such department")
+	}
+	if d.Doctors, err = p.API.App.Doctors(r.Context(), id); err != nil {
+		return err
+	}
+	if d.Sessions, err = p.API.App.Sessions(r.Context(), storage.SessionFilter{DepartmentID: id}); err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "department", "department.title", d)
+}
+
+type sessionPage struct {
+	app.SessionView
+	Patients []fairslot.Patient
+	LoggedIn bool
+	Now      time.Time
+	Key      string // the booking form's idempotency key: sending it twice books once
+}
+
+// EntryOpen reports whether the draw takes entries now.
+func (s sessionPage) EntryOpen() bool {
+	return s.Release.Mode == fairslot.Draw && s.Release.Drawn.IsZero() &&
+		!s.Now.Before(s.Release.EntryOpens) && s.Now.Before(s.Release.EntryCloses)
+}
+
+// Bookable reports whether first-come booking is open now.
+func (s sessionPage) Bookable() bool {
+	return !s.Now.Before(s.Opens) && s.Now.Before(s.Closes) && s.Release.Mode == fairslot.FirstCome
+}
+
+func (p *Pages) session(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	v, err := p.API.App.Session(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	s := sessionPage{SessionView: v, Now: p.API.App.Now(), Key: newKey()}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		if a, err := p.API.Actor(r, c.Value); err == nil && a.Kind == storage.AccountToken {
+			s.LoggedIn = true
+			if s.Patients, err = p.API.App.Patients(r.Context(), a); err != nil {
+				return err
+			}
+		}
+	}
+	return p.render(w, r, 200, "session", "session.title", s)
+}
+
+// newKey is a random idempotency key for a form.
+func newKey() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+type mePage struct {
+	Patients []fairslot.Patient
+	Bookings []app.BookingView
+	Entries  []app.EntryView
+	Waits    []app.WaitView
+	IDTypes  []fairslot.IDType
+}
+
+func (p *Pages) me(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	ctx := r.Context()
+	var m mePage
+	var err error
+	if m.Patients, err = p.API.App.Patients(ctx, a); err != nil {
+		return err
+	}
+	if m.Bookings, err = p.API.App.Bookings(ctx, a); err != nil {
+		return err
+	}
+	if m.Entries, err = p.API.App.Entries(ctx, a); err != nil {
+		return err
+	}
+	if m.Waits, err = p.API.App.Waitlists(ctx, a); err != nil {
+		return err
+	}
+	m.IDTypes = idTypes
+	return p.render(w, r, 200, "me", "me.title", m)
+}
+
+var idTypes = []fairslot.IDType{fairslot.IDResident, fairslot.IDVNCitizen, fairslot.IDPassport, fairslot.IDHKMacau}
+
+// patientInput reads the patient fields of a form (binding, walk-in).
+func patientInput(r *http.Request) app.PatientInput {
+	return app.PatientInput{Name: r.PostFormValue("name"), IDType: fairslot.IDType(r.PostFormValue("id_type")),
+		IDNumber: r.PostFormValue("id_number"), Phone: r.PostFormValue("phone"), BirthDate: r.PostFormValue("birth_date")}
+}
+
+func (p *Pages) bindPatient(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	if _, err := p.API.App.BindPatient(r.Context(), a, patientInput(r)); err != nil {
+		return err
+	}
+	return see(w, r, "/me")
+}
+
+// sessionAndPatient reads the path's session and the form's patient, and
+// applies the per-patient limit as the API does.
+func (p *Pages) sessionAndPatient(r *http.Request) (session, patient int64, err error) {
+	if session, err = pathID(r); err != nil {
+		return 0, 0, err
+	}
+	if patient, err = formID(r, "patient_id"); err != nil {
+		return 0, 0, err
+	}
+	return session, patient, p.API.LimitPatient(r.Context(), patient)
+}
+
+func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	session, patient, err := p.sessionAndPatient(r)
+	if err != nil {
+		return err
+	}
+	in := app.HoldInput{SessionID: session, PatientID: patient, RequestKey: r.PostFormValue("key")}
+	if s := r.PostFormValue("window"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fairslot.Errorf(fairslot.Invalid, "choose a time window")
+		}
+		in.WindowStart = time.Unix(sec, 0)
+	}
+	b, err := p.API.App.Hold(r.Context(), a, in)
+	if err != nil {
+		return err
+	}
+	return see(w, r, "/bookings/"+strconv.FormatInt(b.ID, 10))
+}
+
+func (p *Pages) enter(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	session, patient, err := p.sessionAndPatient(r)
+	if err != nil {
+		return err
+	}
+	if _, err := p.API.App.EnterDraw(r.Context(), a, app.EntryInput{SessionID: session, PatientID: patient}); err != nil {
+		return err
+	}
+	return see(w, r, "/me")
+}
+
+func (p *Pages) joinWaitlist(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	session, patient, err := p.sessionAndPatient(r)
+	if err != nil {
+		return err
+	}
+	if _, err := p.API.App.JoinWaitlist(r.Context(), a, app.WaitInput{SessionID: session, PatientID: patient}); err != nil {
+		return err
+	}
+	return see(w, r, "/me")
+}
+
+type bookingPage struct {
+	app.BookingView
+	Key string // the payment form's idempotency key
+}
+
+// Live reports whether the page should refresh itself: the patient is in
+// the queue and their turn changes as others are called.
+func (b bookingPage) Live() bool {
+	return b.Status == fairslot.CheckedIn || b.Status == fairslot.Called
+}
+
+// booking shows one of the patient's bookings with the named template (the
+// booking itself, or the cancel confirmation).
+func (p *Pages) booking(name, title string) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		b, err := p.API.App.Booking(r.Context(), a, id)
+		if err != nil {
+			return err
+		}
+		return p.render(w, r, 200, name, title, bookingPage{BookingView: b, Key: newKey()})
+	}
+}
+
+// bookingAction does fn to one of the patient's bookings and shows it.
+func (p *Pages) bookingAction(fn func(*http.Request, app.Actor, int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if err := fn(r, a, id); err != nil {
+			return err
+		}
+		return see(w, r, "/bookings/"+strconv.FormatInt(id, 10))
+	}
+}

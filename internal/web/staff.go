@@ -1,0 +1,290 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+type ctxKey int
+
+const staffKey ctxKey = 0
+
+// The kiosk, the staff console and the display boards: internal only.
+func (p *Pages) staffRoutes(h func(string, handler)) {
+	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
+		return p.render(w, r, 200, "stafflogin", "stafflogin.title", nil)
+	})
+	h("POST /staff/login", p.staffLogin)
+	h("POST /staff/logout", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		c, _ := r.Cookie(StaffCookie)
+		if err := p.API.App.Logout(r.Context(), a, c.Value); err != nil {
+			return err
+		}
+		p.setCookie(w, StaffCookie, "", -1, http.SameSiteStrictMode)
+		return see(w, r, "/staff/login")
+	}))
+	h("GET /staff", p.staff(p.console))
+	h("GET /staff/desk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes})
+	}))
+	h("POST /staff/desk", p.staff(p.lookup))
+	h("GET /staff/sessions/{id}", p.staff(p.room))
+	h("POST /staff/sessions/{id}/call-next", p.staff(p.roomAction(func(r *http.Request, a app.Actor, session, _ int64) error {
+		_, err := p.API.App.CallNext(r.Context(), a, session)
+		return err
+	})))
+	for action, fn := range map[string]func(context.Context, app.Actor, int64) error{
+		"recall": p.API.App.Recall, "missed": p.API.App.Missed, "complete": p.API.App.Complete,
+	} {
+		h("POST /staff/sessions/{id}/bookings/{booking}/"+action, p.staff(p.roomAction(func(r *http.Request, a app.Actor, _, booking int64) error {
+			return fn(r.Context(), a, booking)
+		})))
+	}
+	h("POST /staff/sessions/{id}/extra-slot", p.staff(p.roomAction(func(r *http.Request, a app.Actor, session, _ int64) error {
+		_, err := p.API.App.AddExtraSlot(r.Context(), a, session, app.ExtraSlotInput{Reason: r.PostFormValue("reason")})
+		return err
+	})))
+	h("POST /staff/sessions/{id}/draw", p.staff(p.roomAction(func(r *http.Request, a app.Actor, session, _ int64) error {
+		_, err := p.API.App.RunDraw(r.Context(), a, session)
+		return err
+	})))
+	h("GET /staff/admin", p.staff(p.admin))
+
+	h("GET /kiosk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		return p.render(w, r, 200, "kiosk", "kiosk.title", nil)
+	}))
+	h("POST /kiosk/check-in", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		res, err := p.API.App.CheckIn(r.Context(), a, r.PostFormValue("code"), r.PostFormValue("id_last4"))
+		if err != nil {
+			return err
+		}
+		return p.render(w, r, 200, "ticket", "ticket.title", res)
+	}))
+	h("GET /kiosk/walk-in", p.staff(p.walkInForm))
+	h("POST /kiosk/walk-in", p.staff(p.walkIn))
+
+	h("GET /board", func(w http.ResponseWriter, r *http.Request) error {
+		ds, err := p.API.App.Departments(r.Context())
+		if err != nil {
+			return err
+		}
+		return p.render(w, r, 200, "boards", "boards.title", ds)
+	})
+	h("GET /board/{id}", p.board)
+}
+
+// staff adapts a page that needs a logged-in staff member.
+func (p *Pages) staff(fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := r.Cookie(StaffCookie)
+		if err != nil || c.Value == "" {
+			return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		}
+		a, err := p.API.Actor(r, c.Value)
+		if err == nil && a.Kind != storage.StaffToken {
+			err = fairslot.Errorf(fairslot.Unauthorized, "log in as staff")
+		}
+		if err != nil {
+			if fairslot.ErrorKind(err) == fairslot.Unauthorized {
+				p.setCookie(w, StaffCookie, "", -1, http.SameSiteStrictMode)
+			}
+			return err
+		}
+		return fn(w, r.WithContext(context.WithValue(r.Context(), staffKey, a.Role)), a)
+	}
+}
+
+func (p *Pages) staffLogin(w http.ResponseWriter, r *http.Request) error {
+	tok, _, err := p.API.App.StaffLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("username"), r.PostFormValue("password"))
+	if err != nil {
+		return err
+	}
+	p.setCookie(w, StaffCookie, tok, 0, http.SameSiteStrictMode)
+	return see(w, r, "/staff")
+}
+
+// today is the hospital's date now.
+func (p *Pages) today() string {
+	return p.API.App.Now().In(p.API.App.Location).Format(time.DateOnly)
+}
+
+type consolePage struct {
+	Departments []fairslot.Department
+	Sessions    []app.SessionView
+	Today       string
+}
+
+func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	c := consolePage{Today: p.today()}
+	var err error
+	if c.Departments, err = p.API.App.Departments(r.Context()); err != nil {
+		return err
+	}
+	if c.Sessions, err = p.API.App.Sessions(r.Context(), storage.SessionFilter{From: c.Today, To: c.Today}); err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "console", "console.title", c)
+}
+
+type deskPage struct {
+	IDTypes  []fairslot.IDType
+	Found    []app.BookingView
+	Searched bool
+}
+
+func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	in := app.LookupInput{Code: r.PostFormValue("code"), IDType: fairslot.IDType(r.PostFormValue("id_type")), IDNumber: r.PostFormValue("id_number")}
+	if in.Code != "" {
+		in.IDType, in.IDNumber = "", ""
+	}
+	found, err := p.API.App.Lookup(r.Context(), a, in)
+	if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
+		return err
+	}
+	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Found: found, Searched: true})
+}
+
+type roomPage struct {
+	Session app.SessionView
+	Queue   []app.QueueItem
+	Called  *app.QueueItem
+}
+
+func (p *Pages) room(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var rp roomPage
+	if rp.Session, err = p.API.App.Session(r.Context(), id); err != nil {
+		return err
+	}
+	q, err := p.API.App.Queue(r.Context(), a, id)
+	if err != nil {
+		return err
+	}
+	for i := range q {
+		if q[i].Status == fairslot.Called {
+			rp.Called = &q[i]
+		} else {
+			rp.Queue = append(rp.Queue, q[i])
+		}
+	}
+	slices.SortFunc(rp.Queue, func(x, y app.QueueItem) int { return x.Turn - y.Turn }) // the calling order
+	return p.render(w, r, 200, "room", "room.title", rp)
+}
+
+// roomAction does fn from a room's page (the path's session and, where
+// there is one, booking) and goes back to the page it came from.
+func (p *Pages) roomAction(fn func(r *http.Request, a app.Actor, session, booking int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		session, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var booking int64
+		if s := r.PathValue("booking"); s != "" {
+			if booking, err = strconv.ParseInt(s, 10, 64); err != nil || booking <= 0 {
+				return fairslot.Errorf(fairslot.NotFound, "no such booking")
+			}
+		}
+		if err := fn(r, a, session, booking); err != nil {
+			return err
+		}
+		back := "/staff/sessions/" + strconv.FormatInt(session, 10)
+		if r.PostFormValue("back") == "admin" {
+			back = "/staff/admin"
+		}
+		return see(w, r, back)
+	}
+}
+
+type adminDepartment struct {
+	fairslot.Department
+	Doctors  []fairslot.Doctor
+	Sessions []app.SessionView
+}
+
+func (p *Pages) admin(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	ctx := r.Context()
+	ds, err := p.API.App.Departments(ctx)
+	if err != nil {
+		return err
+	}
+	var out []adminDepartment
+	for _, d := range ds {
+		ad := adminDepartment{Department: d}
+		if ad.Doctors, err = p.API.App.Doctors(ctx, d.ID); err != nil {
+			return err
+		}
+		if ad.Sessions, err = p.API.App.Sessions(ctx, storage.SessionFilter{DepartmentID: d.ID}); err != nil {
+			return err
+		}
+		out = append(out, ad)
+	}
+	return p.render(w, r, 200, "admin", "admin.title", out)
+}
+
+type walkInPage struct {
+	Sessions   []app.SessionView
+	IDTypes    []fairslot.IDType
+	Priorities []string
+}
+
+func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	ss, err := p.API.App.Sessions(r.Context(), storage.SessionFilter{From: p.today(), To: p.today()})
+	if err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups})
+}
+
+func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	session, err := formID(r, "session_id")
+	if err != nil {
+		return err
+	}
+	res, err := p.API.App.WalkIn(r.Context(), a, app.WalkInInput{SessionID: session, Patient: patientInput(r),
+		Priority: r.PostFormValue("priority"), Referral: r.PostFormValue("referral") == "on"})
+	if err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "ticket", "ticket.title", res)
+}
+
+type boardPage struct {
+	Department fairslot.Department
+	Calls      []app.Call
+}
+
+func (p *Pages) board(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	ds, err := p.API.App.Departments(r.Context())
+	if err != nil {
+		return err
+	}
+	b := boardPage{}
+	for _, d := range ds {
+		if d.ID == id {
+			b.Department = d
+		}
+	}
+	if b.Department.ID == 0 {
+		return fairslot.Errorf(fairslot.NotFound, "no such department")
+	}
+	if b.Calls, err = p.API.App.Board(r.Context(), id); err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "board", "board.title", b)
+}

@@ -1,0 +1,35 @@
+// fairslot pages: what needs a script, and nothing else.
+// - Forms marked data-pow (booking, entering a draw) are sent with fetch so
+//   that the front door's proof-of-work challenge can be solved (pow.js) and
+//   sent in headers; the patient sees only a short wait.
+// - The queue ticket's print button.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.hasAttribute("data-pow") || !window.FairslotPoW) return;
+    ev.preventDefault();
+    var button = form.querySelector("button");
+    var label = button ? button.textContent : "";
+    if (button) { button.disabled = true; button.textContent = form.getAttribute("data-wait") || label; }
+    var body = new URLSearchParams(new FormData(form));
+    window.FairslotPoW.fetch(form.action, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" }
+    }).then(function (resp) {
+      if (resp.redirected) { window.location.assign(resp.url); return; }
+      return resp.text().then(function (html) {
+        // An error page: show it in place of this one.
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        document.title = doc.title;
+        document.body.replaceWith(document.adoptNode(doc.body));
+      });
+    }).catch(function () {
+      if (button) { button.disabled = false; button.textContent = label; }
+      form.removeAttribute("data-pow");
+      form.submit(); // the network failed: let the browser try and show its own error
+    });
+  });
+  var print = document.getElementById("print");
+  if (print) print.addEventListener("click", function () { window.print(); });
+})();

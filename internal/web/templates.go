@@ -1,0 +1,46 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+)
+
+// parse reads the catalogue and every page: templates/layout.html with one
+// templates/NAME.html each, which defines "content".
+// Times are shown in the hospital's zone, loc.
+func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Template, error) {
+	cat, err := loadCatalogue(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := fs.Glob(files, "templates/*.html")
+	if err != nil {
+		return nil, nil, err
+	}
+	funcs := template.FuncMap{
+		"hhmm":  func(t time.Time) string { return t.In(loc).Format("15:04") },
+		"day":   func(t time.Time) string { return t.In(loc).Format("2006-01-02") },
+		"stamp": func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04") },
+		"list":  func(xs ...string) []string { return xs },
+		"money": func(cents int64) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) },
+		"qr":    qrSVG,
+		"key":   func(prefix string, v any) string { return prefix + "." + fmt.Sprint(v) },
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(path.Base(n), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", n)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[name] = t
+	}
+	return cat, out, nil
+}
