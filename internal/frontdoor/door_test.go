@@ -174,6 +174,16 @@ func TestRateLimits(t *testing.T) {
 	if n := (counter(t, reg, "patient", "limited", "account")); n != 1 {
 		t.Errorf("account limits counted: %v", n)
 	}
+	// A page's session cookie names the account as a bearer token does.
+	d.TokenCookies = []string{"fairslot_session"}
+	r = request("GET", "/", "198.51.9.1:5", "")
+	r.Header.Set("Cookie", "fairslot_session=acct-5")
+	if w := serve(h, r); w.Code != 429 {
+		t.Errorf("the account's page request (session cookie): %d, want 429 from the account's limit", w.Code)
+	}
+	if n := (counter(t, reg, "patient", "limited", "account")); n != 2 {
+		t.Errorf("account limits counted after the cookie request: %v, want 2", n)
+	}
 	// The per-patient limit, applied behind the door.
 	for i := range 11 {
 		err := d.LimitPatient(context.Background(), 42)

@@ -1,0 +1,433 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/payment"
+	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
+	"github.com/fairslot/fairslot/internal/web"
+)
+
+var ctx = context.Background()
+
+type codes struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (c *codes) Notify(_ context.Context, _, text string) error {
+	c.mu.Lock()
+	c.sent = append(c.sent, regexp.MustCompile(`\d{6}`).FindString(text))
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *codes) last() (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sent) == 0 {
+		return "", 0
+	}
+	return c.sent[len(c.sent)-1], len(c.sent)
+}
+
+type env struct {
+	svc      *app.Service
+	codes    *codes
+	internal *httptest.Server // every page
+	public   *httptest.Server // the portal only
+}
+
+var loc = time.FixedZone("CST", 8*3600)
+
+// testID is a made-up resident ID number (not the demo patient's).
+var testID = func() string {
+	first := "11010519800101123"
+	return first + string(fairslot.ResidentCheckDigit(first))
+}()
+
+// newEnv serves the pages over the demo hospital at 09:00 on its first day,
+// with the front door off (its challenges are tested with the door).
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 10, 9, 0, 0, 0, loc)
+	e := &env{codes: &codes{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e.svc = &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: payment.NewSandbox(),
+		Notifier: e.codes, Now: func() time.Time { return now }, Location: loc, Log: log, Display: app.NewBroker()}
+	e.svc.Policy.SameDayUntilEnd = true // as the demo: the fever clinic takes bookings until a session ends
+	if err := demo.Seed(ctx, e.svc); err != nil {
+		t.Fatal(err)
+	}
+	api := &httpapi.Server{App: e.svc, Log: log, Ready: st.Ping}
+	pages := &web.Pages{API: api, Log: log, Key: v.Key}
+	for _, internal := range []bool{true, false} {
+		h, err := pages.Handler(internal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		if internal {
+			e.internal = srv
+		} else {
+			e.public = srv
+		}
+	}
+	return e
+}
+
+// browser is a client with its own cookies, like one phone or kiosk.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func (e *env) browser(t *testing.T, srv *httptest.Server) *browser {
+	jar, _ := cookiejar.New(nil)
+	// The pages' cookies are Secure; the jar keeps them for http://127.0.0.1
+	// only if told the connection is trustworthy, so keep them by hand.
+	return &browser{t: t, base: srv.URL, c: &http.Client{Jar: insecureJar{jar}, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+// insecureJar keeps Secure cookies over plain HTTP, as browsers do for
+// localhost.
+type insecureJar struct{ *cookiejar.Jar }
+
+func (j insecureJar) SetCookies(u *url.URL, cs []*http.Cookie) {
+	for _, c := range cs {
+		c.Secure = false
+	}
+	j.Jar.SetCookies(u, cs)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// get fetches a page and keeps its form token.
+func (b *browser) get(path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := csrfField.FindSubmatch(body); m != nil {
+		b.csrf = string(m[1])
+	}
+	return resp.StatusCode, string(body)
+}
+
+// post sends a form with the page's token (unless form sets csrf itself)
+// and returns the status, the Location and the body.
+func (b *browser) post(path string, form url.Values, header ...string) (int, string, string) {
+	b.t.Helper()
+	if _, ok := form["csrf"]; !ok {
+		form.Set("csrf", b.csrf)
+	}
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+}
+
+// login logs a patient in through the login forms.
+func (b *browser) login(e *env, phone string) {
+	b.t.Helper()
+	b.get("/login")
+	if status, _, body := b.post("/login/code", url.Values{"phone": {phone}}); status != 200 {
+		b.t.Fatalf("ask for a code: %d\n%s", status, body)
+	}
+	code, _ := e.codes.last()
+	if status, loc, body := b.post("/login", url.Values{"phone": {phone}, "code": {code}}); status != 303 || loc != "/me" {
+		b.t.Fatalf("log in: %d %s\n%s", status, loc, body)
+	}
+}
+
+func TestFormsNeedTheirToken(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t, e.public)
+	b.get("/login")
+	other := e.browser(t, e.public)
+	other.get("/login")
+	tests := []struct {
+		name   string
+		form   url.Values
+		header []string
+	}{
+		{"no token", url.Values{"csrf": {""}}, nil},
+		{"a forged token", url.Values{"csrf": {"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}, nil},
+		{"another visitor's token", url.Values{"csrf": {other.csrf}}, nil},
+		{"a form posted from another site", url.Values{}, []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}},
+	}
+	for _, tt := range tests {
+		tt.form.Set("phone", "13912345678")
+		status, _, body := b.post("/login/code", tt.form, tt.header...)
+		if status != http.StatusForbidden || !strings.Contains(body, "X-Request-ID") && !regexp.MustCompile(`<code>[0-9a-f]{16}</code>`).MatchString(body) {
+			t.Errorf("%s: %d, want 403 with an error page and its request ID\n%s", tt.name, status, body)
+		}
+		if _, n := e.codes.last(); n != 0 {
+			t.Fatalf("%s: a code was sent", tt.name)
+		}
+	}
+	if status, _, body := b.post("/login/code", url.Values{"phone": {"13912345678"}}); status != 200 {
+		t.Fatalf("the page's own form: %d\n%s", status, body)
+	}
+	if _, n := e.codes.last(); n != 1 {
+		t.Errorf("%d codes sent, want 1", n)
+	}
+}
+
+func TestPageHeadersAndCookies(t *testing.T) {
+	e := newEnv(t)
+	resp, err := http.Get(e.public.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for h, want := range map[string]string{
+		"Content-Security-Policy": web.CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+	} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	if !strings.Contains(web.CSP, "script-src 'self'") || strings.Contains(web.CSP, "unsafe-inline") {
+		t.Errorf("the CSP allows inline script: %s", web.CSP)
+	}
+	form := resp.Cookies()
+	if len(form) != 1 || !form[0].HttpOnly || !form[0].Secure || form[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("form cookie = %+v, want HttpOnly, Secure, SameSite=Strict", form)
+	}
+
+	b := e.browser(t, e.public)
+	b.get("/login")
+	b.post("/login/code", url.Values{"phone": {"13912345678"}})
+	code, _ := e.codes.last()
+	req, _ := http.NewRequest("POST", e.public.URL+"/login", strings.NewReader(url.Values{"phone": {"13912345678"}, "code": {code}, "csrf": {b.csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range b.c.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	resp, err = http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == web.SessionCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || !session.Secure || session.SameSite != http.SameSiteLaxMode {
+		t.Errorf("session cookie = %+v, want HttpOnly, Secure, SameSite=Lax", session)
+	}
+	if strings.Contains(resp.Header.Get("Location"), "139") {
+		t.Errorf("the phone is in a URL: %s", resp.Header.Get("Location"))
+	}
+}
+
+// TestCancelNeedsAPost: following the cancel link shows a confirmation and
+// changes nothing; only the confirmation's POST cancels.
+func TestCancelNeedsAPost(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t, e.public)
+	b.login(e, "13912345678")
+	b.get("/me")
+	if status, loc, body := b.post("/me/patients", url.Values{"name": {"张三"}, "id_type": {"cn_resident"}, "id_number": {testID}}); status != 303 || loc != "/me" {
+		t.Fatalf("add a patient: %d %s\n%s", status, loc, body)
+	}
+	_, me := b.get("/me")
+	if !strings.Contains(me, "张*") || strings.Contains(me, testID) || strings.Contains(me, "张三") {
+		t.Fatalf("the patient is not listed masked:\n%s", me)
+	}
+	// Tomorrow's first session: one that has not started can be cancelled.
+	ss, err := e.svc.Sessions(ctx, storage.SessionFilter{DepartmentID: 1, From: "2026-12-11", To: "2026-12-11"})
+	if err != nil || len(ss) == 0 {
+		t.Fatalf("tomorrow's sessions: %v", err)
+	}
+	session := fmt.Sprintf("/sessions/%d", ss[0].ID)
+	patient := regexp.MustCompile(`value="(\d+)">张\*`).FindStringSubmatch(func() string { _, s := b.get(session); return s }())
+	if patient == nil {
+		t.Fatalf("no booking form on %s", session)
+	}
+	status, loc, body := b.post(session+"/book", url.Values{"patient_id": {patient[1]}, "key": {"k1"}})
+	if status != 303 || !strings.HasPrefix(loc, "/bookings/") {
+		t.Fatalf("book: %d %s\n%s", status, loc, body)
+	}
+	// The same form sent twice books once.
+	if status, again, _ := b.post(session+"/book", url.Values{"patient_id": {patient[1]}, "key": {"k1"}}); status != 303 || again != loc {
+		t.Errorf("a repeated booking form went to %d %s, want the same booking %s", status, again, loc)
+	}
+	for range 2 {
+		if status, page := b.get(loc + "/cancel"); status != 200 || !strings.Contains(page, `method="post" action="`+loc+`/cancel"`) {
+			t.Fatalf("cancel link: %d\n%s", status, page)
+		}
+	}
+	if _, page := b.get(loc); !strings.Contains(page, `<strong>待支付</strong>`) {
+		t.Fatalf("after following the cancel link the booking is not held any more:\n%s", page)
+	}
+	if status, back, body := b.post(loc+"/cancel", url.Values{}); status != 303 || back != loc {
+		t.Fatalf("confirm cancel: %d %s\n%s", status, back, body)
+	}
+	if _, page := b.get(loc); !strings.Contains(page, `<strong>已取消</strong>`) {
+		t.Fatalf("the confirmed cancel did not cancel:\n%s", page)
+	}
+}
+
+func TestStaffPagesOnlyInside(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/kiosk", "/staff/login", "/staff", "/board/1"} {
+		if status, _ := e.browser(t, e.public).get(path); status != 404 {
+			t.Errorf("public %s: %d, want 404", path, status)
+		}
+	}
+	if status, _ := e.browser(t, e.internal).get("/staff/login"); status != 200 {
+		t.Errorf("internal /staff/login: %d", status)
+	}
+	// Without a staff login the kiosk sends the visitor to it, and a
+	// patient's session is no staff login.
+	b := e.browser(t, e.internal)
+	resp, err := b.c.Get(e.internal.URL + "/kiosk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/staff/login" {
+		t.Errorf("kiosk without login: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	b.login(e, "13912345678")
+	if status, _, _ := b.post("/kiosk/check-in", url.Values{"code": {"ABCDEFGH"}, "id_last4": {"1234"}}); status != http.StatusUnauthorized {
+		t.Errorf("a patient posting to the kiosk: %d, want 401", status)
+	}
+}
+
+func TestErrorPages(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t, e.public)
+	resp, err := b.c.Get(e.public.URL + "/sessions/999999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-ID")
+	if resp.StatusCode != 404 || id == "" || !strings.Contains(string(body), "<code>"+id+"</code>") || !strings.Contains(string(body), "未找到") {
+		t.Errorf("missing session: %d, request %q\n%s", resp.StatusCode, id, body)
+	}
+	b.get("/login")
+	status, _, page := b.post("/login/code", url.Values{"phone": {"not a phone"}})
+	if status != 400 || !strings.Contains(page, "请检查填写的内容") {
+		t.Errorf("a bad phone: %d\n%s", status, page)
+	}
+	status, _, page = b.post("/login/code", url.Values{"phone": {strings.Repeat("1", 20000)}})
+	if status != http.StatusRequestEntityTooLarge {
+		t.Errorf("an oversized form: %d\n%s", status, page)
+	}
+	if status, _, _ := b.post("/lang", url.Values{"lang": {"vi"}, "back": {"//evil.example/"}}); status != 303 {
+		t.Errorf("language switch: %d", status)
+	}
+}
+
+// TestKioskAndRoom checks a booking in at the kiosk and calls it from the
+// room's page, through the forms.
+func TestKioskAndRoom(t *testing.T) {
+	e := newEnv(t)
+	a, err := e.svc.OpenAccount(ctx, app.System, "13912345678")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: testID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: 1, PatientID: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Pay(ctx, a, held.ID, "pay"); err != nil {
+		t.Fatal(err)
+	}
+	desk := e.browser(t, e.internal)
+	desk.get("/staff/login")
+	if status, loc, body := desk.post("/staff/login", url.Values{"username": {"desk"}, "password": {demo.Password}}); status != 303 || loc != "/staff" {
+		t.Fatalf("staff login: %d %s\n%s", status, loc, body)
+	}
+	desk.get("/staff/desk")
+	_, _, found := desk.post("/staff/desk", url.Values{"id_type": {"cn_resident"}, "id_number": {testID}})
+	if !strings.Contains(found, held.Code) || !strings.Contains(found, "李*") || strings.Contains(found, "李四") || strings.Contains(found, testID) {
+		t.Fatalf("desk look-up by ID number:\n%s", found)
+	}
+	desk.get("/kiosk")
+	if status, _, page := desk.post("/kiosk/check-in", url.Values{"code": {held.Code}, "id_last4": {"0000"}}); status != http.StatusForbidden {
+		t.Errorf("check-in with the wrong ID digits: %d\n%s", status, page)
+	}
+	status, _, ticket := desk.post("/kiosk/check-in", url.Values{"code": {strings.ToLower(held.Code)}, "id_last4": {strings.ToLower(testID[14:])}})
+	if status != 200 || !strings.Contains(ticket, `<p class="ticket">A001</p>`) {
+		t.Fatalf("check-in: %d\n%s", status, ticket)
+	}
+	doc := e.browser(t, e.internal)
+	doc.get("/staff/login")
+	doc.post("/staff/login", url.Values{"username": {"doctor"}, "password": {demo.Password}})
+	_, room := doc.get("/staff/sessions/1")
+	if !strings.Contains(room, "<td>1</td><td>A001</td><td>李*</td>") {
+		t.Fatalf("the room's queue does not show A001 first:\n%s", room)
+	}
+	if status, loc, body := doc.post("/staff/sessions/1/call-next", url.Values{}); status != 303 || loc != "/staff/sessions/1" {
+		t.Fatalf("call next: %d %s\n%s", status, loc, body)
+	}
+	calls, err := e.svc.Board(ctx, 1)
+	if err != nil || len(calls) != 1 || calls[0].Ticket != "A001" || calls[0].Name != "李*" {
+		t.Errorf("board after the call = %+v, %v", calls, err)
+	}
+	if _, board := e.browser(t, e.internal).get("/board/1"); !strings.Contains(board, "<td class=\"ticket\">A001</td><td>李*</td>") {
+		t.Errorf("the board page does not show the call:\n%s", board)
+	}
+}
