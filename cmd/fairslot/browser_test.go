@@ -177,7 +177,16 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	}
 	b.page(t, phoneTab, lang, "portal-session", true)
 
-	// Book: the page solves the challenge the front door asks for.
+	// The front door asks a booking form for a solved challenge: sent bare
+	// it is refused...
+	if status := value(t, phoneTab, "a booking without a challenge", chromedp.Evaluate[int](`(async () => {
+		const form = document.querySelector('form[action$="/book"]');
+		const r = await fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form))});
+		return r.status;
+	})()`, chromedp.EvalAwaitPromise)); status != 428 {
+		t.Fatalf("a booking form sent without solving the challenge: %d, want 428", status)
+	}
+	// ...so the page solves it before sending the form.
 	do(t, phoneTab, "book", click(`form[action$="/book"] button`, "body.page-booking"))
 	b.page(t, phoneTab, lang, "portal-booking-held", true)
 	do(t, phoneTab, "pay", click(`form[action$="/pay"] button`, "body.page-booking .code"))

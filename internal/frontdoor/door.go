@@ -136,12 +136,12 @@ func (d *Door) Wrap(next http.Handler, internal bool) http.Handler {
 		if lane != Staff {
 			device := d.Device(r)
 			if k, retry, limited := d.limited(r, account, device); limited {
-				d.refuse(w, lane, limitReasons[k], retry)
+				d.refuse(w, r, lane, limitReasons[k], retry)
 				return
 			}
 			if d.Challenged(r) {
 				if reason := d.checkChallenge(r, device); reason != "" {
-					d.refuse(w, lane, reason, 0)
+					d.refuse(w, r, lane, reason, 0)
 					return
 				}
 			}
@@ -150,7 +150,7 @@ func (d *Door) Wrap(next http.Handler, internal bool) http.Handler {
 		waited, shed := l.Acquire(r.Context())
 		d.m.wait[lane].Observe(waited.Seconds())
 		if shed != "" {
-			d.refuse(w, lane, shedReasons[shed], time.Duration(d.laneCfg[lane].Deadline))
+			d.refuse(w, r, lane, shedReasons[shed], time.Duration(d.laneCfg[lane].Deadline))
 			return
 		}
 		defer l.Release()
@@ -324,6 +324,7 @@ type refusal struct {
 	counter prometheus.Counter
 	status  int
 	body    []byte
+	page    []byte // the same for a browser's page request, in the three languages
 }
 
 // RetrySeconds rounds a wait up to whole seconds for Retry-After.
@@ -331,21 +332,28 @@ func RetrySeconds(d time.Duration) int { return max(int((d+time.Second-1)/time.S
 
 var (
 	jsonType = []string{"application/json; charset=utf-8"}
+	htmlType = []string{"text/html; charset=utf-8"}
 	noStore  = []string{"no-store"}
+	noCSP    = []string{"default-src 'none'"}
 )
 
 // refuse answers a refused request: a fixed small body, Retry-After where a
 // retry can help, and a counter; the log gets a summary now and then.
-func (d *Door) refuse(w http.ResponseWriter, lane Lane, reason string, retry time.Duration) {
+func (d *Door) refuse(w http.ResponseWriter, r *http.Request, lane Lane, reason string, retry time.Duration) {
 	f := d.refusals[lane][reason]
 	f.counter.Inc()
 	h := w.Header()
+	body := f.body
 	h["Content-Type"], h["Cache-Control"] = jsonType, noStore
+	if strings.Contains(r.Header.Get("Accept"), "text/html") { // a page the browser navigates to
+		body = f.page
+		h["Content-Type"], h["Content-Security-Policy"] = htmlType, noCSP
+	}
 	if f.status != http.StatusPreconditionRequired {
 		h["Retry-After"] = []string{strconv.Itoa(RetrySeconds(retry))}
 	}
 	w.WriteHeader(f.status)
-	w.Write(f.body)
+	w.Write(body)
 	d.noteRefusal()
 }
 

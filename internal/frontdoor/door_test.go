@@ -146,6 +146,11 @@ func TestRateLimits(t *testing.T) {
 	if w.Code != 429 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "this network") {
 		t.Errorf("4th from 192.0.2.0/24: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
+	page := request("GET", "/", "192.0.2.98:5", "")
+	page.Header.Set("Accept", "text/html,application/xhtml+xml")
+	if w := serve(h, page); w.Code != 429 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || !strings.Contains(w.Body.String(), `lang="vi"`) {
+		t.Errorf("a refused page request: %d %s %s; want a small page in the three languages", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
 	if w := serve(h, request("GET", "/", "192.0.3.1:5", "")); w.Code != 200 {
 		t.Errorf("another /24: %d", w.Code)
 	}

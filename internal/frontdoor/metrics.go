@@ -65,7 +65,7 @@ func (m metrics) refused(l Lane, reason string) prometheus.Counter {
 // missing or bad challenge, 503 when the lane is full.
 func refusalsFor(l Lane, m metrics) map[string]*refusal {
 	out := map[string]*refusal{}
-	add := func(reason string, status int, kind fairslot.Kind, msg string) {
+	add := func(reason string, status int, kind fairslot.Kind, msg string, page string) {
 		var body struct {
 			Error struct {
 				Code    fairslot.Kind `json:"code"`
@@ -74,18 +74,28 @@ func refusalsFor(l Lane, m metrics) map[string]*refusal {
 		}
 		body.Error.Code, body.Error.Message = kind, msg
 		b, _ := json.Marshal(body)
-		out[reason] = &refusal{counter: m.refused(l, reason), status: status, body: append(b, '\n')}
+		out[reason] = &refusal{counter: m.refused(l, reason), status: status, body: append(b, '\n'),
+			page: []byte(`<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>fairslot</title>` + page)}
 	}
 	for k, name := range map[limitKind]string{byAccount: "this account", byDevice: "this device", byPrefix: "this network"} {
 		add(limitReasons[k], http.StatusTooManyRequests, fairslot.Limited,
-			"too many requests from "+name+"; wait the seconds in Retry-After")
+			"too many requests from "+name+"; wait the seconds in Retry-After", pageLimited)
 	}
 	for err, reason := range challengeReasons {
-		add(reason, http.StatusPreconditionRequired, fairslot.ChallengeRequired, err.Error())
+		add(reason, http.StatusPreconditionRequired, fairslot.ChallengeRequired, err.Error(), pageChallenge)
 	}
 	for _, reason := range shedReasons {
 		add(reason, http.StatusServiceUnavailable, fairslot.Unavailable,
-			"the server is busy; wait the seconds in Retry-After and try again")
+			"the server is busy; wait the seconds in Retry-After and try again", pageBusy)
 	}
 	return out
 }
+
+// The refusals a browser shows as a page: fixed, in the pages' three
+// languages, with no script (the door knows no visitor's language and must
+// not spend time finding out).
+const (
+	pageLimited   = `<p lang="zh-CN">操作过于频繁，请稍等一分钟再试。<p lang="vi">Bạn thao tác quá nhanh, vui lòng chờ một phút rồi thử lại.<p lang="en">Too many requests: please wait a minute and try again.`
+	pageBusy      = `<p lang="zh-CN">系统繁忙，请稍后再试。<p lang="vi">Hệ thống đang bận, vui lòng thử lại sau giây lát.<p lang="en">The system is busy: please try again in a moment.`
+	pageChallenge = `<p lang="zh-CN">此操作需要浏览器启用 JavaScript，请返回重试。<p lang="vi">Thao tác này cần bật JavaScript trên trình duyệt; hãy quay lại và thử lại.<p lang="en">This needs JavaScript in your browser: go back and try again.`
+)
