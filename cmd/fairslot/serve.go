@@ -336,8 +336,9 @@ func printBanner(w io.Writer, addr net.Addr, demoMode bool) {
 	if !demoMode {
 		return
 	}
-	fmt.Fprintf(w, "\nDemo hospital. API under %s/api/v1/ (see README for a curl tour).\n", url)
-	fmt.Fprintf(w, "  patient: phone %s; ask for a code with POST /api/v1/auth/code, the code appears in this log\n", demo.PatientPhone)
+	fmt.Fprintf(w, "\nDemo hospital. Pages: %s/ (patients), %s/staff/login (staff), %s/kiosk, %s/board/1 (waiting room);\n", url, url, url, url)
+	fmt.Fprintf(w, "API under %s/api/v1/ (see README for both tours).\n", url)
+	fmt.Fprintf(w, "  patient: phone %s; log in at /login (or POST /api/v1/auth/code): the code appears in this log\n", demo.PatientPhone)
 	for _, s := range demo.Staff {
 		fmt.Fprintf(w, "  staff:   %-7s / %s  (%s)\n", s.Username, demo.Password, s.Role)
 	}
