@@ -108,6 +108,22 @@ type Window struct {
 	Remaining int       `json:"remaining"`
 }
 
+// Windows cuts the time from start to end into windows of at most
+// MaxWindow, each with perWindow numbered slots: a session's slots.
+func Windows(start, end time.Time, perWindow int) []Slot {
+	var out []Slot
+	for w := start; w.Before(end); w = w.Add(MaxWindow) {
+		e := w.Add(MaxWindow)
+		if e.After(end) {
+			e = end
+		}
+		for range perWindow {
+			out = append(out, Slot{Number: len(out) + 1, Start: w, End: e})
+		}
+	}
+	return out
+}
+
 // Validate checks a session and its slots against the domain rules.
 func (s Session) Validate(slots []Slot) error {
 	switch {
@@ -261,13 +277,14 @@ const (
 	ActAddSlot   Action = "add_slot"  // add an extra slot (加号), with a reason
 	ActDraw      Action = "run_draw"  // run a due draw by hand
 	ActRisk      Action = "view_risk" // read risk events
+	ActSchedule  Action = "schedule"  // add clinic sessions
 )
 
 var permissions = map[Role][]Action{
 	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue},
 	Nurse:      {ActCheckIn, ActViewQueue, ActCall},
 	DoctorRole: {ActViewQueue, ActCall, ActAddSlot},
-	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk},
+	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule},
 }
 
 // Valid reports whether r is a known role.

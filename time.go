@@ -9,7 +9,10 @@ import (
 // configuration files.
 type Duration time.Duration
 
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// String is the duration as Go writes it ("30m0s"), for pages and logs.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))

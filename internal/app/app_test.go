@@ -537,3 +537,38 @@ func TestConcurrentHolds(t *testing.T) {
 	}
 	storagetest.CheckSession(t, e.svc.Store, s.ID, 10)
 }
+
+func TestSchedule(t *testing.T) {
+	e := newEnv(t)
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	in := app.ScheduleInput{DoctorID: e.session.DoctorID, Date: "2026-12-12", Period: fairslot.Afternoon,
+		Start: "13:30", End: "15:10", Room: " Room 9 ", FeeCents: 1500, PerWindow: 2}
+	_, err := e.svc.Schedule(ctx, e.staff(t, "desk"), in)
+	wantKind(t, "the desk scheduling a session", err, fairslot.Forbidden)
+	for name, change := range map[string]func(*app.ScheduleInput){
+		"a past date":            func(in *app.ScheduleInput) { in.Date = "2026-12-01" },
+		"no room":                func(in *app.ScheduleInput) { in.Room = "  " },
+		"no slots":               func(in *app.ScheduleInput) { in.PerWindow = 0 },
+		"end before start":       func(in *app.ScheduleInput) { in.End = "13:00" },
+		"a malformed time":       func(in *app.ScheduleInput) { in.Start = "1pm" },
+		"an unknown doctor":      func(in *app.ScheduleInput) { in.DoctorID = 9999 },
+		"neither morning nor pm": func(in *app.ScheduleInput) { in.Period = "evening" },
+	} {
+		bad := in
+		change(&bad)
+		if _, err := e.svc.Schedule(ctx, admin, bad); err == nil {
+			t.Errorf("%s: scheduled", name)
+		}
+	}
+	sess, err := e.svc.Schedule(ctx, admin, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.Session(ctx, sess.ID)
+	if err != nil || v.Room != "Room 9" || v.DepartmentID != e.session.DepartmentID || len(v.Windows) != 4 || v.Remaining != 8 {
+		t.Fatalf("scheduled session = %+v, %v; want 4 windows of 2 (the last one 10 minutes), Room 9", v, err)
+	}
+	if last := v.Windows[3]; last.End.Sub(last.Start) != 10*time.Minute {
+		t.Errorf("the last window is %v long, want 10m (the session ends at 15:10)", last.End.Sub(last.Start))
+	}
+}

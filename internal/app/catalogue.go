@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -101,4 +103,69 @@ func (s *Service) Session(ctx context.Context, id int64) (v SessionView, err err
 		return err
 	})
 	return v, err
+}
+
+// ScheduleInput is a new clinic session: a doctor's morning or afternoon
+// on a date, from Start to End (HH:MM in the hospital's zone), cut into
+// 30-minute windows of PerWindow numbered slots. Its release (first come or
+// draw, reserved quotas) follows the release rules.
+type ScheduleInput struct {
+	DoctorID  int64           `json:"doctor_id"`
+	Date      string          `json:"date"`
+	Period    fairslot.Period `json:"period"`
+	Start     string          `json:"start"`
+	End       string          `json:"end"`
+	Room      string          `json:"room"`
+	FeeCents  int64           `json:"fee_cents"`
+	PerWindow int             `json:"per_window"`
+}
+
+// Schedule adds a clinic session, audited.
+func (s *Service) Schedule(ctx context.Context, a Actor, in ScheduleInput) (fairslot.Session, error) {
+	sess := fairslot.Session{DoctorID: in.DoctorID, Date: in.Date, Period: in.Period, Room: strings.TrimSpace(in.Room), FeeCents: in.FeeCents}
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return sess, err
+	}
+	day, err := time.ParseInLocation(time.DateOnly, in.Date, s.Location)
+	if err != nil {
+		return sess, fairslot.Errorf(fairslot.Invalid, "the date must be YYYY-MM-DD")
+	}
+	at := func(hhmm string) (time.Time, error) {
+		t, err := time.Parse("15:04", hhmm)
+		if err != nil {
+			return t, fairslot.Errorf(fairslot.Invalid, "times must be HH:MM")
+		}
+		return day.Add(time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute), nil
+	}
+	if sess.Start, err = at(in.Start); err != nil {
+		return sess, err
+	}
+	if sess.End, err = at(in.End); err != nil {
+		return sess, err
+	}
+	switch {
+	case sess.Start.Before(s.now()):
+		return sess, fairslot.Errorf(fairslot.Invalid, "the session would start in the past")
+	case in.PerWindow < 1 || in.PerWindow > 50:
+		return sess, fairslot.Errorf(fairslot.Invalid, "slots per window must be 1 to 50")
+	case sess.Room == "" || len(sess.Room) > 40:
+		return sess, fairslot.Errorf(fairslot.Invalid, "name the room (at most 40 characters)")
+	}
+	slots := fairslot.Windows(sess.Start, sess.End, in.PerWindow)
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		doc, err := tx.Doctor(ctx, in.DoctorID)
+		if err != nil {
+			return err
+		}
+		dept, err := tx.Department(ctx, doc.DepartmentID)
+		if err != nil {
+			return err
+		}
+		sess.DepartmentID = dept.ID
+		if err := s.NewSession(ctx, tx, dept.Code, &sess, slots); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "session.create", fmt.Sprintf("session:%d", sess.ID), map[string]string{"slots": fmt.Sprint(len(slots))})
+	})
+	return sess, err
 }

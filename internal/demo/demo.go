@@ -96,7 +96,7 @@ func Seed(ctx context.Context, svc *app.Service) error {
 					for _, p := range periods(today.AddDate(0, 0, day), d.allDay) {
 						s := fairslot.Session{DoctorID: doc.ID, DepartmentID: dep.ID, Date: today.AddDate(0, 0, day).Format(time.DateOnly),
 							Period: p.period, Start: p.start, End: p.end, Room: fmt.Sprintf("%s-%d", d.code, room), FeeCents: fee}
-						slots := windows(p.start, p.end, p.perWindow)
+						slots := fairslot.Windows(p.start, p.end, p.perWindow)
 						if err := svc.NewSession(ctx, tx, d.code, &s, slots); err != nil {
 							return err
 						}
@@ -141,17 +141,6 @@ func periods(day time.Time, allDay bool) []period {
 	return []period{{fairslot.Morning, at(8, 0), at(12, 0), 3}, {fairslot.Afternoon, at(13, 30), at(17, 30), 3}}
 }
 
-// windows cuts a session into 30-minute windows of n numbered slots each.
-func windows(start, end time.Time, n int) []fairslot.Slot {
-	var out []fairslot.Slot
-	for w := start; w.Before(end); w = w.Add(fairslot.MaxWindow) {
-		for i := 0; i < n; i++ {
-			out = append(out, fairslot.Slot{Number: len(out) + 1, Start: w, End: w.Add(fairslot.MaxWindow)})
-		}
-	}
-	return out
-}
-
 // Storm is the simulator's hot release (fairsim release-storm): a famous
 // specialist whose two sessions release at the same moment, one by draw and
 // one first come, each with the same number of slots.
@@ -194,7 +183,7 @@ func SeedStorm(ctx context.Context, svc *app.Service, opens time.Time, window ti
 				Start: p.start, End: p.end, Room: dep.Code + "-900", FeeCents: 10000}
 			n := p.end.Sub(p.start) / fairslot.MaxWindow
 			rule := release.Rule{Mode: r.mode, Window: fairslot.Duration(window)}
-			if err := svc.NewSessionAt(ctx, tx, rule, &s, windows(p.start, p.end, (slots+int(n)-1)/int(n))[:slots], opens); err != nil {
+			if err := svc.NewSessionAt(ctx, tx, rule, &s, fairslot.Windows(p.start, p.end, (slots+int(n)-1)/int(n))[:slots], opens); err != nil {
 				return err
 			}
 			*r.id = s.ID

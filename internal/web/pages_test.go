@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -429,5 +430,33 @@ func TestKioskAndRoom(t *testing.T) {
 	}
 	if _, board := e.browser(t, e.internal).get("/board/1"); !strings.Contains(board, "<td class=\"ticket\">A001</td><td>李*</td>") {
 		t.Errorf("the board page does not show the call:\n%s", board)
+	}
+}
+
+func TestAdminSchedulesASession(t *testing.T) {
+	e := newEnv(t)
+	form := url.Values{"doctor_id": {"1"}, "date": {"2026-12-20"}, "period": {"morning"}, "start": {"08:00"}, "end": {"09:00"},
+		"room": {"R-new"}, "fee": {"12.50"}, "per_window": {"2"}}
+	for user, want := range map[string]int{"desk": http.StatusForbidden, "admin": http.StatusSeeOther} {
+		b := e.browser(t, e.internal)
+		b.get("/staff/login")
+		b.post("/staff/login", url.Values{"username": {user}, "password": {demo.Password}})
+		b.get("/staff/admin")
+		if status, _, body := b.post("/staff/admin/sessions", url.Values(maps.Clone(form))); status != want {
+			t.Errorf("%s adding a session: %d, want %d\n%s", user, status, want, body)
+		}
+	}
+	ss, err := e.svc.Sessions(ctx, storage.SessionFilter{DoctorID: 1, From: "2026-12-20", To: "2026-12-20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added []app.SessionView
+	for _, s := range ss {
+		if s.Room == "R-new" {
+			added = append(added, s)
+		}
+	}
+	if len(added) != 1 || added[0].FeeCents != 1250 || len(added[0].Windows) != 2 || added[0].Remaining != 4 {
+		t.Errorf("sessions in R-new = %+v; want one of 2 windows × 2 places at 12.50", added)
 	}
 }

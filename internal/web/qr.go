@@ -18,7 +18,7 @@ func qrSVG(text string) (template.HTML, error) {
 	const quiet = 4
 	n := c.Size + 2*quiet
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="qr" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" shape-rendering="crispEdges"><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n, n, n)
+	fmt.Fprintf(&b, `<svg class="qr" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" aria-hidden="true" shape-rendering="crispEdges"><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n, n, n)
 	for y := 0; y < c.Size; y++ {
 		for x := 0; x < c.Size; x++ {
 			if c.Black(x, y) {

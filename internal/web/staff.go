@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -57,6 +59,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		return err
 	})))
 	h("GET /staff/admin", p.staff(p.admin))
+	h("POST /staff/admin/sessions", p.staff(p.schedule))
 
 	h("GET /kiosk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		return p.render(w, r, 200, "kiosk", "kiosk.title", nil)
@@ -230,7 +233,32 @@ func (p *Pages) admin(w http.ResponseWriter, r *http.Request, a app.Actor) error
 		}
 		out = append(out, ad)
 	}
-	return p.render(w, r, 200, "admin", "admin.title", out)
+	return p.render(w, r, 200, "admin", "admin.title", adminPage{Departments: out, Release: p.API.App.Release})
+}
+
+// schedule adds a clinic session from the admin page's form.
+func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	doctor, err := formID(r, "doctor_id")
+	if err != nil {
+		return err
+	}
+	fee, err := strconv.ParseFloat(r.PostFormValue("fee"), 64)
+	if err != nil || fee < 0 || fee > 1e6 {
+		return fairslot.Errorf(fairslot.Invalid, "the fee must be an amount such as 20.00")
+	}
+	perWindow, _ := strconv.Atoi(r.PostFormValue("per_window"))
+	_, err = p.API.App.Schedule(r.Context(), a, app.ScheduleInput{DoctorID: doctor, Date: r.PostFormValue("date"),
+		Period: fairslot.Period(r.PostFormValue("period")), Start: r.PostFormValue("start"), End: r.PostFormValue("end"),
+		Room: r.PostFormValue("room"), FeeCents: int64(math.Round(fee * 100)), PerWindow: perWindow})
+	if err != nil {
+		return err
+	}
+	return see(w, r, "/staff/admin")
+}
+
+type adminPage struct {
+	Departments []adminDepartment
+	Release     release.Policy // the release rules and reserved quotas in force
 }
 
 type walkInPage struct {
