@@ -24,6 +24,7 @@ import (
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/payment"
 	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
@@ -54,6 +55,8 @@ func (c *codes) last() (string, int) {
 }
 
 type env struct {
+	mu       sync.Mutex
+	now      time.Time
 	svc      *app.Service
 	codes    *codes
 	internal *httptest.Server // every page
@@ -61,6 +64,10 @@ type env struct {
 }
 
 var loc = time.FixedZone("CST", 8*3600)
+
+func (e *env) clock() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }
+
+func (e *env) advance(d time.Duration) { e.mu.Lock(); e.now = e.now.Add(d); e.mu.Unlock() }
 
 // testID is a made-up resident ID number (not the demo patient's).
 var testID = func() string {
@@ -85,11 +92,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 12, 10, 9, 0, 0, 0, loc)
-	e := &env{codes: &codes{}}
+	e := &env{codes: &codes{}, now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.svc = &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: payment.NewSandbox(),
-		Notifier: e.codes, Now: func() time.Time { return now }, Location: loc, Log: log, Display: app.NewBroker()}
+		Notifier: e.codes, Now: e.clock, Location: loc, Log: log, Display: app.NewBroker()}
+	e.svc.Release = release.Default()
 	e.svc.Policy.SameDayUntilEnd = true // as the demo: the fever clinic takes bookings until a session ends
 	if err := demo.Seed(ctx, e.svc); err != nil {
 		t.Fatal(err)
@@ -414,22 +421,36 @@ func TestKioskAndRoom(t *testing.T) {
 	if status != 200 || !strings.Contains(ticket, `<p class="ticket">A001</p>`) {
 		t.Fatalf("check-in: %d\n%s", status, ticket)
 	}
+	// An elderly walk-in, registered on site from the reserved quota.
+	desk.get("/kiosk/walk-in")
+	first := "11010519400101001"
+	status, _, ticket = desk.post("/kiosk/walk-in", url.Values{"session_id": {"1"}, "name": {"周老伯"}, "id_type": {"cn_resident"},
+		"id_number": {first + string(fairslot.ResidentCheckDigit(first))}, "priority": {"elderly"}})
+	if status != 200 || !strings.Contains(ticket, `<p class="ticket">A002</p>`) {
+		t.Fatalf("walk-in: %d\n%s", status, ticket)
+	}
 	doc := e.browser(t, e.internal)
 	doc.get("/staff/login")
 	doc.post("/staff/login", url.Values{"username": {"doctor"}, "password": {demo.Password}})
 	_, room := doc.get("/staff/sessions/1")
-	if !strings.Contains(room, "<td>1</td><td>A001</td><td>李*</td>") {
-		t.Fatalf("the room's queue does not show A001 first:\n%s", room)
+	// The calling order interleaves priority patients: the elderly walk-in
+	// is called first, though A001 arrived earlier.
+	if !strings.Contains(room, `<tr class="prio"><td>1</td><td>A002</td><td>周*</td>`) || !strings.Contains(room, "<td>2</td><td>A001</td><td>李*</td>") {
+		t.Fatalf("the room's queue is not in calling order with the priority patient marked:\n%s", room)
 	}
 	if status, loc, body := doc.post("/staff/sessions/1/call-next", url.Values{}); status != 303 || loc != "/staff/sessions/1" {
 		t.Fatalf("call next: %d %s\n%s", status, loc, body)
 	}
 	calls, err := e.svc.Board(ctx, 1)
-	if err != nil || len(calls) != 1 || calls[0].Ticket != "A001" || calls[0].Name != "李*" {
+	if err != nil || len(calls) != 1 || calls[0].Ticket != "A002" || calls[0].Name != "周*" {
 		t.Errorf("board after the call = %+v, %v", calls, err)
 	}
-	if _, board := e.browser(t, e.internal).get("/board/1"); !strings.Contains(board, "<td class=\"ticket\">A001</td><td>李*</td>") {
+	if _, board := e.browser(t, e.internal).get("/board/1"); !strings.Contains(board, "<td class=\"ticket\">A002</td><td>周*</td>") {
 		t.Errorf("the board page does not show the call:\n%s", board)
+	}
+	// The patient who booked sees their turn: next.
+	if v, err := e.svc.Booking(ctx, a, held.ID); err != nil || v.Turn != 1 {
+		t.Errorf("the booked patient's turn = %d, %v; want 1", v.Turn, err)
 	}
 }
 
@@ -458,5 +479,120 @@ func TestAdminSchedulesASession(t *testing.T) {
 	}
 	if len(added) != 1 || added[0].FeeCents != 1250 || len(added[0].Windows) != 2 || added[0].Remaining != 4 {
 		t.Errorf("sessions in R-new = %+v; want one of 2 windows × 2 places at 12.50", added)
+	}
+}
+
+// newSession adds a session of a new doctor on 12 December, released by rule at
+// opens, with one slot per window from 08:00 to end.
+func (e *env) newSession(t *testing.T, rule release.Rule, opens time.Time, end string) int64 {
+	t.Helper()
+	day := time.Date(2026, 12, 12, 0, 0, 0, 0, loc)
+	at := func(hhmm string) time.Time {
+		tm, _ := time.Parse("15:04", hhmm)
+		return day.Add(time.Duration(tm.Hour()*60+tm.Minute()) * time.Minute)
+	}
+	sess := fairslot.Session{DepartmentID: 1, Date: "2026-12-12", Period: fairslot.Afternoon, Start: at("14:00"), End: at(end), Room: "R9", FeeCents: 100}
+	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+		doc := fairslot.Doctor{DepartmentID: 1, Name: "Dr New", Title: fairslot.General} // a doctor of its own: the demo's are fully booked
+		if err := tx.CreateDoctor(ctx, &doc); err != nil {
+			return err
+		}
+		sess.DoctorID = doc.ID
+		return e.svc.NewSessionAt(ctx, tx, rule, &sess, fairslot.Windows(sess.Start, sess.End, 1), opens)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess.ID
+}
+
+// patientOf logs a new phone in through the forms and adds a patient; it
+// returns the browser and the patient's id as the pages show it.
+func (e *env) patientOf(t *testing.T, phone, name string, serial int) (*browser, string) {
+	t.Helper()
+	b := e.browser(t, e.public)
+	b.login(e, phone)
+	b.get("/me")
+	first := fmt.Sprintf("11010519800102%03d", serial)
+	if status, _, body := b.post("/me/patients", url.Values{"name": {name}, "id_type": {"cn_resident"}, "id_number": {first + string(fairslot.ResidentCheckDigit(first))}}); status != 303 {
+		t.Fatalf("add a patient: %d\n%s", status, body)
+	}
+	_, me := b.get("/me")
+	// The patients' select on a session page carries their ids.
+	ps, err := e.svc.Patients(ctx, e.actorOf(t, phone))
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("patients of %s: %v %v\n%s", phone, ps, err, me)
+	}
+	return b, fmt.Sprint(ps[0].ID)
+}
+
+func (e *env) actorOf(t *testing.T, phone string) app.Actor {
+	a, err := e.svc.OpenAccount(ctx, app.System, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestDrawAndWaitlistPages enters a draw from its page, sees the result,
+// rank and commitment after the draw; and joins the waitlist of a full
+// session and sees the place.
+func TestDrawAndWaitlistPages(t *testing.T) {
+	e := newEnv(t)
+	draw := e.newSession(t, release.Rule{Mode: fairslot.Draw, Window: fairslot.Duration(2 * time.Hour)}, e.clock().Add(-30*time.Minute), "15:00")
+	b, patient := e.patientOf(t, "13912345678", "赵一", 1)
+	path := fmt.Sprintf("/sessions/%d", draw)
+	_, page := b.get(path)
+	commitment := regexp.MustCompile(`<code class="wrap">([0-9a-f]{64})</code>`).FindStringSubmatch(page)
+	if !strings.Contains(page, `action="`+path+`/enter"`) || commitment == nil {
+		t.Fatalf("the draw's page has no entry form or no commitment:\n%s", page)
+	}
+	if status, loc, body := b.post(path+"/enter", url.Values{"patient_id": {patient}}); status != 303 || loc != "/me" {
+		t.Fatalf("enter the draw: %d %s\n%s", status, loc, body)
+	}
+	if _, me := b.get("/me"); !strings.Contains(me, "等待抽签") || !strings.Contains(me, commitment[1]) {
+		t.Fatalf("my entries before the draw:\n%s", me)
+	}
+	e.advance(2 * time.Hour)
+	if _, err := e.svc.RunDraw(ctx, app.System, draw); err != nil {
+		t.Fatal(err)
+	}
+	_, me := b.get("/me")
+	if !strings.Contains(me, "<strong>中签</strong> · 排名 1 / 1") || !regexp.MustCompile(`href="/bookings/\d+">查看预约`).MatchString(me) {
+		t.Fatalf("my entries after the draw:\n%s", me)
+	}
+	if _, page := b.get(path); !strings.Contains(page, `href="/api/v1/sessions/`+fmt.Sprint(draw)+`/draw/record"`) {
+		t.Errorf("the drawn session links no record:\n%s", page)
+	}
+
+	// A first-come session of one place: the second patient waits.
+	full := e.newSession(t, release.Rule{Mode: fairslot.FirstCome}, e.clock().Add(-time.Hour), "14:30")
+	path = fmt.Sprintf("/sessions/%d", full)
+	first, p1 := e.patientOf(t, "13912340001", "钱二", 2)
+	first.get(path)
+	if status, _, body := first.post(path+"/book", url.Values{"patient_id": {p1}, "key": {"a"}}); status != 303 {
+		t.Fatalf("the first booking: %d\n%s", status, body)
+	}
+	second, p2 := e.patientOf(t, "13912340002", "孙三", 3)
+	_, page = second.get(path)
+	if strings.Contains(page, `action="`+path+`/book"`) || !strings.Contains(page, `action="`+path+`/waitlist"`) {
+		t.Fatalf("a full session's page should offer the waitlist, not booking:\n%s", page)
+	}
+	if status, loc, body := second.post(path+"/waitlist", url.Values{"patient_id": {p2}}); status != 303 || loc != "/me" {
+		t.Fatalf("join the waitlist: %d %s\n%s", status, loc, body)
+	}
+	_, me = second.get("/me")
+	if !strings.Contains(me, "第 1 位") {
+		t.Fatalf("my waitlist place:\n%s", me)
+	}
+	leave := regexp.MustCompile(`action="(/waitlist/\d+/leave)"`).FindStringSubmatch(me)
+	if leave == nil {
+		t.Fatal("no leave form")
+	}
+	if status, _, body := second.post(leave[1], url.Values{}); status != 303 {
+		t.Fatalf("leave the waitlist: %d\n%s", status, body)
+	}
+	if _, me := second.get("/me"); strings.Contains(me, "第 1 位") {
+		t.Errorf("still on the waitlist after leaving:\n%s", me)
 	}
 }
