@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,13 +17,10 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot/internal/app"
-	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/demo/demotest"
 	"github.com/fairslot/fairslot/internal/httpapi"
-	"github.com/fairslot/fairslot/internal/payment"
-	"github.com/fairslot/fairslot/internal/queue"
 	"github.com/fairslot/fairslot/internal/sqlite"
-	"github.com/fairslot/fairslot/internal/vault"
 )
 
 var ctx = context.Background()
@@ -63,27 +59,10 @@ var loc = time.FixedZone("CST", 8*3600)
 // newEnv serves the API over the demo hospital at 09:00 on its first day.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(filepath.Join(dir, "keyset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{clock: &clock{now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}, codes: &codes{}, store: st, logs: &bytes.Buffer{}}
+	e := &env{clock: &clock{now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}, codes: &codes{}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil))
-	svc := &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: payment.NewSandbox(),
-		Notifier: e.codes, Now: e.clock.Now, Location: loc, Log: log, Display: app.NewBroker()}
-	if err := demo.Seed(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
-	e.svc = svc
+	svc, st := demotest.Service(t, loc, e.clock.Now, e.codes, log)
+	e.svc, e.store = svc, st
 	api := &httpapi.Server{App: svc, Log: log, Ready: st.Ping, BoardRefresh: time.Hour}
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)

@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,15 +18,11 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
-	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/demo/demotest"
 	"github.com/fairslot/fairslot/internal/httpapi"
-	"github.com/fairslot/fairslot/internal/payment"
-	"github.com/fairslot/fairslot/internal/queue"
 	"github.com/fairslot/fairslot/internal/release"
-	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
-	"github.com/fairslot/fairslot/internal/vault"
 	"github.com/fairslot/fairslot/internal/web"
 )
 
@@ -79,30 +74,14 @@ var testID = func() string {
 // with the front door off (its challenges are tested with the door).
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "data"), sqlite.Options{Location: loc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.Open(filepath.Join(dir, "keyset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &env{codes: &codes{}, now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.svc = &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: payment.NewSandbox(),
-		Notifier: e.codes, Now: e.clock, Location: loc, Log: log, Display: app.NewBroker()}
+	svc, st := demotest.Service(t, loc, e.clock, e.codes, log)
+	e.svc = svc
 	e.svc.Release = release.Default()
 	e.svc.Policy.SameDayUntilEnd = true // as the demo: the fever clinic takes bookings until a session ends
-	if err := demo.Seed(ctx, e.svc); err != nil {
-		t.Fatal(err)
-	}
 	api := &httpapi.Server{App: e.svc, Log: log, Ready: st.Ping}
-	pages := &web.Pages{API: api, Log: log, Key: v.Key}
+	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key}
 	for _, internal := range []bool{true, false} {
 		h, err := pages.Handler(internal)
 		if err != nil {

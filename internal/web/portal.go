@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -21,14 +22,20 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	})
 	h("POST /login/code", p.requestCode)
 	h("POST /login", p.login)
-	h("POST /logout", p.patient(p.logout))
+	h("POST /logout", p.patient(p.logout(SessionCookie, "/")))
 	h("GET /departments/{id}", p.department)
 	h("GET /sessions/{id}", p.session)
 	h("GET /me", p.patient(p.me))
 	h("POST /me/patients", p.patient(p.bindPatient))
 	h("POST /sessions/{id}/book", p.patient(p.book))
-	h("POST /sessions/{id}/enter", p.patient(p.enter))
-	h("POST /sessions/{id}/waitlist", p.patient(p.joinWaitlist))
+	h("POST /sessions/{id}/enter", p.patient(p.forPatient(func(ctx context.Context, a app.Actor, session, patient int64) error {
+		_, err := p.API.App.EnterDraw(ctx, a, app.EntryInput{SessionID: session, PatientID: patient})
+		return err
+	})))
+	h("POST /sessions/{id}/waitlist", p.patient(p.forPatient(func(ctx context.Context, a app.Actor, session, patient int64) error {
+		_, err := p.API.App.JoinWaitlist(ctx, a, app.WaitInput{SessionID: session, PatientID: patient})
+		return err
+	})))
 	h("POST /waitlist/{id}/leave", p.patient(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		id, err := pathID(r)
 		if err != nil {
@@ -54,21 +61,40 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 // patient adapts a page that needs a logged-in patient.
 func (p *Pages) patient(fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		c, err := r.Cookie(SessionCookie)
-		if err != nil || c.Value == "" {
-			return fairslot.Errorf(fairslot.Unauthorized, "log in first")
-		}
-		a, err := p.API.Actor(r, c.Value)
-		if err == nil && a.Kind != storage.AccountToken {
-			err = fairslot.Errorf(fairslot.Unauthorized, "log in as a patient")
-		}
+		a, err := p.loggedIn(w, r, SessionCookie, storage.AccountToken)
 		if err != nil {
-			if fairslot.ErrorKind(err) == fairslot.Unauthorized {
-				p.setCookie(w, SessionCookie, "", -1, http.SameSiteLaxMode) // expired or revoked
-			}
 			return err
 		}
 		return fn(w, r, a)
+	}
+}
+
+// loggedIn authenticates a page's login cookie, which must hold a token of
+// kind; a cookie that no longer logs anyone in is cleared.
+func (p *Pages) loggedIn(w http.ResponseWriter, r *http.Request, cookie string, kind storage.TokenKind) (app.Actor, error) {
+	c, err := r.Cookie(cookie)
+	if err != nil || c.Value == "" {
+		return app.Actor{}, fairslot.Errorf(fairslot.Unauthorized, "log in first")
+	}
+	a, err := p.API.Actor(r, c.Value)
+	if err == nil && a.Kind != kind {
+		err = fairslot.Errorf(fairslot.Unauthorized, "log in with the right kind of account")
+	}
+	if err != nil && fairslot.ErrorKind(err) == fairslot.Unauthorized {
+		p.setCookie(w, cookie, "", -1, http.SameSiteLaxMode) // expired or revoked
+	}
+	return a, err
+}
+
+// logout ends the login in cookie and goes to the page to.
+func (p *Pages) logout(cookie, to string) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		c, _ := r.Cookie(cookie)
+		if err := p.API.App.Logout(r.Context(), a, c.Value); err != nil {
+			return err
+		}
+		p.setCookie(w, cookie, "", -1, http.SameSiteLaxMode)
+		return see(w, r, to)
 	}
 }
 
@@ -101,15 +127,6 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	// arrives logged in; state changes are POSTs with a token anyway.
 	p.setCookie(w, SessionCookie, tok, 0, http.SameSiteLaxMode)
 	return see(w, r, "/me")
-}
-
-func (p *Pages) logout(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	c, _ := r.Cookie(SessionCookie)
-	if err := p.API.App.Logout(r.Context(), a, c.Value); err != nil {
-		return err
-	}
-	p.setCookie(w, SessionCookie, "", -1, http.SameSiteLaxMode)
-	return see(w, r, "/")
 }
 
 type departmentPage struct {
@@ -174,12 +191,10 @@ func (p *Pages) session(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s := sessionPage{SessionView: v, Now: p.API.App.Now(), Key: newKey()}
-	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		if a, err := p.API.Actor(r, c.Value); err == nil && a.Kind == storage.AccountToken {
-			s.LoggedIn = true
-			if s.Patients, err = p.API.App.Patients(r.Context(), a); err != nil {
-				return err
-			}
+	if a, err := p.loggedIn(w, r, SessionCookie, storage.AccountToken); err == nil {
+		s.LoggedIn = true
+		if s.Patients, err = p.API.App.Patients(r.Context(), a); err != nil {
+			return err
 		}
 	}
 	return p.render(w, r, 200, "session", "session.title", s)
@@ -267,26 +282,19 @@ func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 	return see(w, r, "/bookings/"+strconv.FormatInt(b.ID, 10))
 }
 
-func (p *Pages) enter(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	session, patient, err := p.sessionAndPatient(r)
-	if err != nil {
-		return err
+// forPatient adapts a form that does fn for the path's session and the
+// form's patient, then shows the patient's page.
+func (p *Pages) forPatient(fn func(ctx context.Context, a app.Actor, session, patient int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		session, patient, err := p.sessionAndPatient(r)
+		if err != nil {
+			return err
+		}
+		if err := fn(r.Context(), a, session, patient); err != nil {
+			return err
+		}
+		return see(w, r, "/me")
 	}
-	if _, err := p.API.App.EnterDraw(r.Context(), a, app.EntryInput{SessionID: session, PatientID: patient}); err != nil {
-		return err
-	}
-	return see(w, r, "/me")
-}
-
-func (p *Pages) joinWaitlist(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	session, patient, err := p.sessionAndPatient(r)
-	if err != nil {
-		return err
-	}
-	if _, err := p.API.App.JoinWaitlist(r.Context(), a, app.WaitInput{SessionID: session, PatientID: patient}); err != nil {
-		return err
-	}
-	return see(w, r, "/me")
 }
 
 type bookingPage struct {

@@ -25,14 +25,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		return p.render(w, r, 200, "stafflogin", "stafflogin.title", nil)
 	})
 	h("POST /staff/login", p.staffLogin)
-	h("POST /staff/logout", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		c, _ := r.Cookie(StaffCookie)
-		if err := p.API.App.Logout(r.Context(), a, c.Value); err != nil {
-			return err
-		}
-		p.setCookie(w, StaffCookie, "", -1, http.SameSiteStrictMode)
-		return see(w, r, "/staff/login")
-	}))
+	h("POST /staff/logout", p.staff(p.logout(StaffCookie, "/staff/login")))
 	h("GET /staff", p.staff(p.console))
 	h("GET /staff/desk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes})
@@ -87,18 +80,8 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 // staff adapts a page that needs a logged-in staff member.
 func (p *Pages) staff(fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		c, err := r.Cookie(StaffCookie)
-		if err != nil || c.Value == "" {
-			return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
-		}
-		a, err := p.API.Actor(r, c.Value)
-		if err == nil && a.Kind != storage.StaffToken {
-			err = fairslot.Errorf(fairslot.Unauthorized, "log in as staff")
-		}
+		a, err := p.loggedIn(w, r, StaffCookie, storage.StaffToken)
 		if err != nil {
-			if fairslot.ErrorKind(err) == fairslot.Unauthorized {
-				p.setCookie(w, StaffCookie, "", -1, http.SameSiteStrictMode)
-			}
 			return err
 		}
 		return fn(w, r.WithContext(context.WithValue(r.Context(), staffKey, a.Role)), a)
@@ -110,7 +93,7 @@ func (p *Pages) staffLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.setCookie(w, StaffCookie, tok, 0, http.SameSiteStrictMode)
+	p.setCookie(w, StaffCookie, tok, 0, http.SameSiteStrictMode) // staff pages are never reached by a link from elsewhere
 	return see(w, r, "/staff")
 }
 
