@@ -135,24 +135,31 @@ type departmentPage struct {
 	Sessions   []app.SessionView
 }
 
-func (p *Pages) department(w http.ResponseWriter, r *http.Request) error {
+// pathDepartment reads the department the path's {id} names.
+func (p *Pages) pathDepartment(r *http.Request) (fairslot.Department, error) {
 	id, err := pathID(r)
 	if err != nil {
-		return err
+		return fairslot.Department{}, err
 	}
 	ds, err := p.API.App.Departments(r.Context())
 	if err != nil {
-		return err
+		return fairslot.Department{}, err
 	}
-	var d departmentPage
-	for _, x := range ds {
-		if x.ID == id {
-			d.Department = x
+	for _, d := range ds {
+		if d.ID == id {
+			return d, nil
 		}
 	}
-	if d.Department.ID == 0 {
-		return fairslot.Errorf(fairslot.NotFound, "no such department")
+	return fairslot.Department{}, fairslot.Errorf(fairslot.NotFound, "no such department")
+}
+
+func (p *Pages) department(w http.ResponseWriter, r *http.Request) error {
+	var d departmentPage
+	var err error
+	if d.Department, err = p.pathDepartment(r); err != nil {
+		return err
 	}
+	id := d.Department.ID
 	if d.Doctors, err = p.API.App.Doctors(r.Context(), id); err != nil {
 		return err
 	}

@@ -277,24 +277,12 @@ type boardPage struct {
 }
 
 func (p *Pages) board(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
+	var b boardPage
+	var err error
+	if b.Department, err = p.pathDepartment(r); err != nil {
 		return err
 	}
-	ds, err := p.API.App.Departments(r.Context())
-	if err != nil {
-		return err
-	}
-	b := boardPage{}
-	for _, d := range ds {
-		if d.ID == id {
-			b.Department = d
-		}
-	}
-	if b.Department.ID == 0 {
-		return fairslot.Errorf(fairslot.NotFound, "no such department")
-	}
-	if b.Calls, err = p.API.App.Board(r.Context(), id); err != nil {
+	if b.Calls, err = p.API.App.Board(r.Context(), b.Department.ID); err != nil {
 		return err
 	}
 	return p.render(w, r, 200, "board", "board.title", b)
