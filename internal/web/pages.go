@@ -149,7 +149,11 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 	if !ok {
 		return errors.New("web: no template " + name)
 	}
-	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: r.URL.Path,
+	back := r.URL.Path
+	if r.Method != http.MethodGet {
+		back = "/" // a page a form rendered has no address to go back to
+	}
+	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
 		RequestID: httpapi.RequestID(r), Data: data, Body: "page-" + name}
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
 		v.Patient = true
