@@ -568,6 +568,21 @@ func TestSchedule(t *testing.T) {
 	if err != nil || v.Room != "Room 9" || v.DepartmentID != e.session.DepartmentID || len(v.Windows) != 4 || v.Remaining != 8 {
 		t.Fatalf("scheduled session = %+v, %v; want 4 windows of 2 (the last one 10 minutes), Room 9", v, err)
 	}
+	doc, err := e.svc.AddDoctor(ctx, admin, fairslot.Doctor{DepartmentID: e.session.DepartmentID, Name: " 新医生 ", Title: fairslot.General})
+	if err != nil || doc.ID == 0 || doc.Name != "新医生" {
+		t.Errorf("AddDoctor = %+v, %v", doc, err)
+	}
+	for name, d := range map[string]fairslot.Doctor{
+		"no name":              {DepartmentID: e.session.DepartmentID, Title: fairslot.General},
+		"an unknown title":     {DepartmentID: e.session.DepartmentID, Name: "X", Title: "chief"},
+		"a missing department": {DepartmentID: 999, Name: "X", Title: fairslot.General},
+	} {
+		if _, err := e.svc.AddDoctor(ctx, admin, d); err == nil {
+			t.Errorf("AddDoctor with %s succeeded", name)
+		}
+	}
+	_, err = e.svc.AddDoctor(ctx, e.staff(t, "doc"), fairslot.Doctor{DepartmentID: e.session.DepartmentID, Name: "X", Title: fairslot.General})
+	wantKind(t, "a doctor adding a doctor", err, fairslot.Forbidden)
 	if last := v.Windows[3]; last.End.Sub(last.Start) != 10*time.Minute {
 		t.Errorf("the last window is %v long, want 10m (the session ends at 15:10)", last.End.Sub(last.Start))
 	}

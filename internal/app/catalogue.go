@@ -169,3 +169,27 @@ func (s *Service) Schedule(ctx context.Context, a Actor, in ScheduleInput) (fair
 	})
 	return sess, err
 }
+
+// AddDoctor adds a doctor to a department, audited.
+func (s *Service) AddDoctor(ctx context.Context, a Actor, d fairslot.Doctor) (fairslot.Doctor, error) {
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return d, err
+	}
+	d.ID, d.Name = 0, strings.TrimSpace(d.Name)
+	switch {
+	case d.Name == "" || len(d.Name) > 80:
+		return d, fairslot.Errorf(fairslot.Invalid, "give the doctor's name (at most 80 bytes)")
+	case d.Title != fairslot.Expert && d.Title != fairslot.General:
+		return d, fairslot.Errorf(fairslot.Invalid, "the title must be expert or general")
+	}
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Department(ctx, d.DepartmentID); err != nil {
+			return err
+		}
+		if err := tx.CreateDoctor(ctx, &d); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "doctor.create", fmt.Sprintf("doctor:%d", d.ID), map[string]string{"department": fmt.Sprint(d.DepartmentID)})
+	})
+	return d, err
+}

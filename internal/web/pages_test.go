@@ -445,6 +445,9 @@ func TestAdminSchedulesASession(t *testing.T) {
 		if status, _, body := b.post("/staff/admin/sessions", url.Values(maps.Clone(form))); status != want {
 			t.Errorf("%s adding a session: %d, want %d\n%s", user, status, want, body)
 		}
+		if status, _, body := b.post("/staff/admin/doctors", url.Values{"department_id": {"2"}, "name": {"新来的 Dr New"}, "title": {"expert"}}); status != want {
+			t.Errorf("%s adding a doctor: %d, want %d\n%s", user, status, want, body)
+		}
 	}
 	ss, err := e.svc.Sessions(ctx, storage.SessionFilter{DoctorID: 1, From: "2026-12-20", To: "2026-12-20"})
 	if err != nil {
@@ -455,6 +458,10 @@ func TestAdminSchedulesASession(t *testing.T) {
 		if s.Room == "R-new" {
 			added = append(added, s)
 		}
+	}
+	docs, err := e.svc.Doctors(ctx, 2)
+	if err != nil || len(docs) != 4 || docs[3].Name != "新来的 Dr New" || docs[3].Title != fairslot.Expert {
+		t.Errorf("department 2's doctors = %+v, %v; want the three of the demo and the new expert", docs, err)
 	}
 	if len(added) != 1 || added[0].FeeCents != 1250 || len(added[0].Windows) != 2 || added[0].Remaining != 4 {
 		t.Errorf("sessions in R-new = %+v; want one of 2 windows × 2 places at 12.50", added)

@@ -53,6 +53,17 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 	})))
 	h("GET /staff/admin", p.staff(p.admin))
 	h("POST /staff/admin/sessions", p.staff(p.schedule))
+	h("POST /staff/admin/doctors", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		dept, err := formID(r, "department_id")
+		if err != nil {
+			return err
+		}
+		if _, err := p.API.App.AddDoctor(r.Context(), a, fairslot.Doctor{DepartmentID: dept, Name: r.PostFormValue("name"),
+			Title: fairslot.Title(r.PostFormValue("title"))}); err != nil {
+			return err
+		}
+		return see(w, r, "/staff/admin")
+	}))
 
 	h("GET /kiosk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		return p.render(w, r, 200, "kiosk", "kiosk.title", nil)
