@@ -90,6 +90,10 @@ type ReleaseView struct {
 	Commitment  string               `json:"commitment,omitempty"` // SHA-256 of the draw seed, hex
 	Drawn       time.Time            `json:"drawn,omitzero"`
 	Entries     int                  `json:"entries,omitempty"`
+	// Bookable and EntriesOpen say what the rules allow at the moment of
+	// the view: taking a place first come, or entering the draw.
+	Bookable    bool `json:"bookable"`
+	EntriesOpen bool `json:"entries_open,omitempty"`
 }
 
 func (s *Service) releaseView(ctx context.Context, tx storage.Tx, sess fairslot.Session, now time.Time) (ReleaseView, error) {
@@ -97,11 +101,13 @@ func (s *Service) releaseView(ctx context.Context, tx storage.Tx, sess fairslot.
 	if err != nil {
 		return ReleaseView{}, err
 	}
-	v := ReleaseView{Mode: rel.Mode, OpensAfter: s.Policy.Opens(sess)}
+	v := ReleaseView{Mode: rel.Mode, OpensAfter: s.Policy.Opens(sess),
+		Bookable: release.CheckOnline(now, rel) == nil && s.Policy.CheckOpen(now, sess) == nil}
 	if rel.Mode != fairslot.Draw {
 		return v, nil
 	}
 	v.EntryOpens, v.EntryCloses, v.Drawn = rel.Opens, rel.EntryCloses, rel.Drawn
+	v.EntriesOpen = release.CheckEntry(now, rel) == nil
 	if !now.Before(rel.Opens) {
 		v.Commitment = hex.EncodeToString(rel.Commitment)
 	}

@@ -130,7 +130,6 @@ type view struct {
 	Path      string
 	Patient   bool          // a patient is logged in
 	Staff     fairslot.Role // the logged-in staff member's role, if any
-	Internal  bool
 	RequestID string
 	Data      any
 	Body      string // the body's class, page-NAME: the CSS picks layouts by it
@@ -173,7 +172,6 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 
 // errorPage is the data of the error page.
 type errorPage struct {
-	Status  int
 	Kind    fairslot.Kind
 	Message string
 	Back    string
@@ -187,7 +185,7 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if kind == fairslot.Unauthorized {
 		// A page that needs a login sends the visitor to it.
 		to := "/login"
-		if strings.HasPrefix(r.URL.Path, "/staff") || strings.HasPrefix(r.URL.Path, "/kiosk") || strings.HasPrefix(r.URL.Path, "/board") {
+		if staffPath(r.URL.Path) {
 			to = "/staff/login"
 		}
 		if r.Method == http.MethodGet {
@@ -200,12 +198,18 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 		msg = ""
 	}
 	back := "/"
-	if strings.HasPrefix(r.URL.Path, "/staff") || strings.HasPrefix(r.URL.Path, "/kiosk") {
+	if staffPath(r.URL.Path) {
 		back = "/staff"
 	}
-	if err := p.render(w, r, status, "error", "error.title", errorPage{Status: status, Kind: kind, Message: msg, Back: back}); err != nil {
+	if err := p.render(w, r, status, "error", "error.title", errorPage{Kind: kind, Message: msg, Back: back}); err != nil {
 		p.Log.Error("error page", "request_id", httpapi.RequestID(r), "err", err)
 	}
+}
+
+// staffPath reports whether a path is one of the internal listener's
+// pages: its login and its way back are the staff's.
+func staffPath(path string) bool {
+	return strings.HasPrefix(path, "/staff") || strings.HasPrefix(path, "/kiosk") || strings.HasPrefix(path, "/board")
 }
 
 // formToken returns the CSRF token for the visitor's form cookie, setting

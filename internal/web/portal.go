@@ -173,19 +173,7 @@ type sessionPage struct {
 	app.SessionView
 	Patients []fairslot.Patient
 	LoggedIn bool
-	Now      time.Time
 	Key      string // the booking form's idempotency key: sending it twice books once
-}
-
-// EntryOpen reports whether the draw takes entries now.
-func (s sessionPage) EntryOpen() bool {
-	return s.Release.Mode == fairslot.Draw && s.Release.Drawn.IsZero() &&
-		!s.Now.Before(s.Release.EntryOpens) && s.Now.Before(s.Release.EntryCloses)
-}
-
-// Bookable reports whether first-come booking is open now.
-func (s sessionPage) Bookable() bool {
-	return !s.Now.Before(s.Opens) && s.Now.Before(s.Closes) && s.Release.Mode == fairslot.FirstCome
 }
 
 func (p *Pages) session(w http.ResponseWriter, r *http.Request) error {
@@ -197,7 +185,7 @@ func (p *Pages) session(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s := sessionPage{SessionView: v, Now: p.API.App.Now(), Key: newKey()}
+	s := sessionPage{SessionView: v, Key: newKey()}
 	if a, err := p.loggedIn(w, r, SessionCookie, storage.AccountToken); err == nil {
 		s.LoggedIn = true
 		if s.Patients, err = p.API.App.Patients(r.Context(), a); err != nil {
