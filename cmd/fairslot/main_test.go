@@ -38,7 +38,7 @@ func TestCommands(t *testing.T) {
 		{append([]string{"config"}, flags...), false, `"hold_for": "15m0s"`},
 		{[]string{"config", "--keyset", "./fairslot-data/k.json"}, true, ""},
 		{append([]string{"serve"}, flags...), true, ""}, // schema behind: refuses to start
-		{append([]string{"migrate"}, flags...), false, "schema at version 2"},
+		{append([]string{"migrate"}, flags...), false, "schema at version 3"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
@@ -51,10 +51,11 @@ func TestCommands(t *testing.T) {
 
 // server is a fairslot process started by a test.
 type server struct {
-	cmd  *exec.Cmd
-	url  string
-	mu   sync.Mutex
-	logs bytes.Buffer
+	cmd     *exec.Cmd
+	url     string
+	mu      sync.Mutex
+	logs    bytes.Buffer
+	devices map[string]string // the device each token's client was given: one per account, as a phone
 }
 
 func (s *server) log() string { s.mu.Lock(); defer s.mu.Unlock(); return s.logs.String() }
@@ -109,10 +110,22 @@ func startServer(t *testing.T, bin, dir string, extra []string, env ...string) *
 	return s
 }
 
-// post sends a POST as a client of its own, solving a challenge when the
-// server asks for one.
+// post sends a POST as the token's client (the same device each time, as a
+// phone would), solving a challenge when the server asks for one.
 func (s *server) post(path, token, key, body string) (int, map[string]any, error) {
-	c := apiclient.Client{Base: s.url, Token: token}
+	s.mu.Lock()
+	c := apiclient.Client{Base: s.url, Token: token, Device: s.devices[token]}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.devices == nil {
+			s.devices = map[string]string{}
+		}
+		if c.Device != "" {
+			s.devices[token] = c.Device
+		}
+	}()
 	var b any
 	if body != "" {
 		b = json.RawMessage(body)

@@ -55,6 +55,7 @@ type Service struct {
 	randMu   sync.Mutex
 	keysOnce sync.Once
 	tokenKey []byte
+	revoked  revocations
 }
 
 // random runs fn with the service's random source, one caller at a time.

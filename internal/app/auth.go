@@ -199,7 +199,7 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Actor, error) {
 	bad := fairslot.Errorf(fairslot.Unauthorized, "invalid or expired token; log in again")
 	if _, _, ok := s.TokenClaims(token); !ok {
-		return Actor{}, bad // not signed by this server: refused without a database read
+		return Actor{}, bad // forged, expired or revoked: refused without a database read
 	}
 	sum := sha256.Sum256([]byte(token))
 	var a Actor
@@ -224,18 +224,25 @@ func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Ac
 	return a, err
 }
 
-// Logout revokes a bearer token.
+// Logout revokes a bearer token: in the database, and at once in this
+// node's revocation set (other nodes read it within RevocationPoll).
 func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
-	if _, _, ok := s.TokenClaims(token); !ok {
+	claims, ok := s.tokenClaims(token)
+	if !ok {
 		return fairslot.Errorf(fairslot.Unauthorized, "invalid token")
 	}
 	sum := sha256.Sum256([]byte(token))
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		if err := tx.DeleteToken(ctx, sum[:]); err != nil {
+	r := storage.RevokedToken{Hash: sum[:], ExpiresAt: claims.expires, RevokedAt: s.now()}
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.RevokeToken(ctx, r); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, "logout", a.ref(), nil)
 	})
+	if err == nil {
+		s.revoked.add(r)
+	}
+	return err
 }
 
 // CreateStaff adds a staff member with an argon2id password hash.
@@ -255,39 +262,66 @@ func (s *Service) CreateStaff(ctx context.Context, a Actor, st *fairslot.Staff, 
 	})
 }
 
-// A bearer token is signed (gate.Signer) and names its kind and subject, so
-// the front door can put a request in its lane — staff, or a patient's
-// account — without a database read. The database keeps its SHA-256 and
-// decides whether it is still valid.
-const tokenRandom = 16
+// A bearer token is signed (gate.Signer) and names its kind, subject and
+// expiry, so the front door can put a request in its lane — staff, or a
+// patient's account — without a database read, and refuse an expired one;
+// revoked tokens are in the revocation set every node keeps in memory. The
+// database keeps its SHA-256 and decides whether it is still valid.
+const (
+	tokenRandom  = 16
+	tokenPayload = 1 + 8 + 8 + tokenRandom // kind, subject, expiry (Unix seconds), random
+)
 
 var tokenKinds = map[byte]storage.TokenKind{'a': storage.AccountToken, 's': storage.StaffToken}
+
+var tokenTTL = map[storage.TokenKind]time.Duration{storage.AccountToken: accountTokenTTL, storage.StaffToken: staffTokenTTL}
 
 func (s *Service) tokenSigner() gate.Signer {
 	s.keysOnce.Do(func() { s.tokenKey = s.Vault.Key("bearer-token") })
 	return s.tokenKey
 }
 
-// newToken returns a bearer token for a subject and the hash that is stored.
+// newToken returns a bearer token for a subject, valid for its kind's TTL,
+// and the hash that is stored.
 func (s *Service) newToken(kind storage.TokenKind, subject int64) (token string, hash []byte) {
-	b := make([]byte, 9+tokenRandom)
+	b := make([]byte, tokenPayload)
 	b[0] = kind[0]
 	binary.BigEndian.PutUint64(b[1:9], uint64(subject))
-	rand.Read(b[9:])
+	binary.BigEndian.PutUint64(b[9:17], uint64(s.now().Add(tokenTTL[kind]).Unix()))
+	rand.Read(b[17:])
 	token = s.tokenSigner().Sign(b)
 	sum := sha256.Sum256([]byte(token))
 	return token, sum[:]
 }
 
-// TokenClaims reads a bearer token's kind and subject; ok only for a token
-// this server signed. It says nothing of whether the token is still valid.
-func (s *Service) TokenClaims(token string) (kind storage.TokenKind, subject int64, ok bool) {
+type claims struct {
+	kind    storage.TokenKind
+	subject int64
+	expires time.Time
+}
+
+// tokenClaims reads a token this server signed, whether or not it is still
+// valid.
+func (s *Service) tokenClaims(token string) (claims, bool) {
 	b, ok := s.tokenSigner().Verify(token)
-	if !ok || len(b) != 9+tokenRandom {
+	if !ok || len(b) != tokenPayload {
+		return claims{}, false
+	}
+	kind, ok := tokenKinds[b[0]]
+	return claims{kind: kind, subject: int64(binary.BigEndian.Uint64(b[1:9])),
+		expires: time.Unix(int64(binary.BigEndian.Uint64(b[9:17])), 0)}, ok
+}
+
+// TokenClaims reads a bearer token's kind and subject without the database;
+// ok only for a token this server signed that has not expired and is not in
+// the revocation set. The front door trusts it for lanes and limits; the
+// database still decides each request's actor.
+func (s *Service) TokenClaims(token string) (kind storage.TokenKind, subject int64, ok bool) {
+	c, ok := s.tokenClaims(token)
+	if !ok || !s.now().Before(c.expires) || s.revoked.has(token) {
 		return "", 0, false
 	}
-	kind, ok = tokenKinds[b[0]]
-	return kind, int64(binary.BigEndian.Uint64(b[1:9])), ok
+	return c.kind, c.subject, true
 }
 
 func mustRandInt(n int64) int64 {

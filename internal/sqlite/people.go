@@ -163,9 +163,22 @@ func (t *tx) Token(ctx context.Context, hash []byte, now time.Time) (storage.Tok
 	return k, err
 }
 
-func (t *tx) DeleteToken(ctx context.Context, hash []byte) error {
-	_, err := t.exec(ctx, `DELETE FROM auth_tokens WHERE hash = ?`, hash)
+func (t *tx) RevokeToken(ctx context.Context, r storage.RevokedToken) error {
+	if _, err := t.exec(ctx, `DELETE FROM auth_tokens WHERE hash = ?`, r.Hash); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO revoked_tokens (hash, expires_ms, revoked_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		r.Hash, ms(r.ExpiresAt), ms(r.RevokedAt))
 	return err
+}
+
+func (t *tx) RevokedTokens(ctx context.Context, since, now time.Time) ([]storage.RevokedToken, error) {
+	return all(ctx, t, func(r *sql.Rows) (k storage.RevokedToken, err error) {
+		var exp, at int64
+		err = r.Scan(&k.Hash, &exp, &at)
+		k.ExpiresAt, k.RevokedAt = t.at(exp), t.at(at)
+		return k, err
+	}, `SELECT hash, expires_ms, revoked_ms FROM revoked_tokens WHERE revoked_ms >= ? AND expires_ms > ? ORDER BY revoked_ms`, ms(since), ms(now))
 }
 
 func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) (err error) {

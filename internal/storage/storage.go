@@ -80,7 +80,12 @@ type Tx interface {
 	UpdateLoginCode(ctx context.Context, id int64, attempts int, used bool) error
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, hash []byte, now time.Time) (Token, error)
-	DeleteToken(ctx context.Context, hash []byte) error
+	// RevokeToken ends a token before its expiry: it is no longer valid, and
+	// the revocation is listed for every node's in-memory revocation set.
+	RevokeToken(ctx context.Context, r RevokedToken) error
+	// RevokedTokens lists the revocations made at or after since of tokens
+	// that expire after now.
+	RevokedTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error)
 	CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) error
 	StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error)
 	Staff(ctx context.Context, id int64) (fairslot.Staff, error)
@@ -320,6 +325,13 @@ type Token struct {
 	SubjectID int64
 	ExpiresAt time.Time
 	CreatedAt time.Time
+}
+
+// RevokedToken is a bearer token (its SHA-256) revoked before it expires.
+type RevokedToken struct {
+	Hash      []byte
+	ExpiresAt time.Time
+	RevokedAt time.Time
 }
 
 // Payment records a settled payment for a booking.

@@ -4,6 +4,7 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -583,11 +584,36 @@ func testLoginAndTokens(t *testing.T, s storage.Store) {
 		if _, err := tx.Token(ctx, k.Hash, base.Add(2*time.Hour)); err == nil {
 			t.Error("an expired token was accepted")
 		}
-		if err := tx.DeleteToken(ctx, k.Hash); err != nil {
+		r := storage.RevokedToken{Hash: k.Hash, ExpiresAt: k.ExpiresAt, RevokedAt: base.Add(time.Minute)}
+		if err := tx.RevokeToken(ctx, r); err != nil {
 			return err
 		}
+		if err := tx.RevokeToken(ctx, r); err != nil { // a second logout is no error
+			t.Errorf("revoking twice: %v", err)
+		}
 		if _, err := tx.Token(ctx, k.Hash, base); err == nil {
-			t.Error("a deleted token was accepted")
+			t.Error("a revoked token was accepted")
+		}
+		old := storage.RevokedToken{Hash: random(32), ExpiresAt: base.Add(time.Minute), RevokedAt: base}
+		if err := tx.RevokeToken(ctx, old); err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			since, now time.Time
+			want       int
+		}{
+			{time.Time{}, base, 2},                      // every unexpired one
+			{base.Add(time.Minute), base, 1},            // revoked since
+			{time.Time{}, base.Add(2 * time.Minute), 1}, // old has expired
+			{base.Add(2 * time.Minute), base, 0},
+		} {
+			got, err := tx.RevokedTokens(ctx, q.since, q.now)
+			if err != nil || len(got) != q.want {
+				t.Errorf("RevokedTokens(%v, %v) = %d, %v; want %d", q.since, q.now, len(got), err, q.want)
+			}
+			if q.want == 1 && !q.since.IsZero() && (!bytes.Equal(got[0].Hash, k.Hash) || !got[0].ExpiresAt.Equal(k.ExpiresAt) || !got[0].RevokedAt.Equal(r.RevokedAt)) {
+				t.Errorf("RevokedTokens = %+v, want %+v", got[0], r)
+			}
 		}
 		st := fairslot.Staff{Username: "desk1", Name: "Desk", Role: fairslot.Registrar}
 		if err := tx.CreateStaff(ctx, &st, "hash"); err != nil {
