@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,17 +31,18 @@ import (
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fs.String("addr", "", "listen address (env FAIRSLOT_ADDR, default :8080)")
+	addr := fs.String("addr", "", "listen address (env FAIRSLOT_ADDR; default :8080, or 127.0.0.1:8080 with --demo)")
 	demoMode := fs.Bool("demo", false, "create a demo hospital if the database is empty, and show login codes in the log")
 	migrate := fs.Bool("migrate", false, "apply pending migrations before serving")
 	staffAddr := fs.String("staff-addr", "", "internal listener for staff, kiosks and displays (env FAIRSLOT_STAFF_ADDR; default: none)")
 	noAdmission := fs.Bool("no-admission", false, "switch the front door off (no lanes, rate limits or challenges): a baseline for measurement only")
-	simMode := fs.Bool("sim", false, "with --demo: add the simulator's storm sessions and serve the demo's login codes at /demo/messages/{phone} on the internal listener (cmd/fairsim)")
+	simMode := fs.Bool("sim", false, "with --demo: add the simulator's sessions and serve the demo's login codes at /demo/messages/{phone} on the internal listener (cmd/fairsim)")
 	simOpensIn := fs.Duration("sim-opens-in", 30*time.Second, "with --sim: the storm sessions release this long after start")
 	simWindow := fs.Duration("sim-window", time.Minute, "with --sim: the storm draw's entry window")
 	simSlots := fs.Int("sim-slots", 40, "with --sim: slots in each storm session")
 	insecureCookies := fs.Bool("insecure-cookies", false, "send the pages' cookies without the Secure flag, for an intranet on plain HTTP (config insecure_cookies)")
 	dev := fs.String("dev", "", "read the pages' templates and catalogue from this directory (internal/web) on every request, for editing them")
+	drain := fs.Duration("drain", -1, "on SIGTERM, report not ready and keep serving this long before closing (config shutdown_drain, default 5s)")
 	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
@@ -48,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *addr != "" {
 		c.Addr = *addr
 	}
+	c.Addr = c.ListenAddr(*demoMode)
 	if *staffAddr != "" {
 		c.StaffAddr = *staffAddr
 	}
@@ -56,6 +59,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *insecureCookies {
 		c.InsecureCookies = true
+	}
+	if *drain >= 0 {
+		c.ShutdownDrain = fairslot.Duration(*drain)
 	}
 	if *simMode && !*demoMode {
 		return fmt.Errorf("--sim needs --demo: it serves login codes over HTTP")
@@ -74,6 +80,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	// Listen before anything is created: a port already taken must leave no
+	// data directory or keyset behind.
+	ls, err := listen(c)
+	if err != nil {
+		return err
+	}
+	defer ls.close()
 	log := newLogger(c, stderr)
 	svc, st, err := open(c, log)
 	if err != nil {
@@ -106,7 +119,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return err
 			}
 			notifier.outbox = sim.outbox
-			log.Info("simulation: storm sessions added", "draw_session", sim.storm.DrawSession,
+			log.Info("simulation: sessions added", "draw_session", sim.storm.DrawSession,
 				"first_come_session", sim.storm.FirstComeSession, "opens", sim.storm.Opens)
 		}
 		svc.Notifier = notifier
@@ -114,19 +127,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := svc.RecordConfig(ctx, c.JSON()); err != nil {
 		return err
 	}
+	if err := svc.LoadRevocations(ctx); err != nil {
+		return err
+	}
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Closed when shutdown begins: display streams end then, while ordinary
-	// in-flight requests run to completion.
+	// draining is set when shutdown begins: /readyz answers not ready, and
+	// every response asks its client to close the connection.
+	var draining atomic.Bool
+	// Closed when shutdown begins: display streams end then (boards
+	// reconnect, to another node behind a load balancer), while ordinary
+	// requests go on being served through the drain.
 	closing := make(chan struct{})
 	api := &httpapi.Server{App: svc, Log: log, Closing: closing, Ready: func(ctx context.Context) error {
+		if draining.Load() {
+			return errDraining
+		}
 		if err := st.Ping(ctx); err != nil {
 			return err
 		}
 		return schemaCurrent(ctx, st)
 	}}
-	wrap := func(h http.Handler, internal bool) http.Handler { return h }
+	wrap := func(h http.Handler, _ frontdoor.Listener) http.Handler { return h }
 	if c.Admission {
 		door, err := frontdoor.New(ctx, c.FrontDoor, svc.Vault.Key, func(tok string) (string, int64, bool) {
 			kind, id, ok := svc.TokenClaims(tok)
@@ -137,49 +160,34 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer door.Close()
 		door.Challenged = func(r *http.Request) bool { return httpapi.Challenged(r) || web.Challenged(r) }
+		door.Streamed = httpapi.Streamed
 		door.TokenCookies = []string{web.SessionCookie, web.StaffCookie}
 		api.Door, wrap = door, door.Wrap
 	} else {
 		log.Warn("admission is off: no lanes, rate limits or challenges; use this only to measure a baseline")
 	}
 	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key, InsecureCookies: c.InsecureCookies, Dev: *dev}
-	staffPages, err := pages.Handler(true)
-	if err != nil {
-		return err
+	// What each listener serves: everything on the only one; beside an
+	// internal listener, the public one has the patients' side alone and
+	// the internal one the staff's, kiosks' and boards' alone.
+	kinds := []frontdoor.Listener{frontdoor.SingleListener}
+	if ls.staff != nil {
+		kinds = []frontdoor.Listener{frontdoor.PublicListener, frontdoor.InternalListener}
 	}
-	staff := site(api.Handler(), staffPages)
-	if sim != nil {
-		staff = sim.handler(staff)
-	}
-	public := staff
-	if c.StaffAddr != "" {
-		publicPages, err := pages.Handler(false)
+	var servers []*http.Server
+	for _, kind := range kinds {
+		p, err := pages.Handler(kind)
 		if err != nil {
 			return err
 		}
-		public = site(api.PublicHandler(), publicPages)
-	}
-
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return err
-	}
-	ln = netutil.LimitListener(ln, c.FrontDoor.MaxConns)
-	servers := []*http.Server{hardened(wrap(public, false), log)}
-	listeners := []net.Listener{ln}
-	if c.StaffAddr != "" {
-		sln, err := net.Listen("tcp", c.StaffAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("staff listener: %w", err)
+		h := site(api.Handler(kind), p)
+		if sim != nil && kind != frontdoor.PublicListener {
+			h = sim.handler(h)
 		}
-		servers = append(servers, hardened(wrap(staff, true), log))
-		listeners = append(listeners, sln)
-		log.Info("staff, kiosks and displays on the internal listener", "url", "http://"+sln.Addr().String())
+		servers = append(servers, hardened(drainable(wrap(h, kind), &draining), log))
 	}
-	endStreams := sync.OnceFunc(func() { close(closing) })
-	for _, srv := range servers {
-		srv.RegisterOnShutdown(endStreams)
+	if ls.staff != nil {
+		log.Info("staff, kiosks and displays on the internal listener", "url", "http://"+ls.staff.Addr().String())
 	}
 
 	var wg sync.WaitGroup
@@ -189,27 +197,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if c.AdminAddr != "" {
-		admin, err := net.Listen("tcp", c.AdminAddr)
-		if err != nil {
-			return fmt.Errorf("admin listener: %w", err)
-		}
+	if ls.admin != nil {
 		adminSrv := &http.Server{Handler: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go adminSrv.Serve(admin)
+		go adminSrv.Serve(ls.admin)
 		defer adminSrv.Close()
-		log.Info("metrics on the admin listener", "url", "http://"+admin.Addr().String()+"/metrics")
+		log.Info("metrics on the admin listener", "url", "http://"+ls.admin.Addr().String()+"/metrics")
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		background(sweepCtx)
-	}()
+	wg.Go(func() { background(sweepCtx) })
+	wg.Go(func() { svc.FollowRevocations(sweepCtx, app.RevocationPoll) })
 
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
-		go func() { serveErr <- srv.Serve(listeners[i]) }()
+		go func() { serveErr <- srv.Serve(ls.serving()[i]) }()
 	}
-	printBanner(stdout, ln.Addr(), *demoMode)
+	printBanner(stdout, ls.public.Addr(), *demoMode)
 
 	select {
 	case err := <-serveErr:
@@ -218,7 +219,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests")
+	// Drain: not ready, streams ended, connections closed after their next
+	// response, everything still served — so that a load balancer moves
+	// traffic elsewhere before this node stops listening.
+	draining.Store(true)
+	close(closing)
+	log.Info("shutting down: not ready, still serving while draining", "drain", time.Duration(c.ShutdownDrain).String())
+	select {
+	case <-time.After(time.Duration(c.ShutdownDrain)):
+	case err := <-serveErr:
+		log.Error("a listener failed while draining", "err", err)
+	}
+	log.Info("shutting down: no new connections; finishing requests in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(c.ShutdownTimeout))
 	defer cancel()
 	var shutdown sync.WaitGroup
@@ -235,6 +247,64 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+var errDraining = errors.New("shutting down")
+
+// drainable asks every client to close its connection after the response
+// once draining is set, so that keep-alive connections end cleanly, each
+// after an answer, rather than being cut when the server stops.
+func drainable(next http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// listeners are serve's sockets, opened before anything else.
+type listeners struct {
+	public, staff, admin net.Listener
+}
+
+func listen(c config.Config) (*listeners, error) {
+	ls := &listeners{}
+	var err error
+	if ls.public, err = net.Listen("tcp", c.Addr); err != nil {
+		return nil, err
+	}
+	ls.public = netutil.LimitListener(ls.public, c.FrontDoor.MaxConns)
+	if c.StaffAddr != "" {
+		if ls.staff, err = net.Listen("tcp", c.StaffAddr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("staff listener: %w", err)
+		}
+	}
+	if c.AdminAddr != "" {
+		if ls.admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	return ls, nil
+}
+
+// serving lists the listeners the HTTP servers serve, in the order of
+// their kinds: the public (or only) one, then the internal one.
+func (ls *listeners) serving() []net.Listener {
+	if ls.staff == nil {
+		return []net.Listener{ls.public}
+	}
+	return []net.Listener{ls.public, ls.staff}
+}
+
+func (ls *listeners) close() {
+	for _, l := range []net.Listener{ls.public, ls.staff, ls.admin} {
+		if l != nil {
+			l.Close()
+		}
+	}
 }
 
 // hardened is an http.Server with limits on header size and on how long a

@@ -23,7 +23,7 @@ type Client struct {
 	HTTP   *http.Client
 	Base   string // e.g. http://127.0.0.1:8080
 	Token  string
-	Device string // the signed device ID the server issued with a challenge
+	Device string // the signed device ID the server issued (in a cookie, or with a challenge)
 	// Solved counts challenges solved; Bits the work they took (sum of bits).
 	Solved, Bits int
 }
@@ -97,6 +97,11 @@ func (c *Client) send(ctx context.Context, method, path string, data []byte, hea
 		return nil, err
 	}
 	defer resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == frontdoor.DeviceCookie && c.Device == "" {
+			c.Device = ck.Value // the device the front door issued this client
+		}
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
 }

@@ -23,6 +23,8 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
+	// Addr is the public (or only) listener. Empty: ":8080", every
+	// interface — but 127.0.0.1:8080 in demo mode, whose logins are printed.
 	Addr string `json:"addr"`
 	// StaffAddr, when set, is the internal listener for staff, kiosks and
 	// displays: its traffic is never shed for public traffic, and the public
@@ -60,16 +62,21 @@ type Config struct {
 	Synchronous            string            `json:"sqlite_synchronous"`
 	BusyTimeout            fairslot.Duration `json:"busy_timeout"`
 	SweepInterval          fairslot.Duration `json:"sweep_interval"`
-	ShutdownTimeout        fairslot.Duration `json:"shutdown_timeout"`
-	Booking                booking.Policy    `json:"booking"`
-	Queue                  queue.Policy      `json:"queue"`
-	Release                release.Policy    `json:"release"`
+	// On SIGTERM the node first reports not ready and keeps serving for
+	// ShutdownDrain (so a load balancer stops sending it requests, and
+	// clients are told to close their connections), then stops accepting
+	// and waits up to ShutdownTimeout for requests in flight.
+	ShutdownDrain   fairslot.Duration `json:"shutdown_drain"`
+	ShutdownTimeout fairslot.Duration `json:"shutdown_timeout"`
+	Booking         booking.Policy    `json:"booking"`
+	Queue           queue.Policy      `json:"queue"`
+	Release         release.Policy    `json:"release"`
 }
 
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Addr: ":8080", Admission: true, FrontDoor: frontdoor.Default(), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
+		Admission: true, FrontDoor: frontdoor.Default(), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
 		BusyTimeout:            fairslot.Duration(5 * time.Second),
 		LockTimeout:            fairslot.Duration(2 * time.Second),
@@ -78,6 +85,7 @@ func Default() Config {
 		WatchdogCancelAfter:    fairslot.Duration(5 * time.Second),
 		WatchdogTerminateAfter: fairslot.Duration(10 * time.Second),
 		SweepInterval:          fairslot.Duration(30 * time.Second),
+		ShutdownDrain:          fairslot.Duration(5 * time.Second),
 		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
 		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
 	}
@@ -117,8 +125,8 @@ func Load(path string, getenv func(string) string) (Config, error) {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
-	if c.Addr == "" || c.DataDir == "" || c.Keyset == "" {
-		return fmt.Errorf("config: addr, data_dir and keyset are required")
+	if c.DataDir == "" || c.Keyset == "" {
+		return fmt.Errorf("config: data_dir and keyset are required")
 	}
 	if _, err := c.Location(); err != nil {
 		return err
@@ -151,8 +159,8 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log_format must be text or json")
 	}
-	if c.BusyTimeout <= 0 || c.SweepInterval <= 0 || c.ShutdownTimeout <= 0 {
-		return fmt.Errorf("config: busy_timeout, sweep_interval and shutdown_timeout must be positive")
+	if c.BusyTimeout <= 0 || c.SweepInterval <= 0 || c.ShutdownTimeout <= 0 || c.ShutdownDrain < 0 {
+		return fmt.Errorf("config: busy_timeout, sweep_interval and shutdown_timeout must be positive, shutdown_drain not negative")
 	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
@@ -164,6 +172,19 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.Release.Validate()
+}
+
+// ListenAddr is the public (or only) listener's address: the configured
+// one, else :8080 — or, in demo mode, whose logins are printed and whose
+// one-time codes are shown in the log, 127.0.0.1:8080, this machine only.
+func (c Config) ListenAddr(demo bool) string {
+	switch {
+	case c.Addr != "":
+		return c.Addr
+	case demo:
+		return "127.0.0.1:8080"
+	}
+	return ":8080"
 }
 
 // NodeName is the configured node name, or the host name.

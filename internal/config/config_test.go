@@ -70,3 +70,25 @@ func TestRedacted(t *testing.T) {
 		t.Errorf("Validate error leaks the password: %v", err)
 	}
 }
+
+// TestListenAddr: the demo prints its logins and shows one-time codes in its
+// log, so unless an address is given it listens on this machine only; a
+// server listens on every interface by default.
+func TestListenAddr(t *testing.T) {
+	given := config.Default()
+	given.Addr = "0.0.0.0:9000"
+	for _, tt := range []struct {
+		c    config.Config
+		demo bool
+		want string
+	}{
+		{config.Default(), true, "127.0.0.1:8080"},
+		{config.Default(), false, ":8080"},
+		{given, true, "0.0.0.0:9000"},
+		{given, false, "0.0.0.0:9000"},
+	} {
+		if got := tt.c.ListenAddr(tt.demo); got != tt.want {
+			t.Errorf("addr %q, demo %v: ListenAddr = %q, want %q", tt.c.Addr, tt.demo, got, tt.want)
+		}
+	}
+}

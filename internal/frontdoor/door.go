@@ -21,7 +21,8 @@ import (
 )
 
 // Claims reads a bearer token's kind ("staff" or "account") and subject
-// without the database; ok only for a token the server signed.
+// without the database; ok only for a token the server signed that has not
+// expired and is not known to be revoked.
 type Claims func(token string) (kind string, subject int64, ok bool)
 
 // Limiter decides one request for a key.
@@ -46,6 +47,10 @@ type Door struct {
 	// Challenged reports whether a request needs a solved challenge: the
 	// public booking and draw-entry endpoints.
 	Challenged func(*http.Request) bool
+	// Streamed reports whether a request opens a long-lived stream (the
+	// display's server-sent events), which takes a place in its listener's
+	// stream pool instead of a lane's.
+	Streamed func(*http.Request) bool
 	// TokenCookies name the cookies that carry a browser's token (the
 	// pages' sessions), read when a request has no Authorization header, so
 	// that a patient's page requests go in the patient lane.
@@ -73,6 +78,9 @@ var limitNames = [limitKinds]string{"account", "patient", "device", "prefix"}
 var (
 	limitReasons = [limitKinds]string{"limited_account", "limited_patient", "limited_device", "limited_prefix"}
 	shedReasons  = map[gate.Shed]string{gate.QueueFull: "shed_queue_full", gate.Deadline: "shed_deadline", gate.Gone: "shed_gone"}
+	// A refused stream: its listener's pool is full, or the cap of its
+	// network, device or account (the pool's kinds, in that order).
+	streamReasons = map[gate.StreamRefusal]string{gate.StreamsFull: "streams_full", 0: "streams_prefix", 1: "streams_device", 2: "streams_token"}
 )
 
 const logEvery = 10 * time.Second
@@ -85,7 +93,7 @@ func New(ctx context.Context, cfg Config, key func(purpose string) []byte, claim
 		return nil, err
 	}
 	d := &Door{cfg: cfg, claims: claims, log: log, now: time.Now, devices: key("device-cookie"),
-		Challenged: func(*http.Request) bool { return false }}
+		Challenged: func(*http.Request) bool { return false }, Streamed: func(*http.Request) bool { return false }}
 	d.lastLog.Store(time.Now().UnixNano())
 	d.laneCfg = [lanes]LaneConfig{cfg.StaffLane, cfg.PatientLane, cfg.PublicLane}
 	for i, l := range d.laneCfg {
@@ -123,41 +131,89 @@ func (d *Door) Close() error {
 	return nil
 }
 
-// Wrap puts the door in front of next. Every request on an internal
-// listener (staff, kiosks, displays) goes in the staff lane; on the public
-// listener a valid staff token does too, an account token puts it in the
-// patient lane and anything else in the public lane.
-func (d *Door) Wrap(next http.Handler, internal bool) http.Handler {
+// Listener names what a listener serves, which decides its lanes.
+type Listener int
+
+const (
+	// SingleListener is the only listener: patients, staff and displays
+	// alike. A valid staff token puts a request in the staff lane.
+	SingleListener Listener = iota
+	// PublicListener is the public listener beside an internal one: no
+	// request on it is ever in the staff lane, whatever token it carries.
+	PublicListener
+	// InternalListener is the internal listener (desks, kiosks, doctors,
+	// boards): every request on it is in the staff lane.
+	InternalListener
+)
+
+var listenerNames = [...]string{"single", "public", "internal"}
+
+func (l Listener) String() string { return listenerNames[l] }
+
+// Wrap puts the door in front of next, for a listener of kind l. Each call
+// makes the listener its own pool of streams, so streams on one listener
+// never take places on another.
+func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
+	cfg := d.cfg.PublicStreams
+	if l == InternalListener {
+		cfg = d.cfg.InternalStreams
+	}
+	streams := gate.NewStreams(cfg.Max, cfg.PerPrefix, cfg.PerDevice, cfg.PerToken)
+	open := d.m.streams.WithLabelValues(l.String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lane, account := Staff, int64(0)
-		if !internal {
-			lane, account = d.classify(r)
+		c := caller{lane: Staff}
+		if l != InternalListener {
+			c = d.classify(r, l)
 		}
-		if lane != Staff {
-			device := d.Device(r)
-			if k, retry, limited := d.limited(r, account, device); limited {
-				d.refuse(w, r, lane, limitReasons[k], retry)
+		if c.lane != Staff {
+			if k, retry, limited := d.limited(r, c); limited {
+				d.refuse(w, r, c.lane, limitReasons[k], retry)
 				return
 			}
 			if d.Challenged(r) {
-				if reason := d.checkChallenge(r, device); reason != "" {
-					d.refuse(w, r, lane, reason, 0)
+				if reason := d.checkChallenge(r, c.device); reason != "" {
+					d.refuse(w, r, c.lane, reason, 0)
 					return
 				}
 			}
+			if c.device == "" {
+				// A client's first request: from its next one on, it has a
+				// device allowance of its own instead of a share of its
+				// network's device-less one.
+				d.newDevice(w, r)
+			}
 		}
-		l := d.lanes[lane]
-		waited, shed := l.Acquire(r.Context())
-		d.m.wait[lane].Observe(waited.Seconds())
-		if shed != "" {
-			d.refuse(w, r, lane, shedReasons[shed], time.Duration(d.laneCfg[lane].Deadline))
+		if d.Streamed(r) {
+			// A stream takes a place in the listener's stream pool, never
+			// one of its lane's: it stays open for as long as a board runs.
+			keys := [3]string{AddrPrefix(r.RemoteAddr), c.device, c.subject}
+			if why := streams.Acquire(keys[:]...); why != gate.NoRefusal {
+				d.refuse(w, r, c.lane, streamReasons[why], streamRetry)
+				return
+			}
+			defer streams.Release(keys[:]...)
+			open.Inc()
+			defer open.Dec()
+			d.m.streamsAdmitted.Inc()
+			next.ServeHTTP(w, r)
 			return
 		}
-		defer l.Release()
-		d.m.admitted[lane].Inc()
+		lane := d.lanes[c.lane]
+		waited, shed := lane.Acquire(r.Context())
+		d.m.wait[c.lane].Observe(waited.Seconds())
+		if shed != "" {
+			d.refuse(w, r, c.lane, shedReasons[shed], time.Duration(d.laneCfg[c.lane].Deadline))
+			return
+		}
+		defer lane.Release()
+		d.m.admitted[c.lane].Inc()
 		next.ServeHTTP(w, r)
 	})
 }
+
+// streamRetry is the Retry-After of a refused stream: a board's
+// EventSource retries by itself, and a few seconds spread the retries.
+const streamRetry = 5 * time.Second
 
 // Token returns the request's bearer token, or else the first of the
 // TokenCookies it carries; "" when it has none.
@@ -173,30 +229,49 @@ func (d *Door) Token(r *http.Request) string {
 	return ""
 }
 
-// classify reads the token's signed claims.
-func (d *Door) classify(r *http.Request) (Lane, int64) {
+// caller is what the door knows of a request's sender: its lane, its
+// account (0 for none), its signed device ("" for none) and, for a valid
+// token, whose it is ("account:7", "staff:3").
+type caller struct {
+	lane    Lane
+	account int64
+	device  string
+	subject string
+}
+
+// classify reads the token's claims, which Claims checks without the
+// database (signature, expiry, revocation): a token that fails them, or a
+// staff token on the public listener, counts as none.
+func (d *Door) classify(r *http.Request, l Listener) caller {
+	c := caller{lane: Public, device: d.Device(r)}
 	tok := d.Token(r)
 	if tok == "" {
-		return Public, 0
+		return c
 	}
 	kind, id, ok := d.claims(tok)
 	switch {
-	case ok && kind == "staff":
-		return Staff, 0
+	case ok && kind == "staff" && l == SingleListener:
+		c.lane, c.subject = Staff, "staff:"+strconv.FormatInt(id, 10)
 	case ok && kind == "account":
-		return Patient, id
+		c.lane, c.account, c.subject = Patient, id, "account:"+strconv.FormatInt(id, 10)
 	}
-	return Public, 0
+	return c
 }
 
-// limited applies the account, device and address-prefix limits.
-func (d *Door) limited(r *http.Request, account int64, device string) (limitKind, time.Duration, bool) {
+// limited applies the account, device and address-prefix limits. Every
+// client without a signed device — none sent, or a made-up one — shares one
+// device's allowance with the others of its network: not sending a device
+// must not buy more than having one.
+func (d *Door) limited(r *http.Request, c caller) (limitKind, time.Duration, bool) {
 	keys := [limitKinds]string{}
-	if account != 0 {
-		keys[byAccount] = strconv.FormatInt(account, 10)
+	if c.account != 0 {
+		keys[byAccount] = strconv.FormatInt(c.account, 10)
 	}
-	keys[byDevice] = device
 	keys[byPrefix] = AddrPrefix(r.RemoteAddr)
+	keys[byDevice] = c.device
+	if c.device == "" {
+		keys[byDevice] = "none " + keys[byPrefix]
+	}
 	for k, key := range keys {
 		if key == "" {
 			continue
@@ -266,12 +341,18 @@ func (d *Door) Device(r *http.Request) string {
 	return v
 }
 
-// device returns the request's signed device, issuing a new one in a
+// EnsureDevice returns the request's signed device, issuing a new one in a
 // cookie when it has none.
-func (d *Door) device(w http.ResponseWriter, r *http.Request) string {
+func (d *Door) EnsureDevice(w http.ResponseWriter, r *http.Request) string {
 	if v := d.Device(r); v != "" {
 		return v
 	}
+	return d.newDevice(w, r)
+}
+
+// newDevice issues a new signed device in a cookie (API clients read it
+// from Set-Cookie, or take the one a challenge names).
+func (d *Door) newDevice(w http.ResponseWriter, r *http.Request) string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	v := d.devices.Sign(b)
@@ -290,7 +371,7 @@ const (
 // cookie if it has none), as hard as the patient lane's load and the
 // account's risk (recent risk events) make it.
 func (d *Door) Issue(w http.ResponseWriter, r *http.Request, risk int) (gate.Challenge, string) {
-	device := d.device(w, r)
+	device := d.EnsureDevice(w, r)
 	bits := gate.Difficulty(d.cfg.ChallengeBits, d.cfg.ChallengeLoadBits, d.lanes[Patient].Load(), risk)
 	d.m.challenges.WithLabelValues("issued").Inc()
 	return d.ch.Issue(device, bits, d.now()), device

@@ -86,7 +86,7 @@ func TestSaturatedPublicLaneNeverHoldsStaff(t *testing.T) {
 		}
 		w.WriteHeader(200)
 	})
-	public, internal := d.Wrap(stuck, false), d.Wrap(stuck, true)
+	public, internal := d.Wrap(stuck, frontdoor.SingleListener), d.Wrap(stuck, frontdoor.InternalListener)
 	var done sync.WaitGroup
 	for i := range 6 {
 		tok := ""
@@ -136,7 +136,7 @@ func TestRateLimits(t *testing.T) {
 	cfg.PrefixLimit = frontdoor.Limit{Rate: 1, Per: fairslot.Duration(time.Minute), Burst: 3}
 	cfg.AccountLimit = frontdoor.Limit{Rate: 1, Per: fairslot.Duration(time.Minute), Burst: 2}
 	d, reg := newDoor(t, cfg)
-	h := d.Wrap(ok, false)
+	h := d.Wrap(ok, frontdoor.SingleListener)
 	for i := range 3 {
 		if w := serve(h, request("GET", "/", "192.0.2."+strconv.Itoa(10+i)+":5", "")); w.Code != 200 {
 			t.Fatalf("request %d in the burst: %d", i, w.Code)
@@ -206,7 +206,7 @@ func TestRateLimits(t *testing.T) {
 func TestChallengedRoutes(t *testing.T) {
 	d, reg := newDoor(t, frontdoor.Default())
 	d.Challenged = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/book" }
-	h := d.Wrap(ok, false)
+	h := d.Wrap(ok, frontdoor.SingleListener)
 	issue := func(device string) (gate.Challenge, string) {
 		w := httptest.NewRecorder()
 		r := request("GET", "/challenge", "203.0.113.1:5", "acct-1")
@@ -255,7 +255,7 @@ func TestChallengedRoutes(t *testing.T) {
 	check("a GET of the same path", serve(h, request("GET", "/book", "203.0.113.1:5", "acct-1")), 200, "")
 	staff := request("POST", "/book", "203.0.113.1:5", "staff-1")
 	check("staff token", serve(h, staff), 200, "")
-	check("internal listener", serve(d.Wrap(ok, true), request("POST", "/book", "203.0.113.1:5", "")), 200, "")
+	check("internal listener", serve(d.Wrap(ok, frontdoor.InternalListener), request("POST", "/book", "203.0.113.1:5", "")), 200, "")
 	check("the second device's own", book(ch2, sol2, dev2), 200, "")
 	// The same device keeps its cookie.
 	if _, again := issue(dev); again != dev {
@@ -278,7 +278,7 @@ func TestDifficultyRisesWithLoad(t *testing.T) {
 	idle, _ := d.Issue(httptest.NewRecorder(), r, 0)
 	risky, _ := d.Issue(httptest.NewRecorder(), r, 3)
 	release := make(chan struct{})
-	h := d.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }), false)
+	h := d.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }), frontdoor.SingleListener)
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() { serve(h, request("GET", "/x", "10.0."+strconv.Itoa(i)+".1:1", "acct-"+strconv.Itoa(i+10))) })

@@ -42,6 +42,18 @@ type LaneConfig struct {
 	Deadline fairslot.Duration `json:"deadline"` // longest wait before a 503
 }
 
+// StreamConfig sizes one listener's pool of long-lived streams (the
+// display's server-sent events): at most Max open at once, and at most
+// PerPrefix from one address prefix, PerDevice from one signed device and
+// PerToken for one signed-in account or staff member. 0 means no cap of
+// that kind (Max always applies).
+type StreamConfig struct {
+	Max       int `json:"max"`
+	PerPrefix int `json:"per_prefix"`
+	PerDevice int `json:"per_device"`
+	PerToken  int `json:"per_token"`
+}
+
 // Limit is a rate limit as configured: Rate requests per Per, bursts of Burst.
 type Limit struct {
 	Rate  int               `json:"rate"`
@@ -79,11 +91,18 @@ type Config struct {
 	ChallengeSpentMax int               `json:"challenge_spent_max"`
 	// MaxConns caps the public listener's open connections.
 	MaxConns int `json:"max_conns"`
+	// Streams: the pools of long-lived streams, one per listener, apart
+	// from the lanes. PublicStreams serves the public (or only) listener,
+	// InternalStreams the internal one (boards).
+	PublicStreams   StreamConfig `json:"public_streams"`
+	InternalStreams StreamConfig `json:"internal_streams"`
 }
 
 // Default returns limits sized for a 2-core server: staff requests run 32
 // at once and may wait 2 s; patients' 4 at once and public ones 2, waiting
 // at most 500 ms and 200 ms — beyond that a flood is answered at once.
+// Streams have pools of their own: 512 on the public listener (16 per
+// network, 2 per device, 4 per account), 256 on the internal one.
 func Default() Config {
 	ms := func(n int) fairslot.Duration { return fairslot.Duration(time.Duration(n) * time.Millisecond) }
 	return Config{
@@ -100,6 +119,8 @@ func Default() Config {
 		ChallengeTTL:      fairslot.Duration(2 * time.Minute),
 		ChallengeSpentMax: 200_000,
 		MaxConns:          4096,
+		PublicStreams:     StreamConfig{Max: 512, PerPrefix: 16, PerDevice: 2, PerToken: 4},
+		InternalStreams:   StreamConfig{Max: 256, PerDevice: 4, PerToken: 4},
 	}
 }
 
@@ -113,6 +134,11 @@ func (c Config) Validate() error {
 	for name, l := range map[string]Limit{"account_limit": c.AccountLimit, "patient_limit": c.PatientLimit, "device_limit": c.DeviceLimit, "prefix_limit": c.PrefixLimit} {
 		if l.Rate < 1 || l.Per <= 0 || l.Burst < 1 {
 			return fmt.Errorf("config: front_door.%s needs rate ≥ 1, a positive per and burst ≥ 1", name)
+		}
+	}
+	for name, s := range map[string]StreamConfig{"public_streams": c.PublicStreams, "internal_streams": c.InternalStreams} {
+		if s.Max < 1 || s.PerPrefix < 0 || s.PerDevice < 0 || s.PerToken < 0 {
+			return fmt.Errorf("config: front_door.%s needs max ≥ 1 and caps ≥ 0 (0: no cap)", name)
 		}
 	}
 	switch {

@@ -20,6 +20,10 @@ type metrics struct {
 	// limitedPatient counts the per-patient limit, applied behind the door
 	// in the patient lane.
 	limitedPatient prometheus.Counter
+	// streams counts open streams per listener; streamsAdmitted the streams
+	// admitted (refused ones are in total, outcome "streams").
+	streams         *prometheus.GaugeVec
+	streamsAdmitted prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, d *Door) metrics {
@@ -29,11 +33,14 @@ func newMetrics(reg prometheus.Registerer, d *Door) metrics {
 			[]string{"lane", "outcome", "reason"}),
 		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fairslot_challenges_total",
 			Help: "Proof-of-work challenges issued, solved (accepted) and failed (refused)."}, []string{"result"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fairslot_streams_open",
+			Help: "Open long-lived streams (display events) per listener, outside the lanes."}, []string{"listener"}),
 	}
 	waits := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fairslot_admission_queue_wait_seconds",
 		Help:    "How long requests waited for a place in their lane, admitted or shed.",
 		Buckets: []float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2}}, []string{"lane"})
-	reg.MustRegister(m.total, m.challenges, waits)
+	reg.MustRegister(m.total, m.challenges, waits, m.streams)
+	m.streamsAdmitted = m.total.WithLabelValues("stream", "admitted", "")
 	for l := range lanes {
 		m.admitted[l] = m.total.WithLabelValues(l.String(), "admitted", "")
 		m.wait[l] = waits.WithLabelValues(l.String())
@@ -87,6 +94,10 @@ func refusalsFor(l Lane, m metrics) map[string]*refusal {
 	for _, reason := range shedReasons {
 		add(reason, http.StatusServiceUnavailable, fairslot.Unavailable,
 			"the server is busy; wait the seconds in Retry-After and try again", pageBusy)
+	}
+	for _, reason := range streamReasons {
+		add(reason, http.StatusServiceUnavailable, fairslot.Unavailable,
+			"too many open streams; wait the seconds in Retry-After and try again", pageBusy)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -34,7 +37,7 @@ func TestThroughTheFrontDoor(t *testing.T) {
 	}
 	door.Challenged = httpapi.Challenged
 	api := &httpapi.Server{App: e.svc, Log: log, Ready: e.store.Ping, Door: door}
-	srv := httptest.NewServer(door.Wrap(api.Handler(), false))
+	srv := httptest.NewServer(door.Wrap(api.Handler(frontdoor.SingleListener), frontdoor.SingleListener))
 	defer srv.Close()
 
 	tok := e.patientToken(t, "13900139000")
@@ -113,26 +116,136 @@ func TestThroughTheFrontDoor(t *testing.T) {
 	}
 }
 
-// TestPublicHandlerHasNoStaffAPI: with an internal listener for staff, the
-// public one has no staff endpoint at all, login included.
-func TestPublicHandlerHasNoStaffAPI(t *testing.T) {
+// TestListenersServeTheirOwn: beside an internal listener, the public one
+// has no staff endpoint (login included) and no display, and the internal
+// one has none of the patients' API, so that it is no way around the public
+// rules; the only listener of a server without an internal one has all.
+func TestListenersServeTheirOwn(t *testing.T) {
 	e := newEnv(t)
 	api := &httpapi.Server{App: e.svc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: e.store.Ping}
-	for _, tt := range []struct {
-		h    http.Handler
-		want int
-	}{{api.PublicHandler(), 404}, {api.Handler(), 401}} {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest("POST", "/api/v1/staff/login", strings.NewReader(`{"username":"desk","password":"wrong-password"}`))
-		r.Header.Set("Content-Type", "application/json")
-		tt.h.ServeHTTP(w, r)
-		if w.Code != tt.want {
-			t.Errorf("POST /api/v1/staff/login = %d, want %d", w.Code, tt.want)
+	routes := []struct {
+		method, path string
+		exists       int // the status when the route is served
+	}{
+		{"POST", "/api/v1/staff/login", 401},
+		{"POST", "/api/v1/staff/check-in", 401},
+		{"GET", "/api/v1/display/departments/1", 200},
+		{"GET", "/api/v1/departments", 200},
+		{"GET", "/api/v1/sessions/1", 200},
+		{"GET", "/api/v1/challenge", 404}, // served, but off without a door
+		{"POST", "/api/v1/auth/code", 400},
+		{"GET", "/api/v1/patients", 401},
+		{"POST", "/api/v1/bookings", 401},
+		{"POST", "/api/v1/sessions/1/draw/entries", 401},
+		{"GET", "/healthz", 200},
+	}
+	served := map[frontdoor.Listener]func(path string) bool{
+		frontdoor.SingleListener: func(string) bool { return true },
+		frontdoor.PublicListener: func(p string) bool {
+			return !strings.HasPrefix(p, "/api/v1/staff/") && !strings.HasPrefix(p, "/api/v1/display/")
+		},
+		frontdoor.InternalListener: func(p string) bool {
+			return p == "/healthz" || strings.HasPrefix(p, "/api/v1/staff/") || strings.HasPrefix(p, "/api/v1/display/")
+		},
+	}
+	for l, serves := range served {
+		h := api.Handler(l)
+		for _, rt := range routes {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(rt.method, rt.path, strings.NewReader(`{"username":"desk","password":"wrong-password"}`))
+			r.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(w, r)
+			want := 404
+			if serves(rt.path) {
+				want = rt.exists
+			}
+			if w.Code != want || (want == 404 && !strings.Contains(w.Body.String(), "no such endpoint") && rt.exists != 404) {
+				t.Errorf("%v listener: %s %s = %d %s, want %d", l, rt.method, rt.path, w.Code, w.Body, want)
+			}
 		}
 	}
-	w := httptest.NewRecorder()
-	api.PublicHandler().ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/departments", nil))
-	if w.Code != 200 {
-		t.Errorf("public GET /api/v1/departments = %d", w.Code)
+}
+
+// TestRevokedTokensLoseTheirLane: the door lanes a token by what it can
+// check without the database — its signature, its expiry and the
+// revocation set — so a staff token that was logged out (on this node, or
+// on another that shares the database) or has expired puts nobody in the
+// staff lane: its requests are limited and challenged like anyone's.
+func TestRevokedTokensLoseTheirLane(t *testing.T) {
+	e := newEnv(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Another node: its own service over the same database and keyset.
+	other := &app.Service{Store: e.svc.Store, Vault: e.svc.Vault, Policy: e.svc.Policy, Calling: e.svc.Calling,
+		Payments: e.svc.Payments, Now: e.clock.Now, Location: loc, Log: log, Display: app.NewBroker()}
+	door := func(svc *app.Service) *httptest.Server {
+		d, err := frontdoor.New(context.Background(), frontdoor.Default(), svc.Vault.Key, func(tok string) (string, int64, bool) {
+			kind, id, ok := svc.TokenClaims(tok)
+			return string(kind), id, ok
+		}, prometheus.NewRegistry(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Challenged = httpapi.Challenged
+		api := &httpapi.Server{App: svc, Log: log, Ready: e.store.Ping, Door: d}
+		srv := httptest.NewServer(d.Wrap(api.Handler(frontdoor.SingleListener), frontdoor.SingleListener))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	here, there := door(e.svc), door(other)
+	login := func() string {
+		resp, err := (&apiclient.Client{Base: here.URL}).Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": "desk", "password": "fairslot-demo"}, nil, false)
+		var out struct{ Token string }
+		if err != nil || resp.Status != 200 || resp.Decode(&out) != nil {
+			t.Fatalf("staff login: %v %v", resp, err)
+		}
+		return out.Token
+	}
+	// A booking request is challenged in every lane but the staff lane: a
+	// staff token gets past the door (and is then refused by the use case,
+	// 401: bookings are for patients), any other gets 428.
+	lane := func(srv *httptest.Server, tok string) string {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/bookings", strings.NewReader(`{"session_id":1,"patient_id":1}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return map[int]string{401: "staff", 428: "challenged"}[resp.StatusCode] + fmt.Sprintf(" (%d)", resp.StatusCode)
+	}
+	tok := login()
+	if got := lane(here, tok); got != "staff (401)" {
+		t.Fatalf("a valid staff token: %s, want the staff lane", got)
+	}
+	if got := lane(there, tok); got != "staff (401)" {
+		t.Fatalf("a valid staff token on the other node: %s, want the staff lane", got)
+	}
+	resp, err := (&apiclient.Client{Base: here.URL, Token: tok}).Do(ctx, "POST", "/api/v1/auth/logout", nil, nil, false)
+	if err != nil || resp.Status != 204 {
+		t.Fatalf("logout: %v %v", resp, err)
+	}
+	if got := lane(here, tok); got != "challenged (428)" {
+		t.Errorf("a revoked staff token on the node that revoked it: %s, want challenged", got)
+	}
+	if err := other.LoadRevocations(ctx); err != nil { // what FollowRevocations does every second
+		t.Fatal(err)
+	}
+	if got := lane(there, tok); got != "challenged (428)" {
+		t.Errorf("a revoked staff token on another node after its poll: %s, want challenged", got)
+	}
+	// A restarted node reads the revocations before it serves.
+	fresh := &app.Service{Store: e.svc.Store, Vault: e.svc.Vault, Now: e.clock.Now, Location: loc, Log: log}
+	if err := fresh.LoadRevocations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := fresh.TokenClaims(tok); ok {
+		t.Error("a restarted node takes a revoked token")
+	}
+	// Expired: a staff token lives 12 hours.
+	tok = login()
+	e.clock.Add(13 * time.Hour)
+	if got := lane(here, tok); got != "challenged (428)" {
+		t.Errorf("an expired staff token: %s, want challenged", got)
 	}
 }

@@ -48,15 +48,12 @@ type Server struct {
 
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// Handler returns the whole API with its middleware.
-func (s *Server) Handler() http.Handler { return s.handler(true) }
-
-// PublicHandler returns the API without the staff endpoints, for a public
-// listener when staff, kiosks and displays have an internal one: there the
-// staff API does not exist (404).
-func (s *Server) PublicHandler() http.Handler { return s.handler(false) }
-
-func (s *Server) handler(staff bool) http.Handler {
+// Handler returns the API a listener of kind l serves, with its
+// middleware: on the only listener, all of it; on the public listener
+// beside an internal one, the catalogue and the patients' API; on the
+// internal listener, the staff API and the displays — the patients' API is
+// not there at all, so it cannot be reached past the public rules.
+func (s *Server) Handler(l frontdoor.Listener) http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
 
@@ -64,26 +61,25 @@ func (s *Server) handler(staff bool) http.Handler {
 		return writeJSON(w, 200, map[string]string{"status": "ok"})
 	})
 	h("GET /readyz", s.readyz)
-
-	h("GET /api/v1/departments", s.departments)
-	h("GET /api/v1/departments/{id}/doctors", s.doctors)
-	h("GET /api/v1/departments/{id}/sessions", s.sessions)
-	h("GET /api/v1/doctors/{id}/sessions", s.sessions)
-	h("GET /api/v1/sessions/{id}", s.session)
-	h("GET /api/v1/sessions/{id}/release", s.release)
-	h("GET /api/v1/sessions/{id}/draw/record", s.drawRecord)
-	h("GET /api/v1/challenge", s.challenge)
-
-	h("POST /api/v1/auth/code", s.requestCode)
-	h("POST /api/v1/auth/login", s.login)
-	h("POST /api/v1/auth/logout", s.logout)
-	s.patientRoutes(h)
-	if staff {
-		s.staffRoutes(h)
+	if l != frontdoor.InternalListener {
+		h("GET /api/v1/departments", s.departments)
+		h("GET /api/v1/departments/{id}/doctors", s.doctors)
+		h("GET /api/v1/departments/{id}/sessions", s.sessions)
+		h("GET /api/v1/doctors/{id}/sessions", s.sessions)
+		h("GET /api/v1/sessions/{id}", s.session)
+		h("GET /api/v1/sessions/{id}/release", s.release)
+		h("GET /api/v1/sessions/{id}/draw/record", s.drawRecord)
+		h("GET /api/v1/challenge", s.challenge)
+		h("POST /api/v1/auth/code", s.requestCode)
+		h("POST /api/v1/auth/login", s.login)
+		h("POST /api/v1/auth/logout", s.logout)
+		s.patientRoutes(h)
 	}
-
-	h("GET /api/v1/display/departments/{id}", s.board)
-	h("GET /api/v1/display/departments/{id}/events", s.boardEvents)
+	if l != frontdoor.PublicListener {
+		s.staffRoutes(h)
+		h("GET /api/v1/display/departments/{id}", s.board)
+		h("GET "+eventsPath, s.boardEvents)
+	}
 
 	// Anything else: a JSON 405 when the path exists under another method
 	// (a GET of a cancel URL), else a JSON 404.
@@ -338,6 +334,23 @@ func device(r *http.Request) string {
 		return d
 	}
 	return ""
+}
+
+// eventsPath is the display's stream of server-sent events.
+const eventsPath = "/api/v1/display/departments/{id}/events"
+
+// Streamed reports whether a request opens a long-lived stream, which the
+// front door admits to its listener's stream pool rather than a lane.
+func Streamed(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/display/departments/")
+	if !ok {
+		return false
+	}
+	_, tail, _ := strings.Cut(rest, "/")
+	return tail == "events"
 }
 
 // Challenged reports whether a request must carry a solved proof-of-work

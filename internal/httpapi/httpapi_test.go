@@ -19,6 +19,7 @@ import (
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/demo/demotest"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/sqlite"
 )
@@ -64,7 +65,7 @@ func newEnv(t *testing.T) *env {
 	svc, st := demotest.Service(t, loc, e.clock.Now, e.codes, log)
 	e.svc, e.store = svc, st
 	api := &httpapi.Server{App: svc, Log: log, Ready: st.Ping, BoardRefresh: time.Hour}
-	e.srv = httptest.NewServer(api.Handler())
+	e.srv = httptest.NewServer(api.Handler(frontdoor.SingleListener))
 	t.Cleanup(e.srv.Close)
 	return e
 }

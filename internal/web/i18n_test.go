@@ -3,8 +3,10 @@ package web
 import (
 	"io/fs"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fairslot/fairslot"
@@ -96,11 +98,49 @@ func TestLocalPath(t *testing.T) {
 	for in, want := range map[string]string{
 		"/me": "/me", "/sessions/3": "/sessions/3", "": "/", "//evil.example/x": "/", "https://evil.example": "/",
 		"/\\evil.example": "/", "me": "/", "/a\r\nSet-Cookie: x": "/",
+		// What browsers turn into another site: tabs and newlines dropped,
+		// a backslash read as a slash, leading spaces trimmed.
+		"/\t/evil.example": "/", "/\n/evil.example": "/", "\t//evil.example": "/", " //evil.example": "/",
+		"/\r\n/evil.example": "/", "\\/evil.example": "/", "/\t\\evil.example": "/", "/ /evil.example": "/",
+		"/me?lang=vi": "/me?lang=vi", "/%2F/evil.example": "/%2F/evil.example", "/\tme": "/me",
 	} {
-		if got := localPath(in); got != want {
+		got := localPath(in)
+		if got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
 		}
+		if host := asBrowser(t, got); host != "hospital.example" {
+			t.Errorf("localPath(%q) = %q leads a browser to %q", in, got, host)
+		}
 	}
+}
+
+// FuzzLocalPath: whatever the return address, a browser following the
+// redirect stays on the site.
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/me", "//evil.example", "/\t/evil.example", "/\\evil", "https://evil.example", "/%09/x", "\x00//evil"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if host := asBrowser(t, localPath(in)); host != "hospital.example" {
+			t.Errorf("localPath(%q) = %q leads a browser to %q", in, localPath(in), host)
+		}
+	})
+}
+
+// asBrowser resolves a Location header value as a browser would on a page
+// of https://hospital.example (the WHATWG URL parser's removal of tabs and
+// newlines, trimming of C0 controls and spaces, and backslashes as slashes
+// in http(s) URLs), and returns the host it leads to.
+func asBrowser(t *testing.T, location string) string {
+	t.Helper()
+	s := strings.TrimFunc(location, func(r rune) bool { return r <= ' ' })
+	s = strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(s)
+	base, _ := url.Parse("https://hospital.example/sessions/1")
+	u, err := base.Parse(s)
+	if err != nil {
+		return "unparseable: " + err.Error()
+	}
+	return u.Host
 }
 
 // TestNoFormSendsDataInTheURL: every form is a POST, so nothing a patient

@@ -10,12 +10,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/gate"
 	"github.com/fairslot/fairslot/internal/httpapi"
 )
@@ -34,9 +36,9 @@ const (
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// Pages serves the browser pages. The portal is on every listener; the
-// kiosk, staff console and display boards only where Internal is set (the
-// internal listener, or the only one when there is no internal listener).
+// Pages serves the browser pages: the portal on the public listener, the
+// kiosk, staff console and display boards on the internal one, and all of
+// them on the only listener when there is no internal one.
 type Pages struct {
 	API *httpapi.Server // the use cases, the front door, request IDs and error notes
 	Log *slog.Logger
@@ -59,17 +61,21 @@ type Pages struct {
 
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// Handler returns the pages, with internal choosing whether the kiosk,
-// staff console and display boards are served too.
-func (p *Pages) Handler(internal bool) (http.Handler, error) {
+// Handler returns the pages a listener of kind l serves.
+func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 	if err := p.load(); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handler) { mux.Handle(pattern, p.adapt(fn)) }
-	p.portalRoutes(h)
-	if internal {
+	if l != frontdoor.InternalListener {
+		p.portalRoutes(h)
+	}
+	if l != frontdoor.PublicListener {
 		p.staffRoutes(h)
+	}
+	if l == frontdoor.InternalListener {
+		h("GET /{$}", func(w http.ResponseWriter, r *http.Request) error { return see(w, r, "/staff") })
 	}
 	h("POST /lang", p.setLang)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
@@ -274,9 +280,21 @@ func (p *Pages) setLang(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// localPath keeps a redirect on this site: a path, not "//host" or a URL.
+// localPath keeps a redirect on this site: a path (with its query), never
+// another site. Browsers drop tabs and newlines from a URL and read a
+// backslash as a slash, so "/\t/evil.example" or "/\\evil.example" would
+// leave the site as "//evil.example": the path is judged after that
+// normalisation, and any control character, space or backslash refuses it.
 func localPath(s string) string {
-	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") {
+	s = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, s)
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
+		strings.ContainsFunc(s, func(r rune) bool { return r == '\\' || r <= ' ' || r == 0x7f }) {
 		return "/"
 	}
 	return s

@@ -20,6 +20,7 @@ import (
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/demo/demotest"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -82,14 +83,16 @@ func newEnv(t *testing.T) *env {
 	e.svc.Policy.SameDayUntilEnd = true // as the demo: the fever clinic takes bookings until a session ends
 	api := &httpapi.Server{App: e.svc, Log: log, Ready: st.Ping}
 	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key}
-	for _, internal := range []bool{true, false} {
-		h, err := pages.Handler(internal)
+	// e.internal is the only listener of a server without an internal one
+	// (every page); e.public the public one beside an internal one.
+	for _, l := range []frontdoor.Listener{frontdoor.SingleListener, frontdoor.PublicListener} {
+		h, err := pages.Handler(l)
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
-		if internal {
+		if l == frontdoor.SingleListener {
 			e.internal = srv
 		} else {
 			e.public = srv
