@@ -112,8 +112,8 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // floodSetup signs the desk and a doctor in on the internal listener and
-// books and pays n patients into today's sessions of the 24-hour clinic,
-// for the kiosks to check in.
+// books and pays n patients into the simulation's floor sessions, for the
+// kiosks to check in.
 func floodSetup(ctx context.Context, t *target, n int) (*staffWork, error) {
 	accounts := (n + 4) / 5
 	w := &staffWork{checkIns: make(chan [2]string, accounts*5)}
@@ -124,26 +124,15 @@ func floodSetup(ctx context.Context, t *target, n int) (*staffWork, error) {
 	if w.doc, err = staffLogin(ctx, t.Staff, "doctor"); err != nil {
 		return nil, err
 	}
-	pub := client(t.Public, addr(30, 0, 1))
-	resp, err := patiently(ctx, pub, "GET", fmt.Sprintf("/api/v1/departments/1/sessions?from=%s&to=%[1]s", time.Now().Format(time.DateOnly)), nil, 200)
+	// The simulation's own sessions of the floor, running from the server's
+	// start whatever the hour (the demo's own fill up by the evening).
+	storm, err := simSessions(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	var ss struct {
-		Sessions []struct {
-			ID        int64     `json:"id"`
-			End       time.Time `json:"end"`
-			Available int       `json:"available"`
-		}
-	}
-	resp.Decode(&ss)
-	for _, s := range ss.Sessions {
-		if time.Until(s.End) > 10*time.Minute {
-			w.sessions = append(w.sessions, s.ID)
-		}
-	}
+	w.sessions = storm.FloorSessions
 	if len(w.sessions) == 0 {
-		return nil, fmt.Errorf("no session of the 24-hour clinic runs for the next 10 minutes")
+		return nil, fmt.Errorf("the server has no floor sessions: is it a current 'fairslot serve --demo --sim'?")
 	}
 	err = parallel(accounts, 8, func(a int) error {
 		c := client(t.Public, addr(31+a/256, a%256, 1))

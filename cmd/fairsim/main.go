@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/demo"
 )
 
 func main() {
@@ -173,6 +174,20 @@ func (t *target) stop() {
 	}
 	t.logs.Close()
 	os.RemoveAll(t.dir)
+}
+
+// simSessions reads the simulation's sessions from the server's internal
+// listener (GET /demo/storm, served by 'serve --demo --sim').
+func simSessions(ctx context.Context, t *target) (demo.Storm, error) {
+	var storm demo.Storm
+	resp, err := (&apiclient.Client{Base: t.Staff}).Do(ctx, "GET", "/demo/storm", nil, nil, false)
+	if err == nil && resp.Status != 200 {
+		err = fmt.Errorf("status %d", resp.Status)
+	}
+	if err != nil {
+		return storm, fmt.Errorf("GET /demo/storm: %v (is the server running with --demo --sim?)", err)
+	}
+	return storm, resp.Decode(&storm)
 }
 
 func freePorts(n int) ([]string, error) {

@@ -78,12 +78,8 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer t.stop()
-	var storm demo.Storm
-	resp, err := (&apiclient.Client{Base: t.Staff}).Do(ctx, "GET", "/demo/storm", nil, nil, false)
-	if err != nil || resp.Status != 200 {
-		return fmt.Errorf("GET /demo/storm: %v (is the server running with --demo --sim?)", err)
-	}
-	if err := resp.Decode(&storm); err != nil {
+	storm, err := simSessions(ctx, t)
+	if err != nil {
 		return err
 	}
 	// A run is bounded: set-up, the window, the draw and the tally.

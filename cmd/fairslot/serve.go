@@ -120,7 +120,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			notifier.outbox = sim.outbox
 			log.Info("simulation: sessions added", "draw_session", sim.storm.DrawSession,
-				"first_come_session", sim.storm.FirstComeSession, "opens", sim.storm.Opens)
+				"first_come_session", sim.storm.FirstComeSession, "opens", sim.storm.Opens, "floor_sessions", sim.storm.FloorSessions)
 		}
 		svc.Notifier = notifier
 	}

@@ -144,6 +144,9 @@ func periods(day time.Time, allDay bool) []period {
 // Storm is the simulator's hot release (fairsim release-storm): a famous
 // specialist whose two sessions release at the same moment, one by draw and
 // one first come, each with the same number of slots.
+// It also holds the floor's sessions (fairsim flood and floor): clinics of
+// the fever department running from the moment the simulation starts, with
+// room for a whole run's check-ins and walk-ins whatever the hour.
 type Storm struct {
 	DoctorID         int64     `json:"doctor_id"`
 	DrawSession      int64     `json:"draw_session"`
@@ -151,12 +154,21 @@ type Storm struct {
 	Opens            time.Time `json:"opens"`
 	EntryCloses      time.Time `json:"entry_closes"`
 	Slots            int       `json:"slots"`
+	FloorSessions    []int64   `json:"floor_sessions"`
 }
+
+// Floor sessions: FloorDoctors clinics of up to FloorHours, FloorPerWindow
+// places in each half hour.
+const (
+	FloorDoctors   = 3
+	FloorHours     = 4
+	FloorPerWindow = 60
+)
 
 // SeedStorm adds the storm's doctor and sessions to a seeded demo hospital:
 // the draw session two days ahead, the first-come one three days ahead (a
 // patient may hold a place in both), releasing at opens; the draw's entry
-// window lasts window.
+// window lasts window. It adds the floor's sessions too.
 func SeedStorm(ctx context.Context, svc *app.Service, opens time.Time, window time.Duration, slots int) (Storm, error) {
 	now := svc.Now().In(svc.Location)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, svc.Location)
@@ -188,7 +200,37 @@ func SeedStorm(ctx context.Context, svc *app.Service, opens time.Time, window ti
 			}
 			*r.id = s.ID
 		}
-		return nil
+		return seedFloor(ctx, svc, tx, ds[0], now, &st)
 	})
 	return st, err
+}
+
+// seedFloor adds the floor's sessions: one per new doctor of the fever
+// clinic, today, from a minute ago for FloorHours or until midnight (a
+// check-in is for the session's day only: a run that crosses midnight
+// cannot check patients in after it), open for booking at once.
+func seedFloor(ctx context.Context, svc *app.Service, tx storage.Tx, dep fairslot.Department, now time.Time, st *Storm) error {
+	start := now.Truncate(time.Minute).Add(-time.Minute)
+	day := time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, svc.Location)
+	end := start.Add(FloorHours * time.Hour)
+	if midnight := day.AddDate(0, 0, 1); end.After(midnight) {
+		end = midnight
+	}
+	p := fairslot.Morning
+	if start.Hour() >= 12 {
+		p = fairslot.Afternoon
+	}
+	for i := range FloorDoctors {
+		doc := fairslot.Doctor{DepartmentID: dep.ID, Name: fmt.Sprintf("值班医生 Floor Dr %d", i+1), Title: fairslot.General}
+		if err := tx.CreateDoctor(ctx, &doc); err != nil {
+			return err
+		}
+		s := fairslot.Session{DoctorID: doc.ID, DepartmentID: dep.ID, Date: day.Format(time.DateOnly), Period: p,
+			Start: start, End: end, Room: fmt.Sprintf("%s-9%02d", dep.Code, i+1), FeeCents: 2000}
+		if err := svc.NewSessionAt(ctx, tx, release.Rule{Mode: fairslot.FirstCome}, &s, fairslot.Windows(start, end, FloorPerWindow), start); err != nil {
+			return err
+		}
+		st.FloorSessions = append(st.FloorSessions, s.ID)
+	}
+	return nil
 }
