@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,24 +13,6 @@ import (
 	"github.com/fairslot/fairslot/internal/demo"
 )
 
-// FloodReport is what flood measured.
-type FloodReport struct {
-	Scenario    string             `json:"scenario"`
-	Admission   bool               `json:"admission"`
-	Seconds     float64            `json:"seconds_per_phase"`
-	Workers     int                `json:"flood_workers"`
-	Networks    int                `json:"flood_networks"`
-	Quiet       Summary            `json:"staff_quiet"`
-	Flooded     Summary            `json:"staff_flooded"`
-	P99Ratio    float64            `json:"staff_p99_flooded_over_quiet"`
-	Staff       map[string]Summary `json:"staff_requests"`
-	Flood       map[int]int64      `json:"flood_answers"` // status → count; 0: no answer
-	FloodRate   float64            `json:"flood_requests_per_second"`
-	Peak        Peak               `json:"server_peak"`
-	AliveAfter  bool               `json:"server_alive_after"`
-	StaffFailed int                `json:"staff_failed"`
-}
-
 // staffWork is the hospital floor's work during a phase, as open-loop
 // arrivals so that a slow server cannot hide behind fewer requests.
 type staffWork struct {
@@ -39,76 +20,6 @@ type staffWork struct {
 	sessions   []int64
 	desk, doc  *apiclient.Client
 	walkInNext atomic.Int64
-}
-
-func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("flood", flag.ContinueOnError)
-	var c common
-	c.flags(fs)
-	seconds := fs.Duration("duration", 15*time.Second, "length of each phase: quiet, then flooded")
-	workers := fs.Int("workers", 64, "flood workers, each sending as fast as it is answered")
-	networks := fs.Int("networks", 1024, "address prefixes (/24) the flood comes from, shared round-robin among the workers: a botnet's spread")
-	checkIns := fs.Float64("check-ins", 3, "kiosk check-ins per second")
-	walkIns := fs.Float64("walk-ins", 1, "desk walk-in registrations per second")
-	calls := fs.Float64("calls", 2, "doctor calls (call next, then complete) per second")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *seconds < time.Second || *seconds > 5*time.Minute || *workers < 1 || *workers > 4096 || *networks < 1 || *networks > 65536 {
-		return fmt.Errorf("need 1s ≤ duration ≤ 5m, 1 ≤ workers ≤ 4096 and 1 ≤ networks ≤ 65536")
-	}
-	t, err := c.start(ctx, "--sim-opens-in", "1h")
-	if err != nil {
-		return err
-	}
-	defer t.stop()
-	ctx, cancel := context.WithTimeout(ctx, 2**seconds+3*time.Minute)
-	defer cancel()
-	fmt.Fprintf(stdout, "flood: %v quiet, then %v with %d flood workers from %d networks; staff: %.1f check-ins/s, %.1f walk-ins/s, %.1f calls/s; admission %v\n",
-		*seconds, *seconds, *workers, *networks, *checkIns, *walkIns, *calls, t.Admission)
-
-	w, err := floodSetup(ctx, t, int(2**checkIns*seconds.Seconds())+30)
-	if err != nil {
-		return fmt.Errorf("set-up: %w", err)
-	}
-	rec := newRecorder()
-	phase := func(name string, flood bool) (map[int]int64, int64) {
-		pctx, stop := context.WithTimeout(ctx, *seconds)
-		defer stop()
-		var wg sync.WaitGroup
-		answers := make([]map[int]int64, *workers)
-		var total atomic.Int64
-		if flood {
-			for i := range *workers {
-				answers[i] = map[int]int64{}
-				wg.Go(func() { floodWorker(pctx, t.Public, i, *workers, *networks, answers[i], &total) })
-			}
-		}
-		w.warmUp(ctx)
-		wg.Go(func() { w.run(pctx, rec, name, *checkIns, *walkIns, *calls) })
-		wg.Wait()
-		merged := map[int]int64{}
-		for _, a := range answers {
-			for code, n := range a {
-				merged[code] += n
-			}
-		}
-		return merged, total.Load()
-	}
-	phase("quiet", false)
-	peakCtx, stopWatch := context.WithCancel(ctx)
-	peak := watch(peakCtx, t.Metrics)
-	answers, total := phase("flooded", true)
-	stopWatch()
-	report := FloodReport{Scenario: "flood", Admission: t.Admission, Seconds: seconds.Seconds(), Workers: *workers, Networks: *networks,
-		Quiet: rec.all("quiet "), Flooded: rec.all("flooded "), Staff: rec.summaries(), Flood: answers,
-		FloodRate: float64(total) / seconds.Seconds(), Peak: peak(), AliveAfter: t.alive()}
-	if report.Quiet.P99ms > 0 {
-		report.P99Ratio = report.Flooded.P99ms / report.Quiet.P99ms
-	}
-	report.StaffFailed = report.Quiet.N - report.Quiet.OK + report.Flooded.N - report.Flooded.OK
-	printFlood(stdout, report)
-	return writeReport(c.out, "flood", report, stdout)
 }
 
 // floodSetup signs the desk and a doctor in on the internal listener and
@@ -167,6 +78,9 @@ func floodSetup(ctx context.Context, t *target, n int) (*staffWork, error) {
 
 func staffLogin(ctx context.Context, staffURL, user string) (*apiclient.Client, error) {
 	c := client(staffURL, addr(0, 0, 1))
+	// The floor's requests overlap (each arrives on its own clock): keep
+	// enough connections that they do not open new ones as they go.
+	c.HTTP.Transport.(*http.Transport).MaxIdleConnsPerHost = 32
 	resp, err := patiently(ctx, c, "POST", "/api/v1/staff/login", map[string]string{"username": user, "password": demo.Password}, 200)
 	if err != nil {
 		return nil, err
@@ -280,18 +194,4 @@ func floodWorker(ctx context.Context, public string, i, workers, networks int, a
 		answers[code]++
 		total.Add(1)
 	}
-}
-
-func printFlood(w io.Writer, r FloodReport) {
-	fmt.Fprintf(w, "\n%-22s %6s %6s %9s %9s %9s  %s\n", "staff requests", "n", "2xx", "p50 ms", "p99 ms", "max ms", "answers")
-	for _, name := range []string{"quiet check-in", "quiet walk-in", "quiet call-next", "quiet complete",
-		"flooded check-in", "flooded walk-in", "flooded call-next", "flooded complete"} {
-		if s, ok := r.Staff[name]; ok {
-			fmt.Fprintf(w, "%-22s %6d %6d %9.1f %9.1f %9.1f  %v\n", name, s.N, s.OK, s.P50ms, s.P99ms, s.MaxMs, s.Codes)
-		}
-	}
-	fmt.Fprintf(w, "staff, all: quiet %d/%d ok, p99 %.1f ms; flooded %d/%d ok (%.2f%%), p99 %.1f ms; p99 ratio %.2f\n",
-		r.Quiet.OK, r.Quiet.N, r.Quiet.P99ms, r.Flooded.OK, r.Flooded.N, 100*r.Flooded.Success, r.Flooded.P99ms, r.P99Ratio)
-	fmt.Fprintf(w, "flood: %.0f requests/s; answers %v\n", r.FloodRate, r.Flood)
-	fmt.Fprintf(w, "server: peak RSS %.1f MB, peak goroutines %.0f (%d samples); alive after: %v\n", r.Peak.RSSMB, r.Peak.Goroutines, r.Peak.Samples, r.AliveAfter)
 }

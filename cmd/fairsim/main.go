@@ -4,6 +4,7 @@
 //
 //	fairsim release-storm [flags]   scalper bots against people at a hot release (incident I1)
 //	fairsim flood [flags]           a public flood while the hospital floor works (incident I2)
+//	fairsim floor [flags]           the floor works while the public side floods, logs in, streams and replays revoked tokens
 //	fairsim bare [flags]            a bare net/http server answering 200: the baseline for wrk
 //
 // With --fairslot BIN it starts 'BIN serve --demo --sim' itself on free
@@ -58,6 +59,7 @@ type common struct {
 	bin, url, staffURL, metricsURL, out string
 	baseline                            bool
 	serveArgs                           []string
+	serverCPUs                          string // run the server under taskset -c
 }
 
 func (c *common) flags(fs *flag.FlagSet) {
@@ -71,17 +73,21 @@ func (c *common) flags(fs *flag.FlagSet) {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: fairsim release-storm|flood|bare [flags]; fairsim SCENARIO -h lists the flags")
+		return errors.New("usage: fairsim release-storm|flood|floor|bare [flags]; fairsim SCENARIO -h lists the flags")
 	}
 	switch args[0] {
 	case "release-storm":
 		return runStorm(ctx, args[1:], stdout)
 	case "flood":
 		return runFlood(ctx, args[1:], stdout)
+	case "floor":
+		return runFloor(ctx, "floor", args[1:], stdout)
+	case "attack": // the floor scenario's public side, in its own process
+		return runAttack(ctx, args[1:], stdout)
 	case "bare":
 		return runBare(ctx, args[1:], stdout)
 	}
-	return fmt.Errorf("unknown scenario %q: want release-storm, flood or bare", args[0])
+	return fmt.Errorf("unknown scenario %q: want release-storm, flood, floor or bare", args[0])
 }
 
 // start reaches the server: it starts one with --fairslot, else uses the
@@ -121,6 +127,9 @@ func (c *common) start(ctx context.Context, simArgs ...string) (*target, error) 
 		return nil, err
 	}
 	t.cmd = exec.Command(c.bin, args...)
+	if c.serverCPUs != "" {
+		t.cmd = exec.Command("taskset", append([]string{"-c", c.serverCPUs, c.bin}, args...)...)
+	}
 	t.cmd.Env = append(os.Environ(), "FAIRSLOT_ADMIN_ADDR="+ports[2], "FAIRSLOT_LOG_LEVEL=warn")
 	t.cmd.Stdout, t.cmd.Stderr = t.logs, t.logs
 	if err := t.cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,7 +141,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// reconnect, to another node behind a load balancer), while ordinary
 	// requests go on being served through the drain.
 	closing := make(chan struct{})
-	api := &httpapi.Server{App: svc, Log: log, Closing: closing, Ready: func(ctx context.Context) error {
+	api := &httpapi.Server{App: svc, Log: log, Closing: closing, CatalogueTTL: time.Duration(c.CatalogueTTL), Ready: func(ctx context.Context) error {
 		if draining.Load() {
 			return errDraining
 		}
@@ -198,7 +199,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if ls.admin != nil {
-		adminSrv := &http.Server{Handler: promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		adminSrv := &http.Server{Handler: adminHandler(metrics), ReadHeaderTimeout: 5 * time.Second}
 		go adminSrv.Serve(ls.admin)
 		defer adminSrv.Close()
 		log.Info("metrics on the admin listener", "url", "http://"+ls.admin.Addr().String()+"/metrics")
@@ -250,6 +251,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 var errDraining = errors.New("shutting down")
+
+// adminHandler is the admin listener's: the Prometheus metrics, and Go's
+// profiles under /debug/pprof/ for an operator finding where the time goes.
+func adminHandler(metrics *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	return mux
+}
 
 // drainable asks every client to close its connection after the response
 // once draining is set, so that keep-alive connections end cleanly, each

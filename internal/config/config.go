@@ -35,6 +35,10 @@ type Config struct {
 	// on; off only to measure a baseline.
 	Admission bool             `json:"admission"`
 	FrontDoor frontdoor.Config `json:"front_door"`
+	// CatalogueTTL is how long an answer of the public catalogue API
+	// (departments, doctors, sessions: the same for everyone) is reused, so
+	// that a flood of reads costs one database read per address and TTL.
+	CatalogueTTL fairslot.Duration `json:"catalogue_ttl"`
 	// InsecureCookies drops the Secure flag from the pages' cookies, for an
 	// intranet served over plain HTTP (browsers keep Secure cookies on
 	// localhost anyway). Off by default: put TLS in front of the pages.
@@ -76,7 +80,7 @@ type Config struct {
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Admission: true, FrontDoor: frontdoor.Default(), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
+		Admission: true, FrontDoor: frontdoor.Default(), CatalogueTTL: fairslot.Duration(time.Second), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
 		BusyTimeout:            fairslot.Duration(5 * time.Second),
 		LockTimeout:            fairslot.Duration(2 * time.Second),
@@ -158,6 +162,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log_format must be text or json")
+	}
+	if c.CatalogueTTL < 0 || c.CatalogueTTL > fairslot.Duration(time.Minute) {
+		return fmt.Errorf("config: catalogue_ttl must be 0 (off) to 1m")
 	}
 	if c.BusyTimeout <= 0 || c.SweepInterval <= 0 || c.ShutdownTimeout <= 0 || c.ShutdownDrain < 0 {
 		return fmt.Errorf("config: busy_timeout, sweep_interval and shutdown_timeout must be positive, shutdown_drain not negative")

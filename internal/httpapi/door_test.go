@@ -138,6 +138,7 @@ func TestListenersServeTheirOwn(t *testing.T) {
 		{"POST", "/api/v1/bookings", 401},
 		{"POST", "/api/v1/sessions/1/draw/entries", 401},
 		{"GET", "/healthz", 200},
+		{"POST", "/api/v1/auth/logout", 401}, // everyone's, staff included
 	}
 	served := map[frontdoor.Listener]func(path string) bool{
 		frontdoor.SingleListener: func(string) bool { return true },
@@ -145,7 +146,7 @@ func TestListenersServeTheirOwn(t *testing.T) {
 			return !strings.HasPrefix(p, "/api/v1/staff/") && !strings.HasPrefix(p, "/api/v1/display/")
 		},
 		frontdoor.InternalListener: func(p string) bool {
-			return p == "/healthz" || strings.HasPrefix(p, "/api/v1/staff/") || strings.HasPrefix(p, "/api/v1/display/")
+			return p == "/healthz" || p == "/api/v1/auth/logout" || strings.HasPrefix(p, "/api/v1/staff/") || strings.HasPrefix(p, "/api/v1/display/")
 		},
 	}
 	for l, serves := range served {

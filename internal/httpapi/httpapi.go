@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -44,6 +45,12 @@ type Server struct {
 	// Door is the front door in front of this API, for its challenges and
 	// per-patient limits; nil when admission is off.
 	Door *frontdoor.Door
+	// CatalogueTTL is how long an answer of the public catalogue (the same
+	// for every caller) is reused; 0: never.
+	CatalogueTTL time.Duration
+
+	cacheOnce sync.Once
+	cache     *answers
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -62,19 +69,20 @@ func (s *Server) Handler(l frontdoor.Listener) http.Handler {
 	})
 	h("GET /readyz", s.readyz)
 	if l != frontdoor.InternalListener {
-		h("GET /api/v1/departments", s.departments)
-		h("GET /api/v1/departments/{id}/doctors", s.doctors)
-		h("GET /api/v1/departments/{id}/sessions", s.sessions)
-		h("GET /api/v1/doctors/{id}/sessions", s.sessions)
-		h("GET /api/v1/sessions/{id}", s.session)
-		h("GET /api/v1/sessions/{id}/release", s.release)
-		h("GET /api/v1/sessions/{id}/draw/record", s.drawRecord)
+		s.cacheOnce.Do(func() { s.cache = &answers{ttl: s.CatalogueTTL, now: time.Now, m: map[string]cached{}} })
+		h("GET /api/v1/departments", s.cache.wrap(s.departments))
+		h("GET /api/v1/departments/{id}/doctors", s.cache.wrap(s.doctors))
+		h("GET /api/v1/departments/{id}/sessions", s.cache.wrap(s.sessions))
+		h("GET /api/v1/doctors/{id}/sessions", s.cache.wrap(s.sessions))
+		h("GET /api/v1/sessions/{id}", s.cache.wrap(s.session))
+		h("GET /api/v1/sessions/{id}/release", s.cache.wrap(s.release))
+		h("GET /api/v1/sessions/{id}/draw/record", s.cache.wrap(s.drawRecord))
 		h("GET /api/v1/challenge", s.challenge)
 		h("POST /api/v1/auth/code", s.requestCode)
 		h("POST /api/v1/auth/login", s.login)
-		h("POST /api/v1/auth/logout", s.logout)
 		s.patientRoutes(h)
 	}
+	h("POST /api/v1/auth/logout", s.logout) // staff log out on the internal listener
 	if l != frontdoor.PublicListener {
 		s.staffRoutes(h)
 		h("GET /api/v1/display/departments/{id}", s.board)
