@@ -75,20 +75,6 @@ func NewClient(url string, timeout time.Duration) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
-// Open connects to the Redis server at url (redis://host:port/db).
-func Open(ctx context.Context, url string) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
-	}
-	c := redis.NewClient(opt)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	return c, nil
-}
-
 // quietOnce silences go-redis's own log, which is process-wide and writes
 // a line to stderr for every failed dial: during an outage, one a probe.
 // Its errors reach the callers as return values, and the door reports the
