@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/gate"
@@ -40,7 +39,7 @@ type Door struct {
 	limits   [limitKinds]Limiter
 	ch       *gate.Challenger
 	devices  gate.Signer
-	redis    *redis.Client
+	redis    *redisLink
 	log      *slog.Logger
 	m        metrics
 	refusals [lanes]map[string]*refusal
@@ -87,7 +86,8 @@ const logEvery = 10 * time.Second
 
 // New builds a door. key derives the signing keys (the vault's Key), the
 // same on every node; claims reads bearer tokens. With cfg.Redis set the
-// limits and spent challenges live in Redis, and Close must be called.
+// limits and spent challenges live in Redis — in memory while it fails; a
+// Redis down at start-up does not hold New up — and Close must be called.
 func New(ctx context.Context, cfg Config, key func(purpose string) []byte, claims Claims, reg prometheus.Registerer, log *slog.Logger) (*Door, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -105,16 +105,16 @@ func New(ctx context.Context, cfg Config, key func(purpose string) []byte, claim
 		d.limits[k] = memoryLimiter{gate.NewMemory(l.gate(), cfg.MaxKeys)}
 	}
 	if cfg.Redis != "" {
-		c, err := redislimit.Open(ctx, cfg.Redis)
+		link, err := openRedis(ctx, cfg, reg, log)
 		if err != nil {
 			return nil, fmt.Errorf("front door: %w", err)
 		}
-		d.redis = c
+		d.redis = link
 		for k, l := range limits {
-			remote := &redislimit.Limiter{Client: c, Limit: l.gate(), Prefix: "fairslot:rl:" + limitNames[k] + ":"}
-			d.limits[k] = &shared{remote: remote, local: d.limits[k], log: log}
+			remote := &redislimit.Limiter{Client: link.client, Limit: l.gate(), Prefix: "fairslot:rl:" + limitNames[k] + ":"}
+			d.limits[k] = &shared{remote: remote, local: d.limits[k], redis: link}
 		}
-		d.ch.Spent = &sharedSpent{remote: &redislimit.Spent{Client: c, Prefix: "fairslot:pow:"}, local: d.ch.Spent, log: log}
+		d.ch.Spent = &sharedSpent{remote: &redislimit.Spent{Client: link.client, Prefix: "fairslot:pow:"}, local: d.ch.Spent, redis: link}
 	}
 	d.m = newMetrics(reg, d)
 	for l := range lanes {
@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config, key func(purpose string) []byte, claim
 	return d, nil
 }
 
-// Close releases the Redis connection, if any.
+// Close stops the Redis prober and releases the connections, if any.
 func (d *Door) Close() error {
 	if d.redis != nil {
 		return d.redis.Close()

@@ -82,6 +82,11 @@ type Config struct {
 	// Redis, when set (redis://host:port/db), keeps the limits and spent
 	// challenges in Redis so that several nodes share them.
 	Redis string `json:"redis"`
+	// RedisTimeout bounds every call to Redis on the request path, and each
+	// probe; the first call that fails or times out switches the node to
+	// its own limits until a probe, every RedisProbeEvery, succeeds.
+	RedisTimeout    fairslot.Duration `json:"redis_timeout"`
+	RedisProbeEvery fairslot.Duration `json:"redis_probe_every"`
 	// Challenges: the difficulty in bits when the patient lane is idle, how
 	// many bits its load adds, how long a challenge lives, how many spent
 	// ones are remembered in memory.
@@ -121,6 +126,8 @@ func Default() Config {
 		MaxConns:          4096,
 		PublicStreams:     StreamConfig{Max: 512, PerPrefix: 16, PerDevice: 2, PerToken: 4},
 		InternalStreams:   StreamConfig{Max: 256, PerDevice: 4, PerToken: 4},
+		RedisTimeout:      ms(50),
+		RedisProbeEvery:   ms(1000),
 	}
 }
 
@@ -152,6 +159,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: front_door.max_conns must be at least 1")
 	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
 		return fmt.Errorf("config: front_door.redis must be a redis:// URL")
+	case c.RedisTimeout < fairslot.Duration(time.Millisecond) || c.RedisTimeout > fairslot.Duration(time.Second):
+		// Past a second the deadline defeats its purpose: the requests
+		// that meet a hung Redis first would wait that long.
+		return fmt.Errorf("config: front_door.redis_timeout must be 1ms to 1s")
+	case c.RedisProbeEvery < fairslot.Duration(100*time.Millisecond) || c.RedisProbeEvery > fairslot.Duration(time.Minute) || c.RedisProbeEvery <= c.RedisTimeout:
+		return fmt.Errorf("config: front_door.redis_probe_every must be 100ms to 1m, and longer than redis_timeout")
 	}
 	return nil
 }

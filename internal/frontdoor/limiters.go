@@ -2,8 +2,6 @@ package frontdoor
 
 import (
 	"context"
-	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/fairslot/fairslot/internal/gate"
@@ -17,46 +15,42 @@ func (l memoryLimiter) Allow(_ context.Context, key string) (bool, time.Duration
 	return ok, retry, nil
 }
 
-// shared decides in Redis and, while Redis cannot be reached, in this
+// shared decides in Redis and, while Redis fails or is slow, in this
 // node's memory: a Redis outage loosens the limits to per-node ones instead
-// of closing the door or opening it wide.
+// of closing the door, opening it wide or holding requests. The link's
+// breaker and deadline decide when Redis is asked at all.
 type shared struct {
 	remote, local Limiter
-	log           *slog.Logger
-	warned        atomic.Int64
+	redis         *redisLink
 }
 
 func (s *shared) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
-	ok, retry, err := s.remote.Allow(ctx, key)
-	if err == nil {
+	var ok bool
+	var retry time.Duration
+	if s.redis.do(ctx, func(ctx context.Context) (err error) {
+		ok, retry, err = s.remote.Allow(ctx, key)
+		return err
+	}) {
 		return ok, retry, nil
 	}
-	warnEvery(&s.warned, s.log, "shared rate limits unavailable; limiting per node until Redis answers", err)
 	return s.local.Allow(ctx, key)
 }
 
 // sharedSpent keeps spent challenges in Redis, or in memory while Redis
-// cannot be reached (a challenge could then be replayed once on another
-// node: the price of staying up).
+// fails (a challenge could then be replayed once on another node: the
+// price of staying up).
 type sharedSpent struct {
 	remote, local gate.Spender
-	log           *slog.Logger
-	warned        atomic.Int64
+	redis         *redisLink
 }
 
 func (s *sharedSpent) Spend(ctx context.Context, nonce []byte, until time.Time) (bool, error) {
-	fresh, err := s.remote.Spend(ctx, nonce, until)
-	if err == nil {
+	var fresh bool
+	if s.redis.do(ctx, func(ctx context.Context) (err error) {
+		fresh, err = s.remote.Spend(ctx, nonce, until)
+		return err
+	}) {
 		return fresh, nil
 	}
-	warnEvery(&s.warned, s.log, "shared challenge store unavailable; remembering spent challenges per node", err)
 	return s.local.Spend(ctx, nonce, until)
-}
-
-// warnEvery logs an error at most once every logEvery.
-func warnEvery(last *atomic.Int64, log *slog.Logger, msg string, err error) {
-	now, prev := time.Now().UnixNano(), last.Load()
-	if now-prev >= int64(logEvery) && last.CompareAndSwap(prev, now) {
-		log.Error("ALERT: "+msg, "err", err)
-	}
 }

@@ -10,9 +10,12 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/fairslot/fairslot/internal/gate"
 )
@@ -47,18 +50,46 @@ type Limiter struct {
 	Clock func() time.Time
 }
 
-// Open connects to the Redis server at url (redis://host:port/db).
-func Open(ctx context.Context, url string) (*redis.Client, error) {
+// NewClient returns a client for the Redis server at url
+// (redis://host:port/db) that never keeps a caller waiting longer than
+// timeout: one dial attempt and no retries; dialling, waiting for a pooled
+// connection, socket reads and writes each bounded by timeout; and the
+// caller's context deadline honoured. go-redis's defaults (seconds-long
+// timeouts, retries, five dial attempts) let a silent Redis hold every
+// request for seconds. Timeouts and retries in the URL's query are
+// overridden. It does not connect: a Redis that is down or silent at
+// start-up costs nothing here; the first call finds out.
+func NewClient(url string, timeout time.Duration) (*redis.Client, error) {
+	quietOnce.Do(func() { redis.SetLogger(&logging.VoidLogger{}) })
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	c := redis.NewClient(opt)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	return c, nil
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout, timeout
+	opt.ContextTimeoutEnabled = true
+	opt.MaxRetries = -1 // -1, not 0, is "none"
+	opt.DialerRetries = 1
+	// No maintenance-notification handshake: that is for Redis Cloud, and
+	// costs a round trip on a new connection.
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return redis.NewClient(opt), nil
+}
+
+// quietOnce silences go-redis's own log, which is process-wide and writes
+// a line to stderr for every failed dial: during an outage, one a probe.
+// Its errors reach the callers as return values, and the door reports the
+// outage once, in its own log.
+var quietOnce sync.Once
+
+// Probe checks that Redis can make decisions for us: it runs the limiter's
+// script once on a key of its own under prefix. That needs the server to
+// answer, to run scripts and to take writes — a replica, or a server out
+// of memory, still answers PING but can limit nothing, and taking it back
+// on a PING would switch to it and away again on every probe.
+func Probe(ctx context.Context, c *redis.Client, prefix string) error {
+	l := Limiter{Client: c, Limit: gate.Limit{Rate: 1000, Per: time.Millisecond, Burst: 1000}, Prefix: prefix}
+	_, _, err := l.Allow(ctx, "probe")
+	return err
 }
 
 // Allow decides one request for key.

@@ -20,11 +20,16 @@ func client(t *testing.T) *redislimit.Limiter {
 	if url == "" {
 		t.Skip("FAIRSLOT_TEST_REDIS is not set: skipping the Redis limiter tests (CI sets it, e.g. redis://127.0.0.1:6379/0)")
 	}
-	c, err := redislimit.Open(context.Background(), url)
+	// A generous deadline: these tests are about the decisions, and the
+	// machines running them are shared.
+	c, err := redislimit.NewClient(url, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("FAIRSLOT_TEST_REDIS=%s: %v", url, err)
+	}
 	b := make([]byte, 6)
 	rand.Read(b)
 	return &redislimit.Limiter{Client: c, Prefix: "fairslot:test:" + hex.EncodeToString(b) + ":"}

@@ -1,0 +1,330 @@
+package frontdoor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestBreaker drives the state machine through its transitions on a made-up
+// clock. gen is the generation an attempt began in (cur: the current one).
+func TestBreaker(t *testing.T) {
+	const cur = -1
+	type step struct {
+		op       string // "fail" (a call or probe failed) or "recover" (a probe succeeded)
+		gen      int
+		at       time.Duration // since the breaker was made
+		switched bool
+		was      time.Duration // how long the previous state lasted, when switched
+		open     bool          // the state after the step
+	}
+	for name, steps := range map[string][]step{
+		"the first failure opens it at once": {
+			{op: "fail", gen: cur, at: 5 * time.Second, switched: true, was: 5 * time.Second, open: true},
+		},
+		"open, it stays open: more failures switch nothing": {
+			{op: "fail", gen: cur, at: time.Second, switched: true, was: time.Second, open: true},
+			{op: "fail", gen: cur, at: 2 * time.Second, open: true},
+			{op: "fail", gen: 0, at: 2 * time.Second, open: true}, // a call that was waiting when it opened
+			{op: "fail", gen: cur, at: 3 * time.Second, open: true},
+		},
+		"a successful probe closes it, once": {
+			{op: "fail", gen: cur, at: time.Second, switched: true, was: time.Second, open: true},
+			{op: "recover", gen: cur, at: 31 * time.Second, switched: true, was: 30 * time.Second},
+			{op: "recover", gen: cur, at: 32 * time.Second},
+		},
+		"a success while closed changes nothing": {
+			{op: "recover", gen: cur, at: time.Second},
+		},
+		"it opens again after closing": {
+			{op: "fail", gen: cur, at: time.Second, switched: true, was: time.Second, open: true},
+			{op: "recover", gen: cur, at: 2 * time.Second, switched: true, was: time.Second},
+			{op: "fail", gen: cur, at: 7 * time.Second, switched: true, was: 5 * time.Second, open: true},
+		},
+		"a call begun before it opened cannot open it again once a probe closed it": {
+			{op: "fail", gen: 0, at: time.Second, switched: true, was: time.Second, open: true},
+			{op: "recover", gen: 1, at: 2 * time.Second, switched: true, was: time.Second},
+			{op: "fail", gen: 0, at: 2 * time.Second},
+		},
+		"a probe begun before a failure cannot close what the failure opened": {
+			{op: "fail", gen: 0, at: time.Second, switched: true, was: time.Second, open: true},
+			{op: "recover", gen: 0, at: time.Second, open: true},
+			{op: "recover", gen: 1, at: 2 * time.Second, switched: true, was: time.Second},
+		},
+	} {
+		t0 := time.Date(2026, 12, 10, 7, 0, 0, 0, time.UTC)
+		b := breaker{since: t0}
+		for i, s := range steps {
+			gen := uint64(s.gen)
+			if s.gen == cur {
+				gen, _ = b.admit()
+			}
+			var switched bool
+			var was time.Duration
+			if s.op == "fail" {
+				switched, was = b.failed(gen, t0.Add(s.at))
+			} else {
+				switched, was = b.recovered(gen, t0.Add(s.at))
+			}
+			_, closed := b.admit()
+			if switched != s.switched || was != s.was || closed == s.open || b.isOpen() != s.open {
+				t.Errorf("%s, step %d (%s of generation %d at %v): switched %v after %v, open %v; want %v after %v, open %v",
+					name, i, s.op, s.gen, s.at, switched, was, !closed, s.switched, s.was, s.open)
+			}
+		}
+	}
+}
+
+// logBuffer collects a link's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns how many lines hold s.
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+const (
+	alertDown = "ALERT: shared rate limits unavailable"
+	alertBack = "ALERT: shared rate limits back"
+)
+
+// linkTest is a link whose probes answer probeErr (nil: Redis is fine),
+// with its log and metrics.
+type linkTest struct {
+	*redisLink
+	logs     *logBuffer
+	reg      *prometheus.Registry
+	probeErr atomic.Pointer[error]
+}
+
+func testLink(t *testing.T) *linkTest {
+	t.Helper()
+	lt := &linkTest{logs: &logBuffer{}, reg: prometheus.NewRegistry()}
+	probe := func(ctx context.Context) error {
+		if err := lt.probeErr.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
+	lt.redisLink = newRedisLink("127.0.0.1:1", 50*time.Millisecond, probe, lt.reg, slog.New(slog.NewTextHandler(lt.logs, nil)))
+	t.Cleanup(func() { lt.Close() })
+	return lt
+}
+
+// metric reads one series: name with the label pair given.
+func (lt *linkTest) metric(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := lt.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if mf.GetName() == name && lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s=%q}", name, label, value)
+	return 0
+}
+
+func (lt *linkTest) callCount(t *testing.T, result string) float64 {
+	return lt.metric(t, "fairslot_redis_calls_total", "result", result)
+}
+
+func (lt *linkTest) switchCount(t *testing.T, to string) float64 {
+	return lt.metric(t, "fairslot_redis_switches_total", "to", to)
+}
+
+var errRedis = errors.New("redis: connection refused")
+
+// hung is a call to a Redis that never answers: it returns when its
+// deadline passes.
+func hung(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestLinkFirstFailureSwitchesToLocal: the first call to a hung Redis
+// waits for its deadline — no longer — and every call after it is decided
+// on the node without going to Redis at all; one ALERT says so.
+func TestLinkFirstFailureSwitchesToLocal(t *testing.T) {
+	l := testLink(t)
+	var reached atomic.Int64
+	call := func(ctx context.Context) error {
+		reached.Add(1)
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > l.timeout {
+			t.Errorf("call to Redis with deadline %v (set %v); want at most %v from now", d, ok, l.timeout)
+		}
+		return hung(ctx)
+	}
+	for i := range 100 {
+		if l.do(context.Background(), call) {
+			t.Fatalf("call %d: Redis decided", i)
+		}
+	}
+	if n := reached.Load(); n != 1 {
+		t.Errorf("%d calls reached the hung Redis; want only the first", n)
+	}
+	if got := l.callCount(t, "failed"); got != 1 {
+		t.Errorf("failed calls %v, want 1", got)
+	}
+	if got := l.callCount(t, "skipped"); got != 99 {
+		t.Errorf("skipped calls %v, want 99", got)
+	}
+	if n := l.logs.count(alertDown); n != 1 {
+		t.Errorf("%d ALERTs for the outage, want 1:\n%s", n, l.logs.b.String())
+	}
+	if !strings.Contains(l.logs.b.String(), "limiting per node") {
+		t.Errorf("the ALERT does not say what the node does now:\n%s", l.logs.b.String())
+	}
+}
+
+// TestLinkAlertPairOnce: many requests failing at once, then failing and
+// succeeding probes, log exactly one ALERT for the outage and one when
+// Redis is back; the gauge and the switch counter follow.
+func TestLinkAlertPairOnce(t *testing.T) {
+	l := testLink(t)
+	const n = 20
+	var inside sync.WaitGroup
+	inside.Add(n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			l.do(context.Background(), func(ctx context.Context) error {
+				inside.Done()
+				inside.Wait() // all n were admitted before any failed
+				return errRedis
+			})
+		})
+	}
+	wg.Wait()
+	if got := l.callCount(t, "failed"); got != n {
+		t.Errorf("failed calls %v, want %d", got, n)
+	}
+	l.probeErr.Store(&errRedis)
+	for range 3 {
+		l.probeOnce(context.Background())
+	}
+	if !l.b.isOpen() {
+		t.Fatal("closed after failed probes")
+	}
+	l.probeErr.Store(nil)
+	for range 3 {
+		l.probeOnce(context.Background())
+	}
+	if l.b.isOpen() {
+		t.Fatal("still open after a successful probe")
+	}
+	if down, back := l.logs.count(alertDown), l.logs.count(alertBack); down != 1 || back != 1 {
+		t.Errorf("ALERTs: %d down, %d back; want exactly 1 each:\n%s", down, back, l.logs.b.String())
+	}
+	if down, back := l.switchCount(t, "local"), l.switchCount(t, "shared"); down != 1 || back != 1 {
+		t.Errorf("switches to local %v, to shared %v; want 1 each", down, back)
+	}
+	if !l.do(context.Background(), func(context.Context) error { return nil }) {
+		t.Error("Redis back, but a call was not sent to it")
+	}
+}
+
+// TestLinkProbeFindsAnIdleOutage: with no request going to Redis, a failed
+// probe opens the breaker, so the next request does not wait on Redis.
+func TestLinkProbeFindsAnIdleOutage(t *testing.T) {
+	l := testLink(t)
+	l.probeErr.Store(&errRedis)
+	l.probeOnce(context.Background())
+	if l.do(context.Background(), func(context.Context) error { t.Error("a request went to Redis after a failed probe"); return nil }) {
+		t.Error("Redis decided with the breaker open")
+	}
+	if n := l.logs.count(alertDown); n != 1 {
+		t.Errorf("%d ALERTs, want 1", n)
+	}
+}
+
+// TestLinkRequestGoneIsNotAnOutage: a request whose client went away while
+// Redis worked on it neither opens the breaker nor alerts.
+func TestLinkRequestGoneIsNotAnOutage(t *testing.T) {
+	l := testLink(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	if l.do(ctx, func(ctx context.Context) error { cancel(); return hung(ctx) }) {
+		t.Error("a cancelled call decided")
+	}
+	if l.b.isOpen() || l.logs.count("ALERT") != 0 || l.callCount(t, "failed") != 0 {
+		t.Errorf("a request that went away opened the breaker (%v) or alerted:\n%s", l.b.isOpen(), l.logs.b.String())
+	}
+}
+
+// TestProberOneAtATime: the prober runs one probe at a time however fast
+// the ticks come, probes on each tick it takes, closes the breaker when a
+// probe succeeds, and stops — and is waited for — on Close.
+func TestProberOneAtATime(t *testing.T) {
+	l := testLink(t)
+	l.failed(0, errRedis)
+	var running, most, probes atomic.Int64
+	entered, release := make(chan struct{}), make(chan struct{})
+	l.probe = func(ctx context.Context) error {
+		probes.Add(1)
+		if n := running.Add(1); n > most.Load() {
+			most.Store(n)
+		}
+		defer running.Add(-1)
+		entered <- struct{}{}
+		<-release
+		return nil
+	}
+	tick := make(chan time.Time, 1) // as a time.Ticker's: a tick that finds one waiting is dropped
+	send := func() {
+		select {
+		case tick <- time.Now():
+		default:
+		}
+	}
+	var stopped atomic.Bool
+	l.start(context.Background(), tick, func() { stopped.Store(true) })
+	send()
+	<-entered
+	for range 50 { // ticks while a probe runs
+		send()
+	}
+	release <- struct{}{}
+	<-entered // the one tick that waited
+	release <- struct{}{}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !stopped.Load() {
+		t.Error("Close returned before the prober stopped its ticker")
+	}
+	if p, m := probes.Load(), most.Load(); p != 2 || m != 1 {
+		t.Errorf("%d probes, at most %d at once; want 2, 1", p, m)
+	}
+	if l.b.isOpen() || l.logs.count(alertBack) != 1 {
+		t.Errorf("after a successful probe: open %v, %d back ALERTs; want closed, 1", l.b.isOpen(), l.logs.count(alertBack))
+	}
+	send()
+	if probes.Load() != 2 {
+		t.Error("a probe ran after Close")
+	}
+}
