@@ -55,8 +55,9 @@ type env struct {
 	now      time.Time
 	svc      *app.Service
 	codes    *codes
-	internal *httptest.Server // every page
+	internal *httptest.Server // every page (the only listener)
 	public   *httptest.Server // the portal only
+	pages    *web.Pages
 }
 
 var loc = time.FixedZone("CST", 8*3600)
@@ -83,6 +84,7 @@ func newEnv(t *testing.T) *env {
 	e.svc.Policy.SameDayUntilEnd = true // as the demo: the fever clinic takes bookings until a session ends
 	api := &httpapi.Server{App: e.svc, Log: log, Ready: st.Ping}
 	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key}
+	e.pages = pages
 	// e.internal is the only listener of a server without an internal one
 	// (every page); e.public the public one beside an internal one.
 	for _, l := range []frontdoor.Listener{frontdoor.SingleListener, frontdoor.PublicListener} {
@@ -336,6 +338,34 @@ func TestStaffPagesOnlyInside(t *testing.T) {
 	b.login(e, "13912345678")
 	if status, _, _ := b.post("/kiosk/check-in", url.Values{"code": {"ABCDEFGH"}, "id_last4": {"1234"}}); status != http.StatusUnauthorized {
 		t.Errorf("a patient posting to the kiosk: %d, want 401", status)
+	}
+}
+
+// TestInternalListenerHasNoPortal: beside a public listener, the internal
+// one serves the staff's, kiosks' and boards' pages only: the patients'
+// portal is not there, so no patient form is reached past the public rules.
+func TestInternalListenerHasNoPortal(t *testing.T) {
+	e := newEnv(t)
+	h, err := e.pages.Handler(frontdoor.InternalListener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	b := e.browser(t, srv)
+	for path, want := range map[string]int{"/login": 404, "/me": 404, "/departments/1": 404, "/sessions/1": 404, "/bookings/1": 404,
+		"/staff/login": 200, "/board/1": 200} {
+		if status, _ := b.get(path); status != want {
+			t.Errorf("internal %s: %d, want %d", path, status, want)
+		}
+	}
+	resp, err := b.c.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/staff" {
+		t.Errorf("internal /: %d %s, want a redirect to the staff console", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
