@@ -195,7 +195,7 @@ func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
 			open.Inc()
 			defer open.Dec()
 			d.m.streamsAdmitted.Inc()
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), streamKey{}, true)))
 			return
 		}
 		lane := d.lanes[c.lane]
@@ -209,6 +209,17 @@ func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
 		d.m.admitted[c.lane].Inc()
 		next.ServeHTTP(w, r)
 	})
+}
+
+type streamKey struct{}
+
+// InStreamPool reports whether the door admitted the request to its
+// listener's stream pool. A streaming handler refuses a request that came
+// any other way, so that no spelling of a stream's path can make it hold a
+// lane's place.
+func InStreamPool(ctx context.Context) bool {
+	in, _ := ctx.Value(streamKey{}).(bool)
+	return in
 }
 
 // streamRetry is the Retry-After of a refused stream: a board's

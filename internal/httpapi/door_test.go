@@ -250,3 +250,37 @@ func TestRevokedTokensLoseTheirLane(t *testing.T) {
 		t.Errorf("an expired staff token: %s, want challenged", got)
 	}
 }
+
+// TestStreamsOnlyFromThePool: a display stream is served only to a request
+// the door admitted to its stream pool; one that reached the handler any
+// other way (a spelling of the path the door did not know as a stream)
+// would hold a lane's place for as long as it stays open, and is refused.
+func TestStreamsOnlyFromThePool(t *testing.T) {
+	e := newEnv(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tt := range []struct {
+		streamed func(*http.Request) bool
+		want     int
+	}{{httpapi.Streamed, 200}, {func(*http.Request) bool { return false }, 503}} {
+		d, err := frontdoor.New(context.Background(), frontdoor.Default(), e.svc.Vault.Key, func(string) (string, int64, bool) { return "", 0, false },
+			prometheus.NewRegistry(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Streamed = tt.streamed
+		api := &httpapi.Server{App: e.svc, Log: log, Ready: e.store.Ping, Door: d, BoardRefresh: time.Hour}
+		srv := httptest.NewServer(d.Wrap(api.Handler(frontdoor.InternalListener), frontdoor.InternalListener))
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/display/departments/1/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tt.want {
+			t.Errorf("a stream the door took for a stream: %v; got %d, want %d", tt.want == 200, resp.StatusCode, tt.want)
+		}
+		cancel()
+		resp.Body.Close()
+		srv.Close()
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -333,6 +334,10 @@ func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
+	}
+	if s.Door != nil && !frontdoor.InStreamPool(r.Context()) {
+		// Streams must hold a place of the stream pool, never a lane's.
+		return &fairslot.Error{Kind: fairslot.Unavailable, Message: "this stream was not admitted as one; retry", RetryAfter: 5 * time.Second}
 	}
 	rc := http.NewResponseController(w)
 	signal, stop := s.App.Display.Subscribe(id)
