@@ -42,26 +42,7 @@ func TestFloodKeepsTheFloor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "fairslot")
-	if out, err := exec.Command("go", "build", "-o", bin, "../fairslot").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out := filepath.Join(dir, "flood.json")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"flood", "--fairslot", bin, "--duration", "3s", "--workers", "16", "--networks", "1", "--out", out}, &stdout)
-	if err != nil {
-		t.Fatalf("flood: %v\n%s", err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r FloorReport
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	t.Log(stdout.String())
+	r := scenario(t, "flood", "--duration", "3s", "--workers", "16", "--networks", "1")
 	if r.Flooded.N == 0 || r.Flooded.OK != r.Flooded.N || r.Quiet.OK != r.Quiet.N {
 		t.Errorf("staff requests: quiet %d/%d, flooded %d/%d ok; want all", r.Quiet.OK, r.Quiet.N, r.Flooded.OK, r.Flooded.N)
 	}
@@ -92,27 +73,8 @@ func TestFloorScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "fairslot")
-	if out, err := exec.Command("go", "build", "-o", bin, "../fairslot").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out := filepath.Join(dir, "floor.json")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"floor", "--fairslot", bin, "--duration", "3s", "--workers", "8", "--networks", "16",
-		"--streams", "200", "--revoked", "2", "--logins", "4", "--boards", "8", "--out", out}, &stdout)
-	if err != nil {
-		t.Fatalf("floor: %v\n%s", err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r FloorReport
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	t.Log(stdout.String())
+	r := scenario(t, "floor", "--duration", "3s", "--workers", "8", "--networks", "16",
+		"--streams", "200", "--revoked", "2", "--logins", "4", "--boards", "8")
 	if r.Flooded.N == 0 || r.Flooded.OK != r.Flooded.N || r.Quiet.OK != r.Quiet.N {
 		t.Errorf("staff requests: quiet %d/%d, flooded %d/%d ok; want all", r.Quiet.OK, r.Quiet.N, r.Flooded.OK, r.Flooded.N)
 	}
@@ -133,6 +95,32 @@ func TestFloorScenario(t *testing.T) {
 	if !r.Alive {
 		t.Error("the server did not survive")
 	}
+}
+
+// scenario builds the server, runs a floor or flood scenario against it and
+// returns its report.
+func scenario(t *testing.T, name string, args ...string) FloorReport {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fairslot")
+	if out, err := exec.Command("go", "build", "-o", bin, "../fairslot").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, name+".json")
+	var stdout bytes.Buffer
+	if err := run(context.Background(), append([]string{name, "--fairslot", bin, "--out", out}, args...), &stdout); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r FloorReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(stdout.String())
+	return r
 }
 
 // TestMain lets the test binary stand in for fairsim when a scenario runs

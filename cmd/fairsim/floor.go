@@ -203,6 +203,21 @@ func (a *answers) add(code int) {
 	a.mu.Unlock()
 }
 
+// record counts an answer by its status, or as 0 when there was none — a
+// failure of the server, unless the phase itself ended, which it reports
+// by returning false.
+func (a *answers) record(ctx context.Context, resp *apiclient.Response, err error) bool {
+	if err == nil {
+		a.add(resp.Status)
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	a.add(0)
+	return true
+}
+
 // attack is the public side of a flooded phase.
 type attack struct {
 	public                          string
@@ -376,14 +391,9 @@ func (a *attack) useRevoked(ctx context.Context, i int) {
 		default:
 			resp, err = c.Do(ctx, "GET", "/api/v1/patients", nil, nil, false)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			a.revoked.add(0)
-			continue
+		if !a.revoked.record(ctx, resp, err) {
+			return
 		}
-		a.revoked.add(resp.Status)
 	}
 }
 
@@ -401,15 +411,9 @@ func (a *attack) loginFlood(ctx context.Context, i int) {
 			{"/api/v1/auth/code", map[string]string{"phone": phone}},
 			{"/api/v1/auth/login", map[string]string{"phone": phone, "code": fmt.Sprintf("%06d", rnd.IntN(1e6))}},
 		} {
-			resp, err := c.Do(ctx, "POST", step.path, step.body, nil, false)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				a.logins.add(0)
-				continue
+			if resp, err := c.Do(ctx, "POST", step.path, step.body, nil, false); !a.logins.record(ctx, resp, err) {
+				return
 			}
-			a.logins.add(resp.Status)
 		}
 	}
 }
