@@ -244,7 +244,7 @@ var ErrBusy = storage.ErrBusy
 var faults = map[int]storage.Reason{
 	sqlite3.SQLITE_FULL:     storage.DiskFull,
 	sqlite3.SQLITE_READONLY: storage.ReadOnly, // and READONLY_RECOVERY, _CANTLOCK, _DBMOVED, _DIRECTORY...
-	sqlite3.SQLITE_IOERR:    storage.IOError,  // and every IOERR_* (a write to a read-only remount is IOERR_WRITE)
+	sqlite3.SQLITE_IOERR:    storage.IOError,  // and every IOERR_*
 	sqlite3.SQLITE_NOLFS:    storage.IOError,
 	sqlite3.SQLITE_NOMEM:    storage.OutOfMemory,
 	sqlite3.SQLITE_CANTOPEN: storage.CannotOpen,
