@@ -27,6 +27,7 @@ import (
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/storage/health"
 	"github.com/fairslot/fairslot/internal/web"
 )
 
@@ -141,11 +142,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// reconnect, to another node behind a load balancer), while ordinary
 	// requests go on being served through the drain.
 	closing := make(chan struct{})
+	metrics.MustRegister(st) // fairslot_storage_writable, fairslot_storage_failures_total
 	api := &httpapi.Server{App: svc, Log: log, Closing: closing, CatalogueTTL: time.Duration(c.CatalogueTTL), Ready: func(ctx context.Context) error {
 		if draining.Load() {
 			return errDraining
 		}
-		if err := st.Ping(ctx); err != nil {
+		if err := st.Ready(ctx); err != nil { // answers, and writes (probing when due)
 			return err
 		}
 		return schemaCurrent(ctx, st)
@@ -354,7 +356,7 @@ func site(api, pages http.Handler) http.Handler {
 // this node sweeps alone. On PostgreSQL the node that holds the job lock
 // sweeps and runs the lock watchdog; the others stand by to take over.
 func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger, metrics *prometheus.Registry) (func(context.Context), error) {
-	pg, ok := st.(*postgres.Store)
+	pg, ok := health.Unwrap(st).(*postgres.Store)
 	if !ok {
 		return func(ctx context.Context) { svc.Run(ctx, time.Duration(c.SweepInterval)) }, nil
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/storage/health"
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
@@ -69,9 +70,11 @@ func openStore(ctx context.Context, c config.Config, loc *time.Location) (storag
 	return sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous})
 }
 
-// open builds the service from a validated configuration. The caller closes
-// the store.
-func open(c config.Config, log *slog.Logger) (*app.Service, storage.Store, error) {
+// open builds the service from a validated configuration. The store is
+// watched (internal/storage/health): a full or read-only disk is logged
+// once, counted, and keeps readiness off until a write works again. The
+// caller closes the store.
+func open(c config.Config, log *slog.Logger) (*app.Service, *health.Store, error) {
 	loc, err := c.Location()
 	if err != nil {
 		return nil, nil, err
@@ -80,10 +83,11 @@ func open(c config.Config, log *slog.Logger) (*app.Service, storage.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openStore(context.Background(), c, loc)
+	backend, err := openStore(context.Background(), c, loc)
 	if err != nil {
 		return nil, nil, err
 	}
+	st := health.New(backend, health.Options{Log: log, ProbeKey: "storage_probe:" + c.NodeName()})
 	svc := &app.Service{Store: st, Vault: v, Policy: c.Booking, Release: c.Release, Calling: c.Queue, Payments: payment.NewSandbox(),
 		Now: time.Now, Location: loc, Log: log, Display: app.NewBroker()}
 	return svc, st, nil

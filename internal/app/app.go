@@ -51,6 +51,9 @@ type Service struct {
 	// Rand is the random source of the release rules (jitter, freed-slot
 	// delays); nil: seeded from crypto/rand. Draw seeds never come from it.
 	Rand *mrand.Rand
+	// StaffLogins bounds password hashing and throttles failed staff
+	// logins (login.go); the zero value uses the defaults.
+	StaffLogins StaffLoginLimits
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

@@ -163,31 +163,64 @@ func (s *Service) OpenAccount(ctx context.Context, a Actor, phone string) (Actor
 }
 
 // StaffLogin checks a staff password (argon2id) and returns a bearer token.
-// A failed attempt is recorded before it is refused.
+// The password is checked outside any transaction (see login.go): the
+// account is read first, and the token written in a short write after,
+// which refuses the login if the account changed in between. A failed
+// attempt is recorded before it is refused; an attempt the failed-login
+// throttle refuses costs no hashing and no write.
 func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password string) (token string, st fairslot.Staff, err error) {
 	if len(password) > maxPasswordLength || len(username) > 64 {
 		return "", st, fairslot.Errorf(fairslot.Invalid, "username or password too long")
 	}
 	now := s.now()
+	if err := s.StaffLogins.throttled(username, a.Addr, now); err != nil {
+		return "", st, err
+	}
+	var staff fairslot.Staff
+	var stored string
+	err = s.Store.View(ctx, func(tx storage.Tx) (err error) {
+		staff, stored, err = tx.StaffByUsername(ctx, username)
+		return err
+	})
+	known := err == nil
+	if !known && fairslot.ErrorKind(err) != fairslot.NotFound {
+		return "", st, err
+	}
+	if !known {
+		stored = dummyHash // the same work whether or not the user exists
+	}
+	ok, err := s.StaffLogins.checkPassword(ctx, stored, password)
+	if err != nil {
+		return "", st, err
+	}
+	wrong := fairslot.Errorf(fairslot.Unauthorized, "wrong username or password")
+	failed := func(tx storage.Tx) error {
+		return s.record(ctx, tx, a, "staff.login_failed", "staff:"+fmt.Sprint(staff.ID), map[string]string{"username": username})
+	}
+	if !ok || !known {
+		s.StaffLogins.failed(username, a.Addr, now)
+		if err := s.Store.Update(ctx, failed); err != nil {
+			return "", st, err
+		}
+		return "", st, wrong
+	}
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
-		staff, stored, err := tx.StaffByUsername(ctx, username)
+		current, hash, err := tx.StaffByUsername(ctx, username)
 		if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
 			return nil, err
 		}
-		if err != nil {
-			stored = dummyHash // same work whether or not the user exists
+		if err != nil || current.ID != staff.ID || hash != stored {
+			// Removed, replaced or given a new password while the old one
+			// was being checked: the check proved nothing about it now.
+			return wrong, failed(tx)
 		}
-		if !CheckPassword(stored, password) || err != nil {
-			return fairslot.Errorf(fairslot.Unauthorized, "wrong username or password"),
-				s.record(ctx, tx, a, "staff.login_failed", "staff:"+fmt.Sprint(staff.ID), map[string]string{"username": username})
-		}
-		var hash []byte
-		token, hash = s.newToken(storage.StaffToken, staff.ID)
-		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.StaffToken, SubjectID: staff.ID, ExpiresAt: now.Add(staffTokenTTL), CreatedAt: now}); err != nil {
+		var tokenHash []byte
+		token, tokenHash = s.newToken(storage.StaffToken, current.ID)
+		if err := tx.CreateToken(ctx, storage.Token{Hash: tokenHash, Kind: storage.StaffToken, SubjectID: current.ID, ExpiresAt: now.Add(staffTokenTTL), CreatedAt: now}); err != nil {
 			return nil, err
 		}
-		st = staff
-		return nil, s.record(ctx, tx, Actor{Kind: storage.StaffToken, ID: staff.ID, RequestID: a.RequestID}, "staff.login", fmt.Sprintf("staff:%d", staff.ID), nil)
+		st = current
+		return nil, s.record(ctx, tx, Actor{Kind: storage.StaffToken, ID: current.ID, RequestID: a.RequestID}, "staff.login", fmt.Sprintf("staff:%d", current.ID), nil)
 	})
 	if err != nil {
 		return "", fairslot.Staff{}, err

@@ -74,6 +74,22 @@ func (m *Memory) Allow(key string, now time.Time) (ok bool, retryAfter time.Dura
 	return true, 0
 }
 
+// Peek reports what Allow would decide for key at now, spending nothing:
+// for a limit charged only after the fact, such as failed logins, which
+// must be checked before the costly work that tells whether to charge.
+func (m *Memory) Peek(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	s := m.keys.shard(key)
+	s.mu.Lock()
+	stored, known := s.m[key]
+	s.mu.Unlock()
+	var tat time.Time
+	if known {
+		tat = time.Unix(0, stored)
+	}
+	_, ok, retryAfter = m.limit.Decide(tat, now)
+	return ok, retryAfter
+}
+
 // Len reports how many keys the limiter remembers.
 func (m *Memory) Len() int { return m.keys.Len() }
 

@@ -34,7 +34,8 @@ func (b *bucket) allow(l gate.Limit, now int64) bool {
 }
 
 // TestMemoryMatchesTheReference drives the limiter and the reference model
-// with the same random traffic over a few keys and compares every decision.
+// with the same random traffic over a few keys and compares every decision;
+// Peek before each decision foretells it and changes nothing.
 func TestMemoryMatchesTheReference(t *testing.T) {
 	for seed := range uint64(200) {
 		rnd := rand.New(rand.NewPCG(seed, 1))
@@ -49,7 +50,11 @@ func TestMemoryMatchesTheReference(t *testing.T) {
 				ref[key] = &bucket{}
 			}
 			want := ref[key].allow(l, now.UnixNano())
+			peeked, peekRetry := m.Peek(key, now)
 			got, retry := m.Allow(key, now)
+			if peeked != got || peekRetry != retry {
+				t.Fatalf("seed %d step %d: Peek = %v %v, then Allow = %v %v", seed, i, peeked, peekRetry, got, retry)
+			}
 			if got != want {
 				t.Fatalf("seed %d step %d %+v key %s: Allow = %v, reference %v", seed, i, l, key, got, want)
 			}

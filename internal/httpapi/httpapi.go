@@ -24,6 +24,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/frontdoor"
+	"github.com/fairslot/fairslot/internal/storage"
 )
 
 // MaxBody is the largest request body accepted.
@@ -49,8 +50,9 @@ type Server struct {
 	// for every caller) is reused; 0: never.
 	CatalogueTTL time.Duration
 
-	cacheOnce sync.Once
-	cache     *answers
+	cacheOnce               sync.Once
+	cache                   *answers
+	busyLog, unavailableLog logEvery
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -234,21 +236,60 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // Failed notes an error a request ends with, for the API and the pages
 // alike: it logs what an operator must see (internal errors, blocked
 // writes), sets Retry-After where waiting helps, and returns the status.
+// Conditions that last — a lock held by another session, a storage that
+// cannot write — fail every request while they last: they are logged once
+// per logInterval (a storage fault by the store's health tracker, once per
+// outage), never once per request.
 func (s *Server) Failed(w http.ResponseWriter, r *http.Request, err error) int {
 	kind := fairslot.ErrorKind(err)
 	switch kind {
 	case fairslot.Internal:
 		s.Log.Error("internal error", "request_id", RequestID(r), "route", r.Pattern, "err", err)
 	case fairslot.Unavailable:
-		// The condition an operator must see: another session holds a lock
-		// that blocks registration (or the server is stopping).
-		s.Log.Error("ALERT: writes are blocked; requests fail fast with 503", "request_id", RequestID(r), "route", r.Pattern, "condition", err)
+		switch {
+		case storage.FaultOf(err) != nil:
+			// Logged and counted by the store (internal/storage/health).
+		case errors.Is(err, storage.ErrBusy):
+			// Another session holds a lock that blocks registration.
+			if ok, skipped := s.busyLog.allow(time.Now()); ok {
+				s.Log.Error("ALERT: writes are blocked by a lock; requests fail fast with 503", "request_id", RequestID(r),
+					"route", r.Pattern, "condition", err, "same_since_last_line", skipped)
+			}
+		default:
+			// Shutting down, not ready, or shedding load (a full login queue).
+			if ok, skipped := s.unavailableLog.allow(time.Now()); ok {
+				s.Log.Warn("unavailable", "request_id", RequestID(r), "route", r.Pattern, "condition", err, "same_since_last_line", skipped)
+			}
+		}
 		w.Header().Set("Retry-After", "5")
 	}
 	if d := fairslot.RetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(frontdoor.RetrySeconds(d)))
 	}
 	return status[kind]
+}
+
+// logInterval is the least time between two log lines of one lasting
+// condition.
+const logInterval = 10 * time.Second
+
+// logEvery lets a lasting condition's log line through once per
+// logInterval, counting the lines it held back. The zero value is ready.
+type logEvery struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (e *logEvery) allow(now time.Time) (ok bool, skipped int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.last.IsZero() && now.Sub(e.last) < logInterval {
+		e.skipped++
+		return false, 0
+	}
+	skipped, e.last, e.skipped = e.skipped, now, 0
+	return true, skipped
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
@@ -306,8 +347,11 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// Anonymous is the actor of a request with no credentials.
-func Anonymous(r *http.Request) app.Actor { return app.Actor{RequestID: RequestID(r)} }
+// Anonymous is the actor of a request with no credentials, naming its
+// address prefix (for the staff login throttle).
+func Anonymous(r *http.Request) app.Actor {
+	return app.Actor{RequestID: RequestID(r), Addr: frontdoor.AddrPrefix(r.RemoteAddr)}
+}
 
 // actor authenticates the request's bearer token.
 func (s *Server) actor(r *http.Request) (app.Actor, error) {
@@ -410,10 +454,15 @@ func (s *Server) LimitPatient(ctx context.Context, patientID int64) error {
 	return s.Door.LimitPatient(ctx, patientID)
 }
 
+// errNotReady is /readyz's answer while the server cannot take traffic.
+var errNotReady = &fairslot.Error{Kind: fairslot.Unavailable, Message: "not ready"}
+
+// readyz answers 503 while the database cannot be reached, its schema is
+// not current or its storage cannot write (Ready, wired by serve). The
+// cause goes to the log (Failed), not to the client.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Ready(r.Context()); err != nil {
-		s.Log.Warn("not ready", "err", err)
-		return fairslot.Errorf(fairslot.Unavailable, "not ready")
+		return fmt.Errorf("%w: %w", errNotReady, err)
 	}
 	return writeJSON(w, 200, map[string]string{"status": "ready"})
 }

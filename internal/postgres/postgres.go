@@ -13,7 +13,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -210,9 +213,11 @@ const (
 func lockKey(class int64, id int64) int64 { return class<<56 | id&(1<<56-1) }
 
 // ErrBusy is the user-facing error for a write that waited too long for a lock.
-var ErrBusy = &fairslot.Error{Kind: fairslot.Unavailable, Message: "registration is temporarily unavailable: the database is busy; retry in a few seconds"}
+var ErrBusy = storage.ErrBusy
 
-// formatError turns driver errors the caller can act on into fairslot errors.
+// formatError turns driver errors the caller can act on into fairslot
+// errors: lock contention into ErrBusy, a condition of the database server
+// an operator must act on into a storage.Fault.
 func formatError(err error) error {
 	if err == nil {
 		return nil
@@ -228,7 +233,35 @@ func formatError(err error) error {
 			return fmt.Errorf("%w (%v)", ErrBusy, err)
 		case "FS001":
 			return fmt.Errorf("%w (%v)", fairslot.Errorf(fairslot.Conflict, "that change of a booking's state is not allowed"), err)
+		case "53100": // disk_full
+			return &storage.Fault{Reason: storage.DiskFull, Err: err}
+		case "53200", "53000": // out_of_memory, insufficient_resources
+			return &storage.Fault{Reason: storage.OutOfMemory, Err: err}
+		case "53300", "53400": // too_many_connections, configuration_limit_exceeded
+			return &storage.Fault{Reason: storage.TooManyConns, Err: err}
+		case "25006": // read_only_sql_transaction: connected to a standby
+			return &storage.Fault{Reason: storage.ReadOnly, Err: err}
+		case "58030": // io_error
+			return &storage.Fault{Reason: storage.IOError, Err: err}
+		case "XX001", "XX002": // data_corrupted, index_corrupted
+			return &storage.Fault{Reason: storage.Corrupt, Err: err}
+		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return &storage.Fault{Reason: storage.Unreachable, Err: err}
 		}
+		if strings.HasPrefix(pe.Code, "08") { // connection_exception and its subclasses
+			return &storage.Fault{Reason: storage.Unreachable, Err: err}
+		}
+	}
+	// A server that cannot be reached never answers with a code: the dial
+	// fails, or the connection breaks under a statement. A request's own
+	// cancellation or deadline is not the server's fault.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &storage.Fault{Reason: storage.Unreachable, Err: err}
 	}
 	return err
 }

@@ -236,10 +236,26 @@ func migrationFiles() ([]storage.Migration, error) {
 }
 
 // ErrBusy is the user-facing error for a write that could not get the lock.
-var ErrBusy = &fairslot.Error{Kind: fairslot.Unavailable, Message: "registration is temporarily unavailable: the database is busy; retry in a few seconds"}
+var ErrBusy = storage.ErrBusy
 
-// formatError turns driver errors the caller can act on into fairslot errors;
-// others are returned unchanged (internal).
+// faults maps SQLite's primary result codes for conditions of the storage
+// itself to their reasons: none passes by waiting a few seconds, each needs
+// an operator (free space, remount, replace a disk).
+var faults = map[int]storage.Reason{
+	sqlite3.SQLITE_FULL:     storage.DiskFull,
+	sqlite3.SQLITE_READONLY: storage.ReadOnly, // and READONLY_RECOVERY, _CANTLOCK, _DBMOVED, _DIRECTORY...
+	sqlite3.SQLITE_IOERR:    storage.IOError,  // and every IOERR_*
+	sqlite3.SQLITE_NOLFS:    storage.IOError,
+	sqlite3.SQLITE_NOMEM:    storage.OutOfMemory,
+	sqlite3.SQLITE_CANTOPEN: storage.CannotOpen,
+	sqlite3.SQLITE_PERM:     storage.CannotOpen,
+	sqlite3.SQLITE_NOTADB:   storage.CannotOpen,
+	sqlite3.SQLITE_CORRUPT:  storage.Corrupt,
+}
+
+// formatError turns driver errors the caller can act on into fairslot errors:
+// lock contention into ErrBusy, a fault of the storage into a
+// storage.Fault; others are returned unchanged (internal).
 func formatError(err error) error {
 	if err == nil {
 		return nil
@@ -250,9 +266,13 @@ func formatError(err error) error {
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
+		primary := se.Code() & 0xff
+		switch primary {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("%w (%v)", ErrBusy, err)
+		}
+		if r, ok := faults[primary]; ok {
+			return &storage.Fault{Reason: r, Err: err}
 		}
 	}
 	return err

@@ -18,7 +18,9 @@ import (
 // durable commit instead of queueing for one fsync each. A request that
 // fails is rolled back to its savepoint alone; if the commit itself fails,
 // every request of the batch gets the error, so nothing is acknowledged that
-// was not written. A lone request runs with no savepoint, as before.
+// was not written; if the failure of one request ended the transaction
+// itself (SQLite does so on a full disk), every request gets its cause. A
+// lone request runs with no savepoint, as before.
 
 const maxBatch = 64
 
@@ -108,7 +110,7 @@ func (s *Store) commit(batch []*writeReq) {
 		if results[i] = runFn(r.fn, t); results[i] != nil {
 			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO request"); err != nil {
 				sqlTx.Rollback()
-				finish(fmt.Errorf("rollback to savepoint: %w", err))
+				finish(lostBatch(results[i], fmt.Errorf("rollback to savepoint: %w", err)))
 				return
 			}
 		}
@@ -130,6 +132,19 @@ func (s *Store) commit(batch []*writeReq) {
 	s.commits.Add(1)
 	s.committedWrites.Add(int64(len(batch)))
 	finish(nil)
+}
+
+// lostBatch is the error every request of a batch gets when the savepoint
+// of a failed request cannot be rolled back to. On a full disk, an I/O error
+// or no memory SQLite may roll back the whole transaction by itself: the
+// savepoint is then gone with the work of the requests before, and the
+// cause, a storage fault, is what they must all be told (a 503 to retry, not
+// an internal error).
+func lostBatch(cause, rollbackErr error) error {
+	if f := storage.FaultOf(formatError(cause)); f != nil {
+		return fmt.Errorf("%w (the transaction was rolled back: %v)", f, rollbackErr)
+	}
+	return rollbackErr
 }
 
 // WriteStats reports how many transactions the writer committed and how

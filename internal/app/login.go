@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/gate"
+)
+
+// A staff password check is argon2id: 19 MiB and tens of milliseconds of
+// CPU, on purpose. Inside the single write transaction it held every
+// booking behind it (issue 11: the write median went from 23 ms to 609 ms
+// with 8 login workers), so StaffLogin reads the account in a read
+// transaction, checks the password outside any transaction and writes the
+// token in a short write afterwards. A bounded number of checks run at
+// once, so a burst of logins can neither take every core nor grow memory
+// without bound; and failed logins are throttled per username and per
+// address prefix before any hashing, so guessing costs the guesser time
+// and the server nothing. How many failures lock an account out is the
+// staff-identity policy's business, not this throttle's.
+
+// StaffLoginLimits bound staff logins. The zero value uses the defaults.
+type StaffLoginLimits struct {
+	// Hashing is how many password checks may run at once (default
+	// max(1, GOMAXPROCS/2): the other half of the CPUs serve bookings).
+	Hashing int
+	// HashWait is how long a login waits for a place to check its password
+	// before it is refused with Unavailable (default 2s).
+	HashWait time.Duration
+	// PerUser and PerAddr limit failed logins per username and per client
+	// address prefix (defaults: bursts of 5 and 30, then one every 3 minutes
+	// and one every 30 seconds). Successful logins are not counted.
+	PerUser, PerAddr gate.Limit
+	// MaxKeys bounds how many usernames and prefixes each limit remembers
+	// (default 10,000).
+	MaxKeys int
+
+	once         sync.Once
+	places       chan struct{}
+	users, addrs *gate.Memory
+	// check is the password check: CheckPassword, or a test's hook.
+	check func(hash, password string) bool
+}
+
+// errLoginBusy refuses a login that found every password-check place taken.
+var errLoginBusy = &fairslot.Error{Kind: fairslot.Unavailable, RetryAfter: 2 * time.Second,
+	Message: "too many logins at once; retry in a few seconds"}
+
+func (l *StaffLoginLimits) init() {
+	l.once.Do(func() {
+		if l.Hashing <= 0 {
+			l.Hashing = max(1, runtime.GOMAXPROCS(0)/2)
+		}
+		if l.HashWait <= 0 {
+			l.HashWait = 2 * time.Second
+		}
+		if l.PerUser.Rate <= 0 {
+			l.PerUser = gate.Limit{Rate: 5, Per: 15 * time.Minute, Burst: 5}
+		}
+		if l.PerAddr.Rate <= 0 {
+			l.PerAddr = gate.Limit{Rate: 30, Per: 15 * time.Minute, Burst: 30}
+		}
+		if l.MaxKeys <= 0 {
+			l.MaxKeys = 10_000
+		}
+		if l.check == nil {
+			l.check = CheckPassword
+		}
+		l.places = make(chan struct{}, l.Hashing)
+		l.users, l.addrs = gate.NewMemory(l.PerUser, l.MaxKeys), gate.NewMemory(l.PerAddr, l.MaxKeys)
+	})
+}
+
+// throttled refuses an attempt whose username or address prefix has used
+// up its failed logins, spending nothing.
+func (l *StaffLoginLimits) throttled(username, addr string, now time.Time) error {
+	l.init()
+	ok, retry := l.users.Peek(username, now)
+	if addr != "" {
+		if aok, aretry := l.addrs.Peek(addr, now); !aok {
+			ok, retry = false, max(retry, aretry)
+		}
+	}
+	if ok {
+		return nil
+	}
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry,
+		Message: "too many failed logins for this username or network; wait before trying again"}
+}
+
+// failed charges a failed login to its username and address prefix.
+func (l *StaffLoginLimits) failed(username, addr string, now time.Time) {
+	l.init()
+	l.users.Allow(username, now)
+	if addr != "" {
+		l.addrs.Allow(addr, now)
+	}
+}
+
+// checkPassword checks a password against a stored hash once a place is
+// free, waiting at most HashWait for one.
+func (l *StaffLoginLimits) checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	l.init()
+	select {
+	case l.places <- struct{}{}:
+	default:
+		t := time.NewTimer(l.HashWait)
+		defer t.Stop()
+		select {
+		case l.places <- struct{}{}:
+		case <-t.C:
+			return false, errLoginBusy
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	defer func() { <-l.places }()
+	return l.check(hash, password), nil
+}
