@@ -307,7 +307,7 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 			return err
 		}
 		if err := tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: cur.ID, AmountCents: cur.FeeCents,
-			Provider: s.Payments.Name(), ProviderRef: ref, CreatedAt: now}); err != nil {
+			Provider: s.Payments.Name(), ProviderRef: ref, Status: storage.PaymentSettled, CreatedAt: now}); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
