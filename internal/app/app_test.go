@@ -105,6 +105,13 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir()}
 	e.svc, e.clock, e.inbox, e.pay = openService(t, e.dir)
+	e.seed(t)
+	return e
+}
+
+// seed creates the env's hospital, sessions and staff.
+func (e *env) seed(t *testing.T) {
+	t.Helper()
 	st := e.svc.Store
 	err := st.Update(ctx, func(tx storage.Tx) error {
 		h := fairslot.Hospital{Name: "H"}
@@ -144,7 +151,6 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 func addSession(ctx context.Context, tx storage.Tx, dept, doctor int64, date string, n int) (fairslot.Session, error) {

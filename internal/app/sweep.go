@@ -12,15 +12,18 @@ import (
 
 // Sweep expires lapsed holds (their slots going to the waitlists) and marks
 // no-shows for sessions that ended, each with its audit record, in one
-// transaction; then it runs the draws that are due, one transaction each.
-// Tests call it directly with a fake clock; Run calls it on a ticker, on the
-// one node that holds the job lock.
+// transaction; then it runs the draws that are due, one transaction each,
+// and reconciles the payments left unfinished (ReconcilePayments). Tests
+// call it directly with a fake clock; Run calls it on a ticker, on the one
+// node that holds the job lock.
 func (s *Service) Sweep(ctx context.Context) error {
 	if err := s.sweep(ctx); err != nil {
 		return err
 	}
-	_, err := s.RunDueDraws(ctx)
-	return err
+	if _, err := s.RunDueDraws(ctx); err != nil {
+		return err
+	}
+	return s.ReconcilePayments(ctx)
 }
 
 func (s *Service) sweep(ctx context.Context) error {
