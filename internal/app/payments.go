@@ -93,6 +93,9 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 	if p.Status == storage.PaymentSettled {
 		return s.view(ctx, bookingID)
 	}
+	if p.Status != storage.PaymentPending {
+		return BookingView{}, fmt.Errorf("pay: a payment to charge is %q, not pending", p.Status)
+	}
 	// From here money may move: the client going away must not cut short
 	// what follows (each provider call has its own deadline).
 	ctx = context.WithoutCancel(ctx)

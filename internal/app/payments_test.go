@@ -220,7 +220,7 @@ func (pe *payEnv) checkInvariant(t *testing.T, keys []string, settledAll bool) {
 		}
 		sort.Strings(holding)
 		if fmt.Sprint(holding) != fmt.Sprint(settled) {
-			t.Errorf("after the sweep the provider holds money under %v; want only under the settled payment %v", holding, settled)
+			t.Errorf("after the sweep the provider holds money under %q; want only under the settled payment %v", holding, settled)
 		}
 	}
 }
@@ -286,6 +286,10 @@ func TestPaymentFailurePoints(t *testing.T) {
 			fairslot.Conflict, chargedNotSettled},
 		{downForTheSweep, func(t *testing.T, pe *payEnv) { pe.prov.plan("charge", lostAnswer) },
 			fairslot.Conflict, chargedNotSettled},
+		{"the charge's answer is lost and the provider refunds it on its own", func(t *testing.T, pe *payEnv) {
+			pe.prov.plan("charge", lostAnswer)
+			pe.prov.after = func() { pe.pay.Refund(ctx, pe.key("k1")) } // an operator at the provider's console
+		}, fairslot.Conflict, outcome(held, held, cancelled, held, expired)},
 		{"the commit after the charge fails", func(t *testing.T, pe *payEnv) { pe.store.failWhen(did("booking confirmed"), failCommit) },
 			fairslot.Conflict, chargedNotSettled},
 		{"the commit after the charge succeeds but its answer is lost", func(t *testing.T, pe *payEnv) {
@@ -316,6 +320,15 @@ func TestPaymentFailurePoints(t *testing.T) {
 				}
 			}
 		}, fairslot.Gone, outcome(held, confirmed, cancelled, held, expired)},
+		{"the sweep gives up on the payment before the charge reaches the provider, and the process dies after it", func(t *testing.T, pe *payEnv) {
+			pe.prov.during = func() {
+				pe.clock.Add(grace + time.Second)
+				if err := pe.svc.Sweep(ctx); err != nil {
+					t.Errorf("sweep: %v", err)
+				}
+			}
+			pe.prov.after = func() { pe.store.setDown(true); pe.prov.crash() }
+		}, fairslot.Conflict, outcome(held, confirmed, cancelled, held, expired)},
 		{"the sweep finds the charge before the payment settles it", func(t *testing.T, pe *payEnv) {
 			pe.prov.after = func() {
 				pe.clock.Add(grace + time.Second)
