@@ -109,6 +109,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// staffPasswordHash is the fixture staff's password hash, computed once:
+// argon2id is slow by design, and every env seeds two staff.
+var staffPasswordHash = sync.OnceValue(func() string { return app.HashPassword("correct horse battery") })
+
 // seed creates the env's hospital, sessions and staff.
 func (e *env) seed(t *testing.T) {
 	t.Helper()
@@ -142,7 +146,7 @@ func (e *env) seed(t *testing.T) {
 			return err
 		}
 		for _, st := range []fairslot.Staff{{Username: "desk", Name: "Desk", Role: fairslot.Registrar}, {Username: "doc", Name: "Doc", Role: fairslot.DoctorRole}} {
-			if err := tx.CreateStaff(ctx, &st, app.HashPassword("correct horse battery")); err != nil {
+			if err := tx.CreateStaff(ctx, &st, staffPasswordHash()); err != nil {
 				return err
 			}
 		}

@@ -127,6 +127,17 @@ type payEnv struct {
 
 const grace = 2 * time.Minute
 
+// newLightEnv is newEnv with commits durable across a process crash only
+// (SQLite's synchronous=NORMAL): these tests fail transactions on purpose
+// and need no fsync for each of their hundreds of commits.
+func newLightEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir()}
+	e.svc, e.clock, e.inbox, e.pay = openServiceTB(t, e.dir, "NORMAL")
+	e.seed(t)
+	return e
+}
+
 func newPayEnv(t *testing.T, e *env) *payEnv {
 	t.Helper()
 	pe := &payEnv{env: e, store: &faultyStore{Store: e.svc.Store}, prov: &faultyProvider{Sandbox: e.pay}}
@@ -377,10 +388,13 @@ func TestPaymentFailurePoints(t *testing.T) {
 		{sweep, func(t *testing.T, pe *payEnv) error { pe.clock.Add(grace + time.Second); return pe.svc.Sweep(ctx) }},
 		{expiry, func(t *testing.T, pe *payEnv) error { pe.clock.Add(16 * time.Minute); return pe.svc.Sweep(ctx) }},
 	}
+	if testing.Short() {
+		next = next[:1] // every failure point, followed by the same-key retry only
+	}
 	for _, pt := range points {
 		for _, nx := range next {
 			t.Run(pt.name+"/"+nx.name, func(t *testing.T) {
-				pe := newPayEnv(t, newEnv(t))
+				pe := newPayEnv(t, newLightEnv(t))
 				keys := []string{pe.key("k1"), pe.key("k2")}
 				pt.arm(t, pe)
 				_, err := pe.payKey("k1")
@@ -423,7 +437,7 @@ func TestPaymentFailurePoints(t *testing.T) {
 // transaction that makes it — here a charge whose hold lapsed meanwhile,
 // refunded only by the sweep because the first refund failed.
 func TestPaymentAuditTrail(t *testing.T) {
-	pe := newPayEnv(t, newEnv(t))
+	pe := newPayEnv(t, newLightEnv(t))
 	pe.prov.during = func() { pe.clock.Add(16 * time.Minute) }
 	pe.prov.plan("refund", lostRequest)
 	_, err := pe.payKey("k1")
@@ -451,7 +465,7 @@ func TestPaymentAuditTrail(t *testing.T) {
 // TestRefundAfterCancelIsRetried: a paid booking is cancelled while the
 // provider is unreachable; the cancellation stands, and the sweep refunds.
 func TestRefundAfterCancelIsRetried(t *testing.T) {
-	pe := newPayEnv(t, newEnv(t))
+	pe := newPayEnv(t, newLightEnv(t))
 	if _, err := pe.payKey("k1"); err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +501,7 @@ func TestConcurrentPayments(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			e := &env{dir: t.TempDir()}
 			if backend == "sqlite" {
-				e.svc, e.clock, e.inbox, e.pay = openService(t, e.dir)
+				e.svc, e.clock, e.inbox, e.pay = openServiceTB(t, e.dir, "NORMAL")
 			} else {
 				_, online := freshPostgres(t)
 				e.svc, e.clock, e.inbox, e.pay = serviceOn(t, online(), e.dir)
