@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -262,7 +263,8 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 	}
 	now := s.now()
 	var refund storage.Payment // the payment to refund
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	cancel := func(tx storage.Tx) error {
+		refund = storage.Payment{}
 		b, err := ownBooking(ctx, tx, a, bookingID)
 		if err != nil {
 			return err
@@ -275,14 +277,14 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			return err
 		}
 		if err := tx.MoveBooking(ctx, b.ID, b.Status, fairslot.Cancelled, storage.Move{At: now, MissedCalls: -1, CancelledBy: "patient"}); err != nil {
-			return err
+			return raced(err)
 		}
 		if b.Status == fairslot.Confirmed || b.Status == fairslot.Held {
 			p, err := tx.PaymentOf(ctx, b.ID)
 			switch {
 			case err == nil:
 				if err := s.beginRefund(ctx, tx, a, p, "", "booking cancelled"); err != nil {
-					return err
+					return raced(err)
 				}
 				refund = p
 			case b.Status == fairslot.Confirmed || fairslot.ErrorKind(err) != fairslot.NotFound:
@@ -297,7 +299,13 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			return err
 		}
 		return s.freed(ctx, tx, b, now)
-	})
+	}
+	// A payment settling or the sweep moving its payment at this moment
+	// (PostgreSQL): read the booking again and cancel what it has become.
+	err := s.Store.Update(ctx, cancel)
+	for try := 0; errors.Is(err, errRaced) && try < 2; try++ {
+		err = s.Store.Update(ctx, cancel)
+	}
 	if err != nil {
 		return BookingView{}, err
 	}
