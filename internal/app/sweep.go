@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,10 +21,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err := s.sweep(ctx); err != nil {
 		return err
 	}
-	if _, err := s.RunDueDraws(ctx); err != nil {
-		return err
-	}
-	return s.ReconcilePayments(ctx)
+	// A draw that fails must not hold back the refunds.
+	_, err := s.RunDueDraws(ctx)
+	return errors.Join(err, s.ReconcilePayments(ctx))
 }
 
 func (s *Service) sweep(ctx context.Context) error {
