@@ -16,6 +16,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/booking"
+	"github.com/fairslot/fairslot/internal/payment"
 	"github.com/fairslot/fairslot/internal/queue"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -28,11 +29,22 @@ type Notifier interface {
 	Notify(ctx context.Context, phone, text string) error
 }
 
-// PaymentProvider charges and refunds, idempotently by key.
+// PaymentProvider takes and returns patients' money, idempotently by key.
+// An error from any method means the outcome is unknown — the call may or
+// may not have reached the provider — and the same call again with the same
+// key is always safe; a definite refusal is a Declined charge, not an error.
 type PaymentProvider interface {
 	Name() string
-	Charge(ctx context.Context, key string, amountCents int64, reference string) (providerRef string, err error)
+	// Charge takes amountCents under key, once: the same key again takes
+	// nothing more and reports what the key holds, Refunded when it was
+	// refunded or closed, Declined when it was refused.
+	Charge(ctx context.Context, key string, amountCents int64, reference string) (payment.Charge, error)
+	// Refund returns what was taken under key and closes the key, so that a
+	// charge under it that arrives later takes nothing and reports Refunded.
+	// Refunding twice, or a key never charged, is not an error.
 	Refund(ctx context.Context, key string) error
+	// Status reports what key holds without changing it: None for nothing.
+	Status(ctx context.Context, key string) (payment.Charge, error)
 }
 
 // Service is the set of use cases. Fields must be set before use.
@@ -54,6 +66,12 @@ type Service struct {
 	// StaffLogins bounds password hashing and throttles failed staff
 	// logins (login.go); the zero value uses the defaults.
 	StaffLogins StaffLoginLimits
+
+	// PaymentTimeout bounds each call to the payment provider (0: 15s).
+	// PaymentGrace is how long a payment may stay pending or refunding
+	// before the sweep reconciles it (0: 2m): longer than a payment takes,
+	// so that the sweep does not race one in progress — and safe if it does.
+	PaymentTimeout, PaymentGrace time.Duration
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

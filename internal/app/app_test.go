@@ -105,6 +105,17 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir()}
 	e.svc, e.clock, e.inbox, e.pay = openService(t, e.dir)
+	e.seed(t)
+	return e
+}
+
+// staffPasswordHash is the fixture staff's password hash, computed once:
+// argon2id is slow by design, and every env seeds two staff.
+var staffPasswordHash = sync.OnceValue(func() string { return app.HashPassword("correct horse battery") })
+
+// seed creates the env's hospital, sessions and staff.
+func (e *env) seed(t *testing.T) {
+	t.Helper()
 	st := e.svc.Store
 	err := st.Update(ctx, func(tx storage.Tx) error {
 		h := fairslot.Hospital{Name: "H"}
@@ -135,7 +146,7 @@ func newEnv(t *testing.T) *env {
 			return err
 		}
 		for _, st := range []fairslot.Staff{{Username: "desk", Name: "Desk", Role: fairslot.Registrar}, {Username: "doc", Name: "Doc", Role: fairslot.DoctorRole}} {
-			if err := tx.CreateStaff(ctx, &st, app.HashPassword("correct horse battery")); err != nil {
+			if err := tx.CreateStaff(ctx, &st, staffPasswordHash()); err != nil {
 				return err
 			}
 		}
@@ -144,7 +155,6 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 func addSession(ctx context.Context, tx storage.Tx, dept, doctor int64, date string, n int) (fairslot.Session, error) {

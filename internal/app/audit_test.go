@@ -46,7 +46,8 @@ func TestAuditTrail(t *testing.T) {
 		"login.code_sent anonymous", "account.create anonymous", "account.login account",
 		"patient.create account", "binding.create account",
 		"booking.hold account", // once: the refused second hold left nothing
-		"booking.pay account",
+		// The intent before the provider is asked, then the settlement.
+		"payment.start account", "booking.pay account",
 		"staff.login staff", "staff.login staff",
 		"booking.identity_mismatch staff", "booking.check_in staff",
 		"queue.call staff", "queue.recall staff", "queue.complete staff",

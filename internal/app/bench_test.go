@@ -20,12 +20,13 @@ import (
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
-// BenchmarkBookingPath measures the booking path — hold then pay, each one
-// use case and one write transaction, with rules, audit records and the
-// sandbox payment — on the embedded store with the default durability
-// (synchronous FULL). In the same run it measures a bare single-row INSERT
-// transaction on the same database file with the same settings, and
-// reports bookings/s, bare_tx/s and their ratio.
+// BenchmarkBookingPath measures the booking path — hold (one write
+// transaction) then pay (two: the payment's intent before the provider is
+// asked, then its settlement with the booking's confirmation), with rules,
+// audit records and the sandbox payment — on the embedded store with the
+// default durability (synchronous FULL). In the same run it measures a bare
+// single-row INSERT transaction on the same database file with the same
+// settings, and reports bookings/s, bare_tx/s and their ratio.
 //
 // With clients=1 the bookings are made one after another; with clients=16
 // sixteen patients book at once, as at a slot release, and the store's group

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -253,96 +254,17 @@ func ownBooking(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot
 	return b, err
 }
 
-// Pay pays a held booking through the payment provider. The key makes it
-// idempotent: a replay returns the paid booking and charges nothing more.
-func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string) (BookingView, error) {
-	if err := s.requireAccount(a); err != nil {
-		return BookingView{}, err
-	}
-	if key == "" || len(key) > 128 {
-		return BookingView{}, fairslot.Errorf(fairslot.Invalid, "an Idempotency-Key header of 1 to 128 characters is required to pay")
-	}
-	key = fmt.Sprintf("%d:%s", a.ID, key) // keys are the account's own
-	var b fairslot.Booking
-	var replay bool
-	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
-		if p, err := tx.Payment(ctx, key); err == nil {
-			if p.BookingID != bookingID {
-				return fairslot.Errorf(fairslot.Conflict, "this Idempotency-Key was used to pay another booking")
-			}
-			replay = true
-		} else if fairslot.ErrorKind(err) != fairslot.NotFound {
-			return err
-		}
-		b, err = ownBooking(ctx, tx, a, bookingID)
-		return err
-	})
-	if err != nil {
-		return BookingView{}, err
-	}
-	if replay {
-		return s.Booking(ctx, a, bookingID)
-	}
-	if err := s.checkPayable(b); err != nil {
-		return BookingView{}, err
-	}
-	ref, err := s.Payments.Charge(ctx, key, b.FeeCents, b.Code)
-	if err != nil {
-		s.Log.Warn("payment declined", "booking", b.ID, "err", err)
-		return BookingView{}, fairslot.Errorf(fairslot.Conflict, "the payment was declined")
-	}
-	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		cur, err := tx.Booking(ctx, bookingID)
-		if err != nil {
-			return err
-		}
-		if p, err := tx.Payment(ctx, key); err == nil && p.BookingID == bookingID {
-			return nil // a concurrent replay settled it
-		}
-		if err := s.checkPayable(cur); err != nil {
-			return err
-		}
-		now := s.now()
-		if err := tx.MoveBooking(ctx, cur.ID, fairslot.Held, fairslot.Confirmed, storage.Move{At: now, MissedCalls: -1}); err != nil {
-			return err
-		}
-		if err := tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: cur.ID, AmountCents: cur.FeeCents,
-			Provider: s.Payments.Name(), ProviderRef: ref, CreatedAt: now}); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", cur.ID),
-			map[string]string{"amount_cents": fmt.Sprint(cur.FeeCents), "provider": s.Payments.Name(), "provider_ref": ref})
-	})
-	if err != nil {
-		// The charge went through but the booking could not take it.
-		if rerr := s.Payments.Refund(ctx, key); rerr != nil {
-			s.Log.Error("refund after a failed payment failed; settle by hand", "booking", bookingID, "err", rerr)
-		}
-		return BookingView{}, err
-	}
-	return s.view(ctx, bookingID)
-}
-
-func (s *Service) checkPayable(b fairslot.Booking) error {
-	switch {
-	case b.Status == fairslot.Confirmed || b.Status == fairslot.CheckedIn || b.Status == fairslot.Called || b.Status == fairslot.Completed:
-		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
-	case b.Status == fairslot.Expired || (b.Status == fairslot.Held && !s.now().Before(b.HeldUntil)):
-		return fairslot.Errorf(fairslot.Gone, "the hold expired at %s; book again", b.HeldUntil.Format("15:04"))
-	case b.Status != fairslot.Held:
-		return fairslot.Errorf(fairslot.Conflict, "a booking that is %s cannot be paid", b.Status)
-	}
-	return nil
-}
-
-// Cancel cancels the caller's booking; a paid one is refunded.
+// Cancel cancels the caller's booking. Its payment — settled, or pending
+// while a payment is under way — is marked refunding in the same
+// transaction, then refunded; a refund that fails is retried by the sweep.
 func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (BookingView, error) {
 	if err := s.requireAccount(a); err != nil {
 		return BookingView{}, err
 	}
 	now := s.now()
-	var refund string // the payment key to refund, for a paid booking
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	var refund storage.Payment // the payment to refund
+	cancel := func(tx storage.Tx) error {
+		refund = storage.Payment{}
 		b, err := ownBooking(ctx, tx, a, bookingID)
 		if err != nil {
 			return err
@@ -355,14 +277,19 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			return err
 		}
 		if err := tx.MoveBooking(ctx, b.ID, b.Status, fairslot.Cancelled, storage.Move{At: now, MissedCalls: -1, CancelledBy: "patient"}); err != nil {
-			return err
+			return raced(err)
 		}
-		if b.Status == fairslot.Confirmed {
+		if b.Status == fairslot.Confirmed || b.Status == fairslot.Held {
 			p, err := tx.PaymentOf(ctx, b.ID)
-			if err != nil {
-				return err
+			switch {
+			case err == nil:
+				if err := s.beginRefund(ctx, tx, a, p, "", "booking cancelled"); err != nil {
+					return raced(err)
+				}
+				refund = p
+			case b.Status == fairslot.Confirmed || fairslot.ErrorKind(err) != fairslot.NotFound:
+				return err // a confirmed booking always has its payment
 			}
-			refund = p.Key
 		}
 		if err := s.record(ctx, tx, a, "booking.cancel", fmt.Sprintf("booking:%d", b.ID), map[string]string{"was": string(b.Status)}); err != nil {
 			return err
@@ -372,15 +299,21 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			return err
 		}
 		return s.freed(ctx, tx, b, now)
-	})
+	}
+	// A payment settling or the sweep moving its payment at this moment
+	// (PostgreSQL): read the booking again and cancel what it has become.
+	err := s.Store.Update(ctx, cancel)
+	for try := 0; errors.Is(err, errRaced) && try < 2; try++ {
+		err = s.Store.Update(ctx, cancel)
+	}
 	if err != nil {
 		return BookingView{}, err
 	}
-	if refund != "" {
-		if err := s.Payments.Refund(ctx, refund); err != nil {
-			// The cancellation stands; the payment record says what to settle.
-			s.Log.Error("refund of a cancelled booking failed; settle by hand", "booking", bookingID, "err", err)
-		}
+	if refund.Key != "" {
+		// The cancellation stands whatever the provider says; a refund that
+		// fails stays refunding for the sweep. The client going away must
+		// not cut it short.
+		s.refund(context.WithoutCancel(ctx), a, refund)
 	}
 	return s.view(ctx, bookingID)
 }

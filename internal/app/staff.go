@@ -167,7 +167,8 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		if err := s.take(ctx, tx, &b, sess, slot, now); err != nil {
 			return err
 		}
-		if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code, CreatedAt: now}); err != nil {
+		if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code,
+			Status: storage.PaymentSettled, CreatedAt: now}); err != nil {
 			return err
 		}
 		if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID),

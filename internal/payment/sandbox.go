@@ -1,6 +1,3 @@
-// Package payment holds payment providers. Sandbox settles every charge at
-// once without moving money, for demos and tests; it must never be used for
-// real payments.
 package payment
 
 import (
@@ -11,55 +8,92 @@ import (
 	"sync"
 )
 
-// Sandbox is an in-memory provider, idempotent by key.
+// Sandbox is an in-memory provider that settles every charge at once,
+// idempotent by key, and honest about what it holds: a key that was
+// refunded stays refunded (a charge under it again takes nothing and says
+// so), a refund of a key never charged closes it, and Status reports
+// without changing anything. Its ledger lives as long as the process.
 type Sandbox struct {
+	// Decline, when set, is asked before a new charge is taken; true
+	// declines it (the key then stays declined), as a card might be.
+	Decline func(key string, amountCents int64) bool
+
 	mu      sync.Mutex
-	charges map[string]charge
+	charges map[string]Charge
 }
 
-type charge struct {
-	amount   int64
-	ref      string
-	refunded bool
-}
-
-func NewSandbox() *Sandbox { return &Sandbox{charges: map[string]charge{}} }
+func NewSandbox() *Sandbox { return &Sandbox{charges: map[string]Charge{}} }
 
 func (s *Sandbox) Name() string { return "sandbox" }
 
-// Charge settles a charge; the same key again returns the same reference,
-// and the same key with another amount is refused.
-func (s *Sandbox) Charge(_ context.Context, key string, amount int64, reference string) (string, error) {
+// Charge takes amount under key once. The same key again takes nothing and
+// reports what the key holds (charged, refunded or declined); the same key
+// with another amount while charged is refused as a caller's mistake.
+func (s *Sandbox) Charge(_ context.Context, key string, amount int64, reference string) (Charge, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.charges[key]; ok {
-		if c.amount != amount {
-			return "", fmt.Errorf("sandbox: key %q reused with another amount", key)
+		if c.State == Charged && c.AmountCents != amount {
+			return Charge{}, fmt.Errorf("sandbox: key %q reused with another amount", key)
 		}
-		return c.ref, nil
+		return c, nil
+	}
+	if s.Decline != nil && s.Decline(key, amount) {
+		c := Charge{State: Declined, AmountCents: amount}
+		s.charges[key] = c
+		return c, nil
 	}
 	sum := sha256.Sum256([]byte(key + "\x00" + reference))
-	c := charge{amount: amount, ref: "sbx_" + hex.EncodeToString(sum[:8])}
+	c := Charge{State: Charged, Ref: "sbx_" + hex.EncodeToString(sum[:8]), AmountCents: amount}
 	s.charges[key] = c
-	return c.ref, nil
+	return c, nil
 }
 
-// Refund marks a charge refunded; refunding twice is not an error.
+// Refund returns what was taken under key and closes the key: a charge
+// under it later takes nothing and reports Refunded. Refunding twice, or a
+// key never charged, is not an error; a declined key stays declined.
 func (s *Sandbox) Refund(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.charges[key]
-	if !ok {
-		return fmt.Errorf("sandbox: no charge with key %q", key)
+	c := s.charges[key]
+	switch c.State {
+	case Declined, Refunded:
+		return nil
+	case "":
+		c = Charge{} // closed unused: nothing was taken
 	}
-	c.refunded = true
+	c.State = Refunded
 	s.charges[key] = c
 	return nil
 }
 
-// Refunded reports whether the charge with key was refunded.
+// Status reports what key holds: None when nothing was ever asked of it.
+func (s *Sandbox) Status(_ context.Context, key string) (Charge, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.charges[key]; ok {
+		return c, nil
+	}
+	return Charge{State: None}, nil
+}
+
+// Refunded reports whether key is refunded (or was closed unused).
 func (s *Sandbox) Refunded(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.charges[key].refunded
+	return s.charges[key].State == Refunded
+}
+
+// Held returns the money the sandbox keeps, by key: every charge taken and
+// not refunded.
+func (s *Sandbox) Held() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := map[string]int64{}
+	for k, c := range s.charges {
+		if c.State == Charged {
+			held[k] = c.AmountCents
+		}
+	}
+	return held
 }

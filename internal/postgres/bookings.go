@@ -182,35 +182,6 @@ func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int
 	return t.ids(ctx, `SELECT mark_no_shows($1, $2)`, ms(endedBefore), ms(now))
 }
 
-func (t *tx) payment(ctx context.Context, where string, arg any) (storage.Payment, error) {
-	var p storage.Payment
-	var created int64
-	err := one(t.tx.QueryRow(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE `+where, arg),
-		"payment", &p.Key, &p.BookingID, &p.AmountCents, &p.Provider, &p.ProviderRef, &created)
-	p.CreatedAt = t.at(created)
-	return p, err
-}
-
-func (t *tx) Payment(ctx context.Context, key string) (storage.Payment, error) {
-	return t.payment(ctx, "key = $1", key)
-}
-
-func (t *tx) PaymentOf(ctx context.Context, bookingID int64) (storage.Payment, error) {
-	return t.payment(ctx, "booking_id = $1", bookingID)
-}
-
-func (t *tx) InsertPayment(ctx context.Context, p storage.Payment) error {
-	_, err := t.exec(ctx, `INSERT INTO payments (key, booking_id, amount_cents, provider, provider_ref, created_ms) VALUES ($1, $2, $3, $4, $5, $6)`,
-		p.Key, p.BookingID, p.AmountCents, p.Provider, p.ProviderRef, ms(p.CreatedAt))
-	switch {
-	case isUnique(err, "payments_pkey"):
-		return fairslot.Errorf(fairslot.Conflict, "this payment key was used for another payment")
-	case isUnique(err, "payments_booking_id_key"):
-		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
-	}
-	return err
-}
-
 // IssueTicket serializes numbering per session with an advisory lock.
 func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 	if err := t.lock(ctx, lockTickets, k.SessionID); err != nil {

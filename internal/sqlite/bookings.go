@@ -183,35 +183,6 @@ func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int
 		AND session_id IN (SELECT id FROM sessions WHERE end_ms <= ?) RETURNING id`, ms(now), ms(endedBefore))
 }
 
-func (t *tx) payment(ctx context.Context, where string, arg any) (storage.Payment, error) {
-	var p storage.Payment
-	var created int64
-	err := one(t.queryRow(ctx, `SELECT key, booking_id, amount_cents, provider, provider_ref, created_ms FROM payments WHERE `+where, arg),
-		"payment", &p.Key, &p.BookingID, &p.AmountCents, &p.Provider, &p.ProviderRef, &created)
-	p.CreatedAt = t.at(created)
-	return p, err
-}
-
-func (t *tx) Payment(ctx context.Context, key string) (storage.Payment, error) {
-	return t.payment(ctx, "key = ?", key)
-}
-
-func (t *tx) PaymentOf(ctx context.Context, bookingID int64) (storage.Payment, error) {
-	return t.payment(ctx, "booking_id = ?", bookingID)
-}
-
-func (t *tx) InsertPayment(ctx context.Context, p storage.Payment) error {
-	_, err := t.exec(ctx, `INSERT INTO payments (key, booking_id, amount_cents, provider, provider_ref, created_ms) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.Key, p.BookingID, p.AmountCents, p.Provider, p.ProviderRef, ms(p.CreatedAt))
-	switch {
-	case isUnique(err, "payments.key"):
-		return fairslot.Errorf(fairslot.Conflict, "this payment key was used for another payment")
-	case isUnique(err, "payments.booking_id"):
-		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
-	}
-	return err
-}
-
 func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 	err := t.queryRow(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
 		SELECT ?, ?, n, n, ? FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE session_id = ?)

@@ -126,10 +126,31 @@ type Tx interface {
 	// patient who arrived but was not reached is not a no-show.
 	MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int64, error)
 
-	// Payments: one per booking and one per idempotency key.
+	// Payments. An online payment is stored as a pending intent before the
+	// provider is asked, so that whatever fails afterwards the database
+	// knows that money may have moved; see PaymentStatus. Keys are unique; a
+	// booking has at most one live (pending or settled) payment; the
+	// database refuses a transition the lifecycle does not allow, any change
+	// of a payment's key, booking, amount or provider, and a payment settled
+	// onto a booking that is not confirmed. Payments are never deleted.
 	Payment(ctx context.Context, key string) (Payment, error)
+	// PaymentOf returns a booking's live payment: NotFound when it has none.
 	PaymentOf(ctx context.Context, bookingID int64) (Payment, error)
+	// InsertPayment stores p, pending (an intent) or settled (paid at the
+	// desk, onto a confirmed booking): a Conflict when its key is taken or
+	// its booking already has a live payment.
 	InsertPayment(ctx context.Context, p Payment) error
+	// MovePayment changes a payment's status from one to another, only if it
+	// is still in from (a Conflict otherwise), and sets its provider
+	// reference when m names one; its attempts start again from 0.
+	MovePayment(ctx context.Context, key string, from, to PaymentStatus, m PaymentMove) error
+	// PaymentAttempt records a try at the provider that did not conclude:
+	// one more attempt, and at as the payment's last change.
+	PaymentAttempt(ctx context.Context, key string, at time.Time) error
+	// DuePayments lists up to limit payments through provider that are
+	// pending or refunding and were last changed or tried at or before
+	// before, the longest-waiting first: what the sweep reconciles.
+	DuePayments(ctx context.Context, provider string, before time.Time, limit int) ([]Payment, error)
 
 	// Queue tickets.
 	// IssueTicket gives the booking the next number in its session and puts
@@ -334,14 +355,53 @@ type RevokedToken struct {
 	RevokedAt time.Time
 }
 
-// Payment records a settled payment for a booking.
+// Payment is money for a booking through a provider, named by its
+// idempotency key (the key the provider knows it by).
 type Payment struct {
 	Key         string
 	BookingID   int64
 	AmountCents int64
 	Provider    string
-	ProviderRef string
+	ProviderRef string // the provider's reference, once it gave one
+	Status      PaymentStatus
+	Attempts    int // tries at the provider in this status that did not conclude
 	CreatedAt   time.Time
+	UpdatedAt   time.Time // the last change or attempt
+}
+
+// PaymentStatus is where a payment is in its life:
+//
+//	pending → settled | declined | refunding | refunded
+//	settled → refunding → refunded
+//
+// A booking is confirmed (or later) exactly when it has a settled payment.
+// Nothing leaves refunding but a refund the provider confirmed, so a refund
+// cut short by a crash or a provider error is tried again.
+type PaymentStatus string
+
+const (
+	// PaymentPending: recorded before the provider is asked; money may or
+	// may not have been taken.
+	PaymentPending PaymentStatus = "pending"
+	// PaymentSettled: taken, and the booking confirmed on it in the same
+	// transaction.
+	PaymentSettled PaymentStatus = "settled"
+	// PaymentDeclined: the provider refused; nothing was taken.
+	PaymentDeclined PaymentStatus = "declined"
+	// PaymentRefunding: whatever was taken must go back, and the key be
+	// closed at the provider so that nothing more is taken under it.
+	PaymentRefunding PaymentStatus = "refunding"
+	// PaymentRefunded: the provider confirmed that nothing is kept.
+	PaymentRefunded PaymentStatus = "refunded"
+)
+
+// Live reports whether a payment holds its booking: pending or settled.
+func (s PaymentStatus) Live() bool { return s == PaymentPending || s == PaymentSettled }
+
+// PaymentMove carries what changes with a payment's transition.
+type PaymentMove struct {
+	At          time.Time
+	ProviderRef string // set when not empty
 }
 
 // QueueEntry is a booking in a clinic queue with its ticket, session room

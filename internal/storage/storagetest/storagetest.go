@@ -33,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"LifecycleIsTheVocabularys", testLifecycle},
 		{"ExpireHoldsAndNoShows", testExpireAndNoShows},
 		{"Payments", testPayments},
+		{"PaymentLifecycle", testPaymentLifecycle},
+		{"DuePayments", testDuePayments},
+		{"ConcurrentPayments", testConcurrentPayments},
 		{"Tickets", testTickets},
 		{"LoginAndTokens", testLoginAndTokens},
 		{"Audit", testAudit},
@@ -458,37 +461,6 @@ func testExpireAndNoShows(t *testing.T, s storage.Store) {
 			Today: "2026-12-11", Since: base.AddDate(0, 0, -90)})
 		if h.Active != 0 || len(h.NoShows) != 0 {
 			t.Errorf("history of the unreached patient the next day = %+v; want nothing active and no no-show", h)
-		}
-		return nil
-	})
-}
-
-func testPayments(t *testing.T, s storage.Store) {
-	f := newFixture(t, s, 4)
-	ps := newPatients(t, s, 2)
-	b1, b2 := newBooking(f, f.slots[0], ps[0].ID, fairslot.Held), newBooking(f, f.slots[1], ps[1].ID, fairslot.Held)
-	insert(s, b1, noLimits)
-	insert(s, b2, noLimits)
-	pay := func(key string, id int64) error {
-		return s.Update(ctx, func(tx storage.Tx) error {
-			return tx.InsertPayment(ctx, storage.Payment{Key: key, BookingID: id, AmountCents: 5000, Provider: "sandbox", ProviderRef: "r-" + key, CreatedAt: base})
-		})
-	}
-	if err := pay("p1", b1.ID); err != nil {
-		t.Fatal(err)
-	}
-	wantKind(t, "second payment for a booking", pay("p2", b1.ID), fairslot.Conflict)
-	wantKind(t, "a key reused for another booking", pay("p1", b2.ID), fairslot.Conflict)
-	s.View(ctx, func(tx storage.Tx) error {
-		p, err := tx.Payment(ctx, "p1")
-		if err != nil || p.BookingID != b1.ID || p.ProviderRef != "r-p1" {
-			t.Errorf("Payment = %+v, %v", p, err)
-		}
-		if p, err := tx.PaymentOf(ctx, b1.ID); err != nil || p.Key != "p1" {
-			t.Errorf("PaymentOf = %+v, %v", p, err)
-		}
-		if _, err := tx.PaymentOf(ctx, b2.ID); fairslot.ErrorKind(err) != fairslot.NotFound {
-			t.Errorf("PaymentOf an unpaid booking: %v, want not found", err)
 		}
 		return nil
 	})
