@@ -32,9 +32,11 @@ func (t *tx) id(ctx context.Context, q string, args ...any) (id int64, err error
 }
 
 // lock takes a transaction-scoped advisory lock: the PostgreSQL stand-in for
-// SQLite's single writer, per patient, account or session.
+// SQLite's single writer, per patient, account or session. It goes through
+// the owner's function: the online role may not call the advisory lock
+// functions itself, so it can hold none beyond its transaction.
 func (t *tx) lock(ctx context.Context, class, id int64) error {
-	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(class, id))
+	_, err := t.tx.Exec(ctx, `SELECT fairslot.xact_lock($1)`, lockKey(class, id))
 	return err
 }
 
