@@ -33,9 +33,10 @@ type Options struct {
 	Location *time.Location
 	// AppName is the application_name of every connection (the node's name).
 	AppName string
-	// LockTimeout bounds how long a statement waits for a lock before the
-	// request fails with Unavailable (default 2s); StatementTimeout bounds a
-	// statement (default 10s); IdleInTxTimeout ends a session left idle in a
+	// LockTimeout bounds how long one transaction waits for locks, all its
+	// waits together, before the request fails with Unavailable (default
+	// 2s; see boundedTx for the margin); StatementTimeout bounds a statement
+	// (default 10s); IdleInTxTimeout ends a session left idle in a
 	// transaction (default 30s).
 	LockTimeout, StatementTimeout, IdleInTxTimeout time.Duration
 	MaxConns                                       int32 // default 10
@@ -47,10 +48,11 @@ type Options struct {
 
 // Store is the PostgreSQL backend.
 type Store struct {
-	pool    *pgxpool.Pool
-	loc     *time.Location
-	nodeKey []byte
-	appName string
+	pool        *pgxpool.Pool
+	loc         *time.Location
+	lockTimeout time.Duration
+	nodeKey     []byte
+	appName     string
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -88,7 +90,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, loc: o.Location, nodeKey: o.NodeKey, appName: o.AppName}
+	s := &Store{pool: pool, loc: o.Location, lockTimeout: o.LockTimeout, nodeKey: o.NodeKey, appName: o.AppName}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -120,7 +122,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(storage.Tx)
 	if err != nil {
 		return formatError(fmt.Errorf("begin: %w", err))
 	}
-	if err := fn(&tx{tx: ptx, loc: s.loc}); err != nil {
+	if err := fn(&tx{tx: newBoundedTx(ptx, s.lockTimeout), loc: s.loc}); err != nil {
 		ptx.Rollback(context.WithoutCancel(ctx))
 		return formatError(err)
 	}

@@ -174,6 +174,68 @@ func TestConcurrentRoleSetup(t *testing.T) {
 	}
 }
 
+// TestBlockedWriteFailsWithinLockTimeout: a write that waits for one lock,
+// gets it just before the lock timeout, then waits for another, fails
+// within the lock timeout and a small margin, not once per lock. (Before,
+// lock_timeout bounded each wait alone: here 2.5 s + 3 s.)
+func TestBlockedWriteFailsWithinLockTimeout(t *testing.T) {
+	const lockTimeout, release = 3 * time.Second, 2500 * time.Millisecond
+	r := newReplay(t)
+	r.online.Close()
+	online, err := postgres.Open(r.ctx, pgtest.As(t, r.dsn, postgres.OnlineRole), postgres.Options{LockTimeout: lockTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer online.Close()
+	r.online = online
+	first, _, _ := r.connect(postgres.OwnerRole, fmt.Sprintf("SELECT pg_advisory_lock(%d)", postgres.SessionLockKey(r.session.ID)))
+	r.connect(postgres.OwnerRole, "BEGIN", "LOCK TABLE fairslot.bookings IN EXCLUSIVE MODE")
+	go func() {
+		time.Sleep(release)
+		first.Exec(r.ctx, fmt.Sprintf("SELECT pg_advisory_unlock(%d)", postgres.SessionLockKey(r.session.ID)))
+	}()
+	start := time.Now()
+	err = r.book() // the session's lock (2.5 s), then the insert under the table lock
+	took := time.Since(start)
+	if fairslot.ErrorKind(err) != fairslot.Unavailable || fairslot.ErrorMessage(err) != postgres.ErrBusy.Message {
+		t.Fatalf("a write behind two locks: %v; want the busy error", err)
+	}
+	t.Logf("a write behind two locks in turn failed after %.2f s with lock timeout %v (per-wait bounds alone: at least %v)",
+		took.Seconds(), lockTimeout, release+lockTimeout)
+	if took >= release+lockTimeout {
+		t.Errorf("the write waited %.2f s: each lock wait was bounded alone", took.Seconds())
+	}
+}
+
+// A transaction that runs longer than the lock timeout without waiting for
+// a lock (seeding the demo, a large draw) is not failed by the bound.
+func TestLongUnblockedTransactionSucceeds(t *testing.T) {
+	r := newReplay(t)
+	r.online.Close()
+	online, err := postgres.Open(r.ctx, pgtest.As(t, r.dsn, postgres.OnlineRole), postgres.Options{LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer online.Close()
+	start := time.Now()
+	err = online.Update(r.ctx, func(tx storage.Tx) error {
+		for time.Since(start) < time.Second {
+			if err := tx.PutSetting(r.ctx, "k", time.Now().String()); err != nil {
+				return err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := tx.FreeSlot(r.ctx, storage.SlotQuery{SessionID: r.session.ID, Now: time.Now()}); err != nil {
+			return err
+		}
+		_, err := tx.ExpireHolds(r.ctx, 0, time.Now())
+		return err
+	})
+	if err != nil {
+		t.Errorf("a long transaction that never waited failed: %v", err)
+	}
+}
+
 // TestAdvisoryLocksOnlyThroughOwnerFunctions: after 'fairslot migrate' (as
 // a superuser), the online role may call none of the raw advisory lock
 // functions, and the owner's functions take only fairslot's transaction
