@@ -557,7 +557,9 @@ func TestReplayNodeConnectionIdleInTransaction(t *testing.T) {
 	t.Parallel()
 	r := newReplay(t)
 	r.start()
-	holding, release := make(chan struct{}), make(chan struct{})
+	holding, let := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(let) })
+	t.Cleanup(release) // before the store closes: a failed test must not hang on it
 	stuck := make(chan error, 1)
 	go func() {
 		stuck <- r.online.Update(r.ctx, func(tx storage.Tx) error {
@@ -565,7 +567,7 @@ func TestReplayNodeConnectionIdleInTransaction(t *testing.T) {
 				return err
 			}
 			close(holding)
-			<-release
+			<-let
 			return nil
 		})
 	}()
@@ -579,7 +581,7 @@ func TestReplayNodeConnectionIdleInTransaction(t *testing.T) {
 	}
 	pid, start := r.backend(uint32(p))
 	r.recovered(r.untilBooked(locked), pid, start, postgres.OnlineRole, "terminate")
-	close(release)
+	release()
 	if err := <-stuck; err == nil {
 		t.Error("the stuck request committed on a terminated connection")
 	}
