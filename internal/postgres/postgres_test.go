@@ -190,7 +190,10 @@ func TestBlockedWriteFailsWithinLockTimeout(t *testing.T) {
 	r.online = online
 	first, _, _ := r.connect(postgres.OwnerRole, fmt.Sprintf("SELECT pg_advisory_lock(%d)", postgres.SessionLockKey(r.session.ID)))
 	r.connect(postgres.OwnerRole, "BEGIN", "LOCK TABLE fairslot.bookings IN EXCLUSIVE MODE")
+	unlocked := make(chan struct{})
+	defer func() { <-unlocked }() // before the session is closed
 	go func() {
+		defer close(unlocked)
 		time.Sleep(release)
 		first.Exec(r.ctx, fmt.Sprintf("SELECT pg_advisory_unlock(%d)", postgres.SessionLockKey(r.session.ID)))
 	}()
