@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -47,7 +46,6 @@ type Jobs struct {
 	// skewWarned is when a clock far from the database's was last logged.
 	skewWarned time.Time
 
-	leading      atomic.Bool
 	provenLeader atomic.Bool // at the last tick, a proven live node held the job lock
 	nudge        chan struct{}
 }
@@ -243,7 +241,7 @@ func (j *Jobs) watch(ctx context.Context) {
 		if !j.Leading() && j.provenLeader.Load() {
 			delay = 2 * j.interval()
 		}
-		if err := j.Watchdog.check(ctx, delay); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		if err := j.Watchdog.check(ctx, delay); err != nil && ctx.Err() == nil {
 			j.Log.Error("watchdog", "node", j.Node, "err", err)
 		}
 		select {
