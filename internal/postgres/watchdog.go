@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -220,9 +221,13 @@ func (w *Watchdog) check(ctx context.Context, delay time.Duration) error {
 	if online == "" {
 		online = OnlineRole
 	}
-	nodes, err := provenNodes(ctx, w.Pool, w.NodeKey)
-	if err != nil {
-		return fmt.Errorf("watchdog scan: %w", err)
+	// A lock on the nodes table must not blind the watchdog: unable to read
+	// it (its pool's lock timeout is short), it counts no node as proven
+	// and goes on; the session holding that lock blocks the nodes'
+	// heartbeats, so it is among those ended.
+	nodes, nodesErr := provenNodes(ctx, w.Pool, w.NodeKey)
+	if nodesErr != nil {
+		nodesErr = fmt.Errorf("watchdog: no node counts as proven this time: %w", nodesErr)
 	}
 	proven := make([]int32, 0, len(nodes))
 	for pid := range nodes {
@@ -230,7 +235,7 @@ func (w *Watchdog) check(ctx context.Context, delay time.Duration) error {
 	}
 	rows, err := w.Pool.Query(ctx, blockersSQL, online, jobKeys(), append([]string{}, w.Allow...), proven)
 	if err != nil {
-		return fmt.Errorf("watchdog scan: %w", err)
+		return errors.Join(nodesErr, fmt.Errorf("watchdog scan: %w", err))
 	}
 	blockers, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (b Blocker, err error) {
 		var xact *time.Time
@@ -242,7 +247,7 @@ func (w *Watchdog) check(ctx context.Context, delay time.Duration) error {
 		return b, err
 	})
 	if err != nil {
-		return fmt.Errorf("watchdog scan: %w", err)
+		return errors.Join(nodesErr, fmt.Errorf("watchdog scan: %w", err))
 	}
 	now := time.Now()
 	cancelAfter, terminateAfter := w.CancelAfter, w.TerminateAfter
@@ -301,7 +306,7 @@ func (w *Watchdog) check(ctx context.Context, delay time.Duration) error {
 			delete(w.tracked, k)
 		}
 	}
-	return nil
+	return nodesErr
 }
 
 // signal cancels or terminates a blocker and records it. When the signal

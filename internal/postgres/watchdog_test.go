@@ -17,7 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/audit"
@@ -39,19 +38,15 @@ func newKey(t *testing.T) []byte {
 	return k
 }
 
+// watchdogFor opens a watchdog as serve does, with its default thresholds.
 func watchdogFor(t *testing.T, dsn string, key []byte, log *slog.Logger) *postgres.Watchdog {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.As(t, dsn, postgres.WatchdogRole))
+	wd, err := postgres.OpenWatchdog(context.Background(), pgtest.As(t, dsn, postgres.WatchdogRole), "node-1", key, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxConns = 1 // as OpenWatchdog: the role's connection limit counts every node's
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return &postgres.Watchdog{Pool: pool, Log: log, NodeKey: key, Node: "node-1"}
+	t.Cleanup(wd.Pool.Close)
+	return wd
 }
 
 // logBuffer is a log a test can read while goroutines write it.
@@ -632,9 +627,10 @@ func TestSuperuserBlockerAlertsOnce(t *testing.T) {
 }
 
 // TestLeaderGivesUpWhenItsHeartbeatFails: the owner's credentials lock the
-// nodes table, so the leader's heartbeat cannot be written. It gives up the
-// lead rather than run on; its watchdog ends the blocker (a heartbeat is an
-// online session waiting), and it leads again.
+// nodes table against everyone, readers too, so the leader's heartbeat
+// cannot be written nor the nodes read. It gives up the lead rather than run
+// on; its watchdog, blind to the nodes, still ends the blocker (a heartbeat
+// is an online session waiting), and the node leads again.
 func TestLeaderGivesUpWhenItsHeartbeatFails(t *testing.T) {
 	t.Parallel()
 	r := newReplay(t)
@@ -642,7 +638,7 @@ func TestLeaderGivesUpWhenItsHeartbeatFails(t *testing.T) {
 	for !r.jobs.Leading() {
 		time.Sleep(50 * time.Millisecond)
 	}
-	_, pid, start := r.connect(postgres.OwnerRole, with("BEGIN", "LOCK TABLE fairslot.nodes IN EXCLUSIVE MODE")...)
+	_, pid, start := r.connect(postgres.OwnerRole, with("BEGIN", "LOCK TABLE fairslot.nodes IN ACCESS EXCLUSIVE MODE")...)
 	locked := time.Now()
 	for r.jobs.Leading() && time.Since(locked) < time.Minute {
 		time.Sleep(50 * time.Millisecond)
