@@ -1,11 +1,13 @@
 // Package postgres is the storage backend for production and multi-node
 // deployments: PostgreSQL through jackc/pgx/v5, tables in the schema
 // "fairslot". It passes the same conformance suite as the embedded store.
-// Every UPDATE and DELETE goes through an owner function (migrations), so
-// the online role can run without any right that could lock out other
-// writers. Writes run at READ COMMITTED; where SQLite's single writer
-// serializes, transaction-scoped advisory locks serialize per patient,
-// account and session. It must never hold plaintext personal data.
+// Every UPDATE and DELETE, and every advisory lock, goes through an owner
+// function (migrations), so the online role can run without any right that
+// could lock out other writers beyond its own transaction; what it (or any
+// role but a superuser) still blocks, the lock watchdog ends. Writes run at
+// READ COMMITTED; where SQLite's single writer serializes, transaction-scoped
+// advisory locks serialize per patient, account and session. It must never
+// hold plaintext personal data.
 package postgres
 
 import (
