@@ -290,13 +290,24 @@ func TestRolesByNonSuperuserDBA(t *testing.T) {
 		t.Fatal(err)
 	}
 	roles.Close()
+	dba := "fairslot_t_dba_" + strings.ToLower(rand.Text()[:8])
+	server := pgtest.Require(t)
+	t.Cleanup(func() { // after the test database is dropped: roles are the server's
+		c, err := pgx.Connect(ctx, server)
+		if err == nil {
+			_, err = c.Exec(ctx, "DROP ROLE IF EXISTS "+dba)
+			c.Close(ctx)
+		}
+		if err != nil {
+			t.Errorf("drop the test's role %s: %v", dba, err)
+		}
+	})
 	dsn, _ := pgtest.Fresh(t)
 	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	dba := "fairslot_t_dba_" + strings.ToLower(rand.Text()[:8])
 	var db string
 	admin.QueryRow(ctx, "SELECT current_database()").Scan(&db)
 	for _, q := range []string{"CREATE ROLE " + dba + " LOGIN CREATEROLE", "GRANT fairslot_owner TO " + dba, "GRANT CREATE ON DATABASE " + db + " TO " + dba} {
@@ -304,11 +315,6 @@ func TestRolesByNonSuperuserDBA(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() {
-		admin.Exec(ctx, "REVOKE CREATE ON DATABASE "+db+" FROM "+dba)
-		admin.Exec(ctx, "DROP OWNED BY "+dba)
-		admin.Exec(ctx, "DROP ROLE "+dba)
-	})
 	asDBA := pgtest.As(t, dsn, dba)
 	s, err := postgres.Open(ctx, asDBA, postgres.Options{})
 	if err != nil {
