@@ -128,9 +128,7 @@ func runFloor(ctx context.Context, scenario string, args []string, stdout io.Wri
 	report := FloorReport{Scenario: scenario, Admission: t.Admission, ServerCPUs: k.serverCPUs, Seconds: k.seconds.Seconds(),
 		Workers: k.workers, Networks: k.networks}
 	phase := func(name string, attack bool) error {
-		pctx, stop := context.WithTimeout(ctx, k.seconds)
-		defer stop()
-		var wg sync.WaitGroup
+		w.warmUp(ctx) // unmeasured, before the phase's clock starts
 		var child *attacker
 		if attack {
 			var err error
@@ -138,7 +136,9 @@ func runFloor(ctx context.Context, scenario string, args []string, stdout io.Wri
 				return err
 			}
 		}
-		w.warmUp(ctx)
+		pctx, stop := context.WithTimeout(ctx, k.seconds)
+		defer stop()
+		var wg sync.WaitGroup
 		wg.Go(func() { w.run(pctx, rec, name, k.checkIns, k.walkIns, k.calls) })
 		wg.Wait()
 		if child != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
+	"github.com/fairslot/fairslot/internal/vault"
 )
 
 // TestThreeNodes runs three serve processes on one PostgreSQL database as
@@ -37,6 +38,9 @@ func TestThreeNodes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "keyset.json")); err == nil {
 		t.Error("migrate created a keyset; it needs none")
+	}
+	if !strings.Contains(out.String(), "cannot prove itself to the lock watchdog") {
+		t.Errorf("migrate without a keyset did not say its migrations go unproven:\n%s", out.String())
 	}
 	flags := []string{"--db", as(postgres.OnlineRole)}
 	nodes := map[string]*server{}
@@ -89,7 +93,13 @@ func TestThreeNodes(t *testing.T) {
 		t.Fatal("no booking succeeded")
 	}
 
-	pg, err := postgres.Open(context.Background(), admin, postgres.Options{})
+	// Only a node holding the keyset (the first node made it) can tell a
+	// proven node from an impostor.
+	v, err := vault.Open(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := postgres.Open(context.Background(), admin, postgres.Options{NodeKey: v.Key(postgres.NodeKeyPurpose)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,4 +161,41 @@ func TestThreeNodes(t *testing.T) {
 	}
 	t.Logf("%d bookings through 3 nodes, none double; leader %s killed, %s took over in %.1f s",
 		held, leader, next, time.Since(killed).Seconds())
+
+	// Freeze the new leader: its connection stays open and keeps the job
+	// lock, but its heartbeat stops. Once it is no longer live the last
+	// node ends its connection and leads; thawed, it does not lead on.
+	frozen := time.Now()
+	nodes[next].cmd.Process.Signal(syscall.SIGSTOP)
+	var last string
+	for time.Since(frozen) < time.Minute { // a guard against a hang
+		if last, _ = pg.Leader(ctx); last != "" && last != next {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	nodes[next].cmd.Process.Signal(syscall.SIGCONT)
+	if last == "" || last == next || nodes[last] == nil {
+		t.Fatalf("after freezing %s the leader is %q", next, last)
+	}
+	t.Logf("leader %s frozen, %s took over in %.1f s (a node counts as live for 15 s after its last heartbeat)",
+		next, last, time.Since(frozen).Seconds())
+	for i := 0; i < 100 && !strings.Contains(nodes[next].log(), "job leadership released"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(nodes[next].log(), "job leadership released") || !strings.Contains(metricsOf(nodes[next]), "fairslot_job_leader 0") {
+		t.Errorf("%s, thawed, still leads:\n%s", next, nodes[next].log())
+	}
+	if m := metricsOf(nodes[last]); !strings.Contains(m, `fairslot_watchdog_actions_total{action="terminate"} 1`) {
+		t.Errorf("%s did not end the frozen leader's connection:\n%s", last, m)
+	}
+
+	// With the keyset, a migration proves itself.
+	out.Reset()
+	if err := run(context.Background(), []string{"migrate", "--db", admin, "--keyset", filepath.Join(dir, "keyset.json")}, &out, &out); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "cannot prove itself") {
+		t.Errorf("migrate with a keyset says it is unproven:\n%s", out.String())
+	}
 }

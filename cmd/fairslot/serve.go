@@ -353,56 +353,52 @@ func site(api, pages http.Handler) http.Handler {
 }
 
 // backgroundJobs returns the owned background work. On the embedded store
-// this node sweeps alone. On PostgreSQL the node that holds the job lock
-// sweeps and runs the lock watchdog; the others stand by to take over.
+// this node sweeps alone. On PostgreSQL every node beats a heartbeat proven
+// with a key from the keyset and runs its lock watchdog; the node that holds
+// the job lock sweeps and its watchdog acts first, the others stand by to
+// take over and act when the leader does not.
 func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger, metrics *prometheus.Registry) (func(context.Context), error) {
 	pg, ok := health.Unwrap(st).(*postgres.Store)
 	if !ok {
 		return func(ctx context.Context) { svc.Run(ctx, time.Duration(c.SweepInterval)) }, nil
 	}
-	var wd *postgres.Watchdog
+	jobs := pg.NewJobs(c.NodeName(), log)
 	if c.WatchdogDB == "" {
 		log.Warn("watchdog_db is not set: the lock watchdog is off, and a session locking the registration tables will not be ended")
 	} else {
-		var err error
-		if wd, err = postgres.OpenWatchdog(ctx, c.WatchdogDB, c.NodeName(), log); err != nil {
+		wd, err := postgres.OpenWatchdog(ctx, c.WatchdogDB, c.NodeName(), svc.Vault.Key(postgres.NodeKeyPurpose), log)
+		if err != nil {
 			return nil, err
 		}
 		wd.CancelAfter, wd.TerminateAfter = time.Duration(c.WatchdogCancelAfter), time.Duration(c.WatchdogTerminateAfter)
 		wd.ReportOnly, wd.Allow = c.WatchdogReportOnly, c.WatchdogAllow
+		jobs.Watchdog = wd
+		for action, count := range map[string]func(postgres.WatchdogStats) int64{
+			"cancel":    func(s postgres.WatchdogStats) int64 { return s.Cancelled },
+			"terminate": func(s postgres.WatchdogStats) int64 { return s.Terminated },
+			"report":    func(s postgres.WatchdogStats) int64 { return s.Reported },
+			"alert":     func(s postgres.WatchdogStats) int64 { return s.Alerted },
+		} {
+			metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fairslot_watchdog_actions_total",
+				Help:        "Sessions blocking fairslot that this node's lock watchdog cancelled, terminated, (report-only) reported, or alerted about as beyond it.",
+				ConstLabels: prometheus.Labels{"action": action}},
+				func() float64 { return float64(count(wd.Stats())) }))
+		}
 	}
-	jobs := pg.NewJobs(c.NodeName(), log)
 	metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fairslot_job_leader",
-		Help: "1 while this node holds the job lock and runs the sweeps and the lock watchdog."},
+		Help: "1 while this node holds the job lock and runs the sweeps."},
 		func() float64 {
 			if jobs.Leading() {
 				return 1
 			}
 			return 0
 		}))
-	if wd != nil {
-		for action, count := range map[string]func(postgres.WatchdogStats) int64{
-			"cancel":    func(s postgres.WatchdogStats) int64 { return s.Cancelled },
-			"terminate": func(s postgres.WatchdogStats) int64 { return s.Terminated },
-			"report":    func(s postgres.WatchdogStats) int64 { return s.Reported },
-		} {
-			metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fairslot_watchdog_actions_total",
-				Help:        "Sessions blocking fairslot that the lock watchdog cancelled, terminated or (report-only) reported.",
-				ConstLabels: prometheus.Labels{"action": action}},
-				func() float64 { return float64(count(wd.Stats())) }))
-		}
-	}
 	return func(ctx context.Context) {
-		if wd != nil {
-			defer wd.Pool.Close()
+		if jobs.Watchdog != nil {
+			defer jobs.Watchdog.Pool.Close()
 		}
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
-			if wd != nil {
-				if err := wd.Check(ctx); err != nil && ctx.Err() == nil {
-					log.Error("watchdog", "err", err)
-				}
-			}
 			if time.Since(lastSweep) >= time.Duration(c.SweepInterval) {
 				lastSweep = time.Now()
 				if err := svc.Sweep(ctx); err != nil && ctx.Err() == nil {

@@ -60,12 +60,14 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 }
 
 // openStore opens the configured backend: PostgreSQL for a postgres://
-// URL, else the embedded store in the data directory.
-func openStore(ctx context.Context, c config.Config, loc *time.Location) (storage.Store, error) {
+// URL, else the embedded store in the data directory. On PostgreSQL,
+// nodeKey (from the keyset) proves the node's heartbeats and migrations to
+// the lock watchdog; nil leaves migrations unproven.
+func openStore(ctx context.Context, c config.Config, loc *time.Location, nodeKey []byte) (storage.Store, error) {
 	if c.DB != "" {
 		return postgres.Open(ctx, c.DB, postgres.Options{Location: loc, AppName: "fairslot " + c.NodeName(),
 			LockTimeout: time.Duration(c.LockTimeout), StatementTimeout: time.Duration(c.StatementTimeout),
-			IdleInTxTimeout: time.Duration(c.IdleInTxTimeout)})
+			IdleInTxTimeout: time.Duration(c.IdleInTxTimeout), NodeKey: nodeKey})
 	}
 	return sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous})
 }
@@ -83,7 +85,7 @@ func open(c config.Config, log *slog.Logger) (*app.Service, *health.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	backend, err := openStore(context.Background(), c, loc)
+	backend, err := openStore(context.Background(), c, loc, v.Key(postgres.NodeKeyPurpose))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -141,8 +143,23 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	// Migrating needs the database only: no keyset is read or created.
-	st, err := openStore(ctx, c, loc)
+	// Migrating needs the database only: no keyset is created. When one
+	// exists, a PostgreSQL migration proves itself with it to the nodes'
+	// lock watchdogs, which then leave it alone; without, a migration that
+	// blocks online work is ended like any other blocker.
+	var nodeKey []byte
+	if c.DB != "" {
+		if _, err := os.Stat(c.Keyset); err == nil {
+			v, err := vault.Open(c.Keyset)
+			if err != nil {
+				return err
+			}
+			nodeKey = v.Key(postgres.NodeKeyPurpose)
+		} else {
+			fmt.Fprintf(stderr, "no keyset at %s: this migration cannot prove itself to the lock watchdog, which ends it if it blocks registration\n", c.Keyset)
+		}
+	}
+	st, err := openStore(ctx, c, loc, nodeKey)
 	if err != nil {
 		return err
 	}
@@ -157,6 +174,13 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		fmt.Fprintf(stdout, "roles %s, %s and %s set up\n", postgres.OwnerRole, postgres.OnlineRole, postgres.WatchdogRole)
+		warnings, err := pg.RoleWarnings(ctx)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 	}
 	applied, _, err := st.SchemaVersion(ctx)
 	if err != nil {

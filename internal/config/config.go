@@ -49,17 +49,21 @@ type Config struct {
 	// Node names this server in the database (application_name, heartbeats).
 	Node string `json:"node"`
 	// PostgreSQL connection settings for every online connection.
+	// pg_lock_timeout bounds all the lock waits of one transaction together
+	// (PostgreSQL's own bounds each wait alone).
 	LockTimeout      fairslot.Duration `json:"pg_lock_timeout"`
 	StatementTimeout fairslot.Duration `json:"pg_statement_timeout"`
 	IdleInTxTimeout  fairslot.Duration `json:"pg_idle_in_transaction_timeout"`
-	// The lock watchdog (PostgreSQL): it connects as a role in
-	// pg_signal_backend and pg_read_all_stats (fairslot_watchdog); off when
-	// watchdog_db is empty.
+	// The lock watchdog (PostgreSQL): every node runs one, connected as a
+	// role in pg_signal_backend and pg_read_all_stats (fairslot_watchdog),
+	// and ends any session that is not a superuser's and blocks online work
+	// (idle: at watchdog_cancel_after; running: cancelled then, terminated at
+	// watchdog_terminate_after); off when watchdog_db is empty.
 	WatchdogDB             string            `json:"watchdog_db"`
 	WatchdogCancelAfter    fairslot.Duration `json:"watchdog_cancel_after"`
 	WatchdogTerminateAfter fairslot.Duration `json:"watchdog_terminate_after"`
 	WatchdogReportOnly     bool              `json:"watchdog_report_only"`
-	WatchdogAllow          []string          `json:"watchdog_allow"` // database users never touched
+	WatchdogAllow          []string          `json:"watchdog_allow"` // database users never touched (a backup role, say)
 	Timezone               string            `json:"timezone"`
 	LogLevel               string            `json:"log_level"`
 	LogFormat              string            `json:"log_format"`

@@ -230,10 +230,11 @@ func (t *tx) RecentCalls(ctx context.Context, sessionID int64, n int) ([]bool, e
 // aborts only what ran since it.
 func (t *tx) Savepoint(ctx context.Context, fn func() error) error {
 	outer := t.tx
-	inner, err := outer.Begin(ctx)
+	begun, err := outer.Begin(ctx)
 	if err != nil {
 		return err
 	}
+	inner := outer.nested(begun)
 	t.tx = inner
 	err = fn()
 	t.tx = outer
@@ -243,5 +244,9 @@ func (t *tx) Savepoint(ctx context.Context, fn func() error) error {
 		}
 		return err
 	}
-	return inner.Commit(ctx)
+	if err := inner.Commit(ctx); err != nil {
+		return err
+	}
+	outer.current = inner.current // released, the savepoint's settings stay; rolled back, they go with it
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -33,10 +34,12 @@ BEGIN
 	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
 	BEGIN CREATE ROLE fairslot_online LOGIN CONNECTION LIMIT 200;
 	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
-	BEGIN CREATE ROLE fairslot_watchdog LOGIN CONNECTION LIMIT 5;
+	BEGIN CREATE ROLE fairslot_watchdog LOGIN;
 	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
-	-- Defaults for every online session, whatever the client sets up.
+	-- Defaults for every online session, whatever the client sets up. Every
+	-- node runs a watchdog on one connection.
 	BEGIN
+		ALTER ROLE fairslot_watchdog CONNECTION LIMIT 20;
 		ALTER ROLE fairslot_online SET lock_timeout = '2s';
 		ALTER ROLE fairslot_online SET statement_timeout = '10s';
 		ALTER ROLE fairslot_online SET idle_in_transaction_session_timeout = '30s';
@@ -72,6 +75,33 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot TO fairslot_online;
 
 GRANT SELECT ON fairslot.nodes TO fairslot_watchdog;
 GRANT INSERT ON fairslot.audit_events TO fairslot_watchdog;
+-- A node row is written only through heartbeat(), which records the
+-- caller's own session (its MAC is what proves a node, all the same).
+REVOKE INSERT ON fairslot.nodes FROM fairslot_online;
+
+-- Advisory locks only through the owner's functions (xact_lock,
+-- try_job_lock): no one else may call the raw functions in this database
+-- (pg_proc is per database), so no session of the online role can hold an
+-- advisory lock beyond its transaction but the job lock. Only the functions'
+-- owner, a superuser, can revoke them; anyone else is told what that leaves
+-- open instead of failing. Migrate and the lock above call them as the
+-- owner (or a superuser): a DBA who is not one runs 'fairslot migrate' as a
+-- member of fairslot_owner.
+DO $$
+DECLARE f regprocedure;
+BEGIN
+	IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+		RAISE WARNING 'fairslot: % is not a superuser and cannot revoke EXECUTE on pg_advisory_lock and its kin from PUBLIC', current_user
+			USING DETAIL = 'Any role, fairslot_online included, can still take advisory locks on fairslot''s keys that outlive its transactions; the lock watchdog ends such a session when it blocks registration, as any other.',
+			HINT = 'Have a superuser run this script (fairslot migrate --print-sql) once in this database.';
+		RETURN;
+	END IF;
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+		WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_' LOOP
+		EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO fairslot_owner', f);
+	END LOOP;
+END $$;
 `
 
 // migrateLockSQL is the migration lock's key as SQL, shared with Migrate.
@@ -97,6 +127,29 @@ func (s *Store) SetupRoles(ctx context.Context) error {
 		return formatError(fmt.Errorf("roles: %w", err))
 	}
 	return nil
+}
+
+// RoleWarnings reports what the roles set-up could not do here: today,
+// whether the online role may still call the raw advisory lock functions
+// (RolesSQL was run by a DBA who is not a superuser).
+func (s *Store) RoleWarnings(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT p.oid::regprocedure::text FROM pg_proc p
+		WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+		AND has_function_privilege($1, p.oid, 'EXECUTE') ORDER BY 1`, OnlineRole)
+	if err != nil {
+		return nil, formatError(fmt.Errorf("role warnings: %w", err))
+	}
+	open, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, formatError(fmt.Errorf("role warnings: %w", err))
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
+	return []string{fmt.Sprintf("%s may still call %d advisory lock functions (%s, ...) directly, so a session with its credentials can hold "+
+		"an advisory lock on a fairslot key beyond its transaction; the lock watchdog ends it when it blocks registration. "+
+		"Only a superuser can revoke them: have one run 'fairslot migrate' (or the SQL of --print-sql) once in this database",
+		OnlineRole, len(open), open[0])}, nil
 }
 
 // concurrentCatalogUpdate reports the errors of two sessions changing the

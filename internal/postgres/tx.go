@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/audit"
@@ -17,9 +19,77 @@ import (
 
 // tx implements storage.Tx on one PostgreSQL transaction.
 type tx struct {
-	tx  pgx.Tx
+	tx  *boundedTx
 	loc *time.Location
 }
+
+// boundedTx is a transaction whose lock waits, all together, end within the
+// lock timeout of its start, plus a small margin. PostgreSQL's lock_timeout
+// bounds each wait alone, so a write that waits for an advisory lock, gets
+// it just in time, and then waits for a row or table lock could wait twice
+// the timeout; more locks, more times. Measuring from the transaction's
+// start, before each statement the session's lock_timeout is lowered to
+// what is left: a transaction that never waits costs nothing, and one past
+// its deadline still gets lockWaitFloor per wait, so a long but unblocked
+// transaction (seeding the demo, a large draw) does not fail.
+type boundedTx struct {
+	pgx.Tx
+	deadline time.Time
+	// floor is the least lock_timeout a statement is given, and how far the
+	// setting may lag behind the time left before it is lowered again: the
+	// margin over the lock timeout is at most twice this.
+	floor   time.Duration
+	current time.Duration // the session's lock_timeout now
+}
+
+func newBoundedTx(t pgx.Tx, lockTimeout time.Duration) *boundedTx {
+	return &boundedTx{Tx: t, deadline: time.Now().Add(lockTimeout), current: lockTimeout,
+		floor: min(max(lockTimeout/16, 10*time.Millisecond), 100*time.Millisecond)}
+}
+
+// nested wraps a savepoint of b with what is left of b's budget.
+func (b *boundedTx) nested(t pgx.Tx) *boundedTx {
+	return &boundedTx{Tx: t, deadline: b.deadline, floor: b.floor, current: b.current}
+}
+
+// bound lowers lock_timeout for the rest of the transaction when the time
+// left before the deadline has fallen a floor below it.
+func (b *boundedTx) bound(ctx context.Context) error {
+	left := max(time.Until(b.deadline), b.floor)
+	if b.current-left < b.floor {
+		return nil
+	}
+	if _, err := b.Tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(left.Milliseconds(), 10)); err != nil {
+		return fmt.Errorf("bound the lock wait: %w", err)
+	}
+	b.current = left
+	return nil
+}
+
+func (b *boundedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := b.bound(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return b.Tx.Exec(ctx, sql, args...)
+}
+
+func (b *boundedTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := b.bound(ctx); err != nil {
+		return nil, err
+	}
+	return b.Tx.Query(ctx, sql, args...)
+}
+
+func (b *boundedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := b.bound(ctx); err != nil {
+		return errRow{err}
+	}
+	return b.Tx.QueryRow(ctx, sql, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	tag, err := t.tx.Exec(ctx, q, args...)
@@ -32,9 +102,11 @@ func (t *tx) id(ctx context.Context, q string, args ...any) (id int64, err error
 }
 
 // lock takes a transaction-scoped advisory lock: the PostgreSQL stand-in for
-// SQLite's single writer, per patient, account or session.
+// SQLite's single writer, per patient, account or session. It goes through
+// the owner's function: the online role may not call the advisory lock
+// functions itself, so it can hold none beyond its transaction.
 func (t *tx) lock(ctx context.Context, class, id int64) error {
-	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(class, id))
+	_, err := t.tx.Exec(ctx, `SELECT fairslot.xact_lock($1)`, lockKey(class, id))
 	return err
 }
 
