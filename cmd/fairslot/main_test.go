@@ -23,6 +23,7 @@ import (
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 func TestCommands(t *testing.T) {
@@ -54,19 +55,11 @@ type server struct {
 	cmd     *exec.Cmd
 	url     string
 	mu      sync.Mutex
-	logs    bytes.Buffer
+	logs    testlog.Buffer
 	devices map[string]string // the device each token's client was given: one per account, as a phone
 }
 
-func (s *server) log() string { s.mu.Lock(); defer s.mu.Unlock(); return s.logs.String() }
-
-type lockedBuffer struct{ s *server }
-
-func (l lockedBuffer) Write(b []byte) (int, error) {
-	l.s.mu.Lock()
-	defer l.s.mu.Unlock()
-	return l.s.logs.Write(b)
-}
+func (s *server) log() string { return s.logs.String() }
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -86,7 +79,7 @@ func startServer(t *testing.T, bin, dir string, extra []string, env ...string) *
 		"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}, extra...)
 	s := &server{cmd: exec.Command(bin, args...)}
 	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stderr = lockedBuffer{s}
+	s.cmd.Stderr = &s.logs
 	stdout, _ := s.cmd.StdoutPipe()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

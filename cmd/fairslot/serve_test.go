@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,27 +15,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fairslot/fairslot/internal/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for a server writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // serveInProcess runs 'fairslot serve' with args in this process until ctx
 // ends; it returns the server's URL once it listens, and the channel its
 // result arrives on.
-func serveInProcess(t *testing.T, ctx context.Context, args ...string) (string, <-chan error, *syncBuffer) {
+func serveInProcess(t *testing.T, ctx context.Context, args ...string) (string, <-chan error, *testlog.Buffer) {
 	t.Helper()
-	var out, logs syncBuffer
+	var out, logs testlog.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"serve"}, args...), &out, &logs) }()
 	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(10 * time.Millisecond) { // a bound on a hang

@@ -1,7 +1,6 @@
 package frontdoor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fairslot/fairslot/internal/testlog"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -83,25 +84,7 @@ func TestBreaker(t *testing.T) {
 	}
 }
 
-// logBuffer collects a link's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 // count returns how many lines hold s.
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 const (
 	alertDown = "ALERT: shared rate limits unavailable"
 	alertBack = "ALERT: shared rate limits back"
@@ -111,14 +94,14 @@ const (
 // with its log and metrics.
 type linkTest struct {
 	*redisLink
-	logs     *logBuffer
+	logs     *testlog.Buffer
 	reg      *prometheus.Registry
 	probeErr atomic.Pointer[error]
 }
 
 func testLink(t *testing.T) *linkTest {
 	t.Helper()
-	lt := &linkTest{logs: &logBuffer{}, reg: prometheus.NewRegistry()}
+	lt := &linkTest{logs: &testlog.Buffer{}, reg: prometheus.NewRegistry()}
 	probe := func(ctx context.Context) error {
 		if err := lt.probeErr.Load(); err != nil {
 			return *err
@@ -194,11 +177,11 @@ func TestLinkFirstFailureSwitchesToLocal(t *testing.T) {
 	if got := l.callCount(t, "skipped"); got != 99 {
 		t.Errorf("skipped calls %v, want 99", got)
 	}
-	if n := l.logs.count(alertDown); n != 1 {
-		t.Errorf("%d ALERTs for the outage, want 1:\n%s", n, l.logs.b.String())
+	if n := l.logs.Count(alertDown); n != 1 {
+		t.Errorf("%d ALERTs for the outage, want 1:\n%s", n, l.logs.String())
 	}
-	if !strings.Contains(l.logs.b.String(), "limiting per node") {
-		t.Errorf("the ALERT does not say what the node does now:\n%s", l.logs.b.String())
+	if !strings.Contains(l.logs.String(), "limiting per node") {
+		t.Errorf("the ALERT does not say what the node does now:\n%s", l.logs.String())
 	}
 }
 
@@ -238,8 +221,8 @@ func TestLinkAlertPairOnce(t *testing.T) {
 	if l.b.isOpen() {
 		t.Fatal("still open after a successful probe")
 	}
-	if down, back := l.logs.count(alertDown), l.logs.count(alertBack); down != 1 || back != 1 {
-		t.Errorf("ALERTs: %d down, %d back; want exactly 1 each:\n%s", down, back, l.logs.b.String())
+	if down, back := l.logs.Count(alertDown), l.logs.Count(alertBack); down != 1 || back != 1 {
+		t.Errorf("ALERTs: %d down, %d back; want exactly 1 each:\n%s", down, back, l.logs.String())
 	}
 	if down, back := l.switchCount(t, "local"), l.switchCount(t, "shared"); down != 1 || back != 1 {
 		t.Errorf("switches to local %v, to shared %v; want 1 each", down, back)
@@ -258,7 +241,7 @@ func TestLinkProbeFindsAnIdleOutage(t *testing.T) {
 	if l.do(context.Background(), func(context.Context) error { t.Error("a request went to Redis after a failed probe"); return nil }) {
 		t.Error("Redis decided with the breaker open")
 	}
-	if n := l.logs.count(alertDown); n != 1 {
+	if n := l.logs.Count(alertDown); n != 1 {
 		t.Errorf("%d ALERTs, want 1", n)
 	}
 }
@@ -271,8 +254,8 @@ func TestLinkRequestGoneIsNotAnOutage(t *testing.T) {
 	if l.do(ctx, func(ctx context.Context) error { cancel(); return hung(ctx) }) {
 		t.Error("a cancelled call decided")
 	}
-	if l.b.isOpen() || l.logs.count("ALERT") != 0 || l.callCount(t, "failed") != 0 {
-		t.Errorf("a request that went away opened the breaker (%v) or alerted:\n%s", l.b.isOpen(), l.logs.b.String())
+	if l.b.isOpen() || l.logs.Count("ALERT") != 0 || l.callCount(t, "failed") != 0 {
+		t.Errorf("a request that went away opened the breaker (%v) or alerted:\n%s", l.b.isOpen(), l.logs.String())
 	}
 }
 
@@ -320,8 +303,8 @@ func TestProberOneAtATime(t *testing.T) {
 	if p, m := probes.Load(), most.Load(); p != 2 || m != 1 {
 		t.Errorf("%d probes, at most %d at once; want 2, 1", p, m)
 	}
-	if l.b.isOpen() || l.logs.count(alertBack) != 1 {
-		t.Errorf("after a successful probe: open %v, %d back ALERTs; want closed, 1", l.b.isOpen(), l.logs.count(alertBack))
+	if l.b.isOpen() || l.logs.Count(alertBack) != 1 {
+		t.Errorf("after a successful probe: open %v, %d back ALERTs; want closed, 1", l.b.isOpen(), l.logs.Count(alertBack))
 	}
 	send()
 	if probes.Load() != 2 {

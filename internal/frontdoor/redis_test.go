@@ -1,14 +1,14 @@
 package frontdoor_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/fairslot/fairslot/internal/testlog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,23 +16,6 @@ import (
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/redislimit/redistest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitFor waits until cond holds; the 30 s is a hang guard, not a limit on
 // how fast anything must be.
@@ -74,7 +57,7 @@ func TestDoorStartsWithoutRedis(t *testing.T) {
 			// time out a Redis that is up, and switch the door back to
 			// local limits after the thaw.
 			cfg.RedisTimeout = fairslot.Duration(500 * time.Millisecond)
-			reg, logs := prometheus.NewRegistry(), &syncBuffer{}
+			reg, logs := prometheus.NewRegistry(), &testlog.Buffer{}
 			d, err := frontdoor.New(context.Background(), cfg, key, claims, reg, slog.New(slog.NewTextHandler(logs, nil)))
 			if err != nil {
 				t.Fatalf("New with a %s Redis: %v", tt.name, err)

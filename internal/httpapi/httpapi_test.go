@@ -2,11 +2,9 @@ package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +20,7 @@ import (
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 var ctx = context.Background()
@@ -52,7 +51,7 @@ type env struct {
 	codes *codes
 	svc   *app.Service
 	store *sqlite.Store
-	logs  *bytes.Buffer
+	logs  *testlog.Buffer
 }
 
 var loc = time.FixedZone("CST", 8*3600)
@@ -60,25 +59,14 @@ var loc = time.FixedZone("CST", 8*3600)
 // newEnv serves the API over the demo hospital at 09:00 on its first day.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{clock: &clock{now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}, codes: &codes{}, logs: &bytes.Buffer{}}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil))
+	e := &env{clock: &clock{now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}, codes: &codes{}, logs: &testlog.Buffer{}}
+	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	svc, st := demotest.Service(t, loc, e.clock.Now, e.codes, log)
 	e.svc, e.store = svc, st
 	api := &httpapi.Server{App: svc, Log: log, Ready: st.Ping, BoardRefresh: time.Hour}
 	e.srv = httptest.NewServer(api.Handler(frontdoor.SingleListener))
 	t.Cleanup(e.srv.Close)
 	return e
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 type call struct {

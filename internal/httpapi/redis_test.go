@@ -10,9 +10,10 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/fairslot/fairslot/internal/testlog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,7 +38,7 @@ import (
 func TestHungRedisNeverSlowsARequest(t *testing.T) {
 	rs := redistest.Start(t)
 	e := newEnv(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	cfg := frontdoor.Default()
 	cfg.Redis = rs.URL
@@ -337,7 +338,7 @@ func gathered(t *testing.T, reg *prometheus.Registry, name, label, value string)
 }
 
 // alerts returns the log's ALERT lines.
-func alerts(logs *syncBuffer) string {
+func alerts(logs *testlog.Buffer) string {
 	var out []string
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "ALERT") {
@@ -345,21 +346,4 @@ func alerts(logs *syncBuffer) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

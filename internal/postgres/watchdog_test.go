@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fairslot/fairslot/internal/testlog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,24 +50,6 @@ func watchdogFor(t *testing.T, dsn string, key []byte, log *slog.Logger) *postgr
 	return wd
 }
 
-// logBuffer is a log a test can read while goroutines write it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // replay is one incident replay: a fresh database set up as 'fairslot
 // migrate' does, an online store with a session to book, and a serve node's
 // job runner and lock watchdog with serve's defaults (1 s ticks, cancel
@@ -83,7 +66,7 @@ type replay struct {
 	booked  int
 	jobs    *postgres.Jobs
 	wd      *postgres.Watchdog
-	log     *logBuffer
+	log     *testlog.Buffer
 }
 
 func newReplay(t *testing.T) *replay {
@@ -97,7 +80,7 @@ func newReplay(t *testing.T) *replay {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close(ctx) })
-	r := &replay{t: t, ctx: ctx, dsn: dsn, key: key, online: online, admin: admin, log: &logBuffer{}}
+	r := &replay{t: t, ctx: ctx, dsn: dsn, key: key, online: online, admin: admin, log: &testlog.Buffer{}}
 	err = online.Update(ctx, func(tx storage.Tx) error {
 		h := fairslot.Hospital{Name: "Children's Hospital"}
 		if err := tx.CreateHospital(ctx, &h); err != nil {
