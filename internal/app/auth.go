@@ -265,7 +265,7 @@ func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
 		return fairslot.Errorf(fairslot.Unauthorized, "invalid token")
 	}
 	sum := sha256.Sum256([]byte(token))
-	r := storage.RevokedToken{Hash: sum[:], ExpiresAt: claims.expires, RevokedAt: s.now()}
+	r := storage.RevokedToken{Hash: sum[:], ExpiresAt: claims.expires}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.RevokeToken(ctx, r); err != nil {
 			return err
@@ -273,7 +273,7 @@ func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
 		return s.record(ctx, tx, a, "logout", a.ref(), nil)
 	})
 	if err == nil {
-		s.revoked.add(r)
+		s.revoked.add(false, r)
 	}
 	return err
 }

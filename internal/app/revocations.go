@@ -15,9 +15,10 @@ import (
 // own logouts at once and from the database (other nodes' logouts) every
 // RevocationPoll.
 type revocations struct {
-	mu   sync.RWMutex
-	m    map[[sha256.Size]byte]time.Time // hash → the token's expiry
-	read time.Time                       // the newest revocation read from the store
+	mu     sync.RWMutex
+	m      map[[sha256.Size]byte]time.Time // hash → the token's expiry
+	read   time.Time                       // the newest revocation read from the store, by its clock
+	pruned time.Time
 }
 
 func (r *revocations) has(token string) bool {
@@ -28,7 +29,10 @@ func (r *revocations) has(token string) bool {
 	return ok
 }
 
-func (r *revocations) add(ks ...storage.RevokedToken) {
+// add puts revocations in the set. Those read from the store move the
+// read cursor (the store's clock); this node's own do not — they are read
+// again from the store, which is harmless.
+func (r *revocations) add(fromStore bool, ks ...storage.RevokedToken) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
@@ -36,16 +40,25 @@ func (r *revocations) add(ks ...storage.RevokedToken) {
 	}
 	for _, k := range ks {
 		r.m[[sha256.Size]byte(k.Hash)] = k.ExpiresAt
-		if k.RevokedAt.After(r.read) {
+		if fromStore && k.RevokedAt.After(r.read) {
 			r.read = k.RevokedAt
 		}
 	}
 }
 
-// prune forgets the revocations of tokens that have expired by now.
+// prunePeriod is how often the set forgets expired revocations: a scan of
+// the whole set, so not on every poll.
+const prunePeriod = time.Minute
+
+// prune forgets the revocations of tokens that have expired by now, at
+// most once a prunePeriod.
 func (r *revocations) prune(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if now.Sub(r.pruned) < prunePeriod {
+		return
+	}
+	r.pruned = now
 	for h, exp := range r.m {
 		if !now.Before(exp) {
 			delete(r.m, h)
@@ -54,8 +67,8 @@ func (r *revocations) prune(now time.Time) {
 }
 
 // revocationOverlap is how far back each poll reads again before the newest
-// revocation it has seen: a revocation committed late (a transaction that
-// started earlier, a node whose clock is behind) is still found.
+// revocation it has seen (both by the database's clock): a revocation
+// committed late, after a later one was read, is still found.
 const revocationOverlap = time.Minute
 
 // RevocationPoll is how often FollowRevocations reads other nodes'
@@ -82,7 +95,7 @@ func (s *Service) LoadRevocations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.revoked.add(ks...)
+	s.revoked.add(true, ks...)
 	s.revoked.prune(now)
 	return nil
 }

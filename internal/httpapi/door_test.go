@@ -235,6 +235,23 @@ func TestRevokedTokensLoseTheirLane(t *testing.T) {
 	if got := lane(there, tok); got != "challenged (428)" {
 		t.Errorf("a revoked staff token on another node after its poll: %s, want challenged", got)
 	}
+	// A node whose clock is two minutes behind logs a token out, after this
+	// node's own logout above: this node still learns of it on its poll
+	// (revocations are read by the database's clock, not the nodes').
+	behind := &app.Service{Store: e.svc.Store, Vault: e.svc.Vault, Policy: e.svc.Policy, Calling: e.svc.Calling,
+		Payments: e.svc.Payments, Now: func() time.Time { return e.clock.Now().Add(-2 * time.Minute) }, Location: loc, Log: log, Display: app.NewBroker()}
+	tok2 := login()
+	if err := behind.Logout(ctx, app.Actor{}, tok2); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := e.svc.LoadRevocations(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lane(here, tok2); got != "challenged (428)" {
+		t.Errorf("a staff token revoked by a node whose clock is behind, after this node's poll: %s, want challenged", got)
+	}
 	// A restarted node reads the revocations before it serves.
 	fresh := &app.Service{Store: e.svc.Store, Vault: e.svc.Vault, Now: e.clock.Now, Location: loc, Log: log}
 	if err := fresh.LoadRevocations(ctx); err != nil {

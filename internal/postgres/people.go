@@ -172,8 +172,10 @@ func (t *tx) RevokeToken(ctx context.Context, r storage.RevokedToken) error {
 	if _, err := t.exec(ctx, `SELECT delete_token($1)`, r.Hash); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `INSERT INTO revoked_tokens (hash, expires_ms, revoked_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		r.Hash, ms(r.ExpiresAt), ms(r.RevokedAt))
+	// The database's clock, not the node's: every node reads revocations by
+	// it, so a node whose clock is behind cannot revoke out of their sight.
+	_, err := t.exec(ctx, `INSERT INTO revoked_tokens (hash, expires_ms, revoked_ms)
+		VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) ON CONFLICT DO NOTHING`, r.Hash, ms(r.ExpiresAt))
 	return err
 }
 

@@ -167,8 +167,10 @@ func (t *tx) RevokeToken(ctx context.Context, r storage.RevokedToken) error {
 	if _, err := t.exec(ctx, `DELETE FROM auth_tokens WHERE hash = ?`, r.Hash); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `INSERT INTO revoked_tokens (hash, expires_ms, revoked_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		r.Hash, ms(r.ExpiresAt), ms(r.RevokedAt))
+	// The database's clock, not the caller's: every node reads revocations
+	// by it (see RevokedTokens).
+	_, err := t.exec(ctx, `INSERT INTO revoked_tokens (hash, expires_ms, revoked_ms)
+		VALUES (?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) ON CONFLICT DO NOTHING`, r.Hash, ms(r.ExpiresAt))
 	return err
 }
 

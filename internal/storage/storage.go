@@ -81,10 +81,12 @@ type Tx interface {
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, hash []byte, now time.Time) (Token, error)
 	// RevokeToken ends a token before its expiry: it is no longer valid, and
-	// the revocation is listed for every node's in-memory revocation set.
+	// the revocation is listed for every node's in-memory revocation set. Its
+	// RevokedAt is the database's clock, whatever r says: nodes whose clocks
+	// differ read revocations by that one clock.
 	RevokeToken(ctx context.Context, r RevokedToken) error
-	// RevokedTokens lists the revocations made at or after since of tokens
-	// that expire after now.
+	// RevokedTokens lists the revocations made at or after since (by the
+	// database's clock) of tokens that expire after now.
 	RevokedTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error)
 	CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) error
 	StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error)
