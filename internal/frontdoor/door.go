@@ -154,19 +154,33 @@ func (l Listener) String() string { return listenerNames[l] }
 // makes the listener its own pool of streams, so streams on one listener
 // never take places on another.
 func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
-	cfg := d.cfg.PublicStreams
-	if l == InternalListener {
-		cfg = d.cfg.InternalStreams
+	pool := func(cfg StreamConfig) *gate.Streams {
+		return gate.NewStreams(cfg.Max, cfg.PerPrefix, cfg.PerDevice, cfg.PerToken)
 	}
-	streams := gate.NewStreams(cfg.Max, cfg.PerPrefix, cfg.PerDevice, cfg.PerToken)
+	streams := pool(d.cfg.PublicStreams)
+	// Staff's streams (boards logged in as staff) have the internal pool's
+	// sizes: on the internal listener all of them, on the only listener a
+	// pool of their own, so that the public cannot crowd out the boards.
+	staffStreams := streams
+	switch l {
+	case InternalListener:
+		streams = pool(d.cfg.InternalStreams)
+		staffStreams = streams
+	case SingleListener:
+		staffStreams = pool(d.cfg.InternalStreams)
+	}
 	open := d.m.streams.WithLabelValues(l.String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := caller{lane: Staff}
-		if l != InternalListener {
-			c = d.classify(r, l)
-		}
+		c := d.classify(r, l)
 		if c.lane != Staff {
 			if k, retry, limited := d.limited(r, c); limited {
+				if k == byDevice && c.device == "" {
+					// Refused from the network's device-less share (its
+					// prefix allowed it): the client gets a device of its
+					// own, so that a device-less neighbour cannot keep it
+					// out for good.
+					d.newDevice(w, r)
+				}
 				d.refuse(w, r, c.lane, limitReasons[k], retry)
 				return
 			}
@@ -184,14 +198,21 @@ func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
 			}
 		}
 		if d.Streamed(r) {
-			// A stream takes a place in the listener's stream pool, never
+			// A stream takes a place in its listener's stream pool, never
 			// one of its lane's: it stays open for as long as a board runs.
-			keys := [3]string{AddrPrefix(r.RemoteAddr), c.device, c.subject}
-			if why := streams.Acquire(keys[:]...); why != gate.NoRefusal {
+			p, device := streams, c.device
+			if c.lane == Staff {
+				p = staffStreams
+			}
+			if device == "" && c.lane != Staff {
+				device = "none " + AddrPrefix(r.RemoteAddr) // as the rate limits count it
+			}
+			keys := [3]string{AddrPrefix(r.RemoteAddr), device, c.subject}
+			if why := p.Acquire(keys[:]...); why != gate.NoRefusal {
 				d.refuse(w, r, c.lane, streamReasons[why], streamRetry)
 				return
 			}
-			defer streams.Release(keys[:]...)
+			defer p.Release(keys[:]...)
 			open.Inc()
 			defer open.Dec()
 			d.m.streamsAdmitted.Inc()
@@ -252,18 +273,23 @@ type caller struct {
 
 // classify reads the token's claims, which Claims checks without the
 // database (signature, expiry, revocation): a token that fails them, or a
-// staff token on the public listener, counts as none.
+// staff token on the public listener, counts as none. On the internal
+// listener every request is in the staff lane; its device and valid token
+// still name it, for the stream pool's caps.
 func (d *Door) classify(r *http.Request, l Listener) caller {
 	c := caller{lane: Public, device: d.Device(r)}
+	if l == InternalListener {
+		c.lane = Staff
+	}
 	tok := d.Token(r)
 	if tok == "" {
 		return c
 	}
 	kind, id, ok := d.claims(tok)
 	switch {
-	case ok && kind == "staff" && l == SingleListener:
+	case ok && kind == "staff" && l != PublicListener:
 		c.lane, c.subject = Staff, "staff:"+strconv.FormatInt(id, 10)
-	case ok && kind == "account":
+	case ok && kind == "account" && l != InternalListener:
 		c.lane, c.account, c.subject = Patient, id, "account:"+strconv.FormatInt(id, 10)
 	}
 	return c
@@ -272,23 +298,31 @@ func (d *Door) classify(r *http.Request, l Listener) caller {
 // limited applies the account, device and address-prefix limits. Every
 // client without a signed device — none sent, or a made-up one — shares one
 // device's allowance with the others of its network: not sending a device
-// must not buy more than having one.
+// must not buy more than having one. A signed device is counted before its
+// network, so that one busy phone cannot spend its Wi-Fi's allowance; the
+// device-less share after, so that a refusal from it (which hands the
+// client a device) has been paid for from the network's allowance.
 func (d *Door) limited(r *http.Request, c caller) (limitKind, time.Duration, bool) {
-	keys := [limitKinds]string{}
+	prefix := AddrPrefix(r.RemoteAddr)
+	type check struct {
+		kind limitKind
+		key  string
+	}
+	checks := make([]check, 0, 3)
 	if c.account != 0 {
-		keys[byAccount] = strconv.FormatInt(c.account, 10)
+		checks = append(checks, check{byAccount, strconv.FormatInt(c.account, 10)})
 	}
-	keys[byPrefix] = AddrPrefix(r.RemoteAddr)
-	keys[byDevice] = c.device
-	if c.device == "" {
-		keys[byDevice] = "none " + keys[byPrefix]
+	if c.device != "" {
+		checks = append(checks, check{byDevice, c.device}, check{byPrefix, prefix})
+	} else {
+		checks = append(checks, check{byPrefix, prefix}, check{byDevice, "none " + prefix})
 	}
-	for k, key := range keys {
-		if key == "" {
+	for _, ck := range checks {
+		if ck.key == "" {
 			continue
 		}
-		if ok, retry := d.allow(r.Context(), limitKind(k), key); !ok {
-			return limitKind(k), retry, true
+		if ok, retry := d.allow(r.Context(), ck.kind, ck.key); !ok {
+			return ck.kind, retry, true
 		}
 	}
 	return 0, 0, false

@@ -92,11 +92,13 @@ func (h *streamsHandler) try(wg *sync.WaitGroup, srv http.Handler, r *http.Reque
 }
 
 // TestStreamPoolCaps: each listener's pool is bounded as a whole and per
-// network, device and account; a flood of streams on the public listener
-// changes nothing on the internal one.
+// network, device and account — a client without a signed device counts
+// as its network's device-less share, as the rate limits count it — and a
+// flood of streams on the public listener changes nothing on the internal
+// one.
 func TestStreamPoolCaps(t *testing.T) {
 	cfg := frontdoor.Default()
-	cfg.PublicStreams = frontdoor.StreamConfig{Max: 6, PerPrefix: 3, PerDevice: 2, PerToken: 2}
+	cfg.PublicStreams = frontdoor.StreamConfig{Max: 8, PerPrefix: 3, PerDevice: 2, PerToken: 2}
 	cfg.InternalStreams = frontdoor.StreamConfig{Max: 4}
 	d, reg := newDoor(t, cfg)
 	d.Streamed = streamed
@@ -104,22 +106,30 @@ func TestStreamPoolCaps(t *testing.T) {
 	public, internal := d.Wrap(h, frontdoor.PublicListener), d.Wrap(h, frontdoor.InternalListener)
 	var wg sync.WaitGroup
 	defer func() { close(h.release); wg.Wait() }()
-	withDevice := request("GET", "/board/events", "192.0.2.1:1", "")
-	withDevice.Header.Set("X-Device-ID", d.EnsureDevice(httptest.NewRecorder(), withDevice))
+	stream := func(remote, token string, device bool) *http.Request {
+		r := request("GET", "/board/events", remote, token)
+		if device {
+			r.Header.Set("X-Device-ID", d.EnsureDevice(httptest.NewRecorder(), r))
+		}
+		return r
+	}
 	for _, s := range []struct {
 		name string
 		r    *http.Request
 		want int
 	}{
-		{"network A, 1st", request("GET", "/board/events", "203.0.113.1:1", ""), 0},
-		{"network A, 2nd", request("GET", "/board/events", "203.0.113.2:1", ""), 0},
-		{"network A, 3rd", request("GET", "/board/events", "203.0.113.3:1", ""), 0},
-		{"network A, 4th: over the network's cap", request("GET", "/board/events", "203.0.113.4:1", ""), 503},
-		{"account 1, 1st", request("GET", "/board/events", "192.0.3.1:1", "acct-1"), 0},
-		{"account 1, 2nd, from another network", request("GET", "/board/events", "192.0.4.1:1", "acct-1"), 0},
-		{"account 1, 3rd: over the account's cap", request("GET", "/board/events", "192.0.5.1:1", "acct-1"), 503},
-		{"a signed device", withDevice, 0},
-		{"a 7th stream: the pool is full", request("GET", "/board/events", "192.0.6.1:1", ""), 503},
+		{"network A, device 1", stream("203.0.113.1:1", "", true), 0},
+		{"network A, device 2", stream("203.0.113.2:1", "", true), 0},
+		{"network A, device 3", stream("203.0.113.3:1", "", true), 0},
+		{"network A, device 4: over the network's cap", stream("203.0.113.4:1", "", true), 503},
+		{"account 1, 1st", stream("192.0.3.1:1", "acct-1", true), 0},
+		{"account 1, 2nd, from another network", stream("192.0.4.1:1", "acct-1", true), 0},
+		{"account 1, 3rd: over the account's cap", stream("192.0.5.1:1", "acct-1", true), 503},
+		{"network B, no device, 1st", stream("198.51.100.1:1", "", false), 0},
+		{"network B, no device, 2nd", stream("198.51.100.2:1", "", false), 0},
+		{"network B, no device, 3rd: over one device's cap", stream("198.51.100.3:1", "", false), 503},
+		{"an 8th stream", stream("192.0.6.1:1", "", true), 0},
+		{"a 9th stream: the pool is full", stream("192.0.7.1:1", "", true), 503},
 	} {
 		if got := h.try(&wg, public, s.r); got != s.want {
 			t.Errorf("public: %s: %d, want %d", s.name, got, s.want)
@@ -134,7 +144,7 @@ func TestStreamPoolCaps(t *testing.T) {
 		t.Errorf("a 5th internal board, over its pool's 4: %d, want 503", got)
 	}
 	for lane, reasons := range map[string]map[string]float64{
-		"public": {"prefix": 1, "full": 1}, "patient": {"token": 1}, "staff": {"full": 1},
+		"public": {"prefix": 1, "device": 1, "full": 1}, "patient": {"token": 1}, "staff": {"full": 1},
 	} {
 		for reason, want := range reasons {
 			if n := counter(t, reg, lane, "streams", reason); n != want {
@@ -144,8 +154,56 @@ func TestStreamPoolCaps(t *testing.T) {
 	}
 }
 
+// TestStaffStreamsHaveTheirOwnPool: on the only listener, the streams of
+// boards logged in as staff have a pool of their own, which anonymous
+// streams cannot fill; on the internal listener a device and a staff
+// token are capped there too.
+func TestStaffStreamsHaveTheirOwnPool(t *testing.T) {
+	cfg := frontdoor.Default()
+	cfg.PublicStreams = frontdoor.StreamConfig{Max: 3, PerPrefix: 100, PerDevice: 100, PerToken: 100}
+	cfg.InternalStreams = frontdoor.StreamConfig{Max: 10, PerDevice: 2, PerToken: 3}
+	d, _ := newDoor(t, cfg)
+	d.Streamed = streamed
+	h := newStreamsHandler()
+	single, internal := d.Wrap(h, frontdoor.SingleListener), d.Wrap(h, frontdoor.InternalListener)
+	var wg sync.WaitGroup
+	defer func() { close(h.release); wg.Wait() }()
+	for i := range 3 {
+		if got := h.try(&wg, single, request("GET", "/board/events", "203.0.113."+strconv.Itoa(i+1)+":1", "")); got != 0 {
+			t.Fatalf("anonymous stream %d: %d", i+1, got)
+		}
+	}
+	if got := h.try(&wg, single, request("GET", "/board/events", "203.0.114.1:1", "")); got != 503 {
+		t.Errorf("a 4th anonymous stream: %d, want 503 (the public pool is full)", got)
+	}
+	for i := range 3 {
+		if got := h.try(&wg, single, request("GET", "/board/events", "10.1.0."+strconv.Itoa(i+1)+":1", "staff-"+strconv.Itoa(i))); got != 0 {
+			t.Errorf("a board logged in as staff, with the public pool full: %d, want open", got)
+		}
+	}
+	dev := request("GET", "/board/events", "10.2.0.1:1", "")
+	dev.Header.Set("X-Device-ID", d.EnsureDevice(httptest.NewRecorder(), dev))
+	for i, want := range []int{0, 0, 503} {
+		r := request("GET", "/board/events", "10.2.0.1:1", "")
+		r.Header.Set("X-Device-ID", dev.Header.Get("X-Device-ID"))
+		if got := h.try(&wg, internal, r); got != want {
+			t.Errorf("internal: the device's stream %d: %d, want %d", i+1, got, want)
+		}
+	}
+	for i, want := range []int{0, 0, 0, 503} {
+		if got := h.try(&wg, internal, request("GET", "/board/events", "10.3.0."+strconv.Itoa(i+1)+":1", "staff-9")); got != want {
+			t.Errorf("internal: staff 9's stream %d: %d, want %d", i+1, got, want)
+		}
+	}
+	for i := range 3 { // boards with neither: bounded by the pool alone
+		if got := h.try(&wg, internal, request("GET", "/board/events", "10.4.0.1:1", "")); got != 0 {
+			t.Errorf("internal: a device-less board %d: %d, want open", i+1, got)
+		}
+	}
+}
+
 // TestDevicePool: the device cap counts a signed device wherever it comes
-// from, and a stream without one is bounded by its network's cap alone.
+// from.
 func TestDevicePool(t *testing.T) {
 	cfg := frontdoor.Default()
 	cfg.PublicStreams = frontdoor.StreamConfig{Max: 100, PerPrefix: 100, PerDevice: 2}
@@ -161,11 +219,6 @@ func TestDevicePool(t *testing.T) {
 		r.Header.Set("X-Device-ID", dev)
 		if got := h.try(&wg, public, r); got != want {
 			t.Errorf("the device's stream %d: %d, want %d", i+1, got, want)
-		}
-	}
-	for i := range 5 {
-		if got := h.try(&wg, public, request("GET", "/board/events", "203.0.113."+strconv.Itoa(i+1)+":1", "")); got != 0 {
-			t.Errorf("device-less stream %d: %d, want open", i+1, got)
 		}
 	}
 }
@@ -215,8 +268,20 @@ func TestDevicelessShareOneDevice(t *testing.T) {
 			t.Fatalf("device-less request %d: %d", i+1, w.Code)
 		}
 	}
-	if w := serve(h, request("GET", "/x", "192.0.2.50:1", "")); w.Code != 429 || !strings.Contains(w.Body.String(), "this device") {
+	w := serve(h, request("GET", "/x", "192.0.2.50:1", ""))
+	if w.Code != 429 || !strings.Contains(w.Body.String(), "this device") {
 		t.Errorf("4th device-less request from the network: %d %s, want 429 (one device's allowance)", w.Code, w.Body)
+	}
+	// Refused, it is handed a device of its own: a device-less neighbour
+	// cannot keep it out for good.
+	again := request("GET", "/x", "192.0.2.50:1", "")
+	for _, ck := range w.Result().Cookies() {
+		if ck.Name == frontdoor.DeviceCookie {
+			again.AddCookie(ck)
+		}
+	}
+	if w := serve(h, again); w.Code != 200 {
+		t.Errorf("the refused client again, with the device it was given: %d, want 200", w.Code)
 	}
 	r := request("GET", "/x", "192.0.2.51:1", "")
 	r.Header.Set("X-Device-ID", "made-up-device-value")
