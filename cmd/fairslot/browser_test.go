@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,16 +32,6 @@ func TestBrowserJourney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	chromium := os.Getenv("FAIRSLOT_CHROMIUM")
-	if chromium == "" {
-		chromium, _ = exec.LookPath("chromium")
-	}
-	if chromium == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must install Chromium (apt-get install chromium) for the browser tests")
-		}
-		t.Skip("browser tests skipped: no chromium on PATH (apt-get install chromium, or set FAIRSLOT_CHROMIUM)")
-	}
 	out := os.Getenv("FAIRSLOT_TEST_OUT")
 	if out == "" {
 		out = filepath.Join("..", "..", "testout")
@@ -50,20 +41,8 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := readCatalogue(t)
+	browser := chromium(t)
 	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()))
-	defer cancel()
-	browser, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	// A bound on a hung browser, not a speed target.
-	browser, cancel = context.WithTimeout(browser, 5*time.Minute)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	b := &browserRun{t: t, s: s, cat: cat, shots: shots, weights: map[string]int{}}
 	for i, lang := range []string{"en", "vi", "zh-CN"} {
 		t.Run(lang, func(t *testing.T) { b.journey(t, browser, lang, i) })
@@ -83,6 +62,75 @@ type browserRun struct {
 
 // tab opens a tab in a browser context of its own (its own cookies), with
 // the viewport of the device it plays.
+// chromium starts a headless Chromium for the test (Debian's, never one a
+// tool downloads), or skips the test saying why — outside CI.
+func chromium(t *testing.T) context.Context {
+	t.Helper()
+	bin := os.Getenv("FAIRSLOT_CHROMIUM")
+	if bin == "" {
+		bin, _ = exec.LookPath("chromium")
+	}
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must install Chromium (apt-get install chromium) for the browser tests")
+		}
+		t.Skip("browser tests skipped: no chromium on PATH (apt-get install chromium, or set FAIRSLOT_CHROMIUM)")
+	}
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(bin), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()))
+	t.Cleanup(cancel)
+	browser, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	// A bound on a hung browser, not a speed target.
+	browser, cancel = context.WithTimeout(browser, 5*time.Minute)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browser
+}
+
+// TestBoardReconnectsAfterRefusal: a board whose stream is refused (its
+// pool full) says it is offline and, once there is room, streams again by
+// itself — a browser's EventSource gives up for good after a refusal, so
+// the page must open a new one.
+func TestBoardReconnectsAfterRefusal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	browser := chromium(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "fairslot.json")
+	// One stream at a time on the demo's only listener.
+	if err := os.WriteFile(config, []byte(`{"front_door": {"public_streams": {"max": 1, "per_prefix": 16, "per_device": 2, "per_token": 4}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, buildBinary(t), dir, []string{"--config", config})
+	holder, stop := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(holder, "GET", s.url+"/api/v1/display/departments/1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the stream that fills the pool: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	ctx := tab(t, browser, 1280, 800, false)
+	do(t, ctx, "open the board", chromedp.Navigate(s.url+"/board/1?lang=en"))
+	status := chromedp.Evaluate[string](`document.getElementById("status").textContent`)
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) { // a hang guard
+			if st := value(t, ctx, "read the board's status", status); ok(st) {
+				return
+			}
+		}
+		t.Fatalf("the board never %s: its status is %q", what, value(t, ctx, "read the board's status", status))
+	}
+	waitFor("said it was offline while its stream was refused", func(st string) bool { return st != "" })
+	stop() // the pool has room again
+	waitFor("streamed again once there was room", func(st string) bool { return st == "" })
+}
+
 func tab(t *testing.T, browser context.Context, width, height int64, mobile bool) context.Context {
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
