@@ -2,9 +2,11 @@ package frontdoor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +18,9 @@ import (
 // breaker is the circuit breaker in front of Redis: a state machine told
 // what happened and when, which says whether its state switched. Closed,
 // decisions go to Redis; open, they are made on this node without waiting
-// on Redis. The first failure of a call opens it at once; only a probe
-// that succeeds closes it, so while Redis is down no request waits on it.
+// on Redis. A reported failure opens it at once (the link reports a run of
+// failed calls, or a failed probe); only a probe that succeeds closes it,
+// so while Redis is down no request waits on it.
 //
 // Every outcome is reported with the generation it began in, and counts
 // only if no switch happened since: a call that was already waiting when
@@ -90,6 +93,17 @@ type redisLink struct {
 	// come out in the order the switches happened.
 	switching sync.Mutex
 
+	// inflight bounds the calls waiting on Redis at once to what its
+	// connection pool holds: a burst of requests beyond it is decided on
+	// this node, never counted against Redis — the node's own concurrency
+	// is not Redis failing.
+	inflight chan struct{}
+	// failures counts request-path calls that failed in a row; a success
+	// ends the run. Only a run of failsToOpen opens the breaker: one slow
+	// answer of a healthy Redis (this node's own CPU busy) switches
+	// nothing, while a hung Redis fails every call at once.
+	failures atomic.Int64
+
 	calls    [callResults]prometheus.Counter
 	switches [2]prometheus.Counter // to local (opened), to shared (closed)
 
@@ -104,16 +118,22 @@ const (
 	callOK      callResult = iota // Redis decided
 	callFailed                    // Redis failed or timed out; decided on this node
 	callSkipped                   // the breaker was open; decided on this node
+	callBusy                      // as many calls as the pool holds were waiting; decided on this node
 	callResults
 )
 
-var callResultNames = [callResults]string{"ok", "failed", "skipped"}
+var callResultNames = [callResults]string{"ok", "failed", "skipped", "busy"}
 
-func newRedisLink(addr string, timeout time.Duration, probe func(context.Context) error, reg prometheus.Registerer, log *slog.Logger) *redisLink {
-	l := &redisLink{addr: addr, timeout: timeout, probe: probe, now: time.Now, log: log, done: make(chan struct{})}
+// failsToOpen is how many request-path calls must fail in a row to open
+// the breaker.
+const failsToOpen = 3
+
+func newRedisLink(addr string, timeout time.Duration, inflight int, probe func(context.Context) error, reg prometheus.Registerer, log *slog.Logger) *redisLink {
+	l := &redisLink{addr: addr, timeout: timeout, probe: probe, now: time.Now, log: log, done: make(chan struct{}),
+		inflight: make(chan struct{}, inflight)}
 	l.b.since = l.now()
 	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fairslot_redis_calls_total",
-		Help: "Shared rate-limit and spent-challenge decisions on the request path: made by Redis (ok), made on this node after Redis failed or timed out (failed), or made on this node without asking Redis while the breaker is open (skipped)."},
+		Help: "Shared rate-limit and spent-challenge decisions on the request path: made by Redis (ok), made on this node after Redis failed or timed out (failed), made on this node without asking Redis while the breaker is open (skipped) or while as many calls as the connection pool holds were waiting (busy)."},
 		[]string{"result"})
 	switches := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fairslot_redis_switches_total",
 		Help: "Switches between the limits shared in Redis and this node's own (to=local when Redis failed, to=shared when it answered again)."},
@@ -144,7 +164,7 @@ func openRedis(ctx context.Context, cfg Config, reg prometheus.Registerer, log *
 	if err != nil {
 		return nil, err
 	}
-	l := newRedisLink(c.Options().Addr, time.Duration(cfg.RedisTimeout), func(ctx context.Context) error {
+	l := newRedisLink(c.Options().Addr, time.Duration(cfg.RedisTimeout), c.Options().PoolSize, func(ctx context.Context) error {
 		return redislimit.Probe(ctx, c, "fairslot:")
 	}, reg, log)
 	l.client = c
@@ -205,10 +225,18 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 		l.calls[callSkipped].Inc()
 		return false
 	}
+	select {
+	case l.inflight <- struct{}{}:
+		defer func() { <-l.inflight }()
+	default:
+		l.calls[callBusy].Inc()
+		return false
+	}
 	cctx, cancel := context.WithTimeout(ctx, l.timeout)
 	err := call(cctx)
 	cancel()
 	if err == nil {
+		l.failures.Store(0)
 		l.calls[callOK].Inc()
 		return true
 	}
@@ -218,6 +246,9 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 		return false
 	}
 	l.calls[callFailed].Inc()
+	if errors.Is(err, redis.ErrPoolTimeout) || l.failures.Add(1) < failsToOpen {
+		return false // not Redis's doing, or not yet a run of failures
+	}
 	l.failed(gen, err)
 	return false
 }
@@ -226,6 +257,7 @@ func (l *redisLink) failed(gen uint64, err error) {
 	l.switching.Lock()
 	defer l.switching.Unlock()
 	if opened, _ := l.b.failed(gen, l.now()); opened {
+		l.failures.Store(0)
 		l.switches[0].Inc()
 		l.log.Error(fmt.Sprintf("ALERT: shared rate limits unavailable: Redis failed or did not answer within %v; limiting per node, and remembering spent challenges per node, until it answers", l.timeout),
 			"redis", l.addr, "err", err)

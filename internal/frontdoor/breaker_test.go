@@ -108,7 +108,7 @@ func testLink(t *testing.T) *linkTest {
 		}
 		return nil
 	}
-	lt.redisLink = newRedisLink("127.0.0.1:1", 50*time.Millisecond, probe, lt.reg, slog.New(slog.NewTextHandler(lt.logs, nil)))
+	lt.redisLink = newRedisLink("127.0.0.1:1", 50*time.Millisecond, 64, probe, lt.reg, slog.New(slog.NewTextHandler(lt.logs, nil)))
 	t.Cleanup(func() { lt.Close() })
 	return lt
 }
@@ -150,10 +150,11 @@ func hung(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// TestLinkFirstFailureSwitchesToLocal: the first call to a hung Redis
-// waits for its deadline — no longer — and every call after it is decided
-// on the node without going to Redis at all; one ALERT says so.
-func TestLinkFirstFailureSwitchesToLocal(t *testing.T) {
+// TestLinkFailuresSwitchToLocal: the first calls to a hung Redis wait for
+// their deadline — no longer — and once a run of them has failed every
+// call is decided on the node without going to Redis at all; one ALERT
+// says so.
+func TestLinkFailuresSwitchToLocal(t *testing.T) {
 	l := testLink(t)
 	var reached atomic.Int64
 	call := func(ctx context.Context) error {
@@ -168,14 +169,14 @@ func TestLinkFirstFailureSwitchesToLocal(t *testing.T) {
 			t.Fatalf("call %d: Redis decided", i)
 		}
 	}
-	if n := reached.Load(); n != 1 {
-		t.Errorf("%d calls reached the hung Redis; want only the first", n)
+	if n := reached.Load(); n != failsToOpen {
+		t.Errorf("%d calls reached the hung Redis; want only the first %d", n, failsToOpen)
 	}
-	if got := l.callCount(t, "failed"); got != 1 {
-		t.Errorf("failed calls %v, want 1", got)
+	if got := l.callCount(t, "failed"); got != failsToOpen {
+		t.Errorf("failed calls %v, want %d", got, failsToOpen)
 	}
-	if got := l.callCount(t, "skipped"); got != 99 {
-		t.Errorf("skipped calls %v, want 99", got)
+	if got := l.callCount(t, "skipped"); got != 100-failsToOpen {
+		t.Errorf("skipped calls %v, want %d", got, 100-failsToOpen)
 	}
 	if n := l.logs.Count(alertDown); n != 1 {
 		t.Errorf("%d ALERTs for the outage, want 1:\n%s", n, l.logs.String())
@@ -243,6 +244,40 @@ func TestLinkProbeFindsAnIdleOutage(t *testing.T) {
 	}
 	if n := l.logs.Count(alertDown); n != 1 {
 		t.Errorf("%d ALERTs, want 1", n)
+	}
+}
+
+// TestLinkNoOutageFromABusyNode: calls beyond what the pool holds are
+// decided on the node without a wait and without counting against Redis;
+// a slow answer now and then, with successes between, opens nothing.
+func TestLinkNoOutageFromABusyNode(t *testing.T) {
+	l := testLink(t)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	var inside sync.WaitGroup
+	inside.Add(cap(l.inflight))
+	for range cap(l.inflight) {
+		wg.Go(func() {
+			l.do(context.Background(), func(context.Context) error { inside.Done(); <-release; return nil })
+		})
+	}
+	inside.Wait()
+	for i := range 100 {
+		if l.do(context.Background(), func(context.Context) error { t.Error("a call beyond the pool went to Redis"); return nil }) {
+			t.Fatalf("call %d beyond the pool: Redis decided", i)
+		}
+	}
+	close(release)
+	wg.Wait()
+	if got := l.callCount(t, "busy"); got != 100 {
+		t.Errorf("busy decisions %v, want 100", got)
+	}
+	for range 10 {
+		l.do(context.Background(), hung)
+		l.do(context.Background(), func(context.Context) error { return nil })
+	}
+	if l.b.isOpen() || l.logs.Count("ALERT") != 0 {
+		t.Errorf("a busy node or a slow answer now and then opened the breaker (%v):\n%s", l.b.isOpen(), l.logs.String())
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +125,37 @@ func TestRedisConfigValidate(t *testing.T) {
 			t.Errorf("redis_timeout %v, redis_probe_every %v: %v; want ok %v", tt.timeout, tt.every, err, tt.ok)
 		}
 	}
+}
+
+// TestBurstIsNoOutage: a burst of requests far beyond Redis's connection
+// pool, with the default deadline, against a Redis that is up, never
+// switches the node to its own limits: calls the pool cannot hold are
+// decided here without counting against Redis (found in review: 3,000
+// requests at once opened the breaker on every run).
+func TestBurstIsNoOutage(t *testing.T) {
+	rs := redistest.Start(t)
+	cfg := frontdoor.Default()
+	cfg.Redis = rs.URL
+	reg, logs := prometheus.NewRegistry(), &testlog.Buffer{}
+	d, err := frontdoor.New(context.Background(), cfg, key, claims, reg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h := d.Wrap(ok, frontdoor.PublicListener)
+	var wg sync.WaitGroup
+	for i := range 3000 {
+		wg.Go(func() {
+			for range 5 {
+				serve(h, request("GET", "/x", "10."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256)+".1:1", ""))
+			}
+		})
+	}
+	wg.Wait()
+	busy := value(t, reg, "fairslot_redis_calls_total", map[string]string{"result": "busy"})
+	okCalls := value(t, reg, "fairslot_redis_calls_total", map[string]string{"result": "ok"})
+	if n := value(t, reg, "fairslot_redis_switches_total", map[string]string{"to": "local"}); n != 0 {
+		t.Errorf("a burst against a Redis that is up switched the node to its own limits %v times (ok %v, busy %v):\n%s", n, okCalls, busy, logs)
+	}
+	t.Logf("decisions by Redis %v, on this node because the pool was full %v", okCalls, busy)
 }

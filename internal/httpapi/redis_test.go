@@ -92,10 +92,12 @@ func TestHungRedisNeverSlowsARequest(t *testing.T) {
 	if ok2 != ok1 {
 		t.Errorf("Redis frozen, yet it decided %v calls: the freeze did not take", ok2-ok1)
 	}
-	if w := failed2 - failed1; w > 1 {
-		t.Errorf("%v calls on the request path waited on the frozen Redis; want at most 1, the one that opens the breaker", w)
+	// The door opens its breaker on a run of 3 failed calls (one slow answer
+	// of a healthy Redis must not switch a node), so that many waited.
+	if w := failed2 - failed1; w > 3 {
+		t.Errorf("%v calls on the request path waited on the frozen Redis; want at most 3, the run that opens the breaker", w)
 	}
-	if skipped2-skipped1 < 3*n {
+	if skipped2-skipped1 < 3*n-3 {
 		t.Errorf("Redis frozen: %v decisions made on the node without asking Redis; want every request's (≥ %d)", skipped2-skipped1, 3*n)
 	}
 	for _, k := range []string{"booking", "healthz", "challenge"} {
