@@ -189,7 +189,7 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 	if !known {
 		stored = dummyHash // the same work whether or not the user exists
 	}
-	ok, err := s.StaffLogins.checkPassword(ctx, stored, password)
+	ok, err := s.StaffLogins.checkPassword(ctx, username, a.Addr, stored, password, s.now)
 	if err != nil {
 		return "", st, err
 	}
@@ -198,7 +198,7 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 		return s.record(ctx, tx, a, "staff.login_failed", "staff:"+fmt.Sprint(staff.ID), map[string]string{"username": username})
 	}
 	if !ok || !known {
-		s.StaffLogins.failed(username, a.Addr, now)
+		s.StaffLogins.failed(username, a.Addr, s.now())
 		if err := s.Store.Update(ctx, failed); err != nil {
 			return "", st, err
 		}

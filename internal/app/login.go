@@ -17,10 +17,15 @@ import (
 // transaction, checks the password outside any transaction and writes the
 // token in a short write afterwards. A bounded number of checks run at
 // once, so a burst of logins can neither take every core nor grow memory
-// without bound; and failed logins are throttled per username and per
-// address prefix before any hashing, so guessing costs the guesser time
-// and the server nothing. How many failures lock an account out is the
-// staff-identity policy's business, not this throttle's.
+// without bound; and failed logins are throttled before any hashing — per
+// username on one network, per username anywhere (looser) and per address
+// prefix — so guessing costs the guesser time and the server nothing,
+// while a stranger's guesses from their own network cannot keep the desk
+// out from the hospital's. One username's passwords are checked one at a
+// time, and the throttle is looked at again once a check's turn has come,
+// so a burst of guesses sent at once gets no more checks than guesses sent
+// one by one. How many failures lock an account out is the staff-identity
+// policy's business, not this throttle's. The throttle is per node.
 
 // StaffLoginLimits bound staff logins. The zero value uses the defaults.
 type StaffLoginLimits struct {
@@ -30,17 +35,22 @@ type StaffLoginLimits struct {
 	// HashWait is how long a login waits for a place to check its password
 	// before it is refused with Unavailable (default 2s).
 	HashWait time.Duration
-	// PerUser and PerAddr limit failed logins per username and per client
-	// address prefix (defaults: bursts of 5 and 30, then one every 3 minutes
-	// and one every 30 seconds). Successful logins are not counted.
-	PerUser, PerAddr gate.Limit
+	// PerUser limits failed logins per username from one address prefix,
+	// PerName per username from anywhere, PerAddr per address prefix
+	// (defaults: bursts of 5, 30 and 30, then one every 3 minutes, one every
+	// 30 seconds and one every 30 seconds). Successful logins are not
+	// counted.
+	PerUser, PerName, PerAddr gate.Limit
 	// MaxKeys bounds how many usernames and prefixes each limit remembers
 	// (default 10,000).
 	MaxKeys int
 
-	once         sync.Once
-	places       chan struct{}
-	users, addrs *gate.Memory
+	once                sync.Once
+	places              chan struct{}
+	users, names, addrs *gate.Memory
+	// checking holds the usernames whose password is being checked.
+	mu       sync.Mutex
+	checking map[string]struct{}
 	// check is the password check: CheckPassword, or a test's hook.
 	check func(hash, password string) bool
 }
@@ -60,6 +70,9 @@ func (l *StaffLoginLimits) init() {
 		if l.PerUser.Rate <= 0 {
 			l.PerUser = gate.Limit{Rate: 5, Per: 15 * time.Minute, Burst: 5}
 		}
+		if l.PerName.Rate <= 0 {
+			l.PerName = gate.Limit{Rate: 30, Per: 15 * time.Minute, Burst: 30}
+		}
 		if l.PerAddr.Rate <= 0 {
 			l.PerAddr = gate.Limit{Rate: 30, Per: 15 * time.Minute, Burst: 30}
 		}
@@ -69,19 +82,26 @@ func (l *StaffLoginLimits) init() {
 		if l.check == nil {
 			l.check = CheckPassword
 		}
-		l.places = make(chan struct{}, l.Hashing)
-		l.users, l.addrs = gate.NewMemory(l.PerUser, l.MaxKeys), gate.NewMemory(l.PerAddr, l.MaxKeys)
+		l.places, l.checking = make(chan struct{}, l.Hashing), map[string]struct{}{}
+		l.users, l.names, l.addrs = gate.NewMemory(l.PerUser, l.MaxKeys), gate.NewMemory(l.PerName, l.MaxKeys), gate.NewMemory(l.PerAddr, l.MaxKeys)
 	})
 }
 
-// throttled refuses an attempt whose username or address prefix has used
-// up its failed logins, spending nothing.
+// throttled refuses an attempt whose username (on its network, or
+// anywhere) or address prefix has used up its failed logins, spending
+// nothing.
 func (l *StaffLoginLimits) throttled(username, addr string, now time.Time) error {
 	l.init()
-	ok, retry := l.users.Peek(username, now)
-	if addr != "" {
-		if aok, aretry := l.addrs.Peek(addr, now); !aok {
-			ok, retry = false, max(retry, aretry)
+	ok, retry := true, time.Duration(0)
+	for _, c := range []struct {
+		m   *gate.Memory
+		key string
+	}{{l.users, username + " " + addr}, {l.names, username}, {l.addrs, addr}} {
+		if c.key == "" {
+			continue
+		}
+		if cok, cretry := c.m.Peek(c.key, now); !cok {
+			ok, retry = false, max(retry, cretry)
 		}
 	}
 	if ok {
@@ -91,19 +111,40 @@ func (l *StaffLoginLimits) throttled(username, addr string, now time.Time) error
 		Message: "too many failed logins for this username or network; wait before trying again"}
 }
 
-// failed charges a failed login to its username and address prefix.
+// failed charges a failed login to its username (on its network and
+// anywhere) and its address prefix.
 func (l *StaffLoginLimits) failed(username, addr string, now time.Time) {
 	l.init()
-	l.users.Allow(username, now)
+	l.users.Allow(username+" "+addr, now)
+	l.names.Allow(username, now)
 	if addr != "" {
 		l.addrs.Allow(addr, now)
 	}
 }
 
-// checkPassword checks a password against a stored hash once a place is
-// free, waiting at most HashWait for one.
-func (l *StaffLoginLimits) checkPassword(ctx context.Context, hash, password string) (bool, error) {
+// errChecking refuses a login while another one for the same username is
+// being checked.
+var errChecking = &fairslot.Error{Kind: fairslot.Limited, RetryAfter: time.Second,
+	Message: "a login for this username is being checked; retry in a moment"}
+
+// checkPassword checks a username's password against a stored hash once a
+// place is free, waiting at most HashWait for one: one check at a time per
+// username, and the throttle looked at again when the check's turn comes
+// (the checks before it may have been failures).
+func (l *StaffLoginLimits) checkPassword(ctx context.Context, username, addr, hash, password string, now func() time.Time) (bool, error) {
 	l.init()
+	l.mu.Lock()
+	if _, busy := l.checking[username]; busy {
+		l.mu.Unlock()
+		return false, errChecking
+	}
+	l.checking[username] = struct{}{}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.checking, username)
+		l.mu.Unlock()
+	}()
 	select {
 	case l.places <- struct{}{}:
 	default:
@@ -118,5 +159,8 @@ func (l *StaffLoginLimits) checkPassword(ctx context.Context, hash, password str
 		}
 	}
 	defer func() { <-l.places }()
+	if err := l.throttled(username, addr, now()); err != nil {
+		return false, err
+	}
 	return l.check(hash, password), nil
 }

@@ -118,8 +118,8 @@ func TestStaffPasswordChecksAreBounded(t *testing.T) {
 	first := []<-chan loginResult{e.staffLoginAsync(app.Actor{}, "desk", staffPassword), e.staffLoginAsync(app.Actor{}, "doc", staffPassword)}
 	within(t, "the first check", g.entered)
 	within(t, "the second check", g.entered)
-	for range 3 {
-		r := within(t, "a login with every place taken", e.staffLoginAsync(app.Actor{}, "desk", staffPassword))
+	for i := range 3 {
+		r := within(t, "a login with every place taken", e.staffLoginAsync(app.Actor{}, "someone-"+string(rune('a'+i)), staffPassword))
 		if fairslot.ErrorKind(r.err) != fairslot.Unavailable || fairslot.RetryAfter(r.err) <= 0 {
 			t.Errorf("a login with every place taken = %v (retry after %v), want unavailable with a retry time", r.err, fairslot.RetryAfter(r.err))
 		}
@@ -223,6 +223,58 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	e.clock.Add(retry)
 	if _, _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword); err != nil {
 		t.Errorf("desk's right password once the Retry-After passed: %v", err)
+	}
+}
+
+// TestGuessesAtOnceGetNoMoreChecks: 32 wrong passwords for one username
+// sent at once get no more password checks than sent one by one — one
+// username's checks run one at a time, and the throttle is looked at again
+// when each one's turn comes (found in review: all 32 were checked).
+func TestGuessesAtOnceGetNoMoreChecks(t *testing.T) {
+	e := newEnv(t)
+	g := newGatedCheck()
+	g.open()
+	app.SetPasswordCheck(e.svc, g.check)
+	e.svc.StaffLogins.Hashing = 4
+	var results []<-chan loginResult
+	for range 32 {
+		results = append(results, e.staffLoginAsync(app.Actor{Addr: "203.0.113.0/24"}, "desk", "wrong password!"))
+	}
+	for _, ch := range results {
+		r := within(t, "a guess", ch)
+		if k := fairslot.ErrorKind(r.err); k != fairslot.Unauthorized && k != fairslot.Limited {
+			t.Errorf("a guess = %v, want unauthorized or limited", r.err)
+		}
+	}
+	if n := g.calls.Load(); n > 5 {
+		t.Errorf("%d of 32 guesses sent at once were checked; one username on one network gets 5", n)
+	}
+	if m := g.most.Load(); m != 1 {
+		t.Errorf("%d checks of one username ran at once, want 1", m)
+	}
+}
+
+// TestStrangerCannotKeepTheDeskOut: a stranger's wrong passwords for the
+// desk's username, from their own network, throttle them and not the desk
+// logging in from the hospital's (found in review: one guess every 10 s
+// kept the desk out for 30 minutes).
+func TestStrangerCannotKeepTheDeskOut(t *testing.T) {
+	e := newEnv(t)
+	g := newGatedCheck()
+	g.open()
+	app.SetPasswordCheck(e.svc, g.check)
+	stranger, desk := app.Actor{Addr: "198.51.100.0/24"}, app.Actor{Addr: "10.1.2.0/24"}
+	for minute := range 30 {
+		for range 6 { // one guess every 10 s
+			e.svc.StaffLogin(ctx, stranger, "desk", "wrong password!")
+			e.clock.Add(10 * time.Second)
+		}
+		if _, _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword); err != nil {
+			t.Fatalf("minute %d: the desk's right password from the hospital: %v", minute, err)
+		}
+	}
+	if n := g.calls.Load(); n > 5+30*60/180+30 {
+		t.Errorf("the stranger's guesses cost %d password checks in 30 minutes", n)
 	}
 }
 
