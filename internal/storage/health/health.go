@@ -13,6 +13,8 @@ package health
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +41,14 @@ type Options struct {
 	Now func() time.Time
 }
 
+// probeBytes is the size of a probe's write: more than a booking writes
+// (its row, indexes and audit record: a few pages).
+const probeBytes = 64 << 10
+
+// relapseWindow is how soon after a recovery a new fault counts as the
+// same outage going on: no new ALERT for it.
+const relapseWindow = 5 * time.Minute
+
 // Store is a storage.Store whose writability is watched.
 type Store struct {
 	storage.Store
@@ -50,6 +60,7 @@ type Store struct {
 	down      *outage   // nil while writable
 	lastOK    time.Time // of the last write or probe that succeeded
 	lastProbe time.Time // of the last probe, whatever its outcome
+	lastUp    time.Time // when the last outage ended
 	probing   sync.Mutex
 
 	wake      chan struct{} // an outage began: the prober starts
@@ -163,16 +174,25 @@ func (s *Store) observe(op string, err error) {
 func (s *Store) fail(f *storage.Fault, n int) {
 	s.mu.Lock()
 	first := s.down == nil
+	now := s.o.Now()
+	relapse := first && !s.lastUp.IsZero() && now.Sub(s.lastUp) < relapseWindow
 	if first {
-		s.down = &outage{reason: f.Reason, since: s.o.Now()}
+		s.down = &outage{reason: f.Reason, since: now}
 	}
 	s.down.failed += n
 	s.mu.Unlock()
 	if !first {
 		return
 	}
-	s.o.Log.Error("ALERT: the storage cannot write: writes fail with 503 and /readyz is not ready until a probe write succeeds; reads go on",
-		"reason", f.Reason, "err", f.Err)
+	if relapse {
+		// A disk that is nearly full takes a probe and then refuses the next
+		// larger write: the same outage going on, not a new one to alert on.
+		s.o.Log.Warn("the storage cannot write again soon after it recovered: the same outage going on, not alerted again",
+			"reason", f.Reason, "err", f.Err)
+	} else {
+		s.o.Log.Error("ALERT: the storage cannot write: writes fail with 503 and /readyz is not ready until a probe write succeeds; reads go on",
+			"reason", f.Reason, "err", f.Err)
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -184,6 +204,9 @@ func (s *Store) recovered() {
 	s.mu.Lock()
 	o := s.down
 	s.down, s.lastOK = nil, s.o.Now()
+	if o != nil {
+		s.lastUp = s.lastOK
+	}
 	s.mu.Unlock()
 	if o != nil {
 		s.o.Log.Info("storage recovered: writes work again", "reason", o.reason,
@@ -206,7 +229,12 @@ func (s *Store) Probe(ctx context.Context) error {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.o.ProbeTimeout)
 	defer cancel()
-	value := s.o.Now().UTC().Format(time.RFC3339Nano) // a real change every time
+	// A write as large as a real one's, incompressible (a database may
+	// compress what it stores), and a change every time: on a disk that is
+	// nearly full, a tiny probe would succeed where every booking fails.
+	pad := make([]byte, probeBytes*3/4)
+	rand.Read(pad)
+	value := s.o.Now().UTC().Format(time.RFC3339Nano) + " " + base64.StdEncoding.EncodeToString(pad)
 	err := s.Store.Update(ctx, func(tx storage.Tx) error { return tx.PutSetting(ctx, s.o.ProbeKey, value) })
 	if err == nil {
 		s.recovered()
