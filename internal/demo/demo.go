@@ -210,8 +210,11 @@ func SeedStorm(ctx context.Context, svc *app.Service, opens time.Time, window ti
 // check-in is for the session's day only: a run that crosses midnight
 // cannot check patients in after it), open for booking at once.
 func seedFloor(ctx context.Context, svc *app.Service, tx storage.Tx, dep fairslot.Department, now time.Time, st *Storm) error {
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, svc.Location)
 	start := now.Truncate(time.Minute).Add(-time.Minute)
-	day := time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, svc.Location)
+	if start.Before(day) { // in the first minute of the day: not yesterday's session
+		start = day
+	}
 	end := start.Add(FloorHours * time.Hour)
 	if midnight := day.AddDate(0, 0, 1); end.After(midnight) {
 		end = midnight

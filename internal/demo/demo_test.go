@@ -27,10 +27,10 @@ func (nobody) Notify(context.Context, string, string) error { return nil }
 func TestFloorSessionsAtAnyHour(t *testing.T) {
 	loc := time.FixedZone("CST", 8*3600)
 	ctx := context.Background()
-	for _, hhmm := range []string{"00:05", "07:00", "12:30", "22:30", "23:40"} {
+	for _, hhmm := range []string{"00:00:30", "00:05:00", "07:00:00", "12:30:00", "22:30:00", "23:40:00"} {
 		t.Run(hhmm, func(t *testing.T) {
-			hm, _ := time.Parse("15:04", hhmm)
-			now := time.Date(2026, 12, 10, hm.Hour(), hm.Minute(), 0, 0, loc)
+			hm, _ := time.Parse(time.TimeOnly, hhmm)
+			now := time.Date(2026, 12, 10, hm.Hour(), hm.Minute(), hm.Second(), 0, loc)
 			svc, _ := demotest.Service(t, loc, func() time.Time { return now }, nobody{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			svc.Policy.SameDayUntilEnd = true // as serve --demo
 			// What the demo's own fever clinic has left today.
