@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,11 +97,14 @@ type redisLink struct {
 	// this node, never counted against Redis — the node's own concurrency
 	// is not Redis failing.
 	inflight chan struct{}
-	// failures counts request-path calls that failed in a row; a success
-	// ends the run. Only a run of failsToOpen opens the breaker: one slow
-	// answer of a healthy Redis (this node's own CPU busy) switches
-	// nothing, while a hung Redis fails every call at once.
-	failures atomic.Int64
+	// A run of request-path calls that failed in a row, and when it began;
+	// a success ends it. Only a run of failsToOpen calls lasting twice the
+	// deadline opens the breaker: a moment of slow answers from a healthy
+	// Redis (this node's own CPU busy) switches nothing, while a hung Redis
+	// fails every call for as long as it hangs.
+	run      sync.Mutex
+	failures int
+	runSince time.Time
 
 	calls    [callResults]prometheus.Counter
 	switches [2]prometheus.Counter // to local (opened), to shared (closed)
@@ -236,7 +238,9 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 	err := call(cctx)
 	cancel()
 	if err == nil {
-		l.failures.Store(0)
+		l.run.Lock()
+		l.failures = 0
+		l.run.Unlock()
 		l.calls[callOK].Inc()
 		return true
 	}
@@ -246,18 +250,33 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 		return false
 	}
 	l.calls[callFailed].Inc()
-	if errors.Is(err, redis.ErrPoolTimeout) || l.failures.Add(1) < failsToOpen {
+	if errors.Is(err, redis.ErrPoolTimeout) || !l.aRun() {
 		return false // not Redis's doing, or not yet a run of failures
 	}
 	l.failed(gen, err)
 	return false
 }
 
+// aRun counts a failed call into the run of failures and reports whether
+// the run is now long enough to open the breaker.
+func (l *redisLink) aRun() bool {
+	l.run.Lock()
+	defer l.run.Unlock()
+	now := l.now()
+	if l.failures == 0 {
+		l.runSince = now
+	}
+	l.failures++
+	return l.failures >= failsToOpen && now.Sub(l.runSince) >= 2*l.timeout
+}
+
 func (l *redisLink) failed(gen uint64, err error) {
 	l.switching.Lock()
 	defer l.switching.Unlock()
 	if opened, _ := l.b.failed(gen, l.now()); opened {
-		l.failures.Store(0)
+		l.run.Lock()
+		l.failures = 0
+		l.run.Unlock()
 		l.switches[0].Inc()
 		l.log.Error(fmt.Sprintf("ALERT: shared rate limits unavailable: Redis failed or did not answer within %v; limiting per node, and remembering spent challenges per node, until it answers", l.timeout),
 			"redis", l.addr, "err", err)
