@@ -24,6 +24,7 @@ import (
 // FloorReport is what the floor (and flood) scenarios measured.
 type FloorReport struct {
 	Scenario    string             `json:"scenario"`
+	Listeners   string             `json:"listeners"` // "internal and public", or "single"
 	Admission   bool               `json:"admission"`
 	ServerCPUs  string             `json:"server_cpus,omitempty"` // the server's taskset, if pinned
 	Seconds     float64            `json:"seconds_per_phase"`
@@ -38,7 +39,7 @@ type FloorReport struct {
 	FloodRate   float64            `json:"flood_requests_per_second"`
 	// The floor scenario's other attackers, on the public listener.
 	Streams     map[int]int64 `json:"public_stream_answers,omitempty"` // to stream requests
-	StreamsOpen int64         `json:"public_streams_held_at_end"`
+	StreamsOpen int64         `json:"public_streams_held_most"` // the most held open at once
 	Revoked     map[int]int64 `json:"revoked_token_answers,omitempty"`
 	Logins      map[int]int64 `json:"login_flood_answers,omitempty"`
 	// The waiting-room boards on the internal listener.
@@ -94,6 +95,7 @@ func runFloor(ctx context.Context, scenario string, args []string, stdout io.Wri
 	fs.IntVar(&k.logins, "logins", map[bool]int{true: 16}[floor], "login-flood workers (a code for a random phone, then a wrong code)")
 	fs.IntVar(&k.boards, "boards", map[bool]int{true: 32}[floor], "waiting-room boards streaming on the internal listener through both phases")
 	fs.StringVar(&k.serverCPUs, "server-cpus", "", "with --fairslot: run the server under 'taskset -c LIST' (run fairsim itself under taskset for the other CPUs)")
+	fs.BoolVar(&c.single, "single", false, "with --fairslot: one listener for everyone (no --staff-addr): the floor works with staff tokens beside the attack, its boards logged in as staff, and the public's streams and revoked tokens meet the stream pools and the token checks there")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,10 +125,21 @@ func runFloor(ctx context.Context, scenario string, args []string, stdout io.Wri
 	}
 	runCtx, stopBoards := context.WithCancel(ctx)
 	defer stopBoards()
-	boards := openBoards(runCtx, t.Staff, k.boards)
+	boardToken := ""
+	report := FloorReport{Scenario: scenario, Listeners: "internal and public", Admission: t.Admission, ServerCPUs: k.serverCPUs,
+		Seconds: k.seconds.Seconds(), Workers: k.workers, Networks: k.networks}
+	if t.Staff == t.Public {
+		// One listener: boards log in as staff, or they would share the
+		// public's stream pool.
+		report.Listeners = "single"
+		nurse, err := staffLogin(ctx, t.Staff, "nurse")
+		if err != nil {
+			return fmt.Errorf("set-up: %w", err)
+		}
+		boardToken = nurse.Token
+	}
+	boards := openBoards(runCtx, t.Staff, k.boards, boardToken)
 	rec := newRecorder()
-	report := FloorReport{Scenario: scenario, Admission: t.Admission, ServerCPUs: k.serverCPUs, Seconds: k.seconds.Seconds(),
-		Workers: k.workers, Networks: k.networks}
 	phase := func(name string, attack bool) error {
 		w.warmUp(ctx) // unmeasured, before the phase's clock starts
 		var child *attacker
@@ -224,7 +237,7 @@ type attack struct {
 	k                               floorKnobs
 	revokedTokens                   []string
 	flood, streams, revoked, logins answers
-	floodTotal, held                atomic.Int64
+	floodTotal, held, mostHeld      atomic.Int64
 }
 
 func newAttack(public string, k floorKnobs, revoked []string) *attack {
@@ -311,7 +324,7 @@ func runAttack(ctx context.Context, args []string, stdout io.Writer) error {
 	a.start(ctx, &wg)
 	wg.Wait()
 	return json.NewEncoder(stdout).Encode(AttackReport{Flood: a.flood.m, Streams: a.streams.m, Revoked: a.revoked.m,
-		Logins: a.logins.m, FloodTotal: a.floodTotal.Load(), Held: a.held.Load()})
+		Logins: a.logins.m, FloodTotal: a.floodTotal.Load(), Held: a.mostHeld.Load()})
 }
 
 // start starts every attacker of the phase; each stops when ctx ends.
@@ -354,7 +367,8 @@ func (a *attack) holdStream(ctx context.Context, i int) {
 		} else {
 			a.streams.add(resp.StatusCode)
 			if resp.StatusCode == 200 {
-				a.held.Add(1)
+				for n, most := a.held.Add(1), a.mostHeld.Load(); n > most && !a.mostHeld.CompareAndSwap(most, n); most = a.mostHeld.Load() {
+				}
 			}
 			// A stream is read until the phase or the server ends it; a
 			// refusal is read to its end so the connection is used again,
@@ -423,9 +437,10 @@ type boardSet struct {
 	open, events, reconnects atomic.Int64
 }
 
-// openBoards opens n boards' streams on the internal listener, each
-// reconnecting by itself, until ctx ends.
-func openBoards(ctx context.Context, staff string, n int) *boardSet {
+// openBoards opens n boards' streams on the internal (or only) listener,
+// with the staff token given if any, each reconnecting by itself, until
+// ctx ends.
+func openBoards(ctx context.Context, staff string, n int, token string) *boardSet {
 	b := &boardSet{}
 	for i := range n {
 		go func() {
@@ -441,6 +456,9 @@ func openBoards(ctx context.Context, staff string, n int) *boardSet {
 					}
 				}
 				req, _ := http.NewRequestWithContext(ctx, "GET", staff+"/api/v1/display/departments/1/events", nil)
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
 				resp, err := hc.Do(req)
 				if err != nil {
 					continue
@@ -474,12 +492,12 @@ func printFloor(w io.Writer, r FloorReport) {
 		r.Quiet.OK, r.Quiet.N, r.Quiet.P99ms, r.Flooded.OK, r.Flooded.N, 100*r.Flooded.Success, r.Flooded.P99ms, r.P99Ratio)
 	fmt.Fprintf(w, "flood: %.0f requests/s; answers %v\n", r.FloodRate, r.Flood)
 	if r.Streams != nil {
-		fmt.Fprintf(w, "public display streams: answers %v; held open at the end %d\n", r.Streams, r.StreamsOpen)
+		fmt.Fprintf(w, "public display streams: answers %v; at most %d held open at once\n", r.Streams, r.StreamsOpen)
 		fmt.Fprintf(w, "revoked staff tokens: answers %v\n", r.Revoked)
 		fmt.Fprintf(w, "login flood: answers %v\n", r.Logins)
 	}
 	if r.Boards.N > 0 {
-		fmt.Fprintf(w, "boards (internal): %d of %d open at the end, %d updates received, %d reconnects\n", r.Boards.OpenAtEnd, r.Boards.N, r.Boards.Events, r.Boards.Reconnects)
+		fmt.Fprintf(w, "boards (%s listener): %d of %d open at the end, %d updates received, %d reconnects\n", map[bool]string{true: "only", false: "internal"}[r.Listeners == "single"], r.Boards.OpenAtEnd, r.Boards.N, r.Boards.Events, r.Boards.Reconnects)
 	}
 	fmt.Fprintf(w, "server: peak RSS %.1f MB, peak goroutines %.0f (%d samples); alive after: %v\n", r.Peak.RSSMB, r.Peak.Goroutines, r.Peak.Samples, r.Alive)
 }

@@ -60,6 +60,7 @@ type common struct {
 	baseline                            bool
 	serveArgs                           []string
 	serverCPUs                          string // run the server under taskset -c
+	single                              bool   // one listener for everyone: no --staff-addr
 }
 
 func (c *common) flags(fs *flag.FlagSet) {
@@ -117,8 +118,11 @@ func (c *common) start(ctx context.Context, simArgs ...string) (*target, error) 
 		return nil, err
 	}
 	t := &target{Public: "http://" + ports[0], Staff: "http://" + ports[1], Metrics: "http://" + ports[2] + "/metrics", Admission: !c.baseline, dir: dir}
-	args := append([]string{"serve", "--demo", "--sim", "--addr", ports[0], "--staff-addr", ports[1],
-		"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}, simArgs...)
+	args := []string{"serve", "--demo", "--sim", "--addr", ports[0], "--staff-addr", ports[1]}
+	if c.single {
+		t.Staff, args = t.Public, args[:5]
+	}
+	args = append(append(args, "--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")), simArgs...)
 	if c.baseline {
 		args = append(args, "--no-admission")
 	}

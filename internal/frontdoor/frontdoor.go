@@ -107,7 +107,8 @@ type Config struct {
 // at once and may wait 2 s; patients' 4 at once and public ones 2, waiting
 // at most 500 ms and 200 ms — beyond that a flood is answered at once.
 // Streams have pools of their own: 512 on the public listener (16 per
-// network, 2 per device, 4 per account), 256 on the internal one.
+// network, 2 per device, 4 per account), 256 on the internal one (4 per
+// device, 64 per staff login: boards may share a login).
 func Default() Config {
 	ms := func(n int) fairslot.Duration { return fairslot.Duration(time.Duration(n) * time.Millisecond) }
 	return Config{
@@ -125,7 +126,7 @@ func Default() Config {
 		ChallengeSpentMax: 200_000,
 		MaxConns:          4096,
 		PublicStreams:     StreamConfig{Max: 512, PerPrefix: 16, PerDevice: 2, PerToken: 4},
-		InternalStreams:   StreamConfig{Max: 256, PerDevice: 4, PerToken: 4},
+		InternalStreams:   StreamConfig{Max: 256, PerDevice: 4, PerToken: 64},
 		RedisTimeout:      ms(50),
 		RedisProbeEvery:   ms(1000),
 	}
