@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,10 +17,25 @@ import (
 type Broker struct {
 	mu   sync.Mutex
 	subs map[int64]map[chan struct{}]struct{}
+	gens map[int64]uint64 // per department: how many changes were published
+
+	boards sync.Map // boardKey → *board: each department's board, read once for all its screens
 }
 
 // NewBroker returns an empty broker.
-func NewBroker() *Broker { return &Broker{subs: map[int64]map[chan struct{}]struct{}{}} }
+func NewBroker() *Broker {
+	return &Broker{subs: map[int64]map[chan struct{}]struct{}{}, gens: map[int64]uint64{}}
+}
+
+// gen is how many changes were published for a department.
+func (b *Broker) gen(department int64) uint64 {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.gens[department]
+}
 
 // Subscribe returns a channel signalled when a department's calls change,
 // and a function that ends the subscription.
@@ -48,6 +64,7 @@ func (b *Broker) Publish(department int64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.gens[department]++
 	for ch := range b.subs[department] {
 		select {
 		case ch <- struct{}{}:
@@ -64,8 +81,48 @@ type Call struct {
 	CalledAt time.Time `json:"called_at"`
 }
 
+type boardKey struct {
+	department int64
+	date       string
+}
+
+// board is one department's board as last read: every screen of the
+// department, and every stream, takes it from here, so a call read once
+// serves them all — not one database read per screen per change.
+type board struct {
+	mu    sync.Mutex // held while it is read: the screens that come meanwhile wait for it
+	gen   uint64
+	at    time.Time
+	calls []Call
+}
+
+// boardFresh is how long a board read is shown without a change published
+// on this node (a change on another node shows within it, or at the
+// streams' next refresh).
+const boardFresh = time.Second
+
 // Board returns who is being called in a department today.
 func (s *Service) Board(ctx context.Context, departmentID int64) ([]Call, error) {
+	if s.Display == nil {
+		return s.readBoard(ctx, departmentID)
+	}
+	now := s.now()
+	v, _ := s.Display.boards.LoadOrStore(boardKey{departmentID, now.Format(time.DateOnly)}, &board{})
+	b := v.(*board)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if gen := s.Display.gen(departmentID); b.calls == nil || b.gen != gen || now.Sub(b.at) >= boardFresh || now.Before(b.at) {
+		calls, err := s.readBoard(ctx, departmentID)
+		if err != nil {
+			return nil, err
+		}
+		b.gen, b.at, b.calls = gen, now, calls
+	}
+	return slices.Clone(b.calls), nil
+}
+
+// readBoard reads who is being called in a department today.
+func (s *Service) readBoard(ctx context.Context, departmentID int64) ([]Call, error) {
 	out := []Call{}
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		cs, err := tx.Calling(ctx, departmentID, s.now().Format(time.DateOnly))
