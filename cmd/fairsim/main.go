@@ -122,7 +122,8 @@ func (c *common) start(ctx context.Context, simArgs ...string) (*target, error) 
 	if c.single {
 		t.Staff, args = t.Public, args[:5]
 	}
-	args = append(append(args, "--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")), simArgs...)
+	// No drain on SIGTERM: no load balancer watches this server.
+	args = append(append(args, "--drain", "0s", "--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")), simArgs...)
 	if c.baseline {
 		args = append(args, "--no-admission")
 	}
