@@ -97,14 +97,16 @@ type redisLink struct {
 	// this node, never counted against Redis — the node's own concurrency
 	// is not Redis failing.
 	inflight chan struct{}
-	// A run of request-path calls that failed in a row, and when it began;
-	// a success ends it. Only a run of failsToOpen calls lasting twice the
-	// deadline opens the breaker: a moment of slow answers from a healthy
-	// Redis (this node's own CPU busy) switches nothing, while a hung Redis
-	// fails every call for as long as it hangs.
-	run      sync.Mutex
-	failures int
-	runSince time.Time
+	// After a request-path call fails, the calls of the next deadline are
+	// decided on this node without asking Redis (so a request waits on
+	// Redis at most once, however many limits it checks); failures are
+	// counted at most once a deadline, and a success ends the run. Only
+	// failsToOpen of them in a row open the breaker: a moment of slow
+	// answers from a healthy Redis (this node's own CPU busy) switches
+	// nothing, while a hung Redis keeps failing until it does.
+	run          sync.Mutex
+	failures     int
+	backoffUntil time.Time
 
 	calls    [callResults]prometheus.Counter
 	switches [2]prometheus.Counter // to local (opened), to shared (closed)
@@ -211,6 +213,9 @@ func (l *redisLink) probeOnce(ctx context.Context) {
 		l.switching.Lock()
 		defer l.switching.Unlock()
 		if closed, down := l.b.recovered(gen, l.now()); closed {
+			l.run.Lock()
+			l.failures, l.backoffUntil = 0, time.Time{}
+			l.run.Unlock()
 			l.switches[1].Inc()
 			l.log.Warn("ALERT: shared rate limits back: Redis answers again; limits and spent challenges are shared across nodes again",
 				"redis", l.addr, "down_for", down.Round(time.Millisecond).String())
@@ -224,6 +229,10 @@ func (l *redisLink) probeOnce(ctx context.Context) {
 func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bool {
 	gen, closed := l.b.admit()
 	if !closed {
+		l.calls[callSkipped].Inc()
+		return false
+	}
+	if l.backingOff() {
 		l.calls[callSkipped].Inc()
 		return false
 	}
@@ -257,17 +266,27 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 	return false
 }
 
-// aRun counts a failed call into the run of failures and reports whether
-// the run is now long enough to open the breaker.
+// backingOff reports whether a failure was counted less than a deadline
+// ago: the calls meanwhile do not ask Redis.
+func (l *redisLink) backingOff() bool {
+	l.run.Lock()
+	defer l.run.Unlock()
+	return l.now().Before(l.backoffUntil)
+}
+
+// aRun counts a failed call into the run of failures — at most one a
+// deadline: calls that were waiting together fail together — and reports
+// whether the run is now long enough to open the breaker.
 func (l *redisLink) aRun() bool {
 	l.run.Lock()
 	defer l.run.Unlock()
 	now := l.now()
-	if l.failures == 0 {
-		l.runSince = now
+	if now.Before(l.backoffUntil) {
+		return false
 	}
 	l.failures++
-	return l.failures >= failsToOpen && now.Sub(l.runSince) >= 2*l.timeout
+	l.backoffUntil = now.Add(l.timeout)
+	return l.failures >= failsToOpen
 }
 
 func (l *redisLink) failed(gen uint64, err error) {

@@ -156,6 +156,8 @@ func hung(ctx context.Context) error {
 // says so.
 func TestLinkFailuresSwitchToLocal(t *testing.T) {
 	l := testLink(t)
+	now := time.Now()
+	l.now = func() time.Time { return now }
 	var reached atomic.Int64
 	call := func(ctx context.Context) error {
 		reached.Add(1)
@@ -167,6 +169,9 @@ func TestLinkFailuresSwitchToLocal(t *testing.T) {
 	for i := range 100 {
 		if l.do(context.Background(), call) {
 			t.Fatalf("call %d: Redis decided", i)
+		}
+		if i%10 == 9 {
+			now = now.Add(l.timeout) // calls come for longer than one deadline
 		}
 	}
 	if n := reached.Load(); n != failsToOpen {
@@ -272,8 +277,11 @@ func TestLinkNoOutageFromABusyNode(t *testing.T) {
 	if got := l.callCount(t, "busy"); got != 100 {
 		t.Errorf("busy decisions %v, want 100", got)
 	}
+	now := time.Now()
+	l.now = func() time.Time { return now }
 	for range 10 {
 		l.do(context.Background(), hung)
+		now = now.Add(l.timeout)
 		l.do(context.Background(), func(context.Context) error { return nil })
 	}
 	if l.b.isOpen() || l.logs.Count("ALERT") != 0 {

@@ -92,8 +92,9 @@ func TestHungRedisNeverSlowsARequest(t *testing.T) {
 	if ok2 != ok1 {
 		t.Errorf("Redis frozen, yet it decided %v calls: the freeze did not take", ok2-ok1)
 	}
-	// The door opens its breaker on a run of 3 failed calls (one slow answer
-	// of a healthy Redis must not switch a node), so that many waited.
+	// A failed call makes the door decide locally for a deadline, and its
+	// breaker opens on a run of such failures (one slow answer of a healthy
+	// Redis must not switch a node): at most that many waited.
 	if w := failed2 - failed1; w > 3 {
 		t.Errorf("%v calls on the request path waited on the frozen Redis; want at most 3, the run that opens the breaker", w)
 	}
@@ -113,6 +114,13 @@ func TestHungRedisNeverSlowsARequest(t *testing.T) {
 		}
 	}
 
+	// The prober finds the frozen Redis within a second, if the requests
+	// did not: the node switches to its own limits, with one ALERT.
+	for deadline := time.Now().Add(30 * time.Second); metric("fairslot_redis_up", "", "") != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) { // a hang guard
+			t.Fatalf("Redis frozen, but the door did not switch to its own limits within 30s\n%s", alerts(logs))
+		}
+	}
 	rs.Thaw(t)
 	for deadline := time.Now().Add(30 * time.Second); metric("fairslot_redis_up", "", "") != 1; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) { // a hang guard: the prober probes every second
