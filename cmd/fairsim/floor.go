@@ -39,7 +39,7 @@ type FloorReport struct {
 	FloodRate   float64            `json:"flood_requests_per_second"`
 	// The floor scenario's other attackers, on the public listener.
 	Streams     map[int]int64 `json:"public_stream_answers,omitempty"` // to stream requests
-	StreamsOpen int64         `json:"public_streams_held_most"` // the most held open at once
+	StreamsOpen int64         `json:"public_streams_held_most"`        // the most held open at once
 	Revoked     map[int]int64 `json:"revoked_token_answers,omitempty"`
 	Logins      map[int]int64 `json:"login_flood_answers,omitempty"`
 	// The waiting-room boards on the internal listener.
