@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fairslot/fairslot"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/postgres/pgtest"

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fairslot/fairslot/internal/testlog"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fairslot/fairslot/internal/promtest"
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 // TestBreaker drives the state machine through its transitions on a made-up
@@ -116,21 +117,7 @@ func testLink(t *testing.T) *linkTest {
 // metric reads one series: name with the label pair given.
 func (lt *linkTest) metric(t *testing.T, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := lt.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if mf.GetName() == name && lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no series %s{%s=%q}", name, label, value)
-	return 0
+	return promtest.Value(t, lt.reg, name, map[string]string{label: value})
 }
 
 func (lt *linkTest) callCount(t *testing.T, result string) float64 {

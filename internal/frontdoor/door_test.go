@@ -18,6 +18,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/gate"
+	"github.com/fairslot/fairslot/internal/promtest"
 )
 
 // claims is a fake token reader: "staff-N" and "acct-N" are valid.
@@ -330,27 +331,5 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, lane string) float64 {
 // value reads one series of reg; 0 when it is not there.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return promtest.Value(t, reg, name, labels)
 }

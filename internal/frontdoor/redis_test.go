@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fairslot/fairslot/internal/testlog"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/redislimit/redistest"
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 // waitFor waits until cond holds; the 30 s is a hang guard, not a limit on

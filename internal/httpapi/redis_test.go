@@ -13,16 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fairslot/fairslot/internal/testlog"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/gate"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/promtest"
 	"github.com/fairslot/fairslot/internal/redislimit/redistest"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 // TestHungRedisNeverSlowsARequest is issue 11's test of item 6: a door
@@ -321,30 +321,13 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-// gathered reads one series of reg (label "" for one without labels); -1
-// when reg has no such series.
+// gathered reads one series of reg (label "" for one without labels).
 func gathered(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if label == "" {
+		return promtest.Value(t, reg, name, nil)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label == "" && len(m.GetLabel()) == 0 {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
+	return promtest.Value(t, reg, name, map[string]string{label: value})
 }
 
 // alerts returns the log's ALERT lines.

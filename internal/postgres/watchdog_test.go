@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fairslot/fairslot/internal/testlog"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

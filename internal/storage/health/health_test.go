@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/promtest"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/health"
 	"github.com/fairslot/fairslot/internal/testlog"
@@ -95,33 +96,12 @@ var diskFull = &storage.Fault{Reason: storage.DiskFull, Err: errors.New("databas
 
 func write(s *health.Store) error { return s.Update(ctx, func(storage.Tx) error { return nil }) }
 
-// metric reads a metric of s by name and label values ("" for none).
+// metric reads a metric of s by name and label values.
 func metric(t *testing.T, s *health.Store, name string, labels map[string]string) float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return promtest.Value(t, reg, name, labels)
 }
 
 func gauge(t *testing.T, s *health.Store) float64 {
