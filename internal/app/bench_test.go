@@ -141,9 +141,17 @@ func barePostgres(b *testing.B, dsn string, n int) time.Duration {
 	return time.Since(start)
 }
 
-func benchBookingPath(b *testing.B, e *env, clients int, bare func(n int) time.Duration) {
-	// Set up b.N patients, five to an account, and sessions of 48 slots (as
-	// the demo's) for them all, outside the timer.
+// benchPatient is a patient of a benchmark with the account it is bound to.
+type benchPatient struct {
+	a app.Actor
+	p int64
+}
+
+// benchPeople sets up n patients, five to an account, and sessions of 48
+// slots (as the demo's) for them all: patient k books a place in
+// sessions[k/48].
+func benchPeople(b *testing.B, e *env, n int) ([]fairslot.Session, []benchPatient) {
+	b.Helper()
 	var sessions []fairslot.Session
 	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
 		h := fairslot.Hospital{Name: "H"}
@@ -152,7 +160,7 @@ func benchBookingPath(b *testing.B, e *env, clients int, bare func(n int) time.D
 		tx.CreateCampus(ctx, &c)
 		d := fairslot.Department{CampusID: c.ID, Code: "D", Name: "D"}
 		tx.CreateDepartment(ctx, &d)
-		for len(sessions)*48 < b.N {
+		for len(sessions)*48 < n {
 			doc := fairslot.Doctor{DepartmentID: d.ID, Name: "Dr", Title: fairslot.Expert}
 			tx.CreateDoctor(ctx, &doc)
 			s, err := addSession(ctx, tx, d.ID, doc.ID, "2026-12-12", 48)
@@ -166,24 +174,26 @@ func benchBookingPath(b *testing.B, e *env, clients int, bare func(n int) time.D
 	if err != nil {
 		b.Fatal(err)
 	}
-	type pa struct {
-		a app.Actor
-		p int64
-	}
-	people := make([]pa, 0, b.N)
-	for i := 0; len(people) < b.N; i++ {
+	people := make([]benchPatient, 0, n)
+	for i := 0; len(people) < n; i++ {
 		a, err := e.svc.OpenAccount(ctx, app.System, fmt.Sprintf("1500%07d", i))
 		if err != nil {
 			b.Fatal(err)
 		}
-		for j := 0; j < 5 && len(people) < b.N; j++ {
+		for j := 0; j < 5 && len(people) < n; j++ {
 			p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "P", IDType: fairslot.IDPassport, IDNumber: fmt.Sprintf("E%08d", len(people))})
 			if err != nil {
 				b.Fatal(err)
 			}
-			people = append(people, pa{a, p.ID})
+			people = append(people, benchPatient{a, p.ID})
 		}
 	}
+	return sessions, people
+}
+
+func benchBookingPath(b *testing.B, e *env, clients int, bare func(n int) time.Duration) {
+	// b.N patients and their sessions, outside the timer.
+	sessions, people := benchPeople(b, e, b.N)
 
 	lite, _ := e.svc.Store.(*sqlite.Store)
 	var commits0, writes0 int64

@@ -24,24 +24,9 @@ const staffPassword = "correct horse battery"
 func BenchmarkBookingBesideStaffLogins(b *testing.B) {
 	e := &env{dir: b.TempDir()}
 	e.svc, e.clock, e.inbox, e.pay = openServiceTB(b, e.dir, "FULL")
-	// 2·b.N patients, five to an account, and sessions of 48 slots.
-	var sessions []fairslot.Session
+	// 2·b.N patients and their sessions, and the 8 staff who log in.
+	sessions, people := benchPeople(b, e, 2*b.N)
 	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
-		h := fairslot.Hospital{Name: "H"}
-		tx.CreateHospital(ctx, &h)
-		c := fairslot.Campus{HospitalID: h.ID, Name: "C"}
-		tx.CreateCampus(ctx, &c)
-		d := fairslot.Department{CampusID: c.ID, Code: "D", Name: "D"}
-		tx.CreateDepartment(ctx, &d)
-		for len(sessions)*48 < 2*b.N {
-			doc := fairslot.Doctor{DepartmentID: d.ID, Name: "Dr", Title: fairslot.Expert}
-			tx.CreateDoctor(ctx, &doc)
-			s, err := addSession(ctx, tx, d.ID, doc.ID, "2026-12-12", 48)
-			if err != nil {
-				return err
-			}
-			sessions = append(sessions, s)
-		}
 		for i := range 8 {
 			st := fairslot.Staff{Username: fmt.Sprint("staff", i), Name: "S", Role: fairslot.Registrar}
 			if err := tx.CreateStaff(ctx, &st, app.HashPassword(staffPassword)); err != nil {
@@ -52,24 +37,6 @@ func BenchmarkBookingBesideStaffLogins(b *testing.B) {
 	})
 	if err != nil {
 		b.Fatal(err)
-	}
-	type pa struct {
-		a app.Actor
-		p int64
-	}
-	var people []pa
-	for i := 0; len(people) < 2*b.N; i++ {
-		a, err := e.svc.OpenAccount(ctx, app.System, fmt.Sprintf("1500%07d", i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for j := 0; j < 5 && len(people) < 2*b.N; j++ {
-			p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "P", IDType: fairslot.IDPassport, IDNumber: fmt.Sprintf("E%08d", len(people))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			people = append(people, pa{a, p.ID})
-		}
 	}
 	median := func(from int) time.Duration {
 		d := make([]time.Duration, b.N)
