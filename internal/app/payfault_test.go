@@ -120,12 +120,10 @@ func did(op string) func([]string) bool {
 	return func(ops []string) bool { return slices.Contains(ops, op) }
 }
 
-// TestRetryAfterFailedCommit is the issue's scenario (issue 11, item 8):
-// the provider charges, the commit that would confirm the booking fails,
-// and the patient retries with the same Idempotency-Key. The booking must
-// never be confirmed on money the provider has refunded: the retry
-// confirms it on the charge it keeps.
-func TestRetryAfterFailedCommit(t *testing.T) {
+// heldOnFaultyStore is an env whose store fails as told, with a patient's
+// account and a held booking of theirs to pay.
+func heldOnFaultyStore(t *testing.T) (*env, *faultyStore, app.Actor, app.BookingView) {
+	t.Helper()
 	e := newEnv(t)
 	fs := &faultyStore{Store: e.svc.Store}
 	e.svc.Store = fs
@@ -135,6 +133,16 @@ func TestRetryAfterFailedCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, fs, a, held
+}
+
+// TestRetryAfterFailedCommit is the issue's scenario (issue 11, item 8):
+// the provider charges, the commit that would confirm the booking fails,
+// and the patient retries with the same Idempotency-Key. The booking must
+// never be confirmed on money the provider has refunded: the retry
+// confirms it on the charge it keeps.
+func TestRetryAfterFailedCommit(t *testing.T) {
+	e, fs, a, held := heldOnFaultyStore(t)
 	key := fmt.Sprintf("%d:pay-1", a.ID) // the key as the provider knows it
 
 	fs.failWhen(did("booking confirmed"), failCommit)
@@ -156,15 +164,7 @@ func TestRetryAfterFailedCommit(t *testing.T) {
 // not refunded for a failure that did not happen; a retry with the same key
 // returns the confirmed booking.
 func TestLostCommitAnswer(t *testing.T) {
-	e := newEnv(t)
-	fs := &faultyStore{Store: e.svc.Store}
-	e.svc.Store = fs
-	a := e.login(t, "13812345678")
-	p := e.bind(t, a, "张三", 1)
-	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.later.ID, PatientID: p.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, fs, a, held := heldOnFaultyStore(t)
 	key := fmt.Sprintf("%d:pay-1", a.ID)
 
 	fs.failWhen(did("booking confirmed"), failAfterCommit)
