@@ -17,9 +17,15 @@ import (
 // breaker is the circuit breaker in front of Redis: a state machine told
 // what happened and when, which says whether its state switched. Closed,
 // decisions go to Redis; open, they are made on this node without waiting
-// on Redis. A reported failure opens it at once (the link reports a run of
-// failed calls, or a failed probe); only a probe that succeeds closes it,
-// so while Redis is down no request waits on it.
+// on Redis. A failed probe opens it at once; failed calls open it as a run:
+// after a call fails, the calls of the next backoff are not sent to Redis
+// (so a request waits on Redis at most once, however many limits it
+// checks), failures count at most once a backoff (calls that waited
+// together fail together), a success ends the run, and failsToOpen in a row
+// open it — a moment of slow answers from a healthy Redis (this node's own
+// CPU busy) switches nothing, while a hung Redis keeps failing until it
+// does. Only a probe that succeeds closes it, so while Redis is down no
+// request waits on it.
 //
 // Every outcome is reported with the generation it began in, and counts
 // only if no switch happened since: a call that was already waiting when
@@ -27,22 +33,54 @@ import (
 // a probe that began before a failure cannot close the breaker that failure
 // opened.
 type breaker struct {
-	mu    sync.Mutex
-	open  bool
-	gen   uint64    // switches so far
-	since time.Time // when it last switched (or was made)
+	mu           sync.Mutex
+	open         bool
+	gen          uint64        // switches so far
+	since        time.Time     // when it last switched (or was made)
+	backoff      time.Duration // after a failed call: the link's deadline
+	failures     int           // failed calls in a row, while closed
+	backoffUntil time.Time
 }
 
-// admit says whether a call may go to Redis now, and the generation to
-// report its outcome in.
-func (b *breaker) admit() (gen uint64, closed bool) {
+// failsToOpen is how many request-path calls must fail in a row to open
+// the breaker.
+const failsToOpen = 3
+
+// admit says whether a call may go to Redis at now — closed, and not
+// backing off after a failed call — and the generation to report its
+// outcome in.
+func (b *breaker) admit(now time.Time) (gen uint64, closed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.gen, !b.open
+	return b.gen, !b.open && !now.Before(b.backoffUntil)
 }
 
-// failed records a call or probe of generation gen that failed. It reports
-// whether that opened the breaker, and how long it had been closed.
+// succeeded records a call that Redis answered: the run of failures ends.
+func (b *breaker) succeeded() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failures = 0
+}
+
+// callFailed records a request-path call of generation gen that failed,
+// into the run of failures. It reports whether that opened the breaker, and
+// how long it had been closed.
+func (b *breaker) callFailed(gen uint64, now time.Time) (opened bool, closedFor time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open || gen != b.gen || now.Before(b.backoffUntil) {
+		return false, 0
+	}
+	b.failures++
+	b.backoffUntil = now.Add(b.backoff)
+	if b.failures < failsToOpen {
+		return false, 0
+	}
+	return true, b.flip(now)
+}
+
+// failed records a probe of generation gen that failed. It reports whether
+// that opened the breaker, and how long it had been closed.
 func (b *breaker) failed(gen uint64, now time.Time) (opened bool, closedFor time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -66,6 +104,7 @@ func (b *breaker) recovered(gen uint64, now time.Time) (closed bool, openFor tim
 func (b *breaker) flip(now time.Time) time.Duration {
 	was := now.Sub(b.since)
 	b.open, b.gen, b.since = !b.open, b.gen+1, now
+	b.failures, b.backoffUntil = 0, time.Time{}
 	return was
 }
 
@@ -97,16 +136,6 @@ type redisLink struct {
 	// this node, never counted against Redis — the node's own concurrency
 	// is not Redis failing.
 	inflight chan struct{}
-	// After a request-path call fails, the calls of the next deadline are
-	// decided on this node without asking Redis (so a request waits on
-	// Redis at most once, however many limits it checks); failures are
-	// counted at most once a deadline, and a success ends the run. Only
-	// failsToOpen of them in a row open the breaker: a moment of slow
-	// answers from a healthy Redis (this node's own CPU busy) switches
-	// nothing, while a hung Redis keeps failing until it does.
-	run          sync.Mutex
-	failures     int
-	backoffUntil time.Time
 
 	calls    [callResults]prometheus.Counter
 	switches [2]prometheus.Counter // to local (opened), to shared (closed)
@@ -128,14 +157,10 @@ const (
 
 var callResultNames = [callResults]string{"ok", "failed", "skipped", "busy"}
 
-// failsToOpen is how many request-path calls must fail in a row to open
-// the breaker.
-const failsToOpen = 3
-
 func newRedisLink(addr string, timeout time.Duration, inflight int, probe func(context.Context) error, reg prometheus.Registerer, log *slog.Logger) *redisLink {
 	l := &redisLink{addr: addr, timeout: timeout, probe: probe, now: time.Now, log: log, done: make(chan struct{}),
 		inflight: make(chan struct{}, inflight)}
-	l.b.since = l.now()
+	l.b.since, l.b.backoff = l.now(), timeout
 	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fairslot_redis_calls_total",
 		Help: "Shared rate-limit and spent-challenge decisions on the request path: made by Redis (ok), made on this node after Redis failed or timed out (failed), made on this node without asking Redis while the breaker is open (skipped) or while as many calls as the connection pool holds were waiting (busy)."},
 		[]string{"result"})
@@ -201,21 +226,18 @@ func (l *redisLink) start(ctx context.Context, tick <-chan time.Time, stopTicks 
 // an outage is found while the node is idle, not by a request); a success
 // closes it.
 func (l *redisLink) probeOnce(ctx context.Context) {
-	gen, _ := l.b.admit()
+	gen, _ := l.b.admit(l.now())
 	pctx, cancel := context.WithTimeout(ctx, l.timeout)
 	err := l.probe(pctx)
 	cancel()
 	switch {
 	case ctx.Err() != nil: // shutting down: not Redis's doing
 	case err != nil:
-		l.failed(gen, err)
+		l.failed(l.b.failed, gen, err)
 	default:
 		l.switching.Lock()
 		defer l.switching.Unlock()
 		if closed, down := l.b.recovered(gen, l.now()); closed {
-			l.run.Lock()
-			l.failures, l.backoffUntil = 0, time.Time{}
-			l.run.Unlock()
 			l.switches[1].Inc()
 			l.log.Warn("ALERT: shared rate limits back: Redis answers again; limits and spent challenges are shared across nodes again",
 				"redis", l.addr, "down_for", down.Round(time.Millisecond).String())
@@ -227,12 +249,8 @@ func (l *redisLink) probeOnce(ctx context.Context) {
 // lets it. It reports whether Redis decided; when it did not, the caller
 // decides on this node. Redis's errors end here: the caller never sees one.
 func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bool {
-	gen, closed := l.b.admit()
+	gen, closed := l.b.admit(l.now())
 	if !closed {
-		l.calls[callSkipped].Inc()
-		return false
-	}
-	if l.backingOff() {
 		l.calls[callSkipped].Inc()
 		return false
 	}
@@ -247,9 +265,7 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 	err := call(cctx)
 	cancel()
 	if err == nil {
-		l.run.Lock()
-		l.failures = 0
-		l.run.Unlock()
+		l.b.succeeded()
 		l.calls[callOK].Inc()
 		return true
 	}
@@ -259,43 +275,18 @@ func (l *redisLink) do(ctx context.Context, call func(context.Context) error) bo
 		return false
 	}
 	l.calls[callFailed].Inc()
-	if errors.Is(err, redis.ErrPoolTimeout) || !l.aRun() {
-		return false // not Redis's doing, or not yet a run of failures
+	if !errors.Is(err, redis.ErrPoolTimeout) { // a full pool is not Redis's doing
+		l.failed(l.b.callFailed, gen, err)
 	}
-	l.failed(gen, err)
 	return false
 }
 
-// backingOff reports whether a failure was counted less than a deadline
-// ago: the calls meanwhile do not ask Redis.
-func (l *redisLink) backingOff() bool {
-	l.run.Lock()
-	defer l.run.Unlock()
-	return l.now().Before(l.backoffUntil)
-}
-
-// aRun counts a failed call into the run of failures — at most one a
-// deadline: calls that were waiting together fail together — and reports
-// whether the run is now long enough to open the breaker.
-func (l *redisLink) aRun() bool {
-	l.run.Lock()
-	defer l.run.Unlock()
-	now := l.now()
-	if now.Before(l.backoffUntil) {
-		return false
-	}
-	l.failures++
-	l.backoffUntil = now.Add(l.timeout)
-	return l.failures >= failsToOpen
-}
-
-func (l *redisLink) failed(gen uint64, err error) {
+// failed reports a failure to the breaker (a probe's or a call's, as
+// report says) and logs the ALERT if that opened it.
+func (l *redisLink) failed(report func(gen uint64, now time.Time) (bool, time.Duration), gen uint64, err error) {
 	l.switching.Lock()
 	defer l.switching.Unlock()
-	if opened, _ := l.b.failed(gen, l.now()); opened {
-		l.run.Lock()
-		l.failures = 0
-		l.run.Unlock()
+	if opened, _ := report(gen, l.now()); opened {
 		l.switches[0].Inc()
 		l.log.Error(fmt.Sprintf("ALERT: shared rate limits unavailable: Redis failed or did not answer within %v; limiting per node, and remembering spent challenges per node, until it answers", l.timeout),
 			"redis", l.addr, "err", err)

@@ -67,7 +67,7 @@ func TestBreaker(t *testing.T) {
 		for i, s := range steps {
 			gen := uint64(s.gen)
 			if s.gen == cur {
-				gen, _ = b.admit()
+				gen, _ = b.admit(t0.Add(s.at))
 			}
 			var switched bool
 			var was time.Duration
@@ -76,7 +76,7 @@ func TestBreaker(t *testing.T) {
 			} else {
 				switched, was = b.recovered(gen, t0.Add(s.at))
 			}
-			_, closed := b.admit()
+			_, closed := b.admit(t0.Add(s.at))
 			if switched != s.switched || was != s.was || closed == s.open || b.isOpen() != s.open {
 				t.Errorf("%s, step %d (%s of generation %d at %v): switched %v after %v, open %v; want %v after %v, open %v",
 					name, i, s.op, s.gen, s.at, switched, was, !closed, s.switched, s.was, s.open)
@@ -294,7 +294,7 @@ func TestLinkRequestGoneIsNotAnOutage(t *testing.T) {
 // probe succeeds, and stops — and is waited for — on Close.
 func TestProberOneAtATime(t *testing.T) {
 	l := testLink(t)
-	l.failed(0, errRedis)
+	l.failed(l.b.failed, 0, errRedis)
 	var running, most, probes atomic.Int64
 	entered, release := make(chan struct{}), make(chan struct{})
 	l.probe = func(ctx context.Context) error {

@@ -205,9 +205,9 @@ func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
 				p = staffStreams
 			}
 			if device == "" && c.lane != Staff {
-				device = "none " + AddrPrefix(r.RemoteAddr) // as the rate limits count it
+				device = "none " + c.prefix // as the rate limits count it
 			}
-			keys := [3]string{AddrPrefix(r.RemoteAddr), device, c.subject}
+			keys := [3]string{c.prefix, device, c.subject}
 			if why := p.Acquire(keys[:]...); why != gate.NoRefusal {
 				d.refuse(w, r, c.lane, streamReasons[why], streamRetry)
 				return
@@ -262,11 +262,12 @@ func (d *Door) Token(r *http.Request) string {
 }
 
 // caller is what the door knows of a request's sender: its lane, its
-// account (0 for none), its signed device ("" for none) and, for a valid
-// token, whose it is ("account:7", "staff:3").
+// account (0 for none), its address prefix, its signed device ("" for
+// none) and, for a valid token, whose it is ("account:7", "staff:3").
 type caller struct {
 	lane    Lane
 	account int64
+	prefix  string
 	device  string
 	subject string
 }
@@ -277,7 +278,7 @@ type caller struct {
 // listener every request is in the staff lane; its device and valid token
 // still name it, for the stream pool's caps.
 func (d *Door) classify(r *http.Request, l Listener) caller {
-	c := caller{lane: Public, device: d.Device(r)}
+	c := caller{lane: Public, prefix: AddrPrefix(r.RemoteAddr), device: d.Device(r)}
 	if l == InternalListener {
 		c.lane = Staff
 	}
@@ -303,7 +304,7 @@ func (d *Door) classify(r *http.Request, l Listener) caller {
 // device-less share after, so that a refusal from it (which hands the
 // client a device) has been paid for from the network's allowance.
 func (d *Door) limited(r *http.Request, c caller) (limitKind, time.Duration, bool) {
-	prefix := AddrPrefix(r.RemoteAddr)
+	prefix := c.prefix
 	type check struct {
 		kind limitKind
 		key  string

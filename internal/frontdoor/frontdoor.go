@@ -83,8 +83,9 @@ type Config struct {
 	// challenges in Redis so that several nodes share them.
 	Redis string `json:"redis"`
 	// RedisTimeout bounds every call to Redis on the request path, and each
-	// probe; the first call that fails or times out switches the node to
-	// its own limits until a probe, every RedisProbeEvery, succeeds.
+	// probe; a run of calls that fail or time out (or a failed probe)
+	// switches the node to its own limits until a probe, every
+	// RedisProbeEvery, succeeds.
 	RedisTimeout    fairslot.Duration `json:"redis_timeout"`
 	RedisProbeEvery fairslot.Duration `json:"redis_probe_every"`
 	// Challenges: the difficulty in bits when the patient lane is idle, how
