@@ -173,12 +173,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// What each listener serves: everything on the only one; beside an
 	// internal listener, the public one has the patients' side alone and
 	// the internal one the staff's, kiosks' and boards' alone.
-	kinds := []frontdoor.Listener{frontdoor.SingleListener}
-	if ls.staff != nil {
-		kinds = []frontdoor.Listener{frontdoor.PublicListener, frontdoor.InternalListener}
-	}
+	serving := ls.serving()
 	var servers []*http.Server
-	for _, kind := range kinds {
+	for _, sv := range serving {
+		kind := sv.kind
 		p, err := pages.Handler(kind)
 		if err != nil {
 			return err
@@ -211,7 +209,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
-		go func() { serveErr <- srv.Serve(ls.serving()[i]) }()
+		go func() { serveErr <- srv.Serve(serving[i].ln) }()
 	}
 	printBanner(stdout, ls.public.Addr(), *demoMode)
 
@@ -306,13 +304,19 @@ func listen(c config.Config) (*listeners, error) {
 	return ls, nil
 }
 
-// serving lists the listeners the HTTP servers serve, in the order of
-// their kinds: the public (or only) one, then the internal one.
-func (ls *listeners) serving() []net.Listener {
+// served is a listener the pages and the API are served on, with its kind.
+type served struct {
+	kind frontdoor.Listener
+	ln   net.Listener
+}
+
+// serving lists the listeners the pages and the API are served on: the
+// only one, or the public one beside the internal one.
+func (ls *listeners) serving() []served {
 	if ls.staff == nil {
-		return []net.Listener{ls.public}
+		return []served{{frontdoor.SingleListener, ls.public}}
 	}
-	return []net.Listener{ls.public, ls.staff}
+	return []served{{frontdoor.PublicListener, ls.public}, {frontdoor.InternalListener, ls.staff}}
 }
 
 func (ls *listeners) close() {
