@@ -27,7 +27,6 @@ import (
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/storage"
-	"github.com/fairslot/fairslot/internal/storage/health"
 	"github.com/fairslot/fairslot/internal/web"
 )
 
@@ -194,7 +193,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
-	background, err := backgroundJobs(ctx, c, svc, st, log, metrics)
+	background, err := backgroundJobs(ctx, c, svc, st.Store, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -356,13 +355,14 @@ func site(api, pages http.Handler) http.Handler {
 	return mux
 }
 
-// backgroundJobs returns the owned background work. On the embedded store
+// backgroundJobs returns the owned background work, given the backend under
+// the watched store. On the embedded store
 // this node sweeps alone. On PostgreSQL every node beats a heartbeat proven
 // with a key from the keyset and runs its lock watchdog; the node that holds
 // the job lock sweeps and its watchdog acts first, the others stand by to
 // take over and act when the leader does not.
-func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger, metrics *prometheus.Registry) (func(context.Context), error) {
-	pg, ok := health.Unwrap(st).(*postgres.Store)
+func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, backend storage.Store, log *slog.Logger, metrics *prometheus.Registry) (func(context.Context), error) {
+	pg, ok := backend.(*postgres.Store)
 	if !ok {
 		return func(ctx context.Context) { svc.Run(ctx, time.Duration(c.SweepInterval)) }, nil
 	}

@@ -112,18 +112,6 @@ func New(st storage.Store, o Options) *Store {
 	return s
 }
 
-// Unwrap returns the store New wrapped.
-func (s *Store) Unwrap() storage.Store { return s.Store }
-
-// Unwrap returns the backend under st if a health Store wraps it, else st:
-// for code that must know which backend runs.
-func Unwrap(st storage.Store) storage.Store {
-	if h, ok := st.(*Store); ok {
-		return h.Store
-	}
-	return st
-}
-
 // Describe and Collect make the Store a prometheus.Collector of its
 // failure counter and writability gauge.
 func (s *Store) Describe(ch chan<- *prometheus.Desc) {

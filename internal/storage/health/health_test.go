@@ -307,7 +307,4 @@ func TestCloseStopsTheProberAndClosesTheBackend(t *testing.T) {
 	if !b.closed {
 		t.Error("Close did not close the backend")
 	}
-	if health.Unwrap(s) != storage.Store(b) {
-		t.Error("Unwrap did not return the backend")
-	}
 }
