@@ -168,12 +168,6 @@ func newCode() string {
 // when the use case then fails — a failed login attempt is counted and
 // recorded, and only then refused. fn returns the error to give the caller.
 func (s *Service) committed(ctx context.Context, fn func(tx storage.Tx) (refuse error, err error)) error {
-	var refuse error
-	if err := s.Store.Update(ctx, func(tx storage.Tx) (err error) {
-		refuse, err = fn(tx)
-		return err
-	}); err != nil {
-		return err
-	}
-	return refuse
+	refuse, err := s.update(ctx, fn)
+	return firstErr(err, refuse)
 }
