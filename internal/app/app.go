@@ -171,3 +171,17 @@ func (s *Service) committed(ctx context.Context, fn func(tx storage.Tx) (refuse 
 	refuse, err := s.update(ctx, fn)
 	return firstErr(err, refuse)
 }
+
+// update runs fn in a write transaction that commits when fn returns no
+// err, even with a refusal for the caller — the transitions a refused
+// request makes (a payment sent to refunding) are kept.
+func (s *Service) update(ctx context.Context, fn func(tx storage.Tx) (refuse, err error)) (refuse, err error) {
+	err = s.Store.Update(ctx, func(tx storage.Tx) (err error) {
+		refuse, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refuse, nil
+}

@@ -199,20 +199,6 @@ func (s *Service) startPayment(ctx context.Context, a Actor, bookingID int64, ke
 	}
 }
 
-// update runs fn in a write transaction that commits when fn returns no
-// err, even with a refusal for the caller — the transitions a refused
-// request makes (a payment sent to refunding) are kept.
-func (s *Service) update(ctx context.Context, fn func(tx storage.Tx) (refuse, err error)) (refuse, err error) {
-	err = s.Store.Update(ctx, func(tx storage.Tx) (err error) {
-		refuse, err = fn(tx)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return refuse, nil
-}
-
 // charge asks the provider to take payment p, under its own deadline.
 func (s *Service) charge(ctx context.Context, p storage.Payment, reference string) (payment.Charge, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.paymentTimeout())
