@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -267,16 +266,28 @@ type attacker struct {
 // for fairsim knows to run it rather than its tests.
 const childEnv = "FAIRSIM_CHILD"
 
+// attackOrder is what the floor scenario tells its attack process, on its
+// standard input.
+type attackOrder struct {
+	Public                                      string
+	Seconds                                     time.Duration
+	Workers, Networks, Streams, Revoked, Logins int
+	Tokens                                      []string // the revoked staff tokens
+}
+
 func startAttack(ctx context.Context, public string, k floorKnobs, revoked []string) (*attacker, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
+	order, err := json.Marshal(attackOrder{Public: public, Seconds: k.seconds, Workers: k.workers, Networks: k.networks,
+		Streams: k.streams, Revoked: k.revoked, Logins: k.logins, Tokens: revoked})
+	if err != nil {
+		return nil, err
+	}
 	a := &attacker{}
-	a.cmd = exec.CommandContext(ctx, "nice", "-n", "10", self, "attack", "--public", public, "--duration", k.seconds.String(),
-		"--workers", strconv.Itoa(k.workers), "--networks", strconv.Itoa(k.networks), "--streams", strconv.Itoa(k.streams),
-		"--revoked", strconv.Itoa(k.revoked), "--logins", strconv.Itoa(k.logins))
-	a.cmd.Stdin = strings.NewReader(strings.Join(revoked, "\n"))
+	a.cmd = exec.CommandContext(ctx, "nice", "-n", "10", self, "attack")
+	a.cmd.Stdin = bytes.NewReader(order)
 	a.cmd.Env = append(os.Environ(), childEnv+"=1")
 	a.cmd.Stdout, a.cmd.Stderr = &a.out, os.Stderr
 	return a, a.cmd.Start()
@@ -291,35 +302,23 @@ func (a *attacker) wait() (AttackReport, error) {
 }
 
 // runAttack is 'fairsim attack': the public side of a flooded phase of the
-// floor scenario, which starts it; the revoked tokens come on stdin, the
-// answers go to stdout as JSON.
+// floor scenario, which starts it with its order (attackOrder) on stdin;
+// the answers go to stdout as JSON.
 func runAttack(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("attack", flag.ContinueOnError)
-	var k floorKnobs
-	public := fs.String("public", "", "the public URL (loopback only)")
-	fs.DurationVar(&k.seconds, "duration", 15*time.Second, "how long to attack")
-	fs.IntVar(&k.workers, "workers", 0, "flood workers")
-	fs.IntVar(&k.networks, "networks", 1, "flood networks")
-	fs.IntVar(&k.streams, "streams", 0, "stream holders")
-	fs.IntVar(&k.revoked, "revoked", 0, "revoked-token workers")
-	fs.IntVar(&k.logins, "logins", 0, "login-flood workers")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var o attackOrder
+	if len(args) > 0 {
+		return fmt.Errorf("attack takes no arguments: the floor scenario gives its order on stdin")
 	}
-	if err := loopbackOnly(*public); err != nil || *public == "" || k.seconds > 5*time.Minute {
-		return fmt.Errorf("attack needs a loopback --public URL and a duration of at most 5m: %v", err)
+	if err := json.NewDecoder(io.LimitReader(os.Stdin, 1<<20)).Decode(&o); err != nil {
+		return fmt.Errorf("attack: the order on stdin: %w", err)
 	}
-	b, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
-	if err != nil {
-		return err
+	if err := loopbackOnly(o.Public); err != nil || o.Public == "" || o.Seconds > 5*time.Minute || (o.Revoked > 0 && len(o.Tokens) == 0) {
+		return fmt.Errorf("attack needs a loopback public URL, at most 5m and, to replay revoked tokens, the tokens: %v", err)
 	}
-	revoked := strings.Fields(string(b))
-	if k.revoked > 0 && len(revoked) == 0 {
-		return fmt.Errorf("attack: --revoked needs the revoked tokens on stdin")
-	}
+	k := floorKnobs{seconds: o.Seconds, workers: o.Workers, networks: max(o.Networks, 1), streams: o.Streams, revoked: o.Revoked, logins: o.Logins}
 	ctx, cancel := context.WithTimeout(ctx, k.seconds)
 	defer cancel()
-	a := newAttack(*public, k, revoked)
+	a := newAttack(o.Public, k, o.Tokens)
 	var wg sync.WaitGroup
 	a.start(ctx, &wg)
 	wg.Wait()
