@@ -116,9 +116,9 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		if err != nil {
 			return nil, err
 		}
-		var hash []byte
-		token, hash = s.newToken(storage.AccountToken, rec.ID)
-		if err := tx.CreateToken(ctx, storage.Token{Hash: hash, Kind: storage.AccountToken, SubjectID: rec.ID, ExpiresAt: now.Add(accountTokenTTL), CreatedAt: now}); err != nil {
+		var k storage.Token
+		token, k = s.newToken(storage.AccountToken, rec.ID, now)
+		if err := tx.CreateToken(ctx, k); err != nil {
 			return nil, err
 		}
 		acct = fairslot.Account{ID: rec.ID, Phone: vault.MaskPhone(p), CreatedAt: rec.CreatedAt}
@@ -214,9 +214,9 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password st
 			// was being checked: the check proved nothing about it now.
 			return wrong, failed(tx)
 		}
-		var tokenHash []byte
-		token, tokenHash = s.newToken(storage.StaffToken, current.ID)
-		if err := tx.CreateToken(ctx, storage.Token{Hash: tokenHash, Kind: storage.StaffToken, SubjectID: current.ID, ExpiresAt: now.Add(staffTokenTTL), CreatedAt: now}); err != nil {
+		var k storage.Token
+		token, k = s.newToken(storage.StaffToken, current.ID, now)
+		if err := tx.CreateToken(ctx, k); err != nil {
 			return nil, err
 		}
 		st = current
@@ -314,17 +314,19 @@ func (s *Service) tokenSigner() gate.Signer {
 	return s.tokenKey
 }
 
-// newToken returns a bearer token for a subject, valid for its kind's TTL,
-// and the hash that is stored.
-func (s *Service) newToken(kind storage.TokenKind, subject int64) (token string, hash []byte) {
+// newToken returns a bearer token for a subject, made at now and valid
+// for its kind's TTL, and the record that is stored: its hash, with the
+// same expiry the token carries.
+func (s *Service) newToken(kind storage.TokenKind, subject int64, now time.Time) (token string, rec storage.Token) {
+	expires := now.Add(tokenTTL[kind]).Truncate(time.Second)
 	b := make([]byte, tokenPayload)
 	b[0] = kind[0]
 	binary.BigEndian.PutUint64(b[1:9], uint64(subject))
-	binary.BigEndian.PutUint64(b[9:17], uint64(s.now().Add(tokenTTL[kind]).Unix()))
+	binary.BigEndian.PutUint64(b[9:17], uint64(expires.Unix()))
 	rand.Read(b[17:])
 	token = s.tokenSigner().Sign(b)
 	sum := sha256.Sum256([]byte(token))
-	return token, sum[:]
+	return token, storage.Token{Hash: sum[:], Kind: kind, SubjectID: subject, ExpiresAt: expires, CreatedAt: now}
 }
 
 type claims struct {
