@@ -101,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	svc.PatientTokenTTL, svc.PatientRefreshTTL = time.Duration(c.PatientTokenTTL), time.Duration(c.PatientRefreshTTL)
 	if *demoMode || *migrate {
 		if err := st.Migrate(ctx); err != nil {
 			return err

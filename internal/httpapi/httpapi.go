@@ -82,6 +82,7 @@ func (s *Server) Handler(l frontdoor.Listener) http.Handler {
 		h("GET /api/v1/challenge", s.challenge)
 		h("POST /api/v1/auth/code", s.requestCode)
 		h("POST /api/v1/auth/login", s.login)
+		h("POST /api/v1/auth/refresh", s.refresh)
 		s.patientRoutes(h)
 	}
 	h("POST /api/v1/auth/logout", s.logout) // staff log out on the internal listener
