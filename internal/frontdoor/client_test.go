@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -203,5 +204,33 @@ func TestHSTSAndDeviceCookie(t *testing.T) {
 	r.TLS = &tls.ConnectionState{}
 	if got := serve(off.Wrap(ok), r).Header().Get("Strict-Transport-Security"); got != "" {
 		t.Errorf("HSTS off: sent %q", got)
+	}
+}
+
+// TestStreamsThroughTransport: over TLS the transport wraps the response
+// writer; a display stream still flushes and sets its write deadlines
+// through it (http.ResponseController).
+func TestStreamsThroughTransport(t *testing.T) {
+	tr := &frontdoor.Transport{HSTS: "max-age=60"}
+	errs := make(chan error, 2)
+	srv := httptest.NewTLSServer(tr.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		errs <- rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		w.Write([]byte("event: board\n\n"))
+		errs <- rc.Flush()
+	})))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("through the transport: %v", err)
+		}
+	}
+	if resp.Header.Get("Strict-Transport-Security") != "max-age=60" {
+		t.Errorf("HSTS = %q", resp.Header.Get("Strict-Transport-Security"))
 	}
 }
