@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +164,44 @@ func TestPatientTokenTTLConfigurable(t *testing.T) {
 	}
 	if got := toks.RefreshExpires.Sub(start); got != 2*time.Hour {
 		t.Errorf("refresh token lives %v, want 2h", got)
+	}
+}
+
+// TestConcurrentRefreshOneWinner: a browser's requests that all found the
+// access token expired refresh at once with one refresh token: exactly one
+// gets new tokens, the others are told of the race, and the login survives.
+func TestConcurrentRefreshOneWinner(t *testing.T) {
+	e := newEnv(t)
+	toks := e.patientLogin(t, "13800000005")
+	e.clock.Add(2 * time.Hour)
+	var wg sync.WaitGroup
+	results := make(chan error, 8)
+	winners := make(chan app.Tokens, 8)
+	for range 8 {
+		wg.Go(func() {
+			next, err := e.svc.Refresh(ctx, app.Actor{}, toks.Refresh)
+			if err == nil {
+				winners <- next
+			}
+			results <- err
+		})
+	}
+	wg.Wait()
+	close(results)
+	close(winners)
+	won := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			won++
+		case err != app.ErrRefreshRaced:
+			t.Errorf("a concurrent refresh: %v, want ErrRefreshRaced", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of 8 concurrent refreshes won, want 1", won)
+	}
+	if db, door := e.valid(t, (<-winners).Access); !db || !door {
+		t.Error("the winner's access token is not valid: the race revoked the login")
 	}
 }
