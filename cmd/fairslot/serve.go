@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,6 +82,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	var cert tls.Certificate
+	if c.TLSCert != "" {
+		if cert, err = tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("tls_cert, tls_key: %w", err)
+		}
+	}
 	// Listen before anything is created: a port already taken must leave no
 	// data directory or keyset behind.
 	ls, err := listen(c)
@@ -94,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	svc.PatientTokenTTL, svc.PatientRefreshTTL = time.Duration(c.PatientTokenTTL), time.Duration(c.PatientRefreshTTL)
 	if *demoMode || *migrate {
 		if err := st.Migrate(ctx); err != nil {
 			return err
@@ -173,6 +181,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// internal listener, the public one has the patients' side alone and
 	// the internal one the staff's, kiosks' and boards' alone.
 	serving := ls.serving()
+	transport := c.Transport()
 	var servers []*http.Server
 	for _, sv := range serving {
 		kind := sv.kind
@@ -184,10 +193,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if sim != nil && kind != frontdoor.PublicListener {
 			h = sim.handler(h)
 		}
-		servers = append(servers, hardened(drainable(wrap(h, kind), &draining), log))
+		// The transport layer first: every limit after it keys on the
+		// real client address it resolves.
+		servers = append(servers, hardened(drainable(transport.Wrap(wrap(h, kind)), &draining), log))
 	}
 	if ls.staff != nil {
-		log.Info("staff, kiosks and displays on the internal listener", "url", "http://"+ls.staff.Addr().String())
+		log.Info("staff, kiosks and displays on the internal listener", "url", ls.staff.Addr().String(), "tls", c.TLSCert != "")
 	}
 
 	var wg sync.WaitGroup
@@ -208,9 +219,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
+		if c.TLSCert != "" {
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			go func() { serveErr <- srv.ServeTLS(serving[i].ln, "", "") }()
+			continue
+		}
 		go func() { serveErr <- srv.Serve(serving[i].ln) }()
 	}
-	printBanner(stdout, ls.public.Addr(), *demoMode)
+	printBanner(stdout, ls.public.Addr(), *demoMode, c.TLSCert != "")
 
 	select {
 	case err := <-serveErr:
@@ -413,10 +429,14 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 	}, nil
 }
 
-func printBanner(w io.Writer, addr net.Addr, demoMode bool) {
-	url := "http://" + addr.String()
+func printBanner(w io.Writer, addr net.Addr, demoMode, https bool) {
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	url := scheme + "://" + addr.String()
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		url = fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
+		url = fmt.Sprintf("%s://127.0.0.1:%d", scheme, tcp.Port)
 	}
 	fmt.Fprintf(w, "fairslot %s listening on %s\n", version, url)
 	if !demoMode {

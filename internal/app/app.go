@@ -72,6 +72,9 @@ type Service struct {
 	// before the sweep reconciles it (0: 2m): longer than a payment takes,
 	// so that the sweep does not race one in progress — and safe if it does.
 	PaymentTimeout, PaymentGrace time.Duration
+	// PatientTokenTTL and PatientRefreshTTL are the lifetimes of a
+	// patient's access and refresh tokens (refresh.go); 0: the defaults.
+	PatientTokenTTL, PatientRefreshTTL time.Duration
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

@@ -25,7 +25,7 @@ const (
 	loginCodeGap        = time.Minute // between two codes to one phone
 	loginCodesPerHour   = 5
 	loginCodeAttempts   = 5
-	accountTokenTTL     = 30 * 24 * time.Hour
+	accountTokenTTL     = DefaultPatientTokenTTL // Service.PatientTokenTTL; refresh.go
 	staffTokenTTL       = 12 * time.Hour
 	maxPasswordLength   = 256
 	loginCodeMessageFmt = "Your fairslot login code is %s. It expires in 5 minutes. Never share it."
@@ -318,7 +318,7 @@ func (s *Service) tokenSigner() gate.Signer {
 // for its kind's TTL, and the record that is stored: its hash, with the
 // same expiry the token carries.
 func (s *Service) newToken(kind storage.TokenKind, subject int64, now time.Time) (token string, rec storage.Token) {
-	expires := now.Add(tokenTTL[kind]).Truncate(time.Second)
+	expires := now.Add(s.lifetime(kind)).Truncate(time.Second)
 	b := make([]byte, tokenPayload)
 	b[0] = kind[0]
 	binary.BigEndian.PutUint64(b[1:9], uint64(subject))

@@ -42,10 +42,29 @@ type Config struct {
 	// InsecureCookies drops the Secure flag from the pages' cookies, for an
 	// intranet served over plain HTTP (browsers keep Secure cookies on
 	// localhost anyway). Off by default: put TLS in front of the pages.
-	InsecureCookies bool   `json:"insecure_cookies"`
-	DataDir         string `json:"data_dir"`
-	Keyset          string `json:"keyset"`
-	DB              string `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
+	InsecureCookies bool `json:"insecure_cookies"`
+	// TrustedProxies are the networks (CIDR prefixes or addresses) of the
+	// proxies in front of the server, the hospital's TLS proxy: only from
+	// them are X-Forwarded-For (the client's address, for every limit and
+	// audit record) and X-Forwarded-Proto believed. Empty: none — the TCP
+	// peer is the client, and both headers are ignored.
+	TrustedProxies []string `json:"trusted_proxies"`
+	// HSTS is the Strict-Transport-Security header sent on every response
+	// to a request that came over TLS (the server's own, or a trusted
+	// proxy's); empty: none.
+	HSTS string `json:"hsts"`
+	// TLSCert and TLSKey, both set, make the listeners serve HTTPS
+	// themselves (PEM files); else plain HTTP, for a TLS proxy in front.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// PatientTokenTTL is how long a patient's access token lives;
+	// PatientRefreshTTL how long its refresh token does, renewed (and
+	// rotated) with every refresh.
+	PatientTokenTTL   fairslot.Duration `json:"patient_token_ttl"`
+	PatientRefreshTTL fairslot.Duration `json:"patient_refresh_ttl"`
+	DataDir           string            `json:"data_dir"`
+	Keyset            string            `json:"keyset"`
+	DB                string            `json:"db"` // empty: SQLite in the data directory; else a postgres:// URL (the online role)
 	// Node names this server in the database (application_name, heartbeats).
 	Node string `json:"node"`
 	// PostgreSQL connection settings for every online connection.
@@ -81,11 +100,18 @@ type Config struct {
 	Release         release.Policy    `json:"release"`
 }
 
+// DefaultHSTS is the Strict-Transport-Security value sent over TLS unless
+// configured otherwise: a year, subdomains included.
+const DefaultHSTS = "max-age=31536000; includeSubDomains"
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
 		Admission: true, FrontDoor: frontdoor.Default(), CatalogueTTL: fairslot.Duration(time.Second), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
+		HSTS:                   DefaultHSTS,
+		PatientTokenTTL:        fairslot.Duration(time.Hour),
+		PatientRefreshTTL:      fairslot.Duration(30 * 24 * time.Hour),
 		BusyTimeout:            fairslot.Duration(5 * time.Second),
 		LockTimeout:            fairslot.Duration(2 * time.Second),
 		StatementTimeout:       fairslot.Duration(10 * time.Second),
@@ -173,6 +199,21 @@ func (c Config) Validate() error {
 	if c.BusyTimeout <= 0 || c.SweepInterval <= 0 || c.ShutdownTimeout <= 0 || c.ShutdownDrain < 0 {
 		return fmt.Errorf("config: busy_timeout, sweep_interval and shutdown_timeout must be positive, shutdown_drain not negative")
 	}
+	if _, err := frontdoor.ParseProxies(c.TrustedProxies); err != nil {
+		return err
+	}
+	if c.HSTS != "" && !strings.HasPrefix(c.HSTS, "max-age=") {
+		return fmt.Errorf("config: hsts must be empty (off) or a Strict-Transport-Security value starting max-age=")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("config: set tls_cert and tls_key together, or neither (TLS at a proxy)")
+	}
+	if c.PatientTokenTTL < fairslot.Duration(time.Minute) || c.PatientTokenTTL > fairslot.Duration(24*time.Hour) {
+		return fmt.Errorf("config: patient_token_ttl must be 1m to 24h")
+	}
+	if c.PatientRefreshTTL < c.PatientTokenTTL || c.PatientRefreshTTL > fairslot.Duration(90*24*time.Hour) {
+		return fmt.Errorf("config: patient_refresh_ttl must be at least patient_token_ttl and at most 90 days")
+	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
 	}
@@ -183,6 +224,13 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.Release.Validate()
+}
+
+// Transport is the client-address and HSTS layer the configuration asks
+// for (Validate has checked trusted_proxies).
+func (c Config) Transport() *frontdoor.Transport {
+	ps, _ := frontdoor.ParseProxies(c.TrustedProxies)
+	return &frontdoor.Transport{Proxies: ps, HSTS: c.HSTS}
 }
 
 // ListenAddr is the public (or only) listener's address: the configured

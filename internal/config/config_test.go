@@ -47,6 +47,14 @@ func TestValidate(t *testing.T) {
 		{"bad booking policy", func(c *config.Config) { c.Booking.MaxPerDepartmentPerDay = 0 }, false},
 		{"a PostgreSQL URL", func(c *config.Config) { c.DB = "postgres://u:secret@h/db" }, true},
 		{"another database URL", func(c *config.Config) { c.DB = "mysql://u:secret@h/db" }, false},
+		{"trusted proxies", func(c *config.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"} }, true},
+		{"a proxy by host name", func(c *config.Config) { c.TrustedProxies = []string{"proxy.hospital.example"} }, false},
+		{"HSTS off", func(c *config.Config) { c.HSTS = "" }, true},
+		{"HSTS without max-age", func(c *config.Config) { c.HSTS = "includeSubDomains" }, false},
+		{"a TLS certificate without its key", func(c *config.Config) { c.TLSCert = "cert.pem" }, false},
+		{"TLS", func(c *config.Config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" }, true},
+		{"patient tokens for a week", func(c *config.Config) { c.PatientTokenTTL = fairslot.Duration(7 * 24 * time.Hour) }, false},
+		{"refresh shorter than access", func(c *config.Config) { c.PatientRefreshTTL = fairslot.Duration(time.Minute) }, false},
 	}
 	for _, tt := range tests {
 		c := config.Default()

@@ -278,7 +278,7 @@ type caller struct {
 // listener every request is in the staff lane; its device and valid token
 // still name it, for the stream pool's caps.
 func (d *Door) classify(r *http.Request, l Listener) caller {
-	c := caller{lane: Public, prefix: AddrPrefix(r.RemoteAddr), device: d.Device(r)}
+	c := caller{lane: Public, prefix: ClientPrefix(r), device: d.Device(r)}
 	if l == InternalListener {
 		c.lane = Staff
 	}
@@ -350,14 +350,9 @@ func (d *Door) LimitPatient(ctx context.Context, patientID int64) error {
 		Message: fmt.Sprintf("too many requests for this patient; try again in %d s", RetrySeconds(retry))}
 }
 
-// AddrPrefix is the network a client address belongs to for limits and
-// risk signals: its IPv4 /24 or IPv6 /56, as text; empty when unparseable.
-func AddrPrefix(remote string) string {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return ""
-	}
-	a := ap.Addr().Unmap()
+// addrPrefix is the network a client address belongs to for limits and
+// risk signals: its IPv4 /24 or IPv6 /56, as text.
+func addrPrefix(a netip.Addr) string {
 	bits := 24
 	if a.Is6() {
 		bits = 56
@@ -397,13 +392,15 @@ func (d *Door) EnsureDevice(w http.ResponseWriter, r *http.Request) string {
 }
 
 // newDevice issues a new signed device in a cookie (API clients read it
-// from Set-Cookie, or take the one a challenge names).
+// from Set-Cookie, or take the one a challenge names). The cookie is Secure
+// whenever the request came over TLS — the server's own or a trusted
+// proxy's — so that it is never then sent over plain HTTP.
 func (d *Door) newDevice(w http.ResponseWriter, r *http.Request) string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	v := d.devices.Sign(b)
 	http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: v, Path: "/", MaxAge: 400 * 24 * 3600,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: HTTPS(r), SameSite: http.SameSiteLaxMode})
 	return v
 }
 

@@ -82,6 +82,7 @@ func (s *Server) Handler(l frontdoor.Listener) http.Handler {
 		h("GET /api/v1/challenge", s.challenge)
 		h("POST /api/v1/auth/code", s.requestCode)
 		h("POST /api/v1/auth/login", s.login)
+		h("POST /api/v1/auth/refresh", s.refresh)
 		s.patientRoutes(h)
 	}
 	h("POST /api/v1/auth/logout", s.logout) // staff log out on the internal listener
@@ -350,7 +351,7 @@ func pathID(r *http.Request) (int64, error) {
 // Anonymous is the actor of a request with no credentials, naming its
 // address prefix (for the staff login throttle).
 func Anonymous(r *http.Request) app.Actor {
-	return app.Actor{RequestID: RequestID(r), Addr: frontdoor.AddrPrefix(r.RemoteAddr)}
+	return app.Actor{RequestID: RequestID(r), Addr: frontdoor.ClientPrefix(r)}
 }
 
 // actor authenticates the request's bearer token.
@@ -366,7 +367,7 @@ func (s *Server) actor(r *http.Request) (app.Actor, error) {
 // page's session cookie) and names the client's network and device.
 func (s *Server) Actor(r *http.Request, tok string) (app.Actor, error) {
 	a, err := s.App.Authenticate(r.Context(), tok, RequestID(r))
-	a.Addr = frontdoor.AddrPrefix(r.RemoteAddr)
+	a.Addr = frontdoor.ClientPrefix(r)
 	if s.Door != nil {
 		a.Device = s.Door.Device(r) // only a device the server signed: a made-up one names nobody
 	} else {

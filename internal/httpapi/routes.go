@@ -85,11 +85,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	tok, acct, err := s.App.Login(r.Context(), Anonymous(r), in.Phone, in.Code)
+	toks, acct, err := s.App.PatientLogin(r.Context(), Anonymous(r), in.Phone, in.Code)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, 200, map[string]any{"token": tok, "account": acct})
+	return writeJSON(w, 200, loginAnswer{toks, acct})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
@@ -98,7 +98,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tok := r.Header.Get("Authorization")[len("Bearer "):]
-	if err := s.App.Logout(r.Context(), a, tok); err != nil {
+	if err := s.App.PatientLogout(r.Context(), a, tok); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -36,6 +36,7 @@ type Store interface {
 // fairslot errors of kind NotFound, Conflict or Unavailable where the caller
 // can act on them; anything else is an internal error.
 type Tx interface {
+	RefreshTokens // refresh.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

@@ -23,7 +23,8 @@ import (
 )
 
 // Cookies the pages set. All are HttpOnly and SameSite; Secure unless the
-// operator turned it off for a plain-HTTP intranet (Pages.InsecureCookies).
+// operator turned it off for a plain-HTTP intranet (Pages.InsecureCookies)
+// — and always on a request that came over TLS (frontdoor.Transport).
 const (
 	SessionCookie = "fairslot_session" // a patient's login (an account token)
 	StaffCookie   = "fairslot_staff"   // a staff member's login (a staff token)

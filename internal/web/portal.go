@@ -22,7 +22,7 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	})
 	h("POST /login/code", p.requestCode)
 	h("POST /login", p.login)
-	h("POST /logout", p.patient(p.logout(SessionCookie, "/")))
+	h("POST /logout", p.patient(p.patientLogout))
 	h("GET /departments/{id}", p.department)
 	h("GET /sessions/{id}", p.session)
 	h("GET /me", p.patient(p.me))
@@ -61,7 +61,7 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 // patient adapts a page that needs a logged-in patient.
 func (p *Pages) patient(fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		a, err := p.loggedIn(w, r, SessionCookie, storage.AccountToken)
+		a, err := p.patientActor(w, r)
 		if err != nil {
 			return err
 		}
@@ -119,13 +119,11 @@ func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
-	tok, _, err := p.API.App.Login(r.Context(), httpapi.Anonymous(r), r.PostFormValue("phone"), r.PostFormValue("code"))
+	toks, _, err := p.API.App.PatientLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("phone"), r.PostFormValue("code"))
 	if err != nil {
 		return err
 	}
-	// Lax, not Strict: a patient following a link from a text message
-	// arrives logged in; state changes are POSTs with a token anyway.
-	p.setCookie(w, SessionCookie, tok, 0, http.SameSiteLaxMode)
+	p.setTokens(w, toks)
 	return see(w, r, "/me")
 }
 
@@ -186,7 +184,7 @@ func (p *Pages) session(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s := sessionPage{SessionView: v, Key: newKey()}
-	if a, err := p.loggedIn(w, r, SessionCookie, storage.AccountToken); err == nil {
+	if a, err := p.patientActor(w, r); err == nil {
 		s.LoggedIn = true
 		if s.Patients, err = p.API.App.Patients(r.Context(), a); err != nil {
 			return err

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ConcurrentPayments", testConcurrentPayments},
 		{"Tickets", testTickets},
 		{"LoginAndTokens", testLoginAndTokens},
+		{"RefreshTokens", testRefreshTokens},
+		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"Audit", testAudit},
 		{"ConcurrentBooking", testConcurrentBooking},
 		{"ConcurrentUpdatesAreIsolated", testConcurrentUpdatesIsolated},
