@@ -264,6 +264,12 @@ const (
 	Nurse      Role = "nurse"
 	DoctorRole Role = "doctor"
 	Admin      Role = "admin"
+	// Security sees alerts, unlocks accounts and searches and verifies the
+	// audit log; it does no clinical work.
+	Security Role = "security"
+	// Kiosk is a self-service device, not a person: check-in and walk-in
+	// registration only.
+	Kiosk Role = "kiosk"
 )
 
 // Action is something a staff member may be permitted to do.
@@ -278,13 +284,17 @@ const (
 	ActDraw      Action = "run_draw"  // run a due draw by hand
 	ActRisk      Action = "view_risk" // read risk events
 	ActSchedule  Action = "schedule"  // add clinic sessions
+	ActSecurity  Action = "security"  // alerts, unlocks, audit search and verification
+	ActStaff     Action = "staff"     // create, change and disable staff accounts
 )
 
 var permissions = map[Role][]Action{
 	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue},
 	Nurse:      {ActCheckIn, ActViewQueue, ActCall},
 	DoctorRole: {ActViewQueue, ActCall, ActAddSlot},
-	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule},
+	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule, ActSecurity, ActStaff},
+	Security:   {ActRisk, ActSecurity},
+	Kiosk:      {ActCheckIn, ActWalkIn},
 }
 
 // Valid reports whether r is a known role.
@@ -306,6 +316,13 @@ type Staff struct {
 	Username string `json:"username"`
 	Name     string `json:"name"`
 	Role     Role   `json:"role"`
+	// DoctorID links a doctor's login to their doctor record: they act on
+	// that record's sessions only (none while unlinked).
+	DoctorID int64 `json:"doctor_id,omitempty"`
+	// CampusID and DepartmentID scope a nurse's or desk's work where the
+	// hospital says so; zero is everywhere.
+	CampusID     int64 `json:"campus_id,omitempty"`
+	DepartmentID int64 `json:"department_id,omitempty"`
 }
 
 // ReleaseMode is how a session's slots are released online.

@@ -189,8 +189,9 @@ func (t *tx) RevokedTokens(ctx context.Context, since, now time.Time) ([]storage
 }
 
 func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) (err error) {
-	s.ID, err = t.id(ctx, `INSERT INTO staff (username, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING id`,
-		s.Username, s.Name, string(s.Role), passwordHash)
+	s.ID, err = t.id(ctx, `INSERT INTO staff (username, name, role, password_hash, doctor_id, campus_id, department_id)
+		VALUES ($1, $2, $3, $4, nullif($5, 0), nullif($6, 0), nullif($7, 0)) RETURNING id`,
+		s.Username, s.Name, string(s.Role), passwordHash, s.DoctorID, s.CampusID, s.DepartmentID)
 	if isUnique(err, "staff_username_key") {
 		return fairslot.Errorf(fairslot.Conflict, "staff username %q exists", s.Username)
 	}
@@ -199,18 +200,20 @@ func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash st
 
 func (t *tx) StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error) {
 	var s fairslot.Staff
-	var role, hash string
-	err := one(t.tx.QueryRow(ctx, `SELECT id, username, name, role, password_hash FROM staff WHERE username = $1`, username),
-		"staff member", &s.ID, &s.Username, &s.Name, &role, &hash)
-	s.Role = fairslot.Role(role)
+	var hash string
+	err := one(t.tx.QueryRow(ctx, `SELECT `+staffColumns+`, password_hash FROM staff WHERE username = $1`, username),
+		"staff member", append(staffFields(&s), &hash)...)
 	return s, hash, err
 }
 
 func (t *tx) Staff(ctx context.Context, id int64) (fairslot.Staff, error) {
 	var s fairslot.Staff
-	var role string
-	err := one(t.tx.QueryRow(ctx, `SELECT id, username, name, role FROM staff WHERE id = $1`, id),
-		"staff member", &s.ID, &s.Username, &s.Name, &role)
-	s.Role = fairslot.Role(role)
-	return s, err
+	return s, one(t.tx.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff WHERE id = $1`, id), "staff member", staffFields(&s)...)
+}
+
+// staffColumns are read into staffFields.
+const staffColumns = `id, username, name, role, coalesce(doctor_id, 0), coalesce(campus_id, 0), coalesce(department_id, 0)`
+
+func staffFields(s *fairslot.Staff) []any {
+	return []any{&s.ID, &s.Username, &s.Name, &s.Role, &s.DoctorID, &s.CampusID, &s.DepartmentID}
 }

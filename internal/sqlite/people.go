@@ -184,7 +184,9 @@ func (t *tx) RevokedTokens(ctx context.Context, since, now time.Time) ([]storage
 }
 
 func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash string) (err error) {
-	s.ID, err = t.insert(ctx, `INSERT INTO staff (username, name, role, password_hash) VALUES (?, ?, ?, ?)`, s.Username, s.Name, s.Role, passwordHash)
+	s.ID, err = t.insert(ctx, `INSERT INTO staff (username, name, role, password_hash, doctor_id, campus_id, department_id)
+		VALUES (?, ?, ?, ?, nullif(?, 0), nullif(?, 0), nullif(?, 0))`,
+		s.Username, s.Name, s.Role, passwordHash, s.DoctorID, s.CampusID, s.DepartmentID)
 	if isUnique(err, "staff.username") {
 		return fairslot.Errorf(fairslot.Conflict, "staff username %q exists", s.Username)
 	}
@@ -194,13 +196,19 @@ func (t *tx) CreateStaff(ctx context.Context, s *fairslot.Staff, passwordHash st
 func (t *tx) StaffByUsername(ctx context.Context, username string) (fairslot.Staff, string, error) {
 	var s fairslot.Staff
 	var hash string
-	err := one(t.queryRow(ctx, `SELECT id, username, name, role, password_hash FROM staff WHERE username = ?`, username),
-		"staff member", &s.ID, &s.Username, &s.Name, &s.Role, &hash)
+	err := one(t.queryRow(ctx, `SELECT `+staffColumns+`, password_hash FROM staff WHERE username = ?`, username),
+		"staff member", append(staffFields(&s), &hash)...)
 	return s, hash, err
 }
 
 func (t *tx) Staff(ctx context.Context, id int64) (fairslot.Staff, error) {
 	var s fairslot.Staff
-	return s, one(t.queryRow(ctx, `SELECT id, username, name, role FROM staff WHERE id = ?`, id),
-		"staff member", &s.ID, &s.Username, &s.Name, &s.Role)
+	return s, one(t.queryRow(ctx, `SELECT `+staffColumns+` FROM staff WHERE id = ?`, id), "staff member", staffFields(&s)...)
+}
+
+// staffColumns are read into staffFields.
+const staffColumns = `id, username, name, role, coalesce(doctor_id, 0), coalesce(campus_id, 0), coalesce(department_id, 0)`
+
+func staffFields(s *fairslot.Staff) []any {
+	return []any{&s.ID, &s.Username, &s.Name, &s.Role, &s.DoctorID, &s.CampusID, &s.DepartmentID}
 }
