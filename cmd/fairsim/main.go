@@ -6,6 +6,7 @@
 //	fairsim flood [flags]           a public flood while the hospital floor works (incident I2)
 //	fairsim floor [flags]           the floor works while the public side floods, logs in, streams and replays revoked tokens
 //	fairsim bare [flags]            a bare net/http server answering 200: the baseline for wrk
+//	fairsim scrape [flags]          stolen passwords, sessions, files and tokens against 20,000 patients (incident I4)
 //
 // With --fairslot BIN it starts 'BIN serve --demo --sim' itself on free
 // loopback ports with a fresh data directory (add --baseline for the same
@@ -74,7 +75,7 @@ func (c *common) flags(fs *flag.FlagSet) {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: fairsim release-storm|flood|floor|bare [flags]; fairsim SCENARIO -h lists the flags")
+		return errors.New("usage: fairsim release-storm|flood|floor|bare|scrape [flags]; fairsim SCENARIO -h lists the flags")
 	}
 	switch args[0] {
 	case "release-storm":
@@ -87,8 +88,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runAttack(ctx, args[1:], stdout)
 	case "bare":
 		return runBare(ctx, args[1:], stdout)
+	case "scrape":
+		return runScrape(ctx, args[1:], stdout)
 	}
-	return fmt.Errorf("unknown scenario %q: want release-storm, flood, floor or bare", args[0])
+	return fmt.Errorf("unknown scenario %q: want release-storm, flood, floor, bare or scrape", args[0])
 }
 
 // start reaches the server: it starts one with --fairslot, else uses the
