@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -131,5 +132,43 @@ func TestScrapeScenario(t *testing.T) {
 	if a := r.Token; a.Records != 0 || a.IDsTried != 400 || a.Answers["GET /api/v1/patients"][200] != 1 {
 		t.Errorf("(d) patient token: %d records of others over %d ids (own patients answered %v); want 0 over 400, own answered 200",
 			a.Records, a.IDsTried, a.Answers["GET /api/v1/patients"])
+	}
+}
+
+// TestScanTablesFindsPlaintext checks that (c)'s SQL scan can fail: a
+// database holding a name in a text column, an ID number in a blob and a
+// phone inside a longer string is reported, cell by cell.
+func TestScanTablesFindsPlaintext(t *testing.T) {
+	ppl := newPeople(50)
+	p := ppl.list[42]
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE a (x TEXT, y BLOB, z INTEGER)",
+		"CREATE TABLE b (note TEXT)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec("INSERT INTO a VALUES (?, ?, 7)", p.Name, []byte("\x00"+p.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO b VALUES (?)", "call "+p.Phone+" at "+controlText); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	var f FilesAttack
+	found := newExposed(-1)
+	control, err := scanTables(context.Background(), path, ppl, found, &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found.fields) != 3 || found.records() != 1 || !control || f.Tables != 2 || f.Columns != 4 || f.Cells != 4 {
+		t.Errorf("scan: %v fields, %d records, control %v, %+v; want 3 fields of 1 record, control found, 2 tables, 4 columns, 4 cells",
+			found.fields, found.records(), control, f)
 	}
 }
