@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPeopleFind checks the scanner the scrape's figures rest on: every
@@ -170,5 +171,20 @@ func TestScanTablesFindsPlaintext(t *testing.T) {
 	if len(found.fields) != 3 || found.records() != 1 || !control || f.Tables != 2 || f.Columns != 4 || f.Cells != 4 {
 		t.Errorf("scan: %v fields, %d records, control %v, %+v; want 3 fields of 1 record, control found, 2 tables, 4 columns, 4 cells",
 			found.fields, found.records(), control, f)
+	}
+}
+
+// TestTOTPCode checks the clerk's authenticator against RFC 6238's SHA-1
+// test vectors (the secret "12345678901234567890", last six digits).
+func TestTOTPCode(t *testing.T) {
+	secret := "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	for unix, want := range map[int64]string{59: "287082", 1111111109: "081804", 1234567890: "005924", 2000000000: "279037"} {
+		got, err := totpCode(secret, time.Unix(unix, 0))
+		if err != nil || got != want {
+			t.Errorf("totpCode(%d) = %s, %v; want %s", unix, got, err, want)
+		}
+	}
+	if _, err := totpCode("not base32!", time.Now()); err == nil {
+		t.Error("a bad secret gave a code")
 	}
 }

@@ -94,6 +94,24 @@ func staffDoors(c *apiclient.Client, ctx context.Context, l *attackLog, sd *seed
 	return answered
 }
 
+// getPage gets a page with a cookie, following no redirect.
+func getPage(ctx context.Context, c *apiclient.Client, path, cookie string) (*apiclient.Response, error) {
+	hc := *c.HTTP
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Cookie", cookie)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return &apiclient.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+}
+
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // deskLookup looks a patient up by ID number on the desk page, as the
@@ -317,6 +335,11 @@ func patientToken(ctx context.Context, t *target, ppl *people, sd *seeded, k scr
 					h := map[string]string{"Idempotency-Key": fmt.Sprint("scrape-", id, "-", d.route)}
 					resp, err := d.c.Do(ctx, d.method, d.path, d.body, h, false)
 					l.record(d.route, resp, err)
+				}
+				// The portal's pages, with the token as the session cookie.
+				for _, path := range []string{"/bookings/%d", "/bookings/%d/cancel"} {
+					resp, err := getPage(ctx, me, fmt.Sprintf(path, id), "fairslot_session="+me.Token)
+					l.record("GET "+strings.ReplaceAll(path, "%d", "{id}")+" (page)", resp, err)
 				}
 			}
 		})
