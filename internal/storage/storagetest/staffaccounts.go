@@ -175,7 +175,9 @@ func testStaffAccounts(t *testing.T, s storage.Store) {
 	if g := readSession(s2.TokenHash); !g.FactorAt.Equal(base.Add(2 * time.Minute)) {
 		t.Errorf("s2 = %+v", g)
 	}
-	update(t, s, func(tx storage.Tx) error { return tx.EndStaffSessions(ctx, a.ID, s1.TokenHash, base.Add(3*time.Minute)) })
+	update(t, s, func(tx storage.Tx) error {
+		return tx.EndStaffSessions(ctx, a.ID, s1.TokenHash, base.Add(3*time.Minute))
+	})
 	if g := readSession(s1.TokenHash); !g.EndedAt.Equal(base.Add(3 * time.Minute)) {
 		t.Errorf("s1 after logout = %+v", g)
 	}
@@ -192,7 +194,9 @@ func testStaffAccounts(t *testing.T, s storage.Store) {
 	if g := readSession(s3.TokenHash); !g.EndedAt.IsZero() {
 		t.Errorf("another person's session ended: %+v", g)
 	}
-	err = s.Update(ctx, func(tx storage.Tx) error { return tx.TouchStaffSession(ctx, s2.TokenHash, base.Add(time.Hour), time.Time{}) })
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.TouchStaffSession(ctx, s2.TokenHash, base.Add(time.Hour), time.Time{})
+	})
 	wantKind(t, "touch an ended session", err, fairslot.NotFound)
 	err = s.View(ctx, func(tx storage.Tx) error { _, err := tx.StaffSession(ctx, sum("none")); return err })
 	wantKind(t, "unknown session", err, fairslot.NotFound)
