@@ -61,9 +61,9 @@ type env struct {
 	inbox   *inbox
 	pay     *payment.Sandbox
 	dir     string
-	session fairslot.Session // today 08:00–12:00, 12 slots
-	later   fairslot.Session // tomorrow, same department
-	other   fairslot.Session // today, another department
+	session fairslot.Session   // today 08:00–12:00, 12 slots
+	later   fairslot.Session   // tomorrow, same department
+	other   fairslot.Session   // today, another department
 	factors map[string]*factor // staff second factors enrolled by signIn (staffauth_test.go)
 }
 

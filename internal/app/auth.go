@@ -26,7 +26,7 @@ const (
 	loginCodesPerHour   = 5
 	loginCodeAttempts   = 5
 	accountTokenTTL     = DefaultPatientTokenTTL // Service.PatientTokenTTL; refresh.go
-	staffTokenTTL       = 8 * time.Hour // StaffAuthPolicy.SessionMax
+	staffTokenTTL       = 8 * time.Hour          // StaffAuthPolicy.SessionMax
 	maxPasswordLength   = 256
 	loginCodeMessageFmt = "Your fairslot login code is %s. It expires in 5 minutes. Never share it."
 )
