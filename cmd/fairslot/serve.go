@@ -102,6 +102,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer st.Close()
 	svc.PatientTokenTTL, svc.PatientRefreshTTL = time.Duration(c.PatientTokenTTL), time.Duration(c.PatientRefreshTTL)
+	// Only --demo lets the demo's published password in (and without a
+	// second factor); without it that password is refused on every account,
+	// even on a database the demo seeded.
+	svc.DemoMode = *demoMode
+	svc.StaffAuth = app.StaffAuthPolicy{SessionMax: time.Duration(c.Staff.SessionMax), SessionIdle: time.Duration(c.Staff.SessionIdle),
+		LockAfter: c.Staff.LockAfter, LockWindow: time.Duration(c.Staff.LockWindow)}
 	if *demoMode || *migrate {
 		if err := st.Migrate(ctx); err != nil {
 			return err
@@ -141,6 +147,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(app.Collectors()...) // fairslot_staff_lockouts_total
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// draining is set when shutdown begins: /readyz answers not ready, and
 	// every response asks its client to close the connection.

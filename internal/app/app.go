@@ -66,6 +66,14 @@ type Service struct {
 	// StaffLogins bounds password hashing and throttles failed staff
 	// logins (login.go); the zero value uses the defaults.
 	StaffLogins StaffLoginLimits
+	// StaffAuth is the staff sign-in policy: sessions, second factor,
+	// lockout (staffauth.go); the zero value uses the defaults.
+	StaffAuth StaffAuthPolicy
+	// DemoMode lets the demo's published password (DemoPassword) sign in,
+	// without a second factor; off, it is refused on every account.
+	DemoMode bool
+	// staffFailures counts failed staff sign-ins per username.
+	staffFailures failures
 
 	// PaymentTimeout bounds each call to the payment provider (0: 15s).
 	// PaymentGrace is how long a payment may stay pending or refunding
@@ -107,6 +115,10 @@ type Actor struct {
 	// Device and Addr name the client (a device cookie, an address prefix)
 	// for the anti-laundering checks; they are stored only as keyed hashes.
 	Device, Addr string
+	// Session is a staff session's token hash, and FactorAt when its
+	// second factor was last checked (staffauth.go).
+	Session  []byte
+	FactorAt time.Time
 }
 
 // systemKind marks the actor of background work and set-up; no token has it.

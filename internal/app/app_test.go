@@ -61,9 +61,10 @@ type env struct {
 	inbox   *inbox
 	pay     *payment.Sandbox
 	dir     string
-	session fairslot.Session // today 08:00–12:00, 12 slots
-	later   fairslot.Session // tomorrow, same department
-	other   fairslot.Session // today, another department
+	session fairslot.Session   // today 08:00–12:00, 12 slots
+	later   fairslot.Session   // tomorrow, same department
+	other   fairslot.Session   // today, another department
+	factors map[string]*factor // staff second factors enrolled by signIn (staffauth_test.go)
 }
 
 var loc = time.FixedZone("CST", 8*3600)
@@ -205,14 +206,7 @@ func (e *env) login(t *testing.T, phone string) app.Actor {
 
 func (e *env) staff(t *testing.T, user string) app.Actor {
 	t.Helper()
-	tok, _, err := e.svc.StaffLogin(ctx, app.Actor{}, user, "correct horse battery")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := e.svc.Authenticate(ctx, tok, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _ := e.signIn(t, app.Actor{}, user, "correct horse battery")
 	return a
 }
 
@@ -480,7 +474,7 @@ func TestLoginCodeRules(t *testing.T) {
 	}
 	_, _, err := e.svc.Login(ctx, app.Actor{}, phone, e.inbox.code(phone))
 	wantKind(t, "the right code after 5 wrong ones", err, fairslot.Limited)
-	_, _, err = e.svc.StaffLogin(ctx, app.Actor{}, "desk", "wrong password!")
+	_, err = e.svc.StaffLogin(ctx, app.Actor{}, "desk", "wrong password!", "")
 	wantKind(t, "a wrong staff password", err, fairslot.Unauthorized)
 	_, err = e.svc.Authenticate(ctx, "not-a-token", "")
 	wantKind(t, "a malformed token", err, fairslot.Unauthorized)

@@ -48,7 +48,8 @@ func TestAuditTrail(t *testing.T) {
 		"booking.hold account", // once: the refused second hold left nothing
 		// The intent before the provider is asked, then the settlement.
 		"payment.start account", "booking.pay account",
-		"staff.login staff", "staff.login staff",
+		// Each staff member's first sign-in enrols a second factor.
+		"staff.mfa_enrol staff", "staff.login staff", "staff.mfa_enrol staff", "staff.login staff",
 		"booking.identity_mismatch staff", "booking.check_in staff",
 		"queue.call staff", "queue.recall staff", "queue.complete staff",
 	}

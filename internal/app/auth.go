@@ -26,7 +26,7 @@ const (
 	loginCodesPerHour   = 5
 	loginCodeAttempts   = 5
 	accountTokenTTL     = DefaultPatientTokenTTL // Service.PatientTokenTTL; refresh.go
-	staffTokenTTL       = 12 * time.Hour
+	staffTokenTTL       = 8 * time.Hour          // StaffAuthPolicy.SessionMax
 	maxPasswordLength   = 256
 	loginCodeMessageFmt = "Your fairslot login code is %s. It expires in 5 minutes. Never share it."
 )
@@ -162,72 +162,6 @@ func (s *Service) OpenAccount(ctx context.Context, a Actor, phone string) (Actor
 	return Actor{Kind: storage.AccountToken, ID: rec.ID, RequestID: a.RequestID}, err
 }
 
-// StaffLogin checks a staff password (argon2id) and returns a bearer token.
-// The password is checked outside any transaction (see login.go): the
-// account is read first, and the token written in a short write after,
-// which refuses the login if the account changed in between. A failed
-// attempt is recorded before it is refused; an attempt the failed-login
-// throttle refuses costs no hashing and no write.
-func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password string) (token string, st fairslot.Staff, err error) {
-	if len(password) > maxPasswordLength || len(username) > 64 {
-		return "", st, fairslot.Errorf(fairslot.Invalid, "username or password too long")
-	}
-	now := s.now()
-	if err := s.StaffLogins.throttled(username, a.Addr, now); err != nil {
-		return "", st, err
-	}
-	var staff fairslot.Staff
-	var stored string
-	err = s.Store.View(ctx, func(tx storage.Tx) (err error) {
-		staff, stored, err = tx.StaffByUsername(ctx, username)
-		return err
-	})
-	known := err == nil
-	if !known && fairslot.ErrorKind(err) != fairslot.NotFound {
-		return "", st, err
-	}
-	if !known {
-		stored = dummyHash // the same work whether or not the user exists
-	}
-	ok, err := s.StaffLogins.checkPassword(ctx, username, a.Addr, stored, password, s.now)
-	if err != nil {
-		return "", st, err
-	}
-	wrong := fairslot.Errorf(fairslot.Unauthorized, "wrong username or password")
-	failed := func(tx storage.Tx) error {
-		return s.record(ctx, tx, a, "staff.login_failed", "staff:"+fmt.Sprint(staff.ID), map[string]string{"username": username})
-	}
-	if !ok || !known {
-		s.StaffLogins.failed(username, a.Addr, s.now())
-		if err := s.Store.Update(ctx, failed); err != nil {
-			return "", st, err
-		}
-		return "", st, wrong
-	}
-	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
-		current, hash, err := tx.StaffByUsername(ctx, username)
-		if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
-			return nil, err
-		}
-		if err != nil || current.ID != staff.ID || hash != stored {
-			// Removed, replaced or given a new password while the old one
-			// was being checked: the check proved nothing about it now.
-			return wrong, failed(tx)
-		}
-		var k storage.Token
-		token, k = s.newToken(storage.StaffToken, current.ID, now)
-		if err := tx.CreateToken(ctx, k); err != nil {
-			return nil, err
-		}
-		st = current
-		return nil, s.record(ctx, tx, Actor{Kind: storage.StaffToken, ID: current.ID, RequestID: a.RequestID}, "staff.login", fmt.Sprintf("staff:%d", current.ID), nil)
-	})
-	if err != nil {
-		return "", fairslot.Staff{}, err
-	}
-	return token, st, nil
-}
-
 // Authenticate resolves a bearer token to its actor.
 func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Actor, error) {
 	bad := fairslot.Errorf(fairslot.Unauthorized, "invalid or expired token; log in again")
@@ -236,6 +170,7 @@ func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Ac
 	}
 	sum := sha256.Sum256([]byte(token))
 	var a Actor
+	var touch bool
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		k, err := tx.Token(ctx, sum[:], s.now())
 		if err != nil {
@@ -248,11 +183,16 @@ func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Ac
 				return err
 			}
 			a.Role = st.Role
+			touch, err = s.staffSession(ctx, tx, sum[:], &a) // staffauth.go: expiry, idle, disabled
+			return err
 		}
 		return nil
 	})
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
 		return Actor{}, bad
+	}
+	if err == nil && touch {
+		s.touchSession(ctx, sum[:])
 	}
 	return a, err
 }
@@ -270,6 +210,11 @@ func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
 		if err := tx.RevokeToken(ctx, r); err != nil {
 			return err
 		}
+		if claims.kind == storage.StaffToken {
+			if err := tx.EndStaffSessions(ctx, claims.subject, sum[:], s.now()); err != nil {
+				return err
+			}
+		}
 		return s.record(ctx, tx, a, "logout", a.ref(), nil)
 	})
 	if err == nil {
@@ -278,10 +223,16 @@ func (s *Service) Logout(ctx context.Context, a Actor, token string) error {
 	return err
 }
 
-// CreateStaff adds a staff member with an argon2id password hash.
+// CreateStaff adds a staff member with an argon2id password hash, for
+// set-up: the demo (its published password, only in demo mode) and tests.
+// Staff accounts are managed with AddStaff (staffaccounts.go), which checks
+// the actor's rights and the password policy.
 func (s *Service) CreateStaff(ctx context.Context, a Actor, st *fairslot.Staff, password string) error {
 	if !st.Role.Valid() {
 		return fairslot.Errorf(fairslot.Invalid, "unknown role %q", st.Role)
+	}
+	if password == DemoPassword && !s.DemoMode {
+		return fairslot.Errorf(fairslot.Invalid, "the demo's published password is for demo mode only")
 	}
 	if len(password) < 10 || len(password) > maxPasswordLength {
 		return fairslot.Errorf(fairslot.Invalid, "a staff password must be 10 to %d characters", maxPasswordLength)

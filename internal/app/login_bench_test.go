@@ -66,7 +66,8 @@ func BenchmarkBookingBesideStaffLogins(b *testing.B) {
 					return
 				default:
 				}
-				tok, _, err := e.svc.StaffLogin(ctx, app.Actor{RequestID: "bench"}, fmt.Sprint("staff", w), staffPassword)
+				// The password step: the argon2id check this benchmark measures.
+				_, err := e.svc.StaffLogin(ctx, app.Actor{RequestID: "bench"}, fmt.Sprint("staff", w), staffPassword, "")
 				mu.Lock()
 				if err == nil {
 					count++
@@ -74,9 +75,7 @@ func BenchmarkBookingBesideStaffLogins(b *testing.B) {
 					refused++
 				}
 				mu.Unlock()
-				if err == nil {
-					e.svc.Logout(ctx, app.Actor{}, tok)
-				} else if fairslot.ErrorKind(err) != fairslot.Unavailable {
+				if err != nil && fairslot.ErrorKind(err) != fairslot.Unavailable {
 					b.Error(err)
 					return
 				}

@@ -70,8 +70,8 @@ type loginResult struct {
 func (e *env) staffLoginAsync(a app.Actor, user, password string) <-chan loginResult {
 	ch := make(chan loginResult, 1)
 	go func() {
-		tok, _, err := e.svc.StaffLogin(ctx, a, user, password)
-		ch <- loginResult{tok, err}
+		step, err := e.svc.StaffLogin(ctx, a, user, password, "")
+		ch <- loginResult{step.Challenge + step.Token, err}
 	}()
 	return ch
 }
@@ -159,8 +159,9 @@ func (e *env) auditCount(t *testing.T, action string) int {
 
 // TestFailedStaffLoginsAreThrottled: the sixth wrong password for one
 // username in a burst is refused with 429 and a Retry-After before any
-// hashing, even with the right password; each failure is in the audit; so
-// are failures for names nobody has, which cost a hash all the same. An
+// hashing, even with the right password; failures are counted in memory
+// and not written (a flood stays off the write path), for names nobody has
+// too, which cost a hash all the same. An
 // address prefix is limited across usernames. Successful logins are not
 // counted, and the throttle lifts with time.
 func TestFailedStaffLoginsAreThrottled(t *testing.T) {
@@ -171,13 +172,13 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	desk := app.Actor{Addr: "10.1.2.0/24"}
 
 	for i := range 5 {
-		_, _, err := e.svc.StaffLogin(ctx, desk, "desk", "wrong password!")
+		_, err := e.svc.StaffLogin(ctx, desk, "desk", "wrong password!", "")
 		wantKind(t, "a wrong password", err, fairslot.Unauthorized)
 		if n := g.calls.Load(); n != int32(i+1) {
 			t.Fatalf("after %d wrong passwords %d checks ran", i+1, n)
 		}
 	}
-	_, _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword)
+	_, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, "")
 	wantKind(t, "the sixth attempt in a burst", err, fairslot.Limited)
 	retry := fairslot.RetryAfter(err)
 	if retry <= 0 {
@@ -186,14 +187,14 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	if n := g.calls.Load(); n != 5 {
 		t.Errorf("the throttled attempt ran a password check (%d in all, want 5)", n)
 	}
-	if n := e.auditCount(t, "staff.login_failed"); n != 5 {
-		t.Errorf("%d failed logins in the audit, want 5", n)
+	if n := e.auditCount(t, "staff.login_failed"); n != 0 {
+		t.Errorf("%d failed logins written, want none: failures stay off the write path", n)
 	}
 
 	// Another user from another network is not held back by desk's failures,
 	// and successes cost nothing.
 	for range 10 {
-		if _, _, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.9.9.0/24"}, "doc", staffPassword); err != nil {
+		if _, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.9.9.0/24"}, "doc", staffPassword, ""); err != nil {
 			t.Fatalf("a good login of another user: %v", err)
 		}
 	}
@@ -203,7 +204,7 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	before := g.calls.Load()
 	var refused error
 	for i := range 40 {
-		_, _, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.5.5.0/24"}, "nobody"+string(rune('a'+i)), "wrong password!")
+		_, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.5.5.0/24"}, "nobody"+string(rune('a'+i)), "wrong password!", "")
 		if fairslot.ErrorKind(err) == fairslot.Limited {
 			refused = err
 			break
@@ -221,7 +222,7 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	}
 
 	e.clock.Add(retry)
-	if _, _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword); err != nil {
+	if _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, ""); err != nil {
 		t.Errorf("desk's right password once the Retry-After passed: %v", err)
 	}
 }
@@ -263,13 +264,17 @@ func TestStrangerCannotKeepTheDeskOut(t *testing.T) {
 	g := newGatedCheck()
 	g.open()
 	app.SetPasswordCheck(e.svc, g.check)
+	// The account's lock (10 failures in 15 minutes, wherever from) is the
+	// policy's deliberate other side, tested in staffauth_test.go; here it
+	// is out of the way to show that the throttle itself is per network.
+	e.svc.StaffAuth.LockAfter = 1 << 20
 	stranger, desk := app.Actor{Addr: "198.51.100.0/24"}, app.Actor{Addr: "10.1.2.0/24"}
 	for minute := range 30 {
 		for range 6 { // one guess every 10 s
-			e.svc.StaffLogin(ctx, stranger, "desk", "wrong password!")
+			e.svc.StaffLogin(ctx, stranger, "desk", "wrong password!", "")
 			e.clock.Add(10 * time.Second)
 		}
-		if _, _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword); err != nil {
+		if _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, ""); err != nil {
 			t.Fatalf("minute %d: the desk's right password from the hospital: %v", minute, err)
 		}
 	}
@@ -295,17 +300,16 @@ func (t swapTx) StaffByUsername(ctx context.Context, username string) (fairslot.
 }
 
 // TestStaffLoginRefusedWhenThePasswordChangedDuringTheCheck: the write
-// after the check reads the account again and refuses the login (recorded)
-// if it is not the one whose password was checked.
+// that makes the session reads the account again and refuses the login if
+// it is not the one whose password was checked.
 func TestStaffLoginRefusedWhenThePasswordChangedDuringTheCheck(t *testing.T) {
 	e := newEnv(t)
+	e.signIn(t, app.Actor{}, "desk", staffPassword) // enrolled
+	logins := e.auditCount(t, "staff.login")
 	e.svc.Store = swapStore{e.svc.Store}
-	_, _, err := e.svc.StaffLogin(ctx, app.Actor{}, "desk", staffPassword)
+	_, err := e.svc.StaffLogin(ctx, app.Actor{}, "desk", staffPassword, e.factors["desk"].code(e.svc.Now()))
 	wantKind(t, "a login whose password changed during the check", err, fairslot.Unauthorized)
-	if n := e.auditCount(t, "staff.login"); n != 0 {
-		t.Errorf("%d successful logins recorded, want none", n)
-	}
-	if n := e.auditCount(t, "staff.login_failed"); n != 1 {
-		t.Errorf("%d failed logins recorded, want 1", n)
+	if n := e.auditCount(t, "staff.login"); n != logins {
+		t.Errorf("%d successful logins recorded, want %d", n, logins)
 	}
 }

@@ -45,6 +45,9 @@ func (s *Service) lifetime(kind storage.TokenKind) time.Duration {
 	if kind == storage.AccountToken && s.PatientTokenTTL > 0 {
 		return s.PatientTokenTTL
 	}
+	if kind == storage.StaffToken {
+		return s.staffPolicy().SessionMax
+	}
 	return tokenTTL[kind]
 }
 

@@ -98,6 +98,20 @@ type Config struct {
 	Booking         booking.Policy    `json:"booking"`
 	Queue           queue.Policy      `json:"queue"`
 	Release         release.Policy    `json:"release"`
+
+	// Staff sign-in (issue 12): a staff session ends after session_max, or
+	// after session_idle without a request; lock_after failed sign-ins
+	// within lock_window lock the account until a security officer or an
+	// admin unlocks it.
+	Staff StaffConfig `json:"staff"`
+}
+
+// StaffConfig is the staff sign-in policy's configurable part.
+type StaffConfig struct {
+	SessionMax  fairslot.Duration `json:"session_max"`
+	SessionIdle fairslot.Duration `json:"session_idle"`
+	LockAfter   int               `json:"lock_after"`
+	LockWindow  fairslot.Duration `json:"lock_window"`
 }
 
 // DefaultHSTS is the Strict-Transport-Security value sent over TLS unless
@@ -122,6 +136,9 @@ func Default() Config {
 		ShutdownDrain:          fairslot.Duration(5 * time.Second),
 		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
 		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
+		// Staff sign-in.
+		Staff: StaffConfig{SessionMax: fairslot.Duration(8 * time.Hour), SessionIdle: fairslot.Duration(30 * time.Minute),
+			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute)},
 	}
 }
 
@@ -207,6 +224,12 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("config: set tls_cert and tls_key together, or neither (TLS at a proxy)")
+	}
+	if c.Staff.SessionIdle < fairslot.Duration(time.Minute) || c.Staff.SessionIdle > c.Staff.SessionMax || c.Staff.SessionMax > fairslot.Duration(24*time.Hour) {
+		return fmt.Errorf("config: staff.session_idle must be at least 1m and at most staff.session_max, which is at most 24h")
+	}
+	if c.Staff.LockAfter < 3 || c.Staff.LockAfter > 1000 || c.Staff.LockWindow < fairslot.Duration(time.Minute) {
+		return fmt.Errorf("config: staff.lock_after must be 3 to 1000 and staff.lock_window at least 1m")
 	}
 	if c.PatientTokenTTL < fairslot.Duration(time.Minute) || c.PatientTokenTTL > fairslot.Duration(24*time.Hour) {
 		return fmt.Errorf("config: patient_token_ttl must be 1m to 24h")

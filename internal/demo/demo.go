@@ -17,7 +17,7 @@ import (
 )
 
 // Password is every demo staff member's password.
-const Password = "fairslot-demo"
+const Password = app.DemoPassword
 
 // PatientPhone is the demo patient account's phone.
 const PatientPhone = "13800138000"

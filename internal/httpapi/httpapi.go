@@ -231,6 +231,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	body.Error.Code, body.Error.Message = fairslot.ErrorKind(err), fairslot.ErrorMessage(err)
+	if err == app.ErrStepUp {
+		body.Error.Code = stepUpRequired // staffauth.go
+	}
 	writeJSON(w, s.Failed(w, r, err), body)
 }
 

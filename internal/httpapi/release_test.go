@@ -73,6 +73,7 @@ func TestDrawOverHTTP(t *testing.T) {
 	if code, body := e.do(t, call{method: "POST", path: fmt.Sprintf("/api/v1/staff/sessions/%d/draw", sess.ID), token: e.staffToken(t, "desk")}); code != 403 {
 		t.Errorf("draw by the desk = %d %v", code, body)
 	}
+	admin = e.staffToken(t, "admin") // 30 minutes idle ended the first session
 	if code, sum := e.do(t, call{method: "POST", path: fmt.Sprintf("/api/v1/staff/sessions/%d/draw", sess.ID), token: admin}); code != 200 || sum["won"] != 1.0 {
 		t.Fatalf("draw = %d %v", code, sum)
 	}

@@ -251,21 +251,6 @@ func (s *Server) drawRecord(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, rec)
 }
 
-func (s *Server) staffLogin(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		return err
-	}
-	tok, st, err := s.App.StaffLogin(r.Context(), Anonymous(r), in.Username, in.Password)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, 200, map[string]any{"token": tok, "staff": st})
-}
-
 type checkInBody struct {
 	Code    string `json:"code"`
 	IDLast4 string `json:"id_last4"`
@@ -275,7 +260,7 @@ type checkInBody struct {
 var ok = map[string]string{"status": "ok"}
 
 func (s *Server) staffRoutes(h func(string, handler)) {
-	h("POST /api/v1/staff/login", s.staffLogin)
+	s.staffAuthRoutes(h) // staffauth.go: login, second factor, enrolment, step-up, accounts
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
 	}))

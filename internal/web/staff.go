@@ -10,7 +10,6 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
-	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -22,9 +21,9 @@ const staffKey ctxKey = 0
 // The kiosk, the staff console and the display boards: internal only.
 func (p *Pages) staffRoutes(h func(string, handler)) {
 	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
-		return p.render(w, r, 200, "stafflogin", "stafflogin.title", nil)
+		return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
 	})
-	h("POST /staff/login", p.staffLogin)
+	p.staffAuthRoutes(h) // staffauth.go: sign-in steps, step-up, staff accounts
 	h("POST /staff/logout", p.staff(p.logout(StaffCookie, "/staff/login")))
 	h("GET /staff", p.staff(p.console))
 	h("GET /staff/desk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -97,15 +96,6 @@ func (p *Pages) staff(fn func(http.ResponseWriter, *http.Request, app.Actor) err
 		}
 		return fn(w, r.WithContext(context.WithValue(r.Context(), staffKey, a.Role)), a)
 	}
-}
-
-func (p *Pages) staffLogin(w http.ResponseWriter, r *http.Request) error {
-	tok, _, err := p.API.App.StaffLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("username"), r.PostFormValue("password"))
-	if err != nil {
-		return err
-	}
-	p.setCookie(w, StaffCookie, tok, 0, http.SameSiteStrictMode) // staff pages are never reached by a link from elsewhere
-	return see(w, r, "/staff")
 }
 
 // today is the hospital's date now.

@@ -39,7 +39,8 @@ func Service(t testing.TB, loc *time.Location, now func() time.Time, n app.Notif
 		t.Fatal(err)
 	}
 	svc := &app.Service{Store: st, Vault: v, Policy: booking.Default(), Calling: queue.Default(), Payments: payment.NewSandbox(),
-		Notifier: n, Now: now, Location: loc, Log: log, Display: app.NewBroker()}
+		Notifier: n, Now: now, Location: loc, Log: log, Display: app.NewBroker(),
+		DemoMode: true} // the demo's staff and their published password, as serve --demo
 	if err := demo.Seed(ctx, svc); err != nil {
 		t.Fatal(err)
 	}

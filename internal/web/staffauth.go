@@ -1,0 +1,154 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/httpapi"
+)
+
+// The staff sign-in pages: password, then the second factor — or, at the
+// first sign-in, the enrolment (a QR code for the authenticator app, a code
+// to confirm it, then the recovery codes, shown once) — then the console.
+// Sensitive pages send a session whose factor is older than five minutes
+// to the step-up page first. The staff accounts page is for admins and
+// security officers only.
+
+type factorPage struct {
+	Challenge string
+	Enrol     bool
+	Secret    string
+	QR        template.HTML
+}
+
+type codesPage struct{ Codes []string }
+
+type stepUpPage struct{ Next string }
+
+type accountsPage struct {
+	Accounts []app.StaffAccount
+	Roles    []fairslot.Role
+	Manage   bool // may add, change and disable (admin); else unlock only (security)
+	Self     int64
+}
+
+var staffRoles = []fairslot.Role{fairslot.Registrar, fairslot.Nurse, fairslot.DoctorRole, fairslot.Admin, fairslot.Security, fairslot.Kiosk}
+
+func (p *Pages) staffAuthRoutes(h func(string, handler)) {
+	h("POST /staff/login", p.staffLogin)
+	h("POST /staff/login/factor", func(w http.ResponseWriter, r *http.Request) error {
+		st, err := p.API.App.StaffSecondFactor(r.Context(), httpapi.Anonymous(r), r.PostFormValue("challenge"), r.PostFormValue("code"))
+		if err != nil {
+			return err
+		}
+		return p.signedIn(w, r, st)
+	})
+	h("POST /staff/enrol", func(w http.ResponseWriter, r *http.Request) error {
+		st, err := p.API.App.StaffEnrolConfirm(r.Context(), httpapi.Anonymous(r), r.PostFormValue("challenge"), r.PostFormValue("code"))
+		if err != nil {
+			return err
+		}
+		p.setCookie(w, StaffCookie, st.Token, 0, http.SameSiteStrictMode)
+		return p.render(w, r, 200, "staffcodes", "staffauth.codes.title", codesPage{Codes: st.RecoveryCodes})
+	})
+	h("GET /staff/step-up", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		return p.render(w, r, 200, "stepup", "staffauth.stepup.title", stepUpPage{Next: staffNext(r.URL.Query().Get("next"))})
+	}))
+	h("POST /staff/step-up", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		if err := p.API.App.StaffStepUp(r.Context(), a, r.PostFormValue("code")); err != nil {
+			return err
+		}
+		return see(w, r, staffNext(r.PostFormValue("next")))
+	}))
+	h("GET /staff/accounts", p.staff(p.accounts))
+	h("POST /staff/accounts", p.staff(p.sensitive(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		st := fairslot.Staff{Username: strings.TrimSpace(r.PostFormValue("username")), Name: strings.TrimSpace(r.PostFormValue("name")),
+			Role: fairslot.Role(r.PostFormValue("role"))}
+		return p.API.App.AddStaff(r.Context(), a, &st, r.PostFormValue("password"))
+	})))
+	for action, fn := range map[string]func(app.Actor, *http.Request, int64) error{
+		"disable":   func(a app.Actor, r *http.Request, id int64) error { return p.API.App.DisableStaff(r.Context(), a, id) },
+		"enable":    func(a app.Actor, r *http.Request, id int64) error { return p.API.App.EnableStaff(r.Context(), a, id) },
+		"reset-mfa": func(a app.Actor, r *http.Request, id int64) error { return p.API.App.ResetStaffMFA(r.Context(), a, id) },
+		"unlock":    func(a app.Actor, r *http.Request, id int64) error { return p.API.App.UnlockStaff(r.Context(), a, id) },
+		"password": func(a app.Actor, r *http.Request, id int64) error {
+			return p.API.App.SetStaffPassword(r.Context(), a, id, r.PostFormValue("password"))
+		},
+	} {
+		h("POST /staff/accounts/{id}/"+action, p.staff(p.sensitive(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+			id, err := pathID(r)
+			if err != nil {
+				return err
+			}
+			return fn(a, r, id)
+		})))
+	}
+}
+
+// staffLogin checks the password and shows the next step.
+func (p *Pages) staffLogin(w http.ResponseWriter, r *http.Request) error {
+	st, err := p.API.App.StaffLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("username"), r.PostFormValue("password"), "")
+	if err != nil {
+		return err
+	}
+	switch st.Next {
+	case "":
+		return p.signedIn(w, r, st)
+	case "enrol":
+		en, err := p.API.App.StaffEnrol(r.Context(), httpapi.Anonymous(r), st.Challenge)
+		if err != nil {
+			return err
+		}
+		qr, err := qrSVG(en.URL)
+		if err != nil {
+			return err
+		}
+		return p.render(w, r, 200, "stafffactor", "staffauth.enrol.title", factorPage{Challenge: st.Challenge, Enrol: true, Secret: en.Secret, QR: qr})
+	}
+	return p.render(w, r, 200, "stafffactor", "staffauth.factor.title", factorPage{Challenge: st.Challenge})
+}
+
+func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request, st app.StaffStep) error {
+	p.setCookie(w, StaffCookie, st.Token, 0, http.SameSiteStrictMode) // staff pages are never reached by a link from elsewhere
+	if st.Staff != nil && st.Staff.Role == fairslot.Kiosk {
+		return see(w, r, "/kiosk")
+	}
+	return see(w, r, "/staff")
+}
+
+// sensitive runs a form action of the accounts page and goes back to it;
+// a factor that is too old sends the visitor to step up first.
+func (p *Pages) sensitive(fn func(http.ResponseWriter, *http.Request, app.Actor) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		err := fn(w, r, a)
+		if err == app.ErrStepUp {
+			return see(w, r, "/staff/step-up?next="+url.QueryEscape("/staff/accounts"))
+		}
+		if err != nil {
+			return err
+		}
+		return see(w, r, "/staff/accounts")
+	}
+}
+
+func (p *Pages) accounts(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	list, err := p.API.App.StaffAccounts(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	return p.render(w, r, 200, "staffaccounts", "staffauth.accounts.title",
+		accountsPage{Accounts: list, Roles: staffRoles, Manage: a.Role.Can(fairslot.ActStaff), Self: a.ID})
+}
+
+// staffNext keeps a redirect on this site's staff pages (localPath's
+// checks, then under /staff).
+func staffNext(next string) string {
+	if p := localPath(next); strings.HasPrefix(p, "/staff") {
+		return p
+	}
+	return "/staff"
+}
