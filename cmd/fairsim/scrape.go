@@ -25,14 +25,17 @@ type ScrapeReport struct {
 	Bookings    int     `json:"bookings"`
 	SeedSeconds float64 `json:"seed_seconds"`
 	// Clerk says how the clerk's account was made.
-	Clerk    string      `json:"clerk"`
-	Password Attack      `json:"a_stolen_password"`
-	Session  Attack      `json:"b_stolen_session"`
-	Files    FilesAttack `json:"c_database_copy"`
-	Token    Attack      `json:"d_patient_token"`
-	Alive    bool        `json:"server_alive_after"`
-	Seconds  float64     `json:"seconds"`
-	Notes    []string    `json:"notes,omitempty"`
+	Clerk    string `json:"clerk"`
+	Password Attack `json:"a_stolen_password"`
+	// NewAccount is (a) against an account that has never signed in, so
+	// has no second factor yet: the one a first sign-in enrols.
+	NewAccount *Attack     `json:"a2_stolen_password_never_signed_in,omitempty"`
+	Session    Attack      `json:"b_stolen_session"`
+	Files      FilesAttack `json:"c_database_copy"`
+	Token      Attack      `json:"d_patient_token"`
+	Alive      bool        `json:"server_alive_after"`
+	Seconds    float64     `json:"seconds"`
+	Notes      []string    `json:"notes,omitempty"`
 }
 
 // Attack is one attacker's haul.
@@ -177,6 +180,10 @@ func runScrape(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	r.Clerk = how
 	r.Password = stolenPassword(ctx, t, ppl, clerks[0], sd)
+	if clerks[2] != clerks[0] {
+		a := stolenPassword(ctx, t, ppl, clerks[2], sd)
+		r.NewAccount = &a
+	}
 	r.Session = stolenSession(ctx, t, ppl, clerks[1], sd, k)
 	r.Token = patientToken(ctx, t, ppl, sd, k)
 	if r.Files, err = copiedFiles(ctx, t, ppl); err != nil {
@@ -321,6 +328,9 @@ func printScrape(w io.Writer, r ScrapeReport) {
 		}
 	}
 	line("(a) stolen staff password, no second factor:", r.Password, fmt.Sprintf("; staff session obtained: %v", r.Password.SessionObtained))
+	if r.NewAccount != nil {
+		line("(a') the same, an account never signed in:", *r.NewAccount, fmt.Sprintf("; staff session obtained: %v", r.NewAccount.SessionObtained))
+	}
 	line("(b) stolen signed-in staff session:", r.Session, fmt.Sprintf("; %d patients tried, %d requests answered before lock-out, %d IDs shown with the weak mask; ALERT %v; account locked %v",
 		r.Session.IDsTried, r.Session.AnsweredBeforeLock, r.Session.WeakMasks, r.Session.Alert, r.Session.Locked))
 	f := r.Files

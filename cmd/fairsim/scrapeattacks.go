@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -9,9 +11,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fairslot/fairslot/internal/apiclient"
 	"github.com/fairslot/fairslot/internal/demo"
@@ -156,35 +162,57 @@ func deskLookup(ctx context.Context, c *apiclient.Client, idNumber string) (*api
 }
 
 // stolenPassword is attack (a): the clerk's password, without the second
-// factor. The attacker signs in with it, tries whatever the answer hands
-// out as a staff session, and tries the next doors: guessed second-factor
-// codes and re-enrolling the factor.
+// factor. The attacker signs in with it and takes whatever the answer hands
+// out; tries to enrol a factor of their own with the challenge; guesses
+// second-factor and recovery codes (five of each, on the login and on the
+// second step); and tries every token and challenge as a staff session.
 func stolenPassword(ctx context.Context, t *target, ppl *people, ck clerk, sd *seeded) Attack {
 	l := newAttackLog(ppl, -1)
+	from := logSize(t)
 	c := client(t.Staff, addr(60, 0, 1))
-	resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password}, nil, false)
-	l.record("POST /api/v1/staff/login", resp, err)
-	var toks []string
-	if err == nil {
-		toks = tokensIn(resp.Body)
+	var toks, challenges []string
+	take := func(route string, resp *apiclient.Response, err error) {
+		l.record(route, resp, err)
+		if err != nil {
+			return
+		}
+		toks = appendNew(toks, tokensIn(resp.Body)...)
+		var step struct{ Challenge, Secret string }
+		resp.Decode(&step)
+		if step.Challenge != "" {
+			challenges = appendNew(challenges, step.Challenge)
+		}
+		if step.Secret != "" {
+			l.note("the attacker got a second-factor secret from %s", route)
+			ck.TOTP = step.Secret
+		}
 	}
-	// Guessed second-factor codes and recovery codes, on the login and on
-	// the enrolment, with every token handed out.
+	login := func(code string) {
+		resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password, "code": code}, nil, false)
+		take("POST /api/v1/staff/login"+map[bool]string{true: " (guessed code)"}[code != ""], resp, err)
+	}
+	login("")
+	// Enrol a factor of the attacker's own on the account.
+	for _, ch := range challenges {
+		resp, err := c.Do(ctx, "POST", "/api/v1/staff/enrol", map[string]string{"challenge": ch}, nil, false)
+		take("POST /api/v1/staff/enrol", resp, err)
+		if ck.TOTP != "" {
+			code, _ := totpCode(ck.TOTP, time.Now())
+			resp, err := c.Do(ctx, "POST", "/api/v1/staff/enrol/confirm", map[string]string{"challenge": ch, "code": code}, nil, false)
+			take("POST /api/v1/staff/enrol/confirm", resp, err)
+		}
+	}
 	for i, code := range []string{"000000", "123456", "111111", "654321", "999999"} {
-		for _, path := range []string{"/api/v1/staff/login", "/api/v1/staff/enrol"} {
-			body := map[string]string{"username": ck.Username, "password": ck.Password, "code": code, "totp": code,
-				"recovery_code": fmt.Sprintf("AAAA-BBBB-%04d", i)}
-			for _, tok := range append([]string{""}, toks...) {
-				c.Token = tok
-				resp, err := c.Do(ctx, "POST", path, body, nil, false)
-				l.record("POST "+path+" (guessed code)", resp, err)
-				if err == nil {
-					toks = appendNew(toks, tokensIn(resp.Body)...)
-				}
+		login(code)
+		recovery := fmt.Sprintf("ABCD-EFGH-%04d", i)
+		for _, ch := range challenges {
+			for _, g := range []string{code, recovery} {
+				resp, err := c.Do(ctx, "POST", "/api/v1/staff/second-factor", map[string]string{"challenge": ch, "code": g}, nil, false)
+				take("POST /api/v1/staff/second-factor (guessed code)", resp, err)
 			}
 		}
 	}
-	for _, tok := range toks {
+	for _, tok := range append(toks, challenges...) {
 		c.Token = tok
 		resp, err := c.Do(ctx, "GET", staffProbe(sd), nil, nil, false)
 		l.record("GET /api/v1/staff/sessions/{id}/queue", resp, err)
@@ -192,9 +220,9 @@ func stolenPassword(ctx context.Context, t *target, ppl *people, ck clerk, sd *s
 			l.a.SessionObtained = true
 		}
 	}
-	l.a.Alert = alerted(t, 0, ck.Username)
+	l.a.Alert = alerted(t, from, ck.Username)
 	a := l.done()
-	a.Notes = append(a.Notes, fmt.Sprintf("%d tokens handed out to the attacker", len(toks)))
+	a.Notes = append(a.Notes, fmt.Sprintf("%d tokens and %d sign-in challenges handed out to the attacker", len(toks), len(challenges)))
 	return a
 }
 
@@ -227,7 +255,7 @@ func appendNew(xs []string, ys ...string) []string {
 func stolenSession(ctx context.Context, t *target, ppl *people, ck clerk, sd *seeded, k scrapeKnobs) Attack {
 	l := newAttackLog(ppl, -1)
 	from := logSize(t)
-	c, err := signIn(ctx, t, ck, addr(61, 0, 1))
+	c, err := signIn(ctx, t, &ck, addr(61, 0, 1))
 	if err != nil {
 		l.note("the clerk could not sign in: %v", err)
 		return l.done()
@@ -250,10 +278,10 @@ func stolenSession(ctx context.Context, t *target, ppl *people, ck clerk, sd *se
 	resp, err := c.Do(ctx, "GET", staffProbe(sd), nil, nil, false)
 	l.record("GET /api/v1/staff/sessions/{id}/queue (after)", resp, err)
 	sessionRefused := !ok2xx(resp, err)
-	_, err = signIn(ctx, t, ck, addr(62, 0, 1))
-	l.a.Locked = sessionRefused && err != nil
+	out, answer := lockedOut(ctx, t, ck, addr(62, 0, 1))
+	l.a.Locked = sessionRefused && out
 	if !l.a.Locked {
-		l.note("after the attack: stolen session refused %v, fresh sign-in error %v", sessionRefused, err)
+		l.note("after the attack: stolen session refused %v; the right password refused %v (%s)", sessionRefused, out, answer)
 	}
 	l.a.Alert = alerted(t, from, ck.Username)
 	return l.done()
@@ -266,30 +294,128 @@ func status(resp *apiclient.Response) int {
 	return resp.Status
 }
 
-// signIn signs a clerk in fully, as the clerk: password, then the second
-// factor when the server asks for one.
-func signIn(ctx context.Context, t *target, ck clerk, src netip.Addr) (*apiclient.Client, error) {
+// signIn signs a clerk in fully, as the clerk: the password, then the
+// second factor the server asks for — enrolling it at the first sign-in
+// (the clerk keeps the secret) or a code from the clerk's authenticator.
+// A server without a second factor signs in on the password alone.
+func signIn(ctx context.Context, t *target, ck *clerk, src netip.Addr) (*apiclient.Client, error) {
 	c := client(t.Staff, src)
 	resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password}, nil, false)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Status != 200 {
-		return nil, fmt.Errorf("login: %d %s", resp.Status, strings.TrimSpace(string(resp.Body)))
+	var step struct {
+		Token, Next, Challenge, Secret string
 	}
-	var out struct{ Token string }
-	resp.Decode(&out)
-	if out.Token == "" {
-		return nil, fmt.Errorf("login: no token in %s", resp.Body)
+	resp.Decode(&step)
+	switch {
+	case resp.Status == 200 && step.Token != "":
+	case resp.Status == 401 && step.Next == "enrol":
+		en, err := c.Do(ctx, "POST", "/api/v1/staff/enrol", map[string]string{"challenge": step.Challenge}, nil, false)
+		if err != nil || en.Status != 200 {
+			return nil, fmt.Errorf("enrol: %d %v %s", status(en), err, body(en))
+		}
+		if err := en.Decode(&step); err != nil || step.Secret == "" {
+			return nil, fmt.Errorf("enrol: no secret in %s", body(en))
+		}
+		ck.TOTP = step.Secret
+		if resp, err = confirmCode(ctx, c, "/api/v1/staff/enrol/confirm", step.Challenge, ck.TOTP); err != nil {
+			return nil, err
+		}
+		resp.Decode(&step)
+	case resp.Status == 401 && step.Next == "second_factor" && ck.TOTP != "":
+		if resp, err = confirmCode(ctx, c, "/api/v1/staff/second-factor", step.Challenge, ck.TOTP); err != nil {
+			return nil, err
+		}
+		resp.Decode(&step)
+	default:
+		return nil, fmt.Errorf("login: %d %s", resp.Status, body(resp))
 	}
-	c.Token = out.Token
+	if step.Token == "" {
+		return nil, fmt.Errorf("login: no token in %s", body(resp))
+	}
+	c.Token = step.Token
 	return c, nil
 }
 
-// makeClerks makes the two clerks the attacks steal from, one each.
-func makeClerks(ctx context.Context, c *common, t *target) ([2]clerk, string, error) {
-	desk := clerk{Username: "desk", Password: demo.Password}
-	return [2]clerk{desk, desk}, "the demo's desk login with the published demo password (this build has no staff accounts to create)", nil
+// confirmCode sends the clerk's current code with a challenge. Each code
+// is good once: if this step's code was used already (a second sign-in
+// within 30 s), it waits for the next step.
+func confirmCode(ctx context.Context, c *apiclient.Client, path, challenge, secret string) (*apiclient.Response, error) {
+	for try := 0; ; try++ {
+		code, err := totpCode(secret, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.Do(ctx, "POST", path, map[string]string{"challenge": challenge, "code": code}, nil, false)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Status == 200 || try == 1 {
+			if resp.Status != 200 {
+				return nil, fmt.Errorf("%s: %d %s", path, resp.Status, body(resp))
+			}
+			return resp, nil
+		}
+		next := time.Unix((time.Now().Unix()/30+1)*30, 0)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Until(next) + 100*time.Millisecond):
+		}
+	}
+}
+
+func body(r *apiclient.Response) string {
+	if r == nil {
+		return ""
+	}
+	return strings.TrimSpace(string(r.Body))
+}
+
+// lockedOut reports whether the server refuses the clerk's right password
+// without offering a next step: the account is locked (or disabled).
+func lockedOut(ctx context.Context, t *target, ck clerk, src netip.Addr) (bool, string) {
+	c := client(t.Staff, src)
+	resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password}, nil, false)
+	if err != nil {
+		return false, err.Error()
+	}
+	var step struct{ Token, Challenge string }
+	resp.Decode(&step)
+	return step.Token == "" && step.Challenge == "", fmt.Sprintf("%d %s", resp.Status, body(resp))
+}
+
+// makeClerks makes the clerks the attacks steal from, through the app's
+// own account management ('fairslot staff add', the password on standard
+// input), on the server's database while it serves. The first two sign in
+// once as the clerk would (enrolling the second factor); the third never
+// has. A build without staff accounts leaves only the demo's desk login.
+func makeClerks(ctx context.Context, c *common, t *target) ([]clerk, string, error) {
+	var out []clerk
+	for i, name := range []string{"scrape-clerk-a", "scrape-clerk-b", "scrape-clerk-new"} {
+		pw := make([]byte, 12)
+		rand.Read(pw)
+		ck := clerk{Username: name, Password: "Scrape-" + hex.EncodeToString(pw)}
+		cmd := exec.CommandContext(ctx, c.bin, "staff", "add", "--role", "registrar", "--name", fmt.Sprintf("Scrape clerk %c", 'A'+i),
+			"--data-dir", filepath.Join(t.dir, "data"), "--keyset", filepath.Join(t.dir, "keyset.json"), name)
+		cmd.Stdin = strings.NewReader(ck.Password + "\n")
+		cmd.Env = append(os.Environ(), "FAIRSLOT_LOG_LEVEL=warn")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			if i == 0 && strings.Contains(string(b), "unknown command") {
+				desk := clerk{Username: "desk", Password: demo.Password}
+				return []clerk{desk, desk, desk}, "the demo's desk login with the published demo password (this build has no staff accounts to create)", nil
+			}
+			return nil, "", fmt.Errorf("staff add %s: %v: %s", name, err, b)
+		}
+		if i < 2 {
+			if _, err := signIn(ctx, t, &ck, addr(63, 0, i+1)); err != nil {
+				return nil, "", fmt.Errorf("%s's first sign-in: %w", name, err)
+			}
+		}
+		out = append(out, ck)
+	}
+	return out, "three registrar logins made with 'fairslot staff add'; two signed in once and enrolled a second factor, one never signed in", nil
 }
 
 // patientToken is attack (d): a patient signed in with their own account
