@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Tickets", testTickets},
 		{"LoginAndTokens", testLoginAndTokens},
 		{"RefreshTokens", testRefreshTokens},
+		{"Access", testAccess},
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"Audit", testAudit},
 		{"ConcurrentBooking", testConcurrentBooking},
