@@ -247,7 +247,7 @@ func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Ac
 			if err != nil {
 				return err
 			}
-			a.Role = st.Role
+			return s.staffActor(ctx, tx, &a, st)
 		}
 		return nil
 	})
