@@ -24,7 +24,9 @@ import (
 
 // accessNote names the sealed free-text note of an access record; key
 // rotation re-seals it under the same associated data.
-func accessNote(ref string) vault.Field { return vault.Field{Table: "access_log", Row: ref, Column: "note"} }
+func accessNote(ref string) vault.Field {
+	return vault.Field{Table: "access_log", Row: ref, Column: "note"}
+}
 
 // counted are the kinds the limits count.
 var counted = []string{string(access.Reveal), string(access.Lookup)}
