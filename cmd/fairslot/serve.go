@@ -102,6 +102,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer st.Close()
 	svc.PatientTokenTTL, svc.PatientRefreshTTL = time.Duration(c.PatientTokenTTL), time.Duration(c.PatientRefreshTTL)
+	svc.AccessLimits = c.Access.Limits()
 	if *demoMode || *migrate {
 		if err := st.Migrate(ctx); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/queue"
@@ -98,6 +99,24 @@ type Config struct {
 	Booking         booking.Policy    `json:"booking"`
 	Queue           queue.Policy      `json:"queue"`
 	Release         release.Policy    `json:"release"`
+
+	// Access bounds each staff account's reveals and look-ups by ID number
+	// (issue 12 item 5): more than per_hour in an hour, or more than
+	// distinct_patients patients within window, locks the account until
+	// security unlocks it.
+	Access AccessLimits `json:"access"`
+}
+
+// AccessLimits is the access section of the configuration.
+type AccessLimits struct {
+	PerHour          int               `json:"per_hour"`
+	DistinctPatients int               `json:"distinct_patients"`
+	Window           fairslot.Duration `json:"window"`
+}
+
+// Limits returns the limits the rules take.
+func (a AccessLimits) Limits() access.Limits {
+	return access.Limits{PerHour: a.PerHour, DistinctPatients: a.DistinctPatients, Window: time.Duration(a.Window)}
 }
 
 // DefaultHSTS is the Strict-Transport-Security value sent over TLS unless
@@ -122,6 +141,8 @@ func Default() Config {
 		ShutdownDrain:          fairslot.Duration(5 * time.Second),
 		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
 		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
+		// Access limits: 30 reveals and look-ups an hour, 10 patients in 10 minutes.
+		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
 	}
 }
 
@@ -213,6 +234,12 @@ func (c Config) Validate() error {
 	}
 	if c.PatientRefreshTTL < c.PatientTokenTTL || c.PatientRefreshTTL > fairslot.Duration(90*24*time.Hour) {
 		return fmt.Errorf("config: patient_refresh_ttl must be at least patient_token_ttl and at most 90 days")
+	}
+	if c.Access.PerHour <= 0 || c.Access.DistinctPatients <= 0 || c.Access.Window <= 0 {
+		return fmt.Errorf("config: access.per_hour, access.distinct_patients and access.window must be positive")
+	}
+	if err := c.Access.Limits().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
