@@ -286,15 +286,20 @@ const (
 	ActSchedule  Action = "schedule"  // add clinic sessions
 	ActSecurity  Action = "security"  // alerts, unlocks, audit search and verification
 	ActStaff     Action = "staff"     // create, change and disable staff accounts
+	// Searching by ID number and revealing a full ID number or phone need a
+	// reason and are limited (internal/access); a kiosk and security do neither.
+	ActLookup Action = "lookup" // find bookings by code or ID number at the desk
+	ActReveal Action = "reveal" // show a patient's full ID number or phone
 )
 
 var permissions = map[Role][]Action{
-	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue},
-	Nurse:      {ActCheckIn, ActViewQueue, ActCall},
-	DoctorRole: {ActViewQueue, ActCall, ActAddSlot},
-	Admin:      {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule, ActSecurity, ActStaff},
-	Security:   {ActRisk, ActSecurity},
-	Kiosk:      {ActCheckIn, ActWalkIn},
+	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue, ActLookup, ActReveal},
+	Nurse:      {ActCheckIn, ActViewQueue, ActCall, ActLookup, ActReveal},
+	DoctorRole: {ActViewQueue, ActCall, ActAddSlot, ActReveal},
+	Admin: {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule, ActSecurity, ActStaff,
+		ActLookup, ActReveal},
+	Security: {ActRisk, ActSecurity},
+	Kiosk:    {ActCheckIn, ActWalkIn},
 }
 
 // Valid reports whether r is a known role.

@@ -108,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.DemoMode = *demoMode
 	svc.StaffAuth = app.StaffAuthPolicy{SessionMax: time.Duration(c.Staff.SessionMax), SessionIdle: time.Duration(c.Staff.SessionIdle),
 		LockAfter: c.Staff.LockAfter, LockWindow: time.Duration(c.Staff.LockWindow)}
+	svc.AccessLimits = c.Access.Limits()
 	if *demoMode || *migrate {
 		if err := st.Migrate(ctx); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/payment"
@@ -83,6 +84,9 @@ type Service struct {
 	// PatientTokenTTL and PatientRefreshTTL are the lifetimes of a
 	// patient's access and refresh tokens (refresh.go); 0: the defaults.
 	PatientTokenTTL, PatientRefreshTTL time.Duration
+	// AccessLimits bound each staff account's reveals and look-ups
+	// (access.go); the zero value uses the defaults.
+	AccessLimits access.Limits
 
 	randMu   sync.Mutex
 	keysOnce sync.Once
@@ -111,6 +115,7 @@ type Actor struct {
 	Kind      storage.TokenKind // AccountToken or StaffToken; "" for an anonymous request
 	ID        int64
 	Role      fairslot.Role // staff only
+	Scope     Scope         // staff only: where they may work (scope.go)
 	RequestID string
 	// Device and Addr name the client (a device cookie, an address prefix)
 	// for the anti-laundering checks; they are stored only as keyed hashes.

@@ -182,7 +182,9 @@ func (s *Service) Authenticate(ctx context.Context, token, requestID string) (Ac
 			if err != nil {
 				return err
 			}
-			a.Role = st.Role
+			if err := s.staffActor(ctx, tx, &a, st); err != nil { // scope.go: role, scope, the access lock
+				return err
+			}
 			touch, err = s.staffSession(ctx, tx, sum[:], &a) // staffauth.go: expiry, idle, disabled
 			return err
 		}

@@ -783,7 +783,7 @@ func (s *Service) AddExtraSlot(ctx context.Context, a Actor, sessionID int64, in
 	now := s.now()
 	var slot fairslot.Slot
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		sess, err := tx.Session(ctx, sessionID)
+		sess, err := s.sessionInScope(ctx, tx, a, sessionID)
 		if err != nil {
 			return err
 		}

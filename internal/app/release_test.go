@@ -465,7 +465,7 @@ func TestPriorityInterleaveAndExtraSlots(t *testing.T) {
 	sess := w.session(t, today, fairslot.Afternoon, 10)
 	c.now = time.Date(2026, 12, 10, 13, 5, 0, 0, loc)
 	desk := app.Actor{Kind: "staff", Role: fairslot.Registrar}
-	doctor := app.Actor{Kind: "staff", Role: fairslot.DoctorRole}
+	doctor := app.Actor{Kind: "staff", Role: fairslot.DoctorRole, Scope: app.Scope{DoctorID: sess.DoctorID}}
 	walkIn := func(i int, prio string, extra bool) error {
 		first := fmt.Sprintf("11010519%02d0101%03d", 30+i, i)
 		_, err := svc.WalkIn(ctx, desk, app.WalkInInput{SessionID: sess.ID, Priority: prio, Extra: extra, Patient: app.PatientInput{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
@@ -34,6 +35,7 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 		return r, fairslot.Errorf(fairslot.Invalid, "give the 8-character booking code and the last 4 characters of the patient's ID number")
 	}
 	now := s.now()
+	var checkedIn fairslot.Session
 	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
 		b, err := tx.BookingByCode(ctx, code)
 		if err != nil {
@@ -51,7 +53,7 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 			return fairslot.Errorf(fairslot.Forbidden, "the identity check failed: the ID number does not match this booking"),
 				s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", b.ID), nil)
 		}
-		sess, err := tx.Session(ctx, b.SessionID)
+		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
 		if err != nil {
 			return nil, err
 		}
@@ -61,9 +63,33 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 		if r, err = s.checkIn(ctx, tx, a, b, now); err != nil {
 			return nil, err
 		}
+		checkedIn = sess
 		return nil, nil
 	})
+	if err == nil {
+		err = s.showNameAtDesk(ctx, a, checkedIn, &r)
+	}
 	return r, err
+}
+
+// showNameAtDesk gives the desk the full name of the booking it checked in
+// (to call the patient and match their papers), recorded; a kiosk, which
+// the patient works themselves in a public hall, keeps the mask.
+func (s *Service) showNameAtDesk(ctx context.Context, a Actor, sess fairslot.Session, r *CheckInResult) error {
+	if a.Role == fairslot.Kiosk || a.Kind != storage.StaffToken {
+		return nil
+	}
+	if err := s.recordViews(ctx, a, sess, []int64{r.Booking.PatientID}, "check_in"); err != nil {
+		return err
+	}
+	return s.Store.View(ctx, func(tx storage.Tx) error {
+		rec, err := tx.Patient(ctx, r.Booking.PatientID)
+		if err != nil {
+			return err
+		}
+		r.Booking.Patient.Name, err = s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
+		return err
+	})
 }
 
 // checkIn moves a confirmed booking to checked_in and issues its ticket.
@@ -145,7 +171,7 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 	}
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		sess, err := tx.Session(ctx, in.SessionID)
+		sess, err := s.sessionInScope(ctx, tx, a, in.SessionID)
 		if err != nil {
 			return err
 		}
@@ -222,8 +248,11 @@ func (s *Service) Queue(ctx context.Context, a Actor, sessionID int64) ([]QueueI
 		return nil, err
 	}
 	var out []QueueItem
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		if _, err := tx.Session(ctx, sessionID); err != nil {
+	var names []string
+	var patients []int64
+	var sess fairslot.Session
+	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
+		if sess, err = s.sessionInScope(ctx, tx, a, sessionID); err != nil {
 			return err
 		}
 		q, err := tx.Queue(ctx, sessionID)
@@ -241,10 +270,23 @@ func (s *Service) Queue(ctx context.Context, a Actor, sessionID int64) ([]QueueI
 			}
 			out = append(out, QueueItem{BookingID: e.Booking.ID, Ticket: e.Ticket.Label(), Status: e.Booking.Status,
 				Name: vault.MaskName(name), MissedCalls: e.Booking.MissedCalls, Priority: e.Booking.Priority, Turn: turn[e.Booking.ID]})
+			names, patients = append(names, name), append(patients, e.Booking.PatientID)
 		}
 		return nil
 	})
-	return out, err
+	// The doctor sees the full names of their own session's queue (the
+	// scope check above made sure it is theirs), each recorded once a day.
+	if err == nil && a.Role == fairslot.DoctorRole {
+		if err = s.recordViews(ctx, a, sess, patients, "clinical_care"); err == nil {
+			for i := range out {
+				out[i].Name = names[i]
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CallNext calls the first waiting patient of a session into the room.
@@ -255,7 +297,7 @@ func (s *Service) CallNext(ctx context.Context, a Actor, sessionID int64) (Queue
 	}
 	var dept int64
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		sess, err := tx.Session(ctx, sessionID)
+		sess, err := s.sessionInScope(ctx, tx, a, sessionID)
 		if err != nil {
 			return err
 		}
@@ -359,6 +401,12 @@ func (s *Service) callAction(ctx context.Context, a Actor, bookingID int64, acti
 	}
 	var dept int64
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		// The scope first: another doctor's patient's status is not theirs to learn.
+		if b, err := tx.Booking(ctx, bookingID); err != nil {
+			return err
+		} else if _, err := s.sessionInScope(ctx, tx, a, b.SessionID); err != nil {
+			return err
+		}
 		b, err := calledBooking(ctx, tx, bookingID)
 		if err != nil {
 			return err
@@ -377,18 +425,21 @@ func (s *Service) callAction(ctx context.Context, a Actor, bookingID int64, acti
 
 // LookupInput finds bookings at the registration desk: by booking code, or
 // by the patient's ID number (through its blind index; the number itself is
-// never stored or searched in clear).
+// never stored or searched in clear) with a reason.
 type LookupInput struct {
 	Code     string          `json:"code,omitempty"`
 	IDType   fairslot.IDType `json:"id_type,omitempty"`
 	IDNumber string          `json:"id_number,omitempty"`
+	Reason   access.Reason   `json:"reason,omitempty"` // needed for a look-up by ID number
+	Note     string          `json:"note,omitempty"`
 }
 
-// Lookup returns the bookings a desk look-up finds, with the patient masked.
-// A look-up by ID number is recorded in the audit log: it is a search for a
-// person.
+// Lookup returns the bookings a desk look-up finds where the login works,
+// with the patient masked. A look-up by ID number is a search for a person:
+// it needs a reason, is recorded found or not, and counts against the
+// account's access limits — over them the account is locked.
 func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []BookingView, err error) {
-	if err := s.requireStaff(a, fairslot.ActCheckIn); err != nil {
+	if err := s.requireStaff(a, fairslot.ActLookup); err != nil {
 		return nil, err
 	}
 	if code := strings.ToUpper(strings.TrimSpace(in.Code)); code != "" {
@@ -397,31 +448,84 @@ func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []Bo
 			if err != nil {
 				return err
 			}
+			if _, err := s.sessionInScope(ctx, tx, a, b.SessionID); err != nil {
+				return fairslot.Errorf(fairslot.NotFound, "booking not found where this login works")
+			}
 			v, err := s.bookingView(ctx, tx, b)
 			out = append(out, v)
 			return err
 		})
 		return out, err
 	}
+	reason, note, err := access.Check(in.Reason, in.Note)
+	if err != nil {
+		return nil, fairslot.Errorf(fairslot.Invalid, "a look-up by ID number: %v", err)
+	}
 	id, err := fairslot.NormalizeID(in.IDType, in.IDNumber)
 	if err != nil {
 		return nil, err
 	}
+	index := s.Vault.Index("id:"+string(in.IDType), id)
 	var ids []int64
-	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		rec, err := tx.PatientByIdentity(ctx, in.IDType, s.Vault.Index("id:"+string(in.IDType), id))
-		if err != nil {
-			return err
+	var alert string
+	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
+		var patientID int64
+		rec, err := tx.PatientByIdentity(ctx, in.IDType, index)
+		switch {
+		case err == nil:
+			patientID = rec.ID
+		case fairslot.ErrorKind(err) != fairslot.NotFound:
+			return nil, err
 		}
-		bs, err := tx.PatientBookings(ctx, rec.ID)
-		if err != nil {
-			return err
+		subject := lookupSubject(patientID, index)
+		refuse, why, err := s.limited(ctx, tx, a, subject)
+		if refuse != nil || err != nil {
+			alert = why
+			return refuse, err
+		}
+		var bs []fairslot.Booking
+		if patientID != 0 {
+			all, err := tx.PatientBookings(ctx, patientID)
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range all {
+				sess, err := tx.Session(ctx, b.SessionID)
+				if err != nil {
+					return nil, err
+				}
+				if s.inScope(ctx, tx, a, sess) == nil {
+					bs = append(bs, b)
+				}
+			}
 		}
 		for _, b := range bs {
 			ids = append(ids, b.ID)
 		}
-		return s.record(ctx, tx, a, "patient.lookup", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"found": fmt.Sprint(len(bs))})
+		// A patient found but with nothing here was not shown to this login:
+		// recorded as a miss, as the desk saw one.
+		shown := patientID
+		if len(bs) == 0 {
+			shown = 0
+		}
+		if _, err := s.appendAccess(ctx, tx, storage.AccessRecord{At: s.now(), StaffID: a.ID, Role: string(a.Role), PatientID: shown,
+			Kind: string(access.Lookup), Field: "id", Reason: string(reason), Place: place(a, fairslot.Session{}), Subject: subject}, note); err != nil {
+			return nil, err
+		}
+		subj := "lookup:miss"
+		if shown != 0 {
+			subj = fmt.Sprintf("patient:%d", shown)
+		}
+		if err := s.record(ctx, tx, a, "patient.lookup", subj, map[string]string{"found": fmt.Sprint(len(bs)), "reason": string(reason),
+			"id_type": string(in.IDType)}); err != nil {
+			return nil, err
+		}
+		if len(bs) == 0 {
+			return fairslot.Errorf(fairslot.NotFound, "no booking found for this ID number"), nil
+		}
+		return nil, nil
 	})
+	s.alert(a, alert)
 	if err != nil {
 		return nil, err
 	}

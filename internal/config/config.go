@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/queue"
@@ -104,6 +105,11 @@ type Config struct {
 	// within lock_window lock the account until a security officer or an
 	// admin unlocks it.
 	Staff StaffConfig `json:"staff"`
+	// Access bounds each staff account's reveals and look-ups by ID number
+	// (issue 12 item 5): more than per_hour in an hour, or more than
+	// distinct_patients patients within window, locks the account until
+	// security unlocks it.
+	Access AccessLimits `json:"access"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -112,6 +118,18 @@ type StaffConfig struct {
 	SessionIdle fairslot.Duration `json:"session_idle"`
 	LockAfter   int               `json:"lock_after"`
 	LockWindow  fairslot.Duration `json:"lock_window"`
+}
+
+// AccessLimits is the access section of the configuration.
+type AccessLimits struct {
+	PerHour          int               `json:"per_hour"`
+	DistinctPatients int               `json:"distinct_patients"`
+	Window           fairslot.Duration `json:"window"`
+}
+
+// Limits returns the limits the rules take.
+func (a AccessLimits) Limits() access.Limits {
+	return access.Limits{PerHour: a.PerHour, DistinctPatients: a.DistinctPatients, Window: time.Duration(a.Window)}
 }
 
 // DefaultHSTS is the Strict-Transport-Security value sent over TLS unless
@@ -139,6 +157,8 @@ func Default() Config {
 		// Staff sign-in.
 		Staff: StaffConfig{SessionMax: fairslot.Duration(8 * time.Hour), SessionIdle: fairslot.Duration(30 * time.Minute),
 			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute)},
+		// Access limits: 30 reveals and look-ups an hour, 10 patients in 10 minutes.
+		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
 	}
 }
 
@@ -236,6 +256,12 @@ func (c Config) Validate() error {
 	}
 	if c.PatientRefreshTTL < c.PatientTokenTTL || c.PatientRefreshTTL > fairslot.Duration(90*24*time.Hour) {
 		return fmt.Errorf("config: patient_refresh_ttl must be at least patient_token_ttl and at most 90 days")
+	}
+	if c.Access.PerHour <= 0 || c.Access.DistinctPatients <= 0 || c.Access.Window <= 0 {
+		return fmt.Errorf("config: access.per_hour, access.distinct_patients and access.window must be positive")
+	}
+	if err := c.Access.Limits().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err

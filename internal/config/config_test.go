@@ -55,6 +55,11 @@ func TestValidate(t *testing.T) {
 		{"TLS", func(c *config.Config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" }, true},
 		{"patient tokens for a week", func(c *config.Config) { c.PatientTokenTTL = fairslot.Duration(7 * 24 * time.Hour) }, false},
 		{"refresh shorter than access", func(c *config.Config) { c.PatientRefreshTTL = fairslot.Duration(time.Minute) }, false},
+		{"access limits off", func(c *config.Config) { c.Access.PerHour = 0 }, false},
+		{"access window of a day", func(c *config.Config) { c.Access.Window = fairslot.Duration(24 * time.Hour) }, false},
+		{"stricter access limits", func(c *config.Config) {
+			c.Access = config.AccessLimits{PerHour: 5, DistinctPatients: 3, Window: fairslot.Duration(time.Minute)}
+		}, true},
 	}
 	for _, tt := range tests {
 		c := config.Default()

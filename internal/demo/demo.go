@@ -28,7 +28,13 @@ var Staff = []fairslot.Staff{
 	{Username: "nurse", Name: "Triage nurse", Role: fairslot.Nurse},
 	{Username: "doctor", Name: "Dr Demo", Role: fairslot.DoctorRole},
 	{Username: "admin", Name: "Administrator", Role: fairslot.Admin},
+	{Username: "kiosk", Name: "Self-service kiosk", Role: fairslot.Kiosk},
+	{Username: "security", Name: "Security officer", Role: fairslot.Security},
 }
+
+// DemoDoctor is the username linked to the demo's first doctor record (the
+// fever clinic's): a doctor acts only on their own record's sessions.
+const DemoDoctor = "doctor"
 
 type dept struct {
 	code, name string
@@ -63,6 +69,7 @@ func Seeded(ctx context.Context, s storage.Store) (bool, error) {
 func Seed(ctx context.Context, svc *app.Service) error {
 	now := svc.Now().In(svc.Location)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, svc.Location)
+	var firstDoctor int64
 	err := svc.Store.Update(ctx, func(tx storage.Tx) error {
 		h := fairslot.Hospital{Name: "fairslot 示范医院 Demo Hospital"}
 		if err := tx.CreateHospital(ctx, &h); err != nil {
@@ -77,6 +84,7 @@ func Seed(ctx context.Context, svc *app.Service) error {
 			campuses = append(campuses, c.ID)
 		}
 		room := 100
+		firstDoctor = 0
 		for _, d := range depts {
 			dep := fairslot.Department{CampusID: campuses[d.campus], Code: d.code, Name: d.name}
 			if err := tx.CreateDepartment(ctx, &dep); err != nil {
@@ -90,6 +98,9 @@ func Seed(ctx context.Context, svc *app.Service) error {
 				}
 				if err := tx.CreateDoctor(ctx, &doc); err != nil {
 					return err
+				}
+				if firstDoctor == 0 {
+					firstDoctor = doc.ID
 				}
 				room++
 				for day := 0; day < 7; day++ {
@@ -110,6 +121,9 @@ func Seed(ctx context.Context, svc *app.Service) error {
 		return fmt.Errorf("demo hospital: %w", err)
 	}
 	for _, st := range Staff {
+		if st.Username == DemoDoctor {
+			st.DoctorID = firstDoctor
+		}
 		if err := svc.CreateStaff(ctx, app.System, &st, Password); err != nil {
 			return fmt.Errorf("demo staff: %w", err)
 		}

@@ -370,6 +370,9 @@ func (s *Server) actor(r *http.Request) (app.Actor, error) {
 // page's session cookie) and names the client's network and device.
 func (s *Server) Actor(r *http.Request, tok string) (app.Actor, error) {
 	a, err := s.App.Authenticate(r.Context(), tok, RequestID(r))
+	if err == nil {
+		err = kioskGuard(r, a) // access.go
+	}
 	a.Addr = frontdoor.ClientPrefix(r)
 	if s.Door != nil {
 		a.Device = s.Door.Device(r) // only a device the server signed: a made-up one names nobody

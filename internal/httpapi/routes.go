@@ -175,6 +175,7 @@ func list[T any](name string, fn func(context.Context, app.Actor) ([]T, error)) 
 }
 
 func (s *Server) patientRoutes(h func(string, handler)) {
+	s.patientAccessRoutes(h) // access.go
 	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
 	h("POST /api/v1/patients", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.PatientInput) (fairslot.Patient, error) {
 		return s.App.BindPatient(r.Context(), a, in)
@@ -261,6 +262,7 @@ var ok = map[string]string{"status": "ok"}
 
 func (s *Server) staffRoutes(h func(string, handler)) {
 	s.staffAuthRoutes(h) // staffauth.go: login, second factor, enrolment, step-up, accounts
+	s.accessRoutes(h) // access.go
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
 	}))

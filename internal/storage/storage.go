@@ -38,6 +38,7 @@ type Store interface {
 type Tx interface {
 	RefreshTokens // refresh.go
 	StaffAccounts // staffaccounts.go
+	Access        // access.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

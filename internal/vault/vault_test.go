@@ -114,12 +114,16 @@ func TestMask(t *testing.T) {
 		{vault.MaskName, "张三", "张*"},
 		{vault.MaskName, "Nguyễn Văn An", "N*"},
 		{vault.MaskName, "", ""},
-		{vault.MaskPhone, "13812341234", "138****1234"},
-		{vault.MaskPhone, "+84912345678", "+84*****5678"},
-		{vault.MaskPhone, "123456", "****56"},
-		{vault.MaskID, "11010519491231002X", "110105********002X"},
-		{vault.MaskID, "E12345678", "*****5678"},
-		{vault.MaskID, "001099012345", "001099**2345"},
+		{vault.MaskPhone, "13812341234", "138******34"},
+		{vault.MaskPhone, "0912345678", "091*****78"},
+		{vault.MaskPhone, "+84912345678", "+84*******78"},
+		{vault.MaskPhone, "1234567", "*****67"},
+		{vault.MaskPhone, "123456", "******"},
+		{vault.MaskID, "11010519491231002X", "11****************"},
+		{vault.MaskID, "E12345678", "E1*******"},
+		{vault.MaskID, "H12345678", "H1*******"},
+		{vault.MaskID, "001099012345", "00**********"},
+		{vault.MaskID, "E1234", "*****"},
 	}
 	for _, tt := range tests {
 		if got := tt.f(tt.in); got != tt.want {

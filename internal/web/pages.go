@@ -205,7 +205,9 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 		msg = ""
 	}
 	back := "/"
-	if staffPath(r.URL.Path) {
+	if role, _ := r.Context().Value(staffKey).(fairslot.Role); role == fairslot.Kiosk {
+		back = "/kiosk"
+	} else if staffPath(r.URL.Path) {
 		back = "/staff"
 	}
 	if err := p.render(w, r, status, "error", "error.title", errorPage{Kind: kind, Message: msg, Back: back}); err != nil {

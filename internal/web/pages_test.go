@@ -421,7 +421,7 @@ func TestKioskAndRoom(t *testing.T) {
 		t.Fatalf("staff login: %d %s\n%s", status, loc, body)
 	}
 	desk.get("/staff/desk")
-	_, _, found := desk.post("/staff/desk", url.Values{"id_type": {"cn_resident"}, "id_number": {testID}})
+	_, _, found := desk.post("/staff/desk", url.Values{"id_type": {"cn_resident"}, "id_number": {testID}, "reason": {"identity_check"}})
 	if !strings.Contains(found, held.Code) || !strings.Contains(found, "李*") || strings.Contains(found, "李四") || strings.Contains(found, testID) {
 		t.Fatalf("desk look-up by ID number:\n%s", found)
 	}
@@ -447,7 +447,8 @@ func TestKioskAndRoom(t *testing.T) {
 	_, room := doc.get("/staff/sessions/1")
 	// The calling order interleaves priority patients: the elderly walk-in
 	// is called first, though A001 arrived earlier.
-	if !strings.Contains(room, `<tr class="prio"><td>1</td><td>A002</td><td>周*</td>`) || !strings.Contains(room, "<td>2</td><td>A001</td><td>李*</td>") {
+	// The doctor sees the full names of their own queue (each view recorded).
+	if !strings.Contains(room, `<tr class="prio"><td>1</td><td>A002</td><td>周老伯</td>`) || !strings.Contains(room, "<td>2</td><td>A001</td><td>李四</td>") {
 		t.Fatalf("the room's queue is not in calling order with the priority patient marked:\n%s", room)
 	}
 	if status, loc, body := doc.post("/staff/sessions/1/call-next", url.Values{}); status != 303 || loc != "/staff/sessions/1" {

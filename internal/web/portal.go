@@ -206,6 +206,7 @@ type mePage struct {
 	Entries  []app.EntryView
 	Waits    []app.WaitView
 	IDTypes  []fairslot.IDType
+	Accesses []patientAccesses // access.go
 }
 
 func (p *Pages) me(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -222,6 +223,9 @@ func (p *Pages) me(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		return err
 	}
 	if m.Waits, err = p.API.App.Waitlists(ctx, a); err != nil {
+		return err
+	}
+	if m.Accesses, err = p.whoLooked(ctx, a, m.Patients); err != nil {
 		return err
 	}
 	m.IDTypes = idTypes

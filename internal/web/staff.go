@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -20,6 +22,7 @@ const staffKey ctxKey = 0
 
 // The kiosk, the staff console and the display boards: internal only.
 func (p *Pages) staffRoutes(h func(string, handler)) {
+	p.accessRoutes(h) // access.go
 	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
 		return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
 	})
@@ -27,7 +30,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 	h("POST /staff/logout", p.staff(p.logout(StaffCookie, "/staff/login")))
 	h("GET /staff", p.staff(p.console))
 	h("GET /staff/desk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes})
+		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
 	}))
 	h("POST /staff/desk", p.staff(p.lookup))
 	h("GET /staff/sessions/{id}", p.staff(p.room))
@@ -91,10 +94,25 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 func (p *Pages) staff(fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		a, err := p.loggedIn(w, r, StaffCookie, storage.StaffToken)
+		if err == httpapi.ErrKioskOnly {
+			// A kiosk is sent back to its start; its error pages link
+			// nowhere else (render and fail read the role).
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				return see(w, r, "/kiosk")
+			}
+			p.fail(w, r.WithContext(context.WithValue(r.Context(), staffKey, fairslot.Kiosk)), err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		return fn(w, r.WithContext(context.WithValue(r.Context(), staffKey, a.Role)), a)
+		r = r.WithContext(context.WithValue(r.Context(), staffKey, a.Role))
+		err = fn(w, r, a)
+		if err != nil && a.Role == fairslot.Kiosk {
+			p.fail(w, r, err)
+			return nil
+		}
+		return err
 	}
 }
 
@@ -123,12 +141,14 @@ func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) err
 
 type deskPage struct {
 	IDTypes  []fairslot.IDType
+	Reasons  []access.Reason
 	Found    []app.BookingView
 	Searched bool
 }
 
 func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	in := app.LookupInput{Code: r.PostFormValue("code"), IDType: fairslot.IDType(r.PostFormValue("id_type")), IDNumber: r.PostFormValue("id_number")}
+	in := app.LookupInput{Code: r.PostFormValue("code"), IDType: fairslot.IDType(r.PostFormValue("id_type")), IDNumber: r.PostFormValue("id_number"),
+		Reason: access.Reason(r.PostFormValue("reason")), Note: r.PostFormValue("note")}
 	if in.Code != "" {
 		in.IDType, in.IDNumber = "", ""
 	}
@@ -136,7 +156,7 @@ func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 	if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
 		return err
 	}
-	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Found: found, Searched: true})
+	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Found: found, Searched: true})
 }
 
 type roomPage struct {

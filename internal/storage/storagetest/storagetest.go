@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"LoginAndTokens", testLoginAndTokens},
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
+		{"Access", testAccess},
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"Audit", testAudit},
 		{"ConcurrentBooking", testConcurrentBooking},

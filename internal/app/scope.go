@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// Scope is where a member of staff may work (issue 12 item 4): a doctor on
+// their own doctor record's sessions only (none while unlinked), a nurse or
+// desk in their campus or department when the hospital set one.
+type Scope struct {
+	DoctorID, CampusID, DepartmentID int64
+}
+
+// staffActor completes a staff actor from the stored login: role and scope
+// are read on every request, so a change takes effect at once, and a login
+// locked by the access limits is refused here, whatever token it holds.
+func (s *Service) staffActor(ctx context.Context, tx storage.Tx, a *Actor, st fairslot.Staff) error {
+	a.Role = st.Role
+	a.Scope = Scope{DoctorID: st.DoctorID, CampusID: st.CampusID, DepartmentID: st.DepartmentID}
+	locked, err := tx.StaffAccessLocked(ctx, st.ID)
+	if err != nil {
+		return err
+	}
+	if !locked.IsZero() {
+		return errAccessLocked
+	}
+	return nil
+}
+
+var errAccessLocked = fairslot.Errorf(fairslot.Forbidden, "this account is locked after too many reveals or look-ups; a security officer must unlock it")
+
+// inScope is the one check every staff use case on a clinic makes: may a
+// work on session sess? Background work and set-up (not staff) may.
+func (s *Service) inScope(ctx context.Context, tx storage.Tx, a Actor, sess fairslot.Session) error {
+	if a.Kind != storage.StaffToken {
+		return nil
+	}
+	if a.Role == fairslot.DoctorRole && (a.Scope.DoctorID == 0 || a.Scope.DoctorID != sess.DoctorID) {
+		return fairslot.Errorf(fairslot.Forbidden, "a doctor acts only on the sessions of their own doctor record")
+	}
+	if a.Scope.DepartmentID != 0 && a.Scope.DepartmentID != sess.DepartmentID {
+		return fairslot.Errorf(fairslot.Forbidden, "this login works in another department")
+	}
+	if a.Scope.CampusID != 0 {
+		d, err := tx.Department(ctx, sess.DepartmentID)
+		if err != nil {
+			return err
+		}
+		if d.CampusID != a.Scope.CampusID {
+			return fairslot.Errorf(fairslot.Forbidden, "this login works at another campus")
+		}
+	}
+	return nil
+}
+
+// sessionInScope loads a session and checks a may work on it.
+func (s *Service) sessionInScope(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot.Session, error) {
+	sess, err := tx.Session(ctx, id)
+	if err != nil {
+		return sess, err
+	}
+	return sess, s.inScope(ctx, tx, a, sess)
+}
+
+// patientInScope checks a may reach a patient: through one of the
+// patient's bookings in a session a may work on. A login with no scope
+// other than a doctor's reaches every patient (and the limits bound it).
+func (s *Service) patientInScope(ctx context.Context, tx storage.Tx, a Actor, patientID int64) (fairslot.Session, error) {
+	var none fairslot.Session
+	if a.Kind != storage.StaffToken || (a.Role != fairslot.DoctorRole && a.Scope == (Scope{})) {
+		return none, nil
+	}
+	bs, err := tx.PatientBookings(ctx, patientID)
+	if err != nil {
+		return none, err
+	}
+	for _, b := range bs {
+		sess, err := tx.Session(ctx, b.SessionID)
+		if err != nil {
+			return none, err
+		}
+		if s.inScope(ctx, tx, a, sess) == nil {
+			return sess, nil
+		}
+	}
+	return none, fairslot.Errorf(fairslot.Forbidden, "this patient has no booking where this login works")
+}
+
+// SetStaffScope links a login to a doctor record and scopes it to a campus
+// or department (zero clears each): what 'fairslot staff scope' does.
+func (s *Service) SetStaffScope(ctx context.Context, a Actor, username string, sc Scope) (fairslot.Staff, error) {
+	var st fairslot.Staff
+	if a.Kind == storage.StaffToken {
+		if err := s.requireStaff(a, fairslot.ActStaff); err != nil {
+			return st, err
+		}
+	}
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if st, _, err = tx.StaffByUsername(ctx, username); err != nil {
+			return err
+		}
+		if sc.DoctorID != 0 {
+			if st.Role != fairslot.DoctorRole {
+				return fairslot.Errorf(fairslot.Invalid, "only a doctor's login links to a doctor record; %s is %s", username, st.Role)
+			}
+			if _, err := tx.Doctor(ctx, sc.DoctorID); err != nil {
+				return err
+			}
+		}
+		if sc.DepartmentID != 0 {
+			if _, err := tx.Department(ctx, sc.DepartmentID); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetStaffScope(ctx, st.ID, sc.DoctorID, sc.CampusID, sc.DepartmentID); err != nil {
+			return err
+		}
+		st.DoctorID, st.CampusID, st.DepartmentID = sc.DoctorID, sc.CampusID, sc.DepartmentID
+		return s.record(ctx, tx, a, "staff.scope", fmt.Sprintf("staff:%d", st.ID), map[string]string{
+			"doctor": fmt.Sprint(sc.DoctorID), "campus": fmt.Sprint(sc.CampusID), "department": fmt.Sprint(sc.DepartmentID)})
+	})
+	return st, err
+}
