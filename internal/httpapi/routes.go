@@ -262,7 +262,7 @@ var ok = map[string]string{"status": "ok"}
 
 func (s *Server) staffRoutes(h func(string, handler)) {
 	s.staffAuthRoutes(h) // staffauth.go: login, second factor, enrolment, step-up, accounts
-	s.accessRoutes(h) // access.go
+	s.accessRoutes(h)    // access.go
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
 	}))
