@@ -28,8 +28,12 @@ import (
 type clerk struct {
 	Username, Password string
 	// TOTP is the second factor's secret (base32), known to the clerk (and
-	// so to the scenario), never to the attacker of (a).
+	// so to the scenario), never to the attacker of (a); step is the last
+	// 30-second step whose code the clerk used (each is good once).
 	TOTP string
+	step int64
+	// ID is the login's id, as ALERT lines name it.
+	ID int64
 }
 
 // staffProbe is a request every signed-in desk may make: a floor
@@ -220,7 +224,7 @@ func stolenPassword(ctx context.Context, t *target, ppl *people, ck clerk, sd *s
 			l.a.SessionObtained = true
 		}
 	}
-	l.a.Alert = alerted(t, from, ck.Username)
+	l.a.Alert = alerted(t, from, fmt.Sprintf("staff=%d ", ck.ID))
 	a := l.done()
 	a.Notes = append(a.Notes, fmt.Sprintf("%d tokens and %d sign-in challenges handed out to the attacker", len(toks), len(challenges)))
 	return a
@@ -278,12 +282,20 @@ func stolenSession(ctx context.Context, t *target, ppl *people, ck clerk, sd *se
 	resp, err := c.Do(ctx, "GET", staffProbe(sd), nil, nil, false)
 	l.record("GET /api/v1/staff/sessions/{id}/queue (after)", resp, err)
 	sessionRefused := !ok2xx(resp, err)
-	out, answer := lockedOut(ctx, t, ck, addr(62, 0, 1))
-	l.a.Locked = sessionRefused && out
-	if !l.a.Locked {
-		l.note("after the attack: stolen session refused %v; the right password refused %v (%s)", sessionRefused, out, answer)
+	// The clerk comes back: the right password and a fresh code. Locked
+	// means refused at sign-in or in every request after it.
+	fresh := "refused at sign-in"
+	again, err := signIn(ctx, t, &ck, addr(62, 0, 1))
+	refusedAgain := err != nil
+	if err == nil {
+		resp, err := again.Do(ctx, "GET", staffProbe(sd), nil, nil, false)
+		l.record("GET /api/v1/staff/sessions/{id}/queue (fresh sign-in after)", resp, err)
+		fresh = fmt.Sprintf("signed in; its session answered %d", status(resp))
+		refusedAgain = !ok2xx(resp, err)
 	}
-	l.a.Alert = alerted(t, from, ck.Username)
+	l.a.Locked = sessionRefused && refusedAgain
+	l.note("after the attack: the stolen session refused %v; the clerk's fresh sign-in with the right password and code: %s", sessionRefused, fresh)
+	l.a.Alert = alerted(t, from, fmt.Sprintf("staff=%d ", ck.ID))
 	return l.done()
 }
 
@@ -306,6 +318,7 @@ func signIn(ctx context.Context, t *target, ck *clerk, src netip.Addr) (*apiclie
 	}
 	var step struct {
 		Token, Next, Challenge, Secret string
+		Staff                          struct{ ID int64 }
 	}
 	resp.Decode(&step)
 	switch {
@@ -319,12 +332,12 @@ func signIn(ctx context.Context, t *target, ck *clerk, src netip.Addr) (*apiclie
 			return nil, fmt.Errorf("enrol: no secret in %s", body(en))
 		}
 		ck.TOTP = step.Secret
-		if resp, err = confirmCode(ctx, c, "/api/v1/staff/enrol/confirm", step.Challenge, ck.TOTP); err != nil {
+		if resp, err = confirmCode(ctx, c, "/api/v1/staff/enrol/confirm", step.Challenge, ck); err != nil {
 			return nil, err
 		}
 		resp.Decode(&step)
 	case resp.Status == 401 && step.Next == "second_factor" && ck.TOTP != "":
-		if resp, err = confirmCode(ctx, c, "/api/v1/staff/second-factor", step.Challenge, ck.TOTP); err != nil {
+		if resp, err = confirmCode(ctx, c, "/api/v1/staff/second-factor", step.Challenge, ck); err != nil {
 			return nil, err
 		}
 		resp.Decode(&step)
@@ -334,36 +347,37 @@ func signIn(ctx context.Context, t *target, ck *clerk, src netip.Addr) (*apiclie
 	if step.Token == "" {
 		return nil, fmt.Errorf("login: no token in %s", body(resp))
 	}
-	c.Token = step.Token
+	c.Token, ck.ID = step.Token, step.Staff.ID
 	return c, nil
 }
 
 // confirmCode sends the clerk's current code with a challenge. Each code
-// is good once: if this step's code was used already (a second sign-in
-// within 30 s), it waits for the next step.
-func confirmCode(ctx context.Context, c *apiclient.Client, path, challenge, secret string) (*apiclient.Response, error) {
-	for try := 0; ; try++ {
-		code, err := totpCode(secret, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		resp, err := c.Do(ctx, "POST", path, map[string]string{"challenge": challenge, "code": code}, nil, false)
-		if err != nil {
-			return nil, err
-		}
-		if resp.Status == 200 || try == 1 {
-			if resp.Status != 200 {
-				return nil, fmt.Errorf("%s: %d %s", path, resp.Status, body(resp))
-			}
-			return resp, nil
-		}
-		next := time.Unix((time.Now().Unix()/30+1)*30, 0)
+// is good once, so a second sign-in within the same 30 seconds waits for
+// the next step, as the clerk would.
+func confirmCode(ctx context.Context, c *apiclient.Client, path, challenge string, ck *clerk) (*apiclient.Response, error) {
+	now := time.Now()
+	if step := now.Unix() / 30; step <= ck.step {
+		next := time.Unix((ck.step+1)*30, 0)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Until(next) + 100*time.Millisecond):
+		case <-time.After(time.Until(next) + 50*time.Millisecond):
 		}
+		now = time.Now()
 	}
+	code, err := totpCode(ck.TOTP, now)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(ctx, "POST", path, map[string]string{"challenge": challenge, "code": code}, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != 200 {
+		return nil, fmt.Errorf("%s: %d %s", path, resp.Status, body(resp))
+	}
+	ck.step = now.Unix() / 30
+	return resp, nil
 }
 
 func body(r *apiclient.Response) string {
@@ -371,19 +385,6 @@ func body(r *apiclient.Response) string {
 		return ""
 	}
 	return strings.TrimSpace(string(r.Body))
-}
-
-// lockedOut reports whether the server refuses the clerk's right password
-// without offering a next step: the account is locked (or disabled).
-func lockedOut(ctx context.Context, t *target, ck clerk, src netip.Addr) (bool, string) {
-	c := client(t.Staff, src)
-	resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password}, nil, false)
-	if err != nil {
-		return false, err.Error()
-	}
-	var step struct{ Token, Challenge string }
-	resp.Decode(&step)
-	return step.Token == "" && step.Challenge == "", fmt.Sprintf("%d %s", resp.Status, body(resp))
 }
 
 // makeClerks makes the clerks the attacks steal from, through the app's
