@@ -90,11 +90,12 @@ func (s *Service) patientInScope(ctx context.Context, tx storage.Tx, a Actor, pa
 	return none, fairslot.Errorf(fairslot.Forbidden, "this patient has no booking where this login works")
 }
 
-// SetStaffScope links a login to a doctor record and scopes it to a campus
-// or department (zero clears each): what 'fairslot staff scope' does.
-func (s *Service) SetStaffScope(ctx context.Context, a Actor, username string, sc Scope) (fairslot.Staff, error) {
+// SetStaffScope changes a login's doctor link, campus and department: fn
+// gets the login's scope and changes what it means to (zero clears a
+// field). It is what 'fairslot staff scope' does; audited.
+func (s *Service) SetStaffScope(ctx context.Context, a Actor, username string, fn func(*Scope)) (fairslot.Staff, error) {
 	var st fairslot.Staff
-	if a.Kind == storage.StaffToken {
+	if a.Kind != systemKind {
 		if err := s.requireStaff(a, fairslot.ActStaff); err != nil {
 			return st, err
 		}
@@ -104,20 +105,32 @@ func (s *Service) SetStaffScope(ctx context.Context, a Actor, username string, s
 		if st, _, err = tx.StaffByUsername(ctx, username); err != nil {
 			return err
 		}
+		sc := Scope{DoctorID: st.DoctorID, CampusID: st.CampusID, DepartmentID: st.DepartmentID}
+		fn(&sc)
+		switch {
+		case sc.DoctorID < 0 || sc.CampusID < 0 || sc.DepartmentID < 0:
+			return fairslot.Errorf(fairslot.Invalid, "doctor, campus and department are positive ids (0 clears)")
+		case sc.DoctorID != 0 && st.Role != fairslot.DoctorRole:
+			return fairslot.Errorf(fairslot.Invalid, "only a doctor's login links to a doctor record; %s is %s", username, st.Role)
+		}
 		if sc.DoctorID != 0 {
-			if st.Role != fairslot.DoctorRole {
-				return fairslot.Errorf(fairslot.Invalid, "only a doctor's login links to a doctor record; %s is %s", username, st.Role)
-			}
 			if _, err := tx.Doctor(ctx, sc.DoctorID); err != nil {
 				return err
 			}
 		}
 		if sc.DepartmentID != 0 {
-			if _, err := tx.Department(ctx, sc.DepartmentID); err != nil {
+			d, err := tx.Department(ctx, sc.DepartmentID)
+			if err != nil {
 				return err
+			}
+			if sc.CampusID != 0 && d.CampusID != sc.CampusID {
+				return fairslot.Errorf(fairslot.Invalid, "department %d is not at campus %d", sc.DepartmentID, sc.CampusID)
 			}
 		}
 		if err := tx.SetStaffScope(ctx, st.ID, sc.DoctorID, sc.CampusID, sc.DepartmentID); err != nil {
+			if fairslot.ErrorKind(err) == fairslot.Internal && sc.CampusID != 0 {
+				return fairslot.Errorf(fairslot.Invalid, "no campus %d", sc.CampusID) // the foreign key
+			}
 			return err
 		}
 		st.DoctorID, st.CampusID, st.DepartmentID = sc.DoctorID, sc.CampusID, sc.DepartmentID

@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/demo/demotest"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/testlog"
 )
 
@@ -245,6 +247,14 @@ func TestCheckInCallAndDisplayFeed(t *testing.T) {
 	id := fmt.Sprint(b["id"])
 	e.do(t, call{method: "POST", path: "/api/v1/bookings/" + id + "/pay", token: tok, key: "p"})
 	desk, doc := e.staffToken(t, "desk"), e.staffToken(t, "doctor")
+	// The demo doctor is linked to the fever clinic's first doctor; this
+	// clinic is another doctor's, so link the login to it (a doctor acts on
+	// their own record's sessions only).
+	var sess fairslot.Session
+	e.store.View(ctx, func(tx storage.Tx) (err error) { sess, err = tx.Session(ctx, 44); return err })
+	if _, err := e.svc.SetStaffScope(ctx, app.System, "doctor", func(sc *app.Scope) { sc.DoctorID = sess.DoctorID }); err != nil {
+		t.Fatal(err)
+	}
 	if code, body := e.do(t, call{method: "POST", path: "/api/v1/staff/check-in", token: desk, body: fmt.Sprintf(`{"code":%q,"id_last4":"1234"}`, b["code"])}); code != 403 {
 		t.Errorf("check-in with wrong ID digits = %d %v, want 403", code, body)
 	}
