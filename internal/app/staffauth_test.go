@@ -510,3 +510,42 @@ func TestAccountManagement(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFloodFromManyNetworksCostsFewHashes: wrong passwords from a new
+// prefix each time (under every per-prefix limit) get the strangers'
+// budget of hashes and are then refused without one, while the desk's
+// network, known from a right password, signs in at once.
+func TestFloodFromManyNetworksCostsFewHashes(t *testing.T) {
+	e := newEnv(t)
+	g := newGatedCheck()
+	g.open()
+	app.SetPasswordCheck(e.svc, func(hash, pw string) bool { g.check(hash, pw); return app.CheckPassword(hash, pw) })
+	desk := app.Actor{Addr: "10.1.2.0/24"}
+	e.signIn(t, desk, "desk", staffPw)
+	before := g.calls.Load()
+	refused := 0
+	for i := range 200 {
+		_, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "203.0." + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ".0/24"}, "ghost"+string(rune('a'+i%26))+string(rune('a'+i/26)), "wrong", "")
+		if fairslot.ErrorKind(err) == fairslot.Limited {
+			refused++
+		}
+	}
+	// The burst is 50; the desk's first sign-in, from a network not yet
+	// known, took one.
+	if n := g.calls.Load() - before; n != 49 {
+		t.Errorf("200 guesses from 200 networks cost %d hashes, want the 49 left of the burst", n)
+	}
+	if refused != 151 {
+		t.Errorf("%d guesses refused without a hash, want 151", refused)
+	}
+	e.signIn(t, desk, "desk", staffPw) // the known network is not held back
+	// A second later the budget has five more.
+	e.clock.Add(time.Second)
+	before = g.calls.Load()
+	for i := range 10 {
+		e.svc.StaffLogin(ctx, app.Actor{Addr: "198.18." + string(rune('a'+i)) + ".0/24"}, "ghost", "wrong", "")
+	}
+	if n := g.calls.Load() - before; n != 5 {
+		t.Errorf("a second later %d hashes, want 5", n)
+	}
+}

@@ -1,0 +1,124 @@
+package app_test
+
+import (
+	"flag"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/gate"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// BenchmarkBookingBesideLoginFlood measures bookings (holds, one client
+// after another, on the embedded store) alone and then while 8 workers send
+// wrong passwords without pause — each from a new address prefix, mostly
+// for names nobody has and every tenth for one of 8 real accounts, so that
+// no throttle spares the server a hash and the real accounts lock — and
+// reports the booking rate and median of each phase and their ratios.
+// Failures are counted in memory; only the 8 locks are written. With
+// -strangers=0 the node-wide budget for unfamiliar networks is lifted, to
+// see what the hashing alone costs.
+//
+//	go test ./internal/app -run '^$' -bench BookingBesideLoginFlood -benchtime 300x
+var strangersBudget = flag.Bool("strangers", true, "BenchmarkBookingBesideLoginFlood: keep the budget of hashes for unfamiliar networks")
+
+func BenchmarkBookingBesideLoginFlood(b *testing.B) {
+	e := &env{dir: b.TempDir()}
+	e.svc, e.clock, e.inbox, e.pay = openServiceTB(b, e.dir, "FULL")
+	sessions, people := benchPeople(b, e, 2*b.N)
+	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+		for i := range 8 {
+			st := fairslot.Staff{Username: fmt.Sprint("staff", i), Name: "S", Role: fairslot.Registrar}
+			if err := tx.CreateStaff(ctx, &st, app.HashPassword(staffPassword)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !*strangersBudget {
+		e.svc.StaffLogins.Strangers = gate.Limit{Rate: 1e9, Per: time.Second, Burst: 1e9}
+	}
+	phase := func(from int) (rate float64, p50 time.Duration) {
+		d := make([]time.Duration, b.N)
+		start := time.Now()
+		for i := range d {
+			k := from + i
+			t0 := time.Now()
+			if _, err := e.svc.Hold(ctx, people[k].a, app.HoldInput{SessionID: sessions[k/48].ID, PatientID: people[k].p}); err != nil {
+				b.Fatal(err)
+			}
+			d[i] = time.Since(t0)
+		}
+		rate = float64(b.N) / time.Since(start).Seconds()
+		slices.Sort(d)
+		return rate, d[len(d)/2]
+	}
+
+	// The service's clock follows the wall clock, so that the limits
+	// refill as they would.
+	tick := make(chan struct{})
+	var ticker sync.WaitGroup
+	ticker.Go(func() {
+		last := time.Now()
+		for {
+			select {
+			case <-tick:
+				return
+			case <-time.After(5 * time.Millisecond):
+				now := time.Now()
+				e.clock.Add(now.Sub(last))
+				last = now
+			}
+		}
+	})
+	defer func() { close(tick); ticker.Wait() }()
+
+	b.ResetTimer()
+	rateAlone, p50Alone := phase(0)
+	stop := make(chan struct{})
+	var flood sync.WaitGroup
+	var attempts, hashed atomic.Int64
+	var next atomic.Int64
+	for range 8 {
+		flood.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := next.Add(1)
+				user := fmt.Sprint("ghost", i)
+				if i%10 == 0 {
+					user = fmt.Sprint("staff", i/10%8)
+				}
+				a := app.Actor{Addr: fmt.Sprintf("10.%d.%d.0/24", i>>8&255, i&255)}
+				_, err := e.svc.StaffLogin(ctx, a, user, "wrong password!", "")
+				attempts.Add(1)
+				if fairslot.ErrorKind(err) == fairslot.Unauthorized {
+					hashed.Add(1)
+				}
+			}
+		})
+	}
+	rateFlood, p50Flood := phase(b.N)
+	close(stop)
+	flood.Wait()
+	b.StopTimer()
+	b.ReportMetric(rateAlone, "bookings/s_alone")
+	b.ReportMetric(rateFlood, "bookings/s_flood")
+	b.ReportMetric(rateFlood/rateAlone, "rate_ratio")
+	b.ReportMetric(float64(p50Alone.Microseconds())/1000, "p50_ms_alone")
+	b.ReportMetric(float64(p50Flood.Microseconds())/1000, "p50_ms_flood")
+	b.ReportMetric(float64(attempts.Load()), "wrong_logins")
+	b.ReportMetric(float64(hashed.Load()), "wrong_logins_hashed")
+}
