@@ -267,6 +267,13 @@ func stolenSession(ctx context.Context, t *target, ppl *people, ck clerk, sd *se
 	if resp, err := c.Do(ctx, "GET", staffProbe(sd), nil, nil, false); !ok2xx(resp, err) {
 		l.note("the clerk's own session is refused before the attack (%v %v): the figures below prove nothing", status(resp), err)
 	}
+	// Many patients at once: every clinic's queue and its exported list.
+	for _, id := range sd.sessions {
+		resp, err := c.Do(ctx, "GET", fmt.Sprintf("/api/v1/staff/sessions/%d/queue", id), nil, nil, false)
+		l.record("GET /api/v1/staff/sessions/{id}/queue (every clinic)", resp, err)
+		resp, err = c.Do(ctx, "GET", fmt.Sprintf("/api/v1/staff/sessions/%d/export.csv", id), nil, nil, false)
+		l.record("GET /api/v1/staff/sessions/{id}/export.csv", resp, err)
+	}
 	refused := 0
 	for n := 0; n < k.tries && refused < 20; n++ {
 		before := l.a.Requests
@@ -278,6 +285,12 @@ func stolenSession(ctx context.Context, t *target, ppl *people, ck clerk, sd *se
 		} else {
 			refused = 0
 		}
+	}
+	// Locked out: the attacker tries to unlock the account with its own
+	// session, on both unlock routes.
+	for _, path := range []string{"/api/v1/staff/staff/%d/unlock-access", "/api/v1/staff/accounts/%d/unlock"} {
+		resp, err := c.Do(ctx, "POST", fmt.Sprintf(path, ck.ID), nil, nil, false)
+		l.record("POST "+strings.ReplaceAll(path, "%d", "{id}")+" (self)", resp, err)
 	}
 	resp, err := c.Do(ctx, "GET", staffProbe(sd), nil, nil, false)
 	l.record("GET /api/v1/staff/sessions/{id}/queue (after)", resp, err)
