@@ -88,7 +88,7 @@ func TestDemoPasswordOnlyWithDemoFlag(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body struct {
-			Token string `json:"token"`
+			Token string                   `json:"token"`
 			Error struct{ Message string } `json:"error"`
 		}
 		resp.Decode(&body)
