@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/demo"
 )
 
 // TestStaffCommands: the first admin is made from the command line with
@@ -64,5 +67,47 @@ func TestStaffCommands(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"staff"}, new(bytes.Buffer), new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "add|") {
 		t.Errorf("staff with no subcommand = %v, want the usage", err)
+	}
+}
+
+// TestDemoPasswordOnlyWithDemoFlag: a database the demo seeded, served
+// again without --demo, refuses the published password for every demo
+// account — with the message an unknown user gets.
+func TestDemoPasswordOnlyWithDemoFlag(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keys.json"), "--drain", "10ms"}
+	serve := func(args ...string) (string, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		url, done, _ := serveInProcess(t, ctx, args...)
+		return url, func() { cancel(); <-done }
+	}
+	login := func(base, user, pw string) (int, string) {
+		resp, err := (&apiclient.Client{Base: base}).Do(context.Background(), "POST", "/api/v1/staff/login",
+			map[string]string{"username": user, "password": pw}, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Token string                   `json:"token"`
+			Error struct{ Message string } `json:"error"`
+		}
+		resp.Decode(&body)
+		if body.Token != "" {
+			return resp.Status, "token"
+		}
+		return resp.Status, body.Error.Message
+	}
+	url, stop := serve(append([]string{"--demo"}, flags...)...)
+	if code, got := login(url, "desk", demo.Password); code != 200 || got != "token" {
+		t.Fatalf("demo login with --demo = %d %s", code, got)
+	}
+	stop()
+	url, stop = serve(flags...)
+	defer stop()
+	_, unknown := login(url, "nobody", "whatever it is")
+	for _, s := range demo.Staff {
+		if code, got := login(url, s.Username, demo.Password); code != 401 || got != unknown {
+			t.Errorf("%s with the demo password without --demo = %d %q; want 401 %q", s.Username, code, got, unknown)
+		}
 	}
 }

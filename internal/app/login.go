@@ -143,6 +143,26 @@ func (l *StaffLoginLimits) failed(username, addr string, now time.Time) {
 	}
 }
 
+// errStrangers refuses an attempt from an unfamiliar network once the
+// node-wide budget of their hashes is spent.
+func errStrangers(retry time.Duration) error {
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: max(retry, time.Second),
+		Message: "too many sign-in attempts from unfamiliar networks; retry in a moment"}
+}
+
+// strangerRefused is the cheap look before any read: an attempt from an
+// unfamiliar network when the strangers' budget is spent.
+func (l *StaffLoginLimits) strangerRefused(addr string, now time.Time) error {
+	l.init()
+	if known, _ := l.trusted.Peek(addr, now); !known && addr != "" {
+		return nil
+	}
+	if ok, retry := l.strangers.Peek("", now); !ok {
+		return errStrangers(retry)
+	}
+	return nil
+}
+
 // errChecking refuses a login while another one for the same username is
 // being checked.
 var errChecking = &fairslot.Error{Kind: fairslot.Limited, RetryAfter: time.Second,
@@ -186,8 +206,7 @@ func (l *StaffLoginLimits) checkPassword(ctx context.Context, username, addr, ha
 	t := now()
 	if stranger, _ := l.trusted.Peek(addr, t); stranger || addr == "" {
 		if ok, retry := l.strangers.Allow("", t); !ok {
-			return false, &fairslot.Error{Kind: fairslot.Limited, RetryAfter: max(retry, time.Second),
-				Message: "too many sign-in attempts from unfamiliar networks; retry in a moment"}
+			return false, errStrangers(retry)
 		}
 	}
 	ok := l.check(hash, password)

@@ -243,6 +243,9 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password, c
 	if err := s.loginDelayed(username, a.Addr, now); err != nil {
 		return StaffStep{}, err
 	}
+	if err := s.StaffLogins.strangerRefused(a.Addr, now); err != nil {
+		return StaffStep{}, err // before any read: a flood's refusals cost no database work
+	}
 	var staff fairslot.Staff
 	var stored string
 	var auth storage.StaffAuth
