@@ -62,6 +62,7 @@ type common struct {
 	serveArgs                           []string
 	serverCPUs                          string // run the server under taskset -c
 	single                              bool   // one listener for everyone: no --staff-addr
+	logLevel                            string // the server's log level; default warn
 }
 
 func (c *common) flags(fs *flag.FlagSet) {
@@ -138,7 +139,11 @@ func (c *common) start(ctx context.Context, simArgs ...string) (*target, error) 
 	if c.serverCPUs != "" {
 		t.cmd = exec.Command("taskset", append([]string{"-c", c.serverCPUs, c.bin}, args...)...)
 	}
-	t.cmd.Env = append(os.Environ(), "FAIRSLOT_ADMIN_ADDR="+ports[2], "FAIRSLOT_LOG_LEVEL=warn")
+	level := c.logLevel
+	if level == "" {
+		level = "warn"
+	}
+	t.cmd.Env = append(os.Environ(), "FAIRSLOT_ADMIN_ADDR="+ports[2], "FAIRSLOT_LOG_LEVEL="+level)
 	t.cmd.Stdout, t.cmd.Stderr = t.logs, t.logs
 	if err := t.cmd.Start(); err != nil {
 		return nil, err

@@ -156,6 +156,7 @@ func runScrape(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("scrape needs --fairslot BIN: it seeds a fresh data directory and copies its files")
 	}
 	c.baseline = !k.admission
+	c.logLevel = "info" // (c) searches the server's log too: all of it
 	began := time.Now()
 	t, err := c.start(ctx, "--sim-opens-in", "1h")
 	if err != nil {
@@ -334,8 +335,8 @@ func printScrape(w io.Writer, r ScrapeReport) {
 	line("(b) stolen signed-in staff session:", r.Session, fmt.Sprintf("; %d patients tried, %d requests answered before lock-out, %d IDs shown with the weak mask; ALERT %v; account locked %v",
 		r.Session.IDsTried, r.Session.AnsweredBeforeLock, r.Session.WeakMasks, r.Session.Alert, r.Session.Locked))
 	f := r.Files
-	fmt.Fprintf(w, "  %-44s %6d readable personal fields (%d patients) in %d files (%d MB), %d tables, %d columns, %d cells; control text found %v\n",
-		"(c) database + WAL + backup, no keyset:", f.Readable, f.Records, f.Files, f.Bytes>>20, f.Tables, f.Columns, f.Cells, f.ControlFound)
+	fmt.Fprintf(w, "  %-44s %6d readable personal fields (%d patients) in %d files (%d MB), %d tables, %d columns, %d cells; control text found %v; server log: %d personal fields\n",
+		"(c) database + WAL + backup, no keyset:", f.Readable, f.Records, f.Files, f.Bytes>>20, f.Tables, f.Columns, f.Cells, f.ControlFound, f.LogFields)
 	for _, n := range f.Notes {
 		fmt.Fprintf(w, "      %s\n", n)
 	}

@@ -130,6 +130,9 @@ func TestScrapeScenario(t *testing.T) {
 		t.Errorf("(c) database copy: %d readable personal fields in %d files, %d tables, %d cells, control found %v; "+
 			"want 0 in ≥ 4 files with tables and cells read and the control text found", f.Readable, f.Files, f.Tables, f.Cells, f.ControlFound)
 	}
+	if r.Files.LogFields != 0 {
+		t.Errorf("(c) the server's log (at info) holds %d personal fields of patients; want none", r.Files.LogFields)
+	}
 	if a := r.Token; a.Records != 0 || a.IDsTried != 400 || a.Answers["GET /api/v1/patients"][200] != 1 {
 		t.Errorf("(d) patient token: %d records of others over %d ids (own patients answered %v); want 0 over 400, own answered 200",
 			a.Records, a.IDsTried, a.Answers["GET /api/v1/patients"])

@@ -30,8 +30,11 @@ type FilesAttack struct {
 	Records  int `json:"records_exposed"`
 	// ControlFound: the hospital's name, stored in clear, was found both by
 	// the byte scan and by the SQL scan, so the scans read real data.
-	ControlFound bool     `json:"control_found"`
-	Notes        []string `json:"notes,omitempty"`
+	ControlFound bool `json:"control_found"`
+	// LogFields is the personal fields found in the server's log, which a
+	// thief with the host's files takes too (not counted in Readable).
+	LogFields int      `json:"server_log_personal_fields"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 // controlText is stored in clear by the demo (the hospital's name): the
@@ -103,6 +106,13 @@ func copiedFiles(ctx context.Context, t *target, ppl *people) (FilesAttack, erro
 		sqlControl = sqlControl || ok
 	}
 	f.Readable, f.Records = len(found.fields), found.records()
+	if t.logs != nil {
+		if b, err := os.ReadFile(t.logs.Name()); err == nil {
+			inLog := newExposed(-1)
+			inLog.add(ppl, b)
+			f.LogFields = len(inLog.fields)
+		}
+	}
 	f.ControlFound = bytesControl && sqlControl
 	return f, nil
 }
