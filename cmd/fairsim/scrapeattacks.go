@@ -192,7 +192,11 @@ func stolenPassword(ctx context.Context, t *target, ppl *people, ck clerk, sd *s
 		}
 	}
 	login := func(code string) {
-		resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password, "code": code}, nil, false)
+		in := map[string]string{"username": ck.Username, "password": ck.Password}
+		if code != "" {
+			in["code"] = code
+		}
+		resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", in, nil, false)
 		take("POST /api/v1/staff/login"+map[bool]string{true: " (guessed code)"}[code != ""], resp, err)
 	}
 	login("")
