@@ -35,7 +35,6 @@ type ScrapeReport struct {
 	Token      Attack      `json:"d_patient_token"`
 	Alive      bool        `json:"server_alive_after"`
 	Seconds    float64     `json:"seconds"`
-	Notes      []string    `json:"notes,omitempty"`
 }
 
 // Attack is one attacker's haul.
@@ -131,10 +130,11 @@ type scrapeKnobs struct {
 // runScrape replays incident I4 against a server it starts with a fresh
 // data directory: it seeds N patients through the public API (each with
 // its own name, resident ID number and phone), then lets four attackers at
-// them — a stolen staff password, a stolen fully signed-in staff session,
-// a copy of the database files and a backup without the keyset, and a
-// patient's token walking ids — and counts the personal records of others
-// each one gets.
+// them — a stolen staff password (of an enrolled account, and of one that
+// has never signed in), a stolen fully signed-in staff session, a copy of
+// the database files and a backup without the keyset, and a patient's
+// token walking ids — and counts the personal records of others each one
+// gets.
 func runScrape(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("scrape", flag.ContinueOnError)
 	var c common
