@@ -55,7 +55,9 @@ type Attack struct {
 	AnsweredBeforeLock int  `json:"answered_before_lock,omitempty"`
 	Alert              bool `json:"alert"`
 	Locked             bool `json:"locked"`
-	IDsTried           int  `json:"ids_tried,omitempty"`
+	// SecurityEvent: the lock is on the security officers' page.
+	SecurityEvent bool `json:"on_security_page,omitempty"`
+	IDsTried      int  `json:"ids_tried,omitempty"`
 	// WeakMasks is the other patients whose ID number an answer showed as
 	// main masks it today: the first 6 and the last 4 characters, which
 	// with the birth year leave about 33 candidates (issue 12 item 6).
@@ -332,8 +334,8 @@ func printScrape(w io.Writer, r ScrapeReport) {
 	if r.NewAccount != nil {
 		line("(a') the same, an account never signed in:", *r.NewAccount, fmt.Sprintf("; staff session obtained: %v", r.NewAccount.SessionObtained))
 	}
-	line("(b) stolen signed-in staff session:", r.Session, fmt.Sprintf("; %d patients tried, %d requests answered before lock-out, %d IDs shown with the weak mask; ALERT %v; account locked %v",
-		r.Session.IDsTried, r.Session.AnsweredBeforeLock, r.Session.WeakMasks, r.Session.Alert, r.Session.Locked))
+	line("(b) stolen signed-in staff session:", r.Session, fmt.Sprintf("; %d patients tried, %d requests answered before lock-out, %d IDs shown with the weak mask; ALERT %v; account locked %v; on the security page %v",
+		r.Session.IDsTried, r.Session.AnsweredBeforeLock, r.Session.WeakMasks, r.Session.Alert, r.Session.Locked, r.Session.SecurityEvent))
 	f := r.Files
 	fmt.Fprintf(w, "  %-44s %6d readable personal fields (%d patients) in %d files (%d MB), %d tables, %d columns, %d cells; control text found %v; server log: %d personal fields\n",
 		"(c) database + WAL + backup, no keyset:", f.Readable, f.Records, f.Files, f.Bytes>>20, f.Tables, f.Columns, f.Cells, f.ControlFound, f.LogFields)

@@ -120,8 +120,9 @@ func TestScrapeScenario(t *testing.T) {
 	if a := r.Password; a.SessionObtained || a.Records != 0 {
 		t.Errorf("(a) stolen password alone: staff session obtained %v, %d records; want no session, 0 records", a.SessionObtained, a.Records)
 	}
-	if a := r.Session; a.Records > 30 || !a.Alert || !a.Locked {
-		t.Errorf("(b) stolen signed-in session: %d records (want ≤ 30), ALERT %v, locked %v (want both); %v", a.Records, a.Alert, a.Locked, a.Notes)
+	if a := r.Session; a.Records > 30 || !a.Alert || !a.Locked || !a.SecurityEvent {
+		t.Errorf("(b) stolen signed-in session: %d records (want ≤ 30), ALERT %v, locked %v, on the security page %v (want all); %v",
+			a.Records, a.Alert, a.Locked, a.SecurityEvent, a.Notes)
 	}
 	if a := r.Session; a.WeakMasks != 0 {
 		t.Errorf("(b) %d patients' ID numbers shown with first 6 and last 4 (about 33 candidates); want none", a.WeakMasks)

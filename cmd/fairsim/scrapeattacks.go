@@ -311,9 +311,36 @@ func stolenSession(ctx context.Context, t *target, ppl *people, ck clerk, sd *se
 		refusedAgain = !ok2xx(resp, err)
 	}
 	l.a.Locked = sessionRefused && refusedAgain
+	l.a.SecurityEvent = onSecurityPage(ctx, t, ck.ID)
 	l.note("after the attack: the stolen session refused %v; the clerk's fresh sign-in with the right password and code: %s", sessionRefused, fresh)
 	l.a.Alert = alerted(t, from, fmt.Sprintf("staff=%d ", ck.ID))
 	return l.done()
+}
+
+// onSecurityPage reports whether the security officers' list of events
+// (GET /api/v1/staff/security-events, as the demo's security login sees
+// it) names the staff member.
+func onSecurityPage(ctx context.Context, t *target, staffID int64) bool {
+	sec, err := signIn(ctx, t, &clerk{Username: "security", Password: demo.Password}, addr(64, 0, 1))
+	if err != nil {
+		return false
+	}
+	resp, err := sec.Do(ctx, "GET", "/api/v1/staff/security-events", nil, nil, false)
+	if !ok2xx(resp, err) {
+		return false
+	}
+	var out struct {
+		Events []struct {
+			StaffID int64 `json:"staff_id"`
+		} `json:"security_events"`
+	}
+	resp.Decode(&out)
+	for _, e := range out.Events {
+		if e.StaffID == staffID && staffID != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func status(resp *apiclient.Response) int {
