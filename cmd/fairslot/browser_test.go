@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/vault"
 )
 
 // TestBrowserJourney drives the pages in headless Chromium, once per
@@ -322,7 +323,7 @@ func (b *browserRun) staffLogin(t *testing.T, ctx context.Context, lang, user st
 
 // loginCode reads the demo server's log for the code sent to phone.
 func (b *browserRun) loginCode(t *testing.T, phone string) string {
-	masked := phone[:3] + "****" + phone[len(phone)-4:]
+	masked := vault.MaskPhone(phone)
 	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="Your fairslot login code is (\d{6})`)
 	for range 500 {
 		if m := re.FindAllStringSubmatch(b.s.log(), -1); m != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
 	"github.com/fairslot/fairslot/internal/testlog"
+	"github.com/fairslot/fairslot/internal/vault"
 )
 
 func TestCommands(t *testing.T) {
@@ -142,7 +143,7 @@ func (s *server) login(t *testing.T, phone string) string {
 	if code, body, err := s.post("/api/v1/auth/code", "", "", `{"phone":"`+phone+`"}`); err != nil || code != 202 {
 		t.Fatalf("auth/code: %d %v %v", code, body, err)
 	}
-	masked := phone[:3] + "****" + phone[len(phone)-4:]
+	masked := vault.MaskPhone(phone)
 	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="Your fairslot login code is (\d{6})`)
 	for i := 0; i < 100; i++ {
 		if m := re.FindAllStringSubmatch(s.log(), -1); m != nil {
