@@ -31,6 +31,9 @@ type staffCommand struct {
 	usage string
 	run   func(ctx context.Context, svc *app.Service, fs *flag.FlagSet, stdout io.Writer) error
 	flags func(fs *flag.FlagSet) // the subcommand's own flags, if any
+	// whole, when set, is a subcommand that parses its own arguments and
+	// opens the store itself (staff scope: USER may come before the flags).
+	whole func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // staffCommands is the subcommand table; another package's work (staff
@@ -170,6 +173,9 @@ func runStaff(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sc, ok := staffCommands[args[0]]
 	if !ok {
 		return fmt.Errorf("unknown staff command %q (%s)", args[0], strings.Join(names, ", "))
+	}
+	if sc.whole != nil {
+		return sc.whole(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("staff "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(stderr, "usage: fairslot "+sc.usage); fs.PrintDefaults() }

@@ -16,8 +16,13 @@ import (
 // (they act on its sessions only; an unlinked doctor acts on none) and
 // scope a nurse's or desk's login to a campus or department. Flags not
 // given keep their value; 0 clears one; --clear clears all three.
-// The staff branch owns the `staff` command table: wire it there as
-// "scope".
+func init() {
+	staffCommands["scope"] = staffCommand{
+		usage: "staff scope USERNAME [--doctor N] [--campus N] [--department N] | --clear",
+		whole: runStaffScope,
+	}
+}
+
 func runStaffScope(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "usage: fairslot staff scope USER [--doctor N] [--campus N] [--department N] | --clear"
 	fs := flag.NewFlagSet("staff scope", flag.ContinueOnError)

@@ -22,7 +22,7 @@ func TestStaffScope(t *testing.T) {
 	flags := []string{"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keys.json")}
 	scope := func(args ...string) (string, error) {
 		var out, errOut bytes.Buffer
-		err := runStaffScope(ctx, append(args, flags...), &out, &errOut)
+		err := run(ctx, append([]string{"staff", "scope"}, append(args, flags...)...), &out, &errOut) // through the staff command table
 		return out.String(), err
 	}
 	var out bytes.Buffer
