@@ -37,6 +37,7 @@ type Store interface {
 // can act on them; anything else is an internal error.
 type Tx interface {
 	RefreshTokens // refresh.go
+	AuditLog      // auditlog.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error
