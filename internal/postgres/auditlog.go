@@ -27,7 +27,7 @@ func (t *tx) AuditUnleafed(ctx context.Context, limit int) ([]storage.AuditLeaf,
 			SELECT e.xid, e.seq FROM audit_leaves l JOIN audit_events e ON e.seq = l.seq ORDER BY l.leaf DESC LIMIT 1)
 		SELECT e.seq, e.at_ms, e.actor, e.action, e.subject, e.detail, e.request_id FROM audit_events e
 		WHERE e.xid < pg_snapshot_xmin(pg_current_snapshot())
-			AND (NOT EXISTS (SELECT 1 FROM last) OR (e.xid, e.seq) > (SELECT (xid, seq) FROM last))
+			AND (NOT EXISTS (SELECT 1 FROM last) OR (e.xid, e.seq) > ((SELECT xid FROM last), (SELECT seq FROM last)))
 		ORDER BY e.xid, e.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
