@@ -308,7 +308,9 @@ func TestTamperingIsCaughtAtTheFirstBadIndex(t *testing.T) {
 				st, exec, query := b.open(t)
 				s, v := keys(t, "test-log")
 				w := logOf20(t, st, s)
-				seq := func(leaf int64) int64 { return query(fmt.Sprintf(`SELECT seq FROM audit_leaves WHERE leaf = %d`, leaf)) }
+				seq := func(leaf int64) int64 {
+					return query(fmt.Sprintf(`SELECT seq FROM audit_leaves WHERE leaf = %d`, leaf))
+				}
 				tc.do(t, b, st, exec, seq)
 				rep := verify(t, st, v, w)
 				if rep.OK() || rep.FirstBad != tc.first {
