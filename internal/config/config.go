@@ -98,6 +98,9 @@ type Config struct {
 	Booking         booking.Policy    `json:"booking"`
 	Queue           queue.Policy      `json:"queue"`
 	Release         release.Policy    `json:"release"`
+	// Audit is the tamper-evident audit log's checkpoints, verification
+	// and witnesses (audit.go).
+	Audit Audit `json:"audit"`
 }
 
 // DefaultHSTS is the Strict-Transport-Security value sent over TLS unless
@@ -122,6 +125,7 @@ func Default() Config {
 		ShutdownDrain:          fairslot.Duration(5 * time.Second),
 		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
 		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
+		Audit: defaultAudit(),
 	}
 }
 
@@ -214,6 +218,9 @@ func (c Config) Validate() error {
 	if c.PatientRefreshTTL < c.PatientTokenTTL || c.PatientRefreshTTL > fairslot.Duration(90*24*time.Hour) {
 		return fmt.Errorf("config: patient_refresh_ttl must be at least patient_token_ttl and at most 90 days")
 	}
+	if err := c.Audit.validate(c.DataDir); err != nil {
+		return err
+	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
 	}
@@ -274,6 +281,7 @@ func (c Config) Location() (*time.Location, error) {
 // Redis URLs.
 func (c Config) Redacted() Config {
 	c.DB, c.WatchdogDB, c.FrontDoor.Redis = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis)
+	c.Audit = c.Audit.redacted()
 	return c
 }
 
