@@ -1,0 +1,123 @@
+package app_test
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/audit/merkle"
+)
+
+// BenchmarkBookingWithAuditLog measures what the Merkle audit log costs a
+// booking (issue 12, item 7): the booking path (hold, then pay: three write
+// transactions with their audit records) with 16 clients on the embedded
+// store, first with no audit leader running, then while the leader numbers
+// the new records, stores their tree hashes and signs a checkpoint every
+// 100 ms (ten times serve's once a second). Each op is one booking in each
+// phase; it reports both rates and their ratio (with / without).
+//
+//	go test ./internal/app -run '^$' -bench BookingWithAuditLog -benchtime 2000x -count 3
+func BenchmarkBookingWithAuditLog(b *testing.B) {
+	e := &env{dir: b.TempDir()}
+	e.svc, e.clock, e.inbox, e.pay = openServiceTB(b, e.dir, "FULL")
+	benchWithAuditLog(b, e)
+}
+
+// BenchmarkBookingWithAuditLogPostgres is the same on PostgreSQL, as the
+// online role (the leader too).
+func BenchmarkBookingWithAuditLogPostgres(b *testing.B) {
+	_, online := freshPostgres(b)
+	e := &env{dir: b.TempDir()}
+	e.svc, e.clock, e.inbox, e.pay = serviceOn(b, online(), e.dir)
+	benchWithAuditLog(b, e)
+}
+
+func benchWithAuditLog(b *testing.B, e *env) {
+	sessions, people := benchPeople(b, e, 2*b.N)
+	skey, vkey, err := merkle.GenerateKey("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	l := &merkle.Log{Store: e.svc.Store, Signer: signer}
+	book := func(from int) time.Duration {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range 16 {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < from+b.N; i = int(next.Add(1) - 1) {
+					v, err := e.svc.Hold(ctx, people[i].a, app.HoldInput{SessionID: sessions[i/48].ID, PatientID: people[i].p})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := e.svc.Pay(ctx, people[i].a, v.ID, strconv.FormatInt(v.ID, 10)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	// Records made before (setup) are numbered first, outside the timer.
+	if _, err := l.Checkpoint(ctx); err != nil {
+		b.Fatal(err)
+	}
+
+	b.ResetTimer()
+	without := book(0)
+	stop := make(chan struct{})
+	var leader sync.WaitGroup
+	var ticks, leafErrs atomic.Int64
+	leader.Go(func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if _, err := l.Checkpoint(ctx); err != nil {
+				leafErrs.Add(1)
+			}
+			ticks.Add(1)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	with := book(b.N)
+	close(stop)
+	leader.Wait()
+	b.StopTimer()
+	if leafErrs.Load() > 0 {
+		b.Fatalf("%d leader ticks failed", leafErrs.Load())
+	}
+	// Everything is numbered, and verifies.
+	for {
+		msg, err := l.Checkpoint(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rep, err := (&merkle.Verifier{Store: e.svc.Store, Key: verifier}).Verify(ctx, []merkle.Source{{Name: "bench", Note: msg}})
+		if err != nil || !rep.OK() {
+			b.Fatalf("verify after the run: %+v, %v", rep, err)
+		}
+		if rep.Unsigned == 0 {
+			break
+		}
+	}
+	rWithout, rWith := float64(b.N)/without.Seconds(), float64(b.N)/with.Seconds()
+	b.ReportMetric(rWithout, "bookings/s_without")
+	b.ReportMetric(rWith, "bookings/s_with")
+	b.ReportMetric(rWith/rWithout, "ratio")
+	b.ReportMetric(float64(ticks.Load()), "leader_ticks")
+}
