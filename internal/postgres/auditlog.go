@@ -66,12 +66,10 @@ func (t *tx) AppendAuditLeaves(ctx context.Context, first int64, seqs []int64, h
 		}
 		return fmt.Errorf("append audit leaves: %w", err)
 	}
-	idx := make([]int64, len(hashes)/32)
-	hs := make([][]byte, len(idx))
-	for i := range idx {
-		idx[i], hs[i] = hashIndex+int64(i), hashes[32*i:32*i+32]
+	if len(hashes) == 0 {
+		return nil
 	}
-	if _, err := t.exec(ctx, `INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, idx, hs); err != nil {
+	if _, err := t.exec(ctx, `INSERT INTO audit_hashes (idx, hashes) VALUES ($1, $2)`, hashIndex, hashes); err != nil {
 		if isUnique(err, "audit_hashes_pkey") {
 			return fairslot.Errorf(fairslot.Conflict, "audit hashes already stored")
 		}
@@ -81,34 +79,12 @@ func (t *tx) AppendAuditLeaves(ctx context.Context, first int64, seqs []int64, h
 }
 
 func (t *tx) AuditHashes(ctx context.Context, indexes []int64) ([]byte, error) {
-	rows, err := t.tx.Query(ctx, `SELECT i.n, h.hash FROM unnest($1::bigint[]) WITH ORDINALITY AS i(idx, n)
-		LEFT JOIN audit_hashes h ON h.idx = i.idx ORDER BY i.n`, indexes)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make([]byte, 0, 32*len(indexes))
-	for rows.Next() {
-		var n int64
-		var h []byte
-		if err := rows.Scan(&n, &h); err != nil {
-			return nil, err
-		}
-		if h == nil {
-			return nil, fairslot.Errorf(fairslot.NotFound, "audit hash %d not found", indexes[n-1])
-		}
-		if len(h) != 32 {
-			return nil, fmt.Errorf("audit hash %d has %d bytes", indexes[n-1], len(h))
-		}
-		out = append(out, h...)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) != 32*len(indexes) {
-		return nil, fmt.Errorf("audit hashes: %d of %d read", len(out)/32, len(indexes))
-	}
-	return out, nil
+	return storage.ReadHashRuns(indexes, func(i int64) (int64, []byte, error) {
+		var first int64
+		var run []byte
+		err := one(t.tx.QueryRow(ctx, `SELECT idx, hashes FROM audit_hashes WHERE idx <= $1 ORDER BY idx DESC LIMIT 1`, i), fmt.Sprintf("audit hash %d", i), &first, &run)
+		return first, run, err
+	})
 }
 
 func (t *tx) AuditLeaves(ctx context.Context, from, to int64, fn func(storage.AuditLeaf) error) error {

@@ -61,30 +61,25 @@ func (t *tx) insertHashes(ctx context.Context, index int64, hashes []byte) error
 	if len(hashes)%32 != 0 {
 		return fmt.Errorf("audit hashes: %d bytes is not a whole number of hashes", len(hashes))
 	}
-	for i := 0; i < len(hashes); i += 32 {
-		if _, err := t.exec(ctx, `INSERT INTO audit_hashes (idx, hash) VALUES (?, ?)`, index+int64(i/32), hashes[i:i+32]); err != nil {
-			if isUnique(err, "audit_hashes") {
-				return fairslot.Errorf(fairslot.Conflict, "audit hash %d is already stored", index+int64(i/32))
-			}
-			return fmt.Errorf("store audit hash: %w", err)
+	if len(hashes) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, `INSERT INTO audit_hashes (idx, hashes) VALUES (?, ?)`, index, hashes); err != nil {
+		if isUnique(err, "audit_hashes") {
+			return fairslot.Errorf(fairslot.Conflict, "audit hash %d is already stored", index)
 		}
+		return fmt.Errorf("store audit hashes: %w", err)
 	}
 	return nil
 }
 
 func (t *tx) AuditHashes(ctx context.Context, indexes []int64) ([]byte, error) {
-	out := make([]byte, 0, 32*len(indexes))
-	for _, i := range indexes {
-		var h []byte
-		if err := one(t.queryRow(ctx, `SELECT hash FROM audit_hashes WHERE idx = ?`, i), fmt.Sprintf("audit hash %d", i), &h); err != nil {
-			return nil, err
-		}
-		if len(h) != 32 {
-			return nil, fmt.Errorf("audit hash %d has %d bytes", i, len(h))
-		}
-		out = append(out, h...)
-	}
-	return out, nil
+	return storage.ReadHashRuns(indexes, func(i int64) (int64, []byte, error) {
+		var first int64
+		var run []byte
+		err := one(t.queryRow(ctx, `SELECT idx, hashes FROM audit_hashes WHERE idx <= ? ORDER BY idx DESC LIMIT 1`, i), fmt.Sprintf("audit hash %d", i), &first, &run)
+		return first, run, err
+	})
 }
 
 func (t *tx) AuditLeaves(ctx context.Context, from, to int64, fn func(storage.AuditLeaf) error) error {

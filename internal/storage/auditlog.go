@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"time"
+
+	"github.com/fairslot/fairslot"
 )
 
 // AuditLeaf is an audit record with its place in the Merkle log: Leaf is
@@ -52,4 +54,26 @@ type AuditLog interface {
 	AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error
 	// AuditCheckpoints lists the stored checkpoints by size.
 	AuditCheckpoints(ctx context.Context) ([]AuditCheckpoint, error)
+}
+
+// ReadHashRuns serves AuditHashes from hashes stored in runs (one row per
+// appended batch): run(i) returns the run holding index i, if any — the one
+// starting at or before i — and each run is fetched once per call.
+func ReadHashRuns(indexes []int64, run func(i int64) (first int64, hashes []byte, err error)) ([]byte, error) {
+	out := make([]byte, 0, 32*len(indexes))
+	var first int64
+	var hashes []byte
+	for _, i := range indexes {
+		if hashes == nil || i < first || i >= first+int64(len(hashes)/32) {
+			var err error
+			if first, hashes, err = run(i); err != nil {
+				return nil, err
+			}
+			if len(hashes)%32 != 0 || i < first || i >= first+int64(len(hashes)/32) {
+				return nil, fairslot.Errorf(fairslot.NotFound, "audit hash %d not found", i)
+			}
+		}
+		out = append(out, hashes[32*(i-first):32*(i-first)+32]...)
+	}
+	return out, nil
 }

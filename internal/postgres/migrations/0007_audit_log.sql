@@ -14,9 +14,10 @@ CREATE TABLE audit_leaves (
 	leaf bigint PRIMARY KEY CHECK (leaf >= 0),
 	seq  bigint NOT NULL UNIQUE REFERENCES audit_events (seq)
 );
+-- Stored hashes in runs, one row per batch: the 32-byte hashes from idx on.
 CREATE TABLE audit_hashes (
-	idx  bigint PRIMARY KEY CHECK (idx >= 0),
-	hash bytea NOT NULL CHECK (length(hash) = 32)
+	idx    bigint PRIMARY KEY CHECK (idx >= 0),
+	hashes bytea NOT NULL CHECK (length(hashes) > 0 AND length(hashes) % 32 = 0)
 );
 CREATE TABLE audit_checkpoints (
 	size       bigint PRIMARY KEY CHECK (size >= 0),
