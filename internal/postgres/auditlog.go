@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -23,12 +24,20 @@ func (t *tx) AuditTreeSize(ctx context.Context) (int64, error) {
 // sort before them, and rolled-back ones are simply never seen. Leaf order
 // is then fixed once given, and has no gaps.
 func (t *tx) AuditUnleafed(ctx context.Context, limit int) ([]storage.AuditLeaf, error) {
-	rows, err := t.tx.Query(ctx, `WITH last AS (
-			SELECT e.xid, e.seq FROM audit_leaves l JOIN audit_events e ON e.seq = l.seq ORDER BY l.leaf DESC LIMIT 1)
-		SELECT e.seq, e.at_ms, e.actor, e.action, e.subject, e.detail, e.request_id FROM audit_events e
-		WHERE e.xid < pg_snapshot_xmin(pg_current_snapshot())
-			AND (NOT EXISTS (SELECT 1 FROM last) OR (e.xid, e.seq) > ((SELECT xid FROM last), (SELECT seq FROM last)))
-		ORDER BY e.xid, e.seq LIMIT $1`, limit)
+	const cols = `SELECT e.seq, e.at_ms, e.actor, e.action, e.subject, e.detail, e.request_id FROM audit_events e
+		WHERE e.xid < pg_snapshot_xmin(pg_current_snapshot())`
+	var lastXid string
+	var lastSeq int64
+	err := t.tx.QueryRow(ctx, `SELECT e.xid::text, e.seq FROM audit_leaves l JOIN audit_events e ON e.seq = l.seq
+		ORDER BY l.leaf DESC LIMIT 1`).Scan(&lastXid, &lastSeq)
+	var rows pgx.Rows
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		rows, err = t.tx.Query(ctx, cols+` ORDER BY e.xid, e.seq LIMIT $1`, limit)
+	case err == nil:
+		// One row comparison, so that the (xid, seq) index bounds the scan.
+		rows, err = t.tx.Query(ctx, cols+` AND (e.xid, e.seq) > ($2::xid8, $3) ORDER BY e.xid, e.seq LIMIT $1`, limit, lastXid, lastSeq)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -138,4 +147,13 @@ func (t *tx) AuditCheckpoints(ctx context.Context) ([]storage.AuditCheckpoint, e
 		c.Note, c.CreatedAt = []byte(note), t.at(created)
 		return c, err
 	}, `SELECT size, note, created_ms FROM audit_checkpoints ORDER BY size`)
+}
+
+func (t *tx) LatestAuditCheckpoint(ctx context.Context) (storage.AuditCheckpoint, error) {
+	var c storage.AuditCheckpoint
+	var note string
+	var created int64
+	err := one(t.tx.QueryRow(ctx, `SELECT size, note, created_ms FROM audit_checkpoints ORDER BY size DESC LIMIT 1`), "audit checkpoint", &c.Size, &note, &created)
+	c.Note, c.CreatedAt = []byte(note), t.at(created)
+	return c, err
 }

@@ -133,3 +133,12 @@ func (t *tx) AuditCheckpoints(ctx context.Context) ([]storage.AuditCheckpoint, e
 		return c, err
 	}, `SELECT size, note, created_ms FROM audit_checkpoints ORDER BY size`)
 }
+
+func (t *tx) LatestAuditCheckpoint(ctx context.Context) (storage.AuditCheckpoint, error) {
+	var c storage.AuditCheckpoint
+	var note string
+	var created int64
+	err := one(t.queryRow(ctx, `SELECT size, note, created_ms FROM audit_checkpoints ORDER BY size DESC LIMIT 1`), "audit checkpoint", &c.Size, &note, &created)
+	c.Note, c.CreatedAt = []byte(note), t.at(created)
+	return c, err
+}

@@ -54,6 +54,9 @@ type AuditLog interface {
 	AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error
 	// AuditCheckpoints lists the stored checkpoints by size.
 	AuditCheckpoints(ctx context.Context) ([]AuditCheckpoint, error)
+	// LatestAuditCheckpoint returns the largest stored checkpoint: NotFound
+	// if none.
+	LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 }
 
 // ReadHashRuns serves AuditHashes from hashes stored in runs (one row per

@@ -152,12 +152,10 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
 	var latest storage.AuditCheckpoint
 	var root tlog.Hash
 	err = l.Store.View(ctx, func(tx storage.Tx) error {
-		cps, err := tx.AuditCheckpoints(ctx)
-		if err != nil {
+		var err error
+		latest, err = tx.LatestAuditCheckpoint(ctx)
+		if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
 			return err
-		}
-		if len(cps) > 0 {
-			latest = cps[len(cps)-1]
 		}
 		if latest.Note != nil && latest.Size == size {
 			return nil
@@ -185,15 +183,12 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
 func Latest(ctx context.Context, st storage.Store) ([]byte, error) {
 	var msg []byte
 	err := st.View(ctx, func(tx storage.Tx) error {
-		cps, err := tx.AuditCheckpoints(ctx)
-		if err != nil {
-			return err
-		}
-		if len(cps) == 0 {
+		c, err := tx.LatestAuditCheckpoint(ctx)
+		if fairslot.ErrorKind(err) == fairslot.NotFound {
 			return fairslot.Errorf(fairslot.NotFound, "no audit checkpoint yet")
 		}
-		msg = cps[len(cps)-1].Note
-		return nil
+		msg = c.Note
+		return err
 	})
 	return msg, err
 }
