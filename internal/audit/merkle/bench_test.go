@@ -23,7 +23,7 @@ import (
 // on the embedded store, against two baselines measured in the same run:
 // SHA-256 of the same canonical bytes on one core (the hashing alone), and
 // reading the same rows with the same workers without hashing (the reads
-// alone). The records are made once by a bulk INSERT ... SELECT into
+// alone), alternated twice and the best of each kept. The records are made once by a bulk INSERT ... SELECT into
 // FAIRSLOT_AUDIT_BENCH_DIR (default: a temporary directory), and reused
 // when it already holds them. Run the big one once:
 //
@@ -111,35 +111,43 @@ func BenchmarkVerify(b *testing.B) {
 	shaTime := time.Since(start)
 
 	// Baseline 2: reading the rows, same chunks and workers, no hashing.
-	start = time.Now()
-	chunk := int64(1 << 15)
-	sem := make(chan struct{}, 2)
-	errs := make(chan error, (n+chunk-1)/chunk)
-	for from := int64(0); from < n; from += chunk {
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			errs <- st.View(ctx, func(tx storage.Tx) error {
-				return tx.AuditLeaves(ctx, from, min(from+chunk, n), func(storage.AuditLeaf) error { return nil })
-			})
-		}()
-	}
-	for range cap(errs) {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
+	read := func() time.Duration {
+		start := time.Now()
+		chunk := int64(1 << 15)
+		sem := make(chan struct{}, 2)
+		errs := make(chan error, (n+chunk-1)/chunk)
+		for from := int64(0); from < n; from += chunk {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				errs <- st.View(ctx, func(tx storage.Tx) error {
+					return tx.AuditLeaves(ctx, from, min(from+chunk, n), func(storage.AuditLeaf) error { return nil })
+				})
+			}()
 		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
 	}
-	readTime := time.Since(start)
-
-	b.ResetTimer()
-	start = time.Now()
-	for range b.N {
+	verify := func() time.Duration {
+		start := time.Now()
 		rep, err := (&merkle.Verifier{Store: st, Key: verifier}).Verify(ctx, w)
 		if err != nil || !rep.OK() || rep.Size != n {
 			b.Fatalf("verify: %+v, %v", rep, err)
 		}
+		return time.Since(start)
 	}
-	verifyTime := time.Since(start) / time.Duration(b.N)
+	// Alternated, twice, best of each: the machine is shared, and the first
+	// pass after generation also pays for a large write-ahead log.
+	b.ResetTimer()
+	readTime, verifyTime := time.Duration(1<<62), time.Duration(1<<62)
+	for range 2 * b.N {
+		readTime = min(readTime, read())
+		verifyTime = min(verifyTime, verify())
+	}
 	b.StopTimer()
 	b.ReportMetric(float64(n), "records")
 	b.ReportMetric(verifyTime.Seconds(), "verify_s")
