@@ -19,7 +19,7 @@ import (
 // store, first with no audit leader running, then while the leader numbers
 // the new records and stores their tree hashes every 100 ms (serve: every
 // second) and signs a checkpoint every second (serve: every minute). Each op is one booking in each
-// phase, the phases interleaved in four rounds; it reports both rates and
+// phase, the phases interleaved in eight rounds; it reports both rates and
 // their ratio (with / without).
 //
 //	go test ./internal/app -run '^$' -bench BookingWithAuditLog -benchtime 2000x -count 3
@@ -75,12 +75,12 @@ func benchWithAuditLog(b *testing.B, e *env) {
 		b.Fatal(err)
 	}
 
-	// Four rounds each way, interleaved, so that a change in the shared
+	// Eight rounds each way, interleaved, so that a change in the shared
 	// machine's load falls on both alike.
 	b.ResetTimer()
 	var without, with time.Duration
 	var ticks, leafErrs atomic.Int64
-	const rounds = 4
+	const rounds = 8
 	per := b.N / rounds
 	for r := range rounds {
 		without += book(2*r*per, per)
