@@ -314,6 +314,9 @@ func parseProof(data []byte) (n int64, record []byte, proof tlog.RecordProof, ms
 		}
 	}
 	i := bytes.Index(data, []byte("\n"+proofCheckpoint+"\n"))
+	if i < 0 {
+		return 0, nil, nil, nil, bad("no checkpoint")
+	}
 	return n, []byte(rec), proof, data[i+len(proofCheckpoint)+2:], nil
 }
 

@@ -136,3 +136,18 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("--accept-audit-mismatch: %v, %d mismatches, log %q; want a start with an ALERT", err, j.Mismatches.Load(), logs.String())
 	}
 }
+
+// FuzzParseProof: a proof file is untrusted input; parsing never panics,
+// and whatever parses still has to pass tlog.CheckRecord against a signed
+// checkpoint before check says OK.
+func FuzzParseProof(f *testing.F) {
+	f.Add([]byte("fairslot audit proof\nleaf 3\nrecord {}\nproof\ncheckpoint\nx\n"))
+	f.Add([]byte("fairslot audit proof\nleaf 3\nrecord {}\nproof\n" + strings.Repeat("A", 43) + "=\ncheckpoint"))
+	f.Add([]byte("fairslot audit proof\nleaf -1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, _, proof, _, err := parseProof(data)
+		if err == nil && (n < 0 || len(proof) > 64) {
+			t.Fatalf("parsed leaf %d with %d hashes", n, len(proof))
+		}
+	})
+}

@@ -435,3 +435,19 @@ func TestCheckpointFormat(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCheckpoint: a witnessed or posted checkpoint is untrusted input;
+// parsing never panics, and what parses formats back to the same text.
+func FuzzParseCheckpoint(f *testing.F) {
+	f.Add("fairslot-audit-1\n20\n" + strings.Repeat("A", 43) + "=\n")
+	f.Add("a\n0\n\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := merkle.ParseCheckpoint(text)
+		if err != nil {
+			return
+		}
+		if c.Text() != text {
+			t.Fatalf("ParseCheckpoint(%q).Text() = %q", text, c.Text())
+		}
+	})
+}
