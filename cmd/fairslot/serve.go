@@ -22,6 +22,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/audit/merkle"
 	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/frontdoor"
@@ -45,6 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	insecureCookies := fs.Bool("insecure-cookies", false, "send the pages' cookies without the Secure flag, for an intranet on plain HTTP (config insecure_cookies)")
 	dev := fs.String("dev", "", "read the pages' templates and catalogue from this directory (internal/web) on every request, for editing them")
 	drain := fs.Duration("drain", -1, "on SIGTERM, report not ready and keep serving this long before closing (config shutdown_drain, default 5s)")
+	acceptAuditMismatch := fs.Bool("accept-audit-mismatch", false, "start even if the audit log does not match its last signed (witnessed) checkpoint; an ALERT is logged")
 	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
@@ -140,6 +142,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		svc.Notifier = notifier
 	}
+	auditJob, err := auditStart(ctx, c, st, log, *acceptAuditMismatch) // audit.go
+	if err != nil {
+		return err
+	}
 	if err := svc.RecordConfig(ctx, c.JSON()); err != nil {
 		return err
 	}
@@ -158,6 +164,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// requests go on being served through the drain.
 	closing := make(chan struct{})
 	metrics.MustRegister(st) // fairslot_storage_writable, fairslot_storage_failures_total
+	registerAuditMetrics(metrics, auditJob)
 	api := &httpapi.Server{App: svc, Log: log, Closing: closing, CatalogueTTL: time.Duration(c.CatalogueTTL), Ready: func(ctx context.Context) error {
 		if draining.Load() {
 			return errDraining
@@ -197,7 +204,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		h := site(api.Handler(kind), p)
+		h := auditCheckpointRoute(site(api.Handler(kind), p), st)
 		if sim != nil && kind != frontdoor.PublicListener {
 			h = sim.handler(h)
 		}
@@ -212,7 +219,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
-	background, err := backgroundJobs(ctx, c, svc, st.Store, log, metrics)
+	background, err := backgroundJobs(ctx, c, svc, st.Store, log, metrics, auditJob)
 	if err != nil {
 		return err
 	}
@@ -266,6 +273,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	err = errors.Join(errs...)
 	stopSweep()
 	wg.Wait()
+	// The last checkpoint covers every record written before the stop.
+	finalCtx, cancelFinal := context.WithTimeout(context.Background(), 10*time.Second)
+	auditJob.Final(finalCtx)
+	cancelFinal()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -385,10 +396,15 @@ func site(api, pages http.Handler) http.Handler {
 // with a key from the keyset and runs its lock watchdog; the node that holds
 // the job lock sweeps and its watchdog acts first, the others stand by to
 // take over and act when the leader does not.
-func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, backend storage.Store, log *slog.Logger, metrics *prometheus.Registry) (func(context.Context), error) {
+func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, backend storage.Store, log *slog.Logger, metrics *prometheus.Registry, audit *merkle.Job) (func(context.Context), error) {
 	pg, ok := backend.(*postgres.Store)
 	if !ok {
-		return func(ctx context.Context) { svc.Run(ctx, time.Duration(c.SweepInterval)) }, nil
+		return func(ctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Go(func() { auditLoop(ctx, audit) })
+			svc.Run(ctx, time.Duration(c.SweepInterval))
+			wg.Wait()
+		}, nil
 	}
 	jobs := pg.NewJobs(c.NodeName(), log)
 	if c.WatchdogDB == "" {
@@ -427,6 +443,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		}
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
+			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due
 			if time.Since(lastSweep) >= time.Duration(c.SweepInterval) {
 				lastSweep = time.Now()
 				if err := svc.Sweep(ctx); err != nil && ctx.Err() == nil {

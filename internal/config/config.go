@@ -110,6 +110,9 @@ type Config struct {
 	// distinct_patients patients within window, locks the account until
 	// security unlocks it.
 	Access AccessLimits `json:"access"`
+	// Audit is the tamper-evident audit log's checkpoints, verification
+	// and witnesses (audit.go).
+	Audit Audit `json:"audit"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -159,6 +162,7 @@ func Default() Config {
 			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute)},
 		// Access limits: 30 reveals and look-ups an hour, 10 patients in 10 minutes.
 		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
+		Audit:  defaultAudit(),
 	}
 }
 
@@ -263,6 +267,9 @@ func (c Config) Validate() error {
 	if err := c.Access.Limits().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if err := c.Audit.validate(c.DataDir); err != nil {
+		return err
+	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
 	}
@@ -323,6 +330,7 @@ func (c Config) Location() (*time.Location, error) {
 // Redis URLs.
 func (c Config) Redacted() Config {
 	c.DB, c.WatchdogDB, c.FrontDoor.Redis = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis)
+	c.Audit = c.Audit.redacted()
 	return c
 }
 

@@ -39,6 +39,7 @@ type Tx interface {
 	RefreshTokens // refresh.go
 	StaffAccounts // staffaccounts.go
 	Access        // access.go
+	AuditLog      // auditlog.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error
