@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -33,13 +31,12 @@ func (a Audit) validate(dataDir string) error {
 	if a.CheckpointEvery < fairslot.Duration(time.Second) || a.VerifyEvery < fairslot.Duration(time.Second) {
 		return fmt.Errorf("config: audit.checkpoint_every and audit.verify_every must be at least 1s")
 	}
-	data, _ := filepath.Abs(dataDir)
 	for _, d := range a.WitnessDirs {
-		abs, err := filepath.Abs(d)
+		in, err := within(dataDir, d)
 		if err != nil || d == "" {
 			return fmt.Errorf("config: audit.witness_dirs: bad directory %q", d)
 		}
-		if rel, err := filepath.Rel(data, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		if in {
 			return fmt.Errorf("config: the audit witness directory %s is inside the data directory %s: a witness must be out of the database owner's reach", d, dataDir)
 		}
 	}

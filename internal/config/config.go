@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -113,6 +112,8 @@ type Config struct {
 	// Audit is the tamper-evident audit log's checkpoints, verification
 	// and witnesses (audit.go).
 	Audit Audit `json:"audit"`
+	// Keys is how the server follows keyset rotations (keys.go).
+	Keys Keys `json:"keys"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -163,6 +164,7 @@ func Default() Config {
 		// Access limits: 30 reveals and look-ups an hour, 10 patients in 10 minutes.
 		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
 		Audit:  defaultAudit(),
+		Keys:   defaultKeys(),
 	}
 }
 
@@ -218,13 +220,10 @@ func (c Config) Validate() error {
 	if c.WatchdogCancelAfter <= 0 || c.WatchdogTerminateAfter < c.WatchdogCancelAfter {
 		return fmt.Errorf("config: want 0 < watchdog_cancel_after ≤ watchdog_terminate_after")
 	}
-	data, err1 := filepath.Abs(c.DataDir)
-	keys, err2 := filepath.Abs(c.Keyset)
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("config: cannot resolve data_dir or keyset")
-	}
-	if rel, err := filepath.Rel(data, keys); err == nil && !strings.HasPrefix(rel, "..") {
-		return fmt.Errorf("config: the keyset %s must live outside the data directory %s, so a copy of the data holds no key", c.Keyset, c.DataDir)
+	if in, err := within(c.DataDir, c.Keyset); err != nil {
+		return fmt.Errorf("config: cannot resolve data_dir or keyset: %v", err)
+	} else if in {
+		return fmt.Errorf("config: the keyset %s must live outside the data directory %s (symbolic links resolved), so a copy of the data holds no key", c.Keyset, c.DataDir)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -266,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Access.Limits().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Keys.validate(); err != nil {
+		return err
 	}
 	if err := c.Audit.validate(c.DataDir); err != nil {
 		return err

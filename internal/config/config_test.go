@@ -105,3 +105,45 @@ func TestListenAddr(t *testing.T) {
 		}
 	}
 }
+
+// The keyset-outside-the-data check resolves symbolic links: a keyset
+// reached through a link into the data directory (the link on the keyset's
+// side or on the data's, the file existing or not yet) is inside it.
+func TestKeysetOutsideResolvesSymlinks(t *testing.T) {
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	other := filepath.Join(root, "secrets")
+	for _, d := range []string{data, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(target, name string) string {
+		p := filepath.Join(root, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keysIntoData := link(data, "keys")      // a "keys" directory that is the data directory
+	dataIntoKeys := link(other, "datalink") // a data directory that is the secrets directory
+	os.WriteFile(filepath.Join(data, "real.json"), []byte("{}"), 0o600)
+	fileIntoData := link(filepath.Join(data, "real.json"), "keyset.json")
+	tests := []struct {
+		name, data, keyset string
+		ok                 bool
+	}{
+		{"apart", data, filepath.Join(other, "keyset.json"), true},
+		{"a sibling named like the data", data, filepath.Join(root, "data-keys", "k.json"), true},
+		{"through a linked directory, not yet created", data, filepath.Join(keysIntoData, "new", "keyset.json"), false},
+		{"a linked file", data, fileIntoData, false},
+		{"data through a link", dataIntoKeys, filepath.Join(other, "keyset.json"), false},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.DataDir, c.Keyset = tt.data, tt.keyset
+		if err := c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}

@@ -2,144 +2,146 @@
 // keyed blind indexes used to look it up. Keys live in a keyset file outside
 // the database directory. It must never write plaintext personal data or key
 // material anywhere but that keyset file, and never log either.
+//
+// The keyset holds three Tink keysets: "aead" seals (new values under its
+// primary key, old values open under any key it still holds), "blind_index"
+// computes indexes (under its primary; look-ups try every key it holds while
+// a rebuild is under way), and "derive", pinned, from which Key derives the
+// secrets of bearer tokens, CSRF and node proofs, so that rotating the other
+// two signs nobody out. The file may be wrapped by a key-encryption key
+// (kek.go). Rotation, pruning and wrapping rewrite the file (keys.go); a
+// running Vault picks the new file up with Reload.
 package vault
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
-	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
 // Vault seals and opens personal data and computes blind indexes. It is safe
-// for concurrent use.
+// for concurrent use, and for Reload while in use.
 type Vault struct {
-	aead  tink.AEAD
-	index *prf.Set
+	path    string
+	keys    atomic.Pointer[primitives]
+	reload  sync.Mutex
+	lastTry time.Time // of a reload forced by an unknown key, under reload
 }
 
-// keysetFile is the on-disk form: two Tink keysets in Tink's JSON format, one
-// for sealing and one for blind indexes, so either can be rotated alone.
-type keysetFile struct {
-	AEAD  json.RawMessage `json:"aead"`
-	Index json.RawMessage `json:"blind_index"`
+// primitives is one loaded keyset, swapped whole on Reload.
+type primitives struct {
+	raw    []byte // the file as read, to see whether it changed
+	seals  int    // how many sealing keys the keyset holds
+	aead   tink.AEAD
+	index  *prf.Set
+	derive *prf.Set
+	prefix []byte // what the primary sealing key's ciphertexts start with
 }
 
 // Open loads the keyset at path, creating it (mode 0600, with its directory)
-// when it does not exist. It refuses a keyset file that others can read.
+// when it does not exist. It refuses a keyset file that others can read, and
+// a wrapped one whose key-encryption key is not at hand.
 func Open(path string) (*Vault, error) {
-	data, err := os.ReadFile(path)
+	f, raw, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return create(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read keyset: %w", err)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("keyset %s has mode %v; it must not be readable by group or others (chmod 600)", path, fi.Mode().Perm())
-	}
-	var f keysetFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse keyset %s: %w", path, err)
-	}
-	a, err := readHandle(f.AEAD)
-	if err != nil {
-		return nil, fmt.Errorf("keyset %s: aead: %w", path, err)
-	}
-	i, err := readHandle(f.Index)
-	if err != nil {
-		return nil, fmt.Errorf("keyset %s: blind_index: %w", path, err)
-	}
-	return fromHandles(a, i)
-}
-
-func create(path string) (*Vault, error) {
-	a, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
-	if err != nil {
-		return nil, fmt.Errorf("new aead key: %w", err)
-	}
-	i, err := keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate())
-	if err != nil {
-		return nil, fmt.Errorf("new index key: %w", err)
-	}
-	var f keysetFile
-	if f.AEAD, err = writeHandle(a); err != nil {
-		return nil, err
-	}
-	if f.Index, err = writeHandle(i); err != nil {
-		return nil, err
-	}
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("keyset directory: %w", err)
-	}
-	// Write a temporary file and link it into place: the link fails if another
-	// process won the race, and no reader ever sees a half-written keyset.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyset-*")
-	if err != nil {
-		return nil, fmt.Errorf("create keyset: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("keyset mode: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write keyset: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("sync keyset: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("close keyset: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		return Open(path)
+		if f, err = newFile(); err != nil {
+			return nil, err
+		}
+		if raw, err = f.encode(); err != nil {
+			return nil, err
+		}
+		if err := install(path, raw, false); errors.Is(err, fs.ErrExist) {
+			return Open(path) // another process won the race
+		} else if err != nil {
+			return nil, err
+		}
 	} else if err != nil {
-		return nil, fmt.Errorf("install keyset: %w", err)
+		return nil, err
 	}
-	return fromHandles(a, i)
+	p, err := f.primitives(raw)
+	if err != nil {
+		return nil, fmt.Errorf("keyset %s: %w", path, err)
+	}
+	v := &Vault{path: path}
+	v.keys.Store(p)
+	return v, nil
 }
 
-func readHandle(raw json.RawMessage) (*keyset.Handle, error) {
-	if len(raw) == 0 {
-		return nil, errors.New("missing")
+// Path is the keyset file's path.
+func (v *Vault) Path() string { return v.path }
+
+// Reload reads the keyset file again and, when it changed, swaps the keys in
+// use: how a rotation made by `fairslot keys rotate` (here or on another
+// node, with a shared or copied keyset) reaches a running server. A file
+// that cannot be read or parsed leaves the keys in use as they are.
+func (v *Vault) Reload() (changed bool, err error) {
+	v.reload.Lock()
+	defer v.reload.Unlock()
+	raw, err := readRaw(v.path)
+	if err != nil {
+		return false, err
 	}
-	return insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(raw)))
+	if bytes.Equal(raw, v.keys.Load().raw) {
+		return false, nil // unchanged: not even a passphrase to derive again
+	}
+	f, err := parse(raw)
+	if err != nil {
+		return false, fmt.Errorf("keyset %s: %w", v.path, err)
+	}
+	p, err := f.primitives(raw)
+	if err != nil {
+		return false, fmt.Errorf("keyset %s: %w", v.path, err)
+	}
+	v.keys.Store(p)
+	return true, nil
 }
 
-func writeHandle(h *keyset.Handle) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
-		return nil, fmt.Errorf("encode keyset: %w", err)
+// reloadForUnknownKey reloads at most once a second when a ciphertext did not
+// open: another node may have rotated and sealed under a key this one has not
+// read yet.
+func (v *Vault) reloadForUnknownKey() bool {
+	v.reload.Lock()
+	if time.Since(v.lastTry) < time.Second {
+		v.reload.Unlock()
+		return false
 	}
-	return buf.Bytes(), nil
+	v.lastTry = time.Now()
+	v.reload.Unlock()
+	changed, _ := v.Reload()
+	return changed
 }
 
-func fromHandles(a, i *keyset.Handle) (*Vault, error) {
-	p, err := aead.New(a)
+func (f *file) primitives(raw []byte) (*primitives, error) {
+	a, err := aead.New(f.aead)
 	if err != nil {
 		return nil, fmt.Errorf("aead primitive: %w", err)
 	}
-	s, err := prf.NewPRFSet(i)
+	i, err := prf.NewPRFSet(f.index)
 	if err != nil {
 		return nil, fmt.Errorf("prf primitive: %w", err)
 	}
-	return &Vault{aead: p, index: s}, nil
+	d, err := prf.NewPRFSet(f.derive)
+	if err != nil {
+		return nil, fmt.Errorf("derive primitive: %w", err)
+	}
+	return &primitives{raw: raw, seals: len(f.aead.KeysetInfo().GetKeyInfo()), aead: a, index: i, derive: d,
+		prefix: tinkPrefix(f.aead.KeysetInfo().GetPrimaryKeyId())}, nil
+}
+
+// tinkPrefix is the five bytes Tink puts before a ciphertext made under key
+// id (the TINK output prefix: version byte 1, then the id big-endian).
+func tinkPrefix(id uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{1}, id)
 }
 
 // Field names a sealed value: the table, the row's unique reference and the
@@ -151,51 +153,116 @@ type Field struct {
 
 func (f Field) ad() []byte { return []byte("fairslot/" + f.Table + "/" + f.Row + "/" + f.Column) }
 
-// Seal encrypts plaintext for field f. An empty plaintext seals to nil, so
-// optional fields stay empty.
+// Seal encrypts plaintext for field f under the primary sealing key. An
+// empty plaintext seals to nil, so optional fields stay empty.
 func (v *Vault) Seal(f Field, plaintext string) ([]byte, error) {
 	if plaintext == "" {
 		return nil, nil
 	}
-	ct, err := v.aead.Encrypt([]byte(plaintext), f.ad())
+	ct, err := v.keys.Load().aead.Encrypt([]byte(plaintext), f.ad())
 	if err != nil {
 		return nil, fmt.Errorf("seal %s.%s: %w", f.Table, f.Column, err)
 	}
 	return ct, nil
 }
 
-// Open decrypts a value sealed for field f.
+// Open decrypts a value sealed for field f under any key the keyset holds.
 func (v *Vault) Open(f Field, ciphertext []byte) (string, error) {
 	if len(ciphertext) == 0 {
 		return "", nil
 	}
-	pt, err := v.aead.Decrypt(ciphertext, f.ad())
+	pt, err := v.keys.Load().aead.Decrypt(ciphertext, f.ad())
+	if err != nil && v.reloadForUnknownKey() {
+		pt, err = v.keys.Load().aead.Decrypt(ciphertext, f.ad())
+	}
 	if err != nil {
 		return "", fmt.Errorf("open %s.%s: %w", f.Table, f.Column, err)
 	}
 	return string(pt), nil
 }
 
+// Current reports whether a sealed value is under the primary sealing key
+// (an empty value is): what the re-seal job skips.
+func (v *Vault) Current(ciphertext []byte) bool {
+	return len(ciphertext) == 0 || bytes.HasPrefix(ciphertext, v.keys.Load().prefix)
+}
+
+// SealPrefix is what every value sealed under the primary key starts with,
+// so storage can count and find the values still under older keys.
+func (v *Vault) SealPrefix() []byte { return bytes.Clone(v.keys.Load().prefix) }
+
 // Key derives a 32-byte secret for one purpose ("bearer-token",
-// "challenge") from the index key, so every node sharing the keyset shares
-// it and nothing more has to be configured or stored.
+// "challenge") from the pinned derivation key, so every node sharing the
+// keyset shares it, nothing more has to be configured or stored, and no
+// rotation changes it.
 func (v *Vault) Key(purpose string) []byte {
-	out, err := v.index.ComputePrimaryPRF([]byte("key\x00"+purpose), 32)
+	out, err := v.keys.Load().derive.ComputePrimaryPRF([]byte("key\x00"+purpose), 32)
 	if err != nil {
 		panic(fmt.Sprintf("vault: derive key: %v", err)) // as in Index: 32 bytes of HMAC-SHA256 always works
 	}
 	return out
 }
 
+// Hash is a keyed hash of a value that is compared but never looked up
+// across a rotation (a device, a login code): under the pinned derivation
+// key, so it stays equal when the blind-index key rotates.
+func (v *Vault) Hash(purpose, value string) []byte {
+	out, err := v.keys.Load().derive.ComputePrimaryPRF([]byte("hash\x00"+purpose+"\x00"+value), 16)
+	if err != nil {
+		panic(fmt.Sprintf("vault: hash: %v", err))
+	}
+	return out
+}
+
 // Index returns the keyed blind index of a normalized value of a given kind
-// ("phone", "id:cn_resident"): equal inputs give equal indexes, and without
-// the key the index says nothing about the value.
+// ("phone", "id:cn_resident") under the primary index key: equal inputs give
+// equal indexes, and without the key the index says nothing about the
+// value. New rows store it.
 func (v *Vault) Index(kind, normalized string) []byte {
-	out, err := v.index.ComputePrimaryPRF([]byte(kind+"\x00"+normalized), 16)
+	s := v.keys.Load().index
+	return computeIndex(s.PRFs[s.PrimaryID], kind, normalized)
+}
+
+// Indexes returns the value's blind index under every index key the keyset
+// holds, the primary's first: a look-up tries each, so that rows not yet
+// rebuilt after a rotation are still found.
+func (v *Vault) Indexes(kind, normalized string) [][]byte {
+	s := v.keys.Load().index
+	out := [][]byte{computeIndex(s.PRFs[s.PrimaryID], kind, normalized)}
+	for id, p := range s.PRFs {
+		if id != s.PrimaryID {
+			out = append(out, computeIndex(p, kind, normalized))
+		}
+	}
+	return out
+}
+
+// OldKeys reports whether the keyset holds sealing or index keys besides
+// the primaries: only then can stored data be under another key.
+func (v *Vault) OldKeys() (seal, index bool) {
+	p := v.keys.Load()
+	return p.seals > 1, len(p.index.PRFs) > 1
+}
+
+// IndexKey names the primary index key, so a rebuild can record which key
+// it brought the indexes to.
+func (v *Vault) IndexKey() uint32 { return v.keys.Load().index.PrimaryID }
+
+func computeIndex(p prf.PRF, kind, normalized string) []byte {
+	out, err := p.ComputePRF([]byte(kind+"\x00"+normalized), 16)
 	if err != nil {
 		// The PRF fails only on an output length it cannot produce; 16 bytes
 		// from HMAC-SHA256 always works, so this is a programming error.
 		panic(fmt.Sprintf("vault: blind index: %v", err))
 	}
 	return out
+}
+
+// keysetInfo is used by Status.
+func handleKeys(h *keyset.Handle) (ids []uint32, primary uint32) {
+	info := h.KeysetInfo()
+	for _, k := range info.GetKeyInfo() {
+		ids = append(ids, k.GetKeyId())
+	}
+	return ids, info.GetPrimaryKeyId()
 }
