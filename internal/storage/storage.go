@@ -40,6 +40,7 @@ type Tx interface {
 	StaffAccounts // staffaccounts.go
 	Access        // access.go
 	AuditLog      // auditlog.go
+	Rekey         // sealed.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

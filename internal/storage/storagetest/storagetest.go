@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
+		{"Rekey", testRekey}, // rekey.go
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"Audit", testAudit},
 		{"ConcurrentBooking", testConcurrentBooking},
