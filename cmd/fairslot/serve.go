@@ -402,6 +402,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		return func(ctx context.Context) {
 			var wg sync.WaitGroup
 			wg.Go(func() { auditLoop(ctx, audit) })
+			wg.Go(func() { keysLoop(ctx, c, svc, log, func() bool { return true }) })
 			svc.Run(ctx, time.Duration(c.SweepInterval))
 			wg.Wait()
 		}, nil
@@ -441,6 +442,9 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		if jobs.Watchdog != nil {
 			defer jobs.Watchdog.Pool.Close()
 		}
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { keysLoop(ctx, c, svc, log, jobs.Leading) })
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
 			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due

@@ -38,7 +38,7 @@ func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) e
 	if err != nil {
 		return err
 	}
-	idx := s.Vault.Index("phone", p)
+	idx := s.loginPhone(p)
 	code := fmt.Sprintf("%06d", mustRandInt(1000000))
 	text := fmt.Sprintf(loginCodeMessageFmt, code)
 	now := s.now()
@@ -77,10 +77,17 @@ func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) e
 	return nil
 }
 
-// codeHash keys the login code with the blind-index key, so a stolen
-// database cannot be searched for codes offline.
+// codeHash keys the login code, so a stolen database cannot be searched for
+// codes offline.
 func (s *Service) codeHash(phone, code string) []byte {
-	return s.Vault.Index("login-code", phone+":"+code)
+	return s.Vault.Hash("login-code", phone+":"+code)
+}
+
+// loginPhone keys a phone's login codes: a keyed hash under the pinned key,
+// not the blind index, since codes live minutes and are never rebuilt when
+// the index key rotates.
+func (s *Service) loginPhone(phone string) []byte {
+	return s.Vault.Hash("login-phone", phone)
 }
 
 // Login exchanges a phone's one-time code for a bearer token, creating the
@@ -90,7 +97,7 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 	if err != nil {
 		return "", acct, err
 	}
-	idx := s.Vault.Index("phone", p)
+	idx := s.loginPhone(p)
 	now := s.now()
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
 		c, err := tx.LatestLoginCode(ctx, idx, now)
@@ -132,12 +139,13 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 
 // account returns the account of a normalized phone, creating it if new.
 func (s *Service) account(ctx context.Context, tx storage.Tx, a Actor, phone string) (storage.AccountRecord, error) {
-	idx := s.Vault.Index("phone", phone)
-	rec, err := tx.AccountByPhone(ctx, idx)
+	rec, err := byIndex(s.Vault.Indexes("phone", phone), func(idx []byte) (storage.AccountRecord, error) {
+		return tx.AccountByPhone(ctx, idx)
+	})
 	if fairslot.ErrorKind(err) != fairslot.NotFound {
 		return rec, err
 	}
-	rec = storage.AccountRecord{Ref: newRef(), PhoneIndex: idx, CreatedAt: s.now()}
+	rec = storage.AccountRecord{Ref: newRef(), PhoneIndex: s.Vault.Index("phone", phone), CreatedAt: s.now()}
 	if rec.PhoneSealed, err = s.Vault.Seal(vault.Field{Table: "accounts", Row: rec.Ref, Column: "phone"}, phone); err != nil {
 		return rec, err
 	}

@@ -61,8 +61,8 @@ func patientField(ref, column string) vault.Field {
 // when new. An existing identity must come with the same name: the real-name
 // rule, so no one can claim a stranger's ID number under another name.
 func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Actor, id identity) (storage.PatientRecord, bool, error) {
-	idx := s.Vault.Index("id:"+string(id.typ), id.idNumber)
-	rec, err := tx.PatientByIdentity(ctx, id.typ, idx)
+	idx := s.Vault.Indexes("id:"+string(id.typ), id.idNumber)
+	rec, err := byIndex(idx, func(i []byte) (storage.PatientRecord, error) { return tx.PatientByIdentity(ctx, id.typ, i) })
 	if err == nil {
 		name, err := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
 		if err != nil {
@@ -76,7 +76,7 @@ func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Acto
 	if fairslot.ErrorKind(err) != fairslot.NotFound {
 		return rec, false, err
 	}
-	rec = storage.PatientRecord{Ref: newRef(), IDType: id.typ, IDIndex: idx, CreatedAt: s.now()}
+	rec = storage.PatientRecord{Ref: newRef(), IDType: id.typ, IDIndex: idx[0], CreatedAt: s.now()}
 	if id.phone != "" {
 		rec.PhoneIndex = s.Vault.Index("phone", id.phone)
 	}
@@ -188,4 +188,18 @@ func (s *Service) Patients(ctx context.Context, a Actor) ([]fairslot.Patient, er
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// byIndex runs a look-up by blind index under each index key, the primary's
+// first, until one finds the row: after the index key rotates, rows not yet
+// rebuilt carry an index under the old key.
+func byIndex[T any](indexes [][]byte, find func(index []byte) (T, error)) (T, error) {
+	var rec T
+	err := fairslot.Errorf(fairslot.NotFound, "not found")
+	for _, i := range indexes {
+		if rec, err = find(i); fairslot.ErrorKind(err) != fairslot.NotFound {
+			break
+		}
+	}
+	return rec, err
 }

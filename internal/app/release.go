@@ -735,7 +735,7 @@ func (s *Service) clientHash(kind, v string) string {
 	if v == "" {
 		return ""
 	}
-	return hex.EncodeToString(s.Vault.Index("client_"+kind, v))[:32]
+	return hex.EncodeToString(s.Vault.Hash("client_"+kind, v))
 }
 
 // RiskEvents lists risk events after an id, for review.
@@ -769,6 +769,11 @@ type ExtraSlotInput struct {
 	Reason string `json:"reason"`
 }
 
+// ExtraSlotReasonField is where an extra slot's reason is sealed.
+func ExtraSlotReasonField(slotID int64) vault.Field {
+	return vault.Field{Table: "extra_slot_reasons", Row: fmt.Sprint(slotID), Column: "reason"}
+}
+
 // AddExtraSlot adds a slot at the end of a session for a patient the doctor
 // agrees to see beyond the schedule; it is taken only by an on-site
 // registration marked extra. The reason is required and audited.
@@ -798,8 +803,18 @@ func (s *Service) AddExtraSlot(ctx context.Context, a Actor, sessionID int64, in
 		if err := tx.AddSlot(ctx, &slot); err != nil {
 			return err
 		}
+		// The reason is free text that may name a patient or a condition:
+		// sealed in its own row, not in the audit record, which is kept
+		// for ever and never re-sealed.
+		sealed, err := s.Vault.Seal(ExtraSlotReasonField(slot.ID), reason)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertExtraSlotReason(ctx, slot.ID, sealed); err != nil {
+			return err
+		}
 		return s.record(ctx, tx, a, "slot.add_extra", fmt.Sprintf("slot:%d", slot.ID),
-			map[string]string{"session": fmt.Sprint(sess.ID), "number": fmt.Sprint(slot.Number), "reason": reason})
+			map[string]string{"session": fmt.Sprint(sess.ID), "number": fmt.Sprint(slot.Number), "reason": "sealed"})
 	})
 	return slot, err
 }

@@ -1,10 +1,12 @@
 package app_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -500,16 +502,29 @@ func TestPriorityInterleaveAndExtraSlots(t *testing.T) {
 	if err := walkIn(12, "", true); err != nil {
 		t.Fatalf("walk-in into the extra slot: %v", err)
 	}
+	// The addition is audited; the reason, free text, is sealed in its own
+	// row and nowhere in the clear.
 	var audited bool
+	var sealed []byte
 	svc.Store.View(ctx, func(tx storage.Tx) error {
 		evs, _ := tx.AuditEvents(ctx, 0, 1000)
 		for _, e := range evs {
-			audited = audited || (e.Action == "slot.add_extra" && e.Detail["reason"] == "referred from ER")
+			audited = audited || (e.Action == "slot.add_extra" && e.Subject == fmt.Sprintf("slot:%d", slot.ID))
+			if strings.Contains(fmt.Sprint(e.Detail), "referred from ER") {
+				t.Errorf("the extra slot's reason is in the audit log in clear: %v", e.Detail)
+			}
 		}
+		sealed, _ = tx.ExtraSlotReason(ctx, slot.ID)
 		return nil
 	})
 	if !audited {
-		t.Error("the extra slot's reason is not in the audit log")
+		t.Error("the extra slot is not in the audit log")
+	}
+	if bytes.Contains(sealed, []byte("referred")) {
+		t.Error("the extra slot's reason is stored in clear")
+	}
+	if got, err := svc.Vault.Open(app.ExtraSlotReasonField(slot.ID), sealed); err != nil || got != "referred from ER" {
+		t.Errorf("the sealed reason opens to %q, %v", got, err)
 	}
 	// 8 general, then 2 priority, then 1 extra in the queue: the calls go
 	// P N N P N N N ... (one in every three to a priority patient).

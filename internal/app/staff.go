@@ -465,12 +465,13 @@ func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []Bo
 	if err != nil {
 		return nil, err
 	}
-	index := s.Vault.Index("id:"+string(in.IDType), id)
+	indexes := s.Vault.Indexes("id:"+string(in.IDType), id)
+	index := indexes[0]
 	var ids []int64
 	var alert string
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
 		var patientID int64
-		rec, err := tx.PatientByIdentity(ctx, in.IDType, index)
+		rec, err := byIndex(indexes, func(i []byte) (storage.PatientRecord, error) { return tx.PatientByIdentity(ctx, in.IDType, i) })
 		switch {
 		case err == nil:
 			patientID = rec.ID
