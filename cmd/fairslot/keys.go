@@ -21,7 +21,7 @@ type keysCommand struct {
 
 var keysCommands = map[string]keysCommand{}
 
-func keysSummary() string { return "rotate, status, prune, wrap, unwrap, export" }
+func keysSummary() string { return "rotate, promote, status, rekey, prune, wrap, unwrap, export" }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {

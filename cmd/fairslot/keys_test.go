@@ -82,6 +82,20 @@ func TestKeysRotateWhileServing(t *testing.T) {
 	if got := patients(token); got != before {
 		t.Errorf("after the prune the token's patient is %q, want %q", got, before)
 	}
+	// Staged, for keysets copied to each node: added, not primary; promoted
+	// after; promoting twice says nothing is staged.
+	if out, err := keys(nil, "", "rotate", "--stage", "--only", "seal"); err != nil || !regexp.MustCompile(`sealing keys: \d+ \(primary\), \d+\n`).MatchString(out) {
+		t.Errorf("keys rotate --stage: %v\n%s", err, out)
+	}
+	if out, err := keys(nil, "", "promote", "--only", "seal"); err != nil || !regexp.MustCompile(`sealing keys: \d+, \d+ \(primary\)\n`).MatchString(out) {
+		t.Errorf("keys promote: %v\n%s", err, out)
+	}
+	if out, err := keys(nil, "", "promote", "--only", "seal"); err == nil || !strings.Contains(out, "no seal key is staged") {
+		t.Errorf("keys promote with nothing staged: %v\n%s", err, out)
+	}
+	if got := patients(token); got != before {
+		t.Errorf("after a staged rotation the token's patient is %q, want %q", got, before)
+	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
 

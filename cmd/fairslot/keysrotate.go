@@ -22,7 +22,8 @@ const pruneGrace = time.Hour
 
 func init() {
 	keysCommands["status"] = keysCommand{"keys status   (the keyset's keys, and what in the database is still under an older one)", runKeysStatus}
-	keysCommands["rotate"] = keysCommand{"keys rotate [--only seal|index]   (a new primary key; servers re-seal and re-index in the background)", runKeysRotate}
+	keysCommands["rotate"] = keysCommand{"keys rotate [--only seal|index] [--stage]   (a new primary key; servers re-seal and re-index in the background; --stage adds it unpromoted)", runKeysRotate}
+	keysCommands["promote"] = keysCommand{"keys promote [--only seal|index]   (make the staged key primary, once every node has the staged keyset)", runKeysPromote}
 	keysCommands["rekey"] = keysCommand{"keys rekey   (re-seal and re-index now, to the end, instead of waiting for the server's job)", runKeysRekey}
 	keysCommands["prune"] = keysCommand{"keys prune [--force]   (drop old keys once nothing needs them)", runKeysPrune}
 	keysCommands["wrap"] = keysCommand{"keys wrap [--kms URI]   (encrypt the keyset under a passphrase read from standard input or a prompt, or a KMS key)", runKeysWrap}
@@ -122,9 +123,26 @@ func runKeysStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
+// runKeysRotate is keys rotate (--stage to add unpromoted); runKeysPromote
+// is keys promote.
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return rotateOrPromote(args, stdout, stderr, false)
+}
+
+func runKeysPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return rotateOrPromote(args, stdout, stderr, true)
+}
+
+func rotateOrPromote(args []string, stdout, stderr io.Writer, promote bool) error {
+	name := map[bool]string{false: "rotate", true: "promote"}[promote]
 	var only *string
-	c, err := keysConfig("rotate", args, stderr, func(fs *flag.FlagSet) { only = fs.String("only", "", "rotate only the seal or the index key") })
+	var stage *bool
+	c, err := keysConfig(name, args, stderr, func(fs *flag.FlagSet) {
+		only = fs.String("only", "", "only the seal or the index key")
+		if !promote {
+			stage = fs.Bool("stage", false, "add the new keys without making them primary: copy the keyset to every node, then 'keys promote'")
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -132,12 +150,25 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *only != "" {
 		parts = append(parts, vault.Part(*only))
 	}
-	ks, err := vault.Rotate(c.Keyset, time.Now(), parts...)
+	var ks vault.Status
+	switch {
+	case promote:
+		ks, err = vault.Promote(c.Keyset, time.Now(), parts...)
+	case *stage:
+		ks, err = vault.Stage(c.Keyset, parts...)
+	default:
+		ks, err = vault.Rotate(c.Keyset, time.Now(), parts...)
+	}
 	if err != nil {
 		return err
 	}
 	printKeyset(stdout, ks)
-	fmt.Fprintf(stdout, "Rotated. Running servers read the new keyset within %v (copy it to every node that has its own),\n", time.Duration(c.Keys.ReloadEvery))
+	if !promote && *stage {
+		fmt.Fprintln(stdout, "Staged: nodes given this keyset open and find values under the new keys but still write under the old.")
+		fmt.Fprintln(stdout, "Copy it to every node (each reads it within keys.reload_every), then run 'fairslot keys promote' and copy again.")
+		return nil
+	}
+	fmt.Fprintf(stdout, "Now primary. Running servers read the new keyset within %v (copy it to every node that has its own),\n", time.Duration(c.Keys.ReloadEvery))
 	fmt.Fprintln(stdout, "then the job leader re-seals and re-indexes in the background; 'fairslot keys status' shows what is left,")
 	fmt.Fprintln(stdout, "'fairslot keys prune' drops the old keys once nothing needs them.")
 	return nil

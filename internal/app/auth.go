@@ -139,7 +139,7 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 
 // account returns the account of a normalized phone, creating it if new.
 func (s *Service) account(ctx context.Context, tx storage.Tx, a Actor, phone string) (storage.AccountRecord, error) {
-	rec, err := byIndex(s.Vault.Indexes("phone", phone), func(idx []byte) (storage.AccountRecord, error) {
+	rec, err := byIndex(s.Vault, "phone", phone, func(idx []byte) (storage.AccountRecord, error) {
 		return tx.AccountByPhone(ctx, idx)
 	})
 	if fairslot.ErrorKind(err) != fairslot.NotFound {

@@ -87,3 +87,29 @@ func TestRotationKeepsIdentities(t *testing.T) {
 	e.svc.Vault.Reload()
 	check("after the prune")
 }
+
+// Two nodes on one keyset file: one rotates and creates a patient under
+// the new index key; the other, which has not reloaded yet, binds the same
+// identity and finds that patient (it reads the keyset again on a miss)
+// instead of creating a second one.
+func TestANodeBehindFindsWhatARotatedNodeWrote(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(e.dir, "keyset.json")
+	behind, err := vault.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &app.Service{Store: e.svc.Store, Vault: behind, Policy: e.svc.Policy, Calling: e.svc.Calling, Payments: e.svc.Payments,
+		Notifier: e.svc.Notifier, Now: e.clock.Now, Location: e.svc.Location, Log: e.svc.Log, Display: app.NewBroker()}
+	if _, err := vault.Rotate(path, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Vault.Reload()
+	a := e.login(t, "13812345678")
+	p := e.bind(t, a, "王五", 7)
+	b := e.login(t, "13812345679") // on the first node; the account is what matters
+	q, err := other.BindPatient(ctx, b, app.PatientInput{Name: "王五", IDType: fairslot.IDResident, IDNumber: residentID(7)})
+	if err != nil || q.ID != p.ID {
+		t.Errorf("the node behind bound patient %d, %v; want the existing %d", q.ID, err, p.ID)
+	}
+}

@@ -61,8 +61,9 @@ func patientField(ref, column string) vault.Field {
 // when new. An existing identity must come with the same name: the real-name
 // rule, so no one can claim a stranger's ID number under another name.
 func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Actor, id identity) (storage.PatientRecord, bool, error) {
-	idx := s.Vault.Indexes("id:"+string(id.typ), id.idNumber)
-	rec, err := byIndex(idx, func(i []byte) (storage.PatientRecord, error) { return tx.PatientByIdentity(ctx, id.typ, i) })
+	rec, err := byIndex(s.Vault, "id:"+string(id.typ), id.idNumber, func(i []byte) (storage.PatientRecord, error) {
+		return tx.PatientByIdentity(ctx, id.typ, i)
+	})
 	if err == nil {
 		name, err := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
 		if err != nil {
@@ -76,7 +77,7 @@ func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Acto
 	if fairslot.ErrorKind(err) != fairslot.NotFound {
 		return rec, false, err
 	}
-	rec = storage.PatientRecord{Ref: newRef(), IDType: id.typ, IDIndex: idx[0], CreatedAt: s.now()}
+	rec = storage.PatientRecord{Ref: newRef(), IDType: id.typ, IDIndex: s.Vault.Index("id:"+string(id.typ), id.idNumber), CreatedAt: s.now()}
 	if id.phone != "" {
 		rec.PhoneIndex = s.Vault.Index("phone", id.phone)
 	}
@@ -190,15 +191,25 @@ func (s *Service) Patients(ctx context.Context, a Actor) ([]fairslot.Patient, er
 	return out, nil
 }
 
-// byIndex runs a look-up by blind index under each index key, the primary's
-// first, until one finds the row: after the index key rotates, rows not yet
-// rebuilt carry an index under the old key.
-func byIndex[T any](indexes [][]byte, find func(index []byte) (T, error)) (T, error) {
-	var rec T
-	err := fairslot.Errorf(fairslot.NotFound, "not found")
-	for _, i := range indexes {
-		if rec, err = find(i); fairslot.ErrorKind(err) != fairslot.NotFound {
-			break
+// byIndex runs a look-up by the blind index of a normalized value under
+// each index key, the primary's first, until one finds the row: after the
+// index key rotates, rows not yet rebuilt carry an index under the old key.
+// On a miss it reads the keyset file again: another node may already write
+// under a key this one has not loaded, and a miss here creates a row.
+func byIndex[T any](v *vault.Vault, kind, value string, find func(index []byte) (T, error)) (T, error) {
+	try := func() (rec T, err error) {
+		err = fairslot.Errorf(fairslot.NotFound, "not found")
+		for _, i := range v.Indexes(kind, value) {
+			if rec, err = find(i); fairslot.ErrorKind(err) != fairslot.NotFound {
+				break
+			}
+		}
+		return rec, err
+	}
+	rec, err := try()
+	if fairslot.ErrorKind(err) == fairslot.NotFound {
+		if changed, _ := v.Reload(); changed {
+			rec, err = try()
 		}
 	}
 	return rec, err

@@ -465,13 +465,14 @@ func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []Bo
 	if err != nil {
 		return nil, err
 	}
-	indexes := s.Vault.Indexes("id:"+string(in.IDType), id)
-	index := indexes[0]
+	index := s.Vault.Index("id:"+string(in.IDType), id)
 	var ids []int64
 	var alert string
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
 		var patientID int64
-		rec, err := byIndex(indexes, func(i []byte) (storage.PatientRecord, error) { return tx.PatientByIdentity(ctx, in.IDType, i) })
+		rec, err := byIndex(s.Vault, "id:"+string(in.IDType), id, func(i []byte) (storage.PatientRecord, error) {
+			return tx.PatientByIdentity(ctx, in.IDType, i)
+		})
 		switch {
 		case err == nil:
 			patientID = rec.ID

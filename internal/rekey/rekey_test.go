@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -226,4 +227,42 @@ func TestUnopenableValueIsReportedNotFatal(t *testing.T) {
 	if s.Stale["accounts.phone_sealed"] != 1 {
 		t.Errorf("stale = %+v; the unopenable value stays counted, so prune refuses", s.Stale)
 	}
+}
+
+// A job leader whose keyset is only staged (not yet promoted, as while a
+// copied keyset is handed round) leaves alone what promoted nodes wrote
+// under the newer keys: it never re-seals or re-indexes back to its older
+// primary.
+func TestStagedLeaderLeavesNewerKeysAlone(t *testing.T) {
+	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	staged := filepath.Join(t.TempDir(), "keyset.json")
+	vault.Open(staged)
+	vault.Stage(staged)
+	promoted := filepath.Join(t.TempDir(), "keyset.json")
+	raw, _ := os.ReadFile(staged)
+	os.WriteFile(promoted, raw, 0o600)
+	vault.Promote(promoted, time.Now())
+	vs, _ := vault.Open(staged)
+	vp, _ := vault.Open(promoted)
+	a := storage.AccountRecord{Ref: "new", PhoneIndex: vp.Index("phone", "13900000001"), CreatedAt: time.Now()}
+	a.PhoneSealed, _ = vp.Seal(vault.Field{Table: "accounts", Row: "new", Column: "phone"}, "13900000001")
+	st.Update(ctx, func(tx storage.Tx) error { return tx.CreateAccount(ctx, &a) })
+	r, err := rekey.Job{Store: st, Vault: vs}.Run(ctx)
+	if err != nil || r != (rekey.Result{}) {
+		t.Errorf("the staged leader's run = %+v, %v; want nothing done", r, err)
+	}
+	st.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.AccountByPhone(ctx, a.PhoneIndex)
+		if err != nil || !bytes.Equal(got.PhoneSealed, a.PhoneSealed) {
+			t.Errorf("the promoted node's row changed: %+v, %v", got, err)
+		}
+		return nil
+	})
 }

@@ -55,70 +55,116 @@ func (f *file) status() Status {
 }
 
 // Rotate adds a new primary key to each part named (both when none is) and
-// rewrites the file. Old keys stay: values sealed under them still open, and
-// look-ups still try their indexes, until the re-seal job and the index
-// rebuild are done and Prune drops them. Running servers pick the new file
-// up on their next Reload.
+// rewrites the file: Stage and Promote at once. Old keys stay: values sealed
+// under them still open, and look-ups still try their indexes, until the
+// re-seal job and the index rebuild are done and Prune drops them. Running
+// servers pick the new file up on their next Reload.
 func Rotate(path string, at time.Time, parts ...Part) (Status, error) {
-	if len(parts) == 0 {
-		parts = []Part{Sealing, Index}
-	}
 	return rewrite(path, func(f *file) error {
-		for _, p := range parts {
-			var err error
-			switch p {
-			case Sealing:
-				f.aead, err = addPrimary(f.aead, aead.AES256GCMKeyTemplate())
-			case Index:
-				// A file from before rotation has f.derive == f.index: the
-				// old handle stays the derivation key as f.index moves on.
-				f.index, err = addPrimary(f.index, prf.HMACSHA256PRFKeyTemplate())
-				f.indexRotatedAt = at
-			default:
-				err = fmt.Errorf("keys: unknown part %q (seal or index)", p)
-			}
-			if err != nil {
-				return err
-			}
+		if err := f.stage(parts); err != nil {
+			return err
 		}
-		return nil
+		return f.promote(at, parts)
 	})
 }
 
-func addPrimary(h *keyset.Handle, t *tinkpb.KeyTemplate) (*keyset.Handle, error) {
-	m := keyset.NewManagerFromHandle(h)
-	id, err := m.Add(t)
-	if err != nil {
-		return nil, fmt.Errorf("keys: new key: %w", err)
-	}
-	if err := m.SetPrimary(id); err != nil {
-		return nil, err
-	}
-	return m.Handle()
+// Stage adds a new key to each part named (both when none is) without
+// making it primary: a node given this file opens and finds everything
+// sealed or indexed under it, but writes under the old primary still. With
+// a keyset copied to each node, stage, copy to all, then Promote.
+func Stage(path string, parts ...Part) (Status, error) {
+	return rewrite(path, func(f *file) error { return f.stage(parts) })
 }
 
-// Prune drops every key but the primary from the parts named. The caller
+// Promote makes the newest key of each part named (both when none is) its
+// primary. It fails for a part with nothing staged.
+func Promote(path string, at time.Time, parts ...Part) (Status, error) {
+	return rewrite(path, func(f *file) error { return f.promote(at, parts) })
+}
+
+func orBoth(parts []Part) []Part {
+	if len(parts) == 0 {
+		return []Part{Sealing, Index}
+	}
+	return parts
+}
+
+// handle returns the part's handle, and its new keys' template.
+func (f *file) handle(p Part) (**keyset.Handle, *tinkpb.KeyTemplate, error) {
+	switch p {
+	case Sealing:
+		return &f.aead, aead.AES256GCMKeyTemplate(), nil
+	case Index:
+		// A file from before rotation has f.derive == f.index: the old
+		// handle stays the derivation key as f.index moves on.
+		return &f.index, prf.HMACSHA256PRFKeyTemplate(), nil
+	}
+	return nil, nil, fmt.Errorf("keys: unknown part %q (seal or index)", p)
+}
+
+func (f *file) stage(parts []Part) error {
+	for _, p := range orBoth(parts) {
+		h, t, err := f.handle(p)
+		if err != nil {
+			return err
+		}
+		m := keyset.NewManagerFromHandle(*h)
+		if _, err := m.Add(t); err != nil {
+			return fmt.Errorf("keys: new key: %w", err)
+		}
+		if *h, err = m.Handle(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *file) promote(at time.Time, parts []Part) error {
+	for _, p := range orBoth(parts) {
+		h, _, err := f.handle(p)
+		if err != nil {
+			return err
+		}
+		ids, primary := handleKeys(*h)
+		newest := ids[len(ids)-1]
+		if newest == primary {
+			return fmt.Errorf("keys: no %s key is staged to promote", p)
+		}
+		m := keyset.NewManagerFromHandle(*h)
+		if err := m.SetPrimary(newest); err != nil {
+			return err
+		}
+		if *h, err = m.Handle(); err != nil {
+			return err
+		}
+		if p == Index {
+			f.indexRotatedAt = at
+		}
+	}
+	return nil
+}
+
+// Prune drops the keys older than the primary from the parts named (a key
+// staged after it stays). The caller
 // checks first that nothing needs them (fairslot keys prune asks the
 // database); a value sealed under a dropped key no longer opens.
 func Prune(path string, parts ...Part) (Status, error) {
 	return rewrite(path, func(f *file) error {
 		for _, p := range parts {
-			h := &f.aead
-			if p == Index {
-				h = &f.index
-			} else if p != Sealing {
-				return fmt.Errorf("keys: unknown part %q (seal or index)", p)
+			h, _, err := f.handle(p)
+			if err != nil {
+				return err
 			}
 			ids, primary := handleKeys(*h)
 			m := keyset.NewManagerFromHandle(*h)
 			for _, id := range ids {
-				if id != primary {
-					if err := m.Delete(id); err != nil {
-						return err
-					}
+				if id == primary {
+					break // a key staged after it stays
+				}
+				if err := m.Delete(id); err != nil {
+					return err
 				}
 			}
-			var err error
 			if *h, err = m.Handle(); err != nil {
 				return err
 			}

@@ -183,3 +183,48 @@ func TestWrapKMSNeedsARegisteredClient(t *testing.T) {
 		t.Error("a failed wrap changed the keyset")
 	}
 }
+
+// Staged rotation, for keysets copied to each node: a node given the staged
+// file opens and finds what a promoted node writes, before it promotes.
+func TestStageThenPromote(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	first := mustOpen(t, path)
+	f := vault.Field{Table: "accounts", Row: "a", Column: "phone"}
+	old, _ := first.Seal(f, "13800000000")
+	if _, err := vault.Promote(path, time.Now()); err == nil {
+		t.Error("Promote with nothing staged succeeded")
+	}
+	st, err := vault.Stage(path)
+	if err != nil || len(st.Seal.Keys) != 2 || st.Seal.Primary != st.Seal.Keys[0] || !st.IndexRotatedAt.IsZero() {
+		t.Fatalf("Stage = %+v, %v", st, err)
+	}
+	staged := mustOpen(t, path) // a node given the staged copy
+	if ct, _ := staged.Seal(f, "x"); !first.Current(ct) {
+		t.Error("a staged key was used to seal")
+	}
+	if len(staged.Indexes("phone", "1")) != 2 {
+		t.Error("a staged index key is not tried by look-ups")
+	}
+	promotedPath := filepath.Join(t.TempDir(), "keyset.json")
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(promotedPath, raw, 0o600)
+	st, err = vault.Promote(promotedPath, time.Now())
+	if err != nil || st.Seal.Primary != st.Seal.Keys[1] || st.IndexRotatedAt.IsZero() {
+		t.Fatalf("Promote = %+v, %v", st, err)
+	}
+	promoted := mustOpen(t, promotedPath)
+	ct, _ := promoted.Seal(f, "13900000000")
+	if got, err := staged.Open(f, ct); err != nil || got != "13900000000" {
+		t.Errorf("the staged node opens the promoted node's value: %q, %v", got, err)
+	}
+	if !bytes.Equal(staged.Indexes("phone", "1")[1], promoted.Index("phone", "1")) {
+		t.Error("the staged node does not look up under the promoted index key")
+	}
+	if got, err := promoted.Open(f, old); err != nil || got != "13800000000" {
+		t.Errorf("old value on the promoted node: %q, %v", got, err)
+	}
+	// Pruning the staged copy drops nothing staged: its primary is the oldest.
+	if st, err := vault.Prune(path, vault.Sealing, vault.Index); err != nil || len(st.Seal.Keys) != 2 {
+		t.Errorf("Prune of a staged keyset = %+v, %v; the staged key must stay", st, err)
+	}
+}

@@ -41,7 +41,9 @@ type Vault struct {
 // primitives is one loaded keyset, swapped whole on Reload.
 type primitives struct {
 	raw    []byte // the file as read, to see whether it changed
-	seals  int    // how many sealing keys the keyset holds
+	// oldSeal, oldIndex: the part holds keys older than its primary, and
+	// none staged after it (see OldKeys).
+	oldSeal, oldIndex bool
 	aead   tink.AEAD
 	index  *prf.Set
 	derive *prf.Set
@@ -134,8 +136,14 @@ func (f *file) primitives(raw []byte) (*primitives, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive primitive: %w", err)
 	}
-	return &primitives{raw: raw, seals: len(f.aead.KeysetInfo().GetKeyInfo()), aead: a, index: i, derive: d,
+	return &primitives{raw: raw, oldSeal: behind(f.aead), oldIndex: behind(f.index), aead: a, index: i, derive: d,
 		prefix: tinkPrefix(f.aead.KeysetInfo().GetPrimaryKeyId())}, nil
+}
+
+// behind reports whether h's primary is its newest key and not its only one.
+func behind(h *keyset.Handle) bool {
+	ids, primary := handleKeys(h)
+	return len(ids) > 1 && ids[len(ids)-1] == primary
 }
 
 // tinkPrefix is the five bytes Tink puts before a ciphertext made under key
@@ -237,11 +245,14 @@ func (v *Vault) Indexes(kind, normalized string) [][]byte {
 	return out
 }
 
-// OldKeys reports whether the keyset holds sealing or index keys besides
-// the primaries: only then can stored data be under another key.
+// OldKeys reports, for the sealing and the index part, whether stored data
+// may be under a key older than the primary that the rekey job should bring
+// to it: the part holds older keys, and no key staged after the primary (a
+// node whose keyset is only staged leaves values under the newer key, which
+// promoted nodes write, alone).
 func (v *Vault) OldKeys() (seal, index bool) {
 	p := v.keys.Load()
-	return p.seals > 1, len(p.index.PRFs) > 1
+	return p.oldSeal, p.oldIndex
 }
 
 // IndexKey names the primary index key, so a rebuild can record which key
