@@ -40,14 +40,14 @@ type Vault struct {
 
 // primitives is one loaded keyset, swapped whole on Reload.
 type primitives struct {
-	raw    []byte // the file as read, to see whether it changed
+	raw []byte // the file as read, to see whether it changed
 	// oldSeal, oldIndex: the part holds keys older than its primary, and
 	// none staged after it (see OldKeys).
 	oldSeal, oldIndex bool
-	aead   tink.AEAD
-	index  *prf.Set
-	derive *prf.Set
-	prefix []byte // what the primary sealing key's ciphertexts start with
+	aead              tink.AEAD
+	index             *prf.Set
+	derive            *prf.Set
+	prefix            []byte // what the primary sealing key's ciphertexts start with
 }
 
 // Open loads the keyset at path, creating it (mode 0600, with its directory)
