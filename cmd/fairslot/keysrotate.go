@@ -85,6 +85,16 @@ func printKeyset(w io.Writer, st vault.Status) {
 	}
 }
 
+// printCheck prints what in the database is still under an older key.
+func printCheck(ctx context.Context, job rekey.Job, w io.Writer) error {
+	s, err := job.Check(ctx)
+	if err != nil {
+		return err
+	}
+	printRekey(w, s)
+	return nil
+}
+
 func printRekey(w io.Writer, s rekey.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEALED COLUMN\tUNDER AN OLDER KEY")
@@ -105,22 +115,15 @@ func runKeysStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	ks, err := vault.ReadStatus(c.Keyset)
-	if err != nil {
+	if err := printed(stdout)(vault.ReadStatus(c.Keyset)); err != nil {
 		return err
 	}
-	printKeyset(stdout, ks)
 	job, done, err := keysJob(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	s, err := job.Check(ctx)
-	if err != nil {
-		return err
-	}
-	printRekey(stdout, s)
-	return nil
+	return printCheck(ctx, job, stdout)
 }
 
 // runKeysRotate is keys rotate (--stage to add unpromoted); runKeysPromote
@@ -187,7 +190,7 @@ func runKeysRekey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// Until a pass changes nothing: the index rebuild records its key as
 	// verified only after such a pass.
 	var total rekey.Result
-	for pass := 1; ; pass++ {
+	for {
 		r, err := job.Run(ctx)
 		if err != nil {
 			return err
@@ -201,12 +204,7 @@ func runKeysRekey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	fmt.Fprintf(stdout, "re-sealed or re-indexed %d values\n", total.Changed)
-	s, err := job.Check(ctx)
-	if err != nil {
-		return err
-	}
-	printRekey(stdout, s)
-	return nil
+	return printCheck(ctx, job, stdout)
 }
 
 func runKeysPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -292,10 +290,15 @@ func runKeysUnwrap(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	ks, err := vault.Unwrap(c.Keyset)
-	if err != nil {
+	return printed(stdout)(vault.Unwrap(c.Keyset))
+}
+
+// printed prints a keyset's status, or passes its error on.
+func printed(w io.Writer) func(vault.Status, error) error {
+	return func(ks vault.Status, err error) error {
+		if err == nil {
+			printKeyset(w, ks)
+		}
 		return err
 	}
-	printKeyset(stdout, ks)
-	return nil
 }

@@ -74,67 +74,38 @@ func (j Job) Run(ctx context.Context) (Result, error) {
 func (j Job) Reseal(ctx context.Context) (Result, error) {
 	var total Result
 	if seal, _ := j.Vault.OldKeys(); !seal {
-		return total, nil // one key: everything is under it
+		return total, nil // one key, or a newer one staged: nothing to bring over
 	}
 	prefix := j.Vault.SealPrefix()
 	for _, c := range storage.SealedColumns {
-		for after := int64(0); ; {
-			var r Result
-			var n int
-			err := j.Store.Update(ctx, func(tx storage.Tx) error {
-				r, n = Result{}, 0
-				vs, err := tx.SealedValues(ctx, c, prefix, after, j.batch())
+		r, err := walk(ctx, j,
+			func(tx storage.Tx, after int64) ([]storage.SealedValue, error) {
+				return tx.SealedValues(ctx, c, prefix, after, j.batch())
+			},
+			func(v storage.SealedValue) int64 { return v.ID },
+			func(tx storage.Tx, v storage.SealedValue) (outcome, error) {
+				plain, ok := j.open(c, v.ID, v.Row, v.Value)
+				if !ok {
+					return failed, nil
+				}
+				fresh, err := j.Vault.Seal(field(c, v.Row), plain)
 				if err != nil {
-					return err
+					return 0, err
 				}
-				n = len(vs)
-				for _, v := range vs {
-					after = v.ID
-					plain, err := j.Vault.Open(field(c, v.Row), v.Value)
-					if err != nil {
-						r.Failed++
-						j.log().Error("rekey: a sealed value does not open under any key of the keyset", "table", c.Table, "column", c.Column, "id", v.ID)
-						continue
-					}
-					fresh, err := j.Vault.Seal(field(c, v.Row), plain)
-					if err != nil {
-						return err
-					}
-					if !bytes.HasPrefix(fresh, prefix) {
-						// The keyset was reloaded mid-pass: the next pass
-						// starts again under the new primary.
-						return nil
-					}
-					if err := swap(ctx, tx, func() error { return tx.Reseal(ctx, c, v.ID, v.Value, fresh) }); err != nil {
-						if fairslot.ErrorKind(err) != fairslot.Conflict {
-							return err
-						}
-						r.Raced++
-						continue
-					}
-					r.Changed++
+				if !bytes.HasPrefix(fresh, prefix) {
+					return stop, nil // the keyset was reloaded: the next pass goes on under the new primary
 				}
-				return nil
+				return swap(ctx, tx, func() error { return tx.Reseal(ctx, c, v.ID, v.Value, fresh) })
 			})
-			if err != nil {
-				return total, fmt.Errorf("rekey: re-seal %s.%s: %w", c.Table, c.Column, err)
-			}
-			total.add(r)
-			if n < j.batch() {
-				break
-			}
+		total.add(r)
+		if err != nil {
+			return total, fmt.Errorf("rekey: re-seal %s.%s: %w", c.Table, c.Column, err)
 		}
 	}
-	if total.Changed > 0 || total.Failed > 0 {
+	if total != (Result{}) {
 		j.log().Info("rekey: re-sealed under the primary key", "changed", total.Changed, "failed", total.Failed, "raced", total.Raced)
 	}
 	return total, nil
-}
-
-// swap runs a compare-and-set in a savepoint, so that a lost race leaves the
-// batch's transaction usable.
-func swap(ctx context.Context, tx storage.Tx, fn func() error) error {
-	return tx.Savepoint(ctx, fn)
 }
 
 // RebuildIndexes recomputes every blind index under the primary index key.
@@ -143,53 +114,35 @@ func swap(ctx context.Context, tx storage.Tx, fn func() error) error {
 func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 	key := strconv.FormatUint(uint64(j.Vault.IndexKey()), 10)
 	if _, index := j.Vault.OldKeys(); !index {
-		return Result{}, nil // one key: every index is under it
+		return Result{}, nil // one key, or a newer one staged: nothing to bring over
 	}
 	if v, err := j.setting(ctx, indexVerified); err != nil || v == key {
 		return Result{}, err
 	}
 	var total Result
 	for _, c := range storage.IndexedColumns {
-		for after := int64(0); ; {
-			var r Result
-			var n int
-			err := j.Store.Update(ctx, func(tx storage.Tx) error {
-				r, n = Result{}, 0
-				vs, err := tx.IndexedValues(ctx, c, after, j.batch())
-				if err != nil {
-					return err
+		r, err := walk(ctx, j,
+			func(tx storage.Tx, after int64) ([]storage.IndexedValue, error) {
+				return tx.IndexedValues(ctx, c, after, j.batch())
+			},
+			func(v storage.IndexedValue) int64 { return v.ID },
+			func(tx storage.Tx, v storage.IndexedValue) (outcome, error) {
+				plain, ok := j.open(c.Sealed, v.ID, v.Row, v.Sealed)
+				if !ok {
+					return failed, nil
 				}
-				n = len(vs)
-				for _, v := range vs {
-					after = v.ID
-					plain, err := j.Vault.Open(field(c.Sealed, v.Row), v.Sealed)
-					if err != nil {
-						r.Failed++
-						j.log().Error("rekey: a sealed value does not open under any key of the keyset", "table", c.Sealed.Table, "column", c.Sealed.Column, "id", v.ID)
-						continue
-					}
-					fresh := j.Vault.Index(v.Kind, plain)
-					if bytes.Equal(fresh, v.Index) {
-						continue
-					}
-					if err := swap(ctx, tx, func() error { return tx.Reindex(ctx, c, v.ID, v.Index, fresh) }); err != nil {
-						if fairslot.ErrorKind(err) != fairslot.Conflict {
-							return err
-						}
-						r.Raced++
-						continue
-					}
-					r.Changed++
+				if strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) != key {
+					return stop, nil // the keyset was reloaded mid-pass
 				}
-				return nil
+				fresh := j.Vault.Index(v.Kind, plain)
+				if bytes.Equal(fresh, v.Index) {
+					return unchanged, nil
+				}
+				return swap(ctx, tx, func() error { return tx.Reindex(ctx, c, v.ID, v.Index, fresh) })
 			})
-			if err != nil {
-				return total, fmt.Errorf("rekey: rebuild %s.%s: %w", c.Sealed.Table, c.Column, err)
-			}
-			total.add(r)
-			if n < j.batch() {
-				break
-			}
+		total.add(r)
+		if err != nil {
+			return total, fmt.Errorf("rekey: rebuild %s.%s: %w", c.Sealed.Table, c.Column, err)
 		}
 	}
 	if total == (Result{}) && strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) == key {
@@ -198,6 +151,83 @@ func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 	}
 	j.log().Info("rekey: blind indexes rebuilt under the primary index key", "changed", total.Changed, "failed", total.Failed, "raced", total.Raced)
 	return total, nil
+}
+
+// outcome is what became of one row.
+type outcome int
+
+const (
+	unchanged outcome = iota
+	changed
+	failed
+	raced
+	stop // end the pass here
+)
+
+// walk visits a column's rows by id in batches of j.batch(), each batch in
+// one transaction, adding up what became of them.
+func walk[T any](ctx context.Context, j Job, list func(tx storage.Tx, after int64) ([]T, error), id func(T) int64,
+	visit func(tx storage.Tx, v T) (outcome, error)) (Result, error) {
+	var total Result
+	for after, done := int64(0), false; !done; {
+		var r Result
+		err := j.Store.Update(ctx, func(tx storage.Tx) error {
+			r = Result{}
+			vs, err := list(tx, after)
+			if err != nil {
+				return err
+			}
+			done = len(vs) < j.batch()
+			for _, v := range vs {
+				o, err := visit(tx, v)
+				if err != nil {
+					return err
+				}
+				switch o {
+				case changed:
+					r.Changed++
+				case failed:
+					r.Failed++
+				case raced:
+					r.Raced++
+				case stop:
+					done = true
+					return nil
+				}
+				after = id(v)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total.add(r)
+	}
+	return total, nil
+}
+
+// open opens a row's sealed value, logging by row (never by content) one
+// that opens under no key of the keyset.
+func (j Job) open(c storage.SealedColumn, id int64, row string, value []byte) (string, bool) {
+	plain, err := j.Vault.Open(field(c, row), value)
+	if err != nil {
+		j.log().Error("rekey: a sealed value does not open under any key of the keyset", "table", c.Table, "column", c.Column, "id", id)
+		return "", false
+	}
+	return plain, true
+}
+
+// swap runs a compare-and-set in a savepoint, so that a lost race (the row
+// changed since it was read) leaves the batch's transaction usable.
+func swap(ctx context.Context, tx storage.Tx, fn func() error) (outcome, error) {
+	err := tx.Savepoint(ctx, fn)
+	switch {
+	case err == nil:
+		return changed, nil
+	case fairslot.ErrorKind(err) == fairslot.Conflict:
+		return raced, nil
+	}
+	return 0, err
 }
 
 func (j Job) setting(ctx context.Context, key string) (v string, err error) {

@@ -21,11 +21,20 @@ import (
 var ctx = context.Background()
 
 func TestRotationSQLite(t *testing.T) {
+	testRotation(t, sqliteStore(t))
+}
+
+// sqliteStore is a migrated embedded store, closed after the test.
+func sqliteStore(t *testing.T) storage.Store {
 	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testRotation(t, st)
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // On PostgreSQL as the online role: every change goes through the owner's
@@ -198,14 +207,7 @@ func testRotation(t *testing.T, st storage.Store) {
 // A value that opens under no key is counted, logged by row, and left as it
 // is; the job goes on with the rest.
 func TestUnopenableValueIsReportedNotFatal(t *testing.T) {
-	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqliteStore(t)
 	path := filepath.Join(t.TempDir(), "keyset.json")
 	v, _ := vault.Open(path)
 	other, _ := vault.Open(filepath.Join(t.TempDir(), "other.json"))
@@ -234,14 +236,7 @@ func TestUnopenableValueIsReportedNotFatal(t *testing.T) {
 // under the newer keys: it never re-seals or re-indexes back to its older
 // primary.
 func TestStagedLeaderLeavesNewerKeysAlone(t *testing.T) {
-	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqliteStore(t)
 	staged := filepath.Join(t.TempDir(), "keyset.json")
 	vault.Open(staged)
 	vault.Stage(staged)
