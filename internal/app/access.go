@@ -139,18 +139,38 @@ func (s *Service) Reveal(ctx context.Context, a Actor, in RevealInput) (Revealed
 	var alert string
 	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
 		var sess fairslot.Session
+		var scope error
 		patientID := in.PatientID
 		if in.BookingID != 0 {
 			b, err := tx.Booking(ctx, in.BookingID)
 			if err != nil {
 				return nil, err
 			}
-			if sess, err = s.sessionInScope(ctx, tx, a, b.SessionID); err != nil {
+			sess, scope = s.sessionInScope(ctx, tx, a, b.SessionID)
+			patientID = b.PatientID
+		} else {
+			sess, scope = s.patientInScope(ctx, tx, a, patientID)
+		}
+		if fairslot.ErrorKind(scope) == fairslot.Forbidden {
+			// Out of the account's scope: nothing is shown, but the
+			// attempt counts against the limits like a reveal, so a stolen
+			// session probing patient after patient is locked just the
+			// same. It is recorded without the patient (whose "who looked"
+			// it is not) under its own subject.
+			subject := fmt.Sprintf("refused:patient:%d", patientID)
+			refuse, why, err := s.limited(ctx, tx, a, subject)
+			if refuse != nil || err != nil {
+				alert = why
+				return refuse, err
+			}
+			if _, err := s.appendAccess(ctx, tx, storage.AccessRecord{At: s.now(), StaffID: a.ID, Role: string(a.Role),
+				Kind: string(access.Reveal), Field: string(in.Field), Reason: string(reason), Place: place(a, sess), Subject: subject}, note); err != nil {
 				return nil, err
 			}
-			patientID = b.PatientID
-		} else if sess, err = s.patientInScope(ctx, tx, a, patientID); err != nil {
-			return nil, err
+			return scope, s.record(ctx, tx, a, "patient.reveal_refused", fmt.Sprintf("patient:%d", patientID),
+				map[string]string{"field": string(in.Field), "reason": string(reason)})
+		} else if scope != nil {
+			return nil, scope
 		}
 		rec, err := tx.Patient(ctx, patientID)
 		if err != nil {

@@ -372,3 +372,42 @@ func TestExportMasked(t *testing.T) {
 		t.Errorf("%d exports recorded, want 1", n)
 	}
 }
+
+// A stolen doctor's session probing other doctors' patients with reveals
+// sees nothing — and the refusals count against the limits as reveals do,
+// so the probe locks the account with an ALERT after the same number of
+// patients, and none of it shows on those patients' "who looked".
+func TestRefusedRevealsCountAndLock(t *testing.T) {
+	e := newEnv(t)
+	var logs bytes.Buffer
+	e.svc.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	var patients []int64
+	accounts := []app.Actor{e.login(t, "13800000001"), e.login(t, "13800000101"), e.login(t, "13800000102")}
+	for i := range 12 {
+		patients = append(patients, e.booked(t, accounts[i/4], 100+i, e.other, false).PatientID) // another doctor's session
+	}
+	doc, _ := e.signIn(t, app.Actor{}, "doc", "correct horse battery")
+	refused := 0
+	for i, p := range patients {
+		e.clock.Add(10 * time.Second)
+		_, err := e.svc.Reveal(ctx, doc, app.RevealInput{PatientID: p, Field: "id", Reason: "clinical_care"})
+		wantKind(t, fmt.Sprintf("reveal %d of another doctor's patient", i+1), err, fairslot.Forbidden)
+		if err != nil && strings.Contains(err.Error(), "account is locked") {
+			break
+		}
+		refused++
+	}
+	if refused != access.DefaultDistinctPatients {
+		t.Errorf("refused probes before the lock = %d, want %d", refused, access.DefaultDistinctPatients)
+	}
+	if !strings.Contains(logs.String(), "ALERT") {
+		t.Error("no ALERT for a session probing out of its scope")
+	}
+	if n := e.auditCount(t, "patient.reveal_refused"); n != refused {
+		t.Errorf("%d refusals audited, want %d", n, refused)
+	}
+	views, err := e.svc.PatientAccesses(ctx, accounts[0], patients[0])
+	if err != nil || len(views) != 0 {
+		t.Errorf("the patient's who-looked shows a refused probe: %+v, %v", views, err)
+	}
+}
