@@ -25,7 +25,9 @@ func TestRotationSQLite(t *testing.T) {
 }
 
 // sqliteStore is a migrated embedded store, closed after the test.
-func sqliteStore(t *testing.T) storage.Store {
+func sqliteStore(t *testing.T) storage.Store { return sqliteStoreB(t) }
+
+func sqliteStoreB(t testing.TB) storage.Store {
 	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
