@@ -113,6 +113,8 @@ type Config struct {
 	// Audit is the tamper-evident audit log's checkpoints, verification
 	// and witnesses (audit.go).
 	Audit Audit `json:"audit"`
+	// Backup is who the backups are encrypted to (backup.go).
+	Backup Backup `json:"backup"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -268,6 +270,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := c.Audit.validate(c.DataDir); err != nil {
+		return err
+	}
+	if err := c.Backup.validate(); err != nil {
 		return err
 	}
 	if err := c.FrontDoor.Validate(); err != nil {
