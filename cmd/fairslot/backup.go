@@ -16,6 +16,7 @@ import (
 
 	"github.com/fairslot/fairslot/internal/backup"
 	"github.com/fairslot/fairslot/internal/config"
+	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/vault"
 )
@@ -171,7 +172,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := backup.Restore(ctx, o); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "  took         %s\nRESTORED: start the server with 'fairslot serve' on this data directory and keyset\n", time.Since(start).Round(time.Millisecond))
+	where := "data directory"
+	if c.DB != "" {
+		where = "database (as " + postgres.OnlineRole + ")"
+	}
+	fmt.Fprintf(stdout, "  took         %s\nRESTORED: start the server with 'fairslot serve' on this %s and keyset\n", time.Since(start).Round(time.Millisecond), where)
 	return nil
 }
 

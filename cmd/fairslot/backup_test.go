@@ -159,6 +159,24 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 		t.Fatal("the archive is not encrypted")
 	}
 
+	// An archive with one byte flipped is refused through the binary too,
+	// and nothing is written.
+	flipped := filepath.Join(safe, "flipped.tar.age")
+	data, _ := os.ReadFile(archives[0])
+	data[len(data)/3] ^= 0x20
+	os.WriteFile(flipped, data, 0o600)
+	sig, _ := os.ReadFile(archives[0] + ".sig")
+	os.WriteFile(flipped+".sig", sig, 0o600)
+	elsewhere := t.TempDir()
+	out = fairslotCmd(t, bin, true, "restore", "--from", flipped, "--identity", idFile, "--verify-key", verifyKey, "--keys", keysFile,
+		"--data-dir", filepath.Join(elsewhere, "data"), "--keyset", filepath.Join(elsewhere, "keyset.json"))
+	if !strings.Contains(out, "does not match its signature") {
+		t.Errorf("restore of a flipped archive: %s", out)
+	}
+	if left, _ := os.ReadDir(elsewhere); len(left) != 0 {
+		t.Errorf("the refused restore wrote %v", left)
+	}
+
 	// Ransomware: the data directory and the keyset are gone.
 	os.RemoveAll(dir)
 	clean := t.TempDir()

@@ -198,6 +198,20 @@ func repack(t *testing.T, archive string, id *age.X25519Identity, edit func(name
 	return out.Bytes()
 }
 
+// reencrypt decrypts data with id and encrypts it to r.
+func reencrypt(t *testing.T, data []byte, id age.Identity, r age.Recipient) []byte {
+	t.Helper()
+	pr, err := age.Decrypt(bytes.NewReader(data), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w, _ := age.Encrypt(&out, r)
+	io.Copy(w, pr)
+	w.Close()
+	return out.Bytes()
+}
+
 func TestRestoreRefusesTamperedArchives(t *testing.T) {
 	f := newFixture(t)
 	orig, _ := os.ReadFile(f.archive)
@@ -224,6 +238,11 @@ func TestRestoreRefusesTamperedArchives(t *testing.T) {
 		}
 		return data
 	})
+	// Encrypted to someone else, signed by the right key: a backup made
+	// for other recipients, restored with an identity that opens only the
+	// keyset export.
+	forOthers := repack(t, f.archive, f.id, func(_ string, data []byte) []byte { return data })
+	forOthers = reencrypt(t, forOthers, f.id, otherID.Recipient())
 	flipped := bytes.Clone(orig)
 	flipped[len(flipped)/2] ^= 0x01
 	tests := []struct {
@@ -241,6 +260,7 @@ func TestRestoreRefusesTamperedArchives(t *testing.T) {
 		{"no signature", orig, nil, nil, "no signature"},
 		{"an edited signature file", orig, bytes.Replace(origSig, []byte("size "), []byte("size 1"), 1), nil, "does not verify"},
 		{"the wrong recipient identity", orig, origSig, []age.Identity{otherID}, "not encrypted to the identity"},
+		{"an archive for other recipients", forOthers, resign(forOthers, f.key), nil, "the archive is not encrypted to the identity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,4 +341,21 @@ func TestKeysExportIsSignedAndEncrypted(t *testing.T) {
 	if err != nil || !bytes.Equal(keys[keysetName], keyset) {
 		t.Errorf("openKeys = %v; want the keyset back", err)
 	}
+}
+
+// FuzzVerify: a signature file is untrusted input; no input may panic the
+// parser or pass for the pinned key's signature.
+func FuzzVerify(f *testing.F) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	data := []byte("the archive")
+	size, sum, _ := digest(bytes.NewReader(data))
+	good := sign(key, archiveContext, size, sum)
+	f.Add(good)
+	f.Add([]byte(sigHeader + "\n"))
+	f.Fuzz(func(t *testing.T, sig []byte) {
+		err := verify(key.Public().(ed25519.PublicKey), archiveContext, sig, bytes.NewReader(data), "archive")
+		if err == nil && !bytes.Equal(sig, good) && !bytes.Equal(append(bytes.Clone(sig), '\n'), good) {
+			t.Errorf("accepted a signature file other than the one made: %q", sig)
+		}
+	})
 }

@@ -82,7 +82,9 @@ func verify(pinned ed25519.PublicKey, context string, sig []byte, f io.Reader, w
 	}
 	s, err := base64.StdEncoding.DecodeString(sigText)
 	body := strings.Join(lines[:5], "\n") + "\n"
-	if err != nil || !ed25519.Verify(pinned, []byte(body), s) {
+	// Only the canonical encoding: base64 decoding skips \r, which would
+	// let one signature be written many ways.
+	if err != nil || base64.StdEncoding.EncodeToString(s) != sigText || !ed25519.Verify(pinned, []byte(body), s) {
 		return fmt.Errorf("%s: the signature does not verify with the pinned key: refusing it (the signature file was altered)", what)
 	}
 	wantSize, err := strconv.ParseInt(sizeText, 10, 64)
