@@ -236,6 +236,12 @@ func TestBackupRestorePostgres(t *testing.T) {
 	b := startBooking(t, s, "1390000", 5)
 	before := b.waitFor(t, 10)
 	idFile, recipient := backupIdentity(t, safe)
+	// Without pg_dump the error says what to install.
+	noTools := exec.Command(bin, "backup", "--db", as(postgres.OwnerRole), "--keyset", keyset, "--to", filepath.Join(safe, "none"), "--recipient", recipient)
+	noTools.Env = append(os.Environ(), "PATH="+t.TempDir())
+	if out, err := noTools.CombinedOutput(); err == nil || !strings.Contains(string(out), "install postgresql-client") {
+		t.Errorf("backup without pg_dump = %v: %s", err, out)
+	}
 	backups, keysFile := filepath.Join(safe, "backups"), filepath.Join(safe, "keys.age")
 	out := fairslotCmd(t, bin, false, "backup", "--db", as(postgres.OwnerRole), "--keyset", keyset, "--to", backups, "--recipient", recipient)
 	t.Log(out)
@@ -257,6 +263,29 @@ func TestBackupRestorePostgres(t *testing.T) {
 	keyset2 := filepath.Join(clean, "keyset.json")
 	restoreArgs := []string{"restore", "--from", archives[0], "--identity", idFile, "--verify-key", verifyKey, "--keys", keysFile,
 		"--db", admin2, "--keyset", keyset2}
+	// A flipped byte is refused before the database is touched.
+	flipped := filepath.Join(safe, "flipped.tar.age")
+	data, _ := os.ReadFile(archives[0])
+	data[len(data)/2] ^= 0x01
+	os.WriteFile(flipped, data, 0o600)
+	sig, _ := os.ReadFile(archives[0] + ".sig")
+	os.WriteFile(flipped+".sig", sig, 0o600)
+	if out := fairslotCmd(t, bin, true, append([]string{"restore", "--from", flipped}, restoreArgs[3:]...)...); !strings.Contains(out, "does not match its signature") {
+		t.Errorf("restore of a flipped archive: %s", out)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var schemas int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = 'fairslot'`).Scan(&schemas); err != nil || schemas != 0 {
+		t.Fatalf("the refused restore left %d fairslot schemas (%v)", schemas, err)
+	}
+	if _, err := os.Stat(keyset2); err == nil {
+		t.Error("the refused restore wrote the keyset")
+	}
 	out = fairslotCmd(t, bin, false, restoreArgs...)
 	t.Log(out)
 	for _, want := range []string{"roles", "every count matches the manifest", "RESTORED"} {
@@ -267,8 +296,7 @@ func TestBackupRestorePostgres(t *testing.T) {
 	if out := fairslotCmd(t, bin, true, restoreArgs...); !strings.Contains(out, "already has a fairslot schema") {
 		t.Errorf("restore over a restored database: %s", out)
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, as2(postgres.OnlineRole))
+	conn, err = pgx.Connect(ctx, as2(postgres.OnlineRole))
 	if err != nil {
 		t.Fatal(err)
 	}
