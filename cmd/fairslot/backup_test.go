@@ -325,3 +325,32 @@ func TestBackupRestorePostgres(t *testing.T) {
 	b2.waitFor(t, 1)
 	b2.halt()
 }
+
+// TestBackupCommandRefusals: the mistakes a backup refuses before it reads
+// the database.
+func TestBackupCommandRefusals(t *testing.T) {
+	dir := t.TempDir()
+	_, recipient := backupIdentity(t, dir)
+	data, keyset := filepath.Join(dir, "data"), filepath.Join(dir, "keyset.json")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backup", "--to", filepath.Join(dir, "b")}, "no recipient"},
+		{[]string{"backup", "--to", filepath.Join(dir, "b"), "--recipient", "age1nope"}, "not an age X25519 public key"},
+		{[]string{"backup", "--to", filepath.Join(data, "b"), "--recipient", recipient}, "inside the data directory"},
+		{[]string{"backup", "--to", filepath.Join(dir, "b"), "--recipient", recipient}, "no keyset"},
+		{[]string{"keys", "export", "--to", filepath.Join(dir, "k"), "--recipient", recipient}, "no keyset"},
+		{[]string{"restore", "--from", filepath.Join(dir, "a")}, "are required"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), append(tt.args, "--data-dir", data, "--keyset", keyset), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("fairslot %v = %v, want an error saying %q", tt.args, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Error("a refused backup created the data directory")
+	}
+}

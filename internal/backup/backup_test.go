@@ -108,10 +108,10 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) pub() ed25519.PublicKey { return f.key.Public().(ed25519.PublicKey) }
 
-// target is a clean machine's paths.
+// target is a clean machine's paths, under root: none exists yet.
 func target(t *testing.T) (root, data, keyset string) {
 	root = t.TempDir()
-	return root, filepath.Join(root, "data"), filepath.Join(root, "keys", "keyset.json")
+	return root, filepath.Join(root, "srv", "data"), filepath.Join(root, "keys", "keyset.json")
 }
 
 func (f *fixture) restore(archive, data, keyset string, force bool) (Manifest, string, error) {

@@ -53,8 +53,7 @@ type RestoreOptions struct {
 // before anything is written to the data directory or the keyset path; on
 // PostgreSQL the database checks follow pg_restore, which runs in one
 // transaction.
-func Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
-	var m Manifest
+func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 	rep := o.Report
 	if rep == nil {
 		rep = io.Discard
@@ -97,8 +96,15 @@ func Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 	stageIn := os.TempDir()
 	if o.DataDir != "" {
 		stageIn = filepath.Dir(filepath.Clean(o.DataDir))
-		if err := os.MkdirAll(stageIn, 0o700); err != nil {
-			return m, fmt.Errorf("restore: %w", err)
+		if _, serr := os.Stat(stageIn); errors.Is(serr, fs.ErrNotExist) {
+			if err := os.MkdirAll(stageIn, 0o700); err != nil {
+				return m, fmt.Errorf("restore: %w", err)
+			}
+			defer func() {
+				if err != nil {
+					os.Remove(stageIn) // ours, and empty again: a refused restore leaves nothing
+				}
+			}()
 		}
 	}
 	stage, err := os.MkdirTemp(stageIn, ".fairslot-restore-*")
