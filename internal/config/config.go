@@ -114,6 +114,8 @@ type Config struct {
 	Audit Audit `json:"audit"`
 	// Keys is how the server follows keyset rotations (keys.go).
 	Keys Keys `json:"keys"`
+	// Backup is who the backups are encrypted to (backup.go).
+	Backup Backup `json:"backup"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -270,6 +272,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Audit.validate(c.DataDir); err != nil {
+		return err
+	}
+	if err := c.Backup.validate(); err != nil {
 		return err
 	}
 	if err := c.FrontDoor.Validate(); err != nil {

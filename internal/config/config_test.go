@@ -57,6 +57,10 @@ func TestValidate(t *testing.T) {
 		{"refresh shorter than access", func(c *config.Config) { c.PatientRefreshTTL = fairslot.Duration(time.Minute) }, false},
 		{"access limits off", func(c *config.Config) { c.Access.PerHour = 0 }, false},
 		{"access window of a day", func(c *config.Config) { c.Access.Window = fairslot.Duration(24 * time.Hour) }, false},
+		{"backup recipients", func(c *config.Config) {
+			c.Backup.Recipients = []string{"age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"}
+		}, true},
+		{"a backup recipient that is not an age key", func(c *config.Config) { c.Backup.Recipients = []string{"ssh-ed25519 AAAA"} }, false},
 		{"stricter access limits", func(c *config.Config) {
 			c.Access = config.AccessLimits{PerHour: 5, DistinctPatients: 3, Window: fairslot.Duration(time.Minute)}
 		}, true},

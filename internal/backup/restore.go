@@ -1,0 +1,338 @@
+package backup
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/fairslot/fairslot/internal/audit/merkle"
+	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
+)
+
+// RestoreOptions say what to restore from and where to.
+type RestoreOptions struct {
+	Archive    string // ARCHIVE.tar.age; its signature is ARCHIVE.tar.age.sig
+	KeysExport string // from ExportKeys; its signature beside it
+	Identities []age.Identity
+	VerifyKey  ed25519.PublicKey // pinned: the backup key's public half
+	// Exactly one target: DataDir for an SQLite archive, DB (an
+	// administrator's URL: it creates roles) for a PostgreSQL one.
+	DataDir string
+	DB      string
+	Keyset  string
+	// Force restores over a non-empty data directory (moved aside, never
+	// deleted), a database with a fairslot schema (dropped), and key files
+	// that differ from the export's (replaced).
+	Force    bool
+	Location *time.Location
+	Report   io.Writer
+}
+
+// Restore checks the archive's and the keyset export's signatures against
+// the pinned key, decrypts them, checks the manifest, restores the database
+// and the key files, verifies the audit log against the archive's
+// checkpoint, the rows against the manifest's counts and the schema
+// version, and prints a report. On SQLite every check runs on a staged copy
+// before anything is written to the data directory or the keyset path; on
+// PostgreSQL the database checks follow pg_restore, which runs in one
+// transaction.
+func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
+	rep := o.Report
+	if rep == nil {
+		rep = io.Discard
+	}
+	// 1. The signature, before anything is decrypted.
+	f, err := os.Open(o.Archive)
+	if err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	defer f.Close()
+	sig, err := os.ReadFile(o.Archive + ".sig")
+	if err != nil {
+		return m, fmt.Errorf("restore: the archive has no signature beside it (%s.sig): refusing it: %w", o.Archive, err)
+	}
+	if err := verify(o.VerifyKey, archiveContext, sig, f, "the archive "+o.Archive); err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return m, err
+	}
+	keys, err := openKeys(o.KeysExport, o.Identities, o.VerifyKey)
+	if err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	// 2. The targets: refuse what would be overwritten, writing nothing.
+	if (o.DataDir == "") == (o.DB == "") {
+		return m, errors.New("restore: give a data directory (SQLite) or a database URL (PostgreSQL)")
+	}
+	if err := checkKeysTarget(o.Keyset, keys, o.Force); err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	if o.DataDir != "" {
+		if err := checkDataDir(o.DataDir, o.Force); err != nil {
+			return m, fmt.Errorf("restore: %w", err)
+		}
+	} else if err := checkDatabase(ctx, o.DB, o.Force); err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	// 3. Decrypt and unpack into a staging directory beside the target.
+	stageIn := os.TempDir()
+	if o.DataDir != "" {
+		stageIn = filepath.Dir(filepath.Clean(o.DataDir))
+		if _, serr := os.Stat(stageIn); errors.Is(serr, fs.ErrNotExist) {
+			if err := os.MkdirAll(stageIn, 0o700); err != nil {
+				return m, fmt.Errorf("restore: %w", err)
+			}
+			defer func() {
+				if err != nil {
+					os.Remove(stageIn) // ours, and empty again: a refused restore leaves nothing
+				}
+			}()
+		}
+	}
+	stage, err := os.MkdirTemp(stageIn, ".fairslot-restore-*")
+	if err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	if m, err = unseal(f, o.Identities, stage); err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	if (m.Backend == "sqlite") != (o.DataDir != "") {
+		return m, fmt.Errorf("restore: the archive is of a %s database; give %s", m.Backend, map[bool]string{true: "--data-dir", false: "--db (a postgres:// URL)"}[m.Backend == "sqlite"])
+	}
+	fmt.Fprintf(rep, "restore report\n  archive      %s\n  signed by    %s (verified before decryption)\n  taken        %s on node %s by fairslot %s\n  backend      %s\n",
+		o.Archive, vault.FormatBackupVerifyKey(o.VerifyKey), m.Time.Format(time.RFC3339), m.Node, m.Version, m.Backend)
+	// 4. Restore, check, install.
+	if m.Backend == "sqlite" {
+		err = restoreSQLite(ctx, o, m, stage, keys, rep)
+	} else {
+		err = restorePostgres(ctx, o, m, stage, keys, rep)
+	}
+	if err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	}
+	fmt.Fprintf(rep, "  keyset       %s (with the audit and backup keys beside it)\n", o.Keyset)
+	return m, nil
+}
+
+// checkDataDir refuses a data directory that holds anything, unless force.
+func checkDataDir(dir string, force bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 && !force {
+		return fmt.Errorf("the data directory %s is not empty: refusing to restore over it without --force (which moves it aside)", dir)
+	}
+	return nil
+}
+
+// checkDatabase refuses a database that has a fairslot schema, unless force.
+func checkDatabase(ctx context.Context, db string, force bool) error {
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		return fmt.Errorf("connect to the target database: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'fairslot')`).Scan(&exists); err != nil {
+		return err
+	}
+	if exists && !force {
+		return errors.New("the target database already has a fairslot schema: refusing to restore over it without --force (which drops it)")
+	}
+	return nil
+}
+
+func restoreSQLite(ctx context.Context, o RestoreOptions, m Manifest, stage string, keys map[string][]byte, rep io.Writer) error {
+	st, err := sqlite.Open(stage, sqlite.Options{Location: o.Location})
+	if err != nil {
+		return err
+	}
+	err = check(ctx, st, st.TableCounts, m, keys, rep)
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(filepath.Join(stage, sqliteSnapshot+suffix))
+	}
+	if err := installKeys(o.Keyset, keys); err != nil {
+		return err
+	}
+	// The data directory: gone or empty is replaced; with --force a
+	// non-empty one is kept aside, never deleted.
+	if err := os.Remove(o.DataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		aside := fmt.Sprintf("%s.before-restore-%s", filepath.Clean(o.DataDir), time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(o.DataDir, aside); err != nil {
+			return err
+		}
+		fmt.Fprintf(rep, "  moved aside  %s (--force)\n", aside)
+	}
+	if err := os.Chmod(stage, 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(stage, o.DataDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(rep, "  data dir     %s\n", o.DataDir)
+	return nil
+}
+
+func restorePostgres(ctx context.Context, o RestoreOptions, m Manifest, stage string, keys map[string][]byte, rep io.Writer) error {
+	pgRestore, err := exec.LookPath("pg_restore")
+	if err != nil {
+		return errors.New("pg_restore is not installed: install postgresql-client (the server's major version or newer)")
+	}
+	if o.Force {
+		conn, err := pgx.Connect(ctx, o.DB)
+		if err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, `DROP SCHEMA IF EXISTS fairslot CASCADE`)
+		conn.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("drop the old schema (--force): %w", err)
+		}
+	}
+	// Objects and grants are restored as the connecting user's; fairslot's
+	// own role set-up then creates the roles if missing and hands the
+	// schema to the owner with exactly the online role's least privileges.
+	if err := runPG(ctx, pgRestore, o.DB, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction", filepath.Join(stage, postgresSnapshot)); err != nil {
+		return err
+	}
+	st, err := postgres.Open(ctx, o.DB, postgres.Options{Location: o.Location, AppName: "fairslot restore"})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetupRoles(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(rep, "  roles        %s, %s, %s set up (least privilege)\n", postgres.OwnerRole, postgres.OnlineRole, postgres.WatchdogRole)
+	if err := check(ctx, st, st.TableCounts, m, keys, rep); err != nil {
+		return err
+	}
+	return installKeys(o.Keyset, keys)
+}
+
+// check compares the restored database with the manifest: schema version,
+// rows per table, and the audit log against the archive's checkpoint.
+func check(ctx context.Context, st storage.Store, counts func(context.Context) (map[string]int64, error), m Manifest, keys map[string][]byte, rep io.Writer) error {
+	applied, latest, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if applied != m.Schema {
+		return fmt.Errorf("the restored schema is at version %d, the manifest says %d", applied, m.Schema)
+	}
+	if applied > latest {
+		return fmt.Errorf("the archive's schema is at version %d, newer than this binary knows (%d): restore with a newer fairslot", applied, latest)
+	}
+	note := "current"
+	if applied < latest {
+		note = fmt.Sprintf("behind this binary's %d: run 'fairslot migrate' (or serve --migrate) before serving", latest)
+	}
+	fmt.Fprintf(rep, "  schema       version %d (%s)\n", applied, note)
+	got, err := counts(ctx)
+	if err != nil {
+		return err
+	}
+	var diffs []string
+	var total int64
+	for _, t := range slices.Sorted(mapsKeys(got, m.Tables)) {
+		if got[t] != m.Tables[t] {
+			diffs = append(diffs, fmt.Sprintf("%s: %d rows, manifest %d", t, got[t], m.Tables[t]))
+		}
+		total += got[t]
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("the restored rows do not match the manifest: %s", strings.Join(diffs, "; "))
+	}
+	fmt.Fprintf(rep, "  rows         %d tables, %d rows: every count matches the manifest (bookings %d, audit_events %d)\n", len(got), total, got["bookings"], got["audit_events"])
+	return checkAudit(ctx, st, m, strings.TrimSpace(string(keys[auditKeyName])), rep)
+}
+
+func mapsKeys(a, b map[string]int64) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range a {
+			if !yield(k) {
+				return
+			}
+		}
+		for k := range b {
+			if _, ok := a[k]; !ok && !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// checkAudit verifies the restored audit log: its tree at the manifest's
+// size has the manifest's root, and every stored checkpoint and the
+// archive's own verify against the records.
+func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey string, rep io.Writer) error {
+	var size int64
+	var root tlog.Hash
+	err := st.View(ctx, func(tx storage.Tx) error {
+		var err error
+		if size, err = tx.AuditTreeSize(ctx); err != nil || size < m.Audit.Size || m.Audit.Size == 0 {
+			return err
+		}
+		root, err = tlog.TreeHash(m.Audit.Size, merkle.StoredHashes(ctx, tx))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if size != m.Audit.Size || root.String() != m.Audit.Root {
+		return fmt.Errorf("the restored audit log (%d records, root %s) is not the manifest's (%d records, root %s)", size, root, m.Audit.Size, m.Audit.Root)
+	}
+	if m.Audit.Checkpoint == "" {
+		fmt.Fprintf(rep, "  audit log    %d records, root matches; no signed checkpoint in the archive to verify against\n", size)
+		return nil
+	}
+	if auditKey == "" {
+		return errors.New("the archive holds an audit checkpoint but the keyset export no audit key to verify it")
+	}
+	vkey, err := merkle.VerifierKey(auditKey)
+	if err != nil {
+		return fmt.Errorf("the keyset export's audit key: %w", err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return err
+	}
+	r, err := (&merkle.Verifier{Store: st, Key: v}).Verify(ctx, []merkle.Source{{Name: "backup manifest", Note: []byte(m.Audit.Checkpoint)}})
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if !r.OK() {
+		return fmt.Errorf("the restored audit log does NOT verify against the archive's checkpoint: first bad index %d; %s", r.FirstBad, strings.Join(r.Problems, "; "))
+	}
+	fmt.Fprintf(rep, "  audit log    %d records, root matches; verified against %d signed checkpoints, the archive's included (newest covers %d)\n", size, len(r.Trusted), r.Size)
+	return nil
+}
