@@ -104,11 +104,7 @@ var staffCommands = map[string]staffCommand{
 	"enable":  byUsername("staff enable USERNAME", "enabled", (*app.Service).EnableStaff),
 	"reset-mfa": {usage: "staff reset-mfa USERNAME   (prints the new enrolment code, once)",
 		run: func(ctx context.Context, svc *app.Service, fs *flag.FlagSet, stdout io.Writer) error {
-			user, err := oneArg(fs, "USERNAME")
-			if err != nil {
-				return err
-			}
-			st, err := svc.StaffByUsername(ctx, app.System, user)
+			st, err := namedStaff(ctx, svc, fs)
 			if err != nil {
 				return err
 			}
@@ -116,8 +112,8 @@ var staffCommands = map[string]staffCommand{
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: second factor reset (sessions ended); it is set up again at the next sign-in\n", user)
-			printEnrolCode(stdout, user, code)
+			fmt.Fprintf(stdout, "%s: second factor reset (sessions ended); it is set up again at the next sign-in\n", st.Username)
+			printEnrolCode(stdout, st.Username, code)
 			return nil
 		},
 	},
@@ -128,14 +124,11 @@ var staffCommands = map[string]staffCommand{
 // argument; a nil change is passwd.
 func byUsername(usage, done string, change func(*app.Service, context.Context, app.Actor, int64) error) staffCommand {
 	return staffCommand{usage: usage, run: func(ctx context.Context, svc *app.Service, fs *flag.FlagSet, stdout io.Writer) error {
-		user, err := oneArg(fs, "USERNAME")
+		st, err := namedStaff(ctx, svc, fs)
 		if err != nil {
 			return err
 		}
-		st, err := svc.StaffByUsername(ctx, app.System, user)
-		if err != nil {
-			return err
-		}
+		user := st.Username
 		if change == nil {
 			var pw string
 			if pw, err = readPassword(stdout, "New password for "+user+": "); err != nil {
@@ -164,6 +157,15 @@ func printEnrolCode(w io.Writer, user string, code app.EnrolCode) {
 func staffPolicy(c config.Config) app.StaffAuthPolicy {
 	return app.StaffAuthPolicy{SessionMax: time.Duration(c.Staff.SessionMax), SessionIdle: time.Duration(c.Staff.SessionIdle),
 		LockAfter: c.Staff.LockAfter, LockWindow: time.Duration(c.Staff.LockWindow), EnrolCodeTTL: time.Duration(c.Staff.EnrolCodeTTL)}
+}
+
+// namedStaff is the account named by a subcommand's one argument.
+func namedStaff(ctx context.Context, svc *app.Service, fs *flag.FlagSet) (fairslot.Staff, error) {
+	user, err := oneArg(fs, "USERNAME")
+	if err != nil {
+		return fairslot.Staff{}, err
+	}
+	return svc.StaffByUsername(ctx, app.System, user)
 }
 
 func oneArg(fs *flag.FlagSet, what string) (string, error) {

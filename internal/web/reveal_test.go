@@ -23,21 +23,7 @@ import (
 func TestRevealFromTheStaffPages(t *testing.T) {
 	e := newEnv(t)
 	const phone = "13800138011"
-	a, err := e.svc.OpenAccount(ctx, app.System, "13912345678")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: testID, Phone: phone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: 1, PatientID: p.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.Pay(ctx, a, held.ID, "pay"); err != nil {
-		t.Fatal(err)
-	}
+	a, p, held := e.paidBooking(t, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: testID, Phone: phone})
 	booking := strconv.FormatInt(held.ID, 10)
 	// reveals counts the reveals the patient sees in "who looked".
 	reveals := func() (n int) {
