@@ -90,13 +90,14 @@ func (p *Pages) staffAuthRoutes(h func(string, handler)) {
 		if err != nil {
 			return "", code, err
 		}
-		list, err := p.API.App.StaffAccounts(r.Context(), a)
+		// The code is issued: show it even if the name cannot be read.
+		list, _ := p.API.App.StaffAccounts(r.Context(), a)
 		for _, st := range list {
 			if st.ID == id {
-				return st.Username, code, err
+				return st.Username, code, nil
 			}
 		}
-		return "", code, err
+		return "", code, nil
 	})))
 	for action, fn := range map[string]func(app.Actor, *http.Request, int64) error{
 		"disable": func(a app.Actor, r *http.Request, id int64) error { return p.API.App.DisableStaff(r.Context(), a, id) },
