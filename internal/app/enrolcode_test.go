@@ -36,27 +36,54 @@ func TestAPasswordAloneCannotEnrol(t *testing.T) {
 	})
 }
 
-// TestEnrolmentCodeFailuresCount: a right password with a missing or wrong
-// enrolment code is a failed sign-in — the same message as a wrong
-// password, counted towards the lock.
+// TestEnrolmentCodeFailuresCount: a right password with a missing, wrong,
+// expired, replaced or spent enrolment code is a failed sign-in — the same
+// message as a wrong password, no enrolment — and each counts towards the
+// lock.
 func TestEnrolmentCodeFailuresCount(t *testing.T) {
 	e := newEnv(t)
-	e.svc.StaffAuth.LockAfter = 3
-	code, err := e.enrolCode("desk")
-	if err != nil {
-		t.Fatal(err)
+	e.svc.StaffAuth.LockAfter = 5
+	e.svc.StaffAuth.EnrolCodeTTL = time.Minute
+	deskID := staffID(t, e, "desk")
+	issue := func() string {
+		t.Helper()
+		c, err := e.svc.ResetStaffMFA(ctx, app.System, deskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Code
 	}
-	for i, bad := range []string{"", staffauth.NewEnrolCode(), "123456"} {
-		_, err := e.svc.StaffLogin(ctx, app.Actor{Addr: fmt.Sprintf("198.51.%d.0/24", i)}, "desk", staffPw, bad)
-		if err == nil || err.Error() != wrongLoginMessage(t, e) {
-			t.Fatalf("right password, enrolment code %q: %v; want the wrong-login message", bad, err)
+	n := 0
+	fail := func(what, code string) {
+		t.Helper()
+		n++
+		step, err := e.svc.StaffLogin(ctx, app.Actor{Addr: fmt.Sprintf("198.51.%d.0/24", n)}, "desk", staffPw, code)
+		if err == nil || err.Error() != wrongLoginMessage(t, e) || step.Challenge != "" {
+			t.Fatalf("right password, %s enrolment code %q: %+v, %v; want the wrong-login message", what, code, step, err)
 		}
 	}
-	if n := e.auditCount(t, "staff.lock"); n != 1 {
-		t.Errorf("%d locks after three wrong enrolment codes, want 1", n)
+	expired := issue()
+	e.clock.Add(2 * time.Minute)
+	fail("an expired", expired)
+	replaced := issue()
+	current := issue()
+	fail("a replaced", replaced)
+	fail("no", "")
+	fail("a wrong", staffauth.NewEnrolCode())
+	if got := e.auditCount(t, "staff.lock"); got != 0 {
+		t.Fatalf("locked after %d failures, want at the fifth", n)
 	}
-	// Locked: the right code is refused too.
-	_, err = e.svc.StaffLogin(ctx, app.Actor{Addr: "10.1.2.0/24"}, "desk", staffPw, code)
+	if auth, _, _ := e.staffAuth(t, "desk"); auth.TOTPSealed != nil || auth.TOTPPendingSealed != nil {
+		t.Fatalf("refused enrolment codes enrolled something: %+v", auth)
+	}
+	enrolWith(t, e, current)
+	fail("a spent", current)
+	if got := e.auditCount(t, "staff.lock"); got != 1 {
+		t.Errorf("%d locks after %d failures, want 1", got, n)
+	}
+	// Locked: a fresh code and the right password are refused too.
+	fresh := issue()
+	_, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.1.2.0/24"}, "desk", staffPw, fresh)
 	wantKind(t, "the right enrolment code on a locked account", err, fairslot.Unauthorized)
 }
 
