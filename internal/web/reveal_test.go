@@ -80,11 +80,17 @@ func TestRevealFromTheStaffPages(t *testing.T) {
 	doc := e.browser(t, e.internal)
 	doc.get("/staff/login")
 	doc.post("/staff/login", url.Values{"username": {"doctor"}, "password": {demo.Password}})
-	if _, room := doc.get("/staff/sessions/1"); !strings.Contains(room, `name="booking_id" value="`+booking+`"`) ||
-		!strings.Contains(room, `name="back" value="/staff/sessions/1"`) || strings.Contains(room, testID) {
-		t.Fatalf("the doctor's room: no reveal form for the queue, or the ID in full:\n%s", room)
+	// The room refreshes itself, so its queue links to the form's own page.
+	formLink := "/staff/reveal?booking_id=" + booking + "&back=/staff/sessions/1"
+	if _, room := doc.get("/staff/sessions/1"); !strings.Contains(room, `href="`+formLink+`"`) || strings.Contains(room, testID) {
+		t.Fatalf("the doctor's room: no link to the reveal form for the queue, or the ID in full:\n%s", room)
 	}
-	if status, _, page := reveal(doc, "phone", "clinical_care"); status != 200 || !strings.Contains(page, phone) {
+	if status, form := doc.get(formLink); status != 200 || !strings.Contains(form, `name="back" value="/staff/sessions/1"`) ||
+		!strings.Contains(form, `name="booking_id" value="`+booking+`"`) {
+		t.Fatalf("the reveal form from the room: %d\n%s", status, form)
+	}
+	status, _, page = doc.post("/staff/reveal", url.Values{"booking_id": {booking}, "field": {"phone"}, "reason": {"clinical_care"}, "back": {"/staff/sessions/1"}})
+	if status != 200 || !strings.Contains(page, phone) || !strings.Contains(page, `href="/staff/sessions/1"`) {
 		t.Errorf("the doctor's reveal from the room: %d\n%s", status, page)
 	}
 
