@@ -120,6 +120,9 @@ func TestScrapeScenario(t *testing.T) {
 	if a := r.Password; a.SessionObtained || a.Records != 0 {
 		t.Errorf("(a) stolen password alone: staff session obtained %v, %d records; want no session, 0 records", a.SessionObtained, a.Records)
 	}
+	if a := r.NewAccount; a == nil || a.SessionObtained || a.Records != 0 {
+		t.Errorf("(a') stolen password of an account never signed in: %+v; want no session, 0 records", a)
+	}
 	if a := r.Session; a.Records > 30 || !a.Alert || !a.Locked || !a.SecurityEvent {
 		t.Errorf("(b) stolen signed-in session: %d records (want ≤ 30), ALERT %v, locked %v, on the security page %v (want all); %v",
 			a.Records, a.Alert, a.Locked, a.SecurityEvent, a.Notes)

@@ -32,6 +32,10 @@ type clerk struct {
 	// 30-second step whose code the clerk used (each is good once).
 	TOTP string
 	step int64
+	// EnrolCode is the one-time enrolment code 'fairslot staff add' printed
+	// for the admin to hand to the clerk: the clerk's first sign-in needs
+	// it; the attacker of (a) never has it. Empty on a build without one.
+	EnrolCode string
 	// ID is the login's id, as ALERT lines name it.
 	ID int64
 }
@@ -200,6 +204,13 @@ func stolenPassword(ctx context.Context, t *target, ppl *people, ck clerk, sd *s
 		take("POST /api/v1/staff/login"+map[bool]string{true: " (guessed code)"}[code != ""], resp, err)
 	}
 	login("")
+	if len(challenges) == 0 {
+		// No second-factor step: a new account, which enrols with the
+		// admin's enrolment code. Guess a few.
+		for i := range 5 {
+			login(fmt.Sprintf("7KQ4M-2XP9%d", i))
+		}
+	}
 	// Enrol a factor of the attacker's own on the account.
 	for _, ch := range challenges {
 		resp, err := c.Do(ctx, "POST", "/api/v1/staff/enrol", map[string]string{"challenge": ch}, nil, false)
@@ -356,7 +367,11 @@ func status(resp *apiclient.Response) int {
 // A server without a second factor signs in on the password alone.
 func signIn(ctx context.Context, t *target, ck *clerk, src netip.Addr) (*apiclient.Client, error) {
 	c := client(t.Staff, src)
-	resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", map[string]string{"username": ck.Username, "password": ck.Password}, nil, false)
+	in := map[string]string{"username": ck.Username, "password": ck.Password}
+	if ck.TOTP == "" && ck.EnrolCode != "" {
+		in["code"] = ck.EnrolCode // the first sign-in: the password and the admin's enrolment code
+	}
+	resp, err := c.Do(ctx, "POST", "/api/v1/staff/login", in, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -431,11 +446,16 @@ func body(r *apiclient.Response) string {
 	return strings.TrimSpace(string(r.Body))
 }
 
+// enrolCodeLine is where 'fairslot staff add' prints the enrolment code.
+var enrolCodeLine = regexp.MustCompile(`enrolment code: ([0-9A-Z]{5}-[0-9A-Z]{5})`)
+
 // makeClerks makes the clerks the attacks steal from, through the app's
 // own account management ('fairslot staff add', the password on standard
 // input), on the server's database while it serves. The first two sign in
 // once as the clerk would (enrolling the second factor); the third never
-// has. A build without staff accounts leaves only the demo's desk login.
+// has (the admin handed it its enrolment code, which the thief of (a')
+// does not have). A build without staff accounts leaves only the demo's
+// desk login.
 func makeClerks(ctx context.Context, c *common, t *target) ([]clerk, string, error) {
 	var out []clerk
 	for i, name := range []string{"scrape-clerk-a", "scrape-clerk-b", "scrape-clerk-new"} {
@@ -452,6 +472,8 @@ func makeClerks(ctx context.Context, c *common, t *target) ([]clerk, string, err
 				return []clerk{desk, desk, desk}, "the demo's desk login with the published demo password (this build has no staff accounts to create)", nil
 			}
 			return nil, "", fmt.Errorf("staff add %s: %v: %s", name, err, b)
+		} else if m := enrolCodeLine.FindSubmatch(b); m != nil {
+			ck.EnrolCode = string(m[1])
 		}
 		if i < 2 {
 			if _, err := signIn(ctx, t, &ck, addr(63, 0, i+1)); err != nil {

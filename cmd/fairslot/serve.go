@@ -108,8 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// second factor); without it that password is refused on every account,
 	// even on a database the demo seeded.
 	svc.DemoMode = *demoMode
-	svc.StaffAuth = app.StaffAuthPolicy{SessionMax: time.Duration(c.Staff.SessionMax), SessionIdle: time.Duration(c.Staff.SessionIdle),
-		LockAfter: c.Staff.LockAfter, LockWindow: time.Duration(c.Staff.LockWindow)}
+	svc.StaffAuth = staffPolicy(c)
 	svc.AccessLimits = c.Access.Limits()
 	if *demoMode || *migrate {
 		if err := st.Migrate(ctx); err != nil {

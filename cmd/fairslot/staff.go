@@ -12,11 +12,13 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/config"
 )
 
 func init() {
@@ -55,10 +57,12 @@ var staffCommands = map[string]staffCommand{
 			if err != nil {
 				return err
 			}
-			if err := svc.AddStaff(ctx, app.System, &st, pw); err != nil {
+			code, err := svc.AddStaff(ctx, app.System, &st, pw)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "added %s (id %d, %s); the second factor is set up at the first sign-in\n", st.Username, st.ID, st.Role)
+			fmt.Fprintf(stdout, "added %s (id %d, %s)\n", st.Username, st.ID, st.Role)
+			printEnrolCode(stdout, user, code)
 			return nil
 		},
 	},
@@ -84,30 +88,47 @@ var staffCommands = map[string]staffCommand{
 				case a.Locked:
 					state = "locked since " + a.LockedAt.Format("2006-01-02 15:04")
 				}
+				if !a.Enrolled {
+					factor = "not enrolled (no enrolment code)"
+					if !a.EnrolBy.IsZero() {
+						factor = "not enrolled (code until " + a.EnrolBy.Format("2006-01-02 15:04") + ")"
+					}
+				}
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\n", a.ID, a.Username, a.Role, factor, a.RecoveryLeft, state)
 			}
 			return w.Flush()
 		},
 	},
-	"passwd":    byUsername("staff passwd USERNAME   (the password is read from standard input or a prompt)", "new password set; the account's sessions ended", nil),
-	"disable":   byUsername("staff disable USERNAME", "disabled; its sessions ended", (*app.Service).DisableStaff),
-	"enable":    byUsername("staff enable USERNAME", "enabled", (*app.Service).EnableStaff),
-	"reset-mfa": byUsername("staff reset-mfa USERNAME", "second factor reset: it is set up again at the next sign-in; sessions ended", (*app.Service).ResetStaffMFA),
-	"unlock":    byUsername("staff unlock USERNAME", "unlocked", (*app.Service).UnlockStaff),
+	"passwd":  byUsername("staff passwd USERNAME   (the password is read from standard input or a prompt)", "new password set; the account's sessions ended", nil),
+	"disable": byUsername("staff disable USERNAME", "disabled; its sessions ended", (*app.Service).DisableStaff),
+	"enable":  byUsername("staff enable USERNAME", "enabled", (*app.Service).EnableStaff),
+	"reset-mfa": {usage: "staff reset-mfa USERNAME   (prints the new enrolment code, once)",
+		run: func(ctx context.Context, svc *app.Service, fs *flag.FlagSet, stdout io.Writer) error {
+			st, err := namedStaff(ctx, svc, fs)
+			if err != nil {
+				return err
+			}
+			code, err := svc.ResetStaffMFA(ctx, app.System, st.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: second factor reset (sessions ended); it is set up again at the next sign-in\n", st.Username)
+			printEnrolCode(stdout, st.Username, code)
+			return nil
+		},
+	},
+	"unlock": byUsername("staff unlock USERNAME", "unlocked", (*app.Service).UnlockStaff),
 }
 
 // byUsername is a subcommand that changes the account named by its one
 // argument; a nil change is passwd.
 func byUsername(usage, done string, change func(*app.Service, context.Context, app.Actor, int64) error) staffCommand {
 	return staffCommand{usage: usage, run: func(ctx context.Context, svc *app.Service, fs *flag.FlagSet, stdout io.Writer) error {
-		user, err := oneArg(fs, "USERNAME")
+		st, err := namedStaff(ctx, svc, fs)
 		if err != nil {
 			return err
 		}
-		st, err := svc.StaffByUsername(ctx, app.System, user)
-		if err != nil {
-			return err
-		}
+		user := st.Username
 		if change == nil {
 			var pw string
 			if pw, err = readPassword(stdout, "New password for "+user+": "); err != nil {
@@ -123,6 +144,28 @@ func byUsername(usage, done string, change func(*app.Service, context.Context, a
 		fmt.Fprintf(stdout, "%s: %s\n", user, done)
 		return nil
 	}}
+}
+
+// printEnrolCode shows an enrolment code this once: it is stored only as a
+// keyed hash, so a lost one is replaced with reset-mfa.
+func printEnrolCode(w io.Writer, user string, code app.EnrolCode) {
+	fmt.Fprintf(w, "enrolment code: %s   (valid until %s; shown only now)\n", code.Code, code.ExpiresAt.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "Hand it to %s in person or by a channel other than the password's: the first sign-in needs the password and this code.\n", user)
+}
+
+// staffPolicy is the staff sign-in policy of a configuration.
+func staffPolicy(c config.Config) app.StaffAuthPolicy {
+	return app.StaffAuthPolicy{SessionMax: time.Duration(c.Staff.SessionMax), SessionIdle: time.Duration(c.Staff.SessionIdle),
+		LockAfter: c.Staff.LockAfter, LockWindow: time.Duration(c.Staff.LockWindow), EnrolCodeTTL: time.Duration(c.Staff.EnrolCodeTTL)}
+}
+
+// namedStaff is the account named by a subcommand's one argument.
+func namedStaff(ctx context.Context, svc *app.Service, fs *flag.FlagSet) (fairslot.Staff, error) {
+	user, err := oneArg(fs, "USERNAME")
+	if err != nil {
+		return fairslot.Staff{}, err
+	}
+	return svc.StaffByUsername(ctx, app.System, user)
 }
 
 func oneArg(fs *flag.FlagSet, what string) (string, error) {
@@ -191,5 +234,6 @@ func runStaff(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	svc.StaffAuth = staffPolicy(c)
 	return sc.run(ctx, svc, fs, stdout)
 }

@@ -110,6 +110,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// testEnrolCode is the fixture staff's enrolment code, as their admin
+// would hand it over.
+const testEnrolCode = "TESTS-0F1XT"
+
 // staffPasswordHash is the fixture staff's password hash, computed once:
 // argon2id is slow by design, and every env seeds two staff.
 var staffPasswordHash = sync.OnceValue(func() string { return app.HashPassword("correct horse battery") })
@@ -148,6 +152,9 @@ func (e *env) seed(t *testing.T) {
 		}
 		for _, st := range []fairslot.Staff{{Username: "desk", Name: "Desk", Role: fairslot.Registrar}, {Username: "doc", Name: "Doc", Role: fairslot.DoctorRole, DoctorID: e.session.DoctorID}} {
 			if err := tx.CreateStaff(ctx, &st, staffPasswordHash()); err != nil {
+				return err
+			}
+			if err := app.SetEnrolCode(e.svc, tx, st.ID, testEnrolCode); err != nil {
 				return err
 			}
 		}

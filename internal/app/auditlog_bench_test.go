@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/audit/merkle"
 )
 
@@ -24,9 +22,7 @@ import (
 //
 //	go test ./internal/app -run '^$' -bench BookingWithAuditLog -benchtime 2000x -count 3
 func BenchmarkBookingWithAuditLog(b *testing.B) {
-	e := &env{dir: b.TempDir()}
-	e.svc, e.clock, e.inbox, e.pay = openServiceTB(b, e.dir, "FULL")
-	benchWithAuditLog(b, e)
+	benchWithAuditLog(b, newBenchEnv(b))
 }
 
 // BenchmarkBookingWithAuditLogPostgres is the same on PostgreSQL, as the
@@ -47,29 +43,7 @@ func benchWithAuditLog(b *testing.B, e *env) {
 	signer, _ := note.NewSigner(skey)
 	verifier, _ := note.NewVerifier(vkey)
 	l := &merkle.Log{Store: e.svc.Store, Signer: signer}
-	book := func(from, n int) time.Duration {
-		var next atomic.Int64
-		next.Store(int64(from))
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range 16 {
-			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < from+n; i = int(next.Add(1) - 1) {
-					v, err := e.svc.Hold(ctx, people[i].a, app.HoldInput{SessionID: sessions[i/48].ID, PatientID: people[i].p})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if _, err := e.svc.Pay(ctx, people[i].a, v.ID, strconv.FormatInt(v.ID, 10)); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	book := func(from, n int) time.Duration { return benchBook(b, e, sessions, people, 16, from, from+n) }
 	// Records made before (setup) are numbered first, outside the timer.
 	if _, err := l.Checkpoint(ctx); err != nil {
 		b.Fatal(err)

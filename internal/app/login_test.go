@@ -70,7 +70,7 @@ type loginResult struct {
 func (e *env) staffLoginAsync(a app.Actor, user, password string) <-chan loginResult {
 	ch := make(chan loginResult, 1)
 	go func() {
-		step, err := e.svc.StaffLogin(ctx, a, user, password, "")
+		step, err := e.svc.StaffLogin(ctx, a, user, password, testEnrolCode)
 		ch <- loginResult{step.Challenge + step.Token, err}
 	}()
 	return ch
@@ -194,7 +194,7 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	// Another user from another network is not held back by desk's failures,
 	// and successes cost nothing.
 	for range 10 {
-		if _, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.9.9.0/24"}, "doc", staffPassword, ""); err != nil {
+		if _, err := e.svc.StaffLogin(ctx, app.Actor{Addr: "10.9.9.0/24"}, "doc", staffPassword, testEnrolCode); err != nil {
 			t.Fatalf("a good login of another user: %v", err)
 		}
 	}
@@ -222,7 +222,7 @@ func TestFailedStaffLoginsAreThrottled(t *testing.T) {
 	}
 
 	e.clock.Add(retry)
-	if _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, ""); err != nil {
+	if _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, testEnrolCode); err != nil {
 		t.Errorf("desk's right password once the Retry-After passed: %v", err)
 	}
 }
@@ -274,7 +274,7 @@ func TestStrangerCannotKeepTheDeskOut(t *testing.T) {
 			e.svc.StaffLogin(ctx, stranger, "desk", "wrong password!", "")
 			e.clock.Add(10 * time.Second)
 		}
-		if _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, ""); err != nil {
+		if _, err := e.svc.StaffLogin(ctx, desk, "desk", staffPassword, testEnrolCode); err != nil {
 			t.Fatalf("minute %d: the desk's right password from the hospital: %v", minute, err)
 		}
 	}

@@ -24,6 +24,9 @@ type StaffAccount struct {
 	Disabled     bool      `json:"disabled"`
 	Locked       bool      `json:"locked"`
 	LockedAt     time.Time `json:"locked_at,omitzero"`
+	// EnrolBy is when the account's enrolment code expires (zero if it has
+	// none: enrolled, or the code was spent).
+	EnrolBy time.Time `json:"enrolment_code_expires_at,omitzero"`
 }
 
 // manage checks that a may do act on staff accounts now.
@@ -63,39 +66,51 @@ func (s *Service) StaffAccounts(ctx context.Context, a Actor) ([]StaffAccount, e
 				return err
 			}
 			out = append(out, StaffAccount{Staff: st, Enrolled: auth.TOTPSealed != nil, RecoveryLeft: auth.RecoveryLeft,
-				Disabled: !auth.DisabledAt.IsZero(), Locked: !auth.LockedAt.IsZero(), LockedAt: auth.LockedAt})
+				Disabled: !auth.DisabledAt.IsZero(), Locked: !auth.LockedAt.IsZero(), LockedAt: auth.LockedAt, EnrolBy: auth.EnrolCodeExpires})
 		}
 		return nil
 	})
 	return out, err
 }
 
-// AddStaff adds a staff account under the password policy; the new member
-// enrols a second factor at their first sign-in.
-func (s *Service) AddStaff(ctx context.Context, a Actor, st *fairslot.Staff, password string) error {
+// AddStaff adds a staff account under the password policy and returns its
+// enrolment code, shown this once: the new member enrols a second factor at
+// their first sign-in with the password and this code, which the admin
+// hands over out of band.
+func (s *Service) AddStaff(ctx context.Context, a Actor, st *fairslot.Staff, password string) (EnrolCode, error) {
 	if err := s.manage(a, fairslot.ActStaff); err != nil {
-		return err
+		return EnrolCode{}, err
 	}
 	if !st.Role.Valid() {
-		return fairslot.Errorf(fairslot.Invalid, "unknown role %q", st.Role)
+		return EnrolCode{}, fairslot.Errorf(fairslot.Invalid, "unknown role %q", st.Role)
 	}
 	if !validUsername(st.Username) || st.Name == "" || len(st.Name) > 100 {
-		return fairslot.Errorf(fairslot.Invalid, "a username is 2 to 64 letters, digits, dots, dashes or underscores, and a name is needed")
+		return EnrolCode{}, fairslot.Errorf(fairslot.Invalid, "a username is 2 to 64 letters, digits, dots, dashes or underscores, and a name is needed")
 	}
 	if err := s.passwordPolicy(password, st.Username, st.Name); err != nil {
-		return err
+		return EnrolCode{}, err
 	}
 	hash := HashPassword(password)
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	var code EnrolCode
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.CreateStaff(ctx, st, hash); err != nil {
 			return err
 		}
 		if err := tx.SetStaffPassword(ctx, st.ID, hash, now); err != nil {
 			return err
 		}
+		var h []byte
+		code, h = s.newEnrolCode(st.ID, now)
+		if err := tx.SetEnrolCode(ctx, st.ID, h, code.ExpiresAt); err != nil {
+			return err
+		}
 		return s.record(ctx, tx, a, "staff.add", fmt.Sprintf("staff:%d", st.ID), map[string]string{"role": string(st.Role)})
 	})
+	if err != nil {
+		return EnrolCode{}, err
+	}
+	return code, nil
 }
 
 func validUsername(u string) bool {
@@ -158,15 +173,28 @@ func (s *Service) EnableStaff(ctx context.Context, a Actor, id int64) error {
 	})
 }
 
-// ResetStaffMFA forgets an account's second factor (a lost phone): the
-// next sign-in enrols again. Its sessions end.
-func (s *Service) ResetStaffMFA(ctx context.Context, a Actor, id int64) error {
+// ResetStaffMFA forgets an account's second factor (a lost phone) and
+// returns a new enrolment code, shown this once, which replaces any earlier
+// one: the next sign-in enrols again with the password and this code. Its
+// sessions end. On an account not yet enrolled it just issues a new code
+// (the old one was lost or expired).
+func (s *Service) ResetStaffMFA(ctx context.Context, a Actor, id int64) (EnrolCode, error) {
 	if err := s.manage(a, fairslot.ActStaff); err != nil {
-		return err
+		return EnrolCode{}, err
 	}
-	return s.changeStaff(ctx, a, id, "staff.reset_mfa", true, func(tx storage.Tx, now time.Time) error {
-		return tx.ResetMFA(ctx, id, now)
+	var code EnrolCode
+	err := s.changeStaff(ctx, a, id, "staff.reset_mfa", true, func(tx storage.Tx, now time.Time) error {
+		if err := tx.ResetMFA(ctx, id, now); err != nil {
+			return err
+		}
+		var h []byte
+		code, h = s.newEnrolCode(id, now)
+		return tx.SetEnrolCode(ctx, id, h, code.ExpiresAt)
 	})
+	if err != nil {
+		return EnrolCode{}, err
+	}
+	return code, nil
 }
 
 // UnlockStaff lifts a lock-out (an admin or a security officer).

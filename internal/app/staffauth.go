@@ -21,7 +21,13 @@ import (
 // A staff sign-in is a password and then a second factor: a TOTP code, or
 // one of ten single-use recovery codes. A staff member with no confirmed
 // TOTP secret enrols at their first sign-in (a secret shown as a QR code,
-// confirmed with a code, and then the recovery codes, shown once). Between
+// confirmed with a code, and then the recovery codes, shown once) — but only
+// with the one-time enrolment code an admin issued with the account or its
+// reset and handed over out of band, so that whoever holds a stolen
+// password cannot enrol their own authenticator first. The code is kept as
+// a keyed hash, expires (EnrolCodeTTL), is replaced by a newer one and is
+// spent by the enrolment it confirms; a missing or wrong one is a failed
+// sign-in like a wrong password. Between
 // the steps the client holds a challenge: signed, short-lived, naming the
 // staff member and the password hash it proved (a password change voids
 // it). Only the last step makes a session, which expires after SessionMax
@@ -49,6 +55,8 @@ type StaffAuthPolicy struct {
 	FreshFactor time.Duration // how old a second-factor check may be for a sensitive action (default 5m)
 	LockAfter   int           // failures that lock an account (default 10)
 	LockWindow  time.Duration // within this window (default 15m)
+	// EnrolCodeTTL is how long an enrolment code is valid (default 72h).
+	EnrolCodeTTL time.Duration
 	// Issuer names the service in authenticator apps (default "fairslot").
 	Issuer string
 }
@@ -74,6 +82,9 @@ func (p StaffAuthPolicy) withDefaults() StaffAuthPolicy {
 	}
 	if p.LockWindow <= 0 {
 		p.LockWindow = 15 * time.Minute
+	}
+	if p.EnrolCodeTTL <= 0 {
+		p.EnrolCodeTTL = 72 * time.Hour
 	}
 	if p.Issuer == "" {
 		p.Issuer = "fairslot"
@@ -117,6 +128,30 @@ const (
 	nextFactor = "second_factor"
 	nextEnrol  = "enrol"
 )
+
+// EnrolCode is a one-time enrolment code, shown once to the admin who
+// issued it, to hand to the staff member out of band.
+type EnrolCode struct {
+	Code      string    `json:"enrolment_code"`
+	ExpiresAt time.Time `json:"enrolment_code_expires_at"`
+}
+
+// newEnrolCode makes an enrolment code for a staff member and its hash.
+func (s *Service) newEnrolCode(staffID int64, now time.Time) (EnrolCode, []byte) {
+	code := staffauth.NewEnrolCode()
+	n, _ := staffauth.NormalizeEnrolCode(code)
+	return EnrolCode{Code: code, ExpiresAt: now.Add(s.staffPolicy().EnrolCodeTTL)},
+		staffauth.HashEnrolCode(s.Vault.Key("staff-enrol"), staffID, n)
+}
+
+// enrolCodeValid says whether code is the account's current, unexpired
+// enrolment code.
+func (s *Service) enrolCodeValid(staffID int64, auth storage.StaffAuth, code string, now time.Time) bool {
+	n, ok := staffauth.NormalizeEnrolCode(code)
+	h := staffauth.HashEnrolCode(s.Vault.Key("staff-enrol"), staffID, n)
+	return ok && auth.EnrolCodeHash != nil && subtle.ConstantTimeCompare(h, auth.EnrolCodeHash) == 1 &&
+		now.Before(auth.EnrolCodeExpires)
+}
 
 // Enrolment is a TOTP secret to add to an authenticator app.
 type Enrolment struct {
@@ -230,8 +265,11 @@ func (s *Service) signInFailed(ctx context.Context, a Actor, username string, st
 
 // StaffLogin checks a staff password (argon2id, outside any transaction;
 // see login.go) and returns the next step: a challenge for the second
-// factor or the enrolment — or, when code is given too, the session at
-// once. In demo mode the demo's published password skips the second factor.
+// factor — or, when code is given too, the session at once. An account not
+// yet enrolled needs its enrolment code as code, and gets the challenge of
+// the enrolment; without it, or with a wrong, expired or spent one, the
+// sign-in fails like a wrong password. In demo mode the demo's published
+// password skips the second factor.
 func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password, code string) (StaffStep, error) {
 	if len(password) > maxPasswordLength || len(username) > 64 {
 		return StaffStep{}, fairslot.Errorf(fairslot.Invalid, "username or password too long")
@@ -281,32 +319,44 @@ func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password, c
 	if demo && s.DemoMode {
 		return s.startSession(ctx, a, staff, stored, time.Time{}, true)
 	}
-	step := StaffStep{Next: nextFactor}
-	kind := byte('f')
 	if auth.TOTPSealed == nil {
-		step.Next, kind = nextEnrol, 'e'
+		if !s.enrolCodeValid(staff.ID, auth, code, now) {
+			s.signInFailed(ctx, a, username, staff.ID)
+			return StaffStep{}, errWrongLogin
+		}
+		return StaffStep{Next: nextEnrol, Challenge: s.newChallenge('e', staff.ID, stored, auth.EnrolCodeHash, now)}, nil
 	}
-	step.Challenge = s.newChallenge(kind, staff.ID, stored, now)
-	if code != "" && step.Next == nextFactor {
+	step := StaffStep{Next: nextFactor, Challenge: s.newChallenge('f', staff.ID, stored, nil, now)}
+	if code != "" {
 		return s.StaffSecondFactor(ctx, a, step.Challenge, code)
 	}
 	return step, nil
 }
 
 // A challenge: kind ('f' second factor, 'e' enrolment), staff id, expiry,
-// and a fingerprint of the password hash it proved.
-const challengePayload = 1 + 8 + 8 + 8
+// a fingerprint of the password hash it proved and, for an enrolment, one
+// of the enrolment code's hash (so a newer code voids it).
+const challengePayload = 1 + 8 + 8 + 8 + 8
 
 func (s *Service) challengeSigner() gate.Signer { return gate.Signer(s.Vault.Key("staff-challenge")) }
 
 func passwordPrint(hash string) []byte { h := sha256.Sum256([]byte(hash)); return h[:8] }
 
-func (s *Service) newChallenge(kind byte, staffID int64, hash string, now time.Time) string {
+func enrolPrint(hash []byte) []byte {
+	if hash == nil {
+		return make([]byte, 8)
+	}
+	h := sha256.Sum256(hash)
+	return h[:8]
+}
+
+func (s *Service) newChallenge(kind byte, staffID int64, hash string, enrolHash []byte, now time.Time) string {
 	b := make([]byte, challengePayload)
 	b[0] = kind
 	binary.BigEndian.PutUint64(b[1:9], uint64(staffID))
 	binary.BigEndian.PutUint64(b[9:17], uint64(now.Add(challengeTTL).Unix()))
-	copy(b[17:], passwordPrint(hash))
+	copy(b[17:25], passwordPrint(hash))
+	copy(b[25:], enrolPrint(enrolHash))
 	return s.challengeSigner().Sign(b)
 }
 
@@ -343,8 +393,12 @@ func (s *Service) openChallenge(ctx context.Context, kind byte, challenge string
 	if err != nil {
 		return c, err
 	}
-	if subtle.ConstantTimeCompare(passwordPrint(c.hash), b[17:]) != 1 || !c.auth.LockedAt.IsZero() || !c.auth.DisabledAt.IsZero() {
+	if subtle.ConstantTimeCompare(passwordPrint(c.hash), b[17:25]) != 1 || !c.auth.LockedAt.IsZero() || !c.auth.DisabledAt.IsZero() {
 		return c, errWrongLogin
+	}
+	if kind == 'e' && (c.auth.EnrolCodeHash == nil || subtle.ConstantTimeCompare(enrolPrint(c.auth.EnrolCodeHash), b[25:]) != 1 ||
+		!s.now().Before(c.auth.EnrolCodeExpires)) {
+		return c, errWrongLogin // the enrolment code was replaced, spent or expired since
 	}
 	return c, nil
 }
@@ -454,7 +508,7 @@ func (s *Service) StaffEnrolConfirm(ctx context.Context, a Actor, challenge, cod
 		hashes[i] = staffauth.HashRecoveryCode(key, c.staff.ID, n)
 	}
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		if err := tx.ConfirmTOTP(ctx, c.staff.ID, c.auth.TOTPPendingSealed, step, hashes, now); err != nil {
+		if err := tx.ConfirmTOTP(ctx, c.staff.ID, c.auth.TOTPPendingSealed, c.auth.EnrolCodeHash, step, hashes, now); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, Actor{Kind: storage.StaffToken, ID: c.staff.ID, RequestID: a.RequestID}, "staff.mfa_enrol", fmt.Sprintf("staff:%d", c.staff.ID), nil)

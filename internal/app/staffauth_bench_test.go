@@ -3,7 +3,6 @@ package app_test
 import (
 	"flag"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/gate"
-	"github.com/fairslot/fairslot/internal/storage"
 )
 
 // BenchmarkBookingBesideLoginFlood measures bookings (holds, one client
@@ -32,39 +30,13 @@ var floodRate = flag.Float64("flood-rate", 250, "BenchmarkBookingBesideLoginFloo
 var strangersBudget = flag.Bool("strangers", true, "BenchmarkBookingBesideLoginFlood: keep the budget of hashes for unfamiliar networks")
 
 func BenchmarkBookingBesideLoginFlood(b *testing.B) {
-	e := &env{dir: b.TempDir()}
-	e.svc, e.clock, e.inbox, e.pay = openServiceTB(b, e.dir, "FULL")
+	e := newBenchEnv(b)
 	sessions, people := benchPeople(b, e, 2*b.N)
-	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
-		for i := range 8 {
-			st := fairslot.Staff{Username: fmt.Sprint("staff", i), Name: "S", Role: fairslot.Registrar}
-			if err := tx.CreateStaff(ctx, &st, app.HashPassword(staffPassword)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	benchStaff(b, e, 8)
 	if !*strangersBudget {
 		e.svc.StaffLogins.Strangers = gate.Limit{Rate: 1e9, Per: time.Second, Burst: 1e9}
 	}
-	phase := func(from int) (rate float64, p50 time.Duration) {
-		d := make([]time.Duration, b.N)
-		start := time.Now()
-		for i := range d {
-			k := from + i
-			t0 := time.Now()
-			if _, err := e.svc.Hold(ctx, people[k].a, app.HoldInput{SessionID: sessions[k/48].ID, PatientID: people[k].p}); err != nil {
-				b.Fatal(err)
-			}
-			d[i] = time.Since(t0)
-		}
-		rate = float64(b.N) / time.Since(start).Seconds()
-		slices.Sort(d)
-		return rate, d[len(d)/2]
-	}
+	phase := func(from int) (float64, time.Duration) { return benchHolds(b, e, sessions, people, from) }
 
 	// The service's clock follows the wall clock, so that the limits
 	// refill as they would.

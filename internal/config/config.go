@@ -102,7 +102,8 @@ type Config struct {
 	// Staff sign-in (issue 12): a staff session ends after session_max, or
 	// after session_idle without a request; lock_after failed sign-ins
 	// within lock_window lock the account until a security officer or an
-	// admin unlocks it.
+	// admin unlocks it; an enrolment code (for a new or reset account's
+	// first sign-in) is valid for enrol_code_ttl.
 	Staff StaffConfig `json:"staff"`
 	// Access bounds each staff account's reveals and look-ups by ID number
 	// (issue 12 item 5): more than per_hour in an hour, or more than
@@ -124,6 +125,9 @@ type StaffConfig struct {
 	SessionIdle fairslot.Duration `json:"session_idle"`
 	LockAfter   int               `json:"lock_after"`
 	LockWindow  fairslot.Duration `json:"lock_window"`
+	// EnrolCodeTTL is how long the one-time enrolment code of a new or
+	// reset account stays valid (default 72h).
+	EnrolCodeTTL fairslot.Duration `json:"enrol_code_ttl"`
 }
 
 // AccessLimits is the access section of the configuration.
@@ -162,7 +166,7 @@ func Default() Config {
 		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
 		// Staff sign-in.
 		Staff: StaffConfig{SessionMax: fairslot.Duration(8 * time.Hour), SessionIdle: fairslot.Duration(30 * time.Minute),
-			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute)},
+			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute), EnrolCodeTTL: fairslot.Duration(72 * time.Hour)},
 		// Access limits: 30 reveals and look-ups an hour, 10 patients in 10 minutes.
 		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
 		Audit:  defaultAudit(),
@@ -255,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if c.Staff.LockAfter < 3 || c.Staff.LockAfter > 1000 || c.Staff.LockWindow < fairslot.Duration(time.Minute) {
 		return fmt.Errorf("config: staff.lock_after must be 3 to 1000 and staff.lock_window at least 1m")
+	}
+	if c.Staff.EnrolCodeTTL < fairslot.Duration(10*time.Minute) || c.Staff.EnrolCodeTTL > fairslot.Duration(30*24*time.Hour) {
+		return fmt.Errorf("config: staff.enrol_code_ttl must be 10m to 720h")
 	}
 	if c.PatientTokenTTL < fairslot.Duration(time.Minute) || c.PatientTokenTTL > fairslot.Duration(24*time.Hour) {
 		return fmt.Errorf("config: patient_token_ttl must be 1m to 24h")

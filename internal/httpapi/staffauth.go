@@ -13,15 +13,21 @@ import (
 //	POST /api/v1/staff/login          {username, password, code?}
 //	  200 {token, staff, expires_at}  signed in (code given, or the demo in demo mode)
 //	  401 {error: {code: "second_factor_required" | "enrolment_required", ...}, next, challenge}
+//	  401 {error: {code: "unauthorized", ...}} wrong username, password or code
 //	POST /api/v1/staff/second-factor  {challenge, code}        → 200 {token, staff, expires_at}
 //	POST /api/v1/staff/enrol          {challenge}              → 200 {secret, otpauth_url}
 //	POST /api/v1/staff/enrol/confirm  {challenge, code}        → 200 {token, staff, expires_at, recovery_codes}
 //	POST /api/v1/staff/step-up        {code}      (bearer)     → 200 {status: "ok"}
 //	GET  /api/v1/staff/accounts                   (bearer)     → 200 {accounts: [...]}
-//	POST /api/v1/staff/accounts       {username, name, role, password, doctor_id?, campus_id?, department_id?} → 201
-//	POST /api/v1/staff/accounts/{id}/password {password}; .../disable, .../enable, .../reset-mfa, .../unlock → 200
+//	POST /api/v1/staff/accounts       {username, name, role, password, doctor_id?, campus_id?, department_id?}
+//	  201 {staff, enrolment_code, enrolment_code_expires_at}
+//	POST /api/v1/staff/accounts/{id}/reset-mfa → 200 {enrolment_code, enrolment_code_expires_at}
+//	POST /api/v1/staff/accounts/{id}/password {password}; .../disable, .../enable, .../unlock → 200
 //
-// code is a 6-digit TOTP code or a recovery code. A client that knew only
+// code is a 6-digit TOTP code or a recovery code — or, for an account that
+// has not enrolled a second factor yet, the one-time enrolment code its
+// admin handed over (shown once, by the add and reset-mfa calls); without
+// it a right password is refused like a wrong one. A client that knew only
 // the password step gets a 401 whose message says what is missing. A
 // sensitive action whose second factor is older than 5 minutes is refused
 // with 403 and the code "step_up_required": step up, then retry.
@@ -31,7 +37,7 @@ const (
 	factorRequired       fairslot.Kind = "second_factor_required"
 	enrolmentRequired    fairslot.Kind = "enrolment_required"
 	msgFactorRequired                  = "the password is right; a second factor is needed: POST {challenge, code} to /api/v1/staff/second-factor, or send code with the password"
-	msgEnrolmentRequired               = "the password is right; enrol a second factor first: POST {challenge} to /api/v1/staff/enrol, then {challenge, code} to /api/v1/staff/enrol/confirm"
+	msgEnrolmentRequired               = "the password and enrolment code are right; enrol a second factor now: POST {challenge} to /api/v1/staff/enrol, then {challenge, code} to /api/v1/staff/enrol/confirm"
 )
 
 type nextStepBody struct {
@@ -53,6 +59,12 @@ func (s *Server) writeStep(w http.ResponseWriter, r *http.Request, st app.StaffS
 		b.Error.Code, b.Error.Message = enrolmentRequired, msgEnrolmentRequired
 	}
 	return writeJSON(w, http.StatusUnauthorized, b)
+}
+
+// addedAccount is a new account and its enrolment code, shown this once.
+type addedAccount struct {
+	Staff fairslot.Staff `json:"staff"`
+	app.EnrolCode
 }
 
 type accountBody struct {
@@ -118,11 +130,12 @@ func (s *Server) staffAuthRoutes(h func(string, handler)) {
 		return ok, s.App.StaffStepUp(r.Context(), a, in.Code)
 	}))
 	h("GET /api/v1/staff/accounts", withActor(s, list("accounts", s.App.StaffAccounts)))
-	h("POST /api/v1/staff/accounts", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in accountBody) (fairslot.Staff, error) {
+	h("POST /api/v1/staff/accounts", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in accountBody) (addedAccount, error) {
 		st := fairslot.Staff{Username: in.Username, Name: in.Name, Role: in.Role, DoctorID: in.DoctorID, CampusID: in.CampusID, DepartmentID: in.DepartmentID}
-		err := s.App.AddStaff(r.Context(), a, &st, in.Password)
-		return st, err
+		code, err := s.App.AddStaff(r.Context(), a, &st, in.Password)
+		return addedAccount{Staff: st, EnrolCode: code}, err
 	}))
+	h("POST /api/v1/staff/accounts/{id}/reset-mfa", withID(s, s.App.ResetStaffMFA))
 	h("POST /api/v1/staff/accounts/{id}/password", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in struct{ Password string }) (map[string]string, error) {
 		id, err := pathID(r)
 		if err != nil {
@@ -136,7 +149,6 @@ func (s *Server) staffAuthRoutes(h func(string, handler)) {
 	}{
 		{"disable", s.App.DisableStaff},
 		{"enable", s.App.EnableStaff},
-		{"reset-mfa", s.App.ResetStaffMFA},
 		{"unlock", s.App.UnlockStaff},
 	} {
 		h("POST /api/v1/staff/accounts/{id}/"+c.path, withID(s, func(ctx context.Context, a app.Actor, id int64) (map[string]string, error) {

@@ -24,9 +24,20 @@ func TestStaffSignInOverHTTP(t *testing.T) {
 	login := func(user, pw, code string) (int, map[string]any) {
 		return e.do(t, call{method: "POST", path: "/api/v1/staff/login", body: fmt.Sprintf(`{"username":%q,"password":%q,"code":%q}`, user, pw, code)})
 	}
+	boss, _ := e.svc.StaffByUsername(ctx, app.System, "boss")
+	enrol, err := e.svc.ResetStaffMFA(ctx, app.System, boss.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The password alone (a thief's) is refused like a wrong one: no
+	// challenge, no enrolment.
 	code, body := login("boss", pw, "")
+	if code != 401 || errCode(body) != "unauthorized" || body["challenge"] != nil {
+		t.Fatalf("password step without the enrolment code = %d %v", code, body)
+	}
+	code, body = login("boss", pw, enrol.Code)
 	if code != 401 || errCode(body) != "enrolment_required" || body["challenge"] == "" || body["token"] != nil {
-		t.Fatalf("password step = %d %v", code, body)
+		t.Fatalf("password and enrolment code = %d %v", code, body)
 	}
 	ch := body["challenge"].(string)
 	code, en := e.do(t, call{method: "POST", path: "/api/v1/staff/enrol", body: fmt.Sprintf(`{"challenge":%q}`, ch)})
@@ -76,6 +87,24 @@ func TestStaffSignInOverHTTP(t *testing.T) {
 	}
 	if code, body := e.do(t, call{method: "POST", path: path, token: tok}); code != 200 {
 		t.Fatalf("disable after step-up = %d %v", code, body)
+	}
+	// Adding an account and resetting its factor each return an enrolment
+	// code, once.
+	code, added := e.do(t, call{method: "POST", path: "/api/v1/staff/accounts", token: tok,
+		body: `{"username":"nurse2","name":"Li Na","role":"nurse","password":"velvet harbor quartz tundra"}`})
+	if code != 201 || added["enrolment_code"] == nil || added["enrolment_code_expires_at"] == nil || added["staff"] == nil {
+		t.Fatalf("add = %d %v", code, added)
+	}
+	nurseID := int64(added["staff"].(map[string]any)["id"].(float64))
+	code, reset := e.do(t, call{method: "POST", path: fmt.Sprintf("/api/v1/staff/accounts/%d/reset-mfa", nurseID), token: tok})
+	if code != 200 || reset["enrolment_code"] == nil || reset["enrolment_code"] == added["enrolment_code"] {
+		t.Fatalf("reset-mfa = %d %v", code, reset)
+	}
+	if code, body := login("nurse2", "velvet harbor quartz tundra", added["enrolment_code"].(string)); code != 401 || errCode(body) != "unauthorized" {
+		t.Errorf("the replaced enrolment code = %d %v", code, body)
+	}
+	if code, body := login("nurse2", "velvet harbor quartz tundra", reset["enrolment_code"].(string)); errCode(body) != "enrolment_required" {
+		t.Errorf("the new enrolment code = %d %v", code, body)
 	}
 	// A registrar (the demo desk, re-enabled) may not manage accounts.
 	if err := e.svc.EnableStaff(ctx, app.System, desk.ID); err != nil {

@@ -19,12 +19,15 @@ func (t *tx) ListStaff(ctx context.Context) ([]fairslot.Staff, error) {
 
 func (t *tx) StaffAuth(ctx context.Context, id int64) (storage.StaffAuth, error) {
 	a := storage.StaffAuth{StaffID: id}
-	var disabled, locked, changed *int64
+	var disabled, locked, changed, enrolExpires *int64
 	err := one(t.tx.QueryRow(ctx, `SELECT totp_sealed, totp_pending_sealed, totp_last_step, disabled_ms, locked_ms, password_changed_ms,
-		(SELECT count(*) FROM staff_recovery_codes WHERE staff_id = staff.id AND used_ms IS NULL)
+		(SELECT count(*) FROM staff_recovery_codes WHERE staff_id = staff.id AND used_ms IS NULL),
+		enrol_code_hash, enrol_code_expires_ms
 		FROM staff WHERE id = $1`, id), "staff member",
-		&a.TOTPSealed, &a.TOTPPendingSealed, &a.TOTPLastStep, &disabled, &locked, &changed, &a.RecoveryLeft)
+		&a.TOTPSealed, &a.TOTPPendingSealed, &a.TOTPLastStep, &disabled, &locked, &changed, &a.RecoveryLeft,
+		&a.EnrolCodeHash, &enrolExpires)
 	a.DisabledAt, a.LockedAt, a.PasswordChangedAt = t.atNull(disabled), t.atNull(locked), t.atNull(changed)
+	a.EnrolCodeExpires = t.atNull(enrolExpires)
 	return a, err
 }
 
@@ -71,12 +74,16 @@ func (t *tx) SetTOTPPending(ctx context.Context, id int64, sealed []byte) error 
 	return t.call(ctx, errNoStaff, `SELECT staff_set_totp_pending($1, $2)`, id, sealed)
 }
 
-func (t *tx) ConfirmTOTP(ctx context.Context, id int64, pending []byte, step int64, hashes [][]byte, at time.Time) error {
+func (t *tx) SetEnrolCode(ctx context.Context, id int64, hash []byte, expires time.Time) error {
+	return t.call(ctx, errNoStaff, `SELECT staff_set_enrol_code($1, $2, $3)`, id, hash, ms(expires))
+}
+
+func (t *tx) ConfirmTOTP(ctx context.Context, id int64, pending, enrolHash []byte, step int64, hashes [][]byte, at time.Time) error {
 	if hashes == nil {
 		hashes = [][]byte{}
 	}
 	return t.call(ctx, fairslot.Errorf(fairslot.Conflict, "the enrolment changed or the code was used; start again"),
-		`SELECT staff_confirm_totp($1, $2, $3, $4, $5)`, id, pending, step, hashes, ms(at))
+		`SELECT staff_confirm_totp($1, $2, $3, $4, $5, $6)`, id, pending, enrolHash, step, hashes, ms(at))
 }
 
 func (t *tx) UseTOTPStep(ctx context.Context, id int64, step int64) error {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,7 @@ func TestOnlineRoleCannotRewriteStaffAuth(t *testing.T) {
 		"UPDATE fairslot.staff SET totp_sealed = NULL, totp_pending_sealed = NULL",
 		"UPDATE fairslot.staff SET totp_last_step = 0",
 		"UPDATE fairslot.staff SET password_hash = 'mine'",
+		"UPDATE fairslot.staff SET enrol_code_hash = NULL, enrol_code_expires_ms = NULL",
 		"UPDATE fairslot.staff_recovery_codes SET used_ms = NULL",
 		"UPDATE fairslot.staff_sessions SET ended_ms = NULL",
 	} {
@@ -48,8 +50,19 @@ func TestOnlineRoleCannotRewriteStaffAuth(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT fairslot.staff_set_totp_pending($1, '\x01')`, id).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("staff_set_totp_pending = %d, %v", n, err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT fairslot.staff_confirm_totp($1, '\x01', 100, ARRAY[]::bytea[], 1)`, id).Scan(&n); err != nil || n != 1 {
+	// An enrolment is confirmed only with the enrolment code, which it spends.
+	code := `'\x` + strings.Repeat("ab", 32) + `'::bytea`
+	if err := conn.QueryRow(ctx, `SELECT fairslot.staff_confirm_totp($1, '\x01', `+code+`, 100, ARRAY[]::bytea[], 1)`, id).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("staff_confirm_totp without an enrolment code = %d, %v; want 0 rows", n, err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT fairslot.staff_set_enrol_code($1, `+code+`, 10)`, id).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("staff_set_enrol_code = %d, %v", n, err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT fairslot.staff_confirm_totp($1, '\x01', `+code+`, 100, ARRAY[]::bytea[], 1)`, id).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("staff_confirm_totp = %d, %v", n, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT fairslot.staff_confirm_totp($1, '\x01', 100, ARRAY[]::bytea[], 1)`, id); err == nil {
+		t.Error("the confirm without an enrolment code is still there")
 	}
 	if err := conn.QueryRow(ctx, `SELECT fairslot.staff_use_totp_step($1, 100)`, id).Scan(&n); err != nil || n != 0 {
 		t.Errorf("a used step again = %d, %v; want 0 rows", n, err)

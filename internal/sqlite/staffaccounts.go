@@ -18,12 +18,15 @@ func (t *tx) ListStaff(ctx context.Context) ([]fairslot.Staff, error) {
 
 func (t *tx) StaffAuth(ctx context.Context, id int64) (storage.StaffAuth, error) {
 	a := storage.StaffAuth{StaffID: id}
-	var disabled, locked, changed sql.NullInt64
+	var disabled, locked, changed, enrolExpires sql.NullInt64
 	err := one(t.queryRow(ctx, `SELECT totp_sealed, totp_pending_sealed, totp_last_step, disabled_ms, locked_ms, password_changed_ms,
-		(SELECT count(*) FROM staff_recovery_codes WHERE staff_id = staff.id AND used_ms IS NULL)
+		(SELECT count(*) FROM staff_recovery_codes WHERE staff_id = staff.id AND used_ms IS NULL),
+		enrol_code_hash, enrol_code_expires_ms
 		FROM staff WHERE id = ?`, id), "staff member",
-		&a.TOTPSealed, &a.TOTPPendingSealed, &a.TOTPLastStep, &disabled, &locked, &changed, &a.RecoveryLeft)
+		&a.TOTPSealed, &a.TOTPPendingSealed, &a.TOTPLastStep, &disabled, &locked, &changed, &a.RecoveryLeft,
+		&a.EnrolCodeHash, &enrolExpires)
 	a.DisabledAt, a.LockedAt, a.PasswordChangedAt = t.atNull(disabled), t.atNull(locked), t.atNull(changed)
+	a.EnrolCodeExpires = t.atNull(enrolExpires)
 	return a, err
 }
 
@@ -73,9 +76,16 @@ func (t *tx) SetTOTPPending(ctx context.Context, id int64, sealed []byte) error 
 	return changed(res, err, errNoStaff)
 }
 
-func (t *tx) ConfirmTOTP(ctx context.Context, id int64, pending []byte, step int64, hashes [][]byte, at time.Time) error {
-	res, err := t.exec(ctx, `UPDATE staff SET totp_sealed = totp_pending_sealed, totp_pending_sealed = NULL, totp_last_step = ?
-		WHERE id = ? AND totp_pending_sealed = ? AND totp_last_step < ?`, step, id, pending, step)
+func (t *tx) SetEnrolCode(ctx context.Context, id int64, hash []byte, expires time.Time) error {
+	res, err := t.exec(ctx, `UPDATE staff SET enrol_code_hash = ?, enrol_code_expires_ms = ? WHERE id = ?`, hash, ms(expires), id)
+	return changed(res, err, errNoStaff)
+}
+
+func (t *tx) ConfirmTOTP(ctx context.Context, id int64, pending, enrolHash []byte, step int64, hashes [][]byte, at time.Time) error {
+	res, err := t.exec(ctx, `UPDATE staff SET totp_sealed = totp_pending_sealed, totp_pending_sealed = NULL, totp_last_step = ?,
+			enrol_code_hash = NULL, enrol_code_expires_ms = NULL
+		WHERE id = ? AND totp_pending_sealed = ? AND totp_last_step < ? AND enrol_code_hash = ? AND enrol_code_expires_ms > ?`,
+		step, id, pending, step, enrolHash, ms(at))
 	if err := changed(res, err, fairslot.Errorf(fairslot.Conflict, "the enrolment changed or the code was used; start again")); err != nil {
 		return err
 	}

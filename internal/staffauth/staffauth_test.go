@@ -110,3 +110,32 @@ func TestRecoveryCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestEnrolCodes(t *testing.T) {
+	key := []byte("k")
+	seen := map[string]bool{}
+	for range 50 {
+		c := staffauth.NewEnrolCode()
+		if len(c) != staffauth.EnrolCodeLength+1 || c[5] != '-' {
+			t.Fatalf("code %q is not two groups of five", c)
+		}
+		n, ok := staffauth.NormalizeEnrolCode(c)
+		if !ok || seen[n] {
+			t.Fatalf("code %q: normalized %q ok=%v (dup=%v)", c, n, ok, seen[n])
+		}
+		seen[n] = true
+		typed := strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(c, "-", " "), "0", "o"), "1", "l"))
+		if got, ok := staffauth.NormalizeEnrolCode(typed); !ok || got != n {
+			t.Errorf("NormalizeEnrolCode(%q) = %q, %v; want %q", typed, got, ok, n)
+		}
+		if bytes.Equal(staffauth.HashEnrolCode(key, 1, n), staffauth.HashEnrolCode(key, 2, n)) ||
+			bytes.Equal(staffauth.HashEnrolCode(key, 1, n), staffauth.HashRecoveryCode(key, 1, n)) {
+			t.Error("an enrolment code's hash is not bound to its staff member and purpose")
+		}
+	}
+	for _, bad := range []string{"", "123456", "ABCDE-FGHJ", "ABCDE-FGHJKM", "ABCDE-FGHJU", "7KQ4-M2XP-9DRT"} {
+		if _, ok := staffauth.NormalizeEnrolCode(bad); ok {
+			t.Errorf("NormalizeEnrolCode(%q) ok", bad)
+		}
+	}
+}

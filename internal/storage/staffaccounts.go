@@ -19,8 +19,14 @@ type StaffAuth struct {
 	TOTPPendingSealed []byte
 	// TOTPLastStep is the last TOTP step used: a code of that step or an
 	// earlier one is never accepted again.
-	TOTPLastStep      int64
-	RecoveryLeft      int // unused recovery codes
+	TOTPLastStep int64
+	RecoveryLeft int // unused recovery codes
+	// EnrolCodeHash is the keyed hash of the one-time enrolment code an
+	// admin handed out (nil if none), valid before EnrolCodeExpires: an
+	// account without a confirmed secret enrols only with it, so that a
+	// password alone never enrols a stranger's authenticator.
+	EnrolCodeHash     []byte
+	EnrolCodeExpires  time.Time
 	DisabledAt        time.Time
 	LockedAt          time.Time
 	PasswordChangedAt time.Time
@@ -60,11 +66,16 @@ type StaffAccounts interface {
 	// SetTOTPPending stores a secret shown for enrolment, replacing any
 	// earlier unconfirmed one; the confirmed secret is not touched.
 	SetTOTPPending(ctx context.Context, staffID int64, sealed []byte) error
+	// SetEnrolCode replaces an account's enrolment code with one of this
+	// hash, valid before expires.
+	SetEnrolCode(ctx context.Context, staffID int64, hash []byte, expires time.Time) error
 	// ConfirmTOTP makes the pending secret the confirmed one, only if the
-	// pending one is still sealed, records step as used and replaces the
-	// recovery codes with these hashes: a Conflict if the pending secret
-	// changed (another enrolment) or there is none.
-	ConfirmTOTP(ctx context.Context, staffID int64, pendingSealed []byte, step int64, recoveryHashes [][]byte, at time.Time) error
+	// pending one is still sealed and the enrolment code of enrolHash is
+	// still the account's and unexpired at at; it spends the enrolment
+	// code, records step as used and replaces the recovery codes with these
+	// hashes: a Conflict if the pending secret or the enrolment code
+	// changed (another enrolment, a reset), expired or there is none.
+	ConfirmTOTP(ctx context.Context, staffID int64, pendingSealed, enrolHash []byte, step int64, recoveryHashes [][]byte, at time.Time) error
 	// UseTOTPStep records a step as used, only if it is after the last one
 	// used: a Conflict otherwise (a replayed or raced code).
 	UseTOTPStep(ctx context.Context, staffID int64, step int64) error
@@ -72,7 +83,8 @@ type StaffAccounts interface {
 	// is no unused code with this hash.
 	UseRecoveryCode(ctx context.Context, staffID int64, hash []byte, at time.Time) error
 	// ResetMFA forgets the confirmed and pending secrets and retires the
-	// recovery codes, so the next sign-in enrols again. Recovery codes are
+	// recovery codes, so the next sign-in enrols again (with an enrolment
+	// code set by SetEnrolCode). Recovery codes are
 	// never deleted: confirming or resetting marks the unused ones used.
 	ResetMFA(ctx context.Context, staffID int64, at time.Time) error
 	CreateStaffSession(ctx context.Context, s StaffSession) error

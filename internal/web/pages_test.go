@@ -400,21 +400,7 @@ func TestErrorPages(t *testing.T) {
 // room's page, through the forms.
 func TestKioskAndRoom(t *testing.T) {
 	e := newEnv(t)
-	a, err := e.svc.OpenAccount(ctx, app.System, "13912345678")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: testID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: 1, PatientID: p.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.Pay(ctx, a, held.ID, "pay"); err != nil {
-		t.Fatal(err)
-	}
+	a, _, held := e.paidBooking(t, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: testID})
 	desk := e.browser(t, e.internal)
 	desk.get("/staff/login")
 	if status, loc, body := desk.post("/staff/login", url.Values{"username": {"desk"}, "password": {demo.Password}}); status != 303 || loc != "/staff" {
@@ -544,6 +530,28 @@ func (e *env) patientOf(t *testing.T, phone, name string, serial int) (*browser,
 		t.Fatalf("patients of %s: %v %v\n%s", phone, ps, err, me)
 	}
 	return b, fmt.Sprint(ps[0].ID)
+}
+
+// paidBooking opens an account (phone 13912345678), binds the patient in
+// and books them into session 1, paid.
+func (e *env) paidBooking(t *testing.T, in app.PatientInput) (app.Actor, fairslot.Patient, app.BookingView) {
+	t.Helper()
+	a, err := e.svc.OpenAccount(ctx, app.System, "13912345678")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.svc.BindPatient(ctx, a, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: 1, PatientID: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Pay(ctx, a, held.ID, "pay"); err != nil {
+		t.Fatal(err)
+	}
+	return a, p, held
 }
 
 func (e *env) actorOf(t *testing.T, phone string) app.Actor {

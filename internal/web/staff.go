@@ -23,6 +23,7 @@ const staffKey ctxKey = 0
 // The kiosk, the staff console and the display boards: internal only.
 func (p *Pages) staffRoutes(h func(string, handler)) {
 	p.accessRoutes(h) // access.go
+	p.revealRoutes(h) // reveal.go
 	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
 		return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
 	})
@@ -140,10 +141,11 @@ func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) err
 }
 
 type deskPage struct {
-	IDTypes  []fairslot.IDType
-	Reasons  []access.Reason
-	Found    []app.BookingView
-	Searched bool
+	IDTypes   []fairslot.IDType
+	Reasons   []access.Reason
+	Found     []app.BookingView
+	Searched  bool
+	CanReveal bool // the reveal form beside each booking found (reveal.go)
 }
 
 func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -156,13 +158,16 @@ func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 	if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
 		return err
 	}
-	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Found: found, Searched: true})
+	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Found: found, Searched: true,
+		CanReveal: a.Role.Can(fairslot.ActReveal)})
 }
 
 type roomPage struct {
 	Session app.SessionView
 	Queue   []app.QueueItem
 	Called  *app.QueueItem
+	// CanReveal shows the reveal form (reveal.go) beside each patient.
+	CanReveal bool
 }
 
 func (p *Pages) room(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -170,7 +175,7 @@ func (p *Pages) room(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 	if err != nil {
 		return err
 	}
-	var rp roomPage
+	rp := roomPage{CanReveal: a.Role.Can(fairslot.ActReveal)}
 	if rp.Session, err = p.API.App.Session(r.Context(), id); err != nil {
 		return err
 	}

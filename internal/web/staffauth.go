@@ -12,8 +12,11 @@ import (
 )
 
 // The staff sign-in pages: password, then the second factor — or, at the
-// first sign-in, the enrolment (a QR code for the authenticator app, a code
-// to confirm it, then the recovery codes, shown once) — then the console.
+// first sign-in, password and the enrolment code the admin handed over,
+// then the enrolment (a QR code for the authenticator app, a code to
+// confirm it, then the recovery codes, shown once) — then the console.
+// Adding an account or resetting its second factor shows the admin the new
+// enrolment code once.
 // Sensitive pages send a session whose factor is older than five minutes
 // to the step-up page first. The staff accounts page is for admins and
 // security officers only.
@@ -28,6 +31,13 @@ type factorPage struct {
 type codesPage struct{ Codes []string }
 
 type stepUpPage struct{ Next string }
+
+// enrolCodePage shows an admin a new account's (or a reset one's)
+// enrolment code, this once.
+type enrolCodePage struct {
+	Username string
+	app.EnrolCode
+}
 
 type accountsPage struct {
 	Accounts []app.StaffAccount
@@ -65,16 +75,34 @@ func (p *Pages) staffAuthRoutes(h func(string, handler)) {
 		return see(w, r, staffNext(r.PostFormValue("next")))
 	}))
 	h("GET /staff/accounts", p.staff(p.accounts))
-	h("POST /staff/accounts", p.staff(p.sensitive(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	h("POST /staff/accounts", p.staff(p.issuesCode(func(r *http.Request, a app.Actor) (string, app.EnrolCode, error) {
 		st := fairslot.Staff{Username: strings.TrimSpace(r.PostFormValue("username")), Name: strings.TrimSpace(r.PostFormValue("name")),
 			Role: fairslot.Role(r.PostFormValue("role"))}
-		return p.API.App.AddStaff(r.Context(), a, &st, r.PostFormValue("password"))
+		code, err := p.API.App.AddStaff(r.Context(), a, &st, r.PostFormValue("password"))
+		return st.Username, code, err
+	})))
+	h("POST /staff/accounts/{id}/reset-mfa", p.staff(p.issuesCode(func(r *http.Request, a app.Actor) (string, app.EnrolCode, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return "", app.EnrolCode{}, err
+		}
+		code, err := p.API.App.ResetStaffMFA(r.Context(), a, id)
+		if err != nil {
+			return "", code, err
+		}
+		// The code is issued: show it even if the name cannot be read.
+		list, _ := p.API.App.StaffAccounts(r.Context(), a)
+		for _, st := range list {
+			if st.ID == id {
+				return st.Username, code, nil
+			}
+		}
+		return "", code, nil
 	})))
 	for action, fn := range map[string]func(app.Actor, *http.Request, int64) error{
-		"disable":   func(a app.Actor, r *http.Request, id int64) error { return p.API.App.DisableStaff(r.Context(), a, id) },
-		"enable":    func(a app.Actor, r *http.Request, id int64) error { return p.API.App.EnableStaff(r.Context(), a, id) },
-		"reset-mfa": func(a app.Actor, r *http.Request, id int64) error { return p.API.App.ResetStaffMFA(r.Context(), a, id) },
-		"unlock":    func(a app.Actor, r *http.Request, id int64) error { return p.API.App.UnlockStaff(r.Context(), a, id) },
+		"disable": func(a app.Actor, r *http.Request, id int64) error { return p.API.App.DisableStaff(r.Context(), a, id) },
+		"enable":  func(a app.Actor, r *http.Request, id int64) error { return p.API.App.EnableStaff(r.Context(), a, id) },
+		"unlock":  func(a app.Actor, r *http.Request, id int64) error { return p.API.App.UnlockStaff(r.Context(), a, id) },
 		"password": func(a app.Actor, r *http.Request, id int64) error {
 			return p.API.App.SetStaffPassword(r.Context(), a, id, r.PostFormValue("password"))
 		},
@@ -91,7 +119,10 @@ func (p *Pages) staffAuthRoutes(h func(string, handler)) {
 
 // staffLogin checks the password and shows the next step.
 func (p *Pages) staffLogin(w http.ResponseWriter, r *http.Request) error {
-	st, err := p.API.App.StaffLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("username"), r.PostFormValue("password"), "")
+	// An enrolment code is only for an account's first sign-in; the
+	// authenticator's code is asked on the next page.
+	st, err := p.API.App.StaffLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("username"), r.PostFormValue("password"),
+		strings.TrimSpace(r.PostFormValue("enrol_code")))
 	if err != nil {
 		return err
 	}
@@ -132,6 +163,22 @@ func (p *Pages) sensitive(fn func(http.ResponseWriter, *http.Request, app.Actor)
 			return err
 		}
 		return see(w, r, "/staff/accounts")
+	}
+}
+
+// issuesCode runs an accounts-page action that issues an enrolment code
+// (adding an account, resetting its second factor) and shows the code this
+// once; a factor that is too old sends the visitor to step up first.
+func (p *Pages) issuesCode(fn func(*http.Request, app.Actor) (string, app.EnrolCode, error)) func(http.ResponseWriter, *http.Request, app.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		username, code, err := fn(r, a)
+		if err == app.ErrStepUp {
+			return see(w, r, "/staff/step-up?next="+url.QueryEscape("/staff/accounts"))
+		}
+		if err != nil {
+			return err
+		}
+		return p.render(w, r, 200, "staffenrolcode", "staffauth.enrolcode.title", enrolCodePage{Username: username, EnrolCode: code})
 	}
 }
 

@@ -20,6 +20,7 @@ var (
 	challengeField = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
 	secretText     = regexp.MustCompile(`<code>([A-Z2-7]{32})</code>`)
 	recoveryItem   = regexp.MustCompile(`<li><code>([0-9A-Z-]{14})</code></li>`)
+	enrolCodeText  = regexp.MustCompile(`<code class="enrol-code">([0-9A-Z]{5}-[0-9A-Z]{5})</code>`)
 )
 
 // TestStaffEnrolmentPages: a new admin's first sign-in shows the QR code
@@ -32,11 +33,22 @@ func TestStaffEnrolmentPages(t *testing.T) {
 	if err := e.svc.CreateStaff(ctx, app.System, &fairslot.Staff{Username: "boss", Name: "Boss", Role: fairslot.Admin}, pw); err != nil {
 		t.Fatal(err)
 	}
-	b := e.browser(t, e.internal)
-	if _, page := b.get("/staff/login"); !strings.Contains(page, "--demo") {
-		t.Errorf("the demo's login page does not say the demo staff skip the second factor")
+	enrol, err := e.svc.ResetStaffMFA(ctx, app.System, staffIDOf(t, e.svc, "boss"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	status, _, page := b.post("/staff/login", url.Values{"username": {"boss"}, "password": {pw}})
+	b := e.browser(t, e.internal)
+	if _, page := b.get("/staff/login"); !strings.Contains(page, "--demo") || !strings.Contains(page, `name="enrol_code"`) {
+		t.Errorf("the demo's login page does not say the demo staff skip the second factor, or has no enrolment code field")
+	}
+	// The password alone, or with a wrong enrolment code, shows no QR code.
+	for _, bad := range []string{"", "ABCDE-FGHJK"} {
+		status, _, page := b.post("/staff/login", url.Values{"username": {"boss"}, "password": {pw}, "enrol_code": {bad}})
+		if status != 401 || strings.Contains(page, `<svg class="qr"`) || challengeField.MatchString(page) {
+			t.Fatalf("first sign-in with enrolment code %q: %d\n%s", bad, status, page)
+		}
+	}
+	status, _, page := b.post("/staff/login", url.Values{"username": {"boss"}, "password": {pw}, "enrol_code": {enrol.Code}})
 	ch, secret := challengeField.FindStringSubmatch(page), secretText.FindStringSubmatch(page)
 	if status != 200 || ch == nil || secret == nil || !strings.Contains(page, `<svg class="qr"`) {
 		t.Fatalf("first sign-in: %d\n%s", status, page)
@@ -82,6 +94,30 @@ func TestStaffEnrolmentPages(t *testing.T) {
 	}
 	if status, _ := desk.get("/staff"); status == 200 {
 		t.Errorf("the disabled desk's session still opens the console")
+	}
+
+	// Adding an account shows its enrolment code once; the new member's
+	// first sign-in needs it. Resetting the factor shows a new one and the
+	// old one is dead.
+	status, _, page = b.post("/staff/accounts", url.Values{"username": {"nurse2"}, "name": {"Li Na"}, "role": {"nurse"}, "password": {"velvet harbor quartz tundra"}})
+	added := enrolCodeText.FindStringSubmatch(page)
+	if status != 200 || added == nil || !strings.Contains(page, "nurse2") {
+		t.Fatalf("adding an account: %d, no enrolment code shown\n%s", status, page)
+	}
+	nurseID := staffIDOf(t, e.svc, "nurse2")
+	b.get("/staff/accounts")
+	status, _, page = b.post("/staff/accounts/"+strconv.FormatInt(nurseID, 10)+"/reset-mfa", url.Values{})
+	reset := enrolCodeText.FindStringSubmatch(page)
+	if status != 200 || reset == nil || reset[1] == added[1] || !strings.Contains(page, "nurse2") {
+		t.Fatalf("a new enrolment code: %d\n%s", status, page)
+	}
+	nurse := e.browser(t, e.internal)
+	nurse.get("/staff/login")
+	if status, _, _ := nurse.post("/staff/login", url.Values{"username": {"nurse2"}, "password": {"velvet harbor quartz tundra"}, "enrol_code": {added[1]}}); status != 401 {
+		t.Errorf("the replaced enrolment code: %d, want 401", status)
+	}
+	if status, _, page := nurse.post("/staff/login", url.Values{"username": {"nurse2"}, "password": {"velvet harbor quartz tundra"}, "enrol_code": {reset[1]}}); status != 200 || !strings.Contains(page, `<svg class="qr"`) {
+		t.Errorf("the new enrolment code: %d\n%s", status, page)
 	}
 }
 

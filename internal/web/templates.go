@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/fairslot/fairslot/internal/access"
 )
 
 // parse reads the catalogue and every page: templates/layout.html with one
@@ -29,6 +31,10 @@ func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Te
 		"money": func(cents int64) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) },
 		"qr":    qrSVG,
 		"key":   func(prefix string, v any) string { return prefix + "." + fmt.Sprint(v) },
+		// reveal is the dot of the "revealform" partial (layout.html).
+		"reveal": func(page any, bookingID int64, back string) revealArgs {
+			return revealArgs{Page: page, BookingID: bookingID, Back: back, Fields: revealFields, Reasons: access.Reasons}
+		},
 	}
 	out := map[string]*template.Template{}
 	for _, n := range names {

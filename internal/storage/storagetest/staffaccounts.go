@@ -95,15 +95,20 @@ func testStaffAccounts(t *testing.T, s storage.Store) {
 		if err := tx.SetTOTPPending(ctx, a.ID, []byte("sealed-1")); err != nil {
 			return err
 		}
-		wantKind(t, "confirm another pending secret", tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-0"), 100, hashes("x"), base), fairslot.Conflict)
-		return tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-1"), 100, hashes("a"), base)
+		wantKind(t, "confirm without an enrolment code", tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-1"), sum("e1"), 100, hashes("x"), base), fairslot.Conflict)
+		if err := tx.SetEnrolCode(ctx, a.ID, sum("e1"), base.Add(time.Hour)); err != nil {
+			return err
+		}
+		wantKind(t, "confirm another pending secret", tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-0"), sum("e1"), 100, hashes("x"), base), fairslot.Conflict)
+		return tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-1"), sum("e1"), 100, hashes("a"), base)
 	})
 	got = view()
-	if !bytes.Equal(got.TOTPSealed, []byte("sealed-1")) || got.TOTPPendingSealed != nil || got.TOTPLastStep != 100 || got.RecoveryLeft != 10 {
-		t.Errorf("after confirm: %+v", got)
+	if !bytes.Equal(got.TOTPSealed, []byte("sealed-1")) || got.TOTPPendingSealed != nil || got.TOTPLastStep != 100 || got.RecoveryLeft != 10 ||
+		got.EnrolCodeHash != nil || !got.EnrolCodeExpires.IsZero() {
+		t.Errorf("after confirm (the enrolment code spent): %+v", got)
 	}
 	err = s.Update(ctx, func(tx storage.Tx) error {
-		return tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-1"), 101, hashes("b"), base)
+		return tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-1"), sum("e1"), 101, hashes("b"), base)
 	})
 	wantKind(t, "confirm twice", err, fairslot.Conflict)
 
@@ -137,9 +142,13 @@ func testStaffAccounts(t *testing.T, s storage.Store) {
 		if err := tx.SetTOTPPending(ctx, a.ID, []byte("sealed-2")); err != nil {
 			return err
 		}
-		wantKind(t, "re-enrol with a used step", tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-2"), 101, hashes("c"), base), fairslot.Conflict)
+		if err := tx.SetEnrolCode(ctx, a.ID, sum("e2"), base.Add(time.Hour)); err != nil {
+			return err
+		}
+		wantKind(t, "re-enrol with a used step", tx.ConfirmTOTP(ctx, a.ID, []byte("sealed-2"), sum("e2"), 101, hashes("c"), base), fairslot.Conflict)
 		return nil
 	})
+	testEnrolCodes(t, s, b.ID, hashes)
 
 	// Sessions: touched forward, ended once, by one or by all.
 	s1 := storage.StaffSession{TokenHash: sum("t1"), StaffID: a.ID, CreatedAt: base, LastSeenAt: base, FactorAt: base}
@@ -200,4 +209,53 @@ func testStaffAccounts(t *testing.T, s storage.Store) {
 	wantKind(t, "touch an ended session", err, fairslot.NotFound)
 	err = s.View(ctx, func(tx storage.Tx) error { _, err := tx.StaffSession(ctx, sum("none")); return err })
 	wantKind(t, "unknown session", err, fairslot.NotFound)
+}
+
+// testEnrolCodes: an enrolment is confirmed only with the account's current,
+// unexpired enrolment code, which it spends; a new code replaces the old.
+func testEnrolCodes(t *testing.T, s storage.Store, id int64, hashes func(string) [][]byte) {
+	t.Helper()
+	view := func() (got storage.StaffAuth) {
+		t.Helper()
+		if err := s.View(ctx, func(tx storage.Tx) (err error) { got, err = tx.StaffAuth(ctx, id); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	confirm := func(code string, step int64, at time.Time) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.ConfirmTOTP(ctx, id, []byte("pending-b"), sum(code), step, hashes("b"+code), at)
+		})
+	}
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.SetTOTPPending(ctx, id, []byte("pending-b")); err != nil {
+			return err
+		}
+		wantKind(t, "enrolment code of nobody", tx.SetEnrolCode(ctx, 9999, sum("old"), base), fairslot.NotFound)
+		return tx.SetEnrolCode(ctx, id, sum("old"), base.Add(time.Hour))
+	})
+	if got := view(); !bytes.Equal(got.EnrolCodeHash, sum("old")) || !got.EnrolCodeExpires.Equal(base.Add(time.Hour)) {
+		t.Fatalf("after SetEnrolCode: %+v", got)
+	}
+	update(t, s, func(tx storage.Tx) error { return tx.SetEnrolCode(ctx, id, sum("new"), base.Add(2*time.Hour)) })
+	wantKind(t, "confirm with a replaced code", confirm("old", 10, base), fairslot.Conflict)
+	wantKind(t, "confirm with a wrong code", confirm("other", 10, base), fairslot.Conflict)
+	wantKind(t, "confirm with an expired code", confirm("new", 10, base.Add(2*time.Hour)), fairslot.Conflict)
+	if got := view(); got.TOTPSealed != nil || !bytes.Equal(got.EnrolCodeHash, sum("new")) {
+		t.Fatalf("a refused confirm changed the account: %+v", got)
+	}
+	if err := confirm("new", 10, base.Add(time.Hour)); err != nil {
+		t.Fatalf("confirm with the current code: %v", err)
+	}
+	if got := view(); !bytes.Equal(got.TOTPSealed, []byte("pending-b")) || got.EnrolCodeHash != nil || got.TOTPLastStep != 10 {
+		t.Errorf("after confirm: %+v", got)
+	}
+	// Spent: a second enrolment with the same code is refused.
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.ResetMFA(ctx, id, base); err != nil {
+			return err
+		}
+		return tx.SetTOTPPending(ctx, id, []byte("pending-b"))
+	})
+	wantKind(t, "confirm with a spent code", confirm("new", 11, base.Add(time.Hour)), fairslot.Conflict)
 }
