@@ -2,19 +2,23 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/config"
+	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/rekey"
+	"github.com/fairslot/fairslot/internal/storage"
 )
 
 // keysLoop follows the keyset while serving: every node reads the file
 // again every keys.reload_every, and the node that leads the jobs re-seals
-// and re-indexes under the new keys every keys.rekey_every (rekey).
-func keysLoop(ctx context.Context, c config.Config, svc *app.Service, log *slog.Logger, leading func() bool) {
-	job := rekey.Job{Store: svc.Store, Vault: svc.Vault, Batch: c.Keys.RekeyBatch, Log: log}
+// and re-indexes under the new keys every keys.rekey_every (rekey) through
+// st — nil when this node may not (PostgreSQL without keys.rekey_db).
+func keysLoop(ctx context.Context, c config.Config, svc *app.Service, st storage.Store, log *slog.Logger, leading func() bool) {
+	job := rekey.Job{Store: st, Vault: svc.Vault, Batch: c.Keys.RekeyBatch, Log: log}
 	reload := time.NewTicker(time.Duration(c.Keys.ReloadEvery))
 	defer reload.Stop()
 	work := time.NewTicker(time.Duration(c.Keys.RekeyEvery))
@@ -30,7 +34,7 @@ func keysLoop(ctx context.Context, c config.Config, svc *app.Service, log *slog.
 				log.Info("keyset reloaded: new values are sealed under its primary key")
 			}
 		case <-work.C:
-			if !leading() {
+			if st == nil || !leading() {
 				continue
 			}
 			if r, err := job.Run(ctx); err != nil && ctx.Err() == nil {
@@ -40,4 +44,24 @@ func keysLoop(ctx context.Context, c config.Config, svc *app.Service, log *slog.
 			}
 		}
 	}
+}
+
+// rekeyStore is what this node re-keys through: the embedded store itself,
+// or on PostgreSQL a small pool as the rekey role (keys.rekey_db); nil, with
+// a warning, when that is not configured. The caller closes it.
+func rekeyStore(ctx context.Context, c config.Config, svc *app.Service, log *slog.Logger) (storage.Store, func(), error) {
+	if c.DB == "" {
+		return svc.Store, func() {}, nil
+	}
+	if c.Keys.RekeyDB == "" {
+		log.Warn("keys.rekey_db is not set: after a key rotation this server does not re-seal or re-index by itself; run 'fairslot keys rekey' with the rekey role's or the owner's URL")
+		return nil, func() {}, nil
+	}
+	loc, _ := c.Location()
+	st, err := postgres.Open(ctx, c.Keys.RekeyDB, postgres.Options{Location: loc, AppName: c.NodeName() + "-rekey", MaxConns: 2,
+		StatementTimeout: time.Minute})
+	if err != nil {
+		return nil, nil, fmt.Errorf("keys.rekey_db: %w", err)
+	}
+	return st, func() { st.Close() }, nil
 }

@@ -46,9 +46,14 @@ func keysConfig(name string, args []string, stderr io.Writer, flags func(*flag.F
 	return c, c.Validate()
 }
 
-// keysJob opens the database with the keyset for the rekey work.
+// keysJob opens the database with the keyset for the rekey work: on
+// PostgreSQL as keys.rekey_db when set, else as db (the owner, run from the
+// administrator's host; the online role may not re-key).
 func keysJob(ctx context.Context, c config.Config, stderr io.Writer) (rekey.Job, func(), error) {
 	log := newLogger(c, stderr)
+	if c.Keys.RekeyDB != "" {
+		c.DB = c.Keys.RekeyDB
+	}
 	svc, st, err := open(c, log)
 	if err != nil {
 		return rekey.Job{}, nil, err
@@ -250,7 +255,7 @@ func runKeysPrune(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stdout, "nothing to prune: the keyset holds only its primary keys")
 		return nil
 	}
-	ks, err = vault.Prune(c.Keyset, parts...)
+	ks, err = vault.Prune(c.Keyset, ks, parts...)
 	if err != nil {
 		return err
 	}

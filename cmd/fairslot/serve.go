@@ -396,12 +396,16 @@ func site(api, pages http.Handler) http.Handler {
 // the job lock sweeps and its watchdog acts first, the others stand by to
 // take over and act when the leader does not.
 func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, backend storage.Store, log *slog.Logger, metrics *prometheus.Registry, audit *merkle.Job) (func(context.Context), error) {
+	rk, closeRekey, err := rekeyStore(ctx, c, svc, log) // keysloop.go
+	if err != nil {
+		return nil, err
+	}
 	pg, ok := backend.(*postgres.Store)
 	if !ok {
 		return func(ctx context.Context) {
 			var wg sync.WaitGroup
 			wg.Go(func() { auditLoop(ctx, audit) })
-			wg.Go(func() { keysLoop(ctx, c, svc, log, func() bool { return true }) })
+			wg.Go(func() { keysLoop(ctx, c, svc, rk, log, func() bool { return true }) })
 			svc.Run(ctx, time.Duration(c.SweepInterval))
 			wg.Wait()
 		}, nil
@@ -441,9 +445,10 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		if jobs.Watchdog != nil {
 			defer jobs.Watchdog.Pool.Close()
 		}
+		defer closeRekey()
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		wg.Go(func() { keysLoop(ctx, c, svc, log, jobs.Leading) })
+		wg.Go(func() { keysLoop(ctx, c, svc, rk, log, jobs.Leading) })
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
 			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due

@@ -81,7 +81,8 @@ func TestRotationKeepsIdentities(t *testing.T) {
 	if s, err := job.Check(ctx); err != nil || s.StaleTotal() != 0 || !s.IndexVerified {
 		t.Fatalf("after the job: %+v, %v", s, err)
 	}
-	if _, err := vault.Prune(path, vault.Sealing, vault.Index); err != nil {
+	checked, _ := vault.ReadStatus(path)
+	if _, err := vault.Prune(path, checked, vault.Sealing, vault.Index); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.Vault.Reload()

@@ -177,7 +177,7 @@ func Default() Config {
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 	}
@@ -275,7 +275,7 @@ func (c Config) Validate() error {
 	if err := c.Access.Limits().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if err := c.Keys.validate(); err != nil {
+	if err := c.Keys.validate(c.DB); err != nil {
 		return err
 	}
 	if err := c.Audit.validate(c.DataDir); err != nil {
@@ -343,7 +343,7 @@ func (c Config) Location() (*time.Location, error) {
 // Redacted returns c with secrets replaced: the passwords in database and
 // Redis URLs.
 func (c Config) Redacted() Config {
-	c.DB, c.WatchdogDB, c.FrontDoor.Redis = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis)
+	c.DB, c.WatchdogDB, c.FrontDoor.Redis, c.Keys.RekeyDB = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis), redactURL(c.Keys.RekeyDB)
 	c.Audit = c.Audit.redacted()
 	return c
 }

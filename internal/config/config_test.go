@@ -133,6 +133,8 @@ func TestKeysetOutsideResolvesSymlinks(t *testing.T) {
 	dataIntoKeys := link(other, "datalink") // a data directory that is the secrets directory
 	os.WriteFile(filepath.Join(data, "real.json"), []byte("{}"), 0o600)
 	fileIntoData := link(filepath.Join(data, "real.json"), "keyset.json")
+	os.Mkdir(filepath.Join(data, "sub"), 0o700)
+	subOfData := link(filepath.Join(data, "sub"), "x") // x/.. is the data directory, not root
 	tests := []struct {
 		name, data, keyset string
 		ok                 bool
@@ -142,6 +144,8 @@ func TestKeysetOutsideResolvesSymlinks(t *testing.T) {
 		{"through a linked directory, not yet created", data, filepath.Join(keysIntoData, "new", "keyset.json"), false},
 		{"a linked file", data, fileIntoData, false},
 		{"data through a link", dataIntoKeys, filepath.Join(other, "keyset.json"), false},
+		{"a link, then ..", data, subOfData + "/../keyset.json", false},
+		{"a real directory, then ..", data, filepath.Join(other, "..", "secrets", "k.json"), true},
 	}
 	for _, tt := range tests {
 		c := config.Default()

@@ -19,13 +19,23 @@ type Keys struct {
 	RekeyEvery fairslot.Duration `json:"rekey_every"`
 	// RekeyBatch is how many rows go in one transaction of that work.
 	RekeyBatch int `json:"rekey_batch"`
+	// RekeyDB is, on PostgreSQL, the URL the job leader re-seals and
+	// re-indexes with: the fairslot_rekey role, which alone (with the owner)
+	// may call the reseal and reindex_blind functions — the online role may
+	// not, or it could rewrite any blind index or sealed value. Unset, the
+	// servers do not re-key by themselves: run `fairslot keys rekey` with
+	// that role's or the owner's URL after a rotation (env FAIRSLOT_REKEY_DB).
+	RekeyDB string `json:"rekey_db"`
 }
 
 func defaultKeys() Keys {
 	return Keys{ReloadEvery: fairslot.Duration(10 * time.Second), RekeyEvery: fairslot.Duration(time.Minute), RekeyBatch: 200}
 }
 
-func (k Keys) validate() error {
+func (k Keys) validate(db string) error {
+	if k.RekeyDB != "" && db == "" {
+		return fmt.Errorf("config: keys.rekey_db is for PostgreSQL; set db too")
+	}
 	if k.ReloadEvery < fairslot.Duration(time.Second) || k.RekeyEvery < fairslot.Duration(time.Second) {
 		return fmt.Errorf("config: keys.reload_every and keys.rekey_every must be at least 1s")
 	}

@@ -35,9 +35,18 @@ func openTest(t *testing.T, o postgres.Options) (*postgres.Store, string) {
 
 func TestConformance(t *testing.T) {
 	pgtest.Require(t)
-	storagetest.Run(t, func(t *testing.T) storage.Store {
+	open := func(t *testing.T) storage.Store {
 		s, _ := openTest(t, postgres.Options{})
 		return s
+	}
+	storagetest.Run(t, open)
+	storagetest.RunRekey(t, func(t *testing.T) (storage.Store, storage.Store) {
+		s, dsn := openTest(t, postgres.Options{})
+		rk, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, rk
 	})
 }
 

@@ -22,24 +22,24 @@ func known(ok bool, what string) error {
 	return nil
 }
 
-func (t *tx) SealedValues(ctx context.Context, c storage.SealedColumn, prefix []byte, after int64, limit int) ([]storage.SealedValue, error) {
+func (t *tx) SealedValues(ctx context.Context, c storage.SealedColumn, prefixes [][]byte, after int64, limit int) ([]storage.SealedValue, error) {
 	if err := known(c.Known(), c.Table+"."+c.Column); err != nil {
 		return nil, err
 	}
 	return all(ctx, t, func(r pgx.Rows) (v storage.SealedValue, err error) {
 		return v, r.Scan(&v.ID, &v.Row, &v.Value)
 	}, fmt.Sprintf(`SELECT %[1]s AS k, %[2]s::text AS r, %[3]s FROM %[4]s
-		WHERE %[1]s > $1 AND length(%[3]s) > 0 AND substring(%[3]s FROM 1 FOR 5) <> $2 ORDER BY k LIMIT $3`,
-		c.ID, c.RowColumn, c.Column, c.Table), after, prefix, limit)
+		WHERE %[1]s > $1 AND substring(%[3]s FROM 1 FOR 5) = ANY($2::bytea[]) ORDER BY k LIMIT $3`,
+		c.ID, c.RowColumn, c.Column, c.Table), after, prefixes, limit)
 }
 
-func (t *tx) CountSealed(ctx context.Context, c storage.SealedColumn, prefix []byte) (int, error) {
+func (t *tx) CountSealed(ctx context.Context, c storage.SealedColumn, prefixes [][]byte) (int, error) {
 	if err := known(c.Known(), c.Table+"."+c.Column); err != nil {
 		return 0, err
 	}
 	var n int
-	err := t.tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE length(%[1]s) > 0 AND substring(%[1]s FROM 1 FOR 5) <> $1`,
-		c.Column, c.Table), prefix).Scan(&n)
+	err := t.tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE substring(%[1]s FROM 1 FOR 5) = ANY($1::bytea[])`,
+		c.Column, c.Table), prefixes).Scan(&n)
 	return n, err
 }
 
@@ -97,4 +97,9 @@ func (t *tx) InsertExtraSlotReason(ctx context.Context, slotID int64, sealed []b
 func (t *tx) ExtraSlotReason(ctx context.Context, slotID int64) ([]byte, error) {
 	var v []byte
 	return v, one(t.tx.QueryRow(ctx, `SELECT reason_sealed FROM extra_slot_reasons WHERE slot_id = $1`, slotID), "extra slot reason", &v)
+}
+
+func (t *tx) PutRekeyState(ctx context.Context, key, value string) error {
+	_, err := t.exec(ctx, `SELECT put_rekey_state($1, $2)`, key, value)
+	return err
 }

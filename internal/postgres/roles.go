@@ -18,6 +18,11 @@ const (
 	OwnerRole    = "fairslot_owner"
 	OnlineRole   = "fairslot_online"
 	WatchdogRole = "fairslot_watchdog"
+	// RekeyRole re-seals and re-indexes after a key rotation: it may read
+	// the tables and call reseal and reindex_blind, which the online role
+	// may not (with them it could point any account's blind index at its
+	// own phone, or overwrite any sealed value).
+	RekeyRole = "fairslot_rekey"
 )
 
 // RolesSQL creates the roles (if missing), hands every object of the schema
@@ -36,6 +41,8 @@ BEGIN
 	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
 	BEGIN CREATE ROLE fairslot_watchdog LOGIN;
 	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+	BEGIN CREATE ROLE fairslot_rekey LOGIN CONNECTION LIMIT 20;
+	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
 	-- Defaults for every online session, whatever the client sets up. Every
 	-- node runs a watchdog on one connection.
 	BEGIN
@@ -44,6 +51,9 @@ BEGIN
 		ALTER ROLE fairslot_online SET statement_timeout = '10s';
 		ALTER ROLE fairslot_online SET idle_in_transaction_session_timeout = '30s';
 		ALTER ROLE fairslot_online SET search_path = fairslot;
+		ALTER ROLE fairslot_rekey SET lock_timeout = '2s';
+		ALTER ROLE fairslot_rekey SET statement_timeout = '60s';
+		ALTER ROLE fairslot_rekey SET search_path = fairslot;
 	EXCEPTION WHEN internal_error OR unique_violation THEN NULL; END;
 	BEGIN GRANT pg_signal_backend, pg_read_all_stats TO fairslot_watchdog;
 	EXCEPTION WHEN internal_error OR unique_violation THEN NULL; END;
@@ -66,12 +76,18 @@ BEGIN
 END $$;
 
 REVOKE ALL ON SCHEMA fairslot FROM PUBLIC;
-GRANT USAGE ON SCHEMA fairslot TO fairslot_online, fairslot_watchdog;
-REVOKE ALL ON ALL TABLES IN SCHEMA fairslot FROM fairslot_online, fairslot_watchdog;
+GRANT USAGE ON SCHEMA fairslot TO fairslot_online, fairslot_watchdog, fairslot_rekey;
+REVOKE ALL ON ALL TABLES IN SCHEMA fairslot FROM fairslot_online, fairslot_watchdog, fairslot_rekey;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fairslot TO fairslot_online;
 REVOKE INSERT ON fairslot.schema_migrations FROM fairslot_online;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fairslot TO fairslot_online;
+-- Re-sealing and re-indexing are the rekey role's (and the owner's) alone.
+REVOKE EXECUTE ON FUNCTION fairslot.reseal(text, text, bigint, bytea, bytea), fairslot.reindex_blind(text, text, bigint, bytea, bytea),
+	fairslot.put_rekey_state(text, text) FROM fairslot_online;
+GRANT SELECT ON ALL TABLES IN SCHEMA fairslot TO fairslot_rekey;
+GRANT EXECUTE ON FUNCTION fairslot.reseal(text, text, bigint, bytea, bytea), fairslot.reindex_blind(text, text, bigint, bytea, bytea),
+	fairslot.put_rekey_state(text, text), fairslot.put_setting(text, text) TO fairslot_rekey;
 
 GRANT SELECT ON fairslot.nodes TO fairslot_watchdog;
 GRANT INSERT ON fairslot.audit_events TO fairslot_watchdog;

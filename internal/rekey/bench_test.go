@@ -77,7 +77,8 @@ func BenchmarkRekey(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			vault.Prune(path, vault.Sealing, vault.Index) // the next loop starts from one key
+			checked, _ := vault.ReadStatus(path)
+			vault.Prune(path, checked, vault.Sealing, vault.Index) // the next loop starts from one key
 			v.Reload()
 			b.StartTimer()
 		}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/fairslot/fairslot"
@@ -73,14 +74,15 @@ func (j Job) Run(ctx context.Context) (Result, error) {
 // column that is under another key.
 func (j Job) Reseal(ctx context.Context) (Result, error) {
 	var total Result
-	if seal, _ := j.Vault.OldKeys(); !seal {
-		return total, nil // one key, or a newer one staged: nothing to bring over
+	older := j.Vault.OlderSealPrefixes()
+	if len(older) == 0 {
+		return total, nil // no key older than the primary: nothing to bring over
 	}
 	prefix := j.Vault.SealPrefix()
 	for _, c := range storage.SealedColumns {
 		r, err := walk(ctx, j,
 			func(tx storage.Tx, after int64) ([]storage.SealedValue, error) {
-				return tx.SealedValues(ctx, c, prefix, after, j.batch())
+				return tx.SealedValues(ctx, c, older, after, j.batch())
 			},
 			func(v storage.SealedValue) int64 { return v.ID },
 			func(tx storage.Tx, v storage.SealedValue) (outcome, error) {
@@ -114,7 +116,7 @@ func (j Job) Reseal(ctx context.Context) (Result, error) {
 func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 	key := strconv.FormatUint(uint64(j.Vault.IndexKey()), 10)
 	if _, index := j.Vault.OldKeys(); !index {
-		return Result{}, nil // one key, or a newer one staged: nothing to bring over
+		return Result{}, nil // no key older than the primary: nothing to bring over
 	}
 	if v, err := j.setting(ctx, indexVerified); err != nil || v == key {
 		return Result{}, err
@@ -134,10 +136,12 @@ func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 				if strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) != key {
 					return stop, nil // the keyset was reloaded mid-pass
 				}
-				fresh := j.Vault.Index(v.Kind, plain)
-				if bytes.Equal(fresh, v.Index) {
+				// Only an index under an older key moves to the primary; one
+				// under a newer key (staged here, promoted elsewhere) stays.
+				if !slices.ContainsFunc(j.Vault.OlderIndexes(v.Kind, plain), func(i []byte) bool { return bytes.Equal(i, v.Index) }) {
 					return unchanged, nil
 				}
+				fresh := j.Vault.Index(v.Kind, plain)
 				return swap(ctx, tx, func() error { return tx.Reindex(ctx, c, v.ID, v.Index, fresh) })
 			})
 		total.add(r)
@@ -146,7 +150,7 @@ func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 		}
 	}
 	if total == (Result{}) && strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) == key {
-		err := j.Store.Update(ctx, func(tx storage.Tx) error { return tx.PutSetting(ctx, indexVerified, key) })
+		err := j.Store.Update(ctx, func(tx storage.Tx) error { return tx.PutRekeyState(ctx, indexVerified, key) })
 		return total, err
 	}
 	j.log().Info("rekey: blind indexes rebuilt under the primary index key", "changed", total.Changed, "failed", total.Failed, "raced", total.Raced)
@@ -243,7 +247,7 @@ func (j Job) setting(ctx context.Context, key string) (v string, err error) {
 
 // Status is what still needs the old keys.
 type Status struct {
-	Stale         map[string]int // per table.column: values not under the primary sealing key
+	Stale         map[string]int // per table.column: values under a sealing key older than the primary
 	IndexVerified bool           // every blind index is under the primary index key
 }
 
@@ -258,10 +262,10 @@ func (s Status) StaleTotal() (n int) {
 // Check counts what still needs the old keys.
 func (j Job) Check(ctx context.Context) (Status, error) {
 	st := Status{Stale: map[string]int{}}
-	prefix := j.Vault.SealPrefix()
+	older := j.Vault.OlderSealPrefixes()
 	err := j.Store.View(ctx, func(tx storage.Tx) error {
 		for _, c := range storage.SealedColumns {
-			n, err := tx.CountSealed(ctx, c, prefix)
+			n, err := tx.CountSealed(ctx, c, older)
 			if err != nil {
 				return err
 			}

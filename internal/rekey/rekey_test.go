@@ -21,7 +21,8 @@ import (
 var ctx = context.Background()
 
 func TestRotationSQLite(t *testing.T) {
-	testRotation(t, sqliteStore(t))
+	st := sqliteStore(t)
+	testRotation(t, st, st)
 }
 
 // sqliteStore is a migrated embedded store, closed after the test.
@@ -39,8 +40,8 @@ func sqliteStoreB(t testing.TB) storage.Store {
 	return st
 }
 
-// On PostgreSQL as the online role: every change goes through the owner's
-// reseal and reindex_blind functions.
+// On PostgreSQL the rows are written as the online role and re-keyed as
+// the rekey role, whose functions are the only way to change them.
 func TestRotationPostgres(t *testing.T) {
 	pgtest.Require(t)
 	admin, as := pgtest.Fresh(t)
@@ -55,11 +56,15 @@ func TestRotationPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner.Close()
-	st, err := postgres.Open(ctx, as(postgres.OnlineRole), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
+	open := func(role string) storage.Store {
+		st, err := postgres.Open(ctx, as(role), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
 	}
-	testRotation(t, st)
+	testRotation(t, open(postgres.OnlineRole), open(postgres.RekeyRole))
 }
 
 type person struct {
@@ -77,11 +82,7 @@ func patientField(ref, col string) vault.Field {
 // job brings every sealed value and index to the new keys while old and
 // new values stay readable, that Check tracks what is left, and that after a
 // prune everything still opens and is found.
-func testRotation(t *testing.T, st storage.Store) {
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+func testRotation(t *testing.T, st, rk storage.Store) {
 	path := filepath.Join(t.TempDir(), "keyset.json")
 	v, err := vault.Open(path)
 	if err != nil {
@@ -113,7 +114,7 @@ func testRotation(t *testing.T, st storage.Store) {
 	for i := range 20 {
 		create(i)
 	}
-	job := rekey.Job{Store: st, Vault: v, Batch: 7}
+	job := rekey.Job{Store: rk, Vault: v, Batch: 7}
 	if s, err := job.Check(ctx); err != nil || s.StaleTotal() != 0 || !s.IndexVerified {
 		t.Fatalf("before any rotation: %+v, %v", s, err)
 	}
@@ -177,7 +178,8 @@ func testRotation(t *testing.T, st storage.Store) {
 	if s, _ = job.Check(ctx); s.StaleTotal() != 0 || !s.IndexVerified {
 		t.Errorf("after the confirming run: %+v", s)
 	}
-	if _, err := vault.Prune(path, vault.Sealing, vault.Index); err != nil {
+	checked, _ := vault.ReadStatus(path)
+	if _, err := vault.Prune(path, checked, vault.Sealing, vault.Index); err != nil {
 		t.Fatal(err)
 	}
 	if changed, err := v.Reload(); !changed || err != nil {
@@ -206,8 +208,10 @@ func testRotation(t *testing.T, st storage.Store) {
 	})
 }
 
-// A value that opens under no key is counted, logged by row, and left as it
-// is; the job goes on with the rest.
+// A value under an older key that does not open (damaged) is counted,
+// logged by row, and left as it is; the job goes on with the rest. A value
+// under a key the keyset does not hold at all is not the job's: it is left
+// alone and not counted as stale.
 func TestUnopenableValueIsReportedNotFatal(t *testing.T) {
 	st := sqliteStore(t)
 	path := filepath.Join(t.TempDir(), "keyset.json")
@@ -216,9 +220,13 @@ func TestUnopenableValueIsReportedNotFatal(t *testing.T) {
 	good := storage.AccountRecord{Ref: "good", PhoneIndex: v.Index("phone", "1"), CreatedAt: time.Now()}
 	good.PhoneSealed, _ = v.Seal(vault.Field{Table: "accounts", Row: "good", Column: "phone"}, "13900000001")
 	bad := storage.AccountRecord{Ref: "bad", PhoneIndex: v.Index("phone", "2"), CreatedAt: time.Now()}
-	bad.PhoneSealed, _ = other.Seal(vault.Field{Table: "accounts", Row: "bad", Column: "phone"}, "13900000002")
+	bad.PhoneSealed, _ = v.Seal(vault.Field{Table: "accounts", Row: "bad", Column: "phone"}, "13900000002")
+	bad.PhoneSealed[len(bad.PhoneSealed)-1] ^= 1
+	foreign := storage.AccountRecord{Ref: "foreign", PhoneIndex: v.Index("phone", "3"), CreatedAt: time.Now()}
+	foreign.PhoneSealed, _ = other.Seal(vault.Field{Table: "accounts", Row: "foreign", Column: "phone"}, "13900000003")
 	st.Update(ctx, func(tx storage.Tx) error {
 		tx.CreateAccount(ctx, &bad)
+		tx.CreateAccount(ctx, &foreign)
 		return tx.CreateAccount(ctx, &good)
 	})
 	vault.Rotate(path, time.Now(), vault.Sealing)
@@ -259,6 +267,54 @@ func TestStagedLeaderLeavesNewerKeysAlone(t *testing.T) {
 		got, err := tx.AccountByPhone(ctx, a.PhoneIndex)
 		if err != nil || !bytes.Equal(got.PhoneSealed, a.PhoneSealed) {
 			t.Errorf("the promoted node's row changed: %+v, %v", got, err)
+		}
+		return nil
+	})
+}
+
+// A rotation followed, before the job has run, by the next rotation's
+// staged key: the rows under the oldest key are still the job's (a staged
+// key is no reason to think the indexes rebuilt), and once it is done a
+// prune drops the oldest key only — every row is found after it.
+func TestStagedKeyDoesNotHideOldRows(t *testing.T) {
+	st := sqliteStore(t)
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	v, _ := vault.Open(path)
+	a := storage.AccountRecord{Ref: "a", PhoneIndex: v.Index("phone", "13900000001"), CreatedAt: time.Now()}
+	a.PhoneSealed, _ = v.Seal(vault.Field{Table: "accounts", Row: "a", Column: "phone"}, "13900000001")
+	st.Update(ctx, func(tx storage.Tx) error { return tx.CreateAccount(ctx, &a) })
+	vault.Rotate(path, time.Now())
+	vault.Stage(path)
+	v.Reload()
+	job := rekey.Job{Store: st, Vault: v}
+	if s, err := job.Check(ctx); err != nil || s.IndexVerified || s.StaleTotal() != 1 {
+		t.Fatalf("with the first rotation not yet done and the next staged: %+v, %v; want 1 stale, indexes not verified", s, err)
+	}
+	for {
+		r, err := job.Run(ctx)
+		if err != nil || r.Failed > 0 {
+			t.Fatal(r, err)
+		}
+		if r.Changed == 0 {
+			break
+		}
+	}
+	if s, _ := job.Check(ctx); !s.IndexVerified || s.StaleTotal() != 0 {
+		t.Fatalf("after the job: %+v", s)
+	}
+	checked, _ := vault.ReadStatus(path)
+	st0, err := vault.Prune(path, checked, vault.Sealing, vault.Index)
+	if err != nil || len(st0.Index.Keys) != 2 || len(st0.Seal.Keys) != 2 {
+		t.Fatalf("Prune = %+v, %v; want the primary and the staged key kept", st0, err)
+	}
+	v.Reload()
+	st.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.AccountByPhone(ctx, v.Index("phone", "13900000001"))
+		if err != nil || got.ID != a.ID {
+			t.Errorf("after the prune the account is not found under the primary index: %+v, %v", got, err)
+		}
+		if p, err := v.Open(vault.Field{Table: "accounts", Row: "a", Column: "phone"}, got.PhoneSealed); err != nil || p != "13900000001" {
+			t.Errorf("after the prune the phone opens to %q, %v", p, err)
 		}
 		return nil
 	})

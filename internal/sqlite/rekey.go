@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -20,24 +21,37 @@ func known(ok bool, what string) error {
 	return nil
 }
 
-func (t *tx) SealedValues(ctx context.Context, c storage.SealedColumn, prefix []byte, after int64, limit int) ([]storage.SealedValue, error) {
+// prefixIn is "the value's key prefix is one of prefixes" and its arguments.
+func prefixIn(column string, prefixes [][]byte) (string, []any) {
+	if len(prefixes) == 0 {
+		return "0", nil
+	}
+	args := make([]any, len(prefixes))
+	for i, p := range prefixes {
+		args[i] = p
+	}
+	return "substr(" + column + ", 1, 5) IN (?" + strings.Repeat(", ?", len(prefixes)-1) + ")", args
+}
+
+func (t *tx) SealedValues(ctx context.Context, c storage.SealedColumn, prefixes [][]byte, after int64, limit int) ([]storage.SealedValue, error) {
 	if err := known(c.Known(), c.Table+"."+c.Column); err != nil {
 		return nil, err
 	}
+	in, args := prefixIn(c.Column, prefixes)
 	return all(ctx, t, func(r *sql.Rows) (v storage.SealedValue, err error) {
 		return v, r.Scan(&v.ID, &v.Row, &v.Value)
 	}, fmt.Sprintf(`SELECT %[1]s AS k, CAST(%[2]s AS TEXT) AS r, %[3]s FROM %[4]s
-		WHERE %[1]s > ? AND length(%[3]s) > 0 AND substr(%[3]s, 1, 5) <> ? ORDER BY k LIMIT ?`,
-		c.ID, c.RowColumn, c.Column, c.Table), after, prefix, limit)
+		WHERE %[1]s > ? AND %[5]s ORDER BY k LIMIT ?`,
+		c.ID, c.RowColumn, c.Column, c.Table, in), append(append([]any{after}, args...), limit)...)
 }
 
-func (t *tx) CountSealed(ctx context.Context, c storage.SealedColumn, prefix []byte) (int, error) {
+func (t *tx) CountSealed(ctx context.Context, c storage.SealedColumn, prefixes [][]byte) (int, error) {
 	if err := known(c.Known(), c.Table+"."+c.Column); err != nil {
 		return 0, err
 	}
+	in, args := prefixIn(c.Column, prefixes)
 	var n int
-	err := t.queryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE length(%[1]s) > 0 AND substr(%[1]s, 1, 5) <> ?`,
-		c.Column, c.Table), prefix).Scan(&n)
+	err := t.queryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s`, c.Table, in), args...).Scan(&n)
 	return n, err
 }
 
@@ -101,4 +115,8 @@ func (t *tx) InsertExtraSlotReason(ctx context.Context, slotID int64, sealed []b
 func (t *tx) ExtraSlotReason(ctx context.Context, slotID int64) ([]byte, error) {
 	var v []byte
 	return v, one(t.queryRow(ctx, `SELECT reason_sealed FROM extra_slot_reasons WHERE slot_id = ?`, slotID), "extra slot reason", &v)
+}
+
+func (t *tx) PutRekeyState(ctx context.Context, key, value string) error {
+	return t.PutSetting(ctx, key, value)
 }

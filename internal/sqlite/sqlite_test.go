@@ -8,5 +8,15 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Store { return openTestAt(t, t.TempDir()) })
+	open := func(t *testing.T) storage.Store { return openTestAt(t, t.TempDir()) }
+	storagetest.Run(t, open)
+	storagetest.RunRekey(t, func(t *testing.T) (storage.Store, storage.Store) {
+		s := open(t)
+		return s, nopClose{s}
+	})
 }
+
+// nopClose is a store whose Close does nothing: one store in two roles.
+type nopClose struct{ storage.Store }
+
+func (nopClose) Close() error { return nil }

@@ -79,15 +79,19 @@ type IndexedValue struct {
 // the one read (a Conflict otherwise), so a job racing a write never
 // overwrites it.
 type Rekey interface {
-	// SealedValues lists up to limit non-empty values of c with an id above
-	// after that do not start with prefix (the primary key's), by id.
-	SealedValues(ctx context.Context, c SealedColumn, prefix []byte, after int64, limit int) ([]SealedValue, error)
-	// CountSealed counts the non-empty values of c that do not start with prefix.
-	CountSealed(ctx context.Context, c SealedColumn, prefix []byte) (int, error)
+	// SealedValues lists up to limit values of c with an id above after
+	// whose first five bytes (Tink's key prefix) are one of prefixes (the
+	// keys older than the primary), by id.
+	SealedValues(ctx context.Context, c SealedColumn, prefixes [][]byte, after int64, limit int) ([]SealedValue, error)
+	// CountSealed counts the values of c under one of prefixes.
+	CountSealed(ctx context.Context, c SealedColumn, prefixes [][]byte) (int, error)
 	Reseal(ctx context.Context, c SealedColumn, id int64, old, new []byte) error
 	// IndexedValues lists up to limit rows of c with an id above after, by id.
 	IndexedValues(ctx context.Context, c IndexedColumn, after int64, limit int) ([]IndexedValue, error)
 	Reindex(ctx context.Context, c IndexedColumn, id int64, old, new []byte) error
+	// PutRekeyState records what the re-keying has done (a "keys." setting;
+	// on PostgreSQL only the rekey role and the owner may).
+	PutRekeyState(ctx context.Context, key, value string) error
 	// InsertExtraSlotReason keeps an extra slot's reason, sealed.
 	InsertExtraSlotReason(ctx context.Context, slotID int64, sealed []byte) error
 	ExtraSlotReason(ctx context.Context, slotID int64) ([]byte, error)

@@ -57,6 +57,9 @@ func passphrase() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("keyset passphrase: %w", err)
 		}
+		if fi, err := os.Stat(name); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("keyset passphrase file %s has mode %v; it must not be readable by group or others (chmod 600)", name, fi.Mode().Perm())
+		}
 		return []byte(strings.TrimRight(string(b), "\r\n")), nil
 	}
 	if p := os.Getenv(PassphraseEnv); p != "" {

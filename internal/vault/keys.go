@@ -2,6 +2,9 @@ package vault
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -145,11 +148,17 @@ func (f *file) promote(at time.Time, parts []Part) error {
 }
 
 // Prune drops the keys older than the primary from the parts named (a key
-// staged after it stays). The caller
-// checks first that nothing needs them (fairslot keys prune asks the
-// database); a value sealed under a dropped key no longer opens.
-func Prune(path string, parts ...Part) (Status, error) {
+// staged after it stays). The caller checks first that nothing needs them
+// (fairslot keys prune asks the database and the nodes) against the keyset
+// as it read it: checked, the status it read; Prune refuses when a part's
+// primary has changed since, since the check said nothing of the new one. A
+// value sealed under a dropped key no longer opens.
+func Prune(path string, checked Status, parts ...Part) (Status, error) {
 	return rewrite(path, func(f *file) error {
+		now := f.status()
+		if now.Seal.Primary != checked.Seal.Primary || now.Index.Primary != checked.Index.Primary {
+			return fmt.Errorf("keys: the keyset's primary keys changed since they were checked (another rotation?); nothing was pruned — check again")
+		}
 		for _, p := range parts {
 			h, _, err := f.handle(p)
 			if err != nil {
@@ -198,8 +207,21 @@ func Unwrap(path string) (Status, error) {
 	return rewrite(path, func(f *file) error { f.kek, f.master = nil, nil; return nil })
 }
 
+// rewrite changes the keyset file under an exclusive lock (beside the file
+// the path leads to, so every writer on this host takes the same one: two
+// rotations at once would otherwise lose a key), writing through a symbolic
+// link to the file it names rather than replacing the link.
 func rewrite(path string, change func(*file) error) (Status, error) {
-	f, _, err := readFile(path)
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return Status{}, fmt.Errorf("keyset %s: %w", path, err)
+	}
+	unlock, err := lockFile(real + ".lock")
+	if err != nil {
+		return Status{}, err
+	}
+	defer unlock()
+	f, _, err := readFile(real)
 	if err != nil {
 		return Status{}, err
 	}
@@ -213,8 +235,22 @@ func rewrite(path string, change func(*file) error) (Status, error) {
 	if _, err := f.primitives(raw); err != nil { // never install a keyset that does not load
 		return Status{}, err
 	}
-	if err := install(path, raw, true); err != nil {
+	if err := install(real, raw, true); err != nil {
 		return Status{}, err
 	}
 	return f.status(), nil
+}
+
+// lockFile takes an exclusive advisory lock on name (created 0600), waiting
+// for another holder; unlock releases it.
+func lockFile(name string) (unlock func(), err error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("keyset lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("keyset lock: %w", err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,7 +93,8 @@ func TestRotateKeepsOldValuesAndPinnedKeys(t *testing.T) {
 		}
 		// Pruning drops the old keys: the old value no longer opens, the
 		// derived keys still do not move.
-		st, err = vault.Prune(path, vault.Sealing, vault.Index)
+		checked, _ := vault.ReadStatus(path)
+		st, err = vault.Prune(path, checked, vault.Sealing, vault.Index)
 		if err != nil || len(st.Seal.Keys) != 1 || len(st.Index.Keys) != 1 {
 			t.Fatalf("Prune = %+v, %v", st, err)
 		}
@@ -224,7 +226,93 @@ func TestStageThenPromote(t *testing.T) {
 		t.Errorf("old value on the promoted node: %q, %v", got, err)
 	}
 	// Pruning the staged copy drops nothing staged: its primary is the oldest.
-	if st, err := vault.Prune(path, vault.Sealing, vault.Index); err != nil || len(st.Seal.Keys) != 2 {
+	checked, _ := vault.ReadStatus(path)
+	if st, err := vault.Prune(path, checked, vault.Sealing, vault.Index); err != nil || len(st.Seal.Keys) != 2 {
 		t.Errorf("Prune of a staged keyset = %+v, %v; the staged key must stay", st, err)
+	}
+}
+
+// Rewrites of one keyset are serialised: twenty rotations at once leave
+// twenty-one sealing keys (before, some were lost, and with them whatever
+// a server had sealed under them).
+func TestConcurrentRotationsLoseNoKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	mustOpen(t, path)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := vault.Rotate(path, time.Now(), vault.Sealing); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if st, err := vault.ReadStatus(path); err != nil || len(st.Seal.Keys) != 21 {
+		t.Errorf("after 20 concurrent rotations: %d sealing keys, %v; want 21", len(st.Seal.Keys), err)
+	}
+}
+
+// Prune refuses when the keyset's primaries changed since the caller's
+// check: the check said nothing of data under the key now primary.
+func TestPruneRefusesAKeysetChangedSinceTheCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	mustOpen(t, path)
+	vault.Rotate(path, time.Now())
+	checked, _ := vault.ReadStatus(path)
+	vault.Rotate(path, time.Now(), vault.Sealing) // someone rotates between the check and the prune
+	before, _ := os.ReadFile(path)
+	if _, err := vault.Prune(path, checked, vault.Sealing, vault.Index); err == nil || !strings.Contains(err.Error(), "changed since") {
+		t.Errorf("Prune after an intervening rotation = %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a refused prune changed the keyset")
+	}
+}
+
+// A keyset path that is a symbolic link is written through: the file it
+// names is rotated, the link stays a link (before, the link was replaced
+// by a plain file beside it — in the data directory, if that is where the
+// link was).
+func TestRotateWritesThroughASymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "secrets", "keyset.json")
+	mustOpen(t, real)
+	link := filepath.Join(dir, "keyset.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.Rotate(link, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the rotation replaced the symbolic link with a file")
+	}
+	if st, err := vault.ReadStatus(real); err != nil || len(st.Seal.Keys) != 2 {
+		t.Errorf("the linked keyset was not rotated: %+v, %v", st, err)
+	}
+}
+
+// A keyset path that is a link to nothing is refused with a clear error
+// (before, Open recursed for ever).
+func TestDanglingSymlinkKeyset(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "keyset.json")
+	os.Symlink(filepath.Join(dir, "missing", "keyset.json"), link)
+	if _, err := vault.Open(link); err == nil || !strings.Contains(err.Error(), "symbolic link to nothing") {
+		t.Errorf("Open of a dangling link = %v", err)
+	}
+}
+
+func TestPassphraseFileMustBePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyset.json")
+	mustOpen(t, path)
+	if _, err := vault.Wrap(path, []byte("a passphrase long enough")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(file, []byte("a passphrase long enough"), 0o644)
+	t.Setenv(vault.PassphraseFileEnv, file)
+	if _, err := vault.Open(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("Open with a world-readable passphrase file = %v", err)
 	}
 }

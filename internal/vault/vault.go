@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,21 +42,29 @@ type Vault struct {
 // primitives is one loaded keyset, swapped whole on Reload.
 type primitives struct {
 	raw []byte // the file as read, to see whether it changed
-	// oldSeal, oldIndex: the part holds keys older than its primary, and
-	// none staged after it (see OldKeys).
-	oldSeal, oldIndex bool
-	aead              tink.AEAD
-	index             *prf.Set
-	derive            *prf.Set
-	prefix            []byte // what the primary sealing key's ciphertexts start with
+	// olderSeal are the prefixes of the sealing keys older than the primary,
+	// olderIndex the ids of the index keys older than it (see OldKeys).
+	olderSeal  [][]byte
+	olderIndex []uint32
+	aead       tink.AEAD
+	index      *prf.Set
+	derive     *prf.Set
+	prefix     []byte // what the primary sealing key's ciphertexts start with
 }
 
 // Open loads the keyset at path, creating it (mode 0600, with its directory)
 // when it does not exist. It refuses a keyset file that others can read, and
 // a wrapped one whose key-encryption key is not at hand.
 func Open(path string) (*Vault, error) {
+	return open(path, true)
+}
+
+func open(path string, create bool) (*Vault, error) {
 	f, raw, err := readFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && create {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("keyset %s is a symbolic link to nothing: point it at the keyset, or remove it to create one", path)
+		}
 		if f, err = newFile(); err != nil {
 			return nil, err
 		}
@@ -63,7 +72,7 @@ func Open(path string) (*Vault, error) {
 			return nil, err
 		}
 		if err := install(path, raw, false); errors.Is(err, fs.ErrExist) {
-			return Open(path) // another process won the race
+			return open(path, false) // another process won the race: read its keyset, once
 		} else if err != nil {
 			return nil, err
 		}
@@ -136,14 +145,24 @@ func (f *file) primitives(raw []byte) (*primitives, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive primitive: %w", err)
 	}
-	return &primitives{raw: raw, oldSeal: behind(f.aead), oldIndex: behind(f.index), aead: a, index: i, derive: d,
-		prefix: tinkPrefix(f.aead.KeysetInfo().GetPrimaryKeyId())}, nil
+	p := &primitives{raw: raw, aead: a, index: i, derive: d, prefix: tinkPrefix(f.aead.KeysetInfo().GetPrimaryKeyId())}
+	for _, id := range older(f.aead) {
+		p.olderSeal = append(p.olderSeal, tinkPrefix(id))
+	}
+	p.olderIndex = older(f.index)
+	return p, nil
 }
 
-// behind reports whether h's primary is its newest key and not its only one.
-func behind(h *keyset.Handle) bool {
+// older lists h's keys added before its primary (a key staged after it is
+// newer, and never older).
+func older(h *keyset.Handle) []uint32 {
 	ids, primary := handleKeys(h)
-	return len(ids) > 1 && ids[len(ids)-1] == primary
+	for i, id := range ids {
+		if id == primary {
+			return ids[:i]
+		}
+	}
+	return nil
 }
 
 // tinkPrefix is the five bytes Tink puts before a ciphertext made under key
@@ -245,14 +264,28 @@ func (v *Vault) Indexes(kind, normalized string) [][]byte {
 	return out
 }
 
-// OldKeys reports, for the sealing and the index part, whether stored data
-// may be under a key older than the primary that the rekey job should bring
-// to it: the part holds older keys, and no key staged after the primary (a
-// node whose keyset is only staged leaves values under the newer key, which
-// promoted nodes write, alone).
+// OldKeys reports, for the sealing and the index part, whether the keyset
+// holds keys older than the primary, under which stored data may still be:
+// what the rekey job brings to the primary. A key staged after the primary
+// is not old: values under it, which promoted nodes write, are left alone.
 func (v *Vault) OldKeys() (seal, index bool) {
 	p := v.keys.Load()
-	return p.oldSeal, p.oldIndex
+	return len(p.olderSeal) > 0, len(p.olderIndex) > 0
+}
+
+// OlderSealPrefixes are what values sealed under a key older than the
+// primary start with.
+func (v *Vault) OlderSealPrefixes() [][]byte { return v.keys.Load().olderSeal }
+
+// OlderIndexes returns the value's blind index under each index key older
+// than the primary: a stored index equal to one of them is to be rebuilt.
+func (v *Vault) OlderIndexes(kind, normalized string) [][]byte {
+	s := v.keys.Load()
+	out := make([][]byte, len(s.olderIndex))
+	for i, id := range s.olderIndex {
+		out[i] = computeIndex(s.index.PRFs[id], kind, normalized)
+	}
+	return out
 }
 
 // IndexKey names the primary index key, so a rebuild can record which key

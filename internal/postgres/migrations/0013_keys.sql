@@ -57,3 +57,23 @@ BEGIN
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END $$;
+
+-- What the re-keying has done (the index key every blind index was found
+-- under) is written only by the rekey role: put_setting refuses the keys.
+-- names but a node's own report of the keys it has loaded.
+CREATE FUNCTION put_rekey_state(p_key text, p_value text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
+BEGIN
+	IF p_key NOT LIKE 'keys.%' THEN
+		RAISE EXCEPTION 'put_rekey_state: % is not a keys setting', p_key USING ERRCODE = 'FSK01';
+	END IF;
+	INSERT INTO settings (key, value) VALUES (p_key, p_value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+END $$;
+CREATE OR REPLACE FUNCTION put_setting(p_key text, p_value text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
+BEGIN
+	IF p_key LIKE 'keys.%' AND p_key NOT LIKE 'keys.node.%' THEN
+		RAISE EXCEPTION 'put_setting: % is the rekey role''s to write', p_key USING ERRCODE = 'FSK01';
+	END IF;
+	INSERT INTO settings (key, value) VALUES (p_key, p_value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+END $$;
