@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/sqlite"
 )
 
 // TestKeysRotateWhileServing: a serving node's keyset is rotated from the
@@ -47,6 +49,7 @@ func TestKeysRotateWhileServing(t *testing.T) {
 	}
 	before := patients(token)
 
+	oldKeyset, _ := os.ReadFile(filepath.Join(dir, "keyset.json"))
 	out, err := keys(nil, "", "rotate")
 	if err != nil || !strings.Contains(out, "(primary)") {
 		t.Fatalf("keys rotate: %v\n%s", err, out)
@@ -73,11 +76,24 @@ func TestKeysRotateWhileServing(t *testing.T) {
 	}
 	s.login(t, "13700001234") // a login code keyed after the rotation
 
-	if out, err := keys(nil, "", "prune"); err == nil || !strings.Contains(out, "nothing was pruned") {
-		t.Errorf("keys prune right after an index rotation: %v\n%s", err, out)
+	// A live node that says it is still on the old keys holds the prune
+	// back: it could write under them. (Here a report as a node on an old
+	// copy of the keyset would make it.)
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "data", sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out, err := keys(nil, "", "prune", "--force"); err != nil || len(regexp.MustCompile(`(?m)keys: \d+ \(primary\)$`).FindAllString(out, -1)) != 2 {
-		t.Fatalf("keys prune --force: %v\n%s", err, out)
+	ghost := fmt.Sprintf(`{"seal":1,"index":1,"since":%q,"at":%q}`, time.Now().Format(time.RFC3339), time.Now().Format(time.RFC3339))
+	if _, err := raw.Exec(`INSERT INTO settings (key, value) VALUES ('keys.node.ghost', ?)`, ghost); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := keys(nil, "", "prune"); err == nil || !strings.Contains(out, "ghost") || !strings.Contains(out, "nothing was pruned") {
+		t.Errorf("keys prune with a live node on the old keys: %v\n%s", err, out)
+	}
+	raw.Exec(`DELETE FROM settings WHERE key = 'keys.node.ghost'`)
+	raw.Close()
+	if out, err := keys(nil, "", "prune"); err != nil || len(regexp.MustCompile(`(?m)keys: \d+ \(primary\)$`).FindAllString(out, -1)) != 2 {
+		t.Fatalf("keys prune with every node on the new keys: %v\n%s", err, out)
 	}
 	if got := patients(token); got != before {
 		t.Errorf("after the prune the token's patient is %q, want %q", got, before)
@@ -98,6 +114,15 @@ func TestKeysRotateWhileServing(t *testing.T) {
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
+
+	// A node started on a copy of the keyset from before the prune refuses
+	// to serve: it would seal under keys no other node holds.
+	oldCopy := filepath.Join(dir, "stale-keyset.json")
+	os.WriteFile(oldCopy, oldKeyset, 0o600)
+	cmd := exec.Command(bin, "serve", "--demo", "--addr", "127.0.0.1:0", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--keyset", oldCopy)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "lacks the keys the data is under") {
+		t.Errorf("serve on an old copy of the keyset: %v\n%s", err, out)
+	}
 
 	// Wrapped: nothing opens without the passphrase, everything with it.
 	pass := filepath.Join(dir, "passphrase")

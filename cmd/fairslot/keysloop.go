@@ -23,6 +23,17 @@ func keysLoop(ctx context.Context, c config.Config, svc *app.Service, st storage
 	defer reload.Stop()
 	work := time.NewTicker(time.Duration(c.Keys.RekeyEvery))
 	defer work.Stop()
+	// This node says which keys it has loaded — at start, on a change, and
+	// every minute to show it is alive — so prune waits for it.
+	since, reported := time.Now(), time.Time{}
+	report := func() {
+		if err := rekey.Report(ctx, svc.Store, c.NodeName(), svc.Vault, since, time.Now()); err != nil && ctx.Err() == nil {
+			log.Warn("could not record this node's keys; 'fairslot keys prune' will not see it", "err", err)
+			return
+		}
+		reported = time.Now()
+	}
+	report()
 	for {
 		select {
 		case <-ctx.Done():
@@ -32,6 +43,10 @@ func keysLoop(ctx context.Context, c config.Config, svc *app.Service, st storage
 				log.Error("keyset reload failed; keeping the keys in use", "err", err)
 			} else if changed {
 				log.Info("keyset reloaded: new values are sealed under its primary key")
+				since = time.Now()
+				report()
+			} else if time.Since(reported) >= time.Minute {
+				report()
 			}
 		case <-work.C:
 			if st == nil || !leading() {

@@ -15,11 +15,6 @@ import (
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
-// pruneGrace is how long after an index rotation prune waits even when
-// every index is verified: a node that had not yet read the new keyset may
-// still have written a row under the old index key.
-const pruneGrace = time.Hour
-
 func init() {
 	keysCommands["status"] = keysCommand{"keys status   (the keyset's keys, and what in the database is still under an older one)", runKeysStatus}
 	keysCommands["rotate"] = keysCommand{"keys rotate [--only seal|index] [--stage]   (a new primary key; servers re-seal and re-index in the background; --stage adds it unpromoted)", runKeysRotate}
@@ -113,6 +108,9 @@ func printRekey(w io.Writer, s rekey.Status) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "blind indexes all under the primary index key: %v\n", s.IndexVerified)
+	if len(s.Laggards) > 0 {
+		fmt.Fprintf(w, "live nodes not on this keyset's primary keys: %s\n", strings.Join(s.Laggards, ", "))
+	}
 }
 
 func runKeysStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -197,6 +195,9 @@ func runKeysRekey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var total rekey.Result
 	for {
 		r, err := job.Run(ctx)
+		if err != nil && strings.Contains(err.Error(), "permission denied") {
+			return fmt.Errorf("%w\nkeys rekey: this database role may not re-key; use the owner's URL (--db) or the fairslot_rekey role's (keys.rekey_db)", err)
+		}
 		if err != nil {
 			return err
 		}
@@ -215,7 +216,7 @@ func runKeysRekey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func runKeysPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var force *bool
 	c, err := keysConfig("prune", args, stderr, func(fs *flag.FlagSet) {
-		force = fs.Bool("force", false, fmt.Sprintf("do not wait %v after an index rotation for nodes still on the old keyset", pruneGrace))
+		force = fs.Bool("force", false, "prune although live nodes report older keys (they are gone, or will get the current keyset before they write)")
 	})
 	if err != nil {
 		return err
@@ -233,31 +234,37 @@ func runKeysPrune(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if len(s.Laggards) > 0 && !*force {
+		return fmt.Errorf("keys prune: live nodes are not on this keyset's primary keys: %s — they could still write under an old key; give them the current keyset (or --force if they are gone); nothing was pruned",
+			strings.Join(s.Laggards, ", "))
+	}
+	seal, index := job.Vault.OldKeys()
 	var parts []vault.Part
-	if len(ks.Seal.Keys) > 1 {
+	if seal {
 		if n := s.StaleTotal(); n > 0 {
 			printRekey(stderr, s)
 			return fmt.Errorf("keys prune: %d values are still sealed under an older key; wait for the server's job or run 'fairslot keys rekey'; nothing was pruned", n)
 		}
 		parts = append(parts, vault.Sealing)
 	}
-	if len(ks.Index.Keys) > 1 {
-		if !s.IndexVerified {
-			return fmt.Errorf("keys prune: the blind indexes are not yet all rebuilt under the new index key; nothing was pruned")
-		}
-		if age := time.Since(ks.IndexRotatedAt); age < pruneGrace && !*force {
-			return fmt.Errorf("keys prune: the index key rotated %v ago; a node still on the old keyset could have written under it — wait %v, or --force when every node has reloaded; nothing was pruned",
-				age.Round(time.Second), (pruneGrace - age).Round(time.Minute))
+	if index {
+		if !s.IndexVerified && !(*force && s.IndexRebuilt) {
+			return fmt.Errorf("keys prune: the blind indexes are not yet found all under the new index key by a pass made after every live node loaded it; wait for the server's job or run 'fairslot keys rekey'; nothing was pruned")
 		}
 		parts = append(parts, vault.Index)
 	}
 	if len(parts) == 0 {
-		fmt.Fprintln(stdout, "nothing to prune: the keyset holds only its primary keys")
+		fmt.Fprintln(stdout, "nothing to prune: the keyset holds no key older than its primaries")
 		return nil
 	}
-	ks, err = vault.Prune(c.Keyset, ks, parts...)
-	if err != nil {
+	if ks, err = vault.Prune(c.Keyset, ks, parts...); err != nil {
 		return err
+	}
+	if _, err := job.Vault.Reload(); err != nil {
+		return err
+	}
+	if err := rekey.Require(ctx, job.Store, job.Vault); err != nil {
+		return fmt.Errorf("pruned, but recording the keys the data is under failed (a node with an old keyset will not be refused): %w", err)
 	}
 	printKeyset(stdout, ks)
 	fmt.Fprintln(stdout, "Pruned. Copies of the old keyset (backups, other nodes) still hold the old keys: replace or destroy them.")

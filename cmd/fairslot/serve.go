@@ -28,6 +28,7 @@ import (
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/rekey"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/web"
 )
@@ -140,6 +141,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				"first_come_session", sim.storm.FirstComeSession, "opens", sim.storm.Opens, "floor_sessions", sim.storm.FloorSessions)
 		}
 		svc.Notifier = notifier
+	}
+	if err := rekey.CheckRequired(ctx, st, svc.Vault); err != nil {
+		return err
 	}
 	auditJob, err := auditStart(ctx, c, st, log, *acceptAuditMismatch) // audit.go
 	if err != nil {

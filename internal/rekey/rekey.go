@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -118,7 +120,8 @@ func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 	if _, index := j.Vault.OldKeys(); !index {
 		return Result{}, nil // no key older than the primary: nothing to bring over
 	}
-	if v, err := j.setting(ctx, indexVerified); err != nil || v == key {
+	start := time.Now()
+	if done, err := j.indexesVerified(ctx); err != nil || done {
 		return Result{}, err
 	}
 	var total Result
@@ -150,7 +153,8 @@ func (j Job) RebuildIndexes(ctx context.Context) (Result, error) {
 		}
 	}
 	if total == (Result{}) && strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) == key {
-		err := j.Store.Update(ctx, func(tx storage.Tx) error { return tx.PutRekeyState(ctx, indexVerified, key) })
+		v := key + ":" + strconv.FormatInt(start.UnixMilli(), 10)
+		err := j.Store.Update(ctx, func(tx storage.Tx) error { return tx.PutRekeyState(ctx, indexVerified, v) })
 		return total, err
 	}
 	j.log().Info("rekey: blind indexes rebuilt under the primary index key", "changed", total.Changed, "failed", total.Failed, "raced", total.Raced)
@@ -245,10 +249,44 @@ func (j Job) setting(ctx context.Context, key string) (v string, err error) {
 	return v, err
 }
 
+// indexesVerified reports whether every blind index is known to be under
+// the primary index key: there is no older key, or a whole pass found
+// nothing left under one, and it started after every live node had loaded
+// that key (a node still on the older key could have written under it).
+func (j Job) indexesVerified(ctx context.Context) (bool, error) {
+	verified, _, err := j.indexState(ctx)
+	return verified, err
+}
+
+// indexState is indexesVerified, and whether a clean pass is on record
+// for the primary index key whatever the nodes say (rebuilt).
+func (j Job) indexState(ctx context.Context) (verified, rebuilt bool, err error) {
+	if _, index := j.Vault.OldKeys(); !index {
+		return true, true, nil
+	}
+	v, err := j.setting(ctx, indexVerified)
+	if err != nil {
+		return false, false, err
+	}
+	key, at, _ := strings.Cut(v, ":")
+	ms, err := strconv.ParseInt(at, 10, 64)
+	if key != strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) || err != nil {
+		return false, false, nil
+	}
+	nodes, err := Nodes(ctx, j.Store)
+	if err != nil {
+		return false, true, err
+	}
+	behind, last := Laggards(nodes, j.Vault, time.Now())
+	return len(behind) == 0 && ms >= last.UnixMilli(), true, nil
+}
+
 // Status is what still needs the old keys.
 type Status struct {
 	Stale         map[string]int // per table.column: values under a sealing key older than the primary
-	IndexVerified bool           // every blind index is under the primary index key
+	IndexVerified bool           // every blind index is under the primary index key, checked after every live node loaded it
+	IndexRebuilt  bool           // a whole pass found none under an older key (whatever the nodes)
+	Laggards      []string       // live nodes not on the keyset's primaries
 }
 
 // StaleTotal is how many values are still under an older sealing key.
@@ -276,11 +314,11 @@ func (j Job) Check(ctx context.Context) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	if _, index := j.Vault.OldKeys(); !index {
-		st.IndexVerified = true
-		return st, nil
+	st.IndexVerified, st.IndexRebuilt, err = j.indexState(ctx)
+	if err != nil {
+		return st, err
 	}
-	v, err := j.setting(ctx, indexVerified)
-	st.IndexVerified = v == strconv.FormatUint(uint64(j.Vault.IndexKey()), 10)
+	nodes, err := Nodes(ctx, j.Store)
+	st.Laggards, _ = Laggards(nodes, j.Vault, time.Now())
 	return st, err
 }

@@ -319,3 +319,63 @@ func TestStagedKeyDoesNotHideOldRows(t *testing.T) {
 		return nil
 	})
 }
+
+// The staged procedure with a copy per node: the leader promotes and
+// verifies while node B, still on the staged copy, writes under the old
+// index key. B's report keeps the indexes unverified (and prune refused)
+// until B has the promoted keyset and a whole pass has run after that —
+// which moves B's row — so no identity is lost or doubled by the prune.
+func TestALaggingNodeHoldsTheIndexesUnverified(t *testing.T) {
+	st := sqliteStore(t)
+	staged := filepath.Join(t.TempDir(), "keyset.json")
+	vault.Open(staged)
+	vault.Stage(staged, vault.Index)
+	promoted := filepath.Join(t.TempDir(), "keyset.json")
+	raw, _ := os.ReadFile(staged)
+	os.WriteFile(promoted, raw, 0o600)
+	vault.Promote(promoted, time.Now(), vault.Index)
+	leader, _ := vault.Open(promoted)
+	b, _ := vault.Open(staged)
+	t0 := time.Now()
+	rekey.Report(ctx, st, "leader", leader, t0, t0)
+	rekey.Report(ctx, st, "b", b, t0, t0)
+	job := rekey.Job{Store: st, Vault: leader}
+	run := func() {
+		t.Helper()
+		for {
+			r, err := job.Run(ctx)
+			if err != nil || r.Failed > 0 {
+				t.Fatal(r, err)
+			}
+			if r.Changed == 0 {
+				return
+			}
+		}
+	}
+	run()
+	// B, behind, creates an account under the old index key.
+	a := storage.AccountRecord{Ref: "b1", PhoneIndex: b.Index("phone", "13900000001"), CreatedAt: time.Now()}
+	a.PhoneSealed, _ = b.Seal(vault.Field{Table: "accounts", Row: "b1", Column: "phone"}, "13900000001")
+	st.Update(ctx, func(tx storage.Tx) error { return tx.CreateAccount(ctx, &a) })
+	if s, _ := job.Check(ctx); s.IndexVerified || len(s.Laggards) != 1 {
+		t.Fatalf("with node b on the staged keyset: %+v; want unverified, b lagging", s)
+	}
+	// B gets the promoted keyset and says so; the next pass moves its row.
+	b2, _ := vault.Open(promoted)
+	t1 := time.Now()
+	rekey.Report(ctx, st, "b", b2, t1, t1)
+	run()
+	s, _ := job.Check(ctx)
+	if !s.IndexVerified || len(s.Laggards) != 0 {
+		t.Fatalf("after b caught up and a pass: %+v", s)
+	}
+	checked, _ := vault.ReadStatus(promoted)
+	vault.Prune(promoted, checked, vault.Index)
+	leader.Reload()
+	st.View(ctx, func(tx storage.Tx) error {
+		if got, err := tx.AccountByPhone(ctx, leader.Index("phone", "13900000001")); err != nil || got.ID != a.ID {
+			t.Errorf("b's account after the prune: %+v, %v", got, err)
+		}
+		return nil
+	})
+}

@@ -120,3 +120,17 @@ func (t *tx) ExtraSlotReason(ctx context.Context, slotID int64) ([]byte, error) 
 func (t *tx) PutRekeyState(ctx context.Context, key, value string) error {
 	return t.PutSetting(ctx, key, value)
 }
+
+func (t *tx) Settings(ctx context.Context, prefix string) (map[string]string, error) {
+	type kv struct{ k, v string }
+	rows, err := all(ctx, t, func(r *sql.Rows) (x kv, err error) { return x, r.Scan(&x.k, &x.v) },
+		`SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rows))
+	for _, x := range rows {
+		out[x.k] = x.v
+	}
+	return out, nil
+}

@@ -89,6 +89,8 @@ type Rekey interface {
 	// IndexedValues lists up to limit rows of c with an id above after, by id.
 	IndexedValues(ctx context.Context, c IndexedColumn, after int64, limit int) ([]IndexedValue, error)
 	Reindex(ctx context.Context, c IndexedColumn, id int64, old, new []byte) error
+	// Settings returns the settings whose names start with prefix.
+	Settings(ctx context.Context, prefix string) (map[string]string, error)
 	// PutRekeyState records what the re-keying has done (a "keys." setting;
 	// on PostgreSQL only the rekey role and the owner may).
 	PutRekeyState(ctx context.Context, key, value string) error

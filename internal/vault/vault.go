@@ -46,6 +46,7 @@ type primitives struct {
 	// olderIndex the ids of the index keys older than it (see OldKeys).
 	olderSeal  [][]byte
 	olderIndex []uint32
+	newerSeal  map[uint32]bool // sealing keys staged after the primary
 	aead       tink.AEAD
 	index      *prf.Set
 	derive     *prf.Set
@@ -150,6 +151,11 @@ func (f *file) primitives(raw []byte) (*primitives, error) {
 		p.olderSeal = append(p.olderSeal, tinkPrefix(id))
 	}
 	p.olderIndex = older(f.index)
+	ids, primary := handleKeys(f.aead)
+	p.newerSeal = map[uint32]bool{}
+	for i := len(ids) - 1; i >= 0 && ids[i] != primary; i-- {
+		p.newerSeal[ids[i]] = true
+	}
 	return p, nil
 }
 
@@ -286,6 +292,30 @@ func (v *Vault) OlderIndexes(kind, normalized string) [][]byte {
 		out[i] = computeIndex(s.index.PRFs[id], kind, normalized)
 	}
 	return out
+}
+
+// Primaries names the primary sealing and index keys.
+func (v *Vault) Primaries() (seal, index uint32) {
+	p := v.keys.Load()
+	return binary.BigEndian.Uint32(p.prefix[1:]), p.index.PrimaryID
+}
+
+// Holds reports whether the keyset holds these sealing and index keys.
+func (v *Vault) Holds(seal, index uint32) bool {
+	p := v.keys.Load()
+	_, ok := p.index.PRFs[index]
+	if !ok {
+		return false
+	}
+	if bytes.Equal(p.prefix, tinkPrefix(seal)) {
+		return true
+	}
+	for _, o := range p.olderSeal {
+		if bytes.Equal(o, tinkPrefix(seal)) {
+			return true
+		}
+	}
+	return p.newerSeal[seal]
 }
 
 // IndexKey names the primary index key, so a rebuild can record which key
