@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -88,6 +89,10 @@ type Service struct {
 	// (access.go); the zero value uses the defaults.
 	AccessLimits access.Limits
 
+	// PhoneCountry is the calling code of a phone number written without
+	// one (config phone_country); "": China's (fairslot.NormalizePhoneIn).
+	PhoneCountry string
+
 	randMu   sync.Mutex
 	keysOnce sync.Once
 	tokenKey []byte
@@ -105,6 +110,13 @@ func (s *Service) random(fn func(*mrand.Rand)) {
 	}
 	fn(s.Rand)
 }
+
+// normalizePhone is a phone's one spelling in the hospital's country.
+func (s *Service) normalizePhone(p string) (string, error) {
+	return fairslot.NormalizePhoneIn(p, s.phoneCountry())
+}
+
+func (s *Service) phoneCountry() string { return cmp.Or(s.PhoneCountry, fairslot.DefaultPhoneCountry) }
 
 // now is the current time in the hospital's zone, at the millisecond
 // precision storage keeps, so what a use case returns equals what is read back.

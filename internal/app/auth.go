@@ -34,7 +34,7 @@ const (
 // RequestLoginCode sends a one-time login code to a phone: written sealed
 // to the outbox in the same transaction, then handed to the notifier.
 func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) error {
-	p, err := fairslot.NormalizePhone(phone)
+	p, err := s.normalizePhone(phone)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (s *Service) loginPhone(phone string) []byte {
 // Login exchanges a phone's one-time code for a bearer token, creating the
 // account on first login.
 func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token string, acct fairslot.Account, err error) {
-	p, err := fairslot.NormalizePhone(phone)
+	p, err := s.normalizePhone(phone)
 	if err != nil {
 		return "", acct, err
 	}
@@ -158,7 +158,7 @@ func (s *Service) account(ctx context.Context, tx storage.Tx, a Actor, phone str
 // OpenAccount returns the actor of the account with this phone, creating the
 // account if new. It is for set-up (the demo), not for logging in.
 func (s *Service) OpenAccount(ctx context.Context, a Actor, phone string) (Actor, error) {
-	p, err := fairslot.NormalizePhone(phone)
+	p, err := s.normalizePhone(phone)
 	if err != nil {
 		return Actor{}, err
 	}

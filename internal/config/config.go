@@ -114,6 +114,9 @@ type Config struct {
 	Audit Audit `json:"audit"`
 	// Keys is how the server follows keyset rotations (keys.go).
 	Keys Keys `json:"keys"`
+	// Notify is the notification outbox's provider and retries, and the
+	// hospital's phone country (notify.go).
+	Notify Notify `json:"notify"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -165,6 +168,7 @@ func Default() Config {
 		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
 		Audit:  defaultAudit(),
 		Keys:   defaultKeys(),
+		Notify: defaultNotify(),
 	}
 }
 
@@ -174,6 +178,7 @@ func (c *Config) env() map[string]*string {
 		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
+		"FAIRSLOT_NOTIFY_PROVIDER":    &c.Notify.Provider, "FAIRSLOT_NOTIFY_SMS_SECRET": &c.Notify.SMSHTTP.Secret, "FAIRSLOT_NOTIFY_SMTP_PASSWORD": &c.Notify.SMTP.Password,
 	}
 }
 
@@ -272,6 +277,9 @@ func (c Config) Validate() error {
 	if err := c.Audit.validate(c.DataDir); err != nil {
 		return err
 	}
+	if err := c.Notify.validate(); err != nil {
+		return err
+	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
 	}
@@ -329,10 +337,11 @@ func (c Config) Location() (*time.Location, error) {
 }
 
 // Redacted returns c with secrets replaced: the passwords in database and
-// Redis URLs.
+// Redis URLs, the SMS gateway's secret and the SMTP password.
 func (c Config) Redacted() Config {
 	c.DB, c.WatchdogDB, c.FrontDoor.Redis = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis)
 	c.Audit = c.Audit.redacted()
+	c.Notify = c.Notify.redacted()
 	return c
 }
 
