@@ -28,7 +28,7 @@ import (
 type Dispatcher struct {
 	Store    storage.Store
 	Vault    *vault.Vault
-	Provider Provider
+	Provider Provider // nil: send nothing, only measure the backlog
 	Log      *slog.Logger
 	Now      func() time.Time
 	// MaxAttempts sends before a message is dead (0: 8); the wait after
@@ -134,6 +134,9 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 // Pass sends the messages due now, reporting how many it took.
 func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	d.init()
+	if d.Provider == nil { // the "none" provider: the outbox keeps everything
+		return 0, d.measure(ctx)
+	}
 	now := d.Now()
 	var due []storage.OutboxMessage
 	err := d.Store.Update(ctx, func(tx storage.Tx) error {
@@ -177,14 +180,20 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 			return nil
 		})
 	}
-	var backlog int
-	if berr := d.Store.View(ctx, func(tx storage.Tx) (err error) {
-		backlog, err = tx.OutboxBacklog(ctx)
-		return err
-	}); berr == nil {
-		d.backlog.Store(int64(backlog))
+	if err == nil {
+		err = d.measure(ctx)
 	}
 	return len(due), err
+}
+
+// measure reads the backlog for Stats (the metrics' gauge), so that a
+// scrape never reads the database.
+func (d *Dispatcher) measure(ctx context.Context) error {
+	return d.Store.View(ctx, func(tx storage.Tx) error {
+		n, err := tx.OutboxBacklog(ctx)
+		d.backlog.Store(int64(n))
+		return err
+	})
 }
 
 // send opens, renders and sends one message, returning how it ended (ok
