@@ -180,7 +180,7 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 			return nil
 		})
 	}
-	if err == nil {
+	if err == nil && ctx.Err() == nil { // stopping: the next leader measures
 		err = d.measure(ctx)
 	}
 	return len(due), err
