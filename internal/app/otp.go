@@ -20,7 +20,8 @@ import (
 // by asking for codes and guessing wrong. Now:
 //   - asking for codes is limited per phone *and requester* (a keyed hash
 //     of the device cookie and the address prefix: five an hour, one a
-//     minute) and per address prefix over all phones (OTPLimits); the
+//     minute), per phone and address prefix, and per address prefix over
+//     all phones (OTPLimits); the
 //     phone's own cap, counted in the database across nodes, is high
 //     (loginCodesPerPhoneHour) and past the fifth code of the hour asks
 //     for a growing gap, one more minute for each code;
@@ -44,9 +45,11 @@ const (
 // value uses the defaults.
 type OTPLimits struct {
 	// PerRequester limits codes per phone and requester (default 5 an
-	// hour, one a minute); PerAddr codes per address prefix over all
-	// phones (default 60 an hour, bursts of 20).
-	PerRequester, Gap, PerAddr gate.Limit
+	// hour, Gap one a minute); PerPhonePrefix per phone and address prefix
+	// whatever the device (default 10 an hour: a new device cookie is free
+	// to get); PerAddr per address prefix over all phones (default 300 an
+	// hour, bursts of 60 — carrier NAT puts many patients behind one).
+	PerRequester, Gap, PerPhonePrefix, PerAddr gate.Limit
 	// StrangerPerPhone and StrangerPerRequester limit wrong guesses by
 	// strangers to a phone (default 10 an hour per phone, 5 an hour per
 	// requester and phone).
@@ -58,6 +61,7 @@ type OTPLimits struct {
 
 	once                      sync.Once
 	requesters, gaps, addrs   *gate.Memory
+	phonePrefixes             *gate.Memory
 	strangers, strangerByReqs *gate.Memory
 	warned                    *gate.Memory
 }
@@ -71,7 +75,8 @@ func (l *OTPLimits) init() {
 		}
 		def(&l.PerRequester, gate.Limit{Rate: 5, Per: time.Hour, Burst: 5})
 		def(&l.Gap, gate.Limit{Rate: 1, Per: time.Minute, Burst: 1})
-		def(&l.PerAddr, gate.Limit{Rate: 60, Per: time.Hour, Burst: 20})
+		def(&l.PerPhonePrefix, gate.Limit{Rate: 10, Per: time.Hour, Burst: 10})
+		def(&l.PerAddr, gate.Limit{Rate: 300, Per: time.Hour, Burst: 60})
 		def(&l.StrangerPerPhone, gate.Limit{Rate: 10, Per: time.Hour, Burst: 10})
 		def(&l.StrangerPerRequester, gate.Limit{Rate: 5, Per: time.Hour, Burst: 5})
 		if l.WarnEvery <= 0 {
@@ -81,6 +86,7 @@ func (l *OTPLimits) init() {
 			l.MaxKeys = 100_000
 		}
 		l.requesters, l.gaps, l.addrs = gate.NewMemory(l.PerRequester, l.MaxKeys), gate.NewMemory(l.Gap, l.MaxKeys), gate.NewMemory(l.PerAddr, l.MaxKeys)
+		l.phonePrefixes = gate.NewMemory(l.PerPhonePrefix, l.MaxKeys)
 		l.strangers, l.strangerByReqs = gate.NewMemory(l.StrangerPerPhone, l.MaxKeys), gate.NewMemory(l.StrangerPerRequester, l.MaxKeys)
 		l.warned = gate.NewMemory(gate.Limit{Rate: 1, Per: l.WarnEvery, Burst: 1}, l.MaxKeys)
 	})
@@ -105,6 +111,9 @@ func (l *OTPLimits) requestLimited(phone, req []byte, addr string, now time.Time
 		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "too many codes requested for this phone; try again later"}
 	}
 	if addr != "" {
+		if ok, retry := l.phonePrefixes.Peek(key(phone, []byte(addr)), now); !ok {
+			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "too many codes requested for this phone from this network; try again later"}
+		}
 		if ok, retry := l.addrs.Peek(addr, now); !ok {
 			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "too many codes requested from this network; try again later"}
 		}
@@ -118,6 +127,7 @@ func (l *OTPLimits) requested(phone, req []byte, addr string, now time.Time) {
 	l.gaps.Allow(key(phone, req), now)
 	l.requesters.Allow(key(phone, req), now)
 	if addr != "" {
+		l.phonePrefixes.Allow(key(phone, []byte(addr)), now)
 		l.addrs.Allow(addr, now)
 	}
 }
