@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo/demotest"
 	"github.com/fairslot/fairslot/internal/notify"
@@ -103,10 +104,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	c := &clock{t: time.Date(2026, 12, 10, 9, 0, 0, 0, time.UTC)}
+	loc := time.FixedZone("CST", 8*3600)
+	c := &clock{t: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}
 	buf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(buf, nil))
-	svc, st := demotest.Service(t, time.UTC, c.Now, nil, log)
+	svc, st := demotest.Service(t, loc, c.Now, nil, log)
 	return &env{svc: svc, store: st, clock: c, log: buf}
 }
 
@@ -400,6 +402,7 @@ func TestHungProviderDoesNotBlockRequests(t *testing.T) {
 
 	e.requestCodes(t, "13900000001")
 	<-b.entered // the dispatcher is stuck in the provider now
+	var token string
 	for i, phone := range []string{"13900000001", "13900000002", "13900000003"} {
 		if i > 0 {
 			e.requestCodes(t, phone)
@@ -407,13 +410,49 @@ func TestHungProviderDoesNotBlockRequests(t *testing.T) {
 		mu.Lock()
 		code := codes[phone]
 		mu.Unlock()
-		if _, _, err := e.svc.Login(ctx, app.Actor{Addr: "198.51.0.0/24"}, phone, code); err != nil {
+		tok, _, err := e.svc.Login(ctx, app.Actor{Addr: "198.51.0.0/24"}, phone, code)
+		if err != nil {
 			t.Fatalf("login of %s while the provider hangs: %v", phone, err)
 		}
+		token = cmpOr(token, tok)
 	}
 	if n := e.backlog(t); n != 3 {
 		t.Errorf("backlog while the provider hangs = %d, want 3", n)
 	}
+	// And a booking, start to end.
+	a, err := e.svc.Authenticate(ctx, token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: "110105201501010017"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := e.svc.Sessions(ctx, storage.SessionFilter{DepartmentID: 1, From: "2026-12-11", To: "2026-12-13"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session int64
+	for _, v := range sessions {
+		if v.Remaining > 0 && !e.clock.Now().Before(v.Opens) && e.clock.Now().Before(v.Closes) && v.Release.Mode != fairslot.Draw {
+			session = v.ID
+			break
+		}
+	}
+	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: session, PatientID: p.ID})
+	if err != nil {
+		t.Fatalf("a booking while the provider hangs: %v", err)
+	}
+	if _, err := e.svc.Pay(ctx, a, held.ID, "pay-1"); err != nil {
+		t.Fatalf("paying while the provider hangs: %v", err)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 type notifierFunc func(phone, text string)
@@ -433,5 +472,45 @@ func TestBodies(t *testing.T) {
 	}
 	if _, err := notify.Text(notify.Body{Key: "no_such_message"}.Encode()); err == nil {
 		t.Error("an unknown key rendered")
+	}
+}
+
+// The gateway's answer decides: 2xx sent, 4xx but 429 refused for good,
+// 429, 5xx and a closed port tried again; the template's json quotes.
+func TestSMSGatewayAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		status          int
+		ok, permanently bool
+	}{
+		{200, true, false}, {202, true, false}, {400, false, true}, {401, false, true}, {404, false, true},
+		{429, false, false}, {500, false, false}, {502, false, false}, {503, false, false},
+	} {
+		g := &gateway{status: tt.status, accepted: map[string]int{}, texts: map[string]string{}}
+		if tt.status/100 == 2 {
+			g.status = http.StatusOK
+		}
+		sms := smsGateway(t, g)
+		if tt.status/100 == 2 && tt.status != 200 {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tt.status) }))
+			sms.URL = srv.URL
+			defer srv.Close()
+		}
+		err := sms.Send(ctx, notify.Message{Channel: "sms", Recipient: "13800138000", Text: `say "hi"\n`, Ref: "r"})
+		if (err == nil) != tt.ok || notify.IsPermanent(err) != tt.permanently {
+			t.Errorf("status %d: %v; want ok %v, permanent %v", tt.status, err, tt.ok, tt.permanently)
+		}
+		if tt.status == 200 && g.texts["r"] != `13800138000 say "hi"\n` {
+			t.Errorf("the gateway read %q", g.texts["r"])
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	err = (&notify.SMSHTTP{URL: closed, Secret: []byte("k")}).Send(ctx, notify.Message{Channel: "sms", Recipient: "1", Text: "x", Ref: "r"})
+	if err == nil || notify.IsPermanent(err) {
+		t.Errorf("a closed port: %v, want a retry", err)
 	}
 }
