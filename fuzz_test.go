@@ -31,13 +31,15 @@ func FuzzNormalizeID(f *testing.F) {
 }
 
 func FuzzNormalizePhoneAndName(f *testing.F) {
-	for _, s := range []string{"138 1234 5678", "+84-912-345-678", "张三", "  a  b ", "\u0007", ""} {
+	for _, s := range []string{"138 1234 5678", "+84-912-345-678", "008613800138000", "0912345678", "张三", "  a  b ", "\u0007", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		if p, err := fairslot.NormalizePhone(in); err == nil {
-			if again, err := fairslot.NormalizePhone(p); err != nil || again != p {
-				t.Fatalf("NormalizePhone(%q) = %q, not a fixed point", in, p)
+		for _, country := range []string{"86", "84"} {
+			if p, err := fairslot.NormalizePhoneIn(in, country); err == nil {
+				if again, err := fairslot.NormalizePhoneIn(p, country); err != nil || again != p {
+					t.Fatalf("NormalizePhoneIn(%q, %s) = %q, not a fixed point", in, country, p)
+				}
 			}
 		}
 		if n, err := fairslot.NormalizeName(in); err == nil {

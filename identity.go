@@ -75,26 +75,71 @@ func checkResidentID(n string) error {
 	return nil
 }
 
-// NormalizePhone returns a phone number reduced to digits (and a leading +),
-// or an Invalid error.
+// DefaultPhoneCountry is the country calling code NormalizePhone assumes for
+// a number written without one: China's. A hospital elsewhere sets its own
+// (config phone_country) and calls NormalizePhoneIn.
+const DefaultPhoneCountry = "86"
+
+// NormalizePhone is NormalizePhoneIn with China as the default country.
 func NormalizePhone(phone string) (string, error) {
+	return NormalizePhoneIn(phone, DefaultPhoneCountry)
+}
+
+// NormalizePhoneIn returns a phone number's one spelling, or an Invalid
+// error. Spaces, dashes, dots and brackets are dropped; an international
+// prefix 00 is read as +; a national number with its trunk 0 in a country
+// other than China takes the default country's code. The result is E.164
+// ("+84912345678") — except Chinese numbers, which keep the national form
+// every blind index stored before this rule was computed on (accounts and
+// patients found by phone_index): "13800138000", "+8613800138000",
+// "008613800138000" and "+86 138-0013-8000" are all "13800138000", a Chinese
+// landline "010 1234 5678" (or +86 10 …) is "01012345678". So the stored
+// form of a Chinese number never changed; a number stored in another
+// country's national form before (a Vietnamese "0912345678") is now
+// "+84912345678" and its old row is not found by the new spelling.
+// country is a calling code without +, such as "86" or "84".
+func NormalizePhoneIn(phone, country string) (string, error) {
 	var b strings.Builder
+	plus := false
 	for i, r := range strings.TrimSpace(phone) {
 		switch {
 		case isDigit(r):
 			b.WriteRune(r)
 		case r == '+' && i == 0:
-			b.WriteRune(r)
-		case r == ' ' || r == '-':
+			plus = true
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
 		default:
 			return "", Errorf(Invalid, "phone number may hold only digits, spaces, dashes and a leading +")
 		}
 	}
-	p := b.String()
-	if d := strings.TrimPrefix(p, "+"); len(d) < 6 || len(d) > 15 {
+	d := b.String()
+	if !plus && strings.HasPrefix(d, "00") {
+		plus, d = true, d[2:]
+	}
+	if !plus && country != DefaultPhoneCountry && strings.HasPrefix(d, "0") {
+		plus, d = true, country+d[1:] // a national number with its trunk 0
+	}
+	if plus && strings.HasPrefix(d, DefaultPhoneCountry) && country == DefaultPhoneCountry {
+		// China: the national form, as stored before E.164 (see above).
+		n := d[len(DefaultPhoneCountry):]
+		if strings.HasPrefix(n, "0") {
+			return "", Errorf(Invalid, "a number after +86 never starts with 0")
+		}
+		if len(n) != 11 || n[0] != '1' {
+			n = "0" + n // not a mobile: a landline keeps its trunk 0
+		}
+		plus, d = false, n
+	}
+	if plus && strings.HasPrefix(d, "0") {
+		return "", Errorf(Invalid, "a country calling code never starts with 0")
+	}
+	if len(d) < 6 || len(d) > 15 {
 		return "", Errorf(Invalid, "phone number must have 6 to 15 digits")
 	}
-	return p, nil
+	if plus {
+		return "+" + d, nil
+	}
+	return d, nil
 }
 
 // NormalizeName trims a person's name and checks its length.

@@ -61,18 +61,44 @@ func TestResidentCheckDigitRejectsShortInput(t *testing.T) {
 }
 
 func TestNormalizePhone(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"138 1234 5678", "13812345678"},
-		{"+84-912-345-678", "+84912345678"},
-		{"12345", ""},
-		{"138a12345678", ""},
-		{"1+3812345678", ""},
+	tests := []struct{ in, country, want string }{
+		// China, the default: one phone however it is written, in the
+		// national form blind indexes were always computed on.
+		{"13800138000", "86", "13800138000"},
+		{"+8613800138000", "86", "13800138000"},
+		{"008613800138000", "86", "13800138000"},
+		{"+86 138-0013-8000", "86", "13800138000"},
+		{"138 1234 5678", "86", "13812345678"},
+		{"(010) 1234-5678", "86", "01012345678"},
+		{"+86 10 1234 5678", "86", "01012345678"},
+		{"+84-912-345-678", "86", "+84912345678"},
+		{"0084912345678", "86", "+84912345678"},
+		// Vietnam as the hospital's country: the trunk 0 becomes +84.
+		{"0912345678", "84", "+84912345678"},
+		{"+84912345678", "84", "+84912345678"},
+		{"0084 91 234 5678", "84", "+84912345678"},
+		{"+8613800138000", "84", "+8613800138000"},
+		// Refused.
+		{"12345", "86", ""},
+		{"138a12345678", "86", ""},
+		{"1+3812345678", "86", ""},
+		{"+0912345678", "86", ""},
+		{"+86", "86", ""},
+		{"+1234567890123456", "86", ""},
 	}
 	for _, tt := range tests {
-		got, err := fairslot.NormalizePhone(tt.in)
+		got, err := fairslot.NormalizePhoneIn(tt.in, tt.country)
 		if got != tt.want || (err != nil) != (tt.want == "") {
-			t.Errorf("NormalizePhone(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			t.Errorf("NormalizePhoneIn(%q, %q) = %q, %v; want %q", tt.in, tt.country, got, err, tt.want)
 		}
+		if err == nil {
+			if again, err := fairslot.NormalizePhoneIn(got, tt.country); again != got || err != nil {
+				t.Errorf("NormalizePhoneIn(%q, %q) = %q, %v; not a fixed point", got, tt.country, again, err)
+			}
+		}
+	}
+	if got, _ := fairslot.NormalizePhone("+86 138-0013-8000"); got != "13800138000" {
+		t.Errorf("NormalizePhone(+86 138-0013-8000) = %q, want 13800138000", got)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/rekey"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -121,7 +122,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var sim *simulation
 	if *demoMode {
-		notifier := demoNotifier{log: log}
 		seeded, err := demo.Seeded(ctx, st)
 		if err != nil {
 			return err
@@ -136,15 +136,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if sim, err = seedSimulation(ctx, svc, *simOpensIn, *simWindow, *simSlots); err != nil {
 				return err
 			}
-			notifier.outbox = sim.outbox
+			svc.Notifier = simNotifier{sim.outbox}
 			log.Info("simulation: sessions added", "draw_session", sim.storm.DrawSession,
 				"first_come_session", sim.storm.FirstComeSession, "opens", sim.storm.Opens, "floor_sessions", sim.storm.FloorSessions)
 		}
-		svc.Notifier = notifier
 	}
 	if err := rekey.CheckRequired(ctx, st, svc.Vault); err != nil {
 		return err
 	}
+	outbox, provider, err := newDispatcher(c.Notify, svc, st, log, *demoMode, *simMode) // notify.go
+	if err != nil {
+		return err
+	}
+	svc.Outbox = outbox
 	auditJob, err := auditStart(ctx, c, st, log, *acceptAuditMismatch) // audit.go
 	if err != nil {
 		return err
@@ -168,6 +172,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	closing := make(chan struct{})
 	metrics.MustRegister(st) // fairslot_storage_writable, fairslot_storage_failures_total
 	registerAuditMetrics(metrics, auditJob)
+	registerNotifyMetrics(metrics, outbox, provider)
 	api := &httpapi.Server{App: svc, Log: log, Closing: closing, CatalogueTTL: time.Duration(c.CatalogueTTL), Ready: func(ctx context.Context) error {
 		if draining.Load() {
 			return errDraining
@@ -409,6 +414,9 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		return func(ctx context.Context) {
 			var wg sync.WaitGroup
 			wg.Go(func() { auditLoop(ctx, audit) })
+			if d, ok := svc.Outbox.(*notify.Dispatcher); ok {
+				wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), nil) })
+			}
 			wg.Go(func() { keysLoop(ctx, c, svc, rk, log, func() bool { return true }) })
 			svc.Run(ctx, time.Duration(c.SweepInterval))
 			wg.Wait()
@@ -453,6 +461,9 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		wg.Go(func() { keysLoop(ctx, c, svc, rk, log, jobs.Leading) })
+		if d, ok := svc.Outbox.(*notify.Dispatcher); ok {
+			wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), jobs.Leading) })
+		}
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
 			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
-	"github.com/fairslot/fairslot/internal/vault"
 )
 
 // simulation is what 'serve --demo --sim' adds for cmd/fairsim, which talks
@@ -31,18 +29,13 @@ type outbox struct {
 
 const maxOutbox = 100_000
 
-// demoNotifier shows login codes in the server log, masked phone only, and
-// in simulation keeps them in the outbox. It is installed in demo mode only.
-type demoNotifier struct {
-	log    *slog.Logger
-	outbox *outbox
-}
+// simNotifier keeps each message in the simulation's outbox, for
+// cmd/fairsim to read (app.Service.Notifier: told of every message once it
+// is committed). It is installed with --demo --sim only; the demo's log
+// provider (internal/notify) shows messages in the log otherwise.
+type simNotifier struct{ outbox *outbox }
 
-func (n demoNotifier) Notify(_ context.Context, phone, text string) error {
-	if n.outbox == nil {
-		n.log.Info("demo: message not sent, shown here instead", "to", vault.MaskPhone(phone), "text", text)
-		return nil
-	}
+func (n simNotifier) Notify(_ context.Context, phone, text string) error {
 	n.outbox.mu.Lock()
 	defer n.outbox.mu.Unlock()
 	if len(n.outbox.m) >= maxOutbox {

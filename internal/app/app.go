@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,11 +25,17 @@ import (
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
-// Notifier delivers a text to a phone. It is called after the message is
-// safely in the outbox, so a failed delivery loses nothing.
+// Notifier is told of each message to a phone once it is committed to the
+// outbox, on the request's path: for tests and the simulator's message
+// board only, so it must never block. Messages are sent by the outbox's
+// dispatcher (internal/notify), never by a Notifier.
 type Notifier interface {
 	Notify(ctx context.Context, phone, text string) error
 }
+
+// Outbox is the dispatcher of the outbox (notify.Dispatcher): woken, never
+// waited for, after a request wrote a message.
+type Outbox interface{ Wake() }
 
 // PaymentProvider takes and returns patients' money, idempotently by key.
 // An error from any method means the outcome is unknown — the call may or
@@ -56,7 +63,8 @@ type Service struct {
 	Release  release.Policy
 	Calling  queue.Policy
 	Payments PaymentProvider
-	Notifier Notifier // nil: the outbox only
+	Notifier Notifier // nil: none; see Notifier
+	Outbox   Outbox   // nil: the dispatcher polls
 	Now      func() time.Time
 	Location *time.Location
 	Log      *slog.Logger
@@ -88,6 +96,13 @@ type Service struct {
 	// (access.go); the zero value uses the defaults.
 	AccessLimits access.Limits
 
+	// PhoneCountry is the calling code of a phone number written without
+	// one (config phone_country); "": China's (fairslot.NormalizePhoneIn).
+	PhoneCountry string
+	// OTP limits login-code requests and strangers' guesses (otp.go); the
+	// zero value uses the defaults.
+	OTP OTPLimits
+
 	randMu   sync.Mutex
 	keysOnce sync.Once
 	tokenKey []byte
@@ -105,6 +120,13 @@ func (s *Service) random(fn func(*mrand.Rand)) {
 	}
 	fn(s.Rand)
 }
+
+// normalizePhone is a phone's one spelling in the hospital's country.
+func (s *Service) normalizePhone(p string) (string, error) {
+	return fairslot.NormalizePhoneIn(p, s.phoneCountry())
+}
+
+func (s *Service) phoneCountry() string { return cmp.Or(s.PhoneCountry, fairslot.DefaultPhoneCountry) }
 
 // now is the current time in the hospital's zone, at the millisecond
 // precision storage keeps, so what a use case returns equals what is read back.

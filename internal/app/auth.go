@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,65 +17,101 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/gate"
+	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
 const (
-	loginCodeTTL        = 5 * time.Minute
-	loginCodeGap        = time.Minute // between two codes to one phone
-	loginCodesPerHour   = 5
-	loginCodeAttempts   = 5
-	accountTokenTTL     = DefaultPatientTokenTTL // Service.PatientTokenTTL; refresh.go
-	staffTokenTTL       = 8 * time.Hour          // StaffAuthPolicy.SessionMax
-	maxPasswordLength   = 256
-	loginCodeMessageFmt = "Your fairslot login code is %s. It expires in 5 minutes. Never share it."
+	loginCodeTTL      = 5 * time.Minute
+	accountTokenTTL   = DefaultPatientTokenTTL // Service.PatientTokenTTL; refresh.go
+	staffTokenTTL     = 8 * time.Hour          // StaffAuthPolicy.SessionMax
+	maxPasswordLength = 256
 )
 
 // RequestLoginCode sends a one-time login code to a phone: written sealed
-// to the outbox in the same transaction, then handed to the notifier.
+// to the outbox in the same transaction, and sent by the outbox's
+// dispatcher (internal/notify), never on this request's path. Requests are
+// limited per phone and requester (device and address prefix) and per
+// address prefix (otp.go), and per phone from anyone with a high cap and
+// growing gaps, so that a stranger asking for a victim's codes from
+// elsewhere runs out long before the victim does; every code stays valid
+// until it expires, so a stranger's new code does not void the owner's.
 func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) error {
-	p, err := fairslot.NormalizePhone(phone)
+	p, err := s.normalizePhone(phone)
 	if err != nil {
 		return err
 	}
 	idx := s.loginPhone(p)
+	req := s.requester(a)
 	code := fmt.Sprintf("%06d", mustRandInt(1000000))
-	text := fmt.Sprintf(loginCodeMessageFmt, code)
 	now := s.now()
-	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		if n, err := tx.LoginCodesSince(ctx, idx, now.Add(-loginCodeGap)); err != nil || n > 0 {
-			return firstErr(err, fairslot.Errorf(fairslot.Limited, "a code was sent less than a minute ago; wait before asking again"))
+	limited := s.OTP.requestLimited(idx, req, a.Addr, now)
+	var out []notify.Body
+	body := notify.Body{Key: notify.KeyLoginCode, Params: map[string]string{"code": code}}
+	refuse, err := s.update(ctx, func(tx storage.Tx) (error, error) {
+		out = nil
+		if limited == nil {
+			if limited, err = s.phoneCodesLimited(ctx, tx, idx, now); err != nil {
+				return nil, err
+			}
 		}
-		if n, err := tx.LoginCodesSince(ctx, idx, now.Add(-time.Hour)); err != nil || n >= loginCodesPerHour {
-			return firstErr(err, fairslot.Errorf(fairslot.Limited, "too many codes requested for this phone; try again in an hour"))
+		if limited != nil {
+			return limited, s.warnOwner(ctx, tx, a, p, idx, now, &out)
 		}
-		c := storage.LoginCode{PhoneIndex: idx, CodeHash: s.codeHash(p, code), ExpiresAt: now.Add(loginCodeTTL), CreatedAt: now}
+		c := storage.LoginCode{PhoneIndex: idx, CodeHash: s.codeHash(p, code), ExpiresAt: now.Add(loginCodeTTL), CreatedAt: now, Requester: req}
 		if err := tx.CreateLoginCode(ctx, &c); err != nil {
-			return err
+			return nil, err
 		}
-		m := storage.OutboxMessage{Ref: newRef(), Channel: "sms", CreatedAt: now}
-		var err error
-		if m.RecipientSealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "recipient"}, p); err != nil {
-			return err
+		if err := s.enqueue(ctx, tx, p, body); err != nil {
+			return nil, err
 		}
-		if m.BodySealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "body"}, text); err != nil {
-			return err
-		}
-		if err := tx.AppendOutbox(ctx, m); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, a, "login.code_sent", fmt.Sprintf("login_code:%d", c.ID), map[string]string{"phone": vault.MaskPhone(p)})
+		out = append(out, body)
+		return nil, s.record(ctx, tx, a, "login.code_sent", fmt.Sprintf("login_code:%d", c.ID), map[string]string{"phone": vault.MaskPhone(p)})
 	})
 	if err != nil {
 		return err
 	}
+	if refuse == nil {
+		s.OTP.requested(idx, req, a.Addr, now)
+	}
+	for _, b := range out {
+		s.sent(ctx, p, b)
+	}
+	return refuse
+}
+
+// enqueue writes a message to a phone into the outbox, sealed; once the
+// transaction commits, the outbox's dispatcher is woken (sent, below). A
+// request never waits for a send.
+func (s *Service) enqueue(ctx context.Context, tx storage.Tx, phone string, b notify.Body) error {
+	m := storage.OutboxMessage{Ref: newRef(), Channel: "sms", CreatedAt: s.now()}
+	var err error
+	if m.RecipientSealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "recipient"}, phone); err != nil {
+		return err
+	}
+	body := b.Encode()
+	if m.BodySealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "body"}, body); err != nil {
+		return err
+	}
+	return tx.AppendOutbox(ctx, m)
+}
+
+// sent follows a committed transaction that enqueued b to phone: it wakes
+// the dispatcher and tells the in-process Notifier, if any.
+func (s *Service) sent(ctx context.Context, phone string, b notify.Body) {
+	if b.Key == notify.KeyLoginWarning {
+		s.OTP.init()
+		s.OTP.warned.Allow(string(s.loginPhone(phone)), s.now())
+	}
+	if s.Outbox != nil {
+		s.Outbox.Wake()
+	}
 	if s.Notifier != nil {
-		if err := s.Notifier.Notify(ctx, p, text); err != nil {
-			s.Log.Warn("notifier failed; the code stays in the outbox", "phone", vault.MaskPhone(p), "err", err)
+		if text, err := b.Text(); err == nil {
+			s.Notifier.Notify(ctx, phone, text)
 		}
 	}
-	return nil
 }
 
 // codeHash keys the login code, so a stolen database cannot be searched for
@@ -91,31 +128,79 @@ func (s *Service) loginPhone(phone string) []byte {
 }
 
 // Login exchanges a phone's one-time code for a bearer token, creating the
-// account on first login.
+// account on first login. Any valid code of the phone is accepted. A wrong
+// guess uses up a try of the newest code the same requester asked for; a
+// guess by someone who asked for no valid code (a stranger) is charged to
+// the phone's and their own stranger budgets (otp.go) — checked before the
+// code is compared — and warns the owner, so a stranger can neither void
+// the owner's code nor guess for long.
 func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token string, acct fairslot.Account, err error) {
-	p, err := fairslot.NormalizePhone(phone)
+	p, err := s.normalizePhone(phone)
 	if err != nil {
 		return "", acct, err
 	}
 	idx := s.loginPhone(p)
+	req := s.requester(a)
 	now := s.now()
-	err = s.committed(ctx, func(tx storage.Tx) (error, error) {
-		c, err := tx.LatestLoginCode(ctx, idx, now)
-		if fairslot.ErrorKind(err) == fairslot.NotFound {
-			return fairslot.Errorf(fairslot.Unauthorized, "no valid code for this phone; ask for a new one"), nil
-		}
+	var out []notify.Body
+	var strangerWrong bool
+	refuse, err := s.update(ctx, func(tx storage.Tx) (error, error) {
+		out, strangerWrong = nil, false
+		codes, err := tx.LoginCodes(ctx, idx, now)
 		if err != nil {
 			return nil, err
 		}
-		if c.Attempts >= loginCodeAttempts {
-			return fairslot.Errorf(fairslot.Limited, "too many wrong codes; ask for a new one"), nil
+		if len(codes) == 0 {
+			return fairslot.Errorf(fairslot.Unauthorized, "no valid code for this phone; ask for a new one"), nil
 		}
-		if subtle.ConstantTimeCompare(c.CodeHash, s.codeHash(p, strings.TrimSpace(code))) != 1 {
-			if err := tx.UpdateLoginCode(ctx, c.ID, c.Attempts+1, false); err != nil {
-				return nil, err
+		own, ownTried := -1, false
+		for i, c := range codes {
+			if bytes.Equal(c.Requester, req) {
+				ownTried = true
+				if own < 0 && c.Attempts < loginCodeAttempts {
+					own = i
+				}
 			}
-			return fairslot.Errorf(fairslot.Unauthorized, "wrong code"), s.record(ctx, tx, a, "login.failed", fmt.Sprintf("login_code:%d", c.ID), nil)
 		}
+		if own < 0 {
+			if ownTried {
+				return fairslot.Errorf(fairslot.Limited, "too many wrong codes; ask for a new one"), nil
+			}
+			if refuse := s.OTP.guessLimited(idx, req, a.Addr, now); refuse != nil {
+				return refuse, s.warnOwner(ctx, tx, a, p, idx, now, &out)
+			}
+		}
+		hash := s.codeHash(p, strings.TrimSpace(code))
+		match := -1
+		for i, c := range codes {
+			if c.Attempts < loginCodeAttempts && subtle.ConstantTimeCompare(c.CodeHash, hash) == 1 {
+				match = i
+				break
+			}
+		}
+		if match < 0 {
+			wrong := fairslot.Errorf(fairslot.Unauthorized, "wrong code")
+			subject := "login_phone"
+			if own >= 0 {
+				c := codes[own]
+				if err := tx.UpdateLoginCode(ctx, c.ID, c.Attempts+1, false); err != nil {
+					return nil, err
+				}
+				subject = fmt.Sprintf("login_code:%d", c.ID)
+				if left := loginCodeAttempts - c.Attempts - 1; left > 0 {
+					wrong = fairslot.Errorf(fairslot.Unauthorized, "wrong code; %d tries left", left)
+				} else {
+					wrong = fairslot.Errorf(fairslot.Unauthorized, "wrong code; ask for a new one")
+				}
+			} else {
+				strangerWrong = true
+				if err := s.warnOwner(ctx, tx, a, p, idx, now, &out); err != nil {
+					return nil, err
+				}
+			}
+			return wrong, s.record(ctx, tx, a, "login.failed", subject, nil)
+		}
+		c := codes[match]
 		if err := tx.UpdateLoginCode(ctx, c.ID, c.Attempts+1, true); err != nil {
 			return nil, err
 		}
@@ -131,7 +216,15 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		acct = fairslot.Account{ID: rec.ID, Phone: vault.MaskPhone(p), CreatedAt: rec.CreatedAt}
 		return nil, s.record(ctx, tx, Actor{Kind: storage.AccountToken, ID: rec.ID, RequestID: a.RequestID}, "account.login", fmt.Sprintf("account:%d", rec.ID), nil)
 	})
-	if err != nil {
+	if err == nil {
+		if strangerWrong {
+			s.OTP.guessed(idx, req, a.Addr, now)
+		}
+		for _, b := range out {
+			s.sent(ctx, p, b)
+		}
+	}
+	if err = firstErr(err, refuse); err != nil {
 		return "", fairslot.Account{}, err
 	}
 	return token, acct, nil
@@ -158,7 +251,7 @@ func (s *Service) account(ctx context.Context, tx storage.Tx, a Actor, phone str
 // OpenAccount returns the actor of the account with this phone, creating the
 // account if new. It is for set-up (the demo), not for logging in.
 func (s *Service) OpenAccount(ctx context.Context, a Actor, phone string) (Actor, error) {
-	p, err := fairslot.NormalizePhone(phone)
+	p, err := s.normalizePhone(phone)
 	if err != nil {
 		return Actor{}, err
 	}

@@ -26,7 +26,7 @@ type identity struct {
 	typ                          fairslot.IDType
 }
 
-func (in PatientInput) normalize() (identity, error) {
+func (in PatientInput) normalize(country string) (identity, error) {
 	var id identity
 	var err error
 	if id.name, err = fairslot.NormalizeName(in.Name); err != nil {
@@ -37,7 +37,7 @@ func (in PatientInput) normalize() (identity, error) {
 		return id, err
 	}
 	if in.Phone != "" {
-		if id.phone, err = fairslot.NormalizePhone(in.Phone); err != nil {
+		if id.phone, err = fairslot.NormalizePhoneIn(in.Phone, country); err != nil {
 			return id, err
 		}
 	}
@@ -135,7 +135,7 @@ func (s *Service) BindPatient(ctx context.Context, a Actor, in PatientInput) (fa
 	if err := s.requireAccount(a); err != nil {
 		return fairslot.Patient{}, err
 	}
-	id, err := in.normalize()
+	id, err := in.normalize(s.phoneCountry())
 	if err != nil {
 		return fairslot.Patient{}, err
 	}

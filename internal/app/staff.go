@@ -161,7 +161,7 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 	if err := s.requireStaff(a, fairslot.ActWalkIn); err != nil {
 		return r, err
 	}
-	id, err := in.Patient.normalize()
+	id, err := in.Patient.normalize(s.phoneCountry())
 	if err != nil {
 		return r, err
 	}

@@ -117,6 +117,9 @@ type Config struct {
 	Keys Keys `json:"keys"`
 	// Backup is who the backups are encrypted to (backup.go).
 	Backup Backup `json:"backup"`
+	// Notify is the notification outbox's provider and retries, and the
+	// hospital's phone country (notify.go).
+	Notify Notify `json:"notify"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -171,6 +174,7 @@ func Default() Config {
 		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
 		Audit:  defaultAudit(),
 		Keys:   defaultKeys(),
+		Notify: defaultNotify(),
 	}
 }
 
@@ -180,6 +184,7 @@ func (c *Config) env() map[string]*string {
 		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
+		"FAIRSLOT_NOTIFY_PROVIDER":    &c.Notify.Provider, "FAIRSLOT_NOTIFY_SMS_SECRET": &c.Notify.SMSHTTP.Secret, "FAIRSLOT_NOTIFY_SMTP_PASSWORD": &c.Notify.SMTP.Password,
 	}
 }
 
@@ -284,6 +289,9 @@ func (c Config) Validate() error {
 	if err := c.Backup.validate(); err != nil {
 		return err
 	}
+	if err := c.Notify.validate(); err != nil {
+		return err
+	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
 	}
@@ -341,10 +349,11 @@ func (c Config) Location() (*time.Location, error) {
 }
 
 // Redacted returns c with secrets replaced: the passwords in database and
-// Redis URLs.
+// Redis URLs, the SMS gateway's secret and the SMTP password.
 func (c Config) Redacted() Config {
 	c.DB, c.WatchdogDB, c.FrontDoor.Redis, c.Keys.RekeyDB = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis), redactURL(c.Keys.RekeyDB)
 	c.Audit = c.Audit.redacted()
+	c.Notify = c.Notify.redacted()
 	return c
 }
 

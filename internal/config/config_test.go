@@ -88,6 +88,41 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
+// The notify section's secrets are redacted, and its settings validated.
+func TestNotifyConfig(t *testing.T) {
+	c := config.Default()
+	c.Notify.Provider = "sms_http"
+	c.Notify.SMSHTTP.URL = "https://user:urlpass@sms.example/send"
+	c.Notify.SMSHTTP.Secret = "hmac-s3cret"
+	c.Notify.SMTP.Password = "smtp-s3cret"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out := string(c.JSON())
+	for _, secret := range []string{"hmac-s3cret", "smtp-s3cret", "urlpass"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("printed config leaks %s:\n%s", secret, out)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		set  func(*config.Notify)
+	}{
+		{"unknown provider", func(n *config.Notify) { n.Provider = "pigeon" }},
+		{"sms without a secret", func(n *config.Notify) { n.SMSHTTP.Secret = "" }},
+		{"sms without a URL", func(n *config.Notify) { n.SMSHTTP.URL = "sms.example" }},
+		{"smtp without from", func(n *config.Notify) { n.Provider, n.SMTP.Addr = "smtp", "relay:25" }},
+		{"phone country with +", func(n *config.Notify) { n.PhoneCountry = "+86" }},
+		{"no attempts", func(n *config.Notify) { n.MaxAttempts = 0 }},
+	} {
+		bad := c
+		tt.set(&bad.Notify)
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%s: valid", tt.name)
+		}
+	}
+}
+
 // TestListenAddr: the demo prints its logins and shows one-time codes in its
 // log, so unless an address is given it listens on this machine only; a
 // server listens on every interface by default.

@@ -357,6 +357,20 @@ func Anonymous(r *http.Request) app.Actor {
 	return app.Actor{RequestID: RequestID(r), Addr: frontdoor.ClientPrefix(r)}
 }
 
+// Requester is the actor of a patient's login request, with no
+// credentials: its address prefix and its device (only one the server
+// signed), which key the one-time code limits (app/otp.go) so that a
+// stranger elsewhere cannot use them up for the phone's owner.
+func (s *Server) Requester(r *http.Request) app.Actor {
+	a := Anonymous(r)
+	if s.Door != nil {
+		a.Device = s.Door.Device(r)
+	} else {
+		a.Device = device(r)
+	}
+	return a
+}
+
 // actor authenticates the request's bearer token.
 func (s *Server) actor(r *http.Request) (app.Actor, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -71,7 +71,7 @@ func (s *Server) requestCode(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if err := s.App.RequestLoginCode(r.Context(), Anonymous(r), in.Phone); err != nil {
+	if err := s.App.RequestLoginCode(r.Context(), s.Requester(r), in.Phone); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "sent"})
@@ -85,7 +85,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	toks, acct, err := s.App.PatientLogin(r.Context(), Anonymous(r), in.Phone, in.Code)
+	toks, acct, err := s.App.PatientLogin(r.Context(), s.Requester(r), in.Phone, in.Code)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -233,7 +234,48 @@ func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]st
 }
 
 func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
-	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms, next_attempt_ms) VALUES ($1, $2, $3, $4, $5, $5)`,
 		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt))
 	return err
+}
+
+func (t *tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxMessage, error) {
+	return all(ctx, t, func(r pgx.Rows) (m storage.OutboxMessage, err error) {
+		var created, next int64
+		var sent *int64
+		err = r.Scan(&m.ID, &m.Ref, &m.Channel, &m.RecipientSealed, &m.BodySealed, &created, &m.Status, &m.Attempts, &next, &sent)
+		m.CreatedAt, m.NextAttempt, m.SentAt = t.at(created), t.at(next), t.atNull(sent)
+		return m, err
+	}, `SELECT id, ref, channel, recipient_sealed, body_sealed, created_ms, status, attempts, next_attempt_ms, sent_ms FROM outbox
+		WHERE status = 'pending' AND next_attempt_ms <= $1 ORDER BY next_attempt_ms, id LIMIT $2`, ms(now), limit)
+}
+
+func (t *tx) OutboxBacklog(ctx context.Context) (n int, err error) {
+	return n, t.tx.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'pending'`).Scan(&n)
+}
+
+// The online role has no UPDATE on outbox: 0016_outbox.sql's functions.
+func (t *tx) AttemptOutbox(ctx context.Context, id int64, attempts int, next time.Time) error {
+	var n int64
+	if err := t.tx.QueryRow(ctx, `SELECT outbox_attempt($1, $2, $3)`, id, attempts, ms(next)).Scan(&n); err != nil {
+		return err
+	}
+	if n != 1 {
+		return fairslot.Errorf(fairslot.Conflict, "outbox message %d changed since it was read", id)
+	}
+	return nil
+}
+
+func (t *tx) FinishOutbox(ctx context.Context, id int64, status storage.OutboxStatus, at time.Time) error {
+	if status != storage.OutboxSent && status != storage.OutboxDead {
+		return fmt.Errorf("finish outbox message %d: status %q is not an end", id, status)
+	}
+	var n int64
+	if err := t.tx.QueryRow(ctx, `SELECT outbox_finish($1, $2, $3)`, id, string(status), ms(at)).Scan(&n); err != nil {
+		return err
+	}
+	if n != 1 {
+		return fairslot.Errorf(fairslot.Conflict, "outbox message %d is not pending", id)
+	}
+	return nil
 }

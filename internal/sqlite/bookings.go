@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 
@@ -230,7 +231,50 @@ func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]st
 }
 
 func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
-	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms) VALUES (?, ?, ?, ?, ?)`,
-		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt))
+	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms, next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt), ms(m.CreatedAt))
 	return err
+}
+
+func (t *tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxMessage, error) {
+	return all(ctx, t, func(r *sql.Rows) (m storage.OutboxMessage, err error) {
+		var created, next int64
+		var sent sql.NullInt64
+		err = r.Scan(&m.ID, &m.Ref, &m.Channel, &m.RecipientSealed, &m.BodySealed, &created, &m.Status, &m.Attempts, &next, &sent)
+		m.CreatedAt, m.NextAttempt, m.SentAt = t.at(created), t.at(next), t.atNull(sent)
+		return m, err
+	}, `SELECT id, ref, channel, recipient_sealed, body_sealed, created_ms, status, attempts, next_attempt_ms, sent_ms FROM outbox
+		WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, id LIMIT ?`, ms(now), limit)
+}
+
+func (t *tx) OutboxBacklog(ctx context.Context) (n int, err error) {
+	return n, t.queryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'pending'`).Scan(&n)
+}
+
+func (t *tx) AttemptOutbox(ctx context.Context, id int64, attempts int, next time.Time) error {
+	res, err := t.exec(ctx, `UPDATE outbox SET attempts = ?, next_attempt_ms = ? WHERE id = ? AND status = 'pending' AND attempts = ?`,
+		attempts, ms(next), id, attempts-1)
+	return changedOne(res, err, "outbox message %d changed since it was read", id)
+}
+
+func (t *tx) FinishOutbox(ctx context.Context, id int64, status storage.OutboxStatus, at time.Time) error {
+	if status != storage.OutboxSent && status != storage.OutboxDead {
+		return fmt.Errorf("finish outbox message %d: status %q is not an end", id, status)
+	}
+	res, err := t.exec(ctx, `UPDATE outbox SET status = ?, sent_ms = CASE WHEN ? = 'sent' THEN ? END WHERE id = ? AND status = 'pending'`,
+		status, status, ms(at), id)
+	return changedOne(res, err, "outbox message %d is not pending", id)
+}
+
+// changedOne turns an update that changed no row into a Conflict.
+func changedOne(res sql.Result, err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return fairslot.Errorf(fairslot.Conflict, format, args...)
+	}
+	return nil
 }

@@ -122,8 +122,8 @@ func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits,
 }
 
 func (t *tx) CreateLoginCode(ctx context.Context, c *storage.LoginCode) (err error) {
-	c.ID, err = t.insert(ctx, `INSERT INTO login_codes (phone_index, code_hash, expires_ms, created_ms) VALUES (?, ?, ?, ?)`,
-		c.PhoneIndex, c.CodeHash, ms(c.ExpiresAt), ms(c.CreatedAt))
+	c.ID, err = t.insert(ctx, `INSERT INTO login_codes (phone_index, code_hash, expires_ms, created_ms, requester) VALUES (?, ?, ?, ?, ?)`,
+		c.PhoneIndex, c.CodeHash, ms(c.ExpiresAt), ms(c.CreatedAt), c.Requester)
 	return err
 }
 
@@ -141,6 +141,16 @@ func (t *tx) LatestLoginCode(ctx context.Context, phoneIndex []byte, now time.Ti
 		"login code", &c.ID, &c.PhoneIndex, &c.CodeHash, &exp, &c.Attempts, &created)
 	c.ExpiresAt, c.CreatedAt = t.at(exp), t.at(created)
 	return c, err
+}
+
+func (t *tx) LoginCodes(ctx context.Context, phoneIndex []byte, now time.Time) ([]storage.LoginCode, error) {
+	return all(ctx, t, func(r *sql.Rows) (c storage.LoginCode, err error) {
+		var exp, created int64
+		err = r.Scan(&c.ID, &c.PhoneIndex, &c.CodeHash, &exp, &c.Attempts, &created, &c.Requester)
+		c.ExpiresAt, c.CreatedAt = t.at(exp), t.at(created)
+		return c, err
+	}, `SELECT id, phone_index, code_hash, expires_ms, attempts, created_ms, requester FROM login_codes
+		WHERE phone_index = ? AND used = 0 AND expires_ms > ? ORDER BY created_ms DESC, id DESC LIMIT 100`, phoneIndex, ms(now))
 }
 
 func (t *tx) UpdateLoginCode(ctx context.Context, id int64, attempts int, used bool) error {

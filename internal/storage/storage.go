@@ -82,6 +82,8 @@ type Tx interface {
 	LoginCodesSince(ctx context.Context, phoneIndex []byte, since time.Time) (int, error)
 	// LatestLoginCode returns the newest unused, unexpired code for a phone.
 	LatestLoginCode(ctx context.Context, phoneIndex []byte, now time.Time) (LoginCode, error)
+	// LoginCodes lists a phone's unused, unexpired codes, newest first.
+	LoginCodes(ctx context.Context, phoneIndex []byte, now time.Time) ([]LoginCode, error)
 	UpdateLoginCode(ctx context.Context, id int64, attempts int, used bool) error
 	CreateToken(ctx context.Context, t Token) error
 	Token(ctx context.Context, hash []byte, now time.Time) (Token, error)
@@ -173,6 +175,19 @@ type Tx interface {
 
 	// The outbox of messages to send (one-time codes), sealed.
 	AppendOutbox(ctx context.Context, m OutboxMessage) error
+	// DueOutbox lists up to limit pending messages whose next attempt is at
+	// or before now, oldest first.
+	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error)
+	// OutboxBacklog counts the pending messages.
+	OutboxBacklog(ctx context.Context) (int, error)
+	// AttemptOutbox records a pending message's attempt number attempts
+	// (one more than it had) and when the next may start: a Conflict when
+	// the message is no longer pending or another attempt was recorded
+	// first, so two senders never take the same attempt.
+	AttemptOutbox(ctx context.Context, id int64, attempts int, next time.Time) error
+	// FinishOutbox ends a pending message as OutboxSent (at at) or
+	// OutboxDead: a Conflict when it is not pending.
+	FinishOutbox(ctx context.Context, id int64, status OutboxStatus, at time.Time) error
 
 	// Audit records, appended in the transaction of the change they record.
 	AppendAudit(ctx context.Context, e *audit.Event) error
@@ -336,6 +351,9 @@ type LoginCode struct {
 	ExpiresAt  time.Time
 	Attempts   int
 	CreatedAt  time.Time
+	// Requester is a keyed hash of the device and address prefix that
+	// asked for the code (nil for codes written before it was kept).
+	Requester []byte
 }
 
 // TokenKind says whose bearer token it is.
@@ -423,9 +441,24 @@ type QueueEntry struct {
 
 // OutboxMessage is a message to send, sealed, with its own row reference.
 type OutboxMessage struct {
+	ID              int64
 	Ref             string
 	Channel         string
 	RecipientSealed []byte
 	BodySealed      []byte
 	CreatedAt       time.Time
+	// Read back only: where the message stands.
+	Status      OutboxStatus
+	Attempts    int
+	NextAttempt time.Time
+	SentAt      time.Time
 }
+
+// OutboxStatus is where an outbox message stands.
+type OutboxStatus string
+
+const (
+	OutboxPending OutboxStatus = "pending" // to send, at NextAttempt
+	OutboxSent    OutboxStatus = "sent"
+	OutboxDead    OutboxStatus = "dead" // refused for good, or out of attempts
+)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
-	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -112,14 +111,14 @@ type loginPage struct {
 
 func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
 	phone := r.PostFormValue("phone")
-	if err := p.API.App.RequestLoginCode(r.Context(), httpapi.Anonymous(r), phone); err != nil {
+	if err := p.API.App.RequestLoginCode(r.Context(), p.API.Requester(r), phone); err != nil {
 		return err
 	}
 	return p.render(w, r, 200, "login", "login.title", loginPage{Phone: phone})
 }
 
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
-	toks, _, err := p.API.App.PatientLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("phone"), r.PostFormValue("code"))
+	toks, _, err := p.API.App.PatientLogin(r.Context(), p.API.Requester(r), r.PostFormValue("phone"), r.PostFormValue("code"))
 	if err != nil {
 		return err
 	}

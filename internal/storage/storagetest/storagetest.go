@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ConcurrentPayments", testConcurrentPayments},
 		{"Tickets", testTickets},
 		{"LoginAndTokens", testLoginAndTokens},
+		{"LoginCodes", testLoginCodes}, // outbox.go
+		{"Outbox", testOutbox},         // outbox.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
