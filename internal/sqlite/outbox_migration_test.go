@@ -13,30 +13,7 @@ import (
 // them again; a message written afterwards is due at once.
 func TestOutboxMigration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir(), Options{Location: time.UTC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	files, err := migrationFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range files {
-		if m.Version >= 14 {
-			break
-		}
-		body, _ := migrations.ReadFile(m.Path)
-		if _, err := s.write.ExecContext(ctx, string(body)); err != nil {
-			t.Fatalf("%s: %v", m.Path, err)
-		}
-		if _, err := s.write.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := migratedBefore(t, 14)
 	at := time.Date(2026, 12, 10, 8, 0, 0, 0, time.UTC)
 	if _, err := s.write.ExecContext(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms) VALUES ('old', 'sms', x'00', x'00', ?)`, at.UnixMilli()); err != nil {
 		t.Fatal(err)

@@ -13,12 +13,24 @@ import (
 // refund the old schema never recorded) becomes refunding for the sweep.
 func TestPaymentsMigration(t *testing.T) {
 	ctx := context.Background()
+	s := migratedBefore(t, 4)
+	storagetest.PaymentsMigration(t, s, func(key string, bookingID int64, ref string, at time.Time) error {
+		_, err := s.write.ExecContext(ctx, `INSERT INTO payments (key, booking_id, amount_cents, provider, provider_ref, created_ms)
+			VALUES (?, ?, 5000, 'sandbox', ?, ?)`, key, bookingID, ref, at.UnixMilli())
+		return err
+	}, func() error { return s.Migrate(ctx) })
+}
+
+// migratedBefore opens a fresh store with the migrations before version
+// applied, as a database from before it would be; closed after the test.
+func migratedBefore(t *testing.T, version int) *Store {
+	t.Helper()
+	ctx := context.Background()
 	s, err := Open(t.TempDir(), Options{Location: time.UTC})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	// The schema as it was before 0004.
+	t.Cleanup(func() { s.Close() })
 	files, err := migrationFiles()
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +39,7 @@ func TestPaymentsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range files {
-		if m.Version >= 4 {
+		if m.Version >= version {
 			break
 		}
 		body, _ := migrations.ReadFile(m.Path)
@@ -38,9 +50,5 @@ func TestPaymentsMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	storagetest.PaymentsMigration(t, s, func(key string, bookingID int64, ref string, at time.Time) error {
-		_, err := s.write.ExecContext(ctx, `INSERT INTO payments (key, booking_id, amount_cents, provider, provider_ref, created_ms)
-			VALUES (?, ?, 5000, 'sandbox', ?, ?)`, key, bookingID, ref, at.UnixMilli())
-		return err
-	}, func() error { return s.Migrate(ctx) })
+	return s
 }
