@@ -61,7 +61,7 @@ type S3 struct {
 	LockFor  fairslot.Duration `json:"lock_for"`
 }
 
-func (b Backup) validate(dataDir string) error {
+func (b Backup) validate(dataDir, db string) error {
 	if _, err := b.AgeRecipients(); err != nil {
 		return err
 	}
@@ -73,6 +73,9 @@ func (b Backup) validate(dataDir string) error {
 	}
 	if len(b.Recipients) == 0 {
 		return fmt.Errorf("config: backup.every needs backup.recipients (age public keys)")
+	}
+	if db != "" && b.DB == "" {
+		return fmt.Errorf("config: backup.every on PostgreSQL needs backup.db, the owner role's URL pg_dump runs with (env FAIRSLOT_BACKUP_DB)")
 	}
 	if (b.Dir == "") == (b.S3 == nil) {
 		return fmt.Errorf("config: backup.every needs exactly one destination: backup.dir or backup.s3")

@@ -284,7 +284,7 @@ func (c Config) Validate() error {
 	if err := c.Audit.validate(c.DataDir); err != nil {
 		return err
 	}
-	if err := c.Backup.validate(c.DataDir); err != nil {
+	if err := c.Backup.validate(c.DataDir, c.DB); err != nil {
 		return err
 	}
 	if err := c.FrontDoor.Validate(); err != nil {

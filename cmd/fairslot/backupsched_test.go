@@ -1,0 +1,97 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot/internal/sqlite"
+)
+
+// TestScheduledBackupServe: serve takes a backup every second to a
+// directory while it books, keeps them by the retention rules, and the
+// newest restores on a clean machine.
+func TestScheduledBackupServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dir, safe := t.TempDir(), t.TempDir()
+	idFile, recipient := backupIdentity(t, safe)
+	backups := filepath.Join(safe, "backups")
+	cfg := filepath.Join(dir, "config.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"backup": {"recipients": [%q], "every": "1s", "dir": %q,
+		"keep": [{"every": "1s", "keep_for": "1h"}]}}`, recipient, backups)), 0o600)
+	flags := []string{"--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}
+	s := startServer(t, bin, dir, []string{"--config", cfg, "--drain", "0s"})
+	b := startBooking(t, s, "1371000", 7)
+	before := b.waitFor(t, 5)
+	// Wait for two archives taken after those bookings were acknowledged
+	// (names have a second's resolution): no deadline but the test's own.
+	start := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	var archives []string
+	for {
+		archives, _ = filepath.Glob(filepath.Join(backups, "*.tar.age"))
+		newer := 0
+		for _, a := range archives {
+			if st, err := time.Parse("20060102T150405Z.tar.age", a[len(a)-len("20060102T150405Z.tar.age"):]); err == nil && !st.Before(start) {
+				newer++
+			}
+		}
+		if newer >= 2 {
+			break
+		}
+		if s.cmd.ProcessState != nil {
+			t.Fatalf("serve stopped:\n%s", s.log())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, not waiting for a time
+	}
+	b.halt()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, s.log())
+	}
+	for _, want := range []string{"scheduled backups on", "scheduled backup written and verified"} {
+		if !strings.Contains(s.log(), want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	if strings.Contains(s.log(), "ALERT") {
+		t.Errorf("an ALERT while backups succeeded:\n%s", s.log())
+	}
+	archives, _ = filepath.Glob(filepath.Join(backups, "*.tar.age"))
+	slices.Sort(archives)
+	newest := archives[len(archives)-1]
+	if _, err := os.Stat(newest + ".sig"); err != nil {
+		t.Fatal(err)
+	}
+
+	keysFile := filepath.Join(safe, "keys.age")
+	fairslotCmd(t, bin, false, append([]string{"keys", "export", "--to", keysFile, "--recipient", recipient}, flags...)...)
+	verifyKey := strings.TrimSpace(fairslotCmd(t, bin, false, append([]string{"backup", "key"}, flags...)...))
+	os.RemoveAll(filepath.Join(dir, "data"))
+	clean := t.TempDir()
+	out := fairslotCmd(t, bin, false, "restore", "--from", newest, "--identity", idFile, "--verify-key", verifyKey, "--keys", keysFile,
+		"--data-dir", filepath.Join(clean, "data"), "--keyset", filepath.Join(clean, "keyset.json"))
+	if !strings.Contains(out, "RESTORED") {
+		t.Errorf("restore of a scheduled archive:\n%s", out)
+	}
+	// Every booking acknowledged before the archive's second is in it.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(clean, "data", sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range before {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM bookings WHERE id = ?`, id).Scan(&n); err != nil || n != 1 {
+			t.Errorf("booking %d, acknowledged before the scheduled backup, restored %d times (%v)", id, n, err)
+		}
+	}
+}
