@@ -47,7 +47,8 @@ type Scheduler struct {
 	Keep    []KeepRule
 	Log     *slog.Logger
 
-	mu          sync.Mutex
+	tick        sync.Mutex // one Tick at a time; it owns what follows
+	mu          sync.Mutex // guards stats, read by metrics during a backup
 	stats       Stats
 	started     bool
 	since       time.Time // when the scheduler first ran: lateness counts from it until a success
@@ -77,15 +78,15 @@ func (s *Scheduler) Stats() Stats {
 // if shorter), and logged as an ALERT, as is a backup later than twice
 // Every.
 func (s *Scheduler) Tick(ctx context.Context, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.tick.Lock()
+	defer s.tick.Unlock()
 	if !s.started {
 		s.started, s.since, s.next = true, now, now
 		// A new leader carries on from the newest archive there.
 		if got, err := s.Dest.list(ctx); err != nil {
 			s.Log.Warn("scheduled backups: cannot list the destination; taking a backup now", "dest", s.Dest.String(), "err", err)
 		} else if newest := newestOf(got); !newest.IsZero() {
-			s.stats.LastSuccess = newest
+			s.update(func(st *Stats) { st.LastSuccess = newest })
 			if n := newest.Add(s.Every); n.After(now) {
 				s.next = n
 			}
@@ -95,7 +96,7 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) error {
 	if !now.Before(s.next) {
 		err = s.backup(ctx, now)
 		if err != nil {
-			s.stats.Failures++
+			s.update(func(st *Stats) { st.Failures++ })
 			s.next = now.Add(min(s.Every, time.Minute))
 			s.Log.Error("ALERT: scheduled backup failed; it is tried again", "dest", s.Dest.String(), "retry_at", s.next, "err", err)
 		} else {
@@ -106,12 +107,13 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) error {
 	if ref.IsZero() {
 		ref = s.since
 	}
-	s.stats.Late = now.Sub(ref) > 2*s.Every
-	if s.stats.Late && !s.lateAlerted {
+	late := now.Sub(ref) > 2*s.Every
+	s.update(func(st *Stats) { st.Late = late })
+	if late && !s.lateAlerted {
 		s.Log.Error("ALERT: scheduled backup is late: no backup for more than twice its interval", "dest", s.Dest.String(),
 			"last_success", s.stats.LastSuccess, "every", s.Every.String())
 	}
-	s.lateAlerted = s.stats.Late
+	s.lateAlerted = late
 	return err
 }
 
@@ -132,8 +134,9 @@ func (s *Scheduler) backup(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	s.stats.LastSuccess, s.stats.LastDuration, s.stats.LastArchive = res.Manifest.Time, time.Since(start), where
-	s.Log.Info("scheduled backup written and verified", "archive", where, "bytes", res.Size, "took", s.stats.LastDuration.Round(time.Millisecond))
+	took := time.Since(start)
+	s.update(func(st *Stats) { st.LastSuccess, st.LastDuration, st.LastArchive = res.Manifest.Time, took, where })
+	s.Log.Info("scheduled backup written and verified", "archive", where, "bytes", res.Size, "took", took.Round(time.Millisecond))
 	if p, ok := s.Dest.(pruner); ok && len(s.Keep) > 0 {
 		got, err := s.Dest.list(ctx)
 		if err != nil {
@@ -171,6 +174,8 @@ func (s *Scheduler) Run(ctx context.Context, check time.Duration, leading func()
 			if err := s.Tick(ctx, time.Now()); err != nil && errors.Is(err, context.Canceled) {
 				return
 			}
+		} else {
+			s.standBy()
 		}
 		select {
 		case <-ctx.Done():
@@ -178,6 +183,21 @@ func (s *Scheduler) Run(ctx context.Context, check time.Duration, leading func()
 		case <-t.C:
 		}
 	}
+}
+
+// standBy forgets the schedule while another node leads: on taking over,
+// this one carries on from the newest archive at the destination.
+func (s *Scheduler) standBy() {
+	s.tick.Lock()
+	defer s.tick.Unlock()
+	s.started, s.lateAlerted = false, false
+	s.update(func(st *Stats) { st.Late = false })
+}
+
+func (s *Scheduler) update(f func(*Stats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.stats)
 }
 
 // verifyCopy reads a stored archive back and checks it against what
