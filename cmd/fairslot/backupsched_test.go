@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/sqlite"
+	"github.com/fairslot/fairslot/internal/vault"
 )
 
 // TestScheduledBackupServe: serve takes a backup every second to a
@@ -93,5 +101,78 @@ func TestScheduledBackupServe(t *testing.T) {
 		if err := db.QueryRow(`SELECT count(*) FROM bookings WHERE id = ?`, id).Scan(&n); err != nil || n != 1 {
 			t.Errorf("booking %d, acknowledged before the scheduled backup, restored %d times (%v)", id, n, err)
 		}
+	}
+}
+
+// TestBackupSchedulerMetrics: a failed scheduled backup counts in
+// fairslot_backup_failures_total and logs an ALERT; the next, once the
+// destination is usable, sets the last success.
+func TestBackupSchedulerMetrics(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, recipient := backupIdentity(t, dir)
+	c := config.Default()
+	c.DataDir, c.Keyset = filepath.Join(dir, "data"), filepath.Join(dir, "keys", "keyset.json")
+	blocked := filepath.Join(dir, "backups")
+	os.WriteFile(blocked, []byte("a file where the directory should be"), 0o600)
+	c.Backup = config.Backup{Recipients: []string{recipient}, Every: fairslot.Duration(time.Hour), Dir: blocked}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.Open(c.Keyset); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(c.DataDir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	sched, err := backupScheduler(c, st, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metric := func(name string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				m := mf.GetMetric()[0]
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	if err := sched.Tick(ctx, now); err == nil {
+		t.Fatal("a backup into a file succeeded")
+	}
+	if got := metric("fairslot_backup_failures_total"); got != 1 || !strings.Contains(logs.String(), "ALERT: scheduled backup failed") {
+		t.Errorf("failures %v after a failed backup; log:\n%s", got, logs.String())
+	}
+	if got := metric("fairslot_backup_last_success_timestamp_seconds"); got != 0 {
+		t.Errorf("last success %v before any", got)
+	}
+	os.Remove(blocked)
+	if err := sched.Tick(ctx, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric("fairslot_backup_last_success_timestamp_seconds"); got != float64(now.Add(time.Minute).Unix()) {
+		t.Errorf("last success %v, want %v", got, now.Add(time.Minute).Unix())
+	}
+	if metric("fairslot_backup_failures_total") != 1 || metric("fairslot_backup_late") != 0 || metric("fairslot_backup_duration_seconds") <= 0 {
+		t.Errorf("after a success: failures %v, late %v, duration %v", metric("fairslot_backup_failures_total"), metric("fairslot_backup_late"),
+			metric("fairslot_backup_duration_seconds"))
 	}
 }
