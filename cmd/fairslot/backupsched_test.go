@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/backup"
 	"github.com/fairslot/fairslot/internal/config"
+	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/vault"
 )
@@ -40,26 +45,7 @@ func TestScheduledBackupServe(t *testing.T) {
 	s := startServer(t, bin, dir, []string{"--config", cfg, "--drain", "0s"})
 	b := startBooking(t, s, "1371000", 7)
 	before := b.waitFor(t, 5)
-	// Wait for two archives taken after those bookings were acknowledged
-	// (names have a second's resolution): no deadline but the test's own.
-	start := time.Now().UTC().Truncate(time.Second).Add(time.Second)
-	var archives []string
-	for {
-		archives, _ = filepath.Glob(filepath.Join(backups, "*.tar.age"))
-		newer := 0
-		for _, a := range archives {
-			if st, err := time.Parse("20060102T150405Z.tar.age", a[len(a)-len("20060102T150405Z.tar.age"):]); err == nil && !st.Before(start) {
-				newer++
-			}
-		}
-		if newer >= 2 {
-			break
-		}
-		if s.cmd.ProcessState != nil {
-			t.Fatalf("serve stopped:\n%s", s.log())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, not waiting for a time
-	}
+	waitArchives(t, s, backups, time.Now(), 2)
 	b.halt()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if err := s.cmd.Wait(); err != nil {
@@ -73,7 +59,7 @@ func TestScheduledBackupServe(t *testing.T) {
 	if strings.Contains(s.log(), "ALERT") {
 		t.Errorf("an ALERT while backups succeeded:\n%s", s.log())
 	}
-	archives, _ = filepath.Glob(filepath.Join(backups, "*.tar.age"))
+	archives, _ := filepath.Glob(filepath.Join(backups, "*.tar.age"))
 	slices.Sort(archives)
 	newest := archives[len(archives)-1]
 	if _, err := os.Stat(newest + ".sig"); err != nil {
@@ -99,6 +85,88 @@ func TestScheduledBackupServe(t *testing.T) {
 	for _, id := range before {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM bookings WHERE id = ?`, id).Scan(&n); err != nil || n != 1 {
+			t.Errorf("booking %d, acknowledged before the scheduled backup, restored %d times (%v)", id, n, err)
+		}
+	}
+}
+
+// waitArchives waits until dir holds n archives named for a second after
+// since (names have a second's resolution), with no deadline but the
+// test's own, failing if serve stops.
+func waitArchives(t *testing.T, s *server, dir string, since time.Time, n int) {
+	t.Helper()
+	start := since.UTC().Truncate(time.Second).Add(time.Second)
+	for {
+		archives, _ := filepath.Glob(filepath.Join(dir, "*.tar.age"))
+		newer := 0
+		for _, a := range archives {
+			if at, ok := backup.ParseArchiveName(filepath.Base(a)); ok && !at.Before(start) {
+				newer++
+			}
+		}
+		if newer >= n {
+			return
+		}
+		if s.cmd.ProcessState != nil {
+			t.Fatalf("serve stopped:\n%s", s.log())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, not waiting for a time
+	}
+}
+
+// TestScheduledBackupPostgres: the job leader on PostgreSQL takes the
+// scheduled backups with pg_dump as the owner while serving as the online
+// role, and one restores into a fresh database.
+func TestScheduledBackupPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	admin, as := pgtest.Fresh(t)
+	if _, err := exec.LookPath("pg_dump"); err != nil {
+		t.Skip("pg_dump is not installed (postgresql-client)")
+	}
+	bin := buildBinary(t)
+	dir, safe := t.TempDir(), t.TempDir()
+	keyset := filepath.Join(dir, "keyset.json")
+	fairslotCmd(t, bin, false, "migrate", "--db", admin, "--keyset", keyset)
+	idFile, recipient := backupIdentity(t, safe)
+	backups := filepath.Join(safe, "backups")
+	cfg := filepath.Join(dir, "config.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"backup": {"recipients": [%q], "every": "1s", "dir": %q, "db": %q}}`,
+		recipient, backups, as(postgres.OwnerRole))), 0o600)
+	s := startServer(t, bin, dir, []string{"--config", cfg, "--drain", "0s", "--db", as(postgres.OnlineRole)})
+	b := startBooking(t, s, "1392000", 8)
+	before := b.waitFor(t, 5)
+	waitArchives(t, s, backups, time.Now(), 1)
+	b.halt()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, s.log())
+	}
+	if strings.Contains(s.log(), "ALERT") {
+		t.Errorf("an ALERT while backups succeeded:\n%s", s.log())
+	}
+	archives, _ := filepath.Glob(filepath.Join(backups, "*.tar.age"))
+	slices.Sort(archives)
+	keysFile := filepath.Join(safe, "keys.age")
+	fairslotCmd(t, bin, false, "keys", "export", "--keyset", keyset, "--to", keysFile, "--recipient", recipient)
+	verifyKey := strings.TrimSpace(fairslotCmd(t, bin, false, "backup", "key", "--keyset", keyset))
+	admin2, as2 := pgtest.Fresh(t)
+	clean := t.TempDir()
+	out := fairslotCmd(t, bin, false, "restore", "--from", archives[len(archives)-1], "--identity", idFile, "--verify-key", verifyKey,
+		"--keys", keysFile, "--db", admin2, "--keyset", filepath.Join(clean, "keyset.json"))
+	if !strings.Contains(out, "RESTORED") {
+		t.Errorf("restore of a scheduled archive:\n%s", out)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, as2(postgres.OnlineRole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, id := range before {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM fairslot.bookings WHERE id = $1`, id).Scan(&n); err != nil || n != 1 {
 			t.Errorf("booking %d, acknowledged before the scheduled backup, restored %d times (%v)", id, n, err)
 		}
 	}
