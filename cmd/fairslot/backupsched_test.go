@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -43,21 +42,11 @@ func TestScheduledBackupServe(t *testing.T) {
 		"keep": [{"every": "1s", "keep_for": "1h"}]}}`, recipient, backups)), 0o600)
 	flags := []string{"--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}
 	s := startServer(t, bin, dir, []string{"--config", cfg, "--drain", "0s"})
-	b := startBooking(t, s, "1371000", 7)
-	before := b.waitFor(t, 5)
-	waitArchives(t, s, backups, time.Now(), 2)
-	b.halt()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	if err := s.cmd.Wait(); err != nil {
-		t.Fatalf("serve: %v\n%s", err, s.log())
-	}
+	before := bookThroughBackups(t, s, backups, "1371000", 7, 2)
 	for _, want := range []string{"scheduled backups on", "scheduled backup written and verified"} {
 		if !strings.Contains(s.log(), want) {
 			t.Errorf("the log lacks %q", want)
 		}
-	}
-	if strings.Contains(s.log(), "ALERT") {
-		t.Errorf("an ALERT while backups succeeded:\n%s", s.log())
 	}
 	archives, _ := filepath.Glob(filepath.Join(backups, "*.tar.age"))
 	slices.Sort(archives)
@@ -77,17 +66,26 @@ func TestScheduledBackupServe(t *testing.T) {
 		t.Errorf("restore of a scheduled archive:\n%s", out)
 	}
 	// Every booking acknowledged before the archive's second is in it.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(clean, "data", sqlite.FileName)+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
+	wantRestoredSQLite(t, filepath.Join(clean, "data"), before)
+}
+
+// bookThroughBackups books through s until it has written n scheduled
+// archives into dir after some bookings were acknowledged, then stops it,
+// and returns those bookings. No ALERT may have been logged.
+func bookThroughBackups(t *testing.T, s *server, dir, phonePrefix string, salt, n int) []int64 {
+	t.Helper()
+	b := startBooking(t, s, phonePrefix, salt)
+	before := b.waitFor(t, 5)
+	waitArchives(t, s, dir, time.Now(), n)
+	b.halt()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, s.log())
 	}
-	defer db.Close()
-	for _, id := range before {
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM bookings WHERE id = ?`, id).Scan(&n); err != nil || n != 1 {
-			t.Errorf("booking %d, acknowledged before the scheduled backup, restored %d times (%v)", id, n, err)
-		}
+	if strings.Contains(s.log(), "ALERT") {
+		t.Errorf("an ALERT while backups succeeded:\n%s", s.log())
 	}
+	return before
 }
 
 // waitArchives waits until dir holds n archives named for a second after
@@ -135,17 +133,7 @@ func TestScheduledBackupPostgres(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"backup": {"recipients": [%q], "every": "1s", "dir": %q, "db": %q}}`,
 		recipient, backups, as(postgres.OwnerRole))), 0o600)
 	s := startServer(t, bin, dir, []string{"--config", cfg, "--drain", "0s", "--db", as(postgres.OnlineRole)})
-	b := startBooking(t, s, "1392000", 8)
-	before := b.waitFor(t, 5)
-	waitArchives(t, s, backups, time.Now(), 1)
-	b.halt()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	if err := s.cmd.Wait(); err != nil {
-		t.Fatalf("serve: %v\n%s", err, s.log())
-	}
-	if strings.Contains(s.log(), "ALERT") {
-		t.Errorf("an ALERT while backups succeeded:\n%s", s.log())
-	}
+	before := bookThroughBackups(t, s, backups, "1392000", 8, 1)
 	archives, _ := filepath.Glob(filepath.Join(backups, "*.tar.age"))
 	slices.Sort(archives)
 	keysFile := filepath.Join(safe, "keys.age")
@@ -164,12 +152,7 @@ func TestScheduledBackupPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, id := range before {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM fairslot.bookings WHERE id = $1`, id).Scan(&n); err != nil || n != 1 {
-			t.Errorf("booking %d, acknowledged before the scheduled backup, restored %d times (%v)", id, n, err)
-		}
-	}
+	wantRestoredPostgres(t, conn, before)
 }
 
 // TestBackupSchedulerMetrics: a failed scheduled backup counts in

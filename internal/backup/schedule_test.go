@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/fairslot/fairslot/internal/testlog"
 )
 
 func at(s string) time.Time {
@@ -106,26 +106,8 @@ func TestParseArchiveName(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe to read while written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (f *fixture) scheduler(dest Destination, every time.Duration, keep []KeepRule) (*Scheduler, *syncBuffer) {
-	logs := &syncBuffer{}
+func (f *fixture) scheduler(dest Destination, every time.Duration, keep []KeepRule) (*Scheduler, *testlog.Buffer) {
+	logs := &testlog.Buffer{}
 	return &Scheduler{
 		Options: Options{Store: f.st, DataDir: f.data, Recipients: []age.Recipient{f.id.Recipient()}, Key: f.key, Node: "node-1", Version: "test"},
 		Dest:    dest, Every: every, Keep: keep, Log: slog.New(slog.NewTextHandler(logs, nil)),
