@@ -95,6 +95,9 @@ func (s *Scheduler) Tick(ctx context.Context, now time.Time) error {
 	var err error
 	if !now.Before(s.next) {
 		err = s.backup(ctx, now)
+		if err != nil && ctx.Err() != nil {
+			return err // stopping: not a failure to alert about
+		}
 		if err != nil {
 			s.update(func(st *Stats) { st.Failures++ })
 			s.next = now.Add(min(s.Every, time.Minute))
