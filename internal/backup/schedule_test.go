@@ -154,13 +154,19 @@ func TestScheduleDir(t *testing.T) {
 	}
 	// A new leader carries on from the newest archive there, and the
 	// archive restores.
-	s2, _ := f.scheduler(DirDestination{Dir: dir}, time.Hour, nil)
+	s2, logs := f.scheduler(DirDestination{Dir: dir}, time.Hour, nil)
 	if err := s2.Tick(ctx, t0.Add(10*time.Hour+30*time.Minute)); err != nil || len(list()) != 3 {
 		t.Errorf("a new leader half an hour after the last backup: %v, archives %v; want no new one", err, list())
 	}
 	_, data, keyset := target(t)
 	if _, rep, err := f.restore(filepath.Join(dir, want[2]), data, keyset, false); err != nil {
 		t.Fatalf("restore of a scheduled archive: %v\n%s", err, rep)
+	}
+	// Shutdown cutting a backup short is neither a failure nor an ALERT.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s2.Tick(cancelled, t0.Add(11*time.Hour)); err == nil || s2.Stats().Failures != 0 || strings.Contains(logs.String(), "ALERT") {
+		t.Errorf("a backup at shutdown: %v, stats %+v, log:\n%s", err, s2.Stats(), logs)
 	}
 }
 
