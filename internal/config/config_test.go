@@ -26,6 +26,22 @@ func TestLoadOrder(t *testing.T) {
 	}
 }
 
+func TestLoadBackupSecretsFromEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fairslot.json")
+	os.WriteFile(file, []byte(`{"backup": {"every": "1h", "keep": [{"every": "1h", "keep_for": "48h"}],
+		"s3": {"endpoint": "s3.example:443", "bucket": "b", "access_key": "put-only"}}}`), 0o600)
+	env := map[string]string{"FAIRSLOT_BACKUP_S3_SECRET_KEY": "from-env", "FAIRSLOT_BACKUP_DB": "postgres://owner:pw@h/db"}
+	c, err := config.Load(file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.KeepRule{Every: fairslot.Duration(time.Hour), KeepFor: fairslot.Duration(48 * time.Hour)}
+	if c.Backup.S3.SecretKey != "from-env" || c.Backup.DB != env["FAIRSLOT_BACKUP_DB"] || c.Backup.Every != fairslot.Duration(time.Hour) ||
+		len(c.Backup.Keep) != 1 || c.Backup.Keep[0] != want {
+		t.Errorf("Load = %+v, s3 %+v; want the secret and the URL from the environment, the rest from the file", c.Backup, *c.Backup.S3)
+	}
+}
+
 func TestLoadRejectsUnknownFields(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "fairslot.json")
 	os.WriteFile(file, []byte(`{"adress": ":9000"}`), 0o600)
