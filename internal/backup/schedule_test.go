@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,6 +177,8 @@ type flakyS3 struct {
 	h             http.Handler
 	down, corrupt atomic.Bool
 	srv           *httptest.Server
+	mu            sync.Mutex
+	puts          []http.Header // every PUT's headers
 	bucket        string
 	client        *minio.Client
 }
@@ -188,6 +191,11 @@ func newFlakyS3(t *testing.T) *flakyS3 {
 		t.Fatal(err)
 	}
 	fs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			fs.mu.Lock()
+			fs.puts = append(fs.puts, r.Header.Clone())
+			fs.mu.Unlock()
+		}
 		if fs.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
@@ -306,5 +314,30 @@ func TestScheduleS3(t *testing.T) {
 	fs.down.Store(false)
 	if err := s.Tick(ctx, t0.Add(6*time.Hour)); err != nil || s.Stats().Late {
 		t.Errorf("back up: %v, stats %+v", err, s.Stats())
+	}
+}
+
+// TestS3ObjectLock: with a lock mode, every object is put with that
+// retention until now plus the lock period, and with If-None-Match: *.
+func TestS3ObjectLock(t *testing.T) {
+	f := newFixture(t)
+	fs := newFlakyS3(t)
+	dest := S3Destination{Client: fs.client, Bucket: fs.bucket, LockMode: minio.Compliance, LockFor: 30 * 24 * time.Hour, StageIn: t.TempDir()}
+	s, logs := f.scheduler(dest, time.Hour, nil)
+	before := time.Now()
+	if err := s.Tick(context.Background(), at("2026-12-01T00:00:10Z")); err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.puts) != 2 {
+		t.Fatalf("%d puts, want the archive and its signature", len(fs.puts))
+	}
+	for _, h := range fs.puts {
+		until, err := time.Parse(time.RFC3339, h.Get("X-Amz-Object-Lock-Retain-Until-Date"))
+		if h.Get("X-Amz-Object-Lock-Mode") != "COMPLIANCE" || err != nil || until.Before(before.Add(30*24*time.Hour-time.Second)) ||
+			h.Get("If-None-Match") != "*" {
+			t.Errorf("put headers %v: want COMPLIANCE until 30 days from now, If-None-Match: *", h)
+		}
 	}
 }
