@@ -15,6 +15,11 @@
 // The plaintext snapshot exists on disk only while an archive is being
 // made, mode 0600 in a 0700 directory: for SQLite inside the data
 // directory, which holds the same data anyway.
+//
+// The Scheduler takes archives on a schedule for the job leader, to a
+// directory or an S3-compatible bucket, reading each back to verify it.
+// It never overwrites an archive and never deletes from a bucket: only a
+// directory is pruned by the retention rules.
 package backup
 
 import (
