@@ -124,6 +124,40 @@ func (b *booker) waitFor(t *testing.T, n int) []int64 {
 
 func (b *booker) halt() { close(b.stop); b.wg.Wait() }
 
+// wantRestoredSQLite fails unless every booking in ids is once in the
+// SQLite database restored into data.
+func wantRestoredSQLite(t *testing.T, data string, ids []int64) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wantRestored(t, ids, func(id int64) (n int, err error) {
+		return n, db.QueryRow(`SELECT count(*) FROM bookings WHERE id = ?`, id).Scan(&n)
+	})
+}
+
+// wantRestoredPostgres is wantRestoredSQLite on a restored PostgreSQL
+// database.
+func wantRestoredPostgres(t *testing.T, conn *pgx.Conn, ids []int64) {
+	t.Helper()
+	wantRestored(t, ids, func(id int64) (n int, err error) {
+		return n, conn.QueryRow(context.Background(), `SELECT count(*) FROM fairslot.bookings WHERE id = $1`, id).Scan(&n)
+	})
+}
+
+// wantRestored fails unless count finds each booking acknowledged before
+// the backup exactly once.
+func wantRestored(t *testing.T, ids []int64, count func(int64) (int, error)) {
+	t.Helper()
+	for _, id := range ids {
+		if n, err := count(id); err != nil || n != 1 {
+			t.Errorf("booking %d, acknowledged before the backup, restored %d times (%v)", id, n, err)
+		}
+	}
+}
+
 // TestBackupRestoreWhileServing: a backup taken while the server books,
 // then the data directory and keyset destroyed, a restore onto a clean
 // machine's paths, and serve on what was restored.
@@ -190,17 +224,7 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 		}
 	}
 	// Every booking acknowledged before the backup began is in it.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(clean, "data", sqlite.FileName)+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range before {
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM bookings WHERE id = ?`, id).Scan(&n); err != nil || n != 1 {
-			t.Errorf("booking %d, acknowledged before the backup, restored %d times (%v)", id, n, err)
-		}
-	}
-	db.Close()
+	wantRestoredSQLite(t, filepath.Join(clean, "data"), before)
 	// A second restore onto what was restored is refused, writing nothing.
 	out = fairslotCmd(t, bin, true, restoreFlags...)
 	if !strings.Contains(out, "not empty") || !strings.Contains(out, "--force") {
@@ -301,12 +325,7 @@ func TestBackupRestorePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, id := range before {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM fairslot.bookings WHERE id = $1`, id).Scan(&n); err != nil || n != 1 {
-			t.Errorf("booking %d, acknowledged before the backup, restored %d times (%v)", id, n, err)
-		}
-	}
+	wantRestoredPostgres(t, conn, before)
 	for _, stmt := range []string{"LOCK TABLE fairslot.bookings IN EXCLUSIVE MODE", "LOCK TABLE fairslot.slots IN ACCESS EXCLUSIVE MODE", "TRUNCATE fairslot.bookings"} {
 		tx, err := conn.Begin(ctx)
 		if err != nil {

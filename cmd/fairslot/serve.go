@@ -399,12 +399,16 @@ func site(api, pages http.Handler) http.Handler {
 }
 
 // backgroundJobs returns the owned background work, given the backend under
-// the watched store. On the embedded store
-// this node sweeps alone. On PostgreSQL every node beats a heartbeat proven
+// the watched store. On the embedded store this node sweeps and takes the
+// scheduled backups alone. On PostgreSQL every node beats a heartbeat proven
 // with a key from the keyset and runs its lock watchdog; the node that holds
-// the job lock sweeps and its watchdog acts first, the others stand by to
-// take over and act when the leader does not.
+// the job lock sweeps, takes the scheduled backups and its watchdog acts
+// first, the others stand by to take over and act when the leader does not.
 func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, backend storage.Store, log *slog.Logger, metrics *prometheus.Registry, audit *merkle.Job) (func(context.Context), error) {
+	sched, err := backupScheduler(c, backend, log, metrics) // backupsched.go
+	if err != nil {
+		return nil, err
+	}
 	rk, closeRekey, err := rekeyStore(ctx, c, svc, log) // keysloop.go
 	if err != nil {
 		return nil, err
@@ -418,6 +422,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 				wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), nil) })
 			}
 			wg.Go(func() { keysLoop(ctx, c, svc, rk, log, func() bool { return true }) })
+			wg.Go(func() { backupLoop(ctx, sched, func() bool { return true }) })
 			svc.Run(ctx, time.Duration(c.SweepInterval))
 			wg.Wait()
 		}, nil
@@ -464,6 +469,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		if d, ok := svc.Outbox.(*notify.Dispatcher); ok {
 			wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), jobs.Leading) })
 		}
+		wg.Go(func() { backupLoop(ctx, sched, jobs.Leading) })
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
 			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due

@@ -15,6 +15,11 @@
 // The plaintext snapshot exists on disk only while an archive is being
 // made, mode 0600 in a 0700 directory: for SQLite inside the data
 // directory, which holds the same data anyway.
+//
+// The Scheduler takes archives on a schedule for the job leader, to a
+// directory or an S3-compatible bucket, reading each back to verify it.
+// It never overwrites an archive and never deletes from a bucket: only a
+// directory is pruned by the retention rules.
 package backup
 
 import (
@@ -60,6 +65,9 @@ type Options struct {
 type Result struct {
 	Path, SigPath string
 	Manifest      Manifest
+	// Size and SHA256 are the archive's, as written and signed.
+	Size   int64
+	SHA256 [32]byte
 }
 
 // Create takes a snapshot and writes the signed, encrypted archive
@@ -131,7 +139,11 @@ func Create(ctx context.Context, o Options) (Result, error) {
 	if err := writeNew(res.SigPath, strings.NewReader(string(sign(o.Key, archiveContext, size, sum)))); err != nil {
 		return Result{}, fmt.Errorf("backup: %w", err)
 	}
-	res.Manifest = m
+	// The new names are durable only once the directory is.
+	if err := syncDir(o.Dir); err != nil {
+		return Result{}, fmt.Errorf("backup: %w", err)
+	}
+	res.Manifest, res.Size, res.SHA256 = m, size, sum
 	return res, nil
 }
 
@@ -230,4 +242,14 @@ func auditState(ctx context.Context, tx storage.Tx) (Audit, error) {
 	}
 	a.Checkpoint = string(c.Note)
 	return a, nil
+}
+
+// syncDir flushes a directory's entries (new names linked into it).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -181,7 +181,7 @@ func Default() Config {
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB, "FAIRSLOT_BACKUP_DB": &c.Backup.DB,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 		"FAIRSLOT_NOTIFY_PROVIDER":    &c.Notify.Provider, "FAIRSLOT_NOTIFY_SMS_SECRET": &c.Notify.SMSHTTP.Secret, "FAIRSLOT_NOTIFY_SMTP_PASSWORD": &c.Notify.SMTP.Password,
@@ -207,6 +207,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if v := getenv(name); v != "" {
 			*field = v
 		}
+	}
+	if v := getenv("FAIRSLOT_BACKUP_S3_SECRET_KEY"); v != "" && c.Backup.S3 != nil {
+		c.Backup.S3.SecretKey = v // kept out of the file
 	}
 	return c, nil
 }
@@ -286,7 +289,7 @@ func (c Config) Validate() error {
 	if err := c.Audit.validate(c.DataDir); err != nil {
 		return err
 	}
-	if err := c.Backup.validate(); err != nil {
+	if err := c.Backup.validate(c.DataDir, c.DB); err != nil {
 		return err
 	}
 	if err := c.Notify.validate(); err != nil {
@@ -354,6 +357,7 @@ func (c Config) Redacted() Config {
 	c.DB, c.WatchdogDB, c.FrontDoor.Redis, c.Keys.RekeyDB = redactURL(c.DB), redactURL(c.WatchdogDB), redactURL(c.FrontDoor.Redis), redactURL(c.Keys.RekeyDB)
 	c.Audit = c.Audit.redacted()
 	c.Notify = c.Notify.redacted()
+	c.Backup = c.Backup.redacted()
 	return c
 }
 

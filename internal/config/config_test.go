@@ -26,6 +26,22 @@ func TestLoadOrder(t *testing.T) {
 	}
 }
 
+func TestLoadBackupSecretsFromEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fairslot.json")
+	os.WriteFile(file, []byte(`{"backup": {"every": "1h", "keep": [{"every": "1h", "keep_for": "48h"}],
+		"s3": {"endpoint": "s3.example:443", "bucket": "b", "access_key": "put-only"}}}`), 0o600)
+	env := map[string]string{"FAIRSLOT_BACKUP_S3_SECRET_KEY": "from-env", "FAIRSLOT_BACKUP_DB": "postgres://owner:pw@h/db"}
+	c, err := config.Load(file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.KeepRule{Every: fairslot.Duration(time.Hour), KeepFor: fairslot.Duration(48 * time.Hour)}
+	if c.Backup.S3.SecretKey != "from-env" || c.Backup.DB != env["FAIRSLOT_BACKUP_DB"] || c.Backup.Every != fairslot.Duration(time.Hour) ||
+		len(c.Backup.Keep) != 1 || c.Backup.Keep[0] != want {
+		t.Errorf("Load = %+v, s3 %+v; want the secret and the URL from the environment, the rest from the file", c.Backup, *c.Backup.S3)
+	}
+}
+
 func TestLoadRejectsUnknownFields(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "fairslot.json")
 	os.WriteFile(file, []byte(`{"adress": ":9000"}`), 0o600)
@@ -61,6 +77,48 @@ func TestValidate(t *testing.T) {
 			c.Backup.Recipients = []string{"age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"}
 		}, true},
 		{"a backup recipient that is not an age key", func(c *config.Config) { c.Backup.Recipients = []string{"ssh-ed25519 AAAA"} }, false},
+		{"scheduled backups to a directory", func(c *config.Config) {
+			c.Backup = scheduled()
+		}, true},
+		{"scheduled backups with retention", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.Backup.Keep = []config.KeepRule{{Every: fairslot.Duration(time.Hour), KeepFor: fairslot.Duration(48 * time.Hour)}}
+		}, true},
+		{"a retention rule of zero", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.Backup.Keep = []config.KeepRule{{Every: fairslot.Duration(time.Hour)}}
+		}, false},
+		{"scheduled backups every millisecond", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Every = fairslot.Duration(time.Millisecond) }, false},
+		{"scheduled backups without a recipient", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Recipients = nil }, false},
+		{"scheduled backups without a destination", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Dir = "" }, false},
+		{"scheduled backups to two destinations", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.Backup.S3 = &config.S3{Endpoint: "s3.example:443", Bucket: "b"}
+		}, false},
+		{"scheduled backups inside the data directory", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Dir = "./fairslot-data/backups" }, false},
+		{"scheduled backups to S3 with object lock", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.Backup.Dir = ""
+			c.Backup.S3 = &config.S3{Endpoint: "s3.example:443", Bucket: "b", LockMode: "COMPLIANCE", LockFor: fairslot.Duration(30 * 24 * time.Hour)}
+		}, true},
+		{"an S3 endpoint given as a URL", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.Backup.Dir = ""
+			c.Backup.S3 = &config.S3{Endpoint: "https://s3.example", Bucket: "b"}
+		}, false},
+		{"an object lock mode without a period", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.Backup.Dir = ""
+			c.Backup.S3 = &config.S3{Endpoint: "s3.example:443", Bucket: "b", LockMode: "GOVERNANCE"}
+		}, false},
+		{"scheduled backups on PostgreSQL without the owner's URL", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.DB = "postgres://u:secret@h/db"
+		}, false},
+		{"scheduled backups on PostgreSQL", func(c *config.Config) {
+			c.Backup = scheduled()
+			c.DB, c.Backup.DB = "postgres://u:secret@h/db", "postgres://owner:secret@h/db"
+		}, true},
 		{"stricter access limits", func(c *config.Config) {
 			c.Access = config.AccessLimits{PerHour: 5, DistinctPatients: 3, Window: fairslot.Duration(time.Minute)}
 		}, true},
@@ -74,10 +132,18 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// scheduled is a valid scheduled-backup configuration.
+func scheduled() config.Backup {
+	return config.Backup{Recipients: []string{"age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"},
+		Every: fairslot.Duration(time.Hour), Dir: "/mnt/backups"}
+}
+
 func TestRedacted(t *testing.T) {
 	c := config.Default()
 	c.DB = "postgres://fairslot:s3cret@db.example/fairslot"
 	c.WatchdogDB = "postgres://watchdog:s3cret@db.example/fairslot"
+	c.Backup.DB = "postgres://owner:s3cret@db.example/fairslot"
+	c.Backup.S3 = &config.S3{Endpoint: "s3.example:443", Bucket: "b", AccessKey: "put-only", SecretKey: "s3cret"}
 	out := string(c.JSON())
 	if strings.Contains(out, "s3cret") || !strings.Contains(out, "REDACTED") {
 		t.Errorf("printed config leaks the password or lost the redaction mark:\n%s", out)
