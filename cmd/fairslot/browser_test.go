@@ -61,6 +61,16 @@ type browserRun struct {
 	board   []string       // the board's latency per journey, reported
 }
 
+// hangGuard is when a wait in a browser test gives up: the test binary's
+// deadline less a minute, so the test says what it was waiting for before
+// go test kills it; half an hour from now without one.
+func hangGuard(t *testing.T) time.Time {
+	if d, ok := t.Deadline(); ok {
+		return d.Add(-time.Minute)
+	}
+	return time.Now().Add(30 * time.Minute)
+}
+
 // tab opens a tab in a browser context of its own (its own cookies), with
 // the viewport of the device it plays.
 // chromium starts a headless Chromium for the test (Debian's, never one a
@@ -83,8 +93,10 @@ func chromium(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	browser, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
-	// A bound on a hung browser, not a speed target.
-	browser, cancel = context.WithTimeout(browser, 5*time.Minute)
+	// A bound on a hung browser, not a speed target: the test binary's own
+	// deadline (go test -timeout) less a minute to report what hung, not a
+	// fixed time a loaded machine can miss (335 s once, against 5 min).
+	browser, cancel = context.WithDeadline(browser, hangGuard(t))
 	t.Cleanup(cancel)
 	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -120,7 +132,7 @@ func TestBoardReconnectsAfterRefusal(t *testing.T) {
 	status := chromedp.Evaluate[string](`document.getElementById("status").textContent`)
 	waitFor := func(what string, ok func(string) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) { // a hang guard
+		for deadline := hangGuard(t); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			if st := value(t, ctx, "read the board's status", status); ok(st) {
 				return
 			}
@@ -157,13 +169,16 @@ func click(sel, want string) chromedp.Action[chromedp.Void] {
 		}
 		// Evaluated again and again from here: a page being replaced
 		// answers with an error, which only means "not yet".
+		// Until the browser's hang guard ends ctx: a loaded machine is
+		// slow, not wrong.
 		check := chromedp.Evaluate[bool](fmt.Sprintf(`!window.__leaving && document.readyState === "complete" && !!document.querySelector(%q)`, want))
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for ctx.Err() == nil {
 			if ok, err := check(ctx, tg); err == nil && ok {
 				return chromedp.Void{}, nil
 			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		return chromedp.Void{}, fmt.Errorf("after clicking %s no page with %s came", sel, want)
+		return chromedp.Void{}, fmt.Errorf("after clicking %s, waited until the test's deadline for a page with %s: %w", sel, want, ctx.Err())
 	}
 }
 
@@ -325,13 +340,12 @@ func (b *browserRun) staffLogin(t *testing.T, ctx context.Context, lang, user st
 func (b *browserRun) loginCode(t *testing.T, phone string) string {
 	masked := vault.MaskPhone(phone)
 	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="Your fairslot login code is (\d{6})`)
-	for range 500 {
+	for deadline := hangGuard(t); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if m := re.FindAllStringSubmatch(b.s.log(), -1); m != nil {
 			return m[len(m)-1][1]
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no login code for %s in the log", masked)
+	t.Fatalf("waited until the test's deadline for the login code sent to %s in the server's log", masked)
 	return ""
 }
 
