@@ -85,8 +85,8 @@ func TestRotateKeepsOldValuesAndPinnedKeys(t *testing.T) {
 			t.Error("the primary index did not change")
 		}
 		idx := v.Indexes("phone", "138")
-		if len(idx) != 2 || !bytes.Equal(idx[0], v.Index("phone", "138")) || !bytes.Equal(idx[1], oldIndex) {
-			t.Errorf("Indexes = %x, want the new then the old", idx)
+		if len(idx) != 2 || !bytes.Equal(idx[1], v.Index("phone", "138")) || !bytes.Equal(idx[0], oldIndex) {
+			t.Errorf("Indexes = %x, want the old then the new (the order rows move in)", idx)
 		}
 		if !bytes.Equal(v.Key("bearer-token"), oldKey) || !bytes.Equal(v.Hash("login-code", "138:1"), oldHash) {
 			t.Errorf("legacy=%v: a derived key or hash changed with the rotation: tokens, CSRF and node proofs would break", legacy)

@@ -47,6 +47,7 @@ type primitives struct {
 	olderSeal  [][]byte
 	olderIndex []uint32
 	newerSeal  map[uint32]bool // sealing keys staged after the primary
+	indexOrder []uint32        // the index keys, oldest first
 	aead       tink.AEAD
 	index      *prf.Set
 	derive     *prf.Set
@@ -151,6 +152,7 @@ func (f *file) primitives(raw []byte) (*primitives, error) {
 		p.olderSeal = append(p.olderSeal, tinkPrefix(id))
 	}
 	p.olderIndex = older(f.index)
+	p.indexOrder, _ = handleKeys(f.index)
 	ids, primary := handleKeys(f.aead)
 	p.newerSeal = map[uint32]bool{}
 	for i := len(ids) - 1; i >= 0 && ids[i] != primary; i-- {
@@ -257,15 +259,16 @@ func (v *Vault) Index(kind, normalized string) []byte {
 }
 
 // Indexes returns the value's blind index under every index key the keyset
-// holds, the primary's first: a look-up tries each, so that rows not yet
-// rebuilt after a rotation are still found.
+// holds, oldest first: a look-up tries each, so that rows not yet rebuilt
+// after a rotation are still found. Oldest first because the rebuild only
+// ever moves a row to a newer key: a row moved between two look-up
+// statements has moved to a key not yet tried, never away from one still
+// to come (primary first, a row moved between them would be missed).
 func (v *Vault) Indexes(kind, normalized string) [][]byte {
-	s := v.keys.Load().index
-	out := [][]byte{computeIndex(s.PRFs[s.PrimaryID], kind, normalized)}
-	for id, p := range s.PRFs {
-		if id != s.PrimaryID {
-			out = append(out, computeIndex(p, kind, normalized))
-		}
+	p := v.keys.Load()
+	out := make([][]byte, len(p.indexOrder))
+	for i, id := range p.indexOrder {
+		out[i] = computeIndex(p.index.PRFs[id], kind, normalized)
 	}
 	return out
 }
