@@ -59,12 +59,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if data, err := filepath.Abs(c.DataDir); err == nil {
-		if abs, err := filepath.Abs(*to); err == nil {
-			if rel, err := filepath.Rel(data, abs); err == nil && !strings.HasPrefix(rel, "..") {
-				return fmt.Errorf("backup: --to %s is inside the data directory %s: put backups on another volume or host", *to, c.DataDir)
-			}
-		}
+	if in, err := config.Within(c.DataDir, *to); err == nil && in {
+		return fmt.Errorf("backup: --to %s is inside the data directory %s: put backups on another volume or host", *to, c.DataDir)
 	}
 	key, err := backupKey(c)
 	if err != nil {

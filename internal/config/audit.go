@@ -32,7 +32,7 @@ func (a Audit) validate(dataDir string) error {
 		return fmt.Errorf("config: audit.checkpoint_every and audit.verify_every must be at least 1s")
 	}
 	for _, d := range a.WitnessDirs {
-		in, err := within(dataDir, d)
+		in, err := Within(dataDir, d)
 		if err != nil || d == "" {
 			return fmt.Errorf("config: audit.witness_dirs: bad directory %q", d)
 		}

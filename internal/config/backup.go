@@ -86,7 +86,7 @@ func (b Backup) validate(dataDir, db string) error {
 		}
 	}
 	if b.Dir != "" {
-		if in, err := within(dataDir, b.Dir); err != nil {
+		if in, err := Within(dataDir, b.Dir); err != nil {
 			return fmt.Errorf("config: cannot resolve backup.dir: %v", err)
 		} else if in {
 			return fmt.Errorf("config: backup.dir %s is inside the data directory %s: put backups on another volume or host", b.Dir, dataDir)

@@ -234,7 +234,7 @@ func (c Config) Validate() error {
 	if c.WatchdogCancelAfter <= 0 || c.WatchdogTerminateAfter < c.WatchdogCancelAfter {
 		return fmt.Errorf("config: want 0 < watchdog_cancel_after ≤ watchdog_terminate_after")
 	}
-	if in, err := within(c.DataDir, c.Keyset); err != nil {
+	if in, err := Within(c.DataDir, c.Keyset); err != nil {
 		return fmt.Errorf("config: cannot resolve data_dir or keyset: %v", err)
 	} else if in {
 		return fmt.Errorf("config: the keyset %s must live outside the data directory %s (symbolic links resolved), so a copy of the data holds no key", c.Keyset, c.DataDir)

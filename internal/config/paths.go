@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// within reports whether path is dir or lies under it once both are made
+// Within reports whether path is dir or lies under it once both are made
 // absolute and every symbolic link in them is resolved — a keyset reached
 // through a link into the data directory is inside it. For a path that does
 // not exist yet, its deepest existing ancestor is resolved and the rest
 // appended.
-func within(dir, path string) (bool, error) {
+func Within(dir, path string) (bool, error) {
 	d, err := resolve(dir)
 	if err != nil {
 		return false, err

@@ -254,13 +254,14 @@ func (j Job) setting(ctx context.Context, key string) (v string, err error) {
 // nothing left under one, and it started after every live node had loaded
 // that key (a node still on the older key could have written under it).
 func (j Job) indexesVerified(ctx context.Context) (bool, error) {
-	verified, _, err := j.indexState(ctx)
+	verified, _, err := j.indexState(ctx, func() (map[string]NodeReport, error) { return Nodes(ctx, j.Store) })
 	return verified, err
 }
 
 // indexState is indexesVerified, and whether a clean pass is on record
-// for the primary index key whatever the nodes say (rebuilt).
-func (j Job) indexState(ctx context.Context) (verified, rebuilt bool, err error) {
+// for the primary index key whatever the nodes say (rebuilt). nodes reads
+// the nodes' reports, only when they matter.
+func (j Job) indexState(ctx context.Context, nodes func() (map[string]NodeReport, error)) (verified, rebuilt bool, err error) {
 	if _, index := j.Vault.OldKeys(); !index {
 		return true, true, nil
 	}
@@ -273,11 +274,11 @@ func (j Job) indexState(ctx context.Context) (verified, rebuilt bool, err error)
 	if key != strconv.FormatUint(uint64(j.Vault.IndexKey()), 10) || err != nil {
 		return false, false, nil
 	}
-	nodes, err := Nodes(ctx, j.Store)
+	reports, err := nodes()
 	if err != nil {
 		return false, true, err
 	}
-	behind, last := Laggards(nodes, j.Vault, time.Now())
+	behind, last := Laggards(reports, j.Vault, time.Now())
 	return len(behind) == 0 && ms >= last.UnixMilli(), true, nil
 }
 
@@ -314,11 +315,11 @@ func (j Job) Check(ctx context.Context) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	st.IndexVerified, st.IndexRebuilt, err = j.indexState(ctx)
+	nodes, err := Nodes(ctx, j.Store) // read once: for the laggards and the index state
 	if err != nil {
 		return st, err
 	}
-	nodes, err := Nodes(ctx, j.Store)
 	st.Laggards, _ = Laggards(nodes, j.Vault, time.Now())
+	st.IndexVerified, st.IndexRebuilt, err = j.indexState(ctx, func() (map[string]NodeReport, error) { return nodes, nil })
 	return st, err
 }
