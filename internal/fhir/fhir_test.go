@@ -44,6 +44,14 @@ type env struct {
 // newEnv serves the facade over the demo hospital at 09:00 on 2026-12-10.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	e := newEnvTB(t)
+	e.v = newValidator(t)
+	return e
+}
+
+// newEnvTB is newEnv without the validator, for benchmarks.
+func newEnvTB(t testing.TB) *env {
+	t.Helper()
 	e := &env{now: time.Date(2026, 12, 10, 9, 0, 0, 0, loc)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, st := demotest.Service(t, loc, func() time.Time { return e.now }, nil, log)
@@ -54,12 +62,12 @@ func newEnv(t *testing.T) *env {
 	f := &fhir.Server{App: svc, API: api, Base: "https://fhir.example/fhir/R4"}
 	e.srv = httptest.NewServer(f.Handler())
 	t.Cleanup(e.srv.Close)
-	e.v = newValidator(t)
+	e.v = &validator{}
 	e.admin = e.staffToken(t, "admin")
 	return e
 }
 
-func (e *env) staffToken(t *testing.T, user string) string {
+func (e *env) staffToken(t testing.TB, user string) string {
 	t.Helper()
 	body := fmt.Sprintf(`{"username":%q,"password":%q}`, user, demo.Password)
 	resp, err := http.Post(e.api.URL+"/api/v1/staff/login", "application/json", strings.NewReader(body))
