@@ -213,6 +213,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		h := auditCheckpointRoute(site(api.Handler(kind), p), st)
+		h = withFHIR(h, kind, api) // fhir.go: the internal listener only
 		if sim != nil && kind != frontdoor.PublicListener {
 			h = sim.handler(h)
 		}

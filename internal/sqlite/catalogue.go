@@ -56,6 +56,18 @@ func (t *tx) CreateSession(ctx context.Context, s *fairslot.Session, slots []fai
 	return nil
 }
 
+func (t *tx) Hospitals(ctx context.Context) ([]fairslot.Hospital, error) {
+	return all(ctx, t, func(r *sql.Rows) (h fairslot.Hospital, err error) {
+		return h, r.Scan(&h.ID, &h.Name)
+	}, `SELECT id, name FROM hospitals ORDER BY id`)
+}
+
+func (t *tx) Campuses(ctx context.Context) ([]fairslot.Campus, error) {
+	return all(ctx, t, func(r *sql.Rows) (c fairslot.Campus, err error) {
+		return c, r.Scan(&c.ID, &c.HospitalID, &c.Name)
+	}, `SELECT id, hospital_id, name FROM campuses ORDER BY id`)
+}
+
 func (t *tx) Departments(ctx context.Context) ([]fairslot.Department, error) {
 	return all(ctx, t, func(r *sql.Rows) (d fairslot.Department, err error) {
 		return d, r.Scan(&d.ID, &d.CampusID, &d.Code, &d.Name)

@@ -48,6 +48,10 @@ type Tx interface {
 	CreateDoctor(ctx context.Context, d *fairslot.Doctor) error
 	// CreateSession stores a session and its slots, setting their ids.
 	CreateSession(ctx context.Context, s *fairslot.Session, slots []fairslot.Slot) error
+	// Hospitals and Campuses list the tenant and its sites, by id (the
+	// FHIR facade's Organization and Location).
+	Hospitals(ctx context.Context) ([]fairslot.Hospital, error)
+	Campuses(ctx context.Context) ([]fairslot.Campus, error)
 	Departments(ctx context.Context) ([]fairslot.Department, error)
 	Department(ctx context.Context, id int64) (fairslot.Department, error)
 	Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error)

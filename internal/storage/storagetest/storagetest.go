@@ -204,6 +204,14 @@ func testCatalogue(t *testing.T, s storage.Store) {
 	}
 
 	err = s.View(ctx, func(tx storage.Tx) error {
+		hs, err := tx.Hospitals(ctx)
+		if err != nil || len(hs) != 1 || hs[0].Name != "Test Hospital" {
+			t.Errorf("Hospitals = %+v, %v; want [Test Hospital]", hs, err)
+		}
+		cs, err := tx.Campuses(ctx)
+		if err != nil || len(cs) != 1 || cs[0] != (fairslot.Campus{ID: f.dept.CampusID, HospitalID: hs[0].ID, Name: "Main"}) {
+			t.Errorf("Campuses = %+v, %v; want [Main]", cs, err)
+		}
 		depts, err := tx.Departments(ctx)
 		if err != nil || len(depts) != 1 || depts[0] != f.dept {
 			t.Errorf("Departments = %+v, %v; want [%+v]", depts, err, f.dept)

@@ -1,0 +1,110 @@
+package fhir
+
+import (
+	"net/http"
+	"slices"
+)
+
+// CapabilityStatement says exactly what the facade supports, built from the
+// same tables the routes are: a type is listed with read and search-type
+// only when it has both; the search parameters are the searchers' own.
+type CapabilityStatement struct {
+	ResourceType   string          `json:"resourceType"`
+	Status         string          `json:"status"`
+	Date           string          `json:"date"`
+	Publisher      string          `json:"publisher"`
+	Kind           string          `json:"kind"`
+	Software       *Software       `json:"software,omitempty"`
+	Implementation *Implementation `json:"implementation,omitempty"`
+	FHIRVersion    string          `json:"fhirVersion"`
+	Format         []string        `json:"format"`
+	Rest           []Rest          `json:"rest"`
+}
+
+// Software names the server.
+type Software struct {
+	Name string `json:"name"`
+}
+
+// Implementation is this instance.
+type Implementation struct {
+	Description string `json:"description"`
+	URL         string `json:"url,omitempty"`
+}
+
+// Rest is the facade's REST interface.
+type Rest struct {
+	Mode          string         `json:"mode"`
+	Documentation string         `json:"documentation,omitempty"`
+	Security      *RestSecurity  `json:"security,omitempty"`
+	Resource      []RestResource `json:"resource"`
+}
+
+// RestSecurity says how clients authenticate.
+type RestSecurity struct {
+	Description string `json:"description"`
+}
+
+// RestResource is one supported type.
+type RestResource struct {
+	Type          string            `json:"type"`
+	Interaction   []Interaction     `json:"interaction"`
+	SearchInclude []string          `json:"searchInclude,omitempty"`
+	SearchParam   []SearchParamDecl `json:"searchParam,omitempty"`
+}
+
+// Interaction is a supported interaction.
+type Interaction struct {
+	Code string `json:"code"`
+}
+
+// SearchParamDecl is a supported search parameter.
+type SearchParamDecl struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Documentation string `json:"documentation,omitempty"`
+}
+
+// capabilityDate is when this statement last changed (a release of the facade).
+const capabilityDate = "2026-12-01"
+
+const securityText = "Every interaction but metadata needs Authorization: Bearer with the token of a fairslot staff session " +
+	"(POST /api/v1/staff/login, second factor) of an admin with no campus, department or doctor scope. " +
+	"Served only on the internal (staff) listener. SMART Backend Services are not supported yet."
+
+func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
+	var res []RestResource
+	searches := s.searches()
+	types := []string{"Patient"}
+	for t := range s.readers() {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	for _, t := range types {
+		rr := RestResource{Type: t, Interaction: []Interaction{{Code: "read"}}}
+		if sr, ok := searches[t]; ok {
+			rr.Interaction = append(rr.Interaction, Interaction{Code: "search-type"})
+			rr.SearchInclude = sr.includes
+			for _, p := range sr.params {
+				rr.SearchParam = append(rr.SearchParam, SearchParamDecl{Name: p.name, Type: p.typ, Documentation: p.doc})
+			}
+			rr.SearchParam = append(rr.SearchParam,
+				SearchParamDecl{Name: "_count", Type: "number", Documentation: "page size, default 20, at most 100"},
+				SearchParamDecl{Name: "_offset", Type: "number", Documentation: "where the page starts (the next link carries it)"})
+		}
+		res = append(res, rr)
+	}
+	return CapabilityStatement{ResourceType: "CapabilityStatement", Status: "active", Date: capabilityDate,
+		Publisher: "fairslot", Kind: "instance", Software: &Software{Name: "fairslot"},
+		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read and search only)", URL: s.base(r)},
+		FHIRVersion:    "4.0.1", Format: []string{"application/fhir+json", "json"},
+		Rest: []Rest{{Mode: "server", Documentation: "Read-only. Unknown search parameters are refused (400), never ignored.",
+			Security: &RestSecurity{Description: securityText}, Resource: res}}}
+}
+
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request) error {
+	if err := checkFormat(r); err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, s.capabilityStatement(r))
+}

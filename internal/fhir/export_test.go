@@ -1,0 +1,10 @@
+package fhir
+
+import "github.com/fairslot/fairslot"
+
+// ToFHIR, FromFHIR and IssueCode expose the mappings to the tests.
+func ToFHIR(s fairslot.Status) string { return toFHIR[s] }
+
+var FromFHIR = fromFHIR
+
+func IssueCode(k fairslot.Kind) string { return issueCodes[k] }

@@ -1,0 +1,207 @@
+// Package fhir is fairslot's HL7 FHIR R4 (4.0.1) facade under /fhir/R4: it
+// maps the domain model (hospital, campuses, departments, doctors, sessions,
+// windows, bookings, waitlist places, patients) to FHIR resources for the
+// hospital's other systems, on its own mux. It reads through the use cases
+// and storage contracts and holds no FHIR types in the core. It must never
+// return unmasked personal data, never be mounted where the patients' API
+// is (only on the internal listener), and never answer other than
+// application/fhir+json.
+package fhir
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// Prefix is where the facade is mounted.
+const Prefix = "/fhir/R4"
+
+// ContentType is the one media type the facade answers with.
+const ContentType = "application/fhir+json; charset=utf-8"
+
+// Server serves the facade.
+type Server struct {
+	App *app.Service
+	// API authenticates bearer tokens and maps error kinds to statuses (the
+	// one mapping, httpapi.Server.Failed); its middleware gives request IDs.
+	API *httpapi.Server
+	// Base is the absolute URL of the facade as its clients reach it
+	// (fullUrl and paging links), e.g. https://his-gw.example/fhir/R4; "":
+	// built from the request's Host.
+	Base string
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// Handler returns the facade. Every route but metadata needs a staff
+// bearer token of an unscoped admin (see authorize).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
+	h("GET "+Prefix+"/metadata", s.metadata)
+	for typ, rd := range s.readers() {
+		h("GET "+Prefix+"/"+typ+"/{id}", s.authorized(func(w http.ResponseWriter, r *http.Request) error {
+			res, err := rd(r.Context(), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			return write(w, http.StatusOK, res)
+		}))
+	}
+	h("GET "+Prefix+"/Patient/{id}", s.authorized(func(w http.ResponseWriter, r *http.Request) error {
+		res, err := s.patient(r, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return write(w, http.StatusOK, res)
+	}))
+	for typ, sr := range s.searches() {
+		h("GET "+Prefix+"/"+typ, s.authorized(func(w http.ResponseWriter, r *http.Request) error {
+			return s.search(w, r, typ, sr)
+		}))
+	}
+	h(Prefix+"/", func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet {
+			return coded("not-supported", fairslot.Errorf(fairslot.Invalid, "this FHIR server is read-only today: %s is not supported", r.Method))
+		}
+		return coded("not-supported", fairslot.Errorf(fairslot.NotFound, "no such FHIR endpoint: %s", r.URL.Path))
+	})
+	return s.API.Middleware(mux)
+}
+
+// authorize lets through a staff session of an unscoped admin — the role
+// that may see every department's bookings — until SMART Backend Services
+// (system clients with scopes) replace it. A kiosk, a scoped or other
+// role, a patient's token or none is refused.
+func (s *Server) authorize(r *http.Request) error {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token of a staff session is required")
+	}
+	a, err := s.API.Actor(r, tok)
+	if err != nil {
+		return err
+	}
+	if a.Kind != storage.StaffToken || a.Role != fairslot.Admin {
+		return fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to hospital-wide admin sessions only")
+	}
+	if a.Scope != (app.Scope{}) {
+		return fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to hospital-wide admin sessions only; this account is scoped")
+	}
+	return nil
+}
+
+// actor is the use cases' actor for the facade's reads.
+func (s *Server) actor(r *http.Request) app.Actor {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	a, _ := s.API.Actor(r, tok)
+	return a
+}
+
+func (s *Server) authorized(fn handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.authorize(r); err != nil {
+			return err
+		}
+		if err := checkFormat(r); err != nil {
+			return err
+		}
+		return fn(w, r)
+	}
+}
+
+// checkFormat refuses a _format or Accept the facade cannot answer in.
+func checkFormat(r *http.Request) error {
+	switch f := r.URL.Query().Get("_format"); f {
+	case "", "json", "application/json", "application/fhir+json":
+	default:
+		return coded("not-supported", fairslot.Errorf(fairslot.Invalid, "_format %q is not supported: only JSON", f))
+	}
+	return nil
+}
+
+// codedError gives an error the OperationOutcome issue code that says more
+// than its kind's (not-supported, too-costly); its HTTP status is still its
+// kind's.
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func coded(code string, err error) error { return &codedError{code, err} }
+
+// issueCodes maps every error kind to its OperationOutcome issue code.
+var issueCodes = map[fairslot.Kind]string{
+	fairslot.Invalid:           "invalid",
+	fairslot.Unauthorized:      "login",
+	fairslot.Forbidden:         "forbidden",
+	fairslot.NotFound:          "not-found",
+	fairslot.Conflict:          "conflict",
+	fairslot.Limited:           "throttled",
+	fairslot.ChallengeRequired: "security",
+	fairslot.Gone:              "expired",
+	fairslot.TooLarge:          "too-long",
+	fairslot.Unavailable:       "transient",
+	fairslot.Internal:          "exception",
+}
+
+// outcome is the OperationOutcome of err: its kind's issue code (or a more
+// precise one), its safe message, and the request ID to quote.
+func outcome(err error, requestID string) OperationOutcome {
+	code := issueCodes[fairslot.ErrorKind(err)]
+	var c *codedError
+	if errors.As(err, &c) {
+		code = c.code
+	}
+	msg := fairslot.ErrorMessage(err)
+	return OperationOutcome{ResourceType: "OperationOutcome", Issue: []Issue{{Severity: "error", Code: code,
+		Details: &CodeableConcept{Text: msg}, Diagnostics: "request " + requestID}}}
+}
+
+func (s *Server) adapt(fn handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		// The status comes from the API's one kind-to-status mapping, which
+		// also logs internal errors and sets Retry-After.
+		write(w, s.API.Failed(w, r, err), outcome(err, httpapi.RequestID(r)))
+	})
+}
+
+func write(w http.ResponseWriter, code int, v any) error {
+	w.Header().Set("Content-Type", ContentType)
+	w.WriteHeader(code)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// base is the facade's absolute URL for this request.
+func (s *Server) base(r *http.Request) string {
+	if s.Base != "" {
+		return strings.TrimSuffix(s.Base, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + Prefix
+}
+
+func (s *Server) now() time.Time { return s.App.Now().In(s.App.Location) }
+
+func (s *Server) view(ctx context.Context, fn func(tx storage.Tx) error) error {
+	return s.App.Store.View(ctx, fn)
+}
