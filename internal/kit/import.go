@@ -39,9 +39,9 @@ type Entry struct {
 	// document the desk saw.
 	Code, IDLast4 string
 	// A walk-in: the session and the patient as written down.
-	SessionID                    int64
+	SessionID                     int64
 	Name, IDType, IDNumber, Phone string
-	Priority                     string
+	Priority                      string
 }
 
 // LineError is a bad row. Its message never repeats an ID number or
