@@ -95,7 +95,7 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
+		var line int
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -107,6 +107,7 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 			}
 			break
 		}
+		line, _ = cr.FieldPos(0)
 		if len(out)+len(bad) >= MaxImportRows {
 			return nil, fmt.Errorf("line %d: more than %d rows: split the file", line, MaxImportRows)
 		}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fairslot/fairslot/internal/backup"
 )
@@ -23,8 +24,9 @@ import (
 func Verify(dir string, pub ed25519.PublicKey) (string, Manifest, error) {
 	var m Manifest
 	gen := dir
+	var current *Current
 	if c, err := ReadCurrent(dir); err == nil {
-		gen = filepath.Join(dir, c.Generation)
+		gen, current = filepath.Join(dir, c.Generation), &c
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return gen, m, err
 	}
@@ -43,6 +45,10 @@ func Verify(dir string, pub ed25519.PublicKey) (string, Manifest, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil || m.Format != Format {
 		return gen, m, fmt.Errorf("kit %s: the signed manifest is not a %s manifest", gen, Format)
+	}
+	if current != nil && !current.GeneratedAt.Equal(m.GeneratedAt) {
+		return gen, m, fmt.Errorf("kit %s: CURRENT says it was made at %s, its signed manifest %s: refusing the kit (CURRENT altered)",
+			dir, current.GeneratedAt.Format(time.RFC3339), m.GeneratedAt.Format(time.RFC3339))
 	}
 	listed := map[string]bool{ManifestFile: true, SignatureFile: true}
 	for _, f := range m.Files {

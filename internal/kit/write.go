@@ -365,41 +365,47 @@ func (w *Writer) Stats() Stats {
 	return Stats{LastSuccess: w.last, Failures: w.failures}
 }
 
-// Run writes a kit at a tick when one is due and leading() says this node
-// leads the jobs; a node that is not leading writes nothing. A failure is
-// logged as an ALERT and tried again at the next tick. It returns when ctx
-// ends.
+// Run calls Tick at each tick with whether this node leads the jobs now
+// (leading()), until ctx ends.
 func (w *Writer) Run(ctx context.Context, ticks <-chan time.Time, leading func() bool) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-ticks:
-			if !leading() {
-				continue
-			}
-			w.mu.Lock()
-			due := w.last.IsZero() || now.Sub(w.last) >= w.Every
-			w.mu.Unlock()
-			if !due {
-				continue
-			}
-			gen, m, err := Write(ctx, w.Dir, w.Options, now)
-			w.mu.Lock()
-			if err != nil {
-				w.failures++
-			} else {
-				w.last = now
-			}
-			w.mu.Unlock()
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return
-			case err != nil:
-				w.Log.Error("ALERT: downtime kit not written; it is tried again", "dir", w.Dir, "err", err)
-			default:
-				w.Log.Info("downtime kit written", "generation", gen, "departments", len(m.Departments))
-			}
+			w.Tick(ctx, now, leading())
 		}
 	}
+}
+
+// Tick writes a kit at now when this node leads the jobs and one is due
+// (none written yet by this node, or Every since the last); a node that
+// is not leading writes nothing. A failure is logged as an ALERT and tried
+// again at the next tick. It reports whether it wrote one.
+func (w *Writer) Tick(ctx context.Context, now time.Time, leading bool) (bool, error) {
+	if !leading {
+		return false, nil
+	}
+	w.mu.Lock()
+	due := w.last.IsZero() || now.Sub(w.last) >= w.Every
+	w.mu.Unlock()
+	if !due {
+		return false, nil
+	}
+	gen, m, err := Write(ctx, w.Dir, w.Options, now)
+	w.mu.Lock()
+	if err != nil {
+		w.failures++
+	} else {
+		w.last = now
+	}
+	w.mu.Unlock()
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil:
+		w.Log.Error("ALERT: downtime kit not written; it is tried again", "dir", w.Dir, "err", err)
+	default:
+		w.Log.Info("downtime kit written", "generation", gen, "departments", len(m.Departments))
+	}
+	return err == nil, err
 }
