@@ -155,7 +155,9 @@ func TestVerifyRefusesTampering(t *testing.T) {
 		want   string
 	}{
 		{"a flipped byte in a page", func(t *testing.T, dir, gen string) { flip(t, filepath.Join(gen, "department-1.html")) }, "does not match"},
-		{"an edited CSV", func(t *testing.T, dir, gen string) { appendTo(t, filepath.Join(gen, "department-1.csv"), "booking,x\n") }, "does not match"},
+		{"an edited CSV", func(t *testing.T, dir, gen string) {
+			appendTo(t, filepath.Join(gen, "department-1.csv"), "booking,x\n")
+		}, "does not match"},
 		{"an edited manifest", func(t *testing.T, dir, gen string) {
 			edit(t, filepath.Join(gen, kit.ManifestFile), "2026-12-09T23:30:00Z", "2026-12-10T00:30:00Z")
 		}, "does not match its signature"},
