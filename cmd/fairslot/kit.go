@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/kit"
@@ -176,7 +177,7 @@ func runKitImport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	lines, err := svc.EnterAfterOutage(ctx, a, filepath.Base(fs.Arg(0)), app.OutageEntries(entries))
+	lines, err := svc.EnterAfterOutage(ctx, a, filepath.Base(fs.Arg(0)), outageEntries(entries))
 	if err != nil {
 		return fmt.Errorf("kit import %s: nothing was imported: %w", fs.Arg(0), err)
 	}
@@ -246,4 +247,16 @@ func kitLoop(ctx context.Context, w *kit.Writer, leading func() bool) {
 		}
 	}()
 	w.Run(ctx, ticks, leading)
+}
+
+// outageEntries turns the desk file's parsed rows into the use case's
+// entries.
+func outageEntries(es []kit.Entry) []app.OutageEntry {
+	out := make([]app.OutageEntry, len(es))
+	for i, e := range es {
+		out[i] = app.OutageEntry{Line: e.Line, Kind: e.Kind, At: e.At, Code: e.Code, IDLast4: e.IDLast4,
+			WalkIn: app.WalkInInput{SessionID: e.SessionID, Priority: e.Priority,
+				Patient: app.PatientInput{Name: e.Name, IDType: fairslot.IDType(e.IDType), IDNumber: e.IDNumber, Phone: e.Phone}}}
+	}
+	return out
 }

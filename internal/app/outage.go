@@ -13,7 +13,6 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/access"
-	"github.com/fairslot/fairslot/internal/kit"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -303,15 +302,4 @@ func (s *Service) StaffActor(ctx context.Context, username string) (Actor, error
 		return s.staffActor(ctx, tx, &a, st)
 	})
 	return a, err
-}
-
-// OutageEntries turns the desk file's parsed rows into entries.
-func OutageEntries(es []kit.Entry) []OutageEntry {
-	out := make([]OutageEntry, len(es))
-	for i, e := range es {
-		out[i] = OutageEntry{Line: e.Line, Kind: e.Kind, At: e.At, Code: e.Code, IDLast4: e.IDLast4,
-			WalkIn: WalkInInput{SessionID: e.SessionID, Priority: e.Priority,
-				Patient: PatientInput{Name: e.Name, IDType: fairslot.IDType(e.IDType), IDNumber: e.IDNumber, Phone: e.Phone}}}
-	}
-	return out
 }

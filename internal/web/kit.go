@@ -108,7 +108,7 @@ func (p *Pages) kitImport(w http.ResponseWriter, r *http.Request, a app.Actor) e
 		pg.Errors = []kit.LineError{{Line: 1, Msg: err.Error()}}
 		return p.kitImportForm(w, r, a, pg)
 	}
-	done, err := svc.EnterAfterOutage(r.Context(), a, "desk form "+time.Now().UTC().Format(time.RFC3339), app.OutageEntries(entries))
+	done, err := svc.EnterAfterOutage(r.Context(), a, "desk form "+time.Now().UTC().Format(time.RFC3339), outageEntries(entries))
 	if oe, ok := err.(*app.OutageError); ok && fairslot.ErrorKind(oe.Err) != fairslot.Internal {
 		pg.Errors = []kit.LineError{{Line: oe.Line, Msg: fairslot.ErrorMessage(oe.Err)}}
 		return p.kitImportForm(w, r, a, pg)
@@ -125,4 +125,16 @@ func csvField(s string) string {
 		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 	}
 	return s
+}
+
+// outageEntries turns the desk file's parsed rows into the use case's
+// entries.
+func outageEntries(es []kit.Entry) []app.OutageEntry {
+	out := make([]app.OutageEntry, len(es))
+	for i, e := range es {
+		out[i] = app.OutageEntry{Line: e.Line, Kind: e.Kind, At: e.At, Code: e.Code, IDLast4: e.IDLast4,
+			WalkIn: app.WalkInInput{SessionID: e.SessionID, Priority: e.Priority,
+				Patient: app.PatientInput{Name: e.Name, IDType: fairslot.IDType(e.IDType), IDNumber: e.IDNumber, Phone: e.Phone}}}
+	}
+	return out
 }
