@@ -76,7 +76,7 @@ func TestWriteAndVerify(t *testing.T) {
 		t.Fatalf("Verify = %s, %v; want %s", vgen, err, gen)
 	}
 	html, _ := os.ReadFile(filepath.Join(gen, "department-1.html"))
-	for _, want := range []string{`<html lang="zh-CN">`, "停机应急名单", "ABCD2345", "张*", "居民身份证（后四位）", "护照（后四位）", "@page{size:A4", "Noto Sans CJK SC", "fairslot audit log"} {
+	for _, want := range []string{`<html lang="zh-CN">`, "停机应急名单 · 内科", "出诊编号 11 ·", "ABCD2345", "张*", "居民身份证（后四位）", "护照（后四位）", "@page{size:A4", "Noto Sans CJK SC", "fairslot audit log"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("the page lacks %q", want)
 		}

@@ -160,7 +160,7 @@ func Write(ctx context.Context, dir string, o Options, now time.Time) (string, M
 		if err != nil {
 			return "", m, fmt.Errorf("kit: department %d: %w", d.ID, err)
 		}
-		p.Generated, p.Lang = now.In(loc), o.Lang
+		p.Department, p.Generated, p.Lang = d, now.In(loc), o.Lang
 		html, csvData, err := Render(p)
 		if err != nil {
 			return "", m, fmt.Errorf("kit: department %d: %w", d.ID, err)
