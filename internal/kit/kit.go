@@ -70,7 +70,8 @@ type Row struct {
 	Channel  fairslot.Channel
 }
 
-// Wait is one open waitlist entry, in waiting order.
+// Wait is one open waitlist entry, in waiting order; Position counts
+// within the session's list as printed.
 type Wait struct {
 	Position int
 	Name     string // masked

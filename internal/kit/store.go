@@ -130,7 +130,7 @@ func (s StoreSource) Page(ctx context.Context, departmentID int64, dates []strin
 					}
 					waitlists[sess.DoctorID] = wl
 				}
-				for i, w := range wl {
+				for _, w := range wl {
 					if w.SessionID != 0 && w.SessionID != sess.ID {
 						continue
 					}
@@ -138,7 +138,7 @@ func (s StoreSource) Page(ctx context.Context, departmentID int64, dates []strin
 					if err != nil {
 						return err
 					}
-					ks.Waitlist = append(ks.Waitlist, Wait{Position: i + 1, Name: name, Proof: proof, Since: w.CreatedAt, AnySession: w.SessionID == 0})
+					ks.Waitlist = append(ks.Waitlist, Wait{Position: len(ks.Waitlist) + 1, Name: name, Proof: proof, Since: w.CreatedAt, AnySession: w.SessionID == 0})
 				}
 				day.Sessions = append(day.Sessions, ks)
 			}
