@@ -120,8 +120,17 @@ func testKitContent(t *testing.T, e *env) {
 	}
 }
 
-func TestKitPrintAccess(t *testing.T) {
-	e := newEnv(t)
+func TestKitPrintAccess(t *testing.T) { testKitPrintAccess(t, newEnv(t)) }
+
+func TestKitPrintAccessPostgres(t *testing.T) {
+	_, online := freshPostgres(t)
+	e := &env{dir: t.TempDir()}
+	e.svc, e.clock, e.inbox, e.pay = serviceOn(t, online(), e.dir)
+	e.seed(t)
+	testKitPrintAccess(t, e)
+}
+
+func testKitPrintAccess(t *testing.T, e *env) {
 	desk, doc := e.staff(t, "desk"), e.staff(t, "doc")
 	dept := e.session.DepartmentID
 	if ds, err := e.svc.KitDepartments(ctx, desk); err != nil || len(ds) != 2 {
