@@ -410,6 +410,10 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 	if err != nil {
 		return nil, err
 	}
+	kw, err := kitWriter(c, svc, log, metrics) // kit.go
+	if err != nil {
+		return nil, err
+	}
 	rk, closeRekey, err := rekeyStore(ctx, c, svc, log) // keysloop.go
 	if err != nil {
 		return nil, err
@@ -424,6 +428,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 			}
 			wg.Go(func() { keysLoop(ctx, c, svc, rk, log, func() bool { return true }) })
 			wg.Go(func() { backupLoop(ctx, sched, func() bool { return true }) })
+			wg.Go(func() { kitLoop(ctx, kw, func() bool { return true }) })
 			svc.Run(ctx, time.Duration(c.SweepInterval))
 			wg.Wait()
 		}, nil
@@ -471,6 +476,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 			wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), jobs.Leading) })
 		}
 		wg.Go(func() { backupLoop(ctx, sched, jobs.Leading) })
+		wg.Go(func() { kitLoop(ctx, kw, jobs.Leading) })
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
 			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due

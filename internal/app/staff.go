@@ -171,40 +171,48 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 	}
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		sess, err := s.sessionInScope(ctx, tx, a, in.SessionID)
-		if err != nil {
-			return err
-		}
-		if now.Format(time.DateOnly) != sess.Date || !now.Before(sess.End) {
-			return fairslot.Errorf(fairslot.Conflict, "walk-ins are registered for today's sessions that have not ended")
-		}
-		rec, _, err := s.findOrCreatePatient(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
-		b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: in.Priority}
-		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
-			return err
-		}
-		slot, err := firstFree(ctx, tx, storage.SlotQuery{SessionID: sess.ID, WindowStart: in.WindowStart, Now: now}, quotas)
-		if err != nil {
-			return err
-		}
-		if err := s.take(ctx, tx, &b, sess, slot, now); err != nil {
-			return err
-		}
-		if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code,
-			Status: storage.PaymentSettled, CreatedAt: now}); err != nil {
-			return err
-		}
-		if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID),
-			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}); err != nil {
-			return err
-		}
-		r, err = s.checkIn(ctx, tx, a, b, now)
+		var err error
+		r, err = s.walkIn(ctx, tx, a, in, id, quotas, now)
 		return err
 	})
 	return r, err
+}
+
+// walkIn registers a walk-in at now inside tx (WalkIn, and the desk's
+// paper entered after an outage with the time it was written down).
+func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInInput, id identity, quotas []fairslot.Quota, now time.Time) (CheckInResult, error) {
+	var r CheckInResult
+	sess, err := s.sessionInScope(ctx, tx, a, in.SessionID)
+	if err != nil {
+		return r, err
+	}
+	if now.Format(time.DateOnly) != sess.Date || !now.Before(sess.End) {
+		return r, fairslot.Errorf(fairslot.Conflict, "walk-ins are registered for today's sessions that have not ended")
+	}
+	rec, _, err := s.findOrCreatePatient(ctx, tx, a, id)
+	if err != nil {
+		return r, err
+	}
+	b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: in.Priority}
+	if err := s.expire(ctx, tx, sess.ID, now); err != nil {
+		return r, err
+	}
+	slot, err := firstFree(ctx, tx, storage.SlotQuery{SessionID: sess.ID, WindowStart: in.WindowStart, Now: now}, quotas)
+	if err != nil {
+		return r, err
+	}
+	if err := s.take(ctx, tx, &b, sess, slot, now); err != nil {
+		return r, err
+	}
+	if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code,
+		Status: storage.PaymentSettled, CreatedAt: now}); err != nil {
+		return r, err
+	}
+	if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID),
+		map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}); err != nil {
+		return r, err
+	}
+	return s.checkIn(ctx, tx, a, b, now)
 }
 
 // QueueItem is one patient in a clinic queue, masked.

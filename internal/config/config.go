@@ -120,6 +120,8 @@ type Config struct {
 	// Notify is the notification outbox's provider and retries, and the
 	// hospital's phone country (notify.go).
 	Notify Notify `json:"notify"`
+	// Kit is the downtime kit the job leader writes (kit.go).
+	Kit Kit `json:"kit"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -167,6 +169,7 @@ func Default() Config {
 		ShutdownDrain:          fairslot.Duration(5 * time.Second),
 		ShutdownTimeout:        fairslot.Duration(20 * time.Second),
 		Booking:                booking.Default(), Queue: queue.Default(), Release: release.Default(),
+		Kit: Kit{Every: fairslot.Duration(10 * time.Minute), Lang: "zh-CN", Keep: 6},
 		// Staff sign-in.
 		Staff: StaffConfig{SessionMax: fairslot.Duration(8 * time.Hour), SessionIdle: fairslot.Duration(30 * time.Minute),
 			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute), EnrolCodeTTL: fairslot.Duration(72 * time.Hour)},
@@ -181,7 +184,7 @@ func Default() Config {
 // env lists the variables read, each with the field it sets.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB, "FAIRSLOT_BACKUP_DB": &c.Backup.DB,
+		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB, "FAIRSLOT_BACKUP_DB": &c.Backup.DB, "FAIRSLOT_KIT_DIR": &c.Kit.Dir,
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 		"FAIRSLOT_NOTIFY_PROVIDER":    &c.Notify.Provider, "FAIRSLOT_NOTIFY_SMS_SECRET": &c.Notify.SMSHTTP.Secret, "FAIRSLOT_NOTIFY_SMTP_PASSWORD": &c.Notify.SMTP.Password,
@@ -287,6 +290,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Audit.validate(c.DataDir); err != nil {
+		return err
+	}
+	if err := c.Kit.validate(c.DataDir); err != nil {
 		return err
 	}
 	if err := c.Backup.validate(c.DataDir, c.DB); err != nil {

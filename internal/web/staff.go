@@ -24,6 +24,7 @@ const staffKey ctxKey = 0
 func (p *Pages) staffRoutes(h func(string, handler)) {
 	p.accessRoutes(h) // access.go
 	p.revealRoutes(h) // reveal.go
+	p.kitRoutes(h)    // kit.go
 	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
 		return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
 	})
@@ -126,6 +127,9 @@ type consolePage struct {
 	Departments []fairslot.Department
 	Sessions    []app.SessionView
 	Today       string
+	// Kit lists the departments whose downtime list this login may print
+	// (kit.go).
+	Kit []fairslot.Department
 }
 
 func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -135,6 +139,9 @@ func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) err
 		return err
 	}
 	if c.Sessions, err = p.API.App.Sessions(r.Context(), storage.SessionFilter{From: c.Today, To: c.Today}); err != nil {
+		return err
+	}
+	if c.Kit, err = p.API.App.KitDepartments(r.Context(), a); err != nil {
 		return err
 	}
 	return p.render(w, r, 200, "console", "console.title", c)
