@@ -68,9 +68,11 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 	if err != nil {
 		return m, fmt.Errorf("restore: the archive has no signature beside it (%s.sig): refusing it: %w", o.Archive, err)
 	}
+	verified := time.Now()
 	if err := verify(o.VerifyKey, archiveContext, sig, f, "the archive "+o.Archive); err != nil {
 		return m, fmt.Errorf("restore: %w", err)
 	}
+	verifyTook := time.Since(verified)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return m, err
 	}
@@ -112,14 +114,17 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 		return m, fmt.Errorf("restore: %w", err)
 	}
 	defer os.RemoveAll(stage)
+	unsealed := time.Now()
 	if m, err = unseal(f, o.Identities, stage); err != nil {
 		return m, fmt.Errorf("restore: %w", err)
 	}
+	took := time.Since(unsealed)
 	if (m.Backend == "sqlite") != (o.DataDir != "") {
 		return m, fmt.Errorf("restore: the archive is of a %s database; give %s", m.Backend, map[bool]string{true: "--data-dir", false: "--db (a postgres:// URL)"}[m.Backend == "sqlite"])
 	}
-	fmt.Fprintf(rep, "restore report\n  archive      %s\n  signed by    %s (verified before decryption)\n  taken        %s on node %s by fairslot %s\n  backend      %s\n",
-		o.Archive, vault.FormatBackupVerifyKey(o.VerifyKey), m.Time.Format(time.RFC3339), m.Node, m.Version, m.Backend)
+	fmt.Fprintf(rep, "restore report\n  archive      %s\n  signed by    %s (verified before decryption, %s)\n  taken        %s on node %s by fairslot %s\n  backend      %s\n",
+		o.Archive, vault.FormatBackupVerifyKey(o.VerifyKey), verifyTook.Round(time.Millisecond), m.Time.Format(time.RFC3339), m.Node, m.Version, m.Backend)
+	fmt.Fprintf(rep, "  snapshot     %d bytes decrypted, its size and SHA-256 match the manifest (%s)\n", m.Snapshot.Size, took.Round(time.Millisecond))
 	// 4. Restore, check, install.
 	if m.Backend == "sqlite" {
 		err = restoreSQLite(ctx, o, m, stage, keys, rep)
@@ -257,6 +262,7 @@ func check(ctx context.Context, st storage.Store, counts func(context.Context) (
 		note = fmt.Sprintf("behind this binary's %d: run 'fairslot migrate' (or serve --migrate) before serving", latest)
 	}
 	fmt.Fprintf(rep, "  schema       version %d (%s)\n", applied, note)
+	counted := time.Now()
 	got, err := counts(ctx)
 	if err != nil {
 		return err
@@ -272,7 +278,8 @@ func check(ctx context.Context, st storage.Store, counts func(context.Context) (
 	if len(diffs) > 0 {
 		return fmt.Errorf("the restored rows do not match the manifest: %s", strings.Join(diffs, "; "))
 	}
-	fmt.Fprintf(rep, "  rows         %d tables, %d rows: every count matches the manifest (bookings %d, audit_events %d)\n", len(got), total, got["bookings"], got["audit_events"])
+	fmt.Fprintf(rep, "  rows         %d tables, %d rows: every count matches the manifest (bookings %d, audit_events %d) (%s)\n", len(got), total, got["bookings"], got["audit_events"],
+		time.Since(counted).Round(time.Millisecond))
 	return checkAudit(ctx, st, m, strings.TrimSpace(string(keys[auditKeyName])), rep)
 }
 
@@ -295,6 +302,7 @@ func mapsKeys(a, b map[string]int64) func(func(string) bool) {
 // size has the manifest's root, and every stored checkpoint and the
 // archive's own verify against the records.
 func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey string, rep io.Writer) error {
+	start := time.Now()
 	var size int64
 	var root tlog.Hash
 	err := st.View(ctx, func(tx storage.Tx) error {
@@ -333,6 +341,7 @@ func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey stri
 	if !r.OK() {
 		return fmt.Errorf("the restored audit log does NOT verify against the archive's checkpoint: first bad index %d; %s", r.FirstBad, strings.Join(r.Problems, "; "))
 	}
-	fmt.Fprintf(rep, "  audit log    %d records, root matches; verified against %d signed checkpoints, the archive's included (newest covers %d)\n", size, len(r.Trusted), r.Size)
+	fmt.Fprintf(rep, "  audit log    %d records, root matches; verified against %d signed checkpoints, the archive's included (newest covers %d) (%s)\n", size, len(r.Trusted), r.Size,
+		time.Since(start).Round(time.Millisecond))
 	return nil
 }
