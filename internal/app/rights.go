@@ -295,3 +295,15 @@ func (s *Service) restorePatient(ctx context.Context, tx storage.Tx, a Actor, re
 	}
 	return rec, false, s.record(ctx, tx, a, "patient.restore", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"id_type": string(id.typ)})
 }
+
+// Holdings lists what keeps the caller's account from being closed.
+func (s *Service) Holdings(ctx context.Context, a Actor) (out []privacy.Holding, err error) {
+	if err := s.requireAccount(a); err != nil {
+		return nil, err
+	}
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		out, err = tx.Holdings(ctx, a.ID)
+		return err
+	})
+	return out, err
+}
