@@ -20,11 +20,11 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
 	"github.com/fairslot/fairslot/internal/testlog"
-	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/vault"
 )
 

@@ -337,7 +337,7 @@ func TestCloseAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.clock.Add(time.Minute + time.Second) // one code a minute
-		second := e.patientLogin(t, phone) // another device's login
+		second := e.patientLogin(t, phone)     // another device's login
 		p := e.bind(t, a, "张三", 20)
 		held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.session.ID, PatientID: p.ID})
 		if err != nil {
