@@ -260,13 +260,6 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	do(t, phoneTab, "pay", click(`form[action$="/pay"] button`, "body.page-booking .code"))
 	b.page(t, phoneTab, lang, "portal-booking", true)
 	bookingURL := value(t, phoneTab, "booking URL", chromedp.Location())
-	// Closing the account is refused while the booking is active, listing it.
-	do(t, phoneTab, "close the account, refused", chromedp.Navigate(b.s.url+"/account/close"), chromedp.WaitVisible(chromedp.CSS("body.page-closeaccount")))
-	if blocked := value(t, phoneTab, "what blocks closing", chromedp.Evaluate[bool](
-		`!document.querySelector("#close-account") && !!document.querySelector('a[href$="/cancel"]')`)); !blocked {
-		t.Fatal("the close-account page offers to close with a booking active, or does not list it")
-	}
-	b.page(t, phoneTab, lang, "portal-close-blocked", true)
 	code := value(t, phoneTab, "booking code", chromedp.Text(chromedp.CSS("dd.code")))
 	paid := value(t, phoneTab, "status", chromedp.Text(chromedp.CSS(".status")))
 	if want := b.cat[lang]["status.confirmed"]; paid != want {
@@ -275,6 +268,13 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	if !value(t, phoneTab, "QR code", chromedp.Evaluate[bool](`!!document.querySelector("svg.qr path")`)) {
 		t.Error("the booking page has no QR code")
 	}
+	// Closing the account is refused while the booking is active, listing it.
+	do(t, phoneTab, "close the account, refused", chromedp.Navigate(b.s.url+"/account/close"), chromedp.WaitVisible(chromedp.CSS("body.page-closeaccount")))
+	if blocked := value(t, phoneTab, "what blocks closing", chromedp.Evaluate[bool](
+		`!document.querySelector("#close-account") && !!document.querySelector('a[href$="/cancel"]')`)); !blocked {
+		t.Fatal("the close-account page offers to close with a booking active, or does not list it")
+	}
+	b.page(t, phoneTab, lang, "portal-close-blocked", true)
 
 	// The cancel link is a confirmation page: a plain GET changes nothing.
 	do(t, phoneTab, "cancel link", chromedp.Navigate(bookingURL+"/cancel"), chromedp.WaitVisible(chromedp.CSS("body.page-cancel")))
