@@ -131,8 +131,16 @@ func (p *Pages) closeAccount(w http.ResponseWriter, r *http.Request, a app.Actor
 		return err
 	}
 	p.clearTokens(w)
-	// The page rendered now has no login cookie to read.
+	// The page rendered now is a logged-out one: it reads the request's
+	// cookies but the two of the login, which the response clears (the
+	// language and form cookies stay).
+	kept := r.Cookies()
 	r.Header.Del("Cookie")
+	for _, c := range kept {
+		if c.Name != SessionCookie && c.Name != RefreshCookie {
+			r.AddCookie(c)
+		}
+	}
 	return p.render(w, r, 200, "rightsdone", "privacy.closed.title",
 		rightsDone{Heading: "privacy.closed.title", Message: "privacy.closed", Back: "/", BackLabel: "app.name"})
 }
