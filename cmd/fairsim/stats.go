@@ -14,6 +14,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/privacy"
 )
 
 // recorder collects each kind of request's latencies and answers.
@@ -169,7 +170,9 @@ func login(ctx context.Context, c *apiclient.Client, staff, phone string) error 
 		return err
 	}
 	c.Token = out.Token
-	return nil
+	// No binding or booking before the privacy notice is accepted.
+	_, err = patiently(ctx, c, "POST", "/api/v1/privacy/consent", map[string]string{"version": privacy.NoticeVersion, "lang": "zh-CN"}, 201)
+	return err
 }
 
 // residentID is the n-th made-up resident ID number with a valid check

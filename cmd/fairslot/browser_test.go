@@ -211,7 +211,11 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	do(t, phoneTab, "ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone),
 		click(`form[action="/login/code"] button`, "#code"))
 	do(t, phoneTab, "log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, phone)),
-		click(`form[action="/login"] button`, "body.page-me"))
+		click(`form[action="/login"] button`, "body.page-consent"))
+	// The first login asks for the privacy notice's consent, before any ID
+	// number is given.
+	b.page(t, phoneTab, lang, "portal-consent", true)
+	do(t, phoneTab, "accept the privacy notice", click(`#accept`, "body.page-me"))
 
 	// Add a patient.
 	do(t, phoneTab, "add a patient", chromedp.SendKeys(chromedp.CSS("#name"), "王小"+[]string{"一", "二", "三"}[n]),
@@ -264,6 +268,13 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	if !value(t, phoneTab, "QR code", chromedp.Evaluate[bool](`!!document.querySelector("svg.qr path")`)) {
 		t.Error("the booking page has no QR code")
 	}
+	// Closing the account is refused while the booking is active, listing it.
+	do(t, phoneTab, "close the account, refused", chromedp.Navigate(b.s.url+"/account/close"), chromedp.WaitVisible(chromedp.CSS("body.page-closeaccount")))
+	if blocked := value(t, phoneTab, "what blocks closing", chromedp.Evaluate[bool](
+		`!document.querySelector("#close-account") && !!document.querySelector('a[href$="/cancel"]')`)); !blocked {
+		t.Fatal("the close-account page offers to close with a booking active, or does not list it")
+	}
+	b.page(t, phoneTab, lang, "portal-close-blocked", true)
 
 	// The cancel link is a confirmation page: a plain GET changes nothing.
 	do(t, phoneTab, "cancel link", chromedp.Navigate(bookingURL+"/cancel"), chromedp.WaitVisible(chromedp.CSS("body.page-cancel")))
@@ -319,6 +330,28 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	b.page(t, doctor, lang, "staff-room", false)
 	b.page(t, boardTab, lang, "board", false)
 	do(t, doctor, "complete", click(`form[action$="/complete"] button`, "body.page-room"))
+
+	// The patient's rights: remove a family member, then close the account
+	// (the booking is completed: nothing blocks it any more).
+	do(t, phoneTab, "add a second patient", chromedp.Navigate(b.s.url+"/me"), chromedp.WaitVisible(chromedp.CSS("body.page-me #rights")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "赵小"+[]string{"一", "二", "三"}[n]),
+		chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), residentIDForTest(950+n)),
+		click(`form[action="/me/patients"] button`, "body.page-me"))
+	b.page(t, phoneTab, lang, "portal-me-rights", true)
+	removals := value(t, phoneTab, "remove buttons", chromedp.Evaluate[int](`document.querySelectorAll('form[action$="/remove"]').length`))
+	if removals != 2 {
+		t.Fatalf("%d remove buttons on /me, want 2 (one per family member)", removals)
+	}
+	do(t, phoneTab, "remove the second patient", click(`#rights li:last-child form[action$="/remove"] button`, "body.page-rightsdone"))
+	if text := value(t, phoneTab, "removal", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "赵*") {
+		t.Fatalf("the removal page does not say who was removed:\n%s", text)
+	}
+	b.page(t, phoneTab, lang, "portal-removed", true)
+	do(t, phoneTab, "close the account", chromedp.Navigate(b.s.url+"/account/close"), chromedp.WaitVisible(chromedp.CSS("body.page-closeaccount #close-account")))
+	b.page(t, phoneTab, lang, "portal-close", true)
+	do(t, phoneTab, "confirm closing", click(`#close-account`, "body.page-rightsdone"))
+	b.page(t, phoneTab, lang, "portal-closed", true)
+	do(t, phoneTab, "logged out", chromedp.Navigate(b.s.url+"/me"), chromedp.WaitVisible(chromedp.CSS("body.page-login")))
 
 	// The rest of the staff console, for the screenshots and the
 	// translation check.

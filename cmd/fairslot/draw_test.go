@@ -73,6 +73,9 @@ func TestDrawCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := svc.Consent(ctx, a, svc.Privacy.Version(), "zh-CN"); err != nil {
+			t.Fatal(err)
+		}
 		first := fmt.Sprintf("110105198001%02d001", i+1)
 		p, err := svc.BindPatient(ctx, a, app.PatientInput{Name: "病人", IDType: fairslot.IDResident, IDNumber: first + string(fairslot.ResidentCheckDigit(first))})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
@@ -40,7 +41,7 @@ func TestCommands(t *testing.T) {
 		{append([]string{"config"}, flags...), false, `"hold_for": "15m0s"`},
 		{[]string{"config", "--keyset", "./fairslot-data/k.json"}, true, ""},
 		{append([]string{"serve"}, flags...), true, ""}, // schema behind: refuses to start
-		{append([]string{"migrate"}, flags...), false, "schema at version 14"},
+		{append([]string{"migrate"}, flags...), false, "schema at version 16"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
@@ -151,7 +152,12 @@ func (s *server) login(t *testing.T, phone string) string {
 			if err != nil || code != 200 {
 				t.Fatalf("auth/login: %d %v %v", code, body, err)
 			}
-			return body["token"].(string)
+			tok := body["token"].(string)
+			// Every patient accepts the privacy notice before binding or booking.
+			if code, body, err := s.post("/api/v1/privacy/consent", tok, "", `{"version":"`+privacy.NoticeVersion+`","lang":"zh-CN"}`); err != nil || code != 201 {
+				t.Fatalf("privacy/consent: %d %v %v", code, body, err)
+			}
+			return tok
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -429,6 +429,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 			wg.Go(func() { keysLoop(ctx, c, svc, rk, log, func() bool { return true }) })
 			wg.Go(func() { backupLoop(ctx, sched, func() bool { return true }) })
 			wg.Go(func() { kitLoop(ctx, kw, func() bool { return true }) })
+			wg.Go(func() { purgeLoop(ctx, c, svc, rk, log, func() bool { return true }) }) // privacy.go
 			svc.Run(ctx, time.Duration(c.SweepInterval))
 			wg.Wait()
 		}, nil
@@ -477,6 +478,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		}
 		wg.Go(func() { backupLoop(ctx, sched, jobs.Leading) })
 		wg.Go(func() { kitLoop(ctx, kw, jobs.Leading) })
+		wg.Go(func() { purgeLoop(ctx, c, svc, rk, log, jobs.Leading) }) // privacy.go
 		var lastSweep time.Time
 		jobs.Run(ctx, func(ctx context.Context) {
 			audit.Tick(ctx, time.Now()) // numbers, checkpoints and verifies when due

@@ -19,6 +19,7 @@ import (
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/booking"
 	"github.com/fairslot/fairslot/internal/payment"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/queue"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -102,6 +103,10 @@ type Service struct {
 	// OTP limits login-code requests and strangers' guesses (otp.go); the
 	// zero value uses the defaults.
 	OTP OTPLimits
+	// Privacy is the privacy notice in force and the retention period
+	// (rights.go); the zero value uses the defaults: no binding or booking
+	// without a consent to privacy.NoticeVersion.
+	Privacy privacy.Policy
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

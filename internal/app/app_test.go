@@ -197,6 +197,16 @@ func (e *env) newSession(t *testing.T, dept int64, date string, n int) fairslot.
 
 func (e *env) login(t *testing.T, phone string) app.Actor {
 	t.Helper()
+	a := e.loginOnly(t, phone)
+	if _, err := e.svc.Consent(ctx, a, e.svc.Privacy.Version(), "zh-CN"); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// loginOnly logs in without accepting the privacy notice.
+func (e *env) loginOnly(t *testing.T, phone string) app.Actor {
+	t.Helper()
 	if err := e.svc.RequestLoginCode(ctx, app.Actor{}, phone); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ func TestAuditTrail(t *testing.T) {
 	want := []string{
 		"config.change system",
 		"login.code_sent anonymous", "account.create anonymous", "account.login account",
+		"privacy.consent account", // the notice accepted before any ID number is given
 		"patient.create account", "binding.create account",
 		"booking.hold account", // once: the refused second hold left nothing
 		// The intent before the provider is asked, then the settlement.

@@ -180,6 +180,9 @@ func benchPeople(b *testing.B, e *env, n int) ([]fairslot.Session, []benchPatien
 		if err != nil {
 			b.Fatal(err)
 		}
+		if _, err := e.svc.Consent(ctx, a, e.svc.Privacy.Version(), "zh-CN"); err != nil {
+			b.Fatal(err)
+		}
 		for j := 0; j < 5 && len(people) < n; j++ {
 			p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "P", IDType: fairslot.IDPassport, IDNumber: fmt.Sprintf("E%08d", len(people))})
 			if err != nil {

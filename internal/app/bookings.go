@@ -110,6 +110,9 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 				return nil, err
 			}
 		}
+		if err := s.requireConsent(ctx, tx, a); err != nil { // rights.go
+			return nil, err
+		}
 		if ok, err := tx.Bound(ctx, a.ID, in.PatientID); err != nil || !ok {
 			return nil, firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
 		}

@@ -26,6 +26,9 @@ func TestRotationKeepsIdentities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.svc.Consent(ctx, a, e.svc.Privacy.Version(), "en"); err != nil {
+		t.Fatal(err)
+	}
 	b := e.booked(t, a, 1, e.session, false) // binds 病人1号, ID number residentID(1)
 	p := fairslot.Patient{ID: b.PatientID}
 	desk := e.staff(t, "desk")

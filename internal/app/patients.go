@@ -64,6 +64,9 @@ func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Acto
 	rec, err := byIndex(s.Vault, "id:"+string(id.typ), id.idNumber, func(i []byte) (storage.PatientRecord, error) {
 		return tx.PatientByIdentity(ctx, id.typ, i)
 	})
+	if err == nil && purged(rec) {
+		return s.restorePatient(ctx, tx, a, rec, id) // rights.go
+	}
 	if err == nil {
 		name, err := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
 		if err != nil {
@@ -100,6 +103,9 @@ func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Acto
 // stays inside this package; views mask it.
 func (s *Service) openPatient(rec storage.PatientRecord) (fairslot.Patient, error) {
 	p := fairslot.Patient{ID: rec.ID, IDType: rec.IDType, CreatedAt: rec.CreatedAt}
+	if purged(rec) {
+		return p, nil // erased by the retention purge: nothing to open
+	}
 	var err error
 	for _, f := range []struct {
 		dst    *string
@@ -142,6 +148,9 @@ func (s *Service) BindPatient(ctx context.Context, a Actor, in PatientInput) (fa
 	var rec storage.PatientRecord
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := s.beforeBind(ctx, tx, a, now.Add(-time.Duration(s.Policy.BindingWindow))); err != nil { // rights.go
+			return err
+		}
 		if rec, _, err = s.findOrCreatePatient(ctx, tx, a, id); err != nil {
 			return err
 		}

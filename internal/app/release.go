@@ -201,6 +201,9 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 // boundPatientSession reads a patient bound to the caller's account and a
 // session.
 func (s *Service) boundPatientSession(ctx context.Context, tx storage.Tx, a Actor, patientID, sessionID int64) (storage.PatientRecord, fairslot.Session, error) {
+	if err := s.requireConsent(ctx, tx, a); err != nil { // rights.go
+		return storage.PatientRecord{}, fairslot.Session{}, err
+	}
 	if ok, err := tx.Bound(ctx, a.ID, patientID); err != nil || !ok {
 		return storage.PatientRecord{}, fairslot.Session{}, firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
 	}

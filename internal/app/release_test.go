@@ -88,6 +88,9 @@ func (w *world) account(t testing.TB, phone string, k int) (app.Actor, []int64) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := w.svc.Consent(ctx, a, w.svc.Privacy.Version(), "vi"); err != nil {
+		t.Fatal(err)
+	}
 	var ids []int64
 	for range k {
 		*w.serial++

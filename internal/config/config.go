@@ -122,6 +122,9 @@ type Config struct {
 	Notify Notify `json:"notify"`
 	// Kit is the downtime kit the job leader writes (kit.go).
 	Kit Kit `json:"kit"`
+	// Privacy is the privacy notice's version and the retention period of
+	// patients' personal fields (privacy.go).
+	Privacy Privacy `json:"privacy"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -174,10 +177,11 @@ func Default() Config {
 		Staff: StaffConfig{SessionMax: fairslot.Duration(8 * time.Hour), SessionIdle: fairslot.Duration(30 * time.Minute),
 			LockAfter: 10, LockWindow: fairslot.Duration(15 * time.Minute), EnrolCodeTTL: fairslot.Duration(72 * time.Hour)},
 		// Access limits: 30 reveals and look-ups an hour, 10 patients in 10 minutes.
-		Access: AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
-		Audit:  defaultAudit(),
-		Keys:   defaultKeys(),
-		Notify: defaultNotify(),
+		Access:  AccessLimits{PerHour: access.DefaultPerHour, DistinctPatients: access.DefaultDistinctPatients, Window: fairslot.Duration(access.DefaultWindow)},
+		Audit:   defaultAudit(),
+		Keys:    defaultKeys(),
+		Notify:  defaultNotify(),
+		Privacy: defaultPrivacy(),
 	}
 }
 
@@ -296,6 +300,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Backup.validate(c.DataDir, c.DB); err != nil {
+		return err
+	}
+	if err := c.Privacy.validate(); err != nil {
 		return err
 	}
 	if err := c.Notify.validate(); err != nil {

@@ -132,6 +132,11 @@ func Seed(ctx context.Context, svc *app.Service) error {
 	if err != nil {
 		return fmt.Errorf("demo account: %w", err)
 	}
+	// The demo's patient has accepted the notice in force (a new phone
+	// logging in is asked first, as every patient is).
+	if _, err := svc.Consent(ctx, a, svc.Privacy.Version(), "zh-CN"); err != nil {
+		return fmt.Errorf("demo consent: %w", err)
+	}
 	_, err = svc.BindPatient(ctx, a, app.PatientInput{Name: "张三", IDType: fairslot.IDResident, IDNumber: "11010519491231002X", Phone: PatientPhone})
 	if err != nil {
 		return fmt.Errorf("demo patient: %w", err)

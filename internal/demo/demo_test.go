@@ -70,6 +70,9 @@ func TestFloorSessionsAtAnyHour(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if _, err := svc.Consent(ctx, acct, svc.Privacy.Version(), "zh-CN"); err != nil {
+				t.Fatal(err)
+			}
 			const first = "11010519800101123"
 			number := first + string(fairslot.ResidentCheckDigit(first))
 			p, err := svc.BindPatient(ctx, acct, app.PatientInput{Name: "夜班", IDType: fairslot.IDResident, IDNumber: number})

@@ -20,6 +20,7 @@ import (
 	"github.com/fairslot/fairslot/internal/demo/demotest"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/testlog"
@@ -110,6 +111,17 @@ func (e *env) patientToken(t *testing.T, phone string) string {
 	e.codes.mu.Lock()
 	otp := e.codes.last
 	e.codes.mu.Unlock()
+	tok := e.patientTokenOnly(t, phone, otp)
+	if code, body := e.do(t, call{method: "POST", path: "/api/v1/privacy/consent", token: tok,
+		body: `{"version":"` + privacy.NoticeVersion + `","lang":"zh-CN"}`}); code != 201 {
+		t.Fatalf("privacy/consent = %d %v", code, body)
+	}
+	return tok
+}
+
+// patientTokenOnly logs in with otp without accepting the privacy notice.
+func (e *env) patientTokenOnly(t *testing.T, phone, otp string) string {
+	t.Helper()
 	code, body := e.do(t, call{method: "POST", path: "/api/v1/auth/login", body: fmt.Sprintf(`{"phone":%q,"code":%q}`, phone, otp)})
 	if code != 200 {
 		t.Fatalf("auth/login = %d %v", code, body)

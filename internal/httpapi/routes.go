@@ -176,6 +176,7 @@ func list[T any](name string, fn func(context.Context, app.Actor) ([]T, error)) 
 
 func (s *Server) patientRoutes(h func(string, handler)) {
 	s.patientAccessRoutes(h) // access.go
+	s.privacyRoutes(h)       // privacy.go
 	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
 	h("POST /api/v1/patients", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.PatientInput) (fairslot.Patient, error) {
 		return s.App.BindPatient(r.Context(), a, in)

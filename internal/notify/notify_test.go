@@ -424,6 +424,9 @@ func TestHungProviderDoesNotBlockRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.svc.Consent(ctx, a, e.svc.Privacy.Version(), "zh-CN"); err != nil {
+		t.Fatal(err)
+	}
 	p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: "110105201501010017"})
 	if err != nil {
 		t.Fatal(err)

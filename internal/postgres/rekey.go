@@ -64,7 +64,7 @@ func (t *tx) IndexedValues(ctx context.Context, c storage.IndexedColumn, after i
 		v.Kind = c.Kind + c.KindPrefix + v.Kind
 		return v, err
 	}, fmt.Sprintf(`SELECT %[1]s AS k, %[2]s::text AS r, %[3]s, %[4]s, %[5]s FROM %[6]s
-		WHERE %[1]s > $1 AND %[5]s IS NOT NULL ORDER BY k LIMIT $2`,
+		WHERE %[1]s > $1 AND %[5]s IS NOT NULL AND length(%[4]s) > 0 ORDER BY k LIMIT $2`,
 		s.ID, s.RowColumn, kind, s.Column, c.Column, s.Table), after, limit)
 }
 

@@ -89,6 +89,13 @@ GRANT SELECT ON ALL TABLES IN SCHEMA fairslot TO fairslot_rekey;
 GRANT EXECUTE ON FUNCTION fairslot.reseal(text, text, bigint, bytea, bytea), fairslot.reindex_blind(text, text, bigint, bytea, bytea),
 	fairslot.put_rekey_state(text, text), fairslot.put_setting(text, text) TO fairslot_rekey;
 
+-- The retention purge erases patients' data: the rekey role's (and the
+-- owner's) alone, as re-sealing is; it records what it did in the audit log.
+REVOKE EXECUTE ON FUNCTION fairslot.purge_patient(bigint, bigint, bigint), fairslot.purge_outbox(bigint) FROM fairslot_online;
+GRANT EXECUTE ON FUNCTION fairslot.purge_patient(bigint, bigint, bigint), fairslot.purge_outbox(bigint),
+	fairslot.patient_activity(bigint), fairslot.xact_lock(bigint) TO fairslot_rekey;
+GRANT INSERT ON fairslot.audit_events TO fairslot_rekey;
+
 GRANT SELECT ON fairslot.nodes TO fairslot_watchdog;
 GRANT INSERT ON fairslot.audit_events TO fairslot_watchdog;
 -- A node row is written only through heartbeat(), which records the

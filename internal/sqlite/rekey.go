@@ -80,7 +80,7 @@ func (t *tx) IndexedValues(ctx context.Context, c storage.IndexedColumn, after i
 		v.Kind = c.Kind + c.KindPrefix + v.Kind
 		return v, err
 	}, fmt.Sprintf(`SELECT %[1]s AS k, CAST(%[2]s AS TEXT) AS r, %[3]s, %[4]s, %[5]s FROM %[6]s
-		WHERE %[1]s > ? AND %[5]s IS NOT NULL ORDER BY k LIMIT ?`,
+		WHERE %[1]s > ? AND %[5]s IS NOT NULL AND length(%[4]s) > 0 ORDER BY k LIMIT ?`,
 		s.ID, s.RowColumn, kind, s.Column, c.Column, s.Table), after, limit)
 }
 

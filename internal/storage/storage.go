@@ -41,6 +41,7 @@ type Tx interface {
 	Access        // access.go
 	AuditLog      // auditlog.go
 	Rekey         // sealed.go
+	Privacy       // privacy.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

@@ -187,6 +187,9 @@ type errorPage struct {
 // fail renders an error page: the kind's explanation in the visitor's
 // language, the error's own message, and the request ID for the help desk.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if consentRedirect(w, r, err) { // rights.go
+		return
+	}
 	status := p.API.Failed(w, r, err)
 	kind := fairslot.ErrorKind(err)
 	if kind == fairslot.Unauthorized {

@@ -22,6 +22,7 @@ import (
 	"github.com/fairslot/fairslot/internal/demo/demotest"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/web"
@@ -179,6 +180,9 @@ func (b *browser) login(e *env, phone string) {
 	code, _ := e.codes.last()
 	if status, loc, body := b.post("/login", url.Values{"phone": {phone}, "code": {code}}); status != 303 || loc != "/me" {
 		b.t.Fatalf("log in: %d %s\n%s", status, loc, body)
+	}
+	if status, loc, body := b.post("/privacy/consent", url.Values{"version": {privacy.NoticeVersion}, "next": {"/me"}}); status != 303 || loc != "/me" {
+		b.t.Fatalf("accept the privacy notice: %d %s\n%s", status, loc, body)
 	}
 }
 
@@ -538,6 +542,9 @@ func (e *env) paidBooking(t *testing.T, in app.PatientInput) (app.Actor, fairslo
 	t.Helper()
 	a, err := e.svc.OpenAccount(ctx, app.System, "13912345678")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Consent(ctx, a, privacy.NoticeVersion, "zh-CN"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := e.svc.BindPatient(ctx, a, in)

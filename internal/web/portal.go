@@ -25,6 +25,7 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	h("GET /departments/{id}", p.department)
 	h("GET /sessions/{id}", p.session)
 	h("GET /me", p.patient(p.me))
+	p.rightsRoutes(h) // rights.go
 	h("POST /me/patients", p.patient(p.bindPatient))
 	h("POST /sessions/{id}/book", p.patient(p.book))
 	h("POST /sessions/{id}/enter", p.patient(p.forPatient(func(ctx context.Context, a app.Actor, session, patient int64) error {
@@ -210,6 +211,9 @@ type mePage struct {
 
 func (p *Pages) me(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	ctx := r.Context()
+	if sent, err := p.needsConsent(w, r, a); sent || err != nil { // rights.go
+		return err
+	}
 	var m mePage
 	var err error
 	if m.Patients, err = p.API.App.Patients(ctx, a); err != nil {

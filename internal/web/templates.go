@@ -37,12 +37,19 @@ func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Te
 		},
 	}
 	out := map[string]*template.Template{}
+	// Files named *.part.html are partials every page may include (a block
+	// of one page kept in a file of its own, e.g. me_rights.part.html), not
+	// pages.
+	partials, err := fs.Glob(files, "templates/*.part.html")
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasSuffix(name, ".part") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(funcs).ParseFS(files, append([]string{"templates/layout.html", n}, partials...)...)
 		if err != nil {
 			return nil, nil, err
 		}
