@@ -334,7 +334,8 @@ func (s *Service) Booking(ctx context.Context, a Actor, id int64) (v BookingView
 	return v, err
 }
 
-// Bookings lists the caller's bookings, newest first.
+// Bookings lists the caller's bookings by date: those to come, the soonest
+// first, then those past, the latest first.
 func (s *Service) Bookings(ctx context.Context, a Actor) (out []BookingView, err error) {
 	if err := s.requireAccount(a); err != nil {
 		return nil, err
@@ -351,6 +352,7 @@ func (s *Service) Bookings(ctx context.Context, a Actor) (out []BookingView, err
 			}
 			out = append(out, v)
 		}
+		sortByTime(out, s.now())
 		return nil
 	})
 	return out, err

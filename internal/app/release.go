@@ -136,6 +136,13 @@ type EntryView struct {
 	Reason     string           `json:"reason,omitempty"`
 	BookingID  int64            `json:"booking_id,omitempty"`
 	Commitment string           `json:"commitment"`
+	// What the patient reads (portal.go): the session, the masked
+	// patient, when the result comes (the entry window's close), and a
+	// win's held booking to pay.
+	Session  SessionLabel `json:"session"`
+	Patient  string       `json:"patient"`
+	ResultAt time.Time    `json:"result_at"`
+	Offer    *Offer       `json:"offer,omitempty"`
 }
 
 // EnterDraw enters a patient into a session's draw. It is idempotent: a
@@ -223,6 +230,7 @@ func (s *Service) Entries(ctx context.Context, a Actor) (out []EntryView, err er
 	if err := s.requireAccount(a); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	err = s.Store.View(ctx, func(tx storage.Tx) error {
 		es, err := tx.EntriesOf(ctx, a.ID)
 		if err != nil {
@@ -239,7 +247,11 @@ func (s *Service) Entries(ctx context.Context, a Actor) (out []EntryView, err er
 					return err
 				}
 			}
-			out = append(out, entryView(e, rel, of))
+			v := entryView(e, rel, of)
+			if err := s.describeEntry(ctx, tx, &v, rel, now); err != nil {
+				return err
+			}
+			out = append(out, v)
 		}
 		return nil
 	})
@@ -555,6 +567,13 @@ type WaitView struct {
 	fairslot.WaitlistEntry
 	Position int       `json:"position,omitempty"`
 	Closes   time.Time `json:"closes"`
+	// What the patient reads (portal.go): the session (or doctor and
+	// date), the masked patient, where the place stands (waiting,
+	// offered, left, skipped, closed) and an offer's booking to pay.
+	Session SessionLabel `json:"session"`
+	Patient string       `json:"patient"`
+	State   string       `json:"state"`
+	Offer   *Offer       `json:"offer,omitempty"`
 }
 
 // JoinWaitlist puts a patient on the waitlist of a full session. The same
@@ -643,6 +662,7 @@ func (s *Service) Waitlists(ctx context.Context, a Actor) (out []WaitView, err e
 	if err := s.requireAccount(a); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	err = s.Store.View(ctx, func(tx storage.Tx) error {
 		ws, err := tx.WaitlistOf(ctx, a.ID)
 		if err != nil {
@@ -651,6 +671,9 @@ func (s *Service) Waitlists(ctx context.Context, a Actor) (out []WaitView, err e
 		for _, w := range ws {
 			v, err := s.position(ctx, tx, w)
 			if err != nil {
+				return err
+			}
+			if err := s.describeWait(ctx, tx, &v, now); err != nil {
 				return err
 			}
 			out = append(out, v)
@@ -676,8 +699,10 @@ func (s *Service) waitView(ctx context.Context, a Actor, id int64) (v WaitView, 
 		if err != nil {
 			return err
 		}
-		v, err = s.position(ctx, tx, w)
-		return err
+		if v, err = s.position(ctx, tx, w); err != nil {
+			return err
+		}
+		return s.describeWait(ctx, tx, &v, s.now())
 	})
 	return v, err
 }
