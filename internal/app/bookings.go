@@ -309,6 +309,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 	if err != nil {
 		return BookingView{}, err
 	}
+	s.wakeOutbox() // a waitlist offer the freed place made
 	if refund.Key != "" {
 		// The cancellation stands whatever the provider says; a refund that
 		// fails stays refunding for the sweep. The client going away must

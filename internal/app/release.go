@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
@@ -280,6 +281,9 @@ func (s *Service) RunDraw(ctx context.Context, a Actor, sessionID int64) (DrawSu
 		sum, err = s.draw(ctx, tx, a, sessionID, s.now())
 		return err
 	})
+	if err == nil {
+		s.wakeOutbox() // the results' messages
+	}
 	return sum, err
 }
 
@@ -360,8 +364,8 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 		e := entries[i]
 		e.Rank, e.Outcome = rank+1, fairslot.Lost
 		res := release.Result{Entry: e.Hash, Rank: e.Rank}
+		var slot fairslot.Slot
 		if !out {
-			var slot fairslot.Slot
 			slot, e.BookingID, err = s.offerTo(ctx, tx, e.PatientID, e.AccountID, sess, s.Release.WinDeadline(now, sess), now)
 			switch {
 			case err == nil && e.BookingID == 0:
@@ -384,6 +388,9 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 			if err := tx.Savepoint(ctx, func() error { return tx.JoinWaitlist(ctx, &w) }); err != nil && fairslot.ErrorKind(err) != fairslot.Conflict {
 				return sum, err
 			}
+		}
+		if err := s.tellDrawResult(ctx, tx, sess, e, len(entries), slot, s.Release.WinDeadline(now, sess)); err != nil {
+			return sum, err
 		}
 		results = append(results, e)
 		res.Outcome, res.Reason = e.Outcome, e.Reason
@@ -511,6 +518,13 @@ func (s *Service) offerWaitlist(ctx context.Context, tx storage.Tx, sess fairslo
 			return false, nil
 		case err == nil:
 			if err := tx.CloseWaitlist(ctx, w.ID, now, "offered", id); err != nil {
+				return false, err
+			}
+			msg, err := s.heldMessage(ctx, tx, notify.KeyWaitlistOffer, sess, slot, w.PatientID, deadline, nil)
+			if err != nil {
+				return false, err
+			}
+			if err := s.tellAccount(ctx, tx, w.AccountID, msg); err != nil {
 				return false, err
 			}
 			return true, s.record(ctx, tx, System, "waitlist.offer", fmt.Sprintf("booking:%d", id),

@@ -212,3 +212,17 @@ func (p *Pages) roomData(r *http.Request, a app.Actor, id int64) (roomPage, erro
 	slices.SortFunc(rp.Queue, func(x, y app.QueueItem) int { return x.Turn - y.Turn }) // the calling order
 	return rp, nil
 }
+
+// keepLanguage records a patient's page language for the messages written
+// to their account later (a waitlist offer, a draw result). It never fails
+// the page: a token that no longer logs in, or a store that does not
+// answer, leaves the language last recorded (logged).
+func (p *Pages) keepLanguage(r *http.Request, tok, lang string) {
+	a, err := p.API.Actor(r, tok)
+	if err != nil || a.Kind != storage.AccountToken {
+		return
+	}
+	if err := p.API.App.SetLanguage(r.Context(), a, lang); err != nil {
+		p.Log.Warn("the account's language was not recorded", "request_id", httpapi.RequestID(r), "err", err)
+	}
+}

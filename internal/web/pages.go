@@ -292,6 +292,9 @@ func (p *Pages) setLang(w http.ResponseWriter, r *http.Request) error {
 		return fairslot.Errorf(fairslot.Invalid, "unknown language")
 	}
 	p.setCookie(w, LangCookie, l.Code, 400*24*3600, http.SameSiteLaxMode)
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		p.keepLanguage(r, c.Value, l.Code) // live.go
+	}
 	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
 	return nil
 }
