@@ -24,9 +24,7 @@ var axeSource = sync.OnceValues(func() (string, error) {
 // axeKnown lists the violations the pages still have, each with the work
 // that removes it; they are logged, not failed, until then. Delete the
 // entry with the fix.
-var axeKnown = map[string]string{
-	"meta-refresh": "issue 13 item 10: the doctor's room and the queued booking page still reload themselves; server-sent events replace that",
-}
+var axeKnown = map[string]string{}
 
 // axeViolation is what the test reports of one of axe's findings.
 type axeViolation struct {

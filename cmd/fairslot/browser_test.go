@@ -308,6 +308,7 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	b.staffLogin(t, doctor, lang, "doctor")
 	do(t, doctor, "room", chromedp.Navigate(b.s.url+"/staff/sessions/"+session), chromedp.WaitVisible(chromedp.CSS("body.page-room")))
 	do(t, boardTab, "mark the board page", chromedp.Evaluate[chromedp.Void]("window.__notReloaded = true"))
+	do(t, phoneTab, "mark the queued booking page", chromedp.Evaluate[chromedp.Void]("window.__notReloaded = true"))
 	for i := 0; ; i++ {
 		// Earlier journeys' patients may still wait in this session: call
 		// and complete them until this one is called.
@@ -321,6 +322,12 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 			value(t, boardTab, "the board shows the call", chromedp.Poll[bool](
 				fmt.Sprintf(`(document.querySelector("#calls td.ticket") || {}).textContent === %q && window.__notReloaded === true`, ticket),
 				chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+			// The patient's page, open since check-in, says so without a
+			// reload (server-sent events, no meta refresh).
+			calledText, _, _ := strings.Cut(b.cat[lang]["booking.called"], "%s")
+			value(t, phoneTab, "the patient's page shows the call", chromedp.Poll[bool](
+				fmt.Sprintf(`(document.querySelector(".turn") || {textContent: ""}).textContent.startsWith(%q) && window.__notReloaded === true`, calledText),
+				chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(time.Until(hangGuard(t)))))
 			b.board = append(b.board, fmt.Sprintf("%s: %v", lang, time.Since(start).Round(time.Millisecond)))
 			t.Logf("the board showed ticket %s %v after the doctor's click (page round trip included)", ticket, time.Since(start).Round(time.Millisecond))
 			break

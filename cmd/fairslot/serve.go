@@ -193,7 +193,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer door.Close()
 		door.Challenged = func(r *http.Request) bool { return httpapi.Challenged(r) || web.Challenged(r) }
-		door.Streamed = httpapi.Streamed
+		door.Streamed = func(r *http.Request) bool { return httpapi.Streamed(r) || web.Streamed(r) }
 		door.TokenCookies = []string{web.SessionCookie, web.StaffCookie}
 		api.Door, wrap = door, door.Wrap
 	} else {

@@ -312,6 +312,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 	if err != nil {
 		return BookingView{}, err
 	}
+	s.wakeOutbox() // a waitlist offer the freed place made
 	if refund.Key != "" {
 		// The cancellation stands whatever the provider says; a refund that
 		// fails stays refunding for the sweep. The client going away must
@@ -337,7 +338,8 @@ func (s *Service) Booking(ctx context.Context, a Actor, id int64) (v BookingView
 	return v, err
 }
 
-// Bookings lists the caller's bookings, newest first.
+// Bookings lists the caller's bookings by date: those to come, the soonest
+// first, then those past, the latest first.
 func (s *Service) Bookings(ctx context.Context, a Actor) (out []BookingView, err error) {
 	if err := s.requireAccount(a); err != nil {
 		return nil, err
@@ -354,6 +356,7 @@ func (s *Service) Bookings(ctx context.Context, a Actor) (out []BookingView, err
 			}
 			out = append(out, v)
 		}
+		sortByTime(out, s.now())
 		return nil
 	})
 	return out, err

@@ -38,10 +38,19 @@ type SessionView struct {
 	Remaining int               `json:"remaining"`
 	Windows   []fairslot.Window `json:"windows"`
 	Release   ReleaseView       `json:"release"`
+	// Ended: the session is over (its places are not "full": nobody can
+	// take them any more).
+	Ended bool `json:"ended"`
+
+	at time.Time // when the view was read
 }
 
+// Past reports whether one of the session's windows had ended when the
+// view was read: it shows as over, not as full.
+func (v SessionView) Past(w fairslot.Window) bool { return !v.at.Before(w.End) }
+
 func (s *Service) sessionView(ctx context.Context, tx storage.Tx, sess fairslot.Session, now time.Time) (SessionView, error) {
-	v := SessionView{Session: sess, Opens: s.Policy.Opens(sess), Closes: s.Policy.Closes(sess)}
+	v := SessionView{Session: sess, Opens: s.Policy.Opens(sess), Closes: s.Policy.Closes(sess), Ended: !now.Before(sess.End), at: now}
 	var err error
 	if v.Doctor, err = tx.Doctor(ctx, sess.DoctorID); err != nil {
 		return v, err

@@ -10,7 +10,9 @@ import (
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
-// Broker tells waiting-room boards that their department's calls changed.
+// Broker tells waiting-room boards that their department's calls changed,
+// and the live pages (a patient's turn, a doctor's room) that its queues
+// did (a call or a check-in).
 // It carries no data: a board re-reads its snapshot, so a missed signal only
 // delays an update and never shows a wrong one. It is per process; boards
 // also re-read on a timer, which covers calls made on another node.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
@@ -136,6 +137,13 @@ type EntryView struct {
 	Reason     string           `json:"reason,omitempty"`
 	BookingID  int64            `json:"booking_id,omitempty"`
 	Commitment string           `json:"commitment"`
+	// What the patient reads (portal.go): the session, the masked
+	// patient, when the result comes (the entry window's close), and a
+	// win's held booking to pay.
+	Session  SessionLabel `json:"session"`
+	Patient  string       `json:"patient"`
+	ResultAt time.Time    `json:"result_at"`
+	Offer    *Offer       `json:"offer,omitempty"`
 }
 
 // EnterDraw enters a patient into a session's draw. It is idempotent: a
@@ -226,6 +234,7 @@ func (s *Service) Entries(ctx context.Context, a Actor) (out []EntryView, err er
 	if err := s.requireAccount(a); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	err = s.Store.View(ctx, func(tx storage.Tx) error {
 		es, err := tx.EntriesOf(ctx, a.ID)
 		if err != nil {
@@ -242,7 +251,11 @@ func (s *Service) Entries(ctx context.Context, a Actor) (out []EntryView, err er
 					return err
 				}
 			}
-			out = append(out, entryView(e, rel, of))
+			v := entryView(e, rel, of)
+			if err := s.describeEntry(ctx, tx, &v, rel, now); err != nil {
+				return err
+			}
+			out = append(out, v)
 		}
 		return nil
 	})
@@ -271,6 +284,9 @@ func (s *Service) RunDraw(ctx context.Context, a Actor, sessionID int64) (DrawSu
 		sum, err = s.draw(ctx, tx, a, sessionID, s.now())
 		return err
 	})
+	if err == nil {
+		s.wakeOutbox() // the results' messages
+	}
 	return sum, err
 }
 
@@ -351,8 +367,8 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 		e := entries[i]
 		e.Rank, e.Outcome = rank+1, fairslot.Lost
 		res := release.Result{Entry: e.Hash, Rank: e.Rank}
+		var slot fairslot.Slot
 		if !out {
-			var slot fairslot.Slot
 			slot, e.BookingID, err = s.offerTo(ctx, tx, e.PatientID, e.AccountID, sess, s.Release.WinDeadline(now, sess), now)
 			switch {
 			case err == nil && e.BookingID == 0:
@@ -375,6 +391,9 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 			if err := tx.Savepoint(ctx, func() error { return tx.JoinWaitlist(ctx, &w) }); err != nil && fairslot.ErrorKind(err) != fairslot.Conflict {
 				return sum, err
 			}
+		}
+		if err := s.tellDrawResult(ctx, tx, sess, e, len(entries), slot, s.Release.WinDeadline(now, sess)); err != nil {
+			return sum, err
 		}
 		results = append(results, e)
 		res.Outcome, res.Reason = e.Outcome, e.Reason
@@ -504,6 +523,13 @@ func (s *Service) offerWaitlist(ctx context.Context, tx storage.Tx, sess fairslo
 			if err := tx.CloseWaitlist(ctx, w.ID, now, "offered", id); err != nil {
 				return false, err
 			}
+			msg, err := s.heldMessage(ctx, tx, notify.KeyWaitlistOffer, sess, slot, w.PatientID, deadline, nil)
+			if err != nil {
+				return false, err
+			}
+			if err := s.tellAccount(ctx, tx, w.AccountID, msg); err != nil {
+				return false, err
+			}
 			return true, s.record(ctx, tx, System, "waitlist.offer", fmt.Sprintf("booking:%d", id),
 				map[string]string{"waitlist": fmt.Sprint(w.ID), "session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "pay_by": deadline.Format(time.RFC3339)})
 		case refusal(err):
@@ -558,6 +584,13 @@ type WaitView struct {
 	fairslot.WaitlistEntry
 	Position int       `json:"position,omitempty"`
 	Closes   time.Time `json:"closes"`
+	// What the patient reads (portal.go): the session (or doctor and
+	// date), the masked patient, where the place stands (waiting,
+	// offered, left, skipped, closed) and an offer's booking to pay.
+	Session SessionLabel `json:"session"`
+	Patient string       `json:"patient"`
+	State   string       `json:"state"`
+	Offer   *Offer       `json:"offer,omitempty"`
 }
 
 // JoinWaitlist puts a patient on the waitlist of a full session. The same
@@ -646,6 +679,7 @@ func (s *Service) Waitlists(ctx context.Context, a Actor) (out []WaitView, err e
 	if err := s.requireAccount(a); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	err = s.Store.View(ctx, func(tx storage.Tx) error {
 		ws, err := tx.WaitlistOf(ctx, a.ID)
 		if err != nil {
@@ -654,6 +688,9 @@ func (s *Service) Waitlists(ctx context.Context, a Actor) (out []WaitView, err e
 		for _, w := range ws {
 			v, err := s.position(ctx, tx, w)
 			if err != nil {
+				return err
+			}
+			if err := s.describeWait(ctx, tx, &v, now); err != nil {
 				return err
 			}
 			out = append(out, v)
@@ -679,8 +716,10 @@ func (s *Service) waitView(ctx context.Context, a Actor, id int64) (v WaitView, 
 		if err != nil {
 			return err
 		}
-		v, err = s.position(ctx, tx, w)
-		return err
+		if v, err = s.position(ctx, tx, w); err != nil {
+			return err
+		}
+		return s.describeWait(ctx, tx, &v, s.now())
 	})
 	return v, err
 }

@@ -67,6 +67,7 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 		return nil, nil
 	})
 	if err == nil {
+		s.Display.Publish(checkedIn.DepartmentID) // the room's queue and its patients' turns changed
 		err = s.showNameAtDesk(ctx, a, checkedIn, &r)
 	}
 	return r, err
@@ -175,6 +176,9 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		r, err = s.walkIn(ctx, tx, a, in, id, quotas, now)
 		return err
 	})
+	if err == nil {
+		s.Display.Publish(r.Booking.DepartmentID) // the room's queue and its patients' turns changed
+	}
 	return r, err
 }
 

@@ -21,18 +21,61 @@ type Body struct {
 const (
 	KeyLoginCode    = "login_code"    // params: code
 	KeyLoginWarning = "login_warning" // params: none: someone else asked for codes or guessed wrong
+	// A held place for a patient: params name (masked), doctor,
+	// department, date, time (the window), pay_by (date and time).
+	KeyWaitlistOffer = "waitlist_offer" // a freed place offered from the waitlist
+	KeyDrawWon       = "draw_won"       // a draw won; params also rank, of
+	// A draw lost or not eligible: params name, doctor, department, date,
+	// rank, of.
+	KeyDrawLost    = "draw_lost"    // and put on the session's waitlist
+	KeyDrawSkipped = "draw_skipped" // the booking rules did not allow this patient a place
 )
 
+// Languages are the languages messages are written in; any other goes out
+// in English.
+var Languages = []string{"en", "vi", "zh-CN"}
+
 // catalogue is every message in every language, text/template over the
-// parameters. To add a language (issue 13: zh-CN and vi) add its map here,
-// keyed by the page languages of internal/web/i18n, with every key of "en";
-// a message in a language missing here, or a key missing in it, goes out
-// in English. The login code's English text is what the demo has always
-// printed (cmd/fairslot's tests read the code from it).
+// parameters, keyed by the page languages of internal/web/i18n (every
+// language with every key of "en"); a message in a language missing here
+// goes out in English. The login code's English text is what the demo has
+// always printed (cmd/fairslot's tests read the code from it).
 var catalogue = map[string]map[string]string{
 	"en": {
 		KeyLoginCode:    "Your fairslot login code is {{.code}}. It expires in 5 minutes. Never share it.",
 		KeyLoginWarning: "Someone else asked for fairslot login codes for this phone or tried wrong ones. Your own login still works. Never share a code.",
+		KeyWaitlistOffer: "fairslot: a place has been freed for {{.name}} with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}}. " +
+			"It is held for you until {{.pay_by}}: pay in My bookings before then, or it passes to the next person waiting.",
+		KeyDrawWon: "fairslot draw result: {{.name}} won a place (rank {{.rank}} of {{.of}}) with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}}. " +
+			"Pay in My bookings before {{.pay_by}}, or it passes to the waitlist.",
+		KeyDrawLost: "fairslot draw result: {{.name}} was not drawn (rank {{.rank}} of {{.of}}) for {{.doctor}} ({{.department}}) on {{.date}}. " +
+			"You are on the waitlist: if a place is freed, we will offer it to you by message.",
+		KeyDrawSkipped: "fairslot draw result: {{.name}} could not be given a place with {{.doctor}} ({{.department}}) on {{.date}}: " +
+			"the booking rules did not allow it (for example another booking that day). See My bookings.",
+	},
+	"zh-CN": {
+		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
+		KeyLoginWarning: "有人为此手机号申请了 fairslot 登录验证码或输错了验证码。您本人仍可正常登录。请勿把验证码告诉他人。",
+		KeyWaitlistOffer: "fairslot：已为{{.name}}候补到 {{.date}} {{.time}} {{.doctor}}（{{.department}}）的号源，" +
+			"保留至 {{.pay_by}}。请在此之前到“我的预约”支付，逾期将转给下一位候补者。",
+		KeyDrawWon: "fairslot 抽签结果：{{.name}}中签（排名 {{.rank}} / {{.of}}），{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
+			"请在 {{.pay_by}} 前到“我的预约”支付，逾期将转给候补者。",
+		KeyDrawLost: "fairslot 抽签结果：{{.name}}未中签（排名 {{.rank}} / {{.of}}），{{.date}} {{.doctor}}（{{.department}}）。" +
+			"您已进入候补，如有号源释放，我们会发消息通知您。",
+		KeyDrawSkipped: "fairslot 抽签结果：{{.name}}未能获得 {{.date}} {{.doctor}}（{{.department}}）的号源：" +
+			"不符合预约规则（例如当天已有其他预约）。详见“我的预约”。",
+	},
+	"vi": {
+		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
+		KeyLoginWarning: "Có người khác đã yêu cầu mã đăng nhập fairslot cho số điện thoại này hoặc nhập sai mã. Bạn vẫn đăng nhập bình thường. Không chia sẻ mã cho ai.",
+		KeyWaitlistOffer: "fairslot: có một chỗ trống cho {{.name}} với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}}. " +
+			"Chỗ được giữ đến {{.pay_by}}: hãy thanh toán trong Lịch hẹn của tôi trước thời điểm đó, nếu không chỗ sẽ chuyển cho người chờ tiếp theo.",
+		KeyDrawWon: "Kết quả bốc thăm fairslot: {{.name}} được chọn (thứ hạng {{.rank}} / {{.of}}) với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}}. " +
+			"Hãy thanh toán trong Lịch hẹn của tôi trước {{.pay_by}}, nếu không chỗ sẽ chuyển cho danh sách chờ.",
+		KeyDrawLost: "Kết quả bốc thăm fairslot: {{.name}} không được chọn (thứ hạng {{.rank}} / {{.of}}) cho {{.doctor}} ({{.department}}) ngày {{.date}}. " +
+			"Bạn đã vào danh sách chờ: nếu có chỗ trống, chúng tôi sẽ nhắn tin mời bạn.",
+		KeyDrawSkipped: "Kết quả bốc thăm fairslot: {{.name}} không thể nhận chỗ với {{.doctor}} ({{.department}}) ngày {{.date}}: " +
+			"quy định đặt lịch không cho phép (ví dụ đã có lịch hẹn khác trong ngày). Xem Lịch hẹn của tôi.",
 	},
 }
 

@@ -463,9 +463,12 @@ type notifierFunc func(phone, text string)
 func (f notifierFunc) Notify(_ context.Context, phone, text string) error { f(phone, text); return nil }
 
 func TestBodies(t *testing.T) {
-	got, err := notify.Text(notify.Body{Key: notify.KeyLoginCode, Lang: "vi", Params: map[string]string{"code": "042042"}}.Encode())
+	got, err := notify.Text(notify.Body{Key: notify.KeyLoginCode, Lang: "fr", Params: map[string]string{"code": "042042"}}.Encode())
 	if want := "Your fairslot login code is 042042. It expires in 5 minutes. Never share it."; got != want || err != nil {
-		t.Errorf("login code body = %q, %v; want %q (English until vi is added)", got, err, want)
+		t.Errorf("login code body = %q, %v; want %q (English for a language without messages)", got, err, want)
+	}
+	if got, err := notify.Text(notify.Body{Key: notify.KeyLoginCode, Lang: "vi", Params: map[string]string{"code": "042042"}}.Encode()); !strings.HasPrefix(got, "Mã đăng nhập fairslot của bạn là 042042.") || err != nil {
+		t.Errorf("the Vietnamese login code body = %q, %v", got, err)
 	}
 	if got, err := notify.Text("a message written before bodies were keys"); got != "a message written before bodies were keys" || err != nil {
 		t.Errorf("old body = %q, %v", got, err)
@@ -515,5 +518,33 @@ func TestSMSGatewayAnswers(t *testing.T) {
 	err = (&notify.SMSHTTP{URL: closed, Secret: []byte("k")}).Send(ctx, notify.Message{Channel: "sms", Recipient: "1", Text: "x", Ref: "r"})
 	if err == nil || notify.IsPermanent(err) {
 		t.Errorf("a closed port: %v, want a retry", err)
+	}
+}
+
+// Every message exists in every language, renders with its parameters,
+// and refuses to render without one (a message with a hole is never sent).
+func TestEveryMessageInEveryLanguage(t *testing.T) {
+	params := map[string]string{"code": "042042", "name": "张*", "doctor": "Dr Lin", "department": "Fever", "date": "2026-12-12",
+		"time": "14:00–14:30", "pay_by": "2026-12-10 11:00", "rank": "2", "of": "9"}
+	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped}
+	english := map[string]string{}
+	for _, lang := range notify.Languages {
+		for _, k := range keys {
+			got, err := notify.Body{Key: k, Lang: lang, Params: params}.Text()
+			if err != nil || got == "" {
+				t.Errorf("%s in %s: %q, %v", k, lang, got, err)
+			}
+			if lang == "en" {
+				english[k] = got
+			} else if got == english[k] {
+				t.Errorf("%s in %s is the English text", k, lang)
+			}
+			if k != notify.KeyLoginCode && k != notify.KeyLoginWarning && !strings.Contains(got, "张*") {
+				t.Errorf("%s in %s does not name the patient: %q", k, lang, got)
+			}
+		}
+		if _, err := (notify.Body{Key: notify.KeyWaitlistOffer, Lang: lang, Params: map[string]string{"name": "张*"}}).Text(); err == nil {
+			t.Errorf("a waitlist offer without its deadline rendered in %s", lang)
+		}
 	}
 }

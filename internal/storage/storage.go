@@ -69,6 +69,12 @@ type Tx interface {
 	AccountByPhone(ctx context.Context, phoneIndex []byte) (AccountRecord, error)
 	Account(ctx context.Context, id int64) (AccountRecord, error)
 	CreateAccount(ctx context.Context, a *AccountRecord) error
+	// AccountLanguage is the page language an account last used ("" when
+	// none is known); SetAccountLanguage records a new one (a row added
+	// only when it changed). Messages written for the account later (a
+	// waitlist offer, a draw result) go out in it.
+	AccountLanguage(ctx context.Context, accountID int64) (string, error)
+	SetAccountLanguage(ctx context.Context, accountID int64, lang string, at time.Time) error
 	PatientByIdentity(ctx context.Context, t fairslot.IDType, idIndex []byte) (PatientRecord, error)
 	Patient(ctx context.Context, id int64) (PatientRecord, error)
 	CreatePatient(ctx context.Context, p *PatientRecord) error

@@ -71,9 +71,11 @@ func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 	h := func(pattern string, fn handler) { mux.Handle(pattern, p.adapt(fn)) }
 	if l != frontdoor.InternalListener {
 		p.portalRoutes(h)
+		p.livePortalRoutes(h) // live.go
 	}
 	if l != frontdoor.PublicListener {
 		p.staffRoutes(h)
+		p.liveStaffRoutes(h) // live.go
 	}
 	if l == frontdoor.InternalListener {
 		h("GET /{$}", func(w http.ResponseWriter, r *http.Request) error { return see(w, r, "/staff") })
@@ -144,37 +146,48 @@ type view struct {
 
 // render writes a page with status.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
-	cat, tmpl := p.cat, p.tmpl
-	if p.Dev != "" {
-		var err error
-		if cat, tmpl, err = parse(p.files, p.API.App.Location); err != nil {
-			return err
-		}
+	t, v, err := p.page(w, r, name, title)
+	if err != nil {
+		return err
 	}
-	t, ok := tmpl[name]
-	if !ok {
-		return errors.New("web: no template " + name)
-	}
-	back := r.URL.Path
-	if r.Method != http.MethodGet {
-		back = "/" // a page a form rendered has no address to go back to
-	}
-	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
-		RequestID: httpapi.RequestID(r), Data: data, Body: "page-" + name}
-	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
-		v.Patient = true
-	}
-	if a, ok := r.Context().Value(staffKey).(fairslot.Role); ok {
-		v.Staff = a
-	}
+	v.Data = data
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// page returns the template of page name and its view without data (the
+// live streams, live.go, render parts of it again and again).
+func (p *Pages) page(w http.ResponseWriter, r *http.Request, name, title string) (*template.Template, view, error) {
+	cat, tmpl := p.cat, p.tmpl
+	if p.Dev != "" {
+		var err error
+		if cat, tmpl, err = parse(p.files, p.API.App.Location); err != nil {
+			return nil, view{}, err
+		}
+	}
+	t, ok := tmpl[name]
+	if !ok {
+		return nil, view{}, errors.New("web: no template " + name)
+	}
+	back := r.URL.Path
+	if r.Method != http.MethodGet {
+		back = "/" // a page a form rendered has no address to go back to
+	}
+	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
+		RequestID: httpapi.RequestID(r), Body: "page-" + name}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		v.Patient = true
+	}
+	if a, ok := r.Context().Value(staffKey).(fairslot.Role); ok {
+		v.Staff = a
+	}
+	return t, v, nil
 }
 
 // errorPage is the data of the error page.
@@ -282,6 +295,9 @@ func (p *Pages) setLang(w http.ResponseWriter, r *http.Request) error {
 		return fairslot.Errorf(fairslot.Invalid, "unknown language")
 	}
 	p.setCookie(w, LangCookie, l.Code, 400*24*3600, http.SameSiteLaxMode)
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		p.keepLanguage(r, c.Value, l.Code) // live.go
+	}
 	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
 	return nil
 }

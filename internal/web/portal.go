@@ -124,6 +124,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.setTokens(w, toks)
+	p.keepLanguage(r, toks.Access, p.cat.locale(r).Code) // live.go: the account's messages in the page's language
 	return see(w, r, "/me")
 }
 

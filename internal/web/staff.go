@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -182,22 +181,10 @@ func (p *Pages) room(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 	if err != nil {
 		return err
 	}
-	rp := roomPage{CanReveal: a.Role.Can(fairslot.ActReveal)}
-	if rp.Session, err = p.API.App.Session(r.Context(), id); err != nil {
-		return err
-	}
-	q, err := p.API.App.Queue(r.Context(), a, id)
+	rp, err := p.roomData(r, a, id) // live.go
 	if err != nil {
 		return err
 	}
-	for i := range q {
-		if q[i].Status == fairslot.Called {
-			rp.Called = &q[i]
-		} else {
-			rp.Queue = append(rp.Queue, q[i])
-		}
-	}
-	slices.SortFunc(rp.Queue, func(x, y app.QueueItem) int { return x.Turn - y.Turn }) // the calling order
 	return p.render(w, r, 200, "room", "room.title", rp)
 }
 

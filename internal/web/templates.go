@@ -9,7 +9,15 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot/internal/access"
+	"github.com/fairslot/fairslot/internal/app"
 )
+
+// offerArgs is the dot of me.html's "meoffer" partial.
+type offerArgs struct {
+	Page  any
+	Offer *app.Offer
+	Key   string
+}
 
 // parse reads the catalogue and every page: templates/layout.html with one
 // templates/NAME.html each, which defines "content".
@@ -31,6 +39,9 @@ func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Te
 		"money": func(cents int64) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) },
 		"qr":    qrSVG,
 		"key":   func(prefix string, v any) string { return prefix + "." + fmt.Sprint(v) },
+		// offer is the dot of me.html's "meoffer" partial: the pay form's
+		// own idempotency key.
+		"offer": func(page any, o *app.Offer) offerArgs { return offerArgs{Page: page, Offer: o, Key: newKey()} },
 		// reveal is the dot of the "revealform" partial (layout.html).
 		"reveal": func(page any, bookingID int64, back string) revealArgs {
 			return revealArgs{Page: page, BookingID: bookingID, Back: back, Fields: revealFields, Reasons: access.Reasons}

@@ -38,8 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ConcurrentPayments", testConcurrentPayments},
 		{"Tickets", testTickets},
 		{"LoginAndTokens", testLoginAndTokens},
-		{"LoginCodes", testLoginCodes}, // outbox.go
-		{"Outbox", testOutbox},         // outbox.go
+		{"LoginCodes", testLoginCodes},             // outbox.go
+		{"Outbox", testOutbox},                     // outbox.go
+		{"AccountLanguages", testAccountLanguages}, // languages.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
