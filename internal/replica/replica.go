@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -62,6 +63,11 @@ func (t Target) client() (litestream.ReplicaClient, error) {
 		s := t.S3
 		if s.Endpoint == "" || s.Bucket == "" {
 			return nil, errors.New("replica: an S3 replica needs an endpoint and a bucket")
+		}
+		if os.Getenv("AWS_CA_BUNDLE") != "" {
+			// The AWS SDK then fails inside Litestream's client with "unable
+			// to add custom RootCAs HTTPClient": say what to do instead.
+			return nil, errors.New("replica: AWS_CA_BUNDLE is set, which Litestream's S3 client cannot use: unset it for fairslot and put the CA in SSL_CERT_FILE (or the system's store)")
 		}
 		c := s3.NewReplicaClient()
 		c.Bucket, c.Path, c.Region = s.Bucket, strings.Trim(s.Prefix, "/"), s.Region
