@@ -36,6 +36,10 @@ type ransomRound struct {
 	// oldest's: nothing older than 1 s may be lost.
 	NewestLostAgeMS int64 `json:"newest_lost_age_ms"`
 	OldestLostAgeMS int64 `json:"oldest_lost_age_ms"`
+	// LostAckAfterKillMS is, for each lost write, when the client read its
+	// answer relative to the SIGKILL being sent (ms; negative: before).
+	// Ages above are taken from those client-side times and clamped at 0.
+	LostAckAfterKillMS []int64 `json:"lost_ack_after_kill_ms"`
 	// RestoreMS is 'fairslot restore --replica' alone; RecoveryMS is kill →
 	// the first booking acknowledged by the restored server; BaselineMS is
 	// a plain start of the server on the same (restored) data → its first
@@ -336,6 +340,7 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 		// An answer read after the process was gone was still given
 		// before: its age is 0.
 		age := max(destroyed.Sub(l.at).Milliseconds(), 0)
+		rr.LostAckAfterKillMS = append(rr.LostAckAfterKillMS, l.at.Sub(killed).Milliseconds())
 		if rr.NewestLostAgeMS < 0 || age < rr.NewestLostAgeMS {
 			rr.NewestLostAgeMS = age
 		}
