@@ -31,15 +31,23 @@ type ransomRound struct {
 	Acked int `json:"acked"`
 	// Lost: acknowledged, but not in the restored database.
 	Lost int `json:"lost"`
-	// NewestLostAgeMS is how long before the destruction the newest lost
-	// write was acknowledged (ms; -1: none lost); OldestLostAgeMS the
-	// oldest's: nothing older than 1 s may be lost.
+	// A write was acknowledged between its request being sent and its
+	// answer being read, and before the destruction. NewestLostAgeMS is
+	// the newest lost write's age at the destruction by its answer's
+	// reading (a lower bound; -1: none lost); OldestLostAgeMS the oldest's
+	// by its request's sending (an upper bound): nothing older than 1 s
+	// may be lost. A loaded client reads answers late, so the first is
+	// often 0.
 	NewestLostAgeMS int64 `json:"newest_lost_age_ms"`
 	OldestLostAgeMS int64 `json:"oldest_lost_age_ms"`
-	// LostAckAfterKillMS is, for each lost write, when the client read its
-	// answer relative to the SIGKILL being sent (ms; negative: before).
-	// Ages above are taken from those client-side times and clamped at 0.
-	LostAckAfterKillMS []int64 `json:"lost_ack_after_kill_ms"`
+	// LostSentMS and LostReadMS are, for each lost write, when its request
+	// was sent and its answer read, relative to the SIGKILL being sent (ms;
+	// negative: before).
+	LostSentMS []int64 `json:"lost_sent_ms"`
+	LostReadMS []int64 `json:"lost_read_ms"`
+	// DestroyedMS is when the killed process was reaped and its data
+	// deleted, relative to the SIGKILL being sent.
+	DestroyedMS int64 `json:"destroyed_ms"`
 	// RestoreMS is 'fairslot restore --replica' alone; RecoveryMS is kill →
 	// the first booking acknowledged by the restored server; BaselineMS is
 	// a plain start of the server on the same (restored) data → its first
@@ -94,7 +102,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		rr.Round = r
 		rep.Rounds = append(rep.Rounds, rr)
-		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest %s, oldest %s before destruction); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
+		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest answered >= %s, oldest sent <= %s before destruction); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
 			r, rr.Acked, rr.Lost, ageText(rr.NewestLostAgeMS), ageText(rr.OldestLostAgeMS), rr.RestoreMS, rr.RecoveryMS, rr.BaselineMS, rr.Audit, rr.Kit)
 		rep.MaxLost = max(rep.MaxLost, rr.Lost)
 		rep.MaxLostAgeMS = max(rep.MaxLostAgeMS, rr.OldestLostAgeMS)
@@ -108,7 +116,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	if rep.MedianBaselineMS > 0 {
 		rep.Ratio = float64(rep.MedianRecoveryMS) / float64(rep.MedianBaselineMS)
 	}
-	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost %s before destruction; every restore verified: %v\n",
+	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost sent <= %s before destruction; every restore verified: %v\n",
 		len(rep.Rounds), rep.MedianRecoveryMS, rep.MedianBaselineMS, rep.Ratio, rep.MaxLost, ageText(rep.MaxLostAgeMS), rep.AllVerified)
 	return writeReport(*out, "ransomware", rep, stdout)
 }
@@ -185,9 +193,9 @@ func (s *ransomServer) stop() {
 
 // ack is one acknowledged write: booking made (cancel false) or cancelled.
 type ack struct {
-	booking int64
-	cancel  bool
-	at      time.Time
+	booking  int64
+	cancel   bool
+	sent, at time.Time // the request sent, its answer read
 }
 
 // patientBooker is one account with its two patients.
@@ -262,6 +270,7 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 					// The demo's own sessions, over its fortnight (the floor's
 					// have started: a booking there cannot be cancelled).
 					sess := int64(1 + ((a*2+j)*7+k*43)%(7*3*14))
+					sent := time.Now()
 					resp, err := p.c.Do(mctx, "POST", "/api/v1/bookings", map[string]int64{"session_id": sess, "patient_id": pid}, nil, false)
 					if err != nil || resp.Status != 201 {
 						pause(mctx, resp)
@@ -270,13 +279,14 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 					var b struct{ ID int64 }
 					resp.Decode(&b)
 					mu.Lock()
-					acks = append(acks, ack{booking: b.ID, at: time.Now()})
+					acks = append(acks, ack{booking: b.ID, sent: sent, at: time.Now()})
 					mu.Unlock()
 					for mctx.Err() == nil {
+						sent := time.Now()
 						resp, err := p.c.Do(mctx, "POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", b.ID), nil, nil, false)
 						if err == nil && resp.Status == 200 {
 							mu.Lock()
-							acks = append(acks, ack{booking: b.ID, cancel: true, at: time.Now()})
+							acks = append(acks, ack{booking: b.ID, cancel: true, sent: sent, at: time.Now()})
 							mu.Unlock()
 							break
 						}
@@ -338,14 +348,16 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 	rr.Lost = len(lost)
 	for _, l := range lost {
 		// An answer read after the process was gone was still given
-		// before: its age is 0.
-		age := max(destroyed.Sub(l.at).Milliseconds(), 0)
-		rr.LostAckAfterKillMS = append(rr.LostAckAfterKillMS, l.at.Sub(killed).Milliseconds())
-		if rr.NewestLostAgeMS < 0 || age < rr.NewestLostAgeMS {
-			rr.NewestLostAgeMS = age
+		// before: its age by the reading is 0.
+		newest := max(destroyed.Sub(l.at).Milliseconds(), 0)
+		if rr.NewestLostAgeMS < 0 || newest < rr.NewestLostAgeMS {
+			rr.NewestLostAgeMS = newest
 		}
-		rr.OldestLostAgeMS = max(rr.OldestLostAgeMS, age)
+		rr.OldestLostAgeMS = max(rr.OldestLostAgeMS, destroyed.Sub(l.sent).Milliseconds())
+		rr.LostSentMS = append(rr.LostSentMS, l.sent.Sub(killed).Milliseconds())
+		rr.LostReadMS = append(rr.LostReadMS, l.at.Sub(killed).Milliseconds())
 	}
+	rr.DestroyedMS = destroyed.Sub(killed).Milliseconds()
 
 	// The baseline: a plain restart on the same data → its first booking.
 	s2.stop()
