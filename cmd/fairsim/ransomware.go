@@ -31,19 +31,19 @@ type ransomRound struct {
 	Acked int `json:"acked"`
 	// Lost: acknowledged, but not in the restored database.
 	Lost int `json:"lost"`
-	// A write was acknowledged between its request being sent and its
-	// answer being read, and before the destruction. NewestLostAgeMS is
-	// the newest lost write's age at the destruction by its answer's
-	// reading (a lower bound; -1: none lost); OldestLostAgeMS the oldest's
-	// by its request's sending (an upper bound): nothing older than 1 s
-	// may be lost. A loaded client reads answers late, so the first is
-	// often 0.
+	// A write is timed by the server: the booking's created_at, the
+	// cancellation's updated_at, taken in its transaction before the
+	// commit, so the answer came after it. NewestLostAgeMS and
+	// OldestLostAgeMS are the newest and oldest lost write's age by that
+	// time at the destruction (the killed process reaped, its data
+	// deleted): upper bounds of their true ages (ms; -1: none lost).
+	// Nothing older than 1 s may be lost.
 	NewestLostAgeMS int64 `json:"newest_lost_age_ms"`
 	OldestLostAgeMS int64 `json:"oldest_lost_age_ms"`
-	// LostSentMS and LostReadMS are, for each lost write, when its request
-	// was sent and its answer read, relative to the SIGKILL being sent (ms;
-	// negative: before).
-	LostSentMS []int64 `json:"lost_sent_ms"`
+	// LostAtMS is, for each lost write, its server time relative to the
+	// SIGKILL being sent (ms; negative: before); LostReadMS when the
+	// client read its answer, likewise (a loaded client reads late).
+	LostAtMS   []int64 `json:"lost_at_ms"`
 	LostReadMS []int64 `json:"lost_read_ms"`
 	// DestroyedMS is when the killed process was reaped and its data
 	// deleted, relative to the SIGKILL being sent.
@@ -102,7 +102,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		rr.Round = r
 		rep.Rounds = append(rep.Rounds, rr)
-		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest answered >= %s, oldest sent <= %s before destruction); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
+		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest %s, oldest %s before destruction, by the server's times); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
 			r, rr.Acked, rr.Lost, ageText(rr.NewestLostAgeMS), ageText(rr.OldestLostAgeMS), rr.RestoreMS, rr.RecoveryMS, rr.BaselineMS, rr.Audit, rr.Kit)
 		rep.MaxLost = max(rep.MaxLost, rr.Lost)
 		rep.MaxLostAgeMS = max(rep.MaxLostAgeMS, rr.OldestLostAgeMS)
@@ -116,7 +116,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	if rep.MedianBaselineMS > 0 {
 		rep.Ratio = float64(rep.MedianRecoveryMS) / float64(rep.MedianBaselineMS)
 	}
-	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost sent <= %s before destruction; every restore verified: %v\n",
+	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost %s before destruction; every restore verified: %v\n",
 		len(rep.Rounds), rep.MedianRecoveryMS, rep.MedianBaselineMS, rep.Ratio, rep.MaxLost, ageText(rep.MaxLostAgeMS), rep.AllVerified)
 	return writeReport(*out, "ransomware", rep, stdout)
 }
@@ -193,9 +193,17 @@ func (s *ransomServer) stop() {
 
 // ack is one acknowledged write: booking made (cancel false) or cancelled.
 type ack struct {
-	booking  int64
-	cancel   bool
-	sent, at time.Time // the request sent, its answer read
+	booking int64
+	cancel  bool
+	at      time.Time // the server's time of the write
+	read    time.Time // when its answer was read
+}
+
+// written is the server's time of a booking's last write, from its answer.
+type written struct {
+	ID        int64
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // patientBooker is one account with its two patients.
@@ -270,23 +278,25 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 					// The demo's own sessions, over its fortnight (the floor's
 					// have started: a booking there cannot be cancelled).
 					sess := int64(1 + ((a*2+j)*7+k*43)%(7*3*14))
-					sent := time.Now()
 					resp, err := p.c.Do(mctx, "POST", "/api/v1/bookings", map[string]int64{"session_id": sess, "patient_id": pid}, nil, false)
 					if err != nil || resp.Status != 201 {
 						pause(mctx, resp)
 						continue
 					}
-					var b struct{ ID int64 }
+					var b written
+					read := time.Now()
 					resp.Decode(&b)
 					mu.Lock()
-					acks = append(acks, ack{booking: b.ID, sent: sent, at: time.Now()})
+					acks = append(acks, ack{booking: b.ID, at: b.CreatedAt, read: read})
 					mu.Unlock()
 					for mctx.Err() == nil {
-						sent := time.Now()
 						resp, err := p.c.Do(mctx, "POST", fmt.Sprintf("/api/v1/bookings/%d/cancel", b.ID), nil, nil, false)
 						if err == nil && resp.Status == 200 {
+							read := time.Now()
+							var w written
+							resp.Decode(&w)
 							mu.Lock()
-							acks = append(acks, ack{booking: b.ID, cancel: true, sent: sent, at: time.Now()})
+							acks = append(acks, ack{booking: b.ID, cancel: true, at: w.UpdatedAt, read: read})
 							mu.Unlock()
 							break
 						}
@@ -347,15 +357,13 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 	}
 	rr.Lost = len(lost)
 	for _, l := range lost {
-		// An answer read after the process was gone was still given
-		// before: its age by the reading is 0.
-		newest := max(destroyed.Sub(l.at).Milliseconds(), 0)
-		if rr.NewestLostAgeMS < 0 || newest < rr.NewestLostAgeMS {
-			rr.NewestLostAgeMS = newest
+		age := destroyed.Sub(l.at).Milliseconds()
+		if rr.NewestLostAgeMS < 0 || age < rr.NewestLostAgeMS {
+			rr.NewestLostAgeMS = age
 		}
-		rr.OldestLostAgeMS = max(rr.OldestLostAgeMS, destroyed.Sub(l.sent).Milliseconds())
-		rr.LostSentMS = append(rr.LostSentMS, l.sent.Sub(killed).Milliseconds())
-		rr.LostReadMS = append(rr.LostReadMS, l.at.Sub(killed).Milliseconds())
+		rr.OldestLostAgeMS = max(rr.OldestLostAgeMS, age)
+		rr.LostAtMS = append(rr.LostAtMS, l.at.Sub(killed).Milliseconds())
+		rr.LostReadMS = append(rr.LostReadMS, l.read.Sub(killed).Milliseconds())
 	}
 	rr.DestroyedMS = destroyed.Sub(killed).Milliseconds()
 
