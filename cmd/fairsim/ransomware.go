@@ -33,17 +33,16 @@ type ransomRound struct {
 	Lost int `json:"lost"`
 	// A write is timed by the server: the booking's created_at, the
 	// cancellation's updated_at, taken in its transaction before the
-	// commit, so the answer came after it. NewestLostAgeMS and
-	// OldestLostAgeMS are the newest and oldest lost write's age by that
-	// time at the destruction (the killed process reaped, its data
-	// deleted): upper bounds of their true ages (ms; -1: none lost).
-	// Nothing older than 1 s may be lost.
+	// commit, so the answer came after it. The destruction is the SIGKILL:
+	// a process acknowledges nothing once it is delivered (reaping it can
+	// take a second more on a loaded machine: DestroyedMS). NewestLostAgeMS
+	// and OldestLostAgeMS are the newest and oldest lost write's age at the
+	// SIGKILL by the server's time (ms; -1: none lost); nothing older than
+	// 1 s may be lost.
 	NewestLostAgeMS int64 `json:"newest_lost_age_ms"`
 	OldestLostAgeMS int64 `json:"oldest_lost_age_ms"`
-	// LostAtMS is, for each lost write, its server time relative to the
-	// SIGKILL being sent (ms; negative: before); LostReadMS when the
-	// client read its answer, likewise (a loaded client reads late).
-	LostAtMS   []int64 `json:"lost_at_ms"`
+	// LostReadMS is, for each lost write, when the client read its answer
+	// relative to the SIGKILL (a loaded client reads late).
 	LostReadMS []int64 `json:"lost_read_ms"`
 	// DestroyedMS is when the killed process was reaped and its data
 	// deleted, relative to the SIGKILL being sent.
@@ -83,6 +82,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	rounds := fs.Int("rounds", 1, "rounds: each a fresh hospital, a morning, a destruction and a recovery")
 	accounts := fs.Int("accounts", 40, "patient accounts booking through the morning (2 patients each)")
 	morning := fs.Duration("morning", 8*time.Second, "how long the morning runs before the destruction")
+	syncEvery := fs.Duration("sync-interval", 0, "the server's replica.sync_interval (default: the server's default)")
 	kitDir := fs.String("kit-dir", "", "the downtime kit's directory, to report its age at the destruction (default: none: 'no kit')")
 	out := fs.String("out", "", "write the JSON report here (default fairsim-ransomware.json)")
 	if err := fs.Parse(args); err != nil {
@@ -96,13 +96,13 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rep := ransomReport{Command: "fairsim ransomware " + strings.Join(args, " "), AllVerified: true}
 	for r := 1; r <= *rounds && ctx.Err() == nil; r++ {
-		rr, err := ransomOnce(ctx, *bin, *accounts, *morning, *kitDir)
+		rr, err := ransomOnce(ctx, *bin, *accounts, *morning, *syncEvery, *kitDir)
 		if err != nil {
 			return fmt.Errorf("round %d: %w", r, err)
 		}
 		rr.Round = r
 		rep.Rounds = append(rep.Rounds, rr)
-		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest %s, oldest %s before destruction, by the server's times); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
+		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest %s, oldest %s before the SIGKILL, by the server's times); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
 			r, rr.Acked, rr.Lost, ageText(rr.NewestLostAgeMS), ageText(rr.OldestLostAgeMS), rr.RestoreMS, rr.RecoveryMS, rr.BaselineMS, rr.Audit, rr.Kit)
 		rep.MaxLost = max(rep.MaxLost, rr.Lost)
 		rep.MaxLostAgeMS = max(rep.MaxLostAgeMS, rr.OldestLostAgeMS)
@@ -116,7 +116,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	if rep.MedianBaselineMS > 0 {
 		rep.Ratio = float64(rep.MedianRecoveryMS) / float64(rep.MedianBaselineMS)
 	}
-	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost %s before destruction; every restore verified: %v\n",
+	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost %s before the SIGKILL; every restore verified: %v\n",
 		len(rep.Rounds), rep.MedianRecoveryMS, rep.MedianBaselineMS, rep.Ratio, rep.MaxLost, ageText(rep.MaxLostAgeMS), rep.AllVerified)
 	return writeReport(*out, "ransomware", rep, stdout)
 }
@@ -212,7 +212,7 @@ type patientBooker struct {
 	patients []int64
 }
 
-func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Duration, kitDir string) (rr ransomRound, err error) {
+func ransomOnce(ctx context.Context, bin string, accounts int, morning, syncEvery time.Duration, kitDir string) (rr ransomRound, err error) {
 	rr.NewestLostAgeMS, rr.OldestLostAgeMS = -1, -1
 	host, err := os.MkdirTemp("", "fairsim-ransom-host-") // the server's disk
 	if err != nil {
@@ -228,7 +228,11 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 	// The morning books and cancels over and over: the cancellation limits
 	// that would pause these accounts are lifted (a write load, not a
 	// policy test).
-	if err := os.WriteFile(filepath.Join(host, "config.json"), []byte(`{"booking": {"cancel_limit": 1000000, "account_cancel_limit": 1000000}}`), 0o600); err != nil {
+	conf := `{"booking": {"cancel_limit": 1000000, "account_cancel_limit": 1000000}}`
+	if syncEvery > 0 {
+		conf = fmt.Sprintf(`{"booking": {"cancel_limit": 1000000, "account_cancel_limit": 1000000}, "replica": {"sync_interval": %q}}`, syncEvery)
+	}
+	if err := os.WriteFile(filepath.Join(host, "config.json"), []byte(conf), 0o600); err != nil {
 		return rr, err
 	}
 	s, err := startRansomServer(ctx, bin, host, data, keyset, replica)
@@ -357,12 +361,11 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning time.Dura
 	}
 	rr.Lost = len(lost)
 	for _, l := range lost {
-		age := destroyed.Sub(l.at).Milliseconds()
+		age := killed.Sub(l.at).Milliseconds()
 		if rr.NewestLostAgeMS < 0 || age < rr.NewestLostAgeMS {
 			rr.NewestLostAgeMS = age
 		}
 		rr.OldestLostAgeMS = max(rr.OldestLostAgeMS, age)
-		rr.LostAtMS = append(rr.LostAtMS, l.at.Sub(killed).Milliseconds())
 		rr.LostReadMS = append(rr.LostReadMS, l.read.Sub(killed).Milliseconds())
 	}
 	rr.DestroyedMS = destroyed.Sub(killed).Milliseconds()
