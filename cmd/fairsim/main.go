@@ -7,6 +7,7 @@
 //	fairsim floor [flags]           the floor works while the public side floods, logs in, streams and replays revoked tokens
 //	fairsim bare [flags]            a bare net/http server answering 200: the baseline for wrk
 //	fairsim scrape [flags]          stolen passwords, sessions, files and tokens against 20,000 patients (incident I4)
+//	fairsim ransomware [flags]      kill, destroy and restore from the replica mid-morning (incident I5)
 //
 // With --fairslot BIN it starts 'BIN serve --demo --sim' itself on free
 // loopback ports with a fresh data directory (add --baseline for the same
@@ -76,7 +77,7 @@ func (c *common) flags(fs *flag.FlagSet) {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: fairsim release-storm|flood|floor|bare|scrape [flags]; fairsim SCENARIO -h lists the flags")
+		return errors.New("usage: fairsim release-storm|flood|floor|bare|scrape|ransomware [flags]; fairsim SCENARIO -h lists the flags")
 	}
 	switch args[0] {
 	case "release-storm":
@@ -91,8 +92,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return runBare(ctx, args[1:], stdout)
 	case "scrape":
 		return runScrape(ctx, args[1:], stdout)
+	case "ransomware":
+		return runRansomware(ctx, args[1:], stdout) // ransomware.go
 	}
-	return fmt.Errorf("unknown scenario %q: want release-storm, flood, floor, bare or scrape", args[0])
+	return fmt.Errorf("unknown scenario %q: want release-storm, flood, floor, bare, scrape or ransomware", args[0])
 }
 
 // start reaches the server: it starts one with --fairslot, else uses the

@@ -132,9 +132,23 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	verifyKey := fs.String("verify-key", "", "the pinned backup verification key, as 'fairslot backup key' printed it (or a file holding it)")
 	keys := fs.String("keys", "", "the keyset export ('fairslot keys export'; its signature beside it)")
 	force := fs.Bool("force", false, "restore over a non-empty data directory (moved aside), an existing fairslot schema (dropped) or different key files (replaced)")
+	fromReplica := fs.String("replica", "", "restore from a Litestream replica instead: a directory or s3://BUCKET/PREFIX (replica.s3 gives the endpoint and credentials); the keyset must be in place")
+	at := fs.String("at", "", "with --replica: the point in time to restore to (RFC 3339; default the newest state)")
 	c, err := loadConfig(fs, args, stderr)
 	if err != nil {
 		return err
+	}
+	if *fromReplica != "" {
+		if *from != "" || len(idFiles) > 0 || *verifyKey != "" || *keys != "" {
+			return errors.New("restore: --replica restores the data directory alone: --from, --identity, --verify-key and --keys are for an archive")
+		}
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		return runReplicaRestore(ctx, c, *fromReplica, *at, *force, stdout) // replica.go
+	}
+	if *at != "" {
+		return errors.New("restore: --at needs --replica (an archive restores to the moment it was taken)")
 	}
 	if *from == "" || len(idFiles) == 0 || *verifyKey == "" || *keys == "" {
 		fs.Usage()

@@ -163,6 +163,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(app.Collectors()...) // fairslot_staff_lockouts_total
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rep, err := startReplica(ctx, c, log, metrics) // replica.go
+	if err != nil {
+		return err
+	}
+	defer stopReplica(rep, log)
 	// draining is set when shutdown begins: /readyz answers not ready, and
 	// every response asks its client to close the connection.
 	var draining atomic.Bool

@@ -69,7 +69,8 @@ func openStore(ctx context.Context, c config.Config, loc *time.Location, nodeKey
 			LockTimeout: time.Duration(c.LockTimeout), StatementTimeout: time.Duration(c.StatementTimeout),
 			IdleInTxTimeout: time.Duration(c.IdleInTxTimeout), NodeKey: nodeKey})
 	}
-	return sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous})
+	return sqlite.Open(c.DataDir, sqlite.Options{Location: loc, BusyTimeout: time.Duration(c.BusyTimeout), Synchronous: c.Synchronous,
+		Replicated: c.Replica.Enabled()})
 }
 
 // open builds the service from a validated configuration. The store is

@@ -88,7 +88,7 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 		return m, fmt.Errorf("restore: %w", err)
 	}
 	if o.DataDir != "" {
-		if err := checkDataDir(o.DataDir, o.Force); err != nil {
+		if err := CheckDataDir(o.DataDir, o.Force); err != nil {
 			return m, fmt.Errorf("restore: %w", err)
 		}
 	} else if err := checkDatabase(ctx, o.DB, o.Force); err != nil {
@@ -138,8 +138,8 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 	return m, nil
 }
 
-// checkDataDir refuses a data directory that holds anything, unless force.
-func checkDataDir(dir string, force bool) error {
+// CheckDataDir refuses a data directory that holds anything, unless force.
+func CheckDataDir(dir string, force bool) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -188,11 +188,17 @@ func restoreSQLite(ctx context.Context, o RestoreOptions, m Manifest, stage stri
 	if err := installKeys(o.Keyset, keys); err != nil {
 		return err
 	}
-	// The data directory: gone or empty is replaced; with --force a
-	// non-empty one is kept aside, never deleted.
-	if err := os.Remove(o.DataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		aside := fmt.Sprintf("%s.before-restore-%s", filepath.Clean(o.DataDir), time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(o.DataDir, aside); err != nil {
+	return InstallDataDir(stage, o.DataDir, rep)
+}
+
+// InstallDataDir makes the checked staging directory stage (beside dir,
+// on the same file system) the data directory dir: a missing or empty one
+// is replaced; a non-empty one (the caller checked --force) is moved
+// aside, never deleted.
+func InstallDataDir(stage, dir string, rep io.Writer) error {
+	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		aside := fmt.Sprintf("%s.before-restore-%s", filepath.Clean(dir), time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(dir, aside); err != nil {
 			return err
 		}
 		fmt.Fprintf(rep, "  moved aside  %s (--force)\n", aside)
@@ -200,10 +206,10 @@ func restoreSQLite(ctx context.Context, o RestoreOptions, m Manifest, stage stri
 	if err := os.Chmod(stage, 0o700); err != nil {
 		return err
 	}
-	if err := os.Rename(stage, o.DataDir); err != nil {
+	if err := os.Rename(stage, dir); err != nil {
 		return err
 	}
-	fmt.Fprintf(rep, "  data dir     %s\n", o.DataDir)
+	fmt.Fprintf(rep, "  data dir     %s\n", dir)
 	return nil
 }
 
@@ -247,21 +253,9 @@ func restorePostgres(ctx context.Context, o RestoreOptions, m Manifest, stage st
 // check compares the restored database with the manifest: schema version,
 // rows per table, and the audit log against the archive's checkpoint.
 func check(ctx context.Context, st storage.Store, counts func(context.Context) (map[string]int64, error), m Manifest, keys map[string][]byte, rep io.Writer) error {
-	applied, latest, err := st.SchemaVersion(ctx)
-	if err != nil {
+	if err := checkSchema(ctx, st, m.Schema, rep); err != nil {
 		return err
 	}
-	if applied != m.Schema {
-		return fmt.Errorf("the restored schema is at version %d, the manifest says %d", applied, m.Schema)
-	}
-	if applied > latest {
-		return fmt.Errorf("the archive's schema is at version %d, newer than this binary knows (%d): restore with a newer fairslot", applied, latest)
-	}
-	note := "current"
-	if applied < latest {
-		note = fmt.Sprintf("behind this binary's %d: run 'fairslot migrate' (or serve --migrate) before serving", latest)
-	}
-	fmt.Fprintf(rep, "  schema       version %d (%s)\n", applied, note)
 	counted := time.Now()
 	got, err := counts(ctx)
 	if err != nil {
@@ -281,6 +275,30 @@ func check(ctx context.Context, st storage.Store, counts func(context.Context) (
 	fmt.Fprintf(rep, "  rows         %d tables, %d rows: every count matches the manifest (bookings %d, audit_events %d) (%s)\n", len(got), total, got["bookings"], got["audit_events"],
 		time.Since(counted).Round(time.Millisecond))
 	return checkAudit(ctx, st, m, strings.TrimSpace(string(keys[auditKeyName])), rep)
+}
+
+// checkSchema checks the restored schema's version: want's (-1: any), and
+// not newer than this binary's.
+func checkSchema(ctx context.Context, st storage.Store, want int, rep io.Writer) error {
+	applied, latest, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if want >= 0 && applied != want {
+		return fmt.Errorf("the restored schema is at version %d, the manifest says %d", applied, want)
+	}
+	if applied > latest {
+		return fmt.Errorf("the restored schema is at version %d, newer than this binary knows (%d): restore with a newer fairslot", applied, latest)
+	}
+	if applied == 0 {
+		return errors.New("the restored database has no fairslot schema")
+	}
+	note := "current"
+	if applied < latest {
+		note = fmt.Sprintf("behind this binary's %d: run 'fairslot migrate' (or serve --migrate) before serving", latest)
+	}
+	fmt.Fprintf(rep, "  schema       version %d (%s)\n", applied, note)
+	return nil
 }
 
 func mapsKeys(a, b map[string]int64) func(func(string) bool) {
@@ -326,17 +344,9 @@ func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey stri
 	if auditKey == "" {
 		return errors.New("the archive holds an audit checkpoint but the keyset export no audit key to verify it")
 	}
-	vkey, err := merkle.VerifierKey(auditKey)
-	if err != nil {
-		return fmt.Errorf("the keyset export's audit key: %w", err)
-	}
-	v, err := note.NewVerifier(vkey)
+	r, err := verifyAudit(ctx, st, auditKey, []merkle.Source{{Name: "backup manifest", Note: []byte(m.Audit.Checkpoint)}})
 	if err != nil {
 		return err
-	}
-	r, err := (&merkle.Verifier{Store: st, Key: v}).Verify(ctx, []merkle.Source{{Name: "backup manifest", Note: []byte(m.Audit.Checkpoint)}})
-	if err != nil {
-		return fmt.Errorf("audit log: %w", err)
 	}
 	if !r.OK() {
 		return fmt.Errorf("the restored audit log does NOT verify against the archive's checkpoint: first bad index %d; %s", r.FirstBad, strings.Join(r.Problems, "; "))
@@ -344,4 +354,78 @@ func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey stri
 	fmt.Fprintf(rep, "  audit log    %d records, root matches; verified against %d signed checkpoints, the archive's included (newest covers %d) (%s)\n", size, len(r.Trusted), r.Size,
 		time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// verifyAudit verifies the restored audit log with the audit signing key
+// (as kept with the keyset) against its stored checkpoints and sources.
+func verifyAudit(ctx context.Context, st storage.Store, auditKey string, sources []merkle.Source) (merkle.Report, error) {
+	vkey, err := merkle.VerifierKey(auditKey)
+	if err != nil {
+		return merkle.Report{}, fmt.Errorf("the audit key: %w", err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return merkle.Report{}, err
+	}
+	r, err := (&merkle.Verifier{Store: st, Key: v}).Verify(ctx, sources)
+	if err != nil {
+		return r, fmt.Errorf("audit log: %w", err)
+	}
+	return r, nil
+}
+
+// VerifyRestored runs the checks of a restore on a database that comes
+// without a manifest (one restored from a Litestream replica): the schema
+// version against this binary's, and the audit log against every signed
+// checkpoint stored in it and every witnessed one given that it can cover.
+// A witnessed checkpoint beyond the restored log (writes after the point
+// restored to, or lost with the last second before the destruction) is
+// reported, not held against the log. auditKey is the audit signing key
+// kept with the keyset. It returns the verification's report and an error
+// when anything does not verify.
+func VerifyRestored(ctx context.Context, st storage.Store, auditKey string, witnessed []merkle.Source, rep io.Writer) (merkle.Report, error) {
+	if err := checkSchema(ctx, st, -1, rep); err != nil {
+		return merkle.Report{}, err
+	}
+	var size int64
+	if err := st.View(ctx, func(tx storage.Tx) (err error) { size, err = tx.AuditTreeSize(ctx); return err }); err != nil {
+		return merkle.Report{}, fmt.Errorf("audit log: %w", err)
+	}
+	vkey, err := merkle.VerifierKey(auditKey)
+	if err != nil {
+		return merkle.Report{}, fmt.Errorf("the audit key: %w", err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return merkle.Report{}, err
+	}
+	var within []merkle.Source
+	var beyond int
+	var beyondMax int64
+	for _, s := range witnessed {
+		if c, err := merkle.Open(s.Note, v); err == nil && c.Size > size {
+			beyond++
+			beyondMax = max(beyondMax, c.Size)
+			continue
+		}
+		within = append(within, s) // an untrusted one is reported by Verify
+	}
+	r, err := verifyAudit(ctx, st, auditKey, within)
+	if err != nil {
+		return r, err
+	}
+	if beyond > 0 {
+		fmt.Fprintf(rep, "  witnessed    %d checkpoints cover more records than were restored (up to %d, restored %d): %d audit records written after the restored point are not here\n",
+			beyond, beyondMax, size, beyondMax-size)
+	}
+	if len(r.Trusted) == 0 && len(r.Problems) == 1 && size == 0 {
+		fmt.Fprintf(rep, "  audit log    empty\n")
+		return r, nil
+	}
+	if !r.OK() {
+		return r, fmt.Errorf("the restored audit log does NOT verify against its signed checkpoints: first bad index %d; %s", r.FirstBad, strings.Join(r.Problems, "; "))
+	}
+	fmt.Fprintf(rep, "  audit log    %d records; verified against %d signed checkpoints (%d witnessed copies read; newest covers %d, %d newer records not yet signed)\n",
+		size, len(r.Trusted), len(within), r.Size, r.Unsigned)
+	return r, nil
 }

@@ -117,6 +117,8 @@ type Config struct {
 	Keys Keys `json:"keys"`
 	// Backup is who the backups are encrypted to (backup.go).
 	Backup Backup `json:"backup"`
+	// Replica is the embedded database's continuous replication (replica.go).
+	Replica Replica `json:"replica"`
 	// Notify is the notification outbox's provider and retries, and the
 	// hospital's phone country (notify.go).
 	Notify Notify `json:"notify"`
@@ -182,6 +184,8 @@ func Default() Config {
 		Keys:    defaultKeys(),
 		Notify:  defaultNotify(),
 		Privacy: defaultPrivacy(),
+
+		Replica: defaultReplica(),
 	}
 }
 
@@ -217,6 +221,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("FAIRSLOT_BACKUP_S3_SECRET_KEY"); v != "" && c.Backup.S3 != nil {
 		c.Backup.S3.SecretKey = v // kept out of the file
+	}
+	if v := getenv("FAIRSLOT_REPLICA_DIR"); v != "" {
+		c.Replica.Dir = v
+	}
+	if v := getenv("FAIRSLOT_REPLICA_S3_SECRET_KEY"); v != "" && c.Replica.S3 != nil {
+		c.Replica.S3.SecretKey = v
 	}
 	return c, nil
 }
@@ -305,6 +315,9 @@ func (c Config) Validate() error {
 	if err := c.Privacy.validate(); err != nil {
 		return err
 	}
+	if err := c.Replica.validate(c.DataDir, c.DB); err != nil {
+		return err
+	}
 	if err := c.Notify.validate(); err != nil {
 		return err
 	}
@@ -371,6 +384,7 @@ func (c Config) Redacted() Config {
 	c.Audit = c.Audit.redacted()
 	c.Notify = c.Notify.redacted()
 	c.Backup = c.Backup.redacted()
+	c.Replica = c.Replica.redacted()
 	return c
 }
 

@@ -42,6 +42,11 @@ type Options struct {
 	Synchronous string
 	// ReadConns bounds the read pool (default 4).
 	ReadConns int
+	// Replicated turns the writer's automatic WAL checkpoints off: the
+	// replicator (Litestream, internal/replica) decides when the WAL is
+	// checkpointed, after it has shipped the frames. Nothing in this package
+	// checkpoints explicitly, and nothing may truncate or restart the WAL.
+	Replicated bool
 }
 
 // Store is the SQLite backend.
@@ -92,7 +97,11 @@ func Open(dir string, o Options) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	write, err := sql.Open("sqlite", DSN(path, o, "immediate"))
+	var extra []string
+	if o.Replicated {
+		extra = append(extra, "wal_autocheckpoint(0)")
+	}
+	write, err := sql.Open("sqlite", DSN(path, o, "immediate", extra...))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
