@@ -47,11 +47,11 @@ func prepareYear(tb testing.TB, bin, dir string, days, perDay int) *yearRun {
 	var recipient string
 	r.idFile, recipient = backupIdentityTB(tb, safe)
 	flags := []string{"--data-dir", r.data, "--keyset", r.keyset}
-	out := runBin(tb, bin, append([]string{"backup", "--to", filepath.Join(safe, "backups"), "--recipient", recipient}, flags...)...)
+	out := runOK(tb, bin, append([]string{"backup", "--to", filepath.Join(safe, "backups"), "--recipient", recipient}, flags...)...)
 	tb.Log(out)
 	r.keysFile = filepath.Join(safe, "keys.age")
-	runBin(tb, bin, append([]string{"keys", "export", "--to", r.keysFile, "--recipient", recipient}, flags...)...)
-	r.verifyKey = strings.TrimSpace(runBin(tb, bin, append([]string{"backup", "key"}, flags...)...))
+	runOK(tb, bin, append([]string{"keys", "export", "--to", r.keysFile, "--recipient", recipient}, flags...)...)
+	r.verifyKey = strings.TrimSpace(runOK(tb, bin, append([]string{"backup", "key"}, flags...)...))
 	archives, _ := filepath.Glob(filepath.Join(safe, "backups", "*.tar.age"))
 	if len(archives) != 1 {
 		tb.Fatalf("archives %v, want one", archives)
@@ -73,13 +73,13 @@ func backupIdentityTB(tb testing.TB, dir string) (string, string) {
 	return path, id.Recipient().String()
 }
 
-func runBin(tb testing.TB, bin string, args ...string) string {
+func runOK(tb testing.TB, bin string, args ...string) string {
 	tb.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	out, err := runBin(bin, args...)
 	if err != nil {
 		tb.Fatalf("fairslot %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
 }
 
 // restore restores the archive onto a fresh directory with the binary and
@@ -90,7 +90,7 @@ func (r *yearRun) restore(tb testing.TB) (time.Duration, string) {
 	os.RemoveAll(clean)
 	defer os.RemoveAll(clean)
 	start := time.Now()
-	out := runBin(tb, r.bin, "restore", "--from", r.archive, "--identity", r.idFile, "--verify-key", r.verifyKey, "--keys", r.keysFile,
+	out := runOK(tb, r.bin, "restore", "--from", r.archive, "--identity", r.idFile, "--verify-key", r.verifyKey, "--keys", r.keysFile,
 		"--data-dir", filepath.Join(clean, "data"), "--keyset", filepath.Join(clean, "keyset.json"))
 	return time.Since(start), out
 }
