@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -51,11 +50,14 @@ type Pages struct {
 	// Dev, when set, is the directory of this package's source: templates
 	// and catalogue are re-read on every request, for editing pages.
 	Dev string
+	// Hospital is the hospital's time zone, currency and name translations
+	// (format.go); a nil Location is the service's (API.App.Location).
+	Hospital Hospital
 
 	once  sync.Once
 	err   error
 	cat   *catalogue
-	tmpl  map[string]*template.Template
+	tmpl  pages
 	csrf  gate.Signer
 	files fs.FS
 }
@@ -80,7 +82,7 @@ func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 	}
 	h("POST /lang", p.setLang)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
-		return fairslot.Errorf(fairslot.NotFound, "no such page")
+		return fairslot.E(fairslot.NotFound, "error.page.not_found", "no such page")
 	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +98,13 @@ func (p *Pages) load() error {
 		if p.Dev != "" {
 			p.files = os.DirFS(p.Dev)
 		}
-		p.cat, p.tmpl, p.err = parse(p.files, p.API.App.Location)
+		if p.Hospital.Location == nil {
+			p.Hospital.Location = p.API.App.Location
+		}
+		p.cat, p.tmpl, p.err = parse(p.files, p.Hospital)
+		if p.err == nil && p.API.Errors == nil {
+			p.API.Errors = p // the API's error messages in the request's language
+		}
 	})
 	return p.err
 }
@@ -140,6 +148,8 @@ type view struct {
 	RequestID string
 	Data      any
 	Body      string // the body's class, page-NAME: the CSS picks layouts by it
+
+	form *failedForm // a form that failed, shown again (errors.go)
 }
 
 // render writes a page with status.
@@ -147,11 +157,12 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 	cat, tmpl := p.cat, p.tmpl
 	if p.Dev != "" {
 		var err error
-		if cat, tmpl, err = parse(p.files, p.API.App.Location); err != nil {
+		if cat, tmpl, err = parse(p.files, p.Hospital); err != nil {
 			return err
 		}
 	}
-	t, ok := tmpl[name]
+	l := cat.locale(r)
+	t, ok := tmpl[l.Code][name]
 	if !ok {
 		return errors.New("web: no template " + name)
 	}
@@ -159,13 +170,16 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 	if r.Method != http.MethodGet {
 		back = "/" // a page a form rendered has no address to go back to
 	}
-	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
+	v := view{Locale: l, Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
 		RequestID: httpapi.RequestID(r), Data: data, Body: "page-" + name}
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
 		v.Patient = true
 	}
 	if a, ok := r.Context().Value(staffKey).(fairslot.Role); ok {
 		v.Staff = a
+	}
+	if f, ok := r.Context().Value(formKey{}).(*failedForm); ok {
+		v.form, status = f, f.status
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
@@ -200,10 +214,9 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 	}
-	msg := fairslot.ErrorMessage(err)
-	if kind == fairslot.Internal {
-		msg = ""
-	}
+	// The message in the visitor's language (errors.go), never the error's
+	// English text or an internal detail.
+	msg := p.cat.locale(r).Error(err)
 	back := "/"
 	if role, _ := r.Context().Value(staffKey).(fairslot.Role); role == fairslot.Kiosk {
 		back = "/kiosk"
@@ -256,12 +269,12 @@ func (p *Pages) checkForm(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &tooBig) {
 			return fairslot.Errorf(fairslot.TooLarge, "the form is larger than %d bytes", maxForm)
 		}
-		return fairslot.Errorf(fairslot.Invalid, "the form could not be read")
+		return fairslot.E(fairslot.Invalid, "error.form.unreadable", "the form could not be read")
 	}
 	secret, ok := p.formSecret(r)
 	token, valid := p.csrf.Verify(r.PostFormValue("csrf"))
 	if !ok || !valid || subtle.ConstantTimeCompare(secret, token) != 1 {
-		return fairslot.Errorf(fairslot.Forbidden, "this form has expired or did not come from this site; go back, reload the page and try again")
+		return fairslot.E(fairslot.Forbidden, "error.form.expired", "this form has expired or did not come from this site; go back, reload the page and try again")
 	}
 	return nil
 }
@@ -276,7 +289,7 @@ func (p *Pages) setCookie(w http.ResponseWriter, name, value string, maxAge int,
 func (p *Pages) setLang(w http.ResponseWriter, r *http.Request) error {
 	l := p.cat.byCode(r.PostFormValue("lang"))
 	if l == nil {
-		return fairslot.Errorf(fairslot.Invalid, "unknown language")
+		return fairslot.E(fairslot.Invalid, "error.lang.unknown", "unknown language")
 	}
 	p.setCookie(w, LangCookie, l.Code, 400*24*3600, http.SameSiteLaxMode)
 	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
@@ -307,7 +320,7 @@ func localPath(s string) string {
 func formID(r *http.Request, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PostFormValue(name), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fairslot.Errorf(fairslot.Invalid, "choose a %s", strings.ReplaceAll(name, "_", " "))
+		return 0, fairslot.E(fairslot.Invalid, "error.form.choose", "choose a %s", strings.ReplaceAll(name, "_", " ")).With().On(name)
 	}
 	return id, nil
 }
@@ -316,7 +329,7 @@ func formID(r *http.Request, name string) (int64, error) {
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fairslot.Errorf(fairslot.NotFound, "no such page")
+		return 0, fairslot.E(fairslot.NotFound, "error.page.not_found", "no such page")
 	}
 	return id, nil
 }

@@ -384,7 +384,8 @@ func TestErrorPages(t *testing.T) {
 	}
 	b.get("/login")
 	status, _, page := b.post("/login/code", url.Values{"phone": {"not a phone"}})
-	if status != 400 || !strings.Contains(page, "请检查填写的内容") {
+	// Shown in the form, translated, next to the field, the input kept.
+	if status != 400 || !strings.Contains(page, "电话号码只能包含数字") || !strings.Contains(page, `value="not a phone" aria-invalid="true" aria-describedby="phone-error"`) {
 		t.Errorf("a bad phone: %d\n%s", status, page)
 	}
 	status, _, page = b.post("/login/code", url.Values{"phone": {strings.Repeat("1", 20000)}})

@@ -109,18 +109,31 @@ type loginPage struct {
 	Phone string // step two: the phone the code went to
 }
 
+// requestCode sends a login code. A refusal shows the form again with the
+// phone kept and the reason beside it: the phone field, or — when a new
+// code was asked for from the code step — that step, whose code still works.
 func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
 	phone := r.PostFormValue("phone")
 	if err := p.API.App.RequestLoginCode(r.Context(), p.API.Requester(r), phone); err != nil {
-		return err
+		again := loginPage{}
+		if r.PostFormValue("step") == "code" {
+			again.Phone = phone
+		}
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, 200, "login", "login.title", again)
+		})
 	}
 	return p.render(w, r, 200, "login", "login.title", loginPage{Phone: phone})
 }
 
+// login exchanges the code for a login; a wrong code shows the code step
+// again with the tries left and when a new code can be sent (errors.go).
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	toks, _, err := p.API.App.PatientLogin(r.Context(), p.API.Requester(r), r.PostFormValue("phone"), r.PostFormValue("code"))
 	if err != nil {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, 200, "login", "login.title", loginPage{Phone: r.PostFormValue("phone")})
+		})
 	}
 	p.setTokens(w, toks)
 	return see(w, r, "/me")
@@ -239,9 +252,11 @@ func patientInput(r *http.Request) app.PatientInput {
 		IDNumber: r.PostFormValue("id_number"), Phone: r.PostFormValue("phone"), BirthDate: r.PostFormValue("birth_date")}
 }
 
+// bindPatient adds a patient; a refusal shows /me again with the form
+// filled in as sent and the reason beside its field.
 func (p *Pages) bindPatient(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	if _, err := p.API.App.BindPatient(r.Context(), a, patientInput(r)); err != nil {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.me(w, r, a) })
 	}
 	return see(w, r, "/me")
 }
@@ -267,7 +282,7 @@ func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 	if s := r.PostFormValue("window"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return fairslot.Errorf(fairslot.Invalid, "choose a time window")
+			return fairslot.E(fairslot.Invalid, "error.form.choose_window", "choose a time window").On("window")
 		}
 		in.WindowStart = time.Unix(sec, 0)
 	}

@@ -11,24 +11,46 @@ import (
 	"github.com/fairslot/fairslot/internal/access"
 )
 
-// parse reads the catalogue and every page: templates/layout.html with one
-// templates/NAME.html each, which defines "content".
-// Times are shown in the hospital's zone, loc.
-func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Template, error) {
-	cat, err := loadCatalogue(files)
+// pages is every page in every language: locale code, then page name.
+type pages map[string]map[string]*template.Template
+
+// parse reads the catalogue and every page: templates/layout.html and the
+// shared partials (templates/partials/*.html) with one templates/NAME.html
+// each, which defines "content". Each language has its own set, whose
+// day, stamp, date, money and name functions write as that language does
+// (format.go); times are shown in the hospital's zone, h.Location.
+func parse(files fs.FS, h Hospital) (*catalogue, pages, error) {
+	cat, err := loadCatalogue(files, h)
 	if err != nil {
 		return nil, nil, err
 	}
+	out := pages{}
+	for _, l := range cat.locales {
+		if out[l.Code], err = parseLocale(files, l); err != nil {
+			return nil, nil, err
+		}
+	}
+	return cat, out, nil
+}
+
+func parseLocale(files fs.FS, l *Locale) (map[string]*template.Template, error) {
 	names, err := fs.Glob(files, "templates/*.html")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	partials, err := fs.Glob(files, "templates/partials/*.html")
+	if err != nil {
+		return nil, err
+	}
+	loc := l.loc
 	funcs := template.FuncMap{
 		"hhmm":  func(t time.Time) string { return t.In(loc).Format("15:04") },
-		"day":   func(t time.Time) string { return t.In(loc).Format("2006-01-02") },
-		"stamp": func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04") },
+		"day":   l.Day,
+		"stamp": l.Stamp,
+		"date":  l.Date,
+		"name":  l.NameOf,
 		"list":  func(xs ...string) []string { return xs },
-		"money": func(cents int64) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) },
+		"money": l.Money,
 		"qr":    qrSVG,
 		"key":   func(prefix string, v any) string { return prefix + "." + fmt.Sprint(v) },
 		// reveal is the dot of the "revealform" partial (layout.html).
@@ -42,11 +64,11 @@ func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Te
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(funcs).ParseFS(files, append([]string{"templates/layout.html", n}, partials...)...)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out[name] = t
 	}
-	return cat, out, nil
+	return out, nil
 }
