@@ -105,12 +105,13 @@ func (l *Locale) NameOf(stored string) string {
 	return stored
 }
 
-// minutesOrHours writes a duration for an error's parameter.
+// duration writes a duration for an error's parameter.
 func (l *Locale) duration(d time.Duration) string {
+	// Never "1 minutes": under two of a unit, the next smaller one.
 	switch {
-	case d >= time.Hour && d%time.Hour == 0:
+	case d >= 2*time.Hour && d%time.Hour == 0:
 		return l.T("date.hours", int(d/time.Hour))
-	case d >= time.Minute:
+	case d >= 2*time.Minute:
 		return l.T("date.minutes", int((d+time.Minute-1)/time.Minute))
 	default:
 		return l.T("date.seconds", int((d+time.Second-1)/time.Second))
