@@ -313,6 +313,17 @@ type bookingPage struct {
 	Key string // the payment form's idempotency key
 }
 
+// Refund is what cancelling returns, in the currency's minor unit: the
+// whole fee of a paid booking (app.Service.Cancel refunds its payment in
+// full); nothing for one not yet paid — a payment still under way when it
+// is cancelled is refunded too, once it settles, but is not promised here.
+func (b bookingPage) Refund() int64 {
+	if b.Status == fairslot.Confirmed {
+		return b.FeeCents
+	}
+	return 0
+}
+
 // Live reports whether the page should refresh itself: the patient is in
 // the queue and their turn changes as others are called.
 func (b bookingPage) Live() bool {
