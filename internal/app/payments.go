@@ -43,7 +43,8 @@ var (
 // refundNote is a refusal to take a payment whose money is being returned:
 // the refusal's own message, saying so.
 func refundNote(err error) error {
-	return &fairslot.Error{Kind: fairslot.ErrorKind(err), Message: fairslot.ErrorMessage(err) + "; the payment is being refunded"}
+	return &fairslot.Error{Kind: fairslot.ErrorKind(err), Message: fairslot.ErrorMessage(err) + "; the payment is being refunded",
+		Key: "error.pay.refunding"}
 }
 
 // errRaced marks a conditional write that another writer got to first: the

@@ -125,9 +125,13 @@ func (v view) Field(action, name string) Input {
 // FormError returns the error of the form posting to action that is about
 // none of its fields (fields lists those it has), translated; empty when
 // that form did not fail or the error is shown at a field.
+//
+// An action of "*" is any form of the page: for a page whose failed form
+// may no longer be shown (a session that filled up meanwhile shows the
+// waitlist form, not the booking form that failed).
 func (v view) FormError(action string, fields ...string) Input {
 	in := Input{ErrorID: "form-error"}
-	if v.form == nil || v.form.action != action {
+	if v.form == nil || (action != "*" && v.form.action != action) {
 		return in
 	}
 	field := fairslot.ErrorField(v.form.err)

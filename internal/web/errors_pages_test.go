@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -122,4 +123,52 @@ func TestAPIErrorsInTheCallersLanguage(t *testing.T) {
 			t.Errorf("Accept-Language %q: %d %+v, want a message starting %q", tt.accept, w.Code, body.Error, tt.want)
 		}
 	}
+}
+
+// TestBookingRefusalIsInline: a booking the rules refuse shows the session
+// page again with the reason above its form, in the page's language, and
+// the patient chosen kept.
+func TestBookingRefusalIsInline(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t, e.public)
+	b.login(e, "13900139003")
+	b.get("/me")
+	for _, p := range []url.Values{
+		{"name": {"王五"}, "id_type": {"cn_resident"}, "id_number": {testID}},
+		{"name": {"王六"}, "id_type": {"passport"}, "id_number": {"E12345678"}},
+	} {
+		if status, _, body := b.post("/me/patients", p); status != 303 {
+			t.Fatalf("add a patient: %d\n%s", status, body)
+		}
+	}
+	_, page := b.get("/sessions/4")
+	ids := regexpAll(`<option value="(\d+)">王`, page)
+	if len(ids) != 2 {
+		t.Fatalf("patients on the form: %v\n%s", ids, page)
+	}
+	// The second patient books session 4, then tries it again.
+	if status, _, body := b.post("/sessions/4/book", url.Values{"patient_id": {ids[1]}, "key": {"k1"}}); status != 303 {
+		t.Fatalf("book: %d\n%s", status, body)
+	}
+	b.get("/sessions/4")
+	status, _, page := b.post("/sessions/4/book?lang=vi", url.Values{"patient_id": {ids[1]}, "key": {"k2"}})
+	if status != 409 && status != 429 {
+		t.Fatalf("a second booking of the same session: %d\n%s", status, page)
+	}
+	for _, want := range []string{`<p class="form-error" id="form-error" role="alert">`, `<option value="` + ids[1] + `" selected>`, `<html lang="vi">`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the session page shown again lacks %s\n%s", want, page)
+		}
+	}
+	if !strings.Contains(page, "Người bệnh này đã có lịch hẹn trong buổi khám này.") || strings.Contains(page, "this patient") {
+		t.Errorf("the refusal is not shown in Vietnamese:\n%s", page)
+	}
+}
+
+func regexpAll(expr, s string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(expr).FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }

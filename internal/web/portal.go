@@ -273,7 +273,16 @@ func (p *Pages) sessionAndPatient(r *http.Request) (session, patient int64, err 
 	return session, patient, p.API.LimitPatient(r.Context(), patient)
 }
 
+// book holds a place; a refusal (the place just taken, a limit) shows the
+// session page again with the reason in its form, the patient kept.
 func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	if err := p.hold(w, r, a); err != nil {
+		return p.keep(w, r, err, p.session)
+	}
+	return nil
+}
+
+func (p *Pages) hold(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	session, patient, err := p.sessionAndPatient(r)
 	if err != nil {
 		return err
@@ -298,11 +307,11 @@ func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 func (p *Pages) forPatient(fn func(ctx context.Context, a app.Actor, session, patient int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		session, patient, err := p.sessionAndPatient(r)
-		if err != nil {
-			return err
+		if err == nil {
+			err = fn(r.Context(), a, session, patient)
 		}
-		if err := fn(r.Context(), a, session, patient); err != nil {
-			return err
+		if err != nil {
+			return p.keep(w, r, err, p.session) // the session page, the reason in its form
 		}
 		return see(w, r, "/me")
 	}
