@@ -160,7 +160,7 @@ func TestBookingRefusalIsInline(t *testing.T) {
 			t.Errorf("the session page shown again lacks %s\n%s", want, page)
 		}
 	}
-	if !strings.Contains(page, "Người bệnh này đã có lịch hẹn trong buổi khám này.") || strings.Contains(page, "this patient") {
+	if !strings.Contains(page, "Người bệnh này đã có 1 lịch hẹn tại khoa này trong ngày (tối đa 1).") || strings.Contains(page, "this patient") {
 		t.Errorf("the refusal is not shown in Vietnamese:\n%s", page)
 	}
 }
