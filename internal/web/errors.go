@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/httpapi"
 )
@@ -52,12 +54,21 @@ func (l *Locale) errorArgs(args []any) []any {
 
 // ErrorText is the API's translated error message (httpapi.Translator):
 // in the language the request's Accept-Language asks for; ok is false when
-// it asks for none, and the API keeps its English message.
+// it asks for none of the catalogue's (no header, or only French, say),
+// and the API keeps its English message.
 func (p *Pages) ErrorText(r *http.Request, err error) (string, bool) {
-	if r.Header.Get("Accept-Language") == "" || p.cat == nil {
+	if p.cat == nil {
 		return "", false
 	}
-	return p.cat.locale(r).Error(err), true
+	tags, _, perr := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if perr != nil || len(tags) == 0 {
+		return "", false
+	}
+	_, i, conf := p.cat.matcher.Match(tags...)
+	if conf == language.No {
+		return "", false
+	}
+	return p.cat.locales[i].Error(err), true
 }
 
 var _ httpapi.Translator = (*Pages)(nil)

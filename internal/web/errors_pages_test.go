@@ -104,6 +104,8 @@ func TestAPIErrorsInTheCallersLanguage(t *testing.T) {
 		{"vi-VN,vi;q=0.9", "Số điện thoại chỉ được chứa chữ số"},
 		{"zh-CN", "电话号码只能包含数字"},
 		{"", "phone number may hold only digits"},
+		{"fr-FR,fr;q=0.9", "phone number may hold only digits"}, // none of ours: English, not the pages' default
+		{"en-GB", "A phone number may hold only digits"},
 	} {
 		req, _ := http.NewRequest("POST", "/api/v1/auth/code", strings.NewReader(`{"phone":"not a phone"}`))
 		req.Header.Set("Content-Type", "application/json")
