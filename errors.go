@@ -27,9 +27,20 @@ const (
 
 // Error is an error a user may see: its Message is safe to show, and it never
 // carries personal data or internal details.
+//
+// Message is English, for logs and for API clients that read none of the
+// catalogue's languages. Key names the message in the translation catalogue
+// (internal/web/i18n, keys under "error."), Args are its parameters in order
+// — the same values the English Message was formatted with — and Field names
+// the input the error is about ("id_number"), so a form can show it next to
+// that field. An Error without a Key is shown by its kind's generic text
+// (KindKey), never by its English Message.
 type Error struct {
 	Kind    Kind
 	Message string
+	Key     string
+	Args    []any
+	Field   string
 	// RetryAfter, when set, is how long the caller should wait before trying
 	// again (a rate limit).
 	RetryAfter time.Duration
@@ -41,6 +52,59 @@ func (e *Error) Error() string { return string(e.Kind) + ": " + e.Message }
 func Errorf(kind Kind, format string, args ...any) error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
+
+// E returns an *Error of the given kind with a catalogue key: format and
+// args make the English Message, and args are the translation's parameters
+// too, so both say the same.
+func E(kind Kind, key, format string, args ...any) *Error {
+	return &Error{Kind: kind, Key: key, Args: args, Message: fmt.Sprintf(format, args...)}
+}
+
+// On returns a copy of e about the input field named field.
+func (e *Error) On(field string) *Error {
+	c := *e
+	c.Field = field
+	return &c
+}
+
+// With returns a copy of e whose translation takes args rather than the
+// values its English Message was formatted with: a time.Time, say, that
+// each language writes its own way, where the Message holds it as text.
+func (e *Error) With(args ...any) *Error {
+	c := *e
+	c.Args = args
+	return &c
+}
+
+// KindKey is the catalogue key of a kind's generic text, for an error that
+// has no key of its own.
+func KindKey(k Kind) string { return "error.kind." + string(k) }
+
+// ErrorKey returns the catalogue key of err and its parameters: its own, or
+// its kind's generic text (with no parameters) when it has none or is not
+// an *Error at all.
+func ErrorKey(err error) (key string, args []any) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return KindKey(Internal), nil
+	}
+	if e.Key == "" {
+		return KindKey(e.Kind), nil
+	}
+	return e.Key, e.Args
+}
+
+// ErrorField returns the input field err is about, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
+// Kinds lists every kind, for tests that check each has its text.
+var Kinds = []Kind{Invalid, Unauthorized, Forbidden, NotFound, Conflict, Limited, Gone, TooLarge, Unavailable, ChallengeRequired, Internal}
 
 // ErrorKind returns the kind of err, or Internal when err is not an *Error.
 func ErrorKind(err error) Kind {

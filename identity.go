@@ -1,6 +1,7 @@
 package fairslot
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -28,18 +29,18 @@ func NormalizeID(t IDType, number string) (string, error) {
 		}
 	case IDPassport:
 		if len(n) < 5 || len(n) > 17 || !allFunc(n, isUpperAlnum) {
-			return "", Errorf(Invalid, "passport number must be 5 to 17 letters or digits")
+			return "", E(Invalid, "error.id.passport", "passport number must be 5 to 17 letters or digits").On("id_number")
 		}
 	case IDVNCitizen:
 		if len(n) != 12 || !allFunc(n, isDigit) {
-			return "", Errorf(Invalid, "citizen identity number must be 12 digits")
+			return "", E(Invalid, "error.id.vn_cccd", "citizen identity number must be 12 digits").On("id_number")
 		}
 	case IDHKMacau:
 		if len(n) != 9 || (n[0] != 'H' && n[0] != 'M') || !allFunc(n[1:], isDigit) {
-			return "", Errorf(Invalid, "Hong Kong/Macau permit number must be H or M followed by 8 digits")
+			return "", E(Invalid, "error.id.hk_macau", "Hong Kong/Macau permit number must be H or M followed by 8 digits").On("id_number")
 		}
 	default:
-		return "", Errorf(Invalid, "unknown ID type %q", t)
+		return "", &Error{Kind: Invalid, Key: "error.id.type", Field: "id_type", Message: fmt.Sprintf("unknown ID type %q", t)}
 	}
 	return n, nil
 }
@@ -64,13 +65,13 @@ func ResidentCheckDigit(first17 string) byte {
 
 func checkResidentID(n string) error {
 	if len(n) != 18 || !allFunc(n[:17], isDigit) || !(isDigit(rune(n[17])) || n[17] == 'X') {
-		return Errorf(Invalid, "resident ID number must be 17 digits followed by a digit or X")
+		return E(Invalid, "error.id.resident_format", "resident ID number must be 17 digits followed by a digit or X").On("id_number")
 	}
 	if _, err := time.Parse("20060102", n[6:14]); err != nil {
-		return Errorf(Invalid, "resident ID number holds an impossible birth date")
+		return E(Invalid, "error.id.resident_birth", "resident ID number holds an impossible birth date").On("id_number")
 	}
 	if ResidentCheckDigit(n) != n[17] {
-		return Errorf(Invalid, "resident ID number check digit is wrong")
+		return E(Invalid, "error.id.resident_check", "resident ID number check digit is wrong").On("id_number")
 	}
 	return nil
 }
@@ -109,7 +110,7 @@ func NormalizePhoneIn(phone, country string) (string, error) {
 			plus = true
 		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
 		default:
-			return "", Errorf(Invalid, "phone number may hold only digits, spaces, dashes and a leading +")
+			return "", E(Invalid, "error.phone.chars", "phone number may hold only digits, spaces, dashes and a leading +").On("phone")
 		}
 	}
 	d := b.String()
@@ -123,7 +124,7 @@ func NormalizePhoneIn(phone, country string) (string, error) {
 		// China: the national form, as stored before E.164 (see above).
 		n := d[len(DefaultPhoneCountry):]
 		if strings.HasPrefix(n, "0") {
-			return "", Errorf(Invalid, "a number after +86 never starts with 0")
+			return "", E(Invalid, "error.phone.cn_zero", "a number after +86 never starts with 0").On("phone")
 		}
 		if len(n) != 11 || n[0] != '1' {
 			n = "0" + n // not a mobile: a landline keeps its trunk 0
@@ -131,10 +132,10 @@ func NormalizePhoneIn(phone, country string) (string, error) {
 		plus, d = false, n
 	}
 	if plus && strings.HasPrefix(d, "0") {
-		return "", Errorf(Invalid, "a country calling code never starts with 0")
+		return "", E(Invalid, "error.phone.country_zero", "a country calling code never starts with 0").On("phone")
 	}
 	if len(d) < 6 || len(d) > 15 {
-		return "", Errorf(Invalid, "phone number must have 6 to 15 digits")
+		return "", E(Invalid, "error.phone.length", "phone number must have 6 to 15 digits").On("phone")
 	}
 	if plus {
 		return "+" + d, nil
@@ -145,18 +146,18 @@ func NormalizePhoneIn(phone, country string) (string, error) {
 // NormalizeName trims a person's name and checks its length.
 func NormalizeName(name string) (string, error) {
 	if !utf8.ValidString(name) {
-		return "", Errorf(Invalid, "name must be valid UTF-8")
+		return "", E(Invalid, "error.name.utf8", "name must be valid UTF-8").On("name")
 	}
 	n := strings.Join(strings.Fields(name), " ")
 	if n == "" {
-		return "", Errorf(Invalid, "name is required")
+		return "", E(Invalid, "error.name.required", "name is required").On("name")
 	}
 	if utf8.RuneCountInString(n) > 64 {
-		return "", Errorf(Invalid, "name must be at most 64 characters")
+		return "", E(Invalid, "error.name.long", "name must be at most %d characters", 64).On("name")
 	}
 	for _, r := range n {
 		if unicode.IsControl(r) {
-			return "", Errorf(Invalid, "name holds a control character")
+			return "", E(Invalid, "error.name.control", "name holds a control character").On("name")
 		}
 	}
 	return n, nil

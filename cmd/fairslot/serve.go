@@ -204,7 +204,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		log.Warn("admission is off: no lanes, rate limits or challenges; use this only to measure a baseline")
 	}
-	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key, InsecureCookies: c.InsecureCookies, Dev: *dev}
+	names := c.Names
+	if *demoMode && names == nil {
+		names = demo.Names() // the demo's bilingual names, each language its part
+	}
+	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key, InsecureCookies: c.InsecureCookies, Dev: *dev,
+		Hospital: web.Hospital{Location: svc.Location, Currency: c.Currency, Names: names}}
 	// What each listener serves: everything on the only one; beside an
 	// internal listener, the public one has the patients' side alone and
 	// the internal one the staff's, kiosks' and boards' alone.

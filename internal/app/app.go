@@ -176,17 +176,17 @@ func (s *Service) record(ctx context.Context, tx storage.Tx, a Actor, action, su
 
 func (s *Service) requireAccount(a Actor) error {
 	if a.Kind != storage.AccountToken {
-		return fairslot.Errorf(fairslot.Unauthorized, "log in as a patient first")
+		return fairslot.E(fairslot.Unauthorized, "error.login.patient_first", "log in as a patient first")
 	}
 	return nil
 }
 
 func (s *Service) requireStaff(a Actor, act fairslot.Action) error {
 	if a.Kind != storage.StaffToken {
-		return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	if !a.Role.Can(act) {
-		return fairslot.Errorf(fairslot.Forbidden, "the %s role may not %s", a.Role, act)
+		return fairslot.E(fairslot.Forbidden, "error.role", "the %s role may not %s", a.Role, act).With()
 	}
 	return nil
 }

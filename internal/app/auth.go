@@ -151,7 +151,7 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 			return nil, err
 		}
 		if len(codes) == 0 {
-			return fairslot.Errorf(fairslot.Unauthorized, "no valid code for this phone; ask for a new one"), nil
+			return fairslot.E(fairslot.Unauthorized, "error.login.no_code", "no valid code for this phone; ask for a new one").On("code"), nil
 		}
 		own, ownTried := -1, false
 		for i, c := range codes {
@@ -164,7 +164,7 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		}
 		if own < 0 {
 			if ownTried {
-				return fairslot.Errorf(fairslot.Limited, "too many wrong codes; ask for a new one"), nil
+				return fairslot.E(fairslot.Limited, "error.login.used_up", "too many wrong codes; ask for a new one").On("code"), nil
 			}
 			if refuse := s.OTP.guessLimited(idx, req, a.Addr, now); refuse != nil {
 				return refuse, s.warnOwner(ctx, tx, a, p, idx, now, &out)
@@ -179,7 +179,10 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 			}
 		}
 		if match < 0 {
-			wrong := fairslot.Errorf(fairslot.Unauthorized, "wrong code")
+			// The page shows the tries left and when a new code may be
+			// asked for (the requester's gap, otp.go).
+			resend := roundUp(s.OTP.resendIn(idx, req, now))
+			wrong := fairslot.E(fairslot.Unauthorized, "error.login.wrong", "wrong code").On("code")
 			subject := "login_phone"
 			if own >= 0 {
 				c := codes[own]
@@ -188,9 +191,9 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 				}
 				subject = fmt.Sprintf("login_code:%d", c.ID)
 				if left := loginCodeAttempts - c.Attempts - 1; left > 0 {
-					wrong = fairslot.Errorf(fairslot.Unauthorized, "wrong code; %d tries left", left)
+					wrong = fairslot.E(fairslot.Unauthorized, "error.login.wrong_left", "wrong code; %d tries left; a new code can be sent in %s", left, resend).On("code")
 				} else {
-					wrong = fairslot.Errorf(fairslot.Unauthorized, "wrong code; ask for a new one")
+					wrong = fairslot.E(fairslot.Unauthorized, "error.login.wrong_last", "wrong code; ask for a new one in %s", resend).On("code")
 				}
 			} else {
 				strangerWrong = true

@@ -114,7 +114,7 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 			return nil, err
 		}
 		if ok, err := tx.Bound(ctx, a.ID, in.PatientID); err != nil || !ok {
-			return nil, firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
+			return nil, firstErr(err, fairslot.E(fairslot.NotFound, "error.patient.not_yours", "no such patient on your account").On("patient_id"))
 		}
 		sess, err := tx.Session(ctx, in.SessionID)
 		if err != nil {
@@ -252,7 +252,7 @@ func (s *Service) expire(ctx context.Context, tx storage.Tx, sessionID int64, no
 func ownBooking(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot.Booking, error) {
 	b, err := tx.Booking(ctx, id)
 	if err == nil && b.AccountID != a.ID {
-		return b, fairslot.Errorf(fairslot.NotFound, "booking not found")
+		return b, fairslot.E(fairslot.NotFound, "error.booking.not_found", "booking not found")
 	}
 	return b, err
 }

@@ -105,21 +105,33 @@ func key(parts ...[]byte) string {
 func (l *OTPLimits) requestLimited(phone, req []byte, addr string, now time.Time) error {
 	l.init()
 	if ok, retry := l.gaps.Peek(key(phone, req), now); !ok {
-		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "a code was sent less than a minute ago; wait before asking again"}
+		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Key: "error.login.gap", Args: []any{roundUp(retry)}, Field: "phone", Message: "a code was sent less than a minute ago; wait before asking again"}
 	}
 	if ok, retry := l.requesters.Peek(key(phone, req), now); !ok {
-		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "too many codes requested for this phone; try again later"}
+		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Key: "error.login.too_many", Args: []any{roundUp(retry)}, Field: "phone", Message: "too many codes requested for this phone; try again later"}
 	}
 	if addr != "" {
 		if ok, retry := l.phonePrefixes.Peek(key(phone, []byte(addr)), now); !ok {
-			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "too many codes requested for this phone from this network; try again later"}
+			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Key: "error.login.too_many", Args: []any{roundUp(retry)}, Field: "phone", Message: "too many codes requested for this phone from this network; try again later"}
 		}
 		if ok, retry := l.addrs.Peek(addr, now); !ok {
-			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Message: "too many codes requested from this network; try again later"}
+			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Key: "error.login.too_many", Args: []any{roundUp(retry)}, Field: "phone", Message: "too many codes requested from this network; try again later"}
 		}
 	}
 	return nil
 }
+
+// resendIn is how long the requester must wait before asking for another
+// code to the phone (0: now), spending nothing.
+func (l *OTPLimits) resendIn(phone, req []byte, now time.Time) time.Duration {
+	l.init()
+	_, gap := l.gaps.Peek(key(phone, req), now)
+	_, hour := l.requesters.Peek(key(phone, req), now)
+	return max(gap, hour)
+}
+
+// roundUp is d in whole seconds, rounded up: what a page counts down.
+func roundUp(d time.Duration) time.Duration { return (d + time.Second - 1).Truncate(time.Second) }
 
 // requested charges a code sent.
 func (l *OTPLimits) requested(phone, req []byte, addr string, now time.Time) {
@@ -141,7 +153,7 @@ func (l *OTPLimits) guessLimited(phone, req []byte, _ string, now time.Time) err
 	if ok1 && ok2 {
 		return nil
 	}
-	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: max(r1, r2),
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: max(r1, r2), Key: "error.login.stranger", Field: "code",
 		Message: "too many wrong codes for this phone; ask for a code on this device first"}
 }
 

@@ -47,7 +47,7 @@ func (in PatientInput) normalize(country string) (identity, error) {
 	}
 	if id.birth != "" {
 		if _, err := time.Parse(time.DateOnly, id.birth); err != nil {
-			return id, fairslot.Errorf(fairslot.Invalid, "birth date must be YYYY-MM-DD")
+			return id, fairslot.E(fairslot.Invalid, "error.patient.birth_date", "birth date must be YYYY-MM-DD").On("birth_date")
 		}
 	}
 	return id, nil

@@ -30,20 +30,21 @@ import (
 // not confirmed goes back.
 
 var (
-	errPaymentInProgress = &fairslot.Error{Kind: fairslot.Conflict, RetryAfter: 5 * time.Second,
+	errPaymentInProgress = &fairslot.Error{Kind: fairslot.Conflict, RetryAfter: 5 * time.Second, Key: "error.pay.processing",
 		Message: "the payment is being processed; retry in a few seconds with the same Idempotency-Key"}
-	errOtherPaymentInProgress = &fairslot.Error{Kind: fairslot.Conflict, RetryAfter: 5 * time.Second,
+	errOtherPaymentInProgress = &fairslot.Error{Kind: fairslot.Conflict, RetryAfter: 5 * time.Second, Key: "error.pay.processing",
 		Message: "another payment for this booking is being processed; retry in a few seconds"}
-	errPaymentRefunded = &fairslot.Error{Kind: fairslot.Gone,
+	errPaymentRefunded = &fairslot.Error{Kind: fairslot.Gone, Key: "error.pay.refunded",
 		Message: "this payment was refunded; pay again with a new Idempotency-Key"}
-	errPaymentDeclined = &fairslot.Error{Kind: fairslot.Conflict,
+	errPaymentDeclined = &fairslot.Error{Kind: fairslot.Conflict, Key: "error.pay.declined",
 		Message: "the payment was declined; pay again with a new Idempotency-Key"}
 )
 
 // refundNote is a refusal to take a payment whose money is being returned:
 // the refusal's own message, saying so.
 func refundNote(err error) error {
-	return &fairslot.Error{Kind: fairslot.ErrorKind(err), Message: fairslot.ErrorMessage(err) + "; the payment is being refunded"}
+	return &fairslot.Error{Kind: fairslot.ErrorKind(err), Message: fairslot.ErrorMessage(err) + "; the payment is being refunded",
+		Key: "error.pay.refunding"}
 }
 
 // errRaced marks a conditional write that another writer got to first: the
@@ -120,11 +121,11 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 func (s *Service) checkPayable(b fairslot.Booking) error {
 	switch {
 	case b.Status == fairslot.Confirmed || b.Status == fairslot.CheckedIn || b.Status == fairslot.Called || b.Status == fairslot.Completed:
-		return fairslot.Errorf(fairslot.Conflict, "this booking is already paid")
+		return fairslot.E(fairslot.Conflict, "error.pay.paid", "this booking is already paid")
 	case b.Status == fairslot.Expired || (b.Status == fairslot.Held && !s.now().Before(b.HeldUntil)):
-		return fairslot.Errorf(fairslot.Gone, "the hold expired at %s; book again", b.HeldUntil.Format("15:04"))
+		return fairslot.E(fairslot.Gone, "error.pay.expired", "the hold expired at %s; book again", b.HeldUntil.Format("15:04")).With(b.HeldUntil)
 	case b.Status != fairslot.Held:
-		return fairslot.Errorf(fairslot.Conflict, "a booking that is %s cannot be paid", b.Status)
+		return fairslot.E(fairslot.Conflict, "error.pay.status", "a booking that is %s cannot be paid", b.Status)
 	}
 	return nil
 }
@@ -219,7 +220,7 @@ func (s *Service) conclude(ctx context.Context, a Actor, p storage.Payment, c pa
 		if c.AmountCents != p.AmountCents {
 			s.Log.Error("ALERT: the provider charged another amount; refunding it", "payment", p.Key, "want", p.AmountCents, "charged", c.AmountCents)
 			return s.refundPending(ctx, a, p.Key, c.Ref, "the provider charged another amount",
-				fairslot.Errorf(fairslot.Conflict, "the payment could not be completed"))
+				fairslot.E(fairslot.Conflict, "error.pay.failed", "the payment could not be completed"))
 		}
 		return s.settle(ctx, a, p.Key, c.Ref)
 	case payment.Declined:

@@ -194,7 +194,7 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 		})
 		switch {
 		case fairslot.ErrorKind(err) == fairslot.Conflict:
-			return fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw from another account"), nil
+			return fairslot.E(fairslot.Conflict, "error.draw.entered_elsewhere", "this patient has already entered this draw from another account"), nil
 		case fairslot.ErrorKind(err) == fairslot.Limited:
 			return err, nil
 		case err != nil:
@@ -213,7 +213,7 @@ func (s *Service) boundPatientSession(ctx context.Context, tx storage.Tx, a Acto
 		return storage.PatientRecord{}, fairslot.Session{}, err
 	}
 	if ok, err := tx.Bound(ctx, a.ID, patientID); err != nil || !ok {
-		return storage.PatientRecord{}, fairslot.Session{}, firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
+		return storage.PatientRecord{}, fairslot.Session{}, firstErr(err, fairslot.E(fairslot.NotFound, "error.patient.not_yours", "no such patient on your account").On("patient_id"))
 	}
 	rec, err := tx.Patient(ctx, patientID)
 	if err != nil {
@@ -614,7 +614,7 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 			return nil, err
 		}
 		if rel.Mode == fairslot.Draw && rel.Drawn.IsZero() {
-			return nil, fairslot.Errorf(fairslot.Conflict, "this session is released by a draw; enter the draw, and if you lose you join the waitlist")
+			return nil, fairslot.E(fairslot.Conflict, "error.waitlist.draw", "this session is released by a draw; enter the draw, and if you lose you join the waitlist")
 		}
 		ws, err := tx.Windows(ctx, sess.ID, now)
 		if err != nil {
@@ -622,7 +622,7 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 		}
 		for _, w := range ws {
 			if w.Remaining > 0 {
-				return nil, fairslot.Errorf(fairslot.Conflict, "this session still has free places; book one instead")
+				return nil, fairslot.E(fairslot.Conflict, "error.waitlist.free", "this session still has free places; book one instead")
 			}
 		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "waitlist.join", now); refuse != nil || err != nil {
@@ -705,7 +705,7 @@ func (s *Service) Waitlists(ctx context.Context, a Actor) (out []WaitView, err e
 func ownWaitlistEntry(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot.WaitlistEntry, error) {
 	w, err := tx.WaitlistEntry(ctx, id)
 	if err == nil && w.AccountID != a.ID {
-		return w, fairslot.Errorf(fairslot.NotFound, "waitlist entry not found")
+		return w, fairslot.E(fairslot.NotFound, "error.waitlist.not_found", "waitlist entry not found")
 	}
 	return w, err
 }

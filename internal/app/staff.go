@@ -32,7 +32,7 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 	code = strings.ToUpper(strings.TrimSpace(code))
 	idLast4 = strings.ToUpper(strings.TrimSpace(idLast4))
 	if len(code) != 8 || len(idLast4) != 4 {
-		return r, fairslot.Errorf(fairslot.Invalid, "give the 8-character booking code and the last 4 characters of the patient's ID number")
+		return r, fairslot.E(fairslot.Invalid, "error.checkin.input", "give the 8-character booking code and the last 4 characters of the patient's ID number")
 	}
 	now := s.now()
 	var checkedIn fairslot.Session
@@ -50,7 +50,7 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 			return nil, err
 		}
 		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(idLast4)) != 1 {
-			return fairslot.Errorf(fairslot.Forbidden, "the identity check failed: the ID number does not match this booking"),
+			return fairslot.E(fairslot.Forbidden, "error.checkin.identity", "the identity check failed: the ID number does not match this booking"),
 				s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", b.ID), nil)
 		}
 		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
@@ -191,7 +191,7 @@ func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInI
 		return r, err
 	}
 	if now.Format(time.DateOnly) != sess.Date || !now.Before(sess.End) {
-		return r, fairslot.Errorf(fairslot.Conflict, "walk-ins are registered for today's sessions that have not ended")
+		return r, fairslot.E(fairslot.Conflict, "error.walkin.today", "walk-ins are registered for today's sessions that have not ended")
 	}
 	rec, _, err := s.findOrCreatePatient(ctx, tx, a, id)
 	if err != nil {
@@ -324,7 +324,7 @@ func (s *Service) CallNext(ctx context.Context, a Actor, sessionID int64) (Queue
 			}
 		}
 		if len(q) == 0 {
-			return fairslot.Errorf(fairslot.NotFound, "no one is waiting in this session")
+			return fairslot.E(fairslot.NotFound, "error.queue.empty", "no one is waiting in this session")
 		}
 		priority := make([]bool, len(q))
 		for i, e := range q {

@@ -112,10 +112,10 @@ func (p Policy) Closes(s fairslot.Session) time.Time {
 // CheckOpen reports whether a session may be booked online at now.
 func (p Policy) CheckOpen(now time.Time, s fairslot.Session) error {
 	if opens := p.Opens(s); now.Before(opens) {
-		return fairslot.Errorf(fairslot.Conflict, "booking for this session opens at %s", opens.Format("2006-01-02 15:04 MST"))
+		return fairslot.E(fairslot.Conflict, "error.booking.opens", "booking for this session opens at %s", opens.Format("2006-01-02 15:04 MST")).With(opens)
 	}
 	if closes := p.Closes(s); !now.Before(closes) {
-		return fairslot.Errorf(fairslot.Conflict, "booking for this session closed at %s", closes.Format("2006-01-02 15:04 MST"))
+		return fairslot.E(fairslot.Conflict, "error.booking.closed", "booking for this session closed at %s", closes.Format("2006-01-02 15:04 MST")).With(closes)
 	}
 	return nil
 }
@@ -150,27 +150,27 @@ func (p Policy) SuspendedUntil(noShows []time.Time) (until time.Time, ok bool) {
 // booking at now. A suspension or limit gives a Limited error that says which.
 func (p Policy) CheckBooking(now time.Time, h History) error {
 	if until, ok := p.SuspendedUntil(h.NoShows); ok && now.Before(until) {
-		return fairslot.Errorf(fairslot.Limited, "online booking is suspended until %s after %d missed appointments", until.Format(time.DateOnly), p.NoShowLimit)
+		return fairslot.E(fairslot.Limited, "error.booking.suspended", "online booking is suspended until %s after %d missed appointments", until.Format(time.DateOnly), p.NoShowLimit).With(until, p.NoShowLimit)
 	}
 	if c := within(h.Cancels, now, time.Duration(p.CancelWindow)); len(c) >= p.CancelLimit {
 		until := c[len(c)-p.CancelLimit].Add(time.Duration(p.CancelWindow))
-		return fairslot.Errorf(fairslot.Limited, "online booking is paused until %s after %d cancellations in %d days", until.Format(time.DateOnly), p.CancelLimit, int(time.Duration(p.CancelWindow)/day))
+		return fairslot.E(fairslot.Limited, "error.booking.cancels", "online booking is paused until %s after %d cancellations in %d days", until.Format(time.DateOnly), p.CancelLimit, int(time.Duration(p.CancelWindow)/day)).With(until, p.CancelLimit, int(time.Duration(p.CancelWindow)/day))
 	}
 	if c := within(h.AccountCancels, now, time.Duration(p.CancelWindow)); len(c) >= p.AccountCancelLimit {
 		until := c[len(c)-p.AccountCancelLimit].Add(time.Duration(p.CancelWindow))
-		return fairslot.Errorf(fairslot.Limited, "online booking from this account is paused until %s after %d cancellations in %d days", until.Format(time.DateOnly), p.AccountCancelLimit, int(time.Duration(p.CancelWindow)/day))
+		return fairslot.E(fairslot.Limited, "error.booking.account_cancels", "online booking from this account is paused until %s after %d cancellations in %d days", until.Format(time.DateOnly), p.AccountCancelLimit, int(time.Duration(p.CancelWindow)/day)).With(until, p.AccountCancelLimit, int(time.Duration(p.CancelWindow)/day))
 	}
 	if !h.BoundAt.IsZero() && now.Sub(h.BoundAt) < time.Duration(p.MinBindingAge) {
-		return fairslot.Errorf(fairslot.Limited, "this patient was bound to the account at %s; online booking for them opens %s later",
-			h.BoundAt.Format("2006-01-02 15:04"), time.Duration(p.MinBindingAge))
+		return fairslot.E(fairslot.Limited, "error.booking.bound_recently", "this patient was bound to the account at %s; online booking for them opens %s later",
+			h.BoundAt.Format("2006-01-02 15:04"), time.Duration(p.MinBindingAge)).With(h.BoundAt, time.Duration(p.MinBindingAge))
 	}
 	switch {
 	case h.ActiveInDepartmentOnDay >= p.MaxPerDepartmentPerDay:
-		return fairslot.Errorf(fairslot.Limited, "this patient already has %d booking(s) in this department on this day (limit %d)", h.ActiveInDepartmentOnDay, p.MaxPerDepartmentPerDay)
+		return fairslot.E(fairslot.Limited, "error.booking.department_day", "this patient already has %d booking(s) in this department on this day (limit %d)", h.ActiveInDepartmentOnDay, p.MaxPerDepartmentPerDay)
 	case h.ActiveOnDay >= p.MaxPerDay:
-		return fairslot.Errorf(fairslot.Limited, "this patient already has %d booking(s) on this day (limit %d)", h.ActiveOnDay, p.MaxPerDay)
+		return fairslot.E(fairslot.Limited, "error.booking.day", "this patient already has %d booking(s) on this day (limit %d)", h.ActiveOnDay, p.MaxPerDay)
 	case h.Active >= p.MaxActive:
-		return fairslot.Errorf(fairslot.Limited, "this patient already has %d active bookings (limit %d)", h.Active, p.MaxActive)
+		return fairslot.E(fairslot.Limited, "error.booking.active", "this patient already has %d active bookings (limit %d)", h.Active, p.MaxActive)
 	}
 	return nil
 }
@@ -214,11 +214,11 @@ type Binding struct {
 func (p Policy) CheckBinding(b Binding) error {
 	switch {
 	case b.PatientsOfAccount >= p.MaxPatientsPerAccount:
-		return fairslot.Errorf(fairslot.Limited, "an account may have at most %d patients", p.MaxPatientsPerAccount)
+		return fairslot.E(fairslot.Limited, "error.binding.account_full", "an account may have at most %d patients", p.MaxPatientsPerAccount)
 	case b.AccountsOfPatient >= p.MaxAccountsPerPatient:
-		return fairslot.Errorf(fairslot.Limited, "this patient is already bound to %d accounts (limit %d)", b.AccountsOfPatient, p.MaxAccountsPerPatient)
+		return fairslot.E(fairslot.Limited, "error.binding.patient_full", "this patient is already bound to %d accounts (limit %d)", b.AccountsOfPatient, p.MaxAccountsPerPatient)
 	case b.RecentByAccount >= p.MaxBindingsPerWindow:
-		return fairslot.Errorf(fairslot.Limited, "too many binding changes; at most %d per %s", p.MaxBindingsPerWindow, time.Duration(p.BindingWindow))
+		return fairslot.E(fairslot.Limited, "error.binding.too_many", "too many binding changes; at most %d per %s", p.MaxBindingsPerWindow, time.Duration(p.BindingWindow))
 	}
 	return nil
 }
@@ -226,10 +226,10 @@ func (p Policy) CheckBinding(b Binding) error {
 // CheckCancel reports whether a patient may cancel booking b of session s at now.
 func (p Policy) CheckCancel(now time.Time, b fairslot.Booking, s fairslot.Session) error {
 	if b.Status != fairslot.Held && b.Status != fairslot.Confirmed {
-		return fairslot.Errorf(fairslot.Conflict, "a booking that is %s cannot be cancelled", b.Status)
+		return fairslot.E(fairslot.Conflict, "error.booking.cancel_status", "a booking that is %s cannot be cancelled", b.Status)
 	}
 	if !now.Before(s.Start) {
-		return fairslot.Errorf(fairslot.Conflict, "the session has started; the booking can no longer be cancelled")
+		return fairslot.E(fairslot.Conflict, "error.booking.cancel_started", "the session has started; the booking can no longer be cancelled")
 	}
 	return nil
 }
@@ -238,13 +238,13 @@ func (p Policy) CheckCancel(now time.Time, b fairslot.Booking, s fairslot.Sessio
 // now: on the session's date, before it ends.
 func (p Policy) CheckCheckIn(now time.Time, b fairslot.Booking, s fairslot.Session) error {
 	if b.Status != fairslot.Confirmed {
-		return fairslot.Errorf(fairslot.Conflict, "only a paid booking can be checked in; this one is %s", b.Status)
+		return fairslot.E(fairslot.Conflict, "error.checkin.unpaid", "only a paid booking can be checked in; this one is %s", b.Status)
 	}
 	if now.In(s.Start.Location()).Format(time.DateOnly) != s.Date {
-		return fairslot.Errorf(fairslot.Conflict, "check-in is open on the day of the session (%s) only", s.Date)
+		return fairslot.E(fairslot.Conflict, "error.checkin.day", "check-in is open on the day of the session (%s) only", s.Date)
 	}
 	if !now.Before(s.End) {
-		return fairslot.Errorf(fairslot.Conflict, "the session has ended")
+		return fairslot.E(fairslot.Conflict, "error.session.ended", "the session has ended")
 	}
 	return nil
 }

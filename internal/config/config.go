@@ -12,6 +12,9 @@ import (
 	"os"
 	"strings"
 	"time"
+	_ "time/tzdata" // the hospital's zone, whatever the host has installed
+
+	"golang.org/x/text/currency"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/access"
@@ -83,12 +86,24 @@ type Config struct {
 	WatchdogTerminateAfter fairslot.Duration `json:"watchdog_terminate_after"`
 	WatchdogReportOnly     bool              `json:"watchdog_report_only"`
 	WatchdogAllow          []string          `json:"watchdog_allow"` // database users never touched (a backup role, say)
-	Timezone               string            `json:"timezone"`
-	LogLevel               string            `json:"log_level"`
-	LogFormat              string            `json:"log_format"`
-	Synchronous            string            `json:"sqlite_synchronous"`
-	BusyTimeout            fairslot.Duration `json:"busy_timeout"`
-	SweepInterval          fairslot.Duration `json:"sweep_interval"`
+	// Timezone is the hospital's IANA time zone (default Asia/Shanghai):
+	// its days, release times and cut-offs. The host's zone is never used —
+	// a server in another zone must not move the hospital's dates — so
+	// "Local" is refused. The zone database is built into the binary.
+	Timezone string `json:"timezone"`
+	// Currency is the ISO 4217 code of the hospital's fees (default CNY;
+	// VND in Vietnam). Fees are stored in its minor unit: fen for CNY, the
+	// dong for VND (whose ISO minor unit is 0).
+	Currency string `json:"currency"`
+	// Names translates department and doctor names on the pages: language
+	// code ("zh-CN", "vi", "en"), then the name as stored, then how that
+	// language writes it. A name without one is shown as stored.
+	Names         map[string]map[string]string `json:"names"`
+	LogLevel      string                       `json:"log_level"`
+	LogFormat     string                       `json:"log_format"`
+	Synchronous   string                       `json:"sqlite_synchronous"`
+	BusyTimeout   fairslot.Duration            `json:"busy_timeout"`
+	SweepInterval fairslot.Duration            `json:"sweep_interval"`
 	// On SIGTERM the node first reports not ready and keeps serving for
 	// ShutdownDrain (so a load balancer stops sending it requests, and
 	// clients are told to close their connections), then stops accepting
@@ -159,7 +174,7 @@ const DefaultHSTS = "max-age=31536000; includeSubDomains"
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Admission: true, FrontDoor: frontdoor.Default(), CatalogueTTL: fairslot.Duration(time.Second), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Local",
+		Admission: true, FrontDoor: frontdoor.Default(), CatalogueTTL: fairslot.Duration(time.Second), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Asia/Shanghai", Currency: "CNY",
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
 		HSTS:                   DefaultHSTS,
 		PatientTokenTTL:        fairslot.Duration(time.Hour),
@@ -193,7 +208,7 @@ func Default() Config {
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
 		"FAIRSLOT_ADDR": &c.Addr, "FAIRSLOT_STAFF_ADDR": &c.StaffAddr, "FAIRSLOT_ADMIN_ADDR": &c.AdminAddr, "FAIRSLOT_REDIS": &c.FrontDoor.Redis, "FAIRSLOT_DATA_DIR": &c.DataDir, "FAIRSLOT_KEYSET": &c.Keyset, "FAIRSLOT_DB": &c.DB, "FAIRSLOT_NODE": &c.Node, "FAIRSLOT_WATCHDOG_DB": &c.WatchdogDB, "FAIRSLOT_REKEY_DB": &c.Keys.RekeyDB, "FAIRSLOT_BACKUP_DB": &c.Backup.DB, "FAIRSLOT_KIT_DIR": &c.Kit.Dir,
-		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
+		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_CURRENCY": &c.Currency, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 		"FAIRSLOT_NOTIFY_PROVIDER":    &c.Notify.Provider, "FAIRSLOT_NOTIFY_SMS_SECRET": &c.Notify.SMSHTTP.Secret, "FAIRSLOT_NOTIFY_SMTP_PASSWORD": &c.Notify.SMTP.Password,
 	}
@@ -238,6 +253,14 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Location(); err != nil {
 		return err
+	}
+	if _, err := currency.ParseISO(c.Currency); err != nil {
+		return fmt.Errorf("config: currency %q is not an ISO 4217 code", c.Currency)
+	}
+	for lang := range c.Names {
+		if lang != "zh-CN" && lang != "vi" && lang != "en" {
+			return fmt.Errorf("config: names: %q is not a language of the pages (zh-CN, vi, en)", lang)
+		}
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		return fmt.Errorf("config: db must be empty (the embedded store) or a postgres:// URL, not %q", c.Redacted().DB)
@@ -367,8 +390,8 @@ func (c Config) NodeName() string {
 
 // Location is the hospital's time zone.
 func (c Config) Location() (*time.Location, error) {
-	if c.Timezone == "Local" || c.Timezone == "" {
-		return time.Local, nil
+	if c.Timezone == "" || strings.EqualFold(c.Timezone, "Local") {
+		return nil, fmt.Errorf("config: timezone must name the hospital's zone (such as Asia/Shanghai or Asia/Ho_Chi_Minh), not the host's")
 	}
 	loc, err := time.LoadLocation(c.Timezone)
 	if err != nil {

@@ -59,6 +59,12 @@ func TestValidate(t *testing.T) {
 		{"defaults", func(*config.Config) {}, true},
 		{"keyset inside the data directory", func(c *config.Config) { c.Keyset = "./fairslot-data/keys.json" }, false},
 		{"bad time zone", func(c *config.Config) { c.Timezone = "Mars/Olympus" }, false},
+		{"the host's time zone", func(c *config.Config) { c.Timezone = "Local" }, false},
+		{"no time zone", func(c *config.Config) { c.Timezone = "" }, false},
+		{"Vietnam", func(c *config.Config) { c.Timezone, c.Currency = "Asia/Ho_Chi_Minh", "VND" }, true},
+		{"not a currency", func(c *config.Config) { c.Currency = "yuan" }, false},
+		{"names in a language the pages lack", func(c *config.Config) { c.Names = map[string]map[string]string{"fr": {"儿科": "Pédiatrie"}} }, false},
+		{"names", func(c *config.Config) { c.Names = map[string]map[string]string{"vi": {"儿科": "Khoa Nhi"}} }, true},
 		{"bad log level", func(c *config.Config) { c.LogLevel = "loud" }, false},
 		{"bad booking policy", func(c *config.Config) { c.Booking.MaxPerDepartmentPerDay = 0 }, false},
 		{"a PostgreSQL URL", func(c *config.Config) { c.DB = "postgres://u:secret@h/db" }, true},
@@ -254,5 +260,29 @@ func TestKeysetOutsideResolvesSymlinks(t *testing.T) {
 		if err := c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate = %v, want ok=%v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// TestHospitalZoneNotTheHosts: the default zone is the hospital's
+// (Asia/Shanghai) whatever zone the host is set to.
+func TestHospitalZoneNotTheHosts(t *testing.T) {
+	host := time.Local
+	t.Cleanup(func() { time.Local = host })
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Local = ny
+	loc, err := config.Default().Location()
+	if err != nil || loc.String() != "Asia/Shanghai" {
+		t.Fatalf("default zone %v, %v; want Asia/Shanghai", loc, err)
+	}
+	// 00:30 in Shanghai is the previous afternoon in New York.
+	at := time.Date(2026, 12, 11, 0, 30, 0, 0, loc)
+	if got := at.In(time.Local).Format(time.DateOnly); got != "2026-12-10" {
+		t.Fatalf("the host's date %s; the test needs a host zone whose date differs", got)
+	}
+	if got := time.Unix(at.Unix(), 0).In(loc).Format(time.DateOnly); got != "2026-12-11" {
+		t.Errorf("the hospital's date %s, want 2026-12-11", got)
 	}
 }

@@ -49,6 +49,10 @@ type Server struct {
 	// CatalogueTTL is how long an answer of the public catalogue (the same
 	// for every caller) is reused; 0: never.
 	CatalogueTTL time.Duration
+	// Errors translates error messages into the language a request's
+	// Accept-Language asks for (the pages' catalogue sets itself here);
+	// nil, or a request that asks for none: the English message.
+	Errors Translator
 
 	cacheOnce               sync.Once
 	cache                   *answers
@@ -214,9 +218,20 @@ func (e *methodError) Error() string {
 	return fmt.Sprintf("this endpoint does not take %s; use %s", e.method, strings.Join(e.allow, " or "))
 }
 
+// Translator turns an error into the text of a request's language; ok is
+// false when the request asks for no language it has.
+type Translator interface {
+	ErrorText(r *http.Request, err error) (text string, ok bool)
+}
+
+// errorBody is an error answer: code is the kind (the machine-readable
+// part), key the message's catalogue key and field the input it is about,
+// message the text for a person — in the Accept-Language's language.
 type errorBody struct {
 	Error struct {
 		Code      fairslot.Kind `json:"code"`
+		Key       string        `json:"key,omitempty"`
+		Field     string        `json:"field,omitempty"`
 		Message   string        `json:"message"`
 		RequestID string        `json:"request_id"`
 	} `json:"error"`
@@ -231,6 +246,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	body.Error.Code, body.Error.Message = fairslot.ErrorKind(err), fairslot.ErrorMessage(err)
+	body.Error.Key, _ = fairslot.ErrorKey(err)
+	body.Error.Field = fairslot.ErrorField(err)
+	if s.Errors != nil {
+		if text, ok := s.Errors.ErrorText(r, err); ok {
+			body.Error.Message = text
+		}
+	}
 	if err == app.ErrStepUp {
 		body.Error.Code = stepUpRequired // staffauth.go
 	}

@@ -77,15 +77,15 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		l.PerDepartmentPerDay, l.PerDay, l.Active, l.Today, nullIf(b.Priority)).Scan(&b.ID)
 	switch {
 	case isUnique(err, "bookings_slot_taken"):
-		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")
+		return fairslot.E(fairslot.Conflict, "error.booking.taken", "this place was just taken; please choose again")
 	case isUnique(err, "bookings_patient_session"):
-		return fairslot.Errorf(fairslot.Conflict, "this patient already has a booking in this session")
+		return fairslot.E(fairslot.Conflict, "error.booking.same_session", "this patient already has a booking in this session")
 	case isUnique(err, "bookings_request"):
 		return fairslot.Errorf(fairslot.Conflict, "this request was already made")
 	case isUnique(err, "bookings_code_key"):
 		return fairslot.Errorf(fairslot.Conflict, "booking code collision; please retry")
 	case errors.Is(err, pgx.ErrNoRows):
-		return fairslot.Errorf(fairslot.Limited, "this patient has reached a booking limit")
+		return fairslot.E(fairslot.Limited, "error.booking.limit", "this patient has reached a booking limit")
 	}
 	return err
 }

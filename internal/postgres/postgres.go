@@ -65,7 +65,7 @@ var _ storage.Store = (*Store)(nil)
 // Open connects to the database at dsn (a postgres:// URL). It does not migrate.
 func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if o.Location == nil {
-		o.Location = time.Local
+		o.Location = time.UTC // never the host's zone: callers pass the hospital's
 	}
 	if o.AppName == "" {
 		o.AppName = "fairslot"

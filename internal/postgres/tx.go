@@ -338,7 +338,7 @@ func (t *tx) FreeSlot(ctx context.Context, q storage.SlotQuery) (fairslot.Slot, 
 		AND sl.quota = $4 AND ($5 OR NOT `+embargoed("$3")+`)
 		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ms(q.Now), string(q.Wanted()), q.Embargoed), "free slot")
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
-		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
+		return s, fairslot.E(fairslot.Conflict, "error.booking.full", "no free place is left in this session or time window")
 	}
 	return s, err
 }

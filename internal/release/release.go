@@ -170,13 +170,13 @@ func (r Rule) Quotas(n int) []fairslot.Quota {
 func CheckOnline(now time.Time, rel fairslot.Release) error {
 	if rel.Mode == fairslot.Draw && rel.Drawn.IsZero() {
 		if now.Before(rel.EntryCloses) {
-			return fairslot.Errorf(fairslot.Conflict, "this session is released by a draw: enter it between %s and %s; entering early gives no advantage",
-				rel.Opens.Format("2006-01-02 15:04"), rel.EntryCloses.Format("15:04"))
+			return fairslot.E(fairslot.Conflict, "error.draw.enter_instead", "this session is released by a draw: enter it between %s and %s; entering early gives no advantage",
+				rel.Opens.Format("2006-01-02 15:04"), rel.EntryCloses.Format("15:04")).With(rel.Opens, rel.EntryCloses)
 		}
-		return fairslot.Errorf(fairslot.Conflict, "this session's draw is being run; what is left after it opens first come")
+		return fairslot.E(fairslot.Conflict, "error.draw.running", "this session's draw is being run; what is left after it opens first come")
 	}
 	if now.Before(rel.Opens) {
-		return fairslot.Errorf(fairslot.Conflict, "booking for this session opens at %s", rel.Opens.Format("2006-01-02 15:04:05 MST"))
+		return fairslot.E(fairslot.Conflict, "error.booking.opens", "booking for this session opens at %s", rel.Opens.Format("2006-01-02 15:04:05 MST")).With(rel.Opens)
 	}
 	return nil
 }
@@ -185,11 +185,11 @@ func CheckOnline(now time.Time, rel fairslot.Release) error {
 func CheckEntry(now time.Time, rel fairslot.Release) error {
 	switch {
 	case rel.Mode != fairslot.Draw:
-		return fairslot.Errorf(fairslot.Conflict, "this session is not released by a draw; book it instead")
+		return fairslot.E(fairslot.Conflict, "error.draw.none", "this session is not released by a draw; book it instead")
 	case now.Before(rel.Opens):
-		return fairslot.Errorf(fairslot.Conflict, "the draw's entry window opens at %s", rel.Opens.Format("2006-01-02 15:04 MST"))
+		return fairslot.E(fairslot.Conflict, "error.draw.opens", "the draw's entry window opens at %s", rel.Opens.Format("2006-01-02 15:04 MST")).With(rel.Opens)
 	case !now.Before(rel.EntryCloses) || !rel.Drawn.IsZero():
-		return fairslot.Errorf(fairslot.Conflict, "the draw's entry window closed at %s", rel.EntryCloses.Format("2006-01-02 15:04 MST"))
+		return fairslot.E(fairslot.Conflict, "error.draw.closed", "the draw's entry window closed at %s", rel.EntryCloses.Format("2006-01-02 15:04 MST")).With(rel.EntryCloses)
 	}
 	return nil
 }
@@ -208,7 +208,7 @@ func (p Policy) WaitlistCloses(day time.Time) time.Time {
 // CheckJoin reports whether a patient may join a session's waitlist at now.
 func (p Policy) CheckJoin(now time.Time, s fairslot.Session) error {
 	if closes := p.WaitlistCloses(s.Start); !now.Before(closes) {
-		return fairslot.Errorf(fairslot.Conflict, "the waitlist for this session closed at %s", closes.Format("2006-01-02 15:04"))
+		return fairslot.E(fairslot.Conflict, "error.waitlist.closed", "the waitlist for this session closed at %s", closes.Format("2006-01-02 15:04")).With(closes)
 	}
 	return nil
 }
@@ -272,8 +272,8 @@ func (p Policy) CheckRebook(now time.Time, cs []Cancellation, who Who) (refuse e
 			continue
 		}
 		if c.AccountID == who.AccountID && age < time.Duration(p.CancelCooldown) && refuse == nil {
-			refuse = fairslot.Errorf(fairslot.Limited, "this account cancelled a booking of this session at %s; it may not take a place in it again until %s",
-				c.At.Format("2006-01-02 15:04"), c.At.Add(time.Duration(p.CancelCooldown)).Format("2006-01-02 15:04"))
+			refuse = fairslot.E(fairslot.Limited, "error.booking.cooldown", "this account cancelled a booking of this session at %s; it may not take a place in it again until %s",
+				c.At.Format("2006-01-02 15:04"), c.At.Add(time.Duration(p.CancelCooldown)).Format("2006-01-02 15:04")).With(c.At, c.At.Add(time.Duration(p.CancelCooldown)))
 		}
 		if age >= time.Duration(p.RiskWindow) {
 			continue

@@ -72,9 +72,9 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		b.PatientID, l.Today, l.Active)
 	switch {
 	case isUnique(err, "bookings.slot_id"):
-		return fairslot.Errorf(fairslot.Conflict, "this place was just taken; please choose again")
+		return fairslot.E(fairslot.Conflict, "error.booking.taken", "this place was just taken; please choose again")
 	case isUnique(err, "bookings.patient_id"):
-		return fairslot.Errorf(fairslot.Conflict, "this patient already has a booking in this session")
+		return fairslot.E(fairslot.Conflict, "error.booking.same_session", "this patient already has a booking in this session")
 	case isUnique(err, "bookings.account_id"):
 		return fairslot.Errorf(fairslot.Conflict, "this request was already made")
 	case isUnique(err, "bookings.code"):
@@ -83,7 +83,7 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fairslot.Errorf(fairslot.Limited, "this patient has reached a booking limit")
+		return fairslot.E(fairslot.Limited, "error.booking.limit", "this patient has reached a booking limit")
 	}
 	b.ID, err = res.LastInsertId()
 	return err

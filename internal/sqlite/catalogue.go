@@ -158,7 +158,7 @@ func (t *tx) FreeSlot(ctx context.Context, q storage.SlotQuery) (fairslot.Slot, 
 		AND sl.quota = ? AND (? OR NOT `+embargoed+`)
 		ORDER BY sl.number LIMIT 1`, q.SessionID, ws, ws, ms(q.Now), ms(q.Now), q.Wanted(), q.Embargoed, ms(q.Now)), "free slot")
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
-		return s, fairslot.Errorf(fairslot.Conflict, "no free place is left in this session or time window")
+		return s, fairslot.E(fairslot.Conflict, "error.booking.full", "no free place is left in this session or time window")
 	}
 	return s, err
 }

@@ -71,7 +71,7 @@ const FileName = "fairslot.db"
 // Open opens (creating if needed) the database in dir. It does not migrate.
 func Open(dir string, o Options) (*Store, error) {
 	if o.Location == nil {
-		o.Location = time.Local
+		o.Location = time.UTC // never the host's zone: callers pass the hospital's
 	}
 	if o.BusyTimeout == 0 {
 		o.BusyTimeout = 5 * time.Second

@@ -7,7 +7,9 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"time"
 
+	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/message/catalog"
@@ -23,6 +25,10 @@ type Locale struct {
 	Code string // the BCP 47 code for <html lang> and the language cookie
 	Name string // the language's own name, for the switcher
 	p    *message.Printer
+	// The hospital's zone, currency and name translations (format.go).
+	loc   *time.Location
+	cur   currency.Unit
+	names map[string]string
 }
 
 // locales lists the languages; the first is the default when the browser
@@ -38,7 +44,11 @@ type catalogue struct {
 // loadCatalogue reads the catalogue and checks that every language has
 // every key: a missing translation stops the server at start-up, not a
 // patient at the counter.
-func loadCatalogue(files fs.FS) (*catalogue, error) {
+func loadCatalogue(files fs.FS, h Hospital) (*catalogue, error) {
+	cur, err := h.unit()
+	if err != nil {
+		return nil, err
+	}
 	b := catalog.NewBuilder(catalog.Fallback(language.MustParse(localeNames[0].code)))
 	c := &catalogue{}
 	var tags []language.Tag
@@ -72,7 +82,8 @@ func loadCatalogue(files fs.FS) (*catalogue, error) {
 			}
 		}
 		tags = append(tags, tag)
-		c.locales = append(c.locales, &Locale{Code: l.code, Name: l.name, p: message.NewPrinter(tag, message.Catalog(b))})
+		c.locales = append(c.locales, &Locale{Code: l.code, Name: l.name, p: message.NewPrinter(tag, message.Catalog(b)),
+			loc: h.location(), cur: cur, names: h.Names[l.code]})
 	}
 	c.matcher = language.NewMatcher(tags)
 	c.keys = slices.Sorted(maps.Keys(want))

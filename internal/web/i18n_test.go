@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,12 +18,14 @@ import (
 // is in the catalogue, which loadCatalogue has already checked is complete
 // in every language.
 func TestCatalogueCoversThePages(t *testing.T) {
-	cat, _, err := parse(embedded, nil)
+	cat, _, err := parse(embedded, Hospital{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	has := func(k string) bool { _, ok := slices.BinarySearch(cat.keys, k); return ok }
 	files, _ := fs.Glob(embedded, "templates/*.html")
+	partials, _ := fs.Glob(embedded, "templates/partials/*.html")
+	files = append(files, partials...)
 	literal := regexp.MustCompile(`\.T "([^"]+)"`)
 	for _, f := range files {
 		b, _ := fs.ReadFile(embedded, f)
@@ -44,6 +47,10 @@ func TestCatalogueCoversThePages(t *testing.T) {
 	for _, k := range []fairslot.Kind{fairslot.Invalid, fairslot.Unauthorized, fairslot.Forbidden, fairslot.NotFound, fairslot.Conflict,
 		fairslot.Limited, fairslot.Gone, fairslot.TooLarge, fairslot.Unavailable, fairslot.ChallengeRequired, fairslot.Internal} {
 		add("kind", string(k))
+		dynamic = append(dynamic, fairslot.KindKey(k))
+	}
+	for d := range 7 {
+		add("date.weekday", strconv.Itoa(d))
 	}
 	add("mode", string(fairslot.FirstCome), string(fairslot.Draw))
 	add("outcome", string(fairslot.Won), string(fairslot.Lost), string(fairslot.Skipped))
@@ -63,7 +70,7 @@ func TestCatalogueCoversThePages(t *testing.T) {
 }
 
 func TestLanguageChoice(t *testing.T) {
-	cat, err := loadCatalogue(embedded)
+	cat, err := loadCatalogue(embedded, Hospital{})
 	if err != nil {
 		t.Fatal(err)
 	}

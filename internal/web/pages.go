@@ -51,11 +51,14 @@ type Pages struct {
 	// Dev, when set, is the directory of this package's source: templates
 	// and catalogue are re-read on every request, for editing pages.
 	Dev string
+	// Hospital is the hospital's time zone, currency and name translations
+	// (format.go); a nil Location is the service's (API.App.Location).
+	Hospital Hospital
 
 	once  sync.Once
 	err   error
 	cat   *catalogue
-	tmpl  map[string]*template.Template
+	tmpl  pages
 	csrf  gate.Signer
 	files fs.FS
 }
@@ -82,7 +85,7 @@ func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 	}
 	h("POST /lang", p.setLang)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
-		return fairslot.Errorf(fairslot.NotFound, "no such page")
+		return fairslot.E(fairslot.NotFound, "error.page.not_found", "no such page")
 	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +101,13 @@ func (p *Pages) load() error {
 		if p.Dev != "" {
 			p.files = os.DirFS(p.Dev)
 		}
-		p.cat, p.tmpl, p.err = parse(p.files, p.API.App.Location)
+		if p.Hospital.Location == nil {
+			p.Hospital.Location = p.API.App.Location
+		}
+		p.cat, p.tmpl, p.err = parse(p.files, p.Hospital)
+		if p.err == nil && p.API.Errors == nil {
+			p.API.Errors = p // the API's error messages in the request's language
+		}
 	})
 	return p.err
 }
@@ -142,6 +151,8 @@ type view struct {
 	RequestID string
 	Data      any
 	Body      string // the body's class, page-NAME: the CSS picks layouts by it
+
+	form *failedForm // a form that failed, shown again (errors.go)
 }
 
 // render writes a page with status.
@@ -151,6 +162,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 		return err
 	}
 	v.Data = data
+	if f, ok := r.Context().Value(formKey{}).(*failedForm); ok {
+		v.form, status = f, f.status
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		return err
@@ -167,11 +181,12 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, name, title string)
 	cat, tmpl := p.cat, p.tmpl
 	if p.Dev != "" {
 		var err error
-		if cat, tmpl, err = parse(p.files, p.API.App.Location); err != nil {
+		if cat, tmpl, err = parse(p.files, p.Hospital); err != nil {
 			return nil, view{}, err
 		}
 	}
-	t, ok := tmpl[name]
+	l := cat.locale(r)
+	t, ok := tmpl[l.Code][name]
 	if !ok {
 		return nil, view{}, errors.New("web: no template " + name)
 	}
@@ -179,7 +194,7 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, name, title string)
 	if r.Method != http.MethodGet {
 		back = "/" // a page a form rendered has no address to go back to
 	}
-	v := view{Locale: cat.locale(r), Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
+	v := view{Locale: l, Locales: cat.locales, Title: title, CSRF: p.formToken(w, r), Path: back,
 		RequestID: httpapi.RequestID(r), Body: "page-" + name}
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
 		v.Patient = true
@@ -216,10 +231,9 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 	}
-	msg := fairslot.ErrorMessage(err)
-	if kind == fairslot.Internal {
-		msg = ""
-	}
+	// The message in the visitor's language (errors.go), never the error's
+	// English text or an internal detail.
+	msg := p.cat.locale(r).Error(err)
 	back := "/"
 	if role, _ := r.Context().Value(staffKey).(fairslot.Role); role == fairslot.Kiosk {
 		back = "/kiosk"
@@ -272,12 +286,12 @@ func (p *Pages) checkForm(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &tooBig) {
 			return fairslot.Errorf(fairslot.TooLarge, "the form is larger than %d bytes", maxForm)
 		}
-		return fairslot.Errorf(fairslot.Invalid, "the form could not be read")
+		return fairslot.E(fairslot.Invalid, "error.form.unreadable", "the form could not be read")
 	}
 	secret, ok := p.formSecret(r)
 	token, valid := p.csrf.Verify(r.PostFormValue("csrf"))
 	if !ok || !valid || subtle.ConstantTimeCompare(secret, token) != 1 {
-		return fairslot.Errorf(fairslot.Forbidden, "this form has expired or did not come from this site; go back, reload the page and try again")
+		return fairslot.E(fairslot.Forbidden, "error.form.expired", "this form has expired or did not come from this site; go back, reload the page and try again")
 	}
 	return nil
 }
@@ -292,7 +306,7 @@ func (p *Pages) setCookie(w http.ResponseWriter, name, value string, maxAge int,
 func (p *Pages) setLang(w http.ResponseWriter, r *http.Request) error {
 	l := p.cat.byCode(r.PostFormValue("lang"))
 	if l == nil {
-		return fairslot.Errorf(fairslot.Invalid, "unknown language")
+		return fairslot.E(fairslot.Invalid, "error.lang.unknown", "unknown language")
 	}
 	p.setCookie(w, LangCookie, l.Code, 400*24*3600, http.SameSiteLaxMode)
 	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
@@ -326,7 +340,7 @@ func localPath(s string) string {
 func formID(r *http.Request, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PostFormValue(name), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fairslot.Errorf(fairslot.Invalid, "choose a %s", strings.ReplaceAll(name, "_", " "))
+		return 0, fairslot.E(fairslot.Invalid, "error.form.choose", "choose a %s", strings.ReplaceAll(name, "_", " ")).With().On(name)
 	}
 	return id, nil
 }
@@ -335,7 +349,7 @@ func formID(r *http.Request, name string) (int64, error) {
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fairslot.Errorf(fairslot.NotFound, "no such page")
+		return 0, fairslot.E(fairslot.NotFound, "error.page.not_found", "no such page")
 	}
 	return id, nil
 }

@@ -388,7 +388,8 @@ func TestErrorPages(t *testing.T) {
 	}
 	b.get("/login")
 	status, _, page := b.post("/login/code", url.Values{"phone": {"not a phone"}})
-	if status != 400 || !strings.Contains(page, "请检查填写的内容") {
+	// Shown in the form, translated, next to the field, the input kept.
+	if status != 400 || !strings.Contains(page, "电话号码只能包含数字") || !strings.Contains(page, `value="not a phone" aria-invalid="true" aria-describedby="phone-error"`) {
 		t.Errorf("a bad phone: %d\n%s", status, page)
 	}
 	status, _, page = b.post("/login/code", url.Values{"phone": {strings.Repeat("1", 20000)}})
@@ -426,6 +427,16 @@ func TestKioskAndRoom(t *testing.T) {
 	// An elderly walk-in, registered on site from the reserved quota.
 	desk.get("/kiosk/walk-in")
 	first := "11010519400101001"
+	// A mistyped ID number: the form again, as typed, the error beside it.
+	bad := first + map[bool]string{true: "0", false: "1"}[fairslot.ResidentCheckDigit(first) != '0']
+	status, _, page := desk.post("/kiosk/walk-in?lang=vi", url.Values{"session_id": {"1"}, "name": {"周老伯"}, "id_type": {"cn_resident"},
+		"id_number": {bad}, "priority": {"elderly"}, "referral": {"on"}})
+	for _, want := range []string{`value="` + bad + `" aria-invalid="true" aria-describedby="id_number-error"`, "ký tự cuối không khớp",
+		`value="周老伯"`, `<option value="elderly" selected>`, `name="referral" checked`, `<option value="1" selected>`} {
+		if status != 400 || !strings.Contains(page, want) {
+			t.Errorf("a walk-in with a wrong ID number: %d, lacks %s\n%s", status, want, page)
+		}
+	}
 	status, _, ticket = desk.post("/kiosk/walk-in", url.Values{"session_id": {"1"}, "name": {"周老伯"}, "id_type": {"cn_resident"},
 		"id_number": {first + string(fairslot.ResidentCheckDigit(first))}, "priority": {"elderly"}})
 	if status != 200 || !strings.Contains(ticket, `<p class="ticket">A002</p>`) {

@@ -110,18 +110,31 @@ type loginPage struct {
 	Phone string // step two: the phone the code went to
 }
 
+// requestCode sends a login code. A refusal shows the form again with the
+// phone kept and the reason beside it: the phone field, or — when a new
+// code was asked for from the code step — that step, whose code still works.
 func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
 	phone := r.PostFormValue("phone")
 	if err := p.API.App.RequestLoginCode(r.Context(), p.API.Requester(r), phone); err != nil {
-		return err
+		again := loginPage{}
+		if r.PostFormValue("step") == "code" {
+			again.Phone = phone
+		}
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, 200, "login", "login.title", again)
+		})
 	}
 	return p.render(w, r, 200, "login", "login.title", loginPage{Phone: phone})
 }
 
+// login exchanges the code for a login; a wrong code shows the code step
+// again with the tries left and when a new code can be sent (errors.go).
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	toks, _, err := p.API.App.PatientLogin(r.Context(), p.API.Requester(r), r.PostFormValue("phone"), r.PostFormValue("code"))
 	if err != nil {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, 200, "login", "login.title", loginPage{Phone: r.PostFormValue("phone")})
+		})
 	}
 	p.setTokens(w, toks)
 	p.keepLanguage(r, toks.Access, p.cat.locale(r).Code) // live.go: the account's messages in the page's language
@@ -244,9 +257,11 @@ func patientInput(r *http.Request) app.PatientInput {
 		IDNumber: r.PostFormValue("id_number"), Phone: r.PostFormValue("phone"), BirthDate: r.PostFormValue("birth_date")}
 }
 
+// bindPatient adds a patient; a refusal shows /me again with the form
+// filled in as sent and the reason beside its field.
 func (p *Pages) bindPatient(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	if _, err := p.API.App.BindPatient(r.Context(), a, patientInput(r)); err != nil {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.me(w, r, a) })
 	}
 	return see(w, r, "/me")
 }
@@ -263,7 +278,16 @@ func (p *Pages) sessionAndPatient(r *http.Request) (session, patient int64, err 
 	return session, patient, p.API.LimitPatient(r.Context(), patient)
 }
 
+// book holds a place; a refusal (the place just taken, a limit) shows the
+// session page again with the reason in its form, the patient kept.
 func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	if err := p.hold(w, r, a); err != nil {
+		return p.keep(w, r, err, p.session)
+	}
+	return nil
+}
+
+func (p *Pages) hold(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	session, patient, err := p.sessionAndPatient(r)
 	if err != nil {
 		return err
@@ -272,7 +296,7 @@ func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 	if s := r.PostFormValue("window"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return fairslot.Errorf(fairslot.Invalid, "choose a time window")
+			return fairslot.E(fairslot.Invalid, "error.form.choose_window", "choose a time window").On("window")
 		}
 		in.WindowStart = time.Unix(sec, 0)
 	}
@@ -288,11 +312,11 @@ func (p *Pages) book(w http.ResponseWriter, r *http.Request, a app.Actor) error 
 func (p *Pages) forPatient(fn func(ctx context.Context, a app.Actor, session, patient int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		session, patient, err := p.sessionAndPatient(r)
-		if err != nil {
-			return err
+		if err == nil {
+			err = fn(r.Context(), a, session, patient)
 		}
-		if err := fn(r.Context(), a, session, patient); err != nil {
-			return err
+		if err != nil {
+			return p.keep(w, r, err, p.session) // the session page, the reason in its form
 		}
 		return see(w, r, "/me")
 	}
@@ -301,6 +325,17 @@ func (p *Pages) forPatient(fn func(ctx context.Context, a app.Actor, session, pa
 type bookingPage struct {
 	app.BookingView
 	Key string // the payment form's idempotency key
+}
+
+// Refund is what cancelling returns, in the currency's minor unit: the
+// whole fee of a paid booking (app.Service.Cancel refunds its payment in
+// full); nothing for one not yet paid — a payment still under way when it
+// is cancelled is refunded too, once it settles, but is not promised here.
+func (b bookingPage) Refund() int64 {
+	if b.Status == fairslot.Confirmed {
+		return b.FeeCents
+	}
+	return 0
 }
 
 // Live reports whether the page should refresh itself: the patient is in

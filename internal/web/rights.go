@@ -12,7 +12,7 @@ import (
 // — asked at the first login (/me sends there) and before any ID number is
 // given or a place booked (the use cases refuse, and fail sends there) —
 // removing a family member and closing the account. /me shows them in its
-// own block, me_rights.part.html.
+// own block, partials/me_rights.html.
 func (p *Pages) rightsRoutes(h func(string, handler)) {
 	h("GET /privacy", p.privacyNotice)
 	h("GET /privacy/consent", p.patient(p.consentPage))

@@ -278,15 +278,17 @@ func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) 
 	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups})
 }
 
+// walkIn registers a walk-in; a refusal (a wrong ID number, a session
+// that ended) shows the form again as typed, the reason beside its field.
 func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	session, err := formID(r, "session_id")
-	if err != nil {
-		return err
+	var res app.CheckInResult
+	if err == nil {
+		res, err = p.API.App.WalkIn(r.Context(), a, app.WalkInInput{SessionID: session, Patient: patientInput(r),
+			Priority: r.PostFormValue("priority"), Referral: r.PostFormValue("referral") == "on"})
 	}
-	res, err := p.API.App.WalkIn(r.Context(), a, app.WalkInInput{SessionID: session, Patient: patientInput(r),
-		Priority: r.PostFormValue("priority"), Referral: r.PostFormValue("referral") == "on"})
 	if err != nil {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.walkInForm(w, r, a) })
 	}
 	return p.render(w, r, 200, "ticket", "ticket.title", res)
 }

@@ -19,24 +19,46 @@ type offerArgs struct {
 	Key   string
 }
 
-// parse reads the catalogue and every page: templates/layout.html with one
-// templates/NAME.html each, which defines "content".
-// Times are shown in the hospital's zone, loc.
-func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Template, error) {
-	cat, err := loadCatalogue(files)
+// pages is every page in every language: locale code, then page name.
+type pages map[string]map[string]*template.Template
+
+// parse reads the catalogue and every page: templates/layout.html and the
+// shared partials (templates/partials/*.html) with one templates/NAME.html
+// each, which defines "content". Each language has its own set, whose
+// day, stamp, date, money and name functions write as that language does
+// (format.go); times are shown in the hospital's zone, h.Location.
+func parse(files fs.FS, h Hospital) (*catalogue, pages, error) {
+	cat, err := loadCatalogue(files, h)
 	if err != nil {
 		return nil, nil, err
 	}
+	out := pages{}
+	for _, l := range cat.locales {
+		if out[l.Code], err = parseLocale(files, l); err != nil {
+			return nil, nil, err
+		}
+	}
+	return cat, out, nil
+}
+
+func parseLocale(files fs.FS, l *Locale) (map[string]*template.Template, error) {
 	names, err := fs.Glob(files, "templates/*.html")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	partials, err := fs.Glob(files, "templates/partials/*.html")
+	if err != nil {
+		return nil, err
+	}
+	loc := l.loc
 	funcs := template.FuncMap{
 		"hhmm":  func(t time.Time) string { return t.In(loc).Format("15:04") },
-		"day":   func(t time.Time) string { return t.In(loc).Format("2006-01-02") },
-		"stamp": func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04") },
+		"day":   l.Day,
+		"stamp": l.Stamp,
+		"date":  l.Date,
+		"name":  l.NameOf,
 		"list":  func(xs ...string) []string { return xs },
-		"money": func(cents int64) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) },
+		"money": l.Money,
 		"qr":    qrSVG,
 		"key":   func(prefix string, v any) string { return prefix + "." + fmt.Sprint(v) },
 		// offer is the dot of me.html's "meoffer" partial: the pay form's
@@ -48,23 +70,16 @@ func parse(files fs.FS, loc *time.Location) (*catalogue, map[string]*template.Te
 		},
 	}
 	out := map[string]*template.Template{}
-	// Files named *.part.html are partials every page may include (a block
-	// of one page kept in a file of its own, e.g. me_rights.part.html), not
-	// pages.
-	partials, err := fs.Glob(files, "templates/*.part.html")
-	if err != nil {
-		return nil, nil, err
-	}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
-		if name == "layout" || strings.HasSuffix(name, ".part") {
+		if name == "layout" {
 			continue
 		}
 		t, err := template.New(name).Funcs(funcs).ParseFS(files, append([]string{"templates/layout.html", n}, partials...)...)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out[name] = t
 	}
-	return cat, out, nil
+	return out, nil
 }
