@@ -10,6 +10,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -50,6 +51,9 @@ func TestTodayIsTheHospitals(t *testing.T) {
 	}
 	// The fever clinic's morning session of the 11th runs now: book it.
 	a := e.actorOf(t, "13912340000")
+	if _, err := e.svc.Consent(ctx, a, privacy.NoticeVersion, "zh-CN"); err != nil {
+		t.Fatal(err)
+	}
 	p, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "王五", IDType: fairslot.IDResident, IDNumber: testID})
 	if err != nil {
 		t.Fatal(err)

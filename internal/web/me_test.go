@@ -61,8 +61,8 @@ func TestMeSaysWhatThingsAre(t *testing.T) {
 	}
 	_, me := b.get("/me")
 	entries := outside(me[strings.Index(me, "抽签报名"):strings.Index(me, "就诊人</h2>")])
-	resultAt := opens.Add(2 * time.Hour).In(loc).Format("2006-01-02 15:04")
-	for _, want := range []string{"Dr New · " + dept, "2026-12-12 下午 14:00–15:00", "赵*", "等待抽签", resultAt + " 公布结果"} {
+	resultAt := zhStamp(opens.Add(2*time.Hour), loc)
+	for _, want := range []string{"Dr New · " + dept, "2026年12月12日 星期六 下午 14:00–15:00", "赵*", "等待抽签", resultAt + " 公布结果"} {
 		if !strings.Contains(entries, want) {
 			t.Errorf("the draw entry lacks %q:\n%s", want, entries)
 		}
@@ -85,7 +85,7 @@ func TestMeSaysWhatThingsAre(t *testing.T) {
 	if err != nil || won[0].Offer == nil || !won[0].Offer.Payable {
 		t.Fatalf("the won entry's offer: %+v %v", won, err)
 	}
-	payBy := won[0].Offer.PayBy.In(loc).Format("2006-01-02 15:04")
+	payBy := zhStamp(won[0].Offer.PayBy, loc)
 	for _, want := range []string{"<strong>中签</strong> · 排名 1 / 1", "已为您保留", payBy, fmt.Sprintf(`action="/bookings/%d/pay"`, won[0].BookingID)} {
 		if !strings.Contains(entries, want) {
 			t.Errorf("the won entry lacks %q:\n%s", want, entries)
@@ -122,7 +122,7 @@ func TestMeSaysWhatThingsAre(t *testing.T) {
 		}
 		_, me := second.get("/me")
 		waits := me[strings.Index(me, "候补</h2>"):strings.Index(me, "就诊人</h2>")]
-		for _, want := range []string{"Dr New · " + dept, "2026-12-12 下午 14:00–14:30", "孙*", "第 1 位"} {
+		for _, want := range []string{"Dr New · " + dept, "2026年12月12日 星期六 下午 14:00–14:30", "孙*", "第 1 位"} {
 			if !strings.Contains(waits, want) {
 				t.Errorf("the waitlist place lacks %q:\n%s", want, waits)
 			}
@@ -137,7 +137,7 @@ func TestMeSaysWhatThingsAre(t *testing.T) {
 		if err != nil || len(ws) != 1 || ws[0].Offer == nil || !ws[0].Offer.Payable {
 			t.Fatalf("the waitlist offer: %+v %v", ws, err)
 		}
-		payBy := ws[0].Offer.PayBy.In(loc).Format("2006-01-02 15:04")
+		payBy := zhStamp(ws[0].Offer.PayBy, loc)
 		for _, want := range []string{"已为您提供号源", "已为您保留", payBy, fmt.Sprintf(`action="/bookings/%d/pay"`, ws[0].BookingID)} {
 			if !strings.Contains(waits, want) {
 				t.Errorf("the waitlist offer lacks %q:\n%s", want, waits)
@@ -178,4 +178,10 @@ func payKey(t *testing.T, html string) string {
 		t.Fatalf("no pay form:\n%s", html)
 	}
 	return m[1]
+}
+
+// zhStamp is a time as the Chinese pages write it (format.go's Stamp).
+func zhStamp(t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	return fmt.Sprintf("%d年%d月%d日 星期%s %s", t.Year(), int(t.Month()), t.Day(), []string{"日", "一", "二", "三", "四", "五", "六"}[t.Weekday()], t.Format("15:04"))
 }
