@@ -32,6 +32,11 @@ type Policy struct {
 	MaxAccountsPerPatient int               `json:"max_accounts_per_patient"`
 	MaxBindingsPerWindow  int               `json:"max_bindings_per_window"`
 	BindingWindow         fairslot.Duration `json:"binding_window"`
+	// MaxBindingsPerPatient bounds the bindings of one patient, by any
+	// accounts, within BindingWindow — unbound ones included, so that
+	// bind, unbind, bind again cannot pass one identity round many
+	// accounts under the accounts-per-patient cap (0: that cap plus one).
+	MaxBindingsPerPatient int `json:"max_bindings_per_patient"`
 
 	NoShowLimit      int               `json:"no_show_limit"`
 	NoShowWindow     fairslot.Duration `json:"no_show_window"`
@@ -51,6 +56,14 @@ type Policy struct {
 }
 
 const day = 24 * time.Hour
+
+// PatientBindingsPerWindow is MaxBindingsPerPatient, or its default.
+func (p Policy) PatientBindingsPerWindow() int {
+	if p.MaxBindingsPerPatient > 0 {
+		return p.MaxBindingsPerPatient
+	}
+	return p.MaxAccountsPerPatient + 1
+}
 
 // Default returns the defaults of the design brief (§3).
 func Default() Policy {
@@ -88,6 +101,8 @@ func (p Policy) Validate() error {
 		return bad("cancellation settings")
 	case p.MinBindingAge < 0:
 		return bad("min_binding_age")
+	case p.MaxBindingsPerPatient < 0:
+		return bad("max_bindings_per_patient (0: the default, or ≥ 1)")
 	}
 	return nil
 }
@@ -208,6 +223,7 @@ type Binding struct {
 	PatientsOfAccount int // patients already bound to the account
 	AccountsOfPatient int // accounts the patient is already bound to
 	RecentByAccount   int // bindings the account made within BindingWindow
+	RecentOfPatient   int // bindings of the patient, by any account, within BindingWindow
 }
 
 // CheckBinding reports whether one more binding may be made.
@@ -219,6 +235,8 @@ func (p Policy) CheckBinding(b Binding) error {
 		return fairslot.Errorf(fairslot.Limited, "this patient is already bound to %d accounts (limit %d)", b.AccountsOfPatient, p.MaxAccountsPerPatient)
 	case b.RecentByAccount >= p.MaxBindingsPerWindow:
 		return fairslot.Errorf(fairslot.Limited, "too many binding changes; at most %d per %s", p.MaxBindingsPerWindow, time.Duration(p.BindingWindow))
+	case b.RecentOfPatient >= p.PatientBindingsPerWindow():
+		return fairslot.Errorf(fairslot.Limited, "this patient was bound too often lately; at most %d per %s", p.PatientBindingsPerWindow(), time.Duration(p.BindingWindow))
 	}
 	return nil
 }
