@@ -102,6 +102,9 @@ type Service struct {
 	// OTP limits login-code requests and strangers' guesses (otp.go); the
 	// zero value uses the defaults.
 	OTP OTPLimits
+	// Binding limits binding proofs per account, device and address prefix
+	// (binding.go); the zero value uses the defaults.
+	Binding BindingLimits
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

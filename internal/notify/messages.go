@@ -21,6 +21,12 @@ type Body struct {
 const (
 	KeyLoginCode    = "login_code"    // params: code
 	KeyLoginWarning = "login_warning" // params: none: someone else asked for codes or guessed wrong
+	// Binding (issue 13 item 1): the code that proves an identity, to its
+	// phone on record; and, to its phone on record and its holders, that it
+	// was bound to another account or removed from one.
+	KeyBindingCode     = "binding_code"     // params: code, name (masked)
+	KeyIdentityBound   = "identity_bound"   // params: name (masked)
+	KeyIdentityUnbound = "identity_unbound" // params: name (masked)
 )
 
 // catalogue is every message in every language, text/template over the
@@ -31,8 +37,11 @@ const (
 // printed (cmd/fairslot's tests read the code from it).
 var catalogue = map[string]map[string]string{
 	"en": {
-		KeyLoginCode:    "Your fairslot login code is {{.code}}. It expires in 5 minutes. Never share it.",
-		KeyLoginWarning: "Someone else asked for fairslot login codes for this phone or tried wrong ones. Your own login still works. Never share a code.",
+		KeyLoginCode:       "Your fairslot login code is {{.code}}. It expires in 5 minutes. Never share it.",
+		KeyLoginWarning:    "Someone else asked for fairslot login codes for this phone or tried wrong ones. Your own login still works. Never share a code.",
+		KeyBindingCode:     "Someone asks to add {{.name}} as a patient to their fairslot account. If it is you or your family, the code is {{.code}} (valid 10 minutes). If not, ignore this message and never share the code.",
+		KeyIdentityBound:   "{{.name}} was added as a patient to another fairslot account. If you did not expect this, call the hospital's registration desk.",
+		KeyIdentityUnbound: "{{.name}} was removed from a fairslot account. Bookings and limits stay with the patient.",
 	},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,6 +27,8 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	h("GET /sessions/{id}", p.session)
 	h("GET /me", p.patient(p.me))
 	h("POST /me/patients", p.patient(p.bindPatient))
+	h("POST /me/patients/proof", p.patient(p.proveBinding)) // binding.go
+	h("POST /me/patients/{id}/unbind", p.patient(p.unbind))
 	h("POST /sessions/{id}/book", p.patient(p.book))
 	h("POST /sessions/{id}/enter", p.patient(p.forPatient(func(ctx context.Context, a app.Actor, session, patient int64) error {
 		_, err := p.API.App.EnterDraw(ctx, a, app.EntryInput{SessionID: session, PatientID: patient})
@@ -240,7 +243,12 @@ func patientInput(r *http.Request) app.PatientInput {
 }
 
 func (p *Pages) bindPatient(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	if _, err := p.API.App.BindPatient(r.Context(), a, patientInput(r)); err != nil {
+	in := patientInput(r)
+	_, err := p.API.App.BindPatient(r.Context(), a, in)
+	if errors.Is(err, app.ErrProofSent) {
+		return p.render(w, r, http.StatusAccepted, "bindproof", "binding.title", bindProofPage{Name: in.Name, IDType: in.IDType, IDNumber: in.IDNumber})
+	}
+	if err != nil {
 		return err
 	}
 	return see(w, r, "/me")

@@ -34,6 +34,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
 	}))
 	h("POST /staff/desk", p.staff(p.lookup))
+	h("POST /staff/desk/bind", p.staff(p.deskBind)) // binding.go
 	h("GET /staff/sessions/{id}", p.staff(p.room))
 	h("POST /staff/sessions/{id}/call-next", p.staff(p.roomAction(func(r *http.Request, a app.Actor, session, _ int64) error {
 		_, err := p.API.App.CallNext(r.Context(), a, session)
@@ -145,7 +146,8 @@ type deskPage struct {
 	Reasons   []access.Reason
 	Found     []app.BookingView
 	Searched  bool
-	CanReveal bool // the reveal form beside each booking found (reveal.go)
+	CanReveal bool   // the reveal form beside each booking found (reveal.go)
+	Bound     string // the masked name of a patient the desk just bound (binding.go)
 }
 
 func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) error {
