@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -121,14 +120,18 @@ type WalkInInput struct {
 	// pregnant, child, military): they take a reserved priority slot first
 	// and are interleaved in the queue.
 	Priority string `json:"priority,omitempty"`
-	Referral bool   `json:"referral,omitempty"` // takes a reserved referral slot first
+	// PriorityReason is why staff confirm a priority group the ID's birth
+	// date does not show (priority.go); the elderly and child groups come
+	// from the birth date.
+	PriorityReason string `json:"priority_reason,omitempty"`
+	Referral       bool   `json:"referral,omitempty"` // takes a reserved referral slot first
 	Extra    bool   `json:"extra,omitempty"`    // takes an extra slot the doctor added
 }
 
 // quotas gives the quotas a walk-in may take, in order of preference.
 func (in WalkInInput) quotas() ([]fairslot.Quota, error) {
-	if in.Priority != "" && !slices.Contains(fairslot.PriorityGroups, in.Priority) {
-		return nil, fairslot.Errorf(fairslot.Invalid, "priority must be one of %s", strings.Join(fairslot.PriorityGroups, ", "))
+	if err := validPriority(in.Priority); err != nil {
+		return nil, err
 	}
 	switch {
 	case in.Extra:
@@ -165,8 +168,7 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 	if err != nil {
 		return r, err
 	}
-	quotas, err := in.quotas()
-	if err != nil {
+	if err := validPriority(in.Priority); err != nil {
 		return r, err
 	}
 	now := s.now()
@@ -182,7 +184,16 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 		if err != nil {
 			return err
 		}
-		b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: in.Priority}
+		group, confirmed, err := s.priority(a, in, rec, now)
+		if err != nil {
+			return err
+		}
+		in.Priority = group
+		quotas, err := in.quotas()
+		if err != nil {
+			return err
+		}
+		b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: group}
 		if err := s.expire(ctx, tx, sess.ID, now); err != nil {
 			return err
 		}
@@ -197,8 +208,14 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 			Status: storage.PaymentSettled, CreatedAt: now}); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID),
-			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}); err != nil {
+		detail := map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}
+		if group != "" {
+			detail["priority"], detail["priority_from"] = group, "birth_date"
+			if confirmed != "" {
+				detail["priority_from"], detail["priority_reason"] = "staff", confirmed
+			}
+		}
+		if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID), detail); err != nil {
 			return err
 		}
 		r, err = s.checkIn(ctx, tx, a, b, now)

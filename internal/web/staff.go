@@ -276,6 +276,9 @@ type walkInPage struct {
 	Sessions   []app.SessionView
 	IDTypes    []fairslot.IDType
 	Priorities []string
+	// ConfirmPriority shows the priority groups and the reason: to staff
+	// who may confirm them, never to a kiosk (issue 13 item 2).
+	ConfirmPriority bool
 }
 
 func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -283,7 +286,8 @@ func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) 
 	if err != nil {
 		return err
 	}
-	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups})
+	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups,
+		ConfirmPriority: a.Role.Can(fairslot.ActConfirmPriority)})
 }
 
 func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -292,7 +296,7 @@ func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 		return err
 	}
 	res, err := p.API.App.WalkIn(r.Context(), a, app.WalkInInput{SessionID: session, Patient: patientInput(r),
-		Priority: r.PostFormValue("priority"), Referral: r.PostFormValue("referral") == "on"})
+		Priority: r.PostFormValue("priority"), PriorityReason: r.PostFormValue("priority_reason"), Referral: r.PostFormValue("referral") == "on"})
 	if err != nil {
 		return err
 	}
