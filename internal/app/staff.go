@@ -125,7 +125,7 @@ type WalkInInput struct {
 	// from the birth date.
 	PriorityReason string `json:"priority_reason,omitempty"`
 	Referral       bool   `json:"referral,omitempty"` // takes a reserved referral slot first
-	Extra    bool   `json:"extra,omitempty"`    // takes an extra slot the doctor added
+	Extra          bool   `json:"extra,omitempty"`    // takes an extra slot the doctor added
 }
 
 // quotas gives the quotas a walk-in may take, in order of preference.
