@@ -349,8 +349,8 @@ func (b *browserRun) loginCode(t *testing.T, phone string) string {
 	return ""
 }
 
-// page checks the open page for untranslated strings, saves its screenshot
-// and weighs it (the HTML as the browser holds it, and the scripts and
+// page checks the open page for untranslated strings and with axe-core,
+// saves its screenshot and weighs it (the HTML as the browser holds it, and the scripts and
 // styles it loads).
 func (b *browserRun) page(t *testing.T, ctx context.Context, lang, name string, patient bool) {
 	t.Helper()
@@ -386,6 +386,7 @@ func (b *browserRun) page(t *testing.T, ctx context.Context, lang, name string, 
 	b.mu.Lock()
 	b.weights[name] = max(b.weights[name], weight)
 	b.mu.Unlock()
+	axeCheck(t, ctx, lang+" "+name)
 }
 
 func (b *browserRun) writeWeights(path string) {

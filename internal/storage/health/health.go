@@ -187,18 +187,17 @@ func (s *Store) fail(f *storage.Fault, n int) {
 	}
 }
 
-// recovered ends an outage, logging it once.
+// recovered ends an outage, logging it once — before anyone can see the
+// store writable, so a log read after /readyz turned ready holds the line.
 func (s *Store) recovered() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	o := s.down
 	s.down, s.lastOK = nil, s.o.Now()
 	if o != nil {
 		s.lastUp = s.lastOK
-	}
-	s.mu.Unlock()
-	if o != nil {
 		s.o.Log.Info("storage recovered: writes work again", "reason", o.reason,
-			"down_for", s.o.Now().Sub(o.since).Round(time.Millisecond).String(), "failed_transactions", o.failed)
+			"down_for", s.lastOK.Sub(o.since).Round(time.Millisecond).String(), "failed_transactions", o.failed)
 	}
 }
 

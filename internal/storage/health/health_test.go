@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -306,5 +307,59 @@ func TestCloseStopsTheProberAndClosesTheBackend(t *testing.T) {
 	defer b.mu.Unlock()
 	if !b.closed {
 		t.Error("Close did not close the backend")
+	}
+}
+
+// slowRecovery is a log handler that lingers on the recovery line, as a
+// loaded machine may between the store turning writable and the line
+// reaching the log.
+type slowRecovery struct {
+	slog.Handler
+	entered, release chan struct{}
+	once             sync.Once
+	logged           chan struct{}
+}
+
+func (h *slowRecovery) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "storage recovered") {
+		h.once.Do(func() { close(h.entered) })
+		select {
+		case <-h.release:
+		case <-time.After(100 * time.Millisecond): // only a delay: the outcome does not depend on it
+		}
+		close(h.logged)
+	}
+	return nil
+}
+
+// TestRecoveryIsLoggedBeforeTheStoreIsWritable: whoever sees the store
+// writable again (/readyz) finds the recovery already in the log — an
+// operator, or a test reading the log after /readyz, never sees "ready"
+// with no recovery line (TestDiskFull once saw 0 recovery lines so).
+func TestRecoveryIsLoggedBeforeTheStoreIsWritable(t *testing.T) {
+	b := &backend{settings: map[string]string{}}
+	h := &slowRecovery{Handler: slog.NewTextHandler(io.Discard, nil), entered: make(chan struct{}), release: make(chan struct{}), logged: make(chan struct{})}
+	s := health.New(b, health.Options{Log: slog.New(h), ProbeKey: "probe", ProbeEvery: time.Hour})
+	t.Cleanup(func() { s.Close() })
+	b.set(diskFull, nil)
+	if err := write(s); err == nil {
+		t.Fatal("a write on a full disk succeeded")
+	}
+	b.set(nil, nil)
+	var probe sync.WaitGroup
+	probe.Go(func() { s.Probe(ctx) })
+	<-h.entered // the recovery is being logged now
+	writable := s.Writable()
+	select {
+	case <-h.logged:
+	default:
+		if writable {
+			t.Error("the store reported writable while its recovery line was not yet logged")
+		}
+	}
+	close(h.release)
+	probe.Wait()
+	if !s.Writable() {
+		t.Error("the store is not writable after a probe succeeded")
 	}
 }
