@@ -84,3 +84,43 @@ func TestKioskWalkInOffersNoPriority(t *testing.T) {
 		t.Errorf("the desk page has no binding after an ID check:\n%s", page)
 	}
 }
+
+// TestDeskBindForm: the desk binds a held identity to another account
+// from the desk page after checking the card; a kiosk's post is refused.
+func TestDeskBindForm(t *testing.T) {
+	e := newEnv(t)
+	e.patientOf(t, "13800000001", "张三", 1)
+	other := e.browser(t, e.public)
+	other.login(e, "13900000002")
+	first := fmt.Sprintf("11010519800102%03d", 1)
+	form := url.Values{"account_phone": {"13900000002"}, "name": {"张三"}, "id_type": {"cn_resident"},
+		"id_number": {first + string(fairslot.ResidentCheckDigit(first))}, "reason": {"identity_check"}}
+
+	k := e.browser(t, e.internal)
+	k.get("/staff/login")
+	k.post("/staff/login", url.Values{"username": {"kiosk"}, "password": {demo.Password}})
+	k.get("/kiosk")
+	if status, _, _ := k.post("/staff/desk/bind", cloneForm(form)); status == 200 {
+		t.Error("a kiosk bound an identity through the desk's form")
+	}
+	d := e.browser(t, e.internal)
+	d.get("/staff/login")
+	d.post("/staff/login", url.Values{"username": {"desk"}, "password": {demo.Password}})
+	d.get("/staff/desk")
+	status, _, page := d.post("/staff/desk/bind", cloneForm(form))
+	if status != 200 || !strings.Contains(page, `id="desk-bound"`) || !strings.Contains(page, "张*") {
+		t.Fatalf("the desk's binding: %d\n%s", status, page)
+	}
+	if ps, err := e.svc.Patients(ctx, e.actorOf(t, "13900000002")); err != nil || len(ps) != 1 {
+		t.Errorf("the account's patients after the desk's binding: %v, %v", ps, err)
+	}
+}
+
+// cloneForm copies a form: post sets its token in the form it is given.
+func cloneForm(f url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range f {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
