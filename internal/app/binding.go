@@ -325,7 +325,10 @@ func (s *Service) BindPatient(ctx context.Context, a Actor, in PatientInput) (fa
 		if err != nil {
 			return nil, err
 		}
-		name, _ := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
+		name, err := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
+		if err != nil {
+			return nil, err
+		}
 		body := notify.Body{Key: notify.KeyBindingCode, Params: map[string]string{"code": code, "name": vault.MaskName(name)}}
 		send := match && !spent && phone != "" && n < bindingCodesPerPatientHour
 		detail := map[string]string{"sent": fmt.Sprint(send)}
