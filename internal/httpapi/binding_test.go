@@ -105,7 +105,7 @@ func TestFailedBindingsAreByteIdentical(t *testing.T) {
 		if c, b := ask(tok, "张三", id); c != 202 {
 			t.Fatalf("asking: %d %s", c, b)
 		}
-		if e.codes.last == "000000" {
+		if lastCode(e) == "000000" {
 			t.Skip("the random code was 000000")
 		}
 		got[k.what] = fail(tok, k.name, k.number, k.code)
@@ -122,7 +122,7 @@ func TestFailedBindingsAreByteIdentical(t *testing.T) {
 	// Limit hit: all spent, the right code is refused like the rest.
 	x, y := stranger(), stranger()
 	ask(y, "张三", id)
-	right := e.codes.last
+	right := lastCode(e)
 	var lx, ly answer
 	for range 6 {
 		lx = fail(x, "王五", residentOf(2), "000000")
@@ -149,7 +149,7 @@ func TestBindingOverTheAPI(t *testing.T) {
 	if code, b := e.do(t, call{method: "POST", path: "/api/v1/patients", token: other, body: body}); code != 202 || b["status"] != "proof_required" {
 		t.Fatalf("a held identity: %d %v", code, b)
 	}
-	proof := `{"name":"张三","id_type":"cn_resident","id_number":"` + id + `","code":"` + e.codes.last + `"}`
+	proof := `{"name":"张三","id_type":"cn_resident","id_number":"` + id + `","code":"` + lastCode(e) + `"}`
 	code, q := e.do(t, call{method: "POST", path: "/api/v1/patients/proof", token: other, body: proof})
 	if code != 201 || q["id"] != p["id"] {
 		t.Fatalf("proof: %d %v; want patient %v", code, q, p["id"])
@@ -197,4 +197,10 @@ func TestNoDoorTakesADeclaredPriority(t *testing.T) {
 	if code, b := e.do(t, call{method: "POST", path: "/api/v1/staff/walk-ins", token: kiosk, body: walkIn}); code != 400 {
 		t.Errorf("a kiosk declaring elderly for someone born in 1980: %d %v", code, b)
 	}
+}
+
+func lastCode(e *env) string {
+	e.codes.mu.Lock()
+	defer e.codes.mu.Unlock()
+	return e.codes.last
 }
