@@ -290,14 +290,20 @@ const (
 	// reason and are limited (internal/access); a kiosk and security do neither.
 	ActLookup Action = "lookup" // find bookings by code or ID number at the desk
 	ActReveal Action = "reveal" // show a patient's full ID number or phone
+	// ActBindCheck binds an identity to an account after checking the ID
+	// card in person, with a reason; counted as a look-up.
+	ActBindCheck Action = "bind_check"
+	// ActConfirmPriority confirms a priority group that the identity's
+	// birth date does not show (disabled, pregnant, military), with a reason.
+	ActConfirmPriority Action = "confirm_priority"
 )
 
 var permissions = map[Role][]Action{
-	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue, ActLookup, ActReveal},
+	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue, ActLookup, ActReveal, ActBindCheck, ActConfirmPriority},
 	Nurse:      {ActCheckIn, ActViewQueue, ActCall, ActLookup, ActReveal},
 	DoctorRole: {ActViewQueue, ActCall, ActAddSlot, ActReveal},
 	Admin: {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule, ActSecurity, ActStaff,
-		ActLookup, ActReveal},
+		ActLookup, ActReveal, ActBindCheck, ActConfirmPriority},
 	Security: {ActRisk, ActSecurity},
 	Kiosk:    {ActCheckIn, ActWalkIn},
 }

@@ -107,6 +107,9 @@ type Service struct {
 	// (rights.go); the zero value uses the defaults: no binding or booking
 	// without a consent to privacy.NoticeVersion.
 	Privacy privacy.Policy
+	// Binding limits binding proofs per account, device and address prefix
+	// (binding.go); the zero value uses the defaults.
+	Binding BindingLimits
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

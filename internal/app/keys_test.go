@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,12 +47,16 @@ func TestRotationKeepsIdentities(t *testing.T) {
 		q, err := e.svc.BindPatient(ctx, other, app.PatientInput{Name: "病人1号", IDType: fairslot.IDResident, IDNumber: residentID(1)})
 		// Found: bound to the existing patient, or (the second time) told
 		// this account already has it. A second patient would be neither.
-		found := (err == nil && q.ID == p.ID) || (fairslot.ErrorKind(err) == fairslot.Conflict && strings.Contains(err.Error(), "already bound to your account"))
+		// (an identity found needs proof: ErrProofSent, issue 13 item 1).
+		found := (err == nil && q.ID == p.ID) || errors.Is(err, app.ErrProofSent) ||
+			(fairslot.ErrorKind(err) == fairslot.Conflict && strings.Contains(err.Error(), "already bound to your account"))
 		if !found {
 			t.Errorf("%s: the same identity bound as patient %d, %v; want the existing %d", when, q.ID, err, p.ID)
 		}
 		_, err = e.svc.BindPatient(ctx, other, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: residentID(1)})
-		wantKind(t, when+": the identity under another name", err, fairslot.Invalid)
+		if !errors.Is(err, app.ErrProofSent) {
+			t.Errorf("%s: the identity under another name: %v; want it found (ErrProofSent)", when, err)
+		}
 		hits, err := e.svc.Lookup(ctx, desk, app.LookupInput{IDType: fairslot.IDResident, IDNumber: residentID(1), Reason: "identity_check"})
 		if err != nil || len(hits) != 1 || hits[0].Code != b.Code {
 			t.Errorf("%s: the desk's look-up by ID number = %+v, %v", when, hits, err)
@@ -112,7 +117,11 @@ func TestANodeBehindFindsWhatARotatedNodeWrote(t *testing.T) {
 	a := e.login(t, "13812345678")
 	p := e.bind(t, a, "王五", 7)
 	b := e.login(t, "13812345679") // on the first node; the account is what matters
-	q, err := other.BindPatient(ctx, b, app.PatientInput{Name: "王五", IDType: fairslot.IDResident, IDNumber: residentID(7)})
+	_, err = other.BindPatient(ctx, b, app.PatientInput{Name: "王五", IDType: fairslot.IDResident, IDNumber: residentID(7)})
+	if !errors.Is(err, app.ErrProofSent) {
+		t.Fatalf("the node behind: %v; want the identity found (ErrProofSent)", err)
+	}
+	q, err := other.ConfirmBinding(ctx, b, app.BindingProof{Name: "王五", IDType: fairslot.IDResident, IDNumber: residentID(7), Code: e.inbox.code("13812345678")})
 	if err != nil || q.ID != p.ID {
 		t.Errorf("the node behind bound patient %d, %v; want the existing %d", q.ID, err, p.ID)
 	}

@@ -238,17 +238,13 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 		if err != nil {
 			return line, err
 		}
-		quotas, err := e.WalkIn.quotas()
-		if err != nil {
-			return line, err
-		}
 		fmt.Fprintf(mac, "walk_in\x00%d\x00%s\x00%s\x00%d", e.WalkIn.SessionID, id.typ, id.idNumber, at.UnixMilli())
 		settingKey := "outage." + hex.EncodeToString(mac.Sum(nil))
 		if done, ok, err := s.entered(ctx, tx, settingKey); err != nil || ok {
 			line.BookingID, line.Already = done, ok
 			return line, err
 		}
-		if r, err = s.walkIn(ctx, tx, a, e.WalkIn, id, quotas, at); err != nil {
+		if r, err = s.walkIn(ctx, tx, a, e.WalkIn, id, at); err != nil {
 			return line, err
 		}
 		return s.markEntered(ctx, tx, a, source, e, settingKey, r, at, now)

@@ -135,48 +135,6 @@ func (s *Service) maskedPatient(rec storage.PatientRecord) (fairslot.Patient, er
 	return Masked(p), err
 }
 
-// BindPatient binds a real-name patient to the caller's account, creating
-// the patient when the identity is new.
-func (s *Service) BindPatient(ctx context.Context, a Actor, in PatientInput) (fairslot.Patient, error) {
-	if err := s.requireAccount(a); err != nil {
-		return fairslot.Patient{}, err
-	}
-	id, err := in.normalize(s.phoneCountry())
-	if err != nil {
-		return fairslot.Patient{}, err
-	}
-	var rec storage.PatientRecord
-	now := s.now()
-	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		if err := s.beforeBind(ctx, tx, a, now.Add(-time.Duration(s.Policy.BindingWindow))); err != nil { // rights.go
-			return err
-		}
-		if rec, _, err = s.findOrCreatePatient(ctx, tx, a, id); err != nil {
-			return err
-		}
-		if ok, err := tx.Bound(ctx, a.ID, rec.ID); err != nil || ok {
-			return firstErr(err, fairslot.Errorf(fairslot.Conflict, "this patient is already bound to your account"))
-		}
-		since := now.Add(-time.Duration(s.Policy.BindingWindow))
-		counts, err := tx.BindingCounts(ctx, a.ID, rec.ID, since)
-		if err != nil {
-			return err
-		}
-		if err := s.Policy.CheckBinding(counts); err != nil {
-			return err
-		}
-		l := storage.BindLimits{PatientsPerAccount: s.Policy.MaxPatientsPerAccount, AccountsPerPatient: s.Policy.MaxAccountsPerPatient, RecentPerAccount: s.Policy.MaxBindingsPerWindow}
-		if err := tx.Bind(ctx, fairslot.Binding{AccountID: a.ID, PatientID: rec.ID, CreatedAt: now}, l, since); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, a, "binding.create", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"account": fmt.Sprint(a.ID)})
-	})
-	if err != nil {
-		return fairslot.Patient{}, err
-	}
-	return s.maskedPatient(rec)
-}
-
 // Patients lists the patients bound to the caller's account, masked.
 func (s *Service) Patients(ctx context.Context, a Actor) ([]fairslot.Patient, error) {
 	if err := s.requireAccount(a); err != nil {

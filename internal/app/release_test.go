@@ -472,7 +472,13 @@ func TestPriorityInterleaveAndExtraSlots(t *testing.T) {
 	desk := app.Actor{Kind: "staff", Role: fairslot.Registrar}
 	doctor := app.Actor{Kind: "staff", Role: fairslot.DoctorRole, Scope: app.Scope{DoctorID: sess.DoctorID}}
 	walkIn := func(i int, prio string, extra bool) error {
-		first := fmt.Sprintf("11010519%02d0101%03d", 30+i, i)
+		// Born in the 1980s, or the 1930s for an elderly walk-in: the
+		// elderly group comes from the ID's birth date (issue 13 item 2).
+		born := 80 + i
+		if prio == "elderly" {
+			born = 30 + i
+		}
+		first := fmt.Sprintf("11010519%02d0101%03d", born%100, i)
 		_, err := svc.WalkIn(ctx, desk, app.WalkInInput{SessionID: sess.ID, Priority: prio, Extra: extra, Patient: app.PatientInput{
 			Name: "病人", IDType: fairslot.IDResident, IDNumber: first + string(fairslot.ResidentCheckDigit(first))}})
 		return err

@@ -33,27 +33,6 @@ func (s *Service) requireConsent(ctx context.Context, tx storage.Tx, a Actor) er
 	return s.Privacy.CheckConsent(&c)
 }
 
-// beforeBind is requireConsent, and the binding rate counted with the
-// account's removed bindings: removing a family member and binding another
-// buys no binding the rate would refuse.
-func (s *Service) beforeBind(ctx context.Context, tx storage.Tx, a Actor, since time.Time) error {
-	if err := s.requireConsent(ctx, tx, a); err != nil {
-		return err
-	}
-	removed, err := tx.RemovedBindingsSince(ctx, a.ID, since)
-	if err != nil || removed == 0 {
-		return err
-	}
-	counts, err := tx.BindingCounts(ctx, a.ID, 0, since)
-	if err != nil {
-		return err
-	}
-	if counts.RecentByAccount+removed >= s.Policy.MaxBindingsPerWindow {
-		return fairslot.Errorf(fairslot.Limited, "binding limit reached: at most %d bindings a day, removed ones included", s.Policy.MaxBindingsPerWindow)
-	}
-	return nil
-}
-
 // ConsentStatus says which notice is in force and whether the account
 // accepted it.
 type ConsentStatus struct {
@@ -107,27 +86,17 @@ func (s *Service) Consent(ctx context.Context, a Actor, version, lang string) (p
 // bookings, its no-show and cancellation counts and its booking limits stay
 // with the patient, not the binding: binding it again (from any account)
 // finds the same patient and the same history. The removed binding still
-// counts against the account's binding rate (beforeBind).
-//
-// The binding helper's Unbind (issue 13 item 1) is the same operation; the
-// two are to be folded into one.
+// counts against the account's binding rate: the rate counts bindings made,
+// not bindings held. It is Unbind (binding.go), answering with the patient
+// removed.
 func (s *Service) RemoveMember(ctx context.Context, a Actor, patientID int64) (fairslot.Patient, error) {
-	if err := s.requireAccount(a); err != nil {
+	if err := s.Unbind(ctx, a, patientID); err != nil {
 		return fairslot.Patient{}, err
 	}
 	var rec storage.PatientRecord
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		if ok, err := tx.Bound(ctx, a.ID, patientID); err != nil || !ok {
-			return firstErr(err, fairslot.Errorf(fairslot.NotFound, "no such patient on your account"))
-		}
-		var err error
-		if rec, err = tx.Patient(ctx, patientID); err != nil {
-			return err
-		}
-		if err := tx.RemoveBinding(ctx, a.ID, patientID, s.now(), "removed"); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, a, "binding.remove", fmt.Sprintf("patient:%d", patientID), map[string]string{"account": strconv.FormatInt(a.ID, 10)})
+	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
+		rec, err = tx.Patient(ctx, patientID)
+		return err
 	})
 	if err != nil {
 		return fairslot.Patient{}, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -122,14 +121,18 @@ type WalkInInput struct {
 	// pregnant, child, military): they take a reserved priority slot first
 	// and are interleaved in the queue.
 	Priority string `json:"priority,omitempty"`
-	Referral bool   `json:"referral,omitempty"` // takes a reserved referral slot first
-	Extra    bool   `json:"extra,omitempty"`    // takes an extra slot the doctor added
+	// PriorityReason is why staff confirm a priority group the ID's birth
+	// date does not show (priority.go); the elderly and child groups come
+	// from the birth date.
+	PriorityReason string `json:"priority_reason,omitempty"`
+	Referral       bool   `json:"referral,omitempty"` // takes a reserved referral slot first
+	Extra          bool   `json:"extra,omitempty"`    // takes an extra slot the doctor added
 }
 
 // quotas gives the quotas a walk-in may take, in order of preference.
 func (in WalkInInput) quotas() ([]fairslot.Quota, error) {
-	if in.Priority != "" && !slices.Contains(fairslot.PriorityGroups, in.Priority) {
-		return nil, fairslot.Errorf(fairslot.Invalid, "priority must be one of %s", strings.Join(fairslot.PriorityGroups, ", "))
+	if err := validPriority(in.Priority); err != nil {
+		return nil, err
 	}
 	switch {
 	case in.Extra:
@@ -166,14 +169,13 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 	if err != nil {
 		return r, err
 	}
-	quotas, err := in.quotas()
-	if err != nil {
+	if err := validPriority(in.Priority); err != nil {
 		return r, err
 	}
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		var err error
-		r, err = s.walkIn(ctx, tx, a, in, id, quotas, now)
+		r, err = s.walkIn(ctx, tx, a, in, id, now)
 		return err
 	})
 	if err == nil {
@@ -184,7 +186,7 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 
 // walkIn registers a walk-in at now inside tx (WalkIn, and the desk's
 // paper entered after an outage with the time it was written down).
-func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInInput, id identity, quotas []fairslot.Quota, now time.Time) (CheckInResult, error) {
+func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInInput, id identity, now time.Time) (CheckInResult, error) {
 	var r CheckInResult
 	sess, err := s.sessionInScope(ctx, tx, a, in.SessionID)
 	if err != nil {
@@ -197,7 +199,18 @@ func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInI
 	if err != nil {
 		return r, err
 	}
-	b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: in.Priority}
+	// The priority group: from the identity's birth date, or confirmed by
+	// staff with a reason (priority.go); never self-declared.
+	group, confirmed, err := s.priority(a, in, rec, now)
+	if err != nil {
+		return r, err
+	}
+	in.Priority = group
+	quotas, err := in.quotas()
+	if err != nil {
+		return r, err
+	}
+	b := fairslot.Booking{PatientID: rec.ID, Channel: fairslot.OnSite, Status: fairslot.Confirmed, Priority: group}
 	if err := s.expire(ctx, tx, sess.ID, now); err != nil {
 		return r, err
 	}
@@ -212,8 +225,14 @@ func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInI
 		Status: storage.PaymentSettled, CreatedAt: now}); err != nil {
 		return r, err
 	}
-	if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID),
-		map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}); err != nil {
+	detail := map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID)}
+	if group != "" {
+		detail["priority"], detail["priority_from"] = group, "birth_date"
+		if confirmed != "" {
+			detail["priority_from"], detail["priority_reason"] = "staff", confirmed
+		}
+	}
+	if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID), detail); err != nil {
 		return r, err
 	}
 	return s.checkIn(ctx, tx, a, b, now)

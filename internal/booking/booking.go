@@ -32,6 +32,11 @@ type Policy struct {
 	MaxAccountsPerPatient int               `json:"max_accounts_per_patient"`
 	MaxBindingsPerWindow  int               `json:"max_bindings_per_window"`
 	BindingWindow         fairslot.Duration `json:"binding_window"`
+	// MaxBindingsPerPatient bounds the bindings of one patient, by any
+	// accounts, within BindingWindow — unbound ones included, so that
+	// bind, unbind, bind again cannot pass one identity round many
+	// accounts under the accounts-per-patient cap (0: that cap plus one).
+	MaxBindingsPerPatient int `json:"max_bindings_per_patient"`
 
 	NoShowLimit      int               `json:"no_show_limit"`
 	NoShowWindow     fairslot.Duration `json:"no_show_window"`
@@ -48,9 +53,25 @@ type Policy struct {
 	// once bound to it this long (0: at once), so that an identity bought
 	// minutes before a release is of no use.
 	MinBindingAge fairslot.Duration `json:"min_binding_age"`
+
+	// ElderlyAge and ChildAge: a patient at least ElderlyAge years old, or
+	// at most ChildAge, is in the elderly or child priority group — read
+	// from the birth date the ID carries (AgePriority), never declared.
+	// 0 turns the group's derivation off: then, like the other groups, it
+	// is confirmed by desk staff with a reason.
+	ElderlyAge int `json:"elderly_age"`
+	ChildAge   int `json:"child_age"`
 }
 
 const day = 24 * time.Hour
+
+// PatientBindingsPerWindow is MaxBindingsPerPatient, or its default.
+func (p Policy) PatientBindingsPerWindow() int {
+	if p.MaxBindingsPerPatient > 0 {
+		return p.MaxBindingsPerPatient
+	}
+	return p.MaxAccountsPerPatient + 1
+}
 
 // Default returns the defaults of the design brief (§3).
 func Default() Policy {
@@ -63,6 +84,7 @@ func Default() Policy {
 		NoShowLimit: 3, NoShowWindow: fairslot.Duration(90 * day), NoShowSuspension: fairslot.Duration(90 * day),
 		NoShowGrace: fairslot.Duration(30 * time.Minute),
 		CancelLimit: 3, CancelWindow: fairslot.Duration(30 * day), AccountCancelLimit: 6,
+		ElderlyAge: 60, ChildAge: 6,
 	}
 }
 
@@ -88,6 +110,10 @@ func (p Policy) Validate() error {
 		return bad("cancellation settings")
 	case p.MinBindingAge < 0:
 		return bad("min_binding_age")
+	case p.ElderlyAge < 0 || p.ElderlyAge > 130, p.ChildAge < 0 || p.ChildAge > 18, p.ElderlyAge > 0 && p.ChildAge >= p.ElderlyAge:
+		return bad("elderly_age (0 to 130) and child_age (0 to 18, below elderly_age)")
+	case p.MaxBindingsPerPatient < 0:
+		return bad("max_bindings_per_patient (0: the default, or ≥ 1)")
 	}
 	return nil
 }
@@ -208,6 +234,7 @@ type Binding struct {
 	PatientsOfAccount int // patients already bound to the account
 	AccountsOfPatient int // accounts the patient is already bound to
 	RecentByAccount   int // bindings the account made within BindingWindow
+	RecentOfPatient   int // bindings of the patient, by any account, within BindingWindow
 }
 
 // CheckBinding reports whether one more binding may be made.
@@ -219,8 +246,33 @@ func (p Policy) CheckBinding(b Binding) error {
 		return fairslot.E(fairslot.Limited, "error.binding.patient_full", "this patient is already bound to %d accounts (limit %d)", b.AccountsOfPatient, p.MaxAccountsPerPatient)
 	case b.RecentByAccount >= p.MaxBindingsPerWindow:
 		return fairslot.E(fairslot.Limited, "error.binding.too_many", "too many binding changes; at most %d per %s", p.MaxBindingsPerWindow, time.Duration(p.BindingWindow))
+	case b.RecentOfPatient >= p.PatientBindingsPerWindow():
+		return fairslot.E(fairslot.Limited, "error.binding.patient_too_often", "this patient was bound too often lately; at most %d per %s", p.PatientBindingsPerWindow(), time.Duration(p.BindingWindow))
 	}
 	return nil
+}
+
+// Age is the age in whole years on today of someone born on birth (both
+// dates, read as calendar dates).
+func Age(birth, today time.Time) int {
+	age := today.Year() - birth.Year()
+	if today.Month() < birth.Month() || today.Month() == birth.Month() && today.Day() < birth.Day() {
+		age--
+	}
+	return age
+}
+
+// AgePriority is the priority group a birth date puts a patient in on
+// today: "elderly", "child" or "".
+func (p Policy) AgePriority(birth, today time.Time) string {
+	age := Age(birth, today)
+	switch {
+	case p.ElderlyAge > 0 && age >= p.ElderlyAge:
+		return "elderly"
+	case p.ChildAge > 0 && age >= 0 && age <= p.ChildAge:
+		return "child"
+	}
+	return ""
 }
 
 // CheckCancel reports whether a patient may cancel booking b of session s at now.

@@ -90,6 +90,24 @@ func (m *Memory) Peek(key string, now time.Time) (ok bool, retryAfter time.Durat
 	return ok, retryAfter
 }
 
+// Remaining reports how many requests for key Allow would take at now
+// before refusing one, spending nothing.
+func (m *Memory) Remaining(key string, now time.Time) int {
+	s := m.keys.shard(key)
+	s.mu.Lock()
+	stored, known := s.m[key]
+	s.mu.Unlock()
+	tat := now
+	if known && time.Unix(0, stored).After(now) {
+		tat = time.Unix(0, stored)
+	}
+	ahead := tat.Sub(now)
+	if ahead > m.limit.tolerance() {
+		return 0
+	}
+	return int((m.limit.tolerance()-ahead)/m.limit.interval()) + 1
+}
+
 // Len reports how many keys the limiter remembers.
 func (m *Memory) Len() int { return m.keys.Len() }
 

@@ -178,9 +178,7 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 	s.patientAccessRoutes(h) // access.go
 	s.privacyRoutes(h)       // privacy.go
 	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
-	h("POST /api/v1/patients", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.PatientInput) (fairslot.Patient, error) {
-		return s.App.BindPatient(r.Context(), a, in)
-	}))
+	s.bindingRoutes(h) // binding.go
 	h("GET /api/v1/bookings", withActor(s, list("bookings", s.App.Bookings)))
 	h("POST /api/v1/bookings", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.HoldInput) (app.BookingView, error) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
@@ -266,6 +264,9 @@ func (s *Server) staffRoutes(h func(string, handler)) {
 	s.accessRoutes(h)    // access.go
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
+	}))
+	h("POST /api/v1/staff/bindings", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.DeskBindInput) (fairslot.Patient, error) {
+		return s.App.DeskBind(r.Context(), a, in)
 	}))
 	h("POST /api/v1/staff/walk-ins", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.WalkInInput) (app.CheckInResult, error) {
 		return s.App.WalkIn(r.Context(), a, in)

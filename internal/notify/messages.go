@@ -29,6 +29,12 @@ const (
 	// rank, of.
 	KeyDrawLost    = "draw_lost"    // and put on the session's waitlist
 	KeyDrawSkipped = "draw_skipped" // the booking rules did not allow this patient a place
+	// Binding (issue 13 item 1): the code that proves an identity, to its
+	// phone on record; and, to its phone on record and its holders, that it
+	// was bound to another account or removed from one.
+	KeyBindingCode     = "binding_code"     // params: code, name (masked)
+	KeyIdentityBound   = "identity_bound"   // params: name (masked)
+	KeyIdentityUnbound = "identity_unbound" // params: name (masked)
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -52,6 +58,9 @@ var catalogue = map[string]map[string]string{
 			"You are on the waitlist: if a place is freed, we will offer it to you by message.",
 		KeyDrawSkipped: "fairslot draw result: {{.name}} could not be given a place with {{.doctor}} ({{.department}}) on {{.date}}: " +
 			"the booking rules did not allow it (for example another booking that day). See My bookings.",
+		KeyBindingCode:     "Someone asks to add {{.name}} as a patient to their fairslot account. If it is you or your family, the code is {{.code}} (valid 10 minutes). If not, ignore this message and never share the code.",
+		KeyIdentityBound:   "{{.name}} was added as a patient to another fairslot account. If you did not expect this, call the hospital's registration desk.",
+		KeyIdentityUnbound: "{{.name}} was removed from a fairslot account. Bookings and limits stay with the patient.",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -64,6 +73,9 @@ var catalogue = map[string]map[string]string{
 			"您已进入候补，如有号源释放，我们会发消息通知您。",
 		KeyDrawSkipped: "fairslot 抽签结果：{{.name}}未能获得 {{.date}} {{.doctor}}（{{.department}}）的号源：" +
 			"不符合预约规则（例如当天已有其他预约）。详见“我的预约”。",
+		KeyBindingCode:     "有人申请将{{.name}}添加为其 fairslot 账户的就诊人。如果是您本人或家人，验证码是 {{.code}}（10 分钟内有效）。如果不是，请忽略本短信，切勿把验证码告诉他人。",
+		KeyIdentityBound:   "{{.name}}已被添加为另一个 fairslot 账户的就诊人。如非您本人所为，请致电医院挂号处。",
+		KeyIdentityUnbound: "{{.name}}已从一个 fairslot 账户中移除。预约记录和限制仍随就诊人保留。",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -76,6 +88,9 @@ var catalogue = map[string]map[string]string{
 			"Bạn đã vào danh sách chờ: nếu có chỗ trống, chúng tôi sẽ nhắn tin mời bạn.",
 		KeyDrawSkipped: "Kết quả bốc thăm fairslot: {{.name}} không thể nhận chỗ với {{.doctor}} ({{.department}}) ngày {{.date}}: " +
 			"quy định đặt lịch không cho phép (ví dụ đã có lịch hẹn khác trong ngày). Xem Lịch hẹn của tôi.",
+		KeyBindingCode:     "Có người yêu cầu thêm {{.name}} làm người bệnh vào tài khoản fairslot của họ. Nếu đó là bạn hoặc người nhà, mã là {{.code}} (hiệu lực 10 phút). Nếu không, hãy bỏ qua tin nhắn này và không chia sẻ mã cho ai.",
+		KeyIdentityBound:   "{{.name}} đã được thêm làm người bệnh vào một tài khoản fairslot khác. Nếu bạn không biết việc này, hãy gọi quầy đăng ký của bệnh viện.",
+		KeyIdentityUnbound: "{{.name}} đã được gỡ khỏi một tài khoản fairslot. Lịch hẹn và giới hạn vẫn gắn với người bệnh.",
 	},
 }
 

@@ -95,13 +95,15 @@ func (t *tx) BindingCounts(ctx context.Context, accountID, patientID int64, sinc
 	err := t.tx.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM bindings WHERE account_id = $1),
 		(SELECT count(*) FROM bindings WHERE patient_id = $2),
-		(SELECT count(*) FROM bindings WHERE account_id = $1 AND created_ms >= $3)`,
-		accountID, patientID, ms(since)).Scan(&b.PatientsOfAccount, &b.AccountsOfPatient, &b.RecentByAccount)
+		(SELECT count(*) FROM binding_events WHERE account_id = $1 AND kind = 'bind' AND at_ms >= $3),
+		(SELECT count(*) FROM binding_events WHERE patient_id = $2 AND kind = 'bind' AND at_ms >= $3)`,
+		accountID, patientID, ms(since)).Scan(&b.PatientsOfAccount, &b.AccountsOfPatient, &b.RecentByAccount, &b.RecentOfPatient)
 	return b, err
 }
 
 // Bind locks the account, then the patient (always in that order), and
-// inserts the binding only while every limit holds.
+// inserts the binding only while every limit holds, recording it among the
+// binding events the window limits count.
 func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits, since time.Time) error {
 	if err := t.lock(ctx, lockAccount, b.AccountID); err != nil {
 		return err
@@ -109,12 +111,17 @@ func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits,
 	if err := t.lock(ctx, lockPatient, b.PatientID); err != nil {
 		return err
 	}
+	perPatient := l.RecentPerPatient
+	if perPatient <= 0 {
+		perPatient = 1 << 30
+	}
 	n, err := t.exec(ctx, `INSERT INTO bindings (account_id, patient_id, created_ms)
 		SELECT $1, $2, $3 WHERE
 			(SELECT count(*) FROM bindings WHERE account_id = $1) < $4 AND
 			(SELECT count(*) FROM bindings WHERE patient_id = $2) < $5 AND
-			(SELECT count(*) FROM bindings WHERE account_id = $1 AND created_ms >= $6) < $7`,
-		b.AccountID, b.PatientID, ms(b.CreatedAt), l.PatientsPerAccount, l.AccountsPerPatient, ms(since), l.RecentPerAccount)
+			(SELECT count(*) FROM binding_events WHERE account_id = $1 AND kind = 'bind' AND at_ms >= $6) < $7 AND
+			(SELECT count(*) FROM binding_events WHERE patient_id = $2 AND kind = 'bind' AND at_ms >= $6) < $8`,
+		b.AccountID, b.PatientID, ms(b.CreatedAt), l.PatientsPerAccount, l.AccountsPerPatient, ms(since), l.RecentPerAccount, perPatient)
 	if isUnique(err, "bindings_pkey") {
 		return fairslot.Errorf(fairslot.Conflict, "this patient is already bound to the account")
 	}
@@ -124,7 +131,70 @@ func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits,
 	if n == 0 {
 		return fairslot.Errorf(fairslot.Limited, "binding limit reached")
 	}
+	_, err = t.exec(ctx, `INSERT INTO binding_events (account_id, patient_id, kind, at_ms) VALUES ($1, $2, 'bind', $3)`, b.AccountID, b.PatientID, ms(b.CreatedAt))
+	return err
+}
+
+// Unbind locks as Bind does, so a binding and an unbinding of one patient
+// are counted in order.
+func (t *tx) Unbind(ctx context.Context, accountID, patientID int64, at time.Time) error {
+	if err := t.lock(ctx, lockAccount, accountID); err != nil {
+		return err
+	}
+	if err := t.lock(ctx, lockPatient, patientID); err != nil {
+		return err
+	}
+	var id *int64
+	if err := t.tx.QueryRow(ctx, `SELECT unbind($1, $2, $3)`, accountID, patientID, ms(at)).Scan(&id); err != nil {
+		return err
+	}
+	if id == nil {
+		return fairslot.Errorf(fairslot.NotFound, "this patient is not bound to the account")
+	}
 	return nil
+}
+
+func (t *tx) Holders(ctx context.Context, patientID int64) ([]int64, error) {
+	return all(ctx, t, func(r pgx.Rows) (id int64, err error) { return id, r.Scan(&id) },
+		`SELECT account_id FROM bindings WHERE patient_id = $1 ORDER BY created_ms, account_id`, patientID)
+}
+
+// SetPatientPhone sets the phone on record of a patient that has none; it
+// never changes one.
+func (t *tx) SetPatientPhone(ctx context.Context, patientID int64, phoneIndex, phoneSealed []byte) error {
+	var id *int64
+	if err := t.tx.QueryRow(ctx, `SELECT set_patient_phone($1, $2, $3)`, patientID, phoneIndex, phoneSealed).Scan(&id); err != nil {
+		return err
+	}
+	if id == nil {
+		return fairslot.Errorf(fairslot.Conflict, "the patient has a phone on record")
+	}
+	return nil
+}
+
+func (t *tx) CreateBindingCode(ctx context.Context, c *storage.BindingCode) (err error) {
+	c.ID, err = t.id(ctx, `INSERT INTO binding_codes (account_id, patient_id, code_hash, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		c.AccountID, c.PatientID, c.CodeHash, ms(c.ExpiresAt), ms(c.CreatedAt))
+	return err
+}
+
+func (t *tx) BindingCodesSince(ctx context.Context, patientID int64, since time.Time) (n int, err error) {
+	return n, t.tx.QueryRow(ctx, `SELECT count(*) FROM binding_codes WHERE patient_id = $1 AND created_ms >= $2`, patientID, ms(since)).Scan(&n)
+}
+
+func (t *tx) LatestBindingCode(ctx context.Context, accountID, patientID int64, now time.Time) (storage.BindingCode, error) {
+	c := storage.BindingCode{AccountID: accountID, PatientID: patientID}
+	var exp, created int64
+	err := one(t.tx.QueryRow(ctx, `SELECT id, code_hash, attempts, expires_ms, created_ms FROM binding_codes
+		WHERE account_id = $1 AND patient_id = $2 AND NOT used AND expires_ms > $3 ORDER BY created_ms DESC, id DESC LIMIT 1`, accountID, patientID, ms(now)),
+		"binding code", &c.ID, &c.CodeHash, &c.Attempts, &exp, &created)
+	c.ExpiresAt, c.CreatedAt = t.at(exp), t.at(created)
+	return c, err
+}
+
+func (t *tx) UpdateBindingCode(ctx context.Context, id int64, attempts int, used bool) error {
+	_, err := t.exec(ctx, `SELECT update_binding_code($1, $2, $3)`, id, attempts, used)
+	return err
 }
 
 func (t *tx) CreateLoginCode(ctx context.Context, c *storage.LoginCode) (err error) {

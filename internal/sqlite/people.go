@@ -95,20 +95,28 @@ func (t *tx) BindingCounts(ctx context.Context, accountID, patientID int64, sinc
 	err := t.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM bindings WHERE account_id = ?),
 		(SELECT count(*) FROM bindings WHERE patient_id = ?),
-		(SELECT count(*) FROM bindings WHERE account_id = ? AND created_ms >= ?)`,
-		accountID, patientID, accountID, ms(since)).Scan(&b.PatientsOfAccount, &b.AccountsOfPatient, &b.RecentByAccount)
+		(SELECT count(*) FROM binding_events WHERE account_id = ? AND kind = 'bind' AND at_ms >= ?),
+		(SELECT count(*) FROM binding_events WHERE patient_id = ? AND kind = 'bind' AND at_ms >= ?)`,
+		accountID, patientID, accountID, ms(since), patientID, ms(since)).Scan(&b.PatientsOfAccount, &b.AccountsOfPatient, &b.RecentByAccount, &b.RecentOfPatient)
 	return b, err
 }
 
-// Bind inserts the binding only while every limit holds, in one statement.
+// Bind inserts the binding only while every limit holds, in one statement,
+// and records it among the binding events the window limits count.
 func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits, since time.Time) error {
+	perPatient := l.RecentPerPatient
+	if perPatient <= 0 {
+		perPatient = 1 << 30
+	}
 	res, err := t.exec(ctx, `INSERT INTO bindings (account_id, patient_id, created_ms)
 		SELECT ?, ?, ? WHERE
 			(SELECT count(*) FROM bindings WHERE account_id = ?) < ? AND
 			(SELECT count(*) FROM bindings WHERE patient_id = ?) < ? AND
-			(SELECT count(*) FROM bindings WHERE account_id = ? AND created_ms >= ?) < ?`,
+			(SELECT count(*) FROM binding_events WHERE account_id = ? AND kind = 'bind' AND at_ms >= ?) < ? AND
+			(SELECT count(*) FROM binding_events WHERE patient_id = ? AND kind = 'bind' AND at_ms >= ?) < ?`,
 		b.AccountID, b.PatientID, ms(b.CreatedAt),
-		b.AccountID, l.PatientsPerAccount, b.PatientID, l.AccountsPerPatient, b.AccountID, ms(since), l.RecentPerAccount)
+		b.AccountID, l.PatientsPerAccount, b.PatientID, l.AccountsPerPatient, b.AccountID, ms(since), l.RecentPerAccount,
+		b.PatientID, ms(since), perPatient)
 	if isUnique(err, "bindings.") {
 		return fairslot.Errorf(fairslot.Conflict, "this patient is already bound to the account")
 	}
@@ -118,7 +126,68 @@ func (t *tx) Bind(ctx context.Context, b fairslot.Binding, l storage.BindLimits,
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return fairslot.Errorf(fairslot.Limited, "binding limit reached")
 	}
+	_, err = t.exec(ctx, `INSERT INTO binding_events (account_id, patient_id, kind, at_ms) VALUES (?, ?, 'bind', ?)`, b.AccountID, b.PatientID, ms(b.CreatedAt))
+	return err
+}
+
+func (t *tx) Unbind(ctx context.Context, accountID, patientID int64, at time.Time) error {
+	res, err := t.exec(ctx, `DELETE FROM bindings WHERE account_id = ? AND patient_id = ?`, accountID, patientID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fairslot.Errorf(fairslot.NotFound, "this patient is not bound to the account")
+	}
+	_, err = t.exec(ctx, `INSERT INTO binding_events (account_id, patient_id, kind, at_ms) VALUES (?, ?, 'unbind', ?)`, accountID, patientID, ms(at))
+	return err
+}
+
+func (t *tx) Holders(ctx context.Context, patientID int64) ([]int64, error) {
+	return all(ctx, t, func(r *sql.Rows) (id int64, err error) { return id, r.Scan(&id) },
+		`SELECT account_id FROM bindings WHERE patient_id = ? ORDER BY created_ms, account_id`, patientID)
+}
+
+// SetPatientPhone sets the phone on record of a patient that has none; it
+// never changes one.
+func (t *tx) SetPatientPhone(ctx context.Context, patientID int64, phoneIndex, phoneSealed []byte) error {
+	res, err := t.exec(ctx, `UPDATE patients SET phone_index = ?, phone_sealed = ?
+		WHERE id = ? AND (phone_sealed IS NULL OR length(phone_sealed) = 0)`, phoneIndex, phoneSealed, patientID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fairslot.Errorf(fairslot.Conflict, "the patient has a phone on record")
+	}
 	return nil
+}
+
+func (t *tx) CreateBindingCode(ctx context.Context, c *storage.BindingCode) (err error) {
+	c.ID, err = t.insert(ctx, `INSERT INTO binding_codes (account_id, patient_id, code_hash, expires_ms, created_ms) VALUES (?, ?, ?, ?, ?)`,
+		c.AccountID, c.PatientID, c.CodeHash, ms(c.ExpiresAt), ms(c.CreatedAt))
+	return err
+}
+
+func (t *tx) BindingCodesSince(ctx context.Context, patientID int64, since time.Time) (n int, err error) {
+	return n, t.queryRow(ctx, `SELECT count(*) FROM binding_codes WHERE patient_id = ? AND created_ms >= ?`, patientID, ms(since)).Scan(&n)
+}
+
+func (t *tx) LatestBindingCode(ctx context.Context, accountID, patientID int64, now time.Time) (storage.BindingCode, error) {
+	c := storage.BindingCode{AccountID: accountID, PatientID: patientID}
+	var exp, created int64
+	err := one(t.queryRow(ctx, `SELECT id, code_hash, attempts, expires_ms, created_ms FROM binding_codes
+		WHERE account_id = ? AND patient_id = ? AND used = 0 AND expires_ms > ? ORDER BY created_ms DESC, id DESC LIMIT 1`, accountID, patientID, ms(now)),
+		"binding code", &c.ID, &c.CodeHash, &c.Attempts, &exp, &created)
+	c.ExpiresAt, c.CreatedAt = t.at(exp), t.at(created)
+	return c, err
+}
+
+func (t *tx) UpdateBindingCode(ctx context.Context, id int64, attempts int, used bool) error {
+	_, err := t.exec(ctx, `UPDATE binding_codes SET attempts = ?, used = ? WHERE id = ?`, attempts, used, id)
+	return err
 }
 
 func (t *tx) CreateLoginCode(ctx context.Context, c *storage.LoginCode) (err error) {

@@ -87,6 +87,24 @@ type Tx interface {
 	// would be broken (bindings made at or after since count as recent).
 	Bind(ctx context.Context, b fairslot.Binding, l BindLimits, since time.Time) error
 	BindingCounts(ctx context.Context, accountID, patientID int64, since time.Time) (booking.Binding, error)
+	// Unbind removes an account's binding to a patient (NotFound if none).
+	// The binding's history stays: the window limits count bindings made,
+	// not bindings held, so unbinding gives no binding back.
+	Unbind(ctx context.Context, accountID, patientID int64, at time.Time) error
+	// Holders lists the accounts a patient is bound to, oldest binding first.
+	Holders(ctx context.Context, patientID int64) ([]int64, error)
+	// SetPatientPhone sets a patient's phone on record.
+	SetPatientPhone(ctx context.Context, patientID int64, phoneIndex, phoneSealed []byte) error
+	// Binding codes are the one-time codes that prove an identity to bind
+	// it, sent to its phone on record.
+	CreateBindingCode(ctx context.Context, c *BindingCode) error
+	// BindingCodesSince counts the codes sent for a patient since a time,
+	// from any account.
+	BindingCodesSince(ctx context.Context, patientID int64, since time.Time) (int, error)
+	// LatestBindingCode returns an account's newest unused, unexpired code
+	// for a patient: NotFound if none.
+	LatestBindingCode(ctx context.Context, accountID, patientID int64, now time.Time) (BindingCode, error)
+	UpdateBindingCode(ctx context.Context, id int64, attempts int, used bool) error
 
 	// Logins.
 	CreateLoginCode(ctx context.Context, c *LoginCode) error
@@ -296,6 +314,19 @@ type PatientRecord struct {
 // BindLimits are the binding limits the database enforces.
 type BindLimits struct {
 	PatientsPerAccount, AccountsPerPatient, RecentPerAccount int
+	// RecentPerPatient bounds the bindings of one patient made within the
+	// window, by any accounts (0: no bound).
+	RecentPerPatient int
+}
+
+// BindingCode is a one-time code that proves an identity for binding it to
+// an account, stored hashed.
+type BindingCode struct {
+	ID                   int64
+	AccountID, PatientID int64
+	CodeHash             []byte
+	Attempts             int
+	ExpiresAt, CreatedAt time.Time
 }
 
 // HistoryQuery selects the history the rules need: active bookings in the

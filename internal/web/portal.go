@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +28,8 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	h("GET /me", p.patient(p.me))
 	p.rightsRoutes(h) // rights.go
 	h("POST /me/patients", p.patient(p.bindPatient))
+	h("POST /me/patients/proof", p.patient(p.proveBinding)) // binding.go
+	h("POST /me/patients/{id}/unbind", p.patient(p.unbind))
 	h("POST /sessions/{id}/book", p.patient(p.book))
 	h("POST /sessions/{id}/enter", p.patient(p.forPatient(func(ctx context.Context, a app.Actor, session, patient int64) error {
 		_, err := p.API.App.EnterDraw(ctx, a, app.EntryInput{SessionID: session, PatientID: patient})
@@ -260,7 +263,12 @@ func patientInput(r *http.Request) app.PatientInput {
 // bindPatient adds a patient; a refusal shows /me again with the form
 // filled in as sent and the reason beside its field.
 func (p *Pages) bindPatient(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	if _, err := p.API.App.BindPatient(r.Context(), a, patientInput(r)); err != nil {
+	in := patientInput(r)
+	_, err := p.API.App.BindPatient(r.Context(), a, in)
+	if errors.Is(err, app.ErrProofSent) {
+		return p.render(w, r, http.StatusAccepted, "bindproof", "binding.title", bindProofPage{Name: in.Name, IDType: in.IDType, IDNumber: in.IDNumber})
+	}
+	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.me(w, r, a) })
 	}
 	return see(w, r, "/me")

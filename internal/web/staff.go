@@ -34,6 +34,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
 	}))
 	h("POST /staff/desk", p.staff(p.lookup))
+	h("POST /staff/desk/bind", p.staff(p.deskBind)) // binding.go
 	h("GET /staff/sessions/{id}", p.staff(p.room))
 	h("POST /staff/sessions/{id}/call-next", p.staff(p.roomAction(func(r *http.Request, a app.Actor, session, _ int64) error {
 		_, err := p.API.App.CallNext(r.Context(), a, session)
@@ -151,7 +152,8 @@ type deskPage struct {
 	Reasons   []access.Reason
 	Found     []app.BookingView
 	Searched  bool
-	CanReveal bool // the reveal form beside each booking found (reveal.go)
+	CanReveal bool   // the reveal form beside each booking found (reveal.go)
+	Bound     string // the masked name of a patient the desk just bound (binding.go)
 }
 
 func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -268,6 +270,9 @@ type walkInPage struct {
 	Sessions   []app.SessionView
 	IDTypes    []fairslot.IDType
 	Priorities []string
+	// ConfirmPriority shows the priority groups and the reason: to staff
+	// who may confirm them, never to a kiosk (issue 13 item 2).
+	ConfirmPriority bool
 }
 
 func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -275,7 +280,8 @@ func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) 
 	if err != nil {
 		return err
 	}
-	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups})
+	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups,
+		ConfirmPriority: a.Role.Can(fairslot.ActConfirmPriority)})
 }
 
 // walkIn registers a walk-in; a refusal (a wrong ID number, a session
@@ -285,7 +291,7 @@ func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 	var res app.CheckInResult
 	if err == nil {
 		res, err = p.API.App.WalkIn(r.Context(), a, app.WalkInInput{SessionID: session, Patient: patientInput(r),
-			Priority: r.PostFormValue("priority"), Referral: r.PostFormValue("referral") == "on"})
+			Priority: r.PostFormValue("priority"), PriorityReason: r.PostFormValue("priority_reason"), Referral: r.PostFormValue("referral") == "on"})
 	}
 	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.walkInForm(w, r, a) })

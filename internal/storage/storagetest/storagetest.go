@@ -28,6 +28,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Catalogue", testCatalogue},
 		{"Patients", testPatients},
 		{"Bind", testBind},
+		{"UnbindKeepsHistory", testUnbindKeepsHistory},
+		{"BindingCodes", testBindingCodes},
+		{"SetPatientPhone", testSetPatientPhone},
 		{"InsertBooking", testInsertBooking},
 		{"MoveBooking", testMoveBooking},
 		{"LifecycleIsTheVocabularys", testLifecycle},
@@ -311,6 +314,125 @@ func testBind(t *testing.T, s storage.Store) {
 		}
 		if ok, _ := tx.Bound(ctx, a.ID, ps[2].ID); ok {
 			t.Error("Bound reports a binding the limit refused")
+		}
+		return nil
+	})
+}
+
+// testUnbindKeepsHistory: unbinding deletes the binding but not its event,
+// so neither the account's nor the patient's window limit is given back —
+// bind, unbind and bind again is refused once the window's bindings are
+// used up (issue 13 item 1).
+func testUnbindKeepsHistory(t *testing.T, s storage.Store) {
+	ps := newPatients(t, s, 2)
+	a, b, c := newAccount(t, s), newAccount(t, s), newAccount(t, s)
+	l := storage.BindLimits{PatientsPerAccount: 5, AccountsPerPatient: 2, RecentPerAccount: 3, RecentPerPatient: 3}
+	since := base.Add(-time.Hour)
+	bind := func(acct storage.AccountRecord, p storage.PatientRecord) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.Bind(ctx, fairslot.Binding{AccountID: acct.ID, PatientID: p.ID, CreatedAt: base}, l, since)
+		})
+	}
+	unbind := func(acct storage.AccountRecord, p storage.PatientRecord) error {
+		return s.Update(ctx, func(tx storage.Tx) error { return tx.Unbind(ctx, acct.ID, p.ID, base) })
+	}
+	wantKind(t, "unbinding what is not bound", unbind(a, ps[0]), fairslot.NotFound)
+	for i, step := range []struct {
+		what string
+		err  error
+	}{{"bind a-0", bind(a, ps[0])}, {"unbind a-0", unbind(a, ps[0])}, {"bind a-0 again", bind(a, ps[0])}, {"unbind a-0 again", unbind(a, ps[0])}, {"bind b-0", bind(b, ps[0])}} {
+		if step.err != nil {
+			t.Fatalf("step %d, %s: %v", i, step.what, step.err)
+		}
+	}
+	// Patient 0 was bound three times in the window: a fourth, by a fresh
+	// account, is refused though it holds only one binding now.
+	wantKind(t, "a fourth binding of one patient in the window", bind(c, ps[0]), fairslot.Limited)
+	// Account a made two bindings; one more is its third, then none.
+	if err := bind(a, ps[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := unbind(a, ps[1]); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "a fourth binding by one account in the window", bind(a, ps[1]), fairslot.Limited)
+	s.View(ctx, func(tx storage.Tx) error {
+		cnt, err := tx.BindingCounts(ctx, a.ID, ps[0].ID, since)
+		if err != nil || cnt.PatientsOfAccount != 0 || cnt.AccountsOfPatient != 1 || cnt.RecentByAccount != 3 || cnt.RecentOfPatient != 3 {
+			t.Errorf("BindingCounts = %+v, %v; want 0 held, 1 holder, 3 recent by the account, 3 recent of the patient", cnt, err)
+		}
+		h, err := tx.Holders(ctx, ps[0].ID)
+		if err != nil || len(h) != 1 || h[0] != b.ID {
+			t.Errorf("Holders = %v, %v; want [%d]", h, err, b.ID)
+		}
+		if ok, _ := tx.Bound(ctx, a.ID, ps[0].ID); ok {
+			t.Error("Bound after unbinding")
+		}
+		return nil
+	})
+	// Outside the window the history no longer counts.
+	later := base.Add(2 * time.Hour)
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Bind(ctx, fairslot.Binding{AccountID: c.ID, PatientID: ps[0].ID, CreatedAt: later}, l, later.Add(-time.Hour))
+	})
+	if err != nil {
+		t.Errorf("a binding after the window: %v", err)
+	}
+}
+
+func testBindingCodes(t *testing.T, s storage.Store) {
+	ps := newPatients(t, s, 1)
+	a, b := newAccount(t, s), newAccount(t, s)
+	mk := func(acct storage.AccountRecord, at time.Time) storage.BindingCode {
+		c := storage.BindingCode{AccountID: acct.ID, PatientID: ps[0].ID, CodeHash: random(32), ExpiresAt: at.Add(5 * time.Minute), CreatedAt: at}
+		update(t, s, func(tx storage.Tx) error { return tx.CreateBindingCode(ctx, &c) })
+		return c
+	}
+	first := mk(a, base)
+	second := mk(a, base.Add(time.Second))
+	mk(b, base.Add(2*time.Second))
+	s.View(ctx, func(tx storage.Tx) error {
+		if n, err := tx.BindingCodesSince(ctx, ps[0].ID, base); err != nil || n != 3 {
+			t.Errorf("BindingCodesSince = %d, %v; want 3 (from any account)", n, err)
+		}
+		got, err := tx.LatestBindingCode(ctx, a.ID, ps[0].ID, base.Add(time.Minute))
+		if err != nil || got.ID != second.ID || !bytes.Equal(got.CodeHash, second.CodeHash) {
+			t.Errorf("LatestBindingCode = %+v, %v; want the account's newest %d", got, err, second.ID)
+		}
+		_, err = tx.LatestBindingCode(ctx, a.ID, ps[0].ID, base.Add(10*time.Minute))
+		wantKind(t, "an expired code", err, fairslot.NotFound)
+		return nil
+	})
+	update(t, s, func(tx storage.Tx) error { return tx.UpdateBindingCode(ctx, second.ID, 1, true) })
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.LatestBindingCode(ctx, a.ID, ps[0].ID, base.Add(time.Minute))
+		if err != nil || got.ID != first.ID {
+			t.Errorf("after the newest was used: LatestBindingCode = %+v, %v; want %d", got, err, first.ID)
+		}
+		return nil
+	})
+	update(t, s, func(tx storage.Tx) error { return tx.UpdateBindingCode(ctx, first.ID, 3, false) })
+	s.View(ctx, func(tx storage.Tx) error {
+		if got, err := tx.LatestBindingCode(ctx, a.ID, ps[0].ID, base.Add(time.Minute)); err != nil || got.Attempts != 3 {
+			t.Errorf("attempts = %+v, %v; want 3", got, err)
+		}
+		return nil
+	})
+}
+
+// testSetPatientPhone: a phone on record is set once and never replaced —
+// it is where a binding's proof is sent.
+func testSetPatientPhone(t *testing.T, s storage.Store) {
+	p := storage.PatientRecord{Ref: fmt.Sprintf("%x", random(8)), IDType: fairslot.IDPassport, IDIndex: random(16), IDSealed: random(20), NameSealed: random(20), CreatedAt: base}
+	update(t, s, func(tx storage.Tx) error { return tx.CreatePatient(ctx, &p) })
+	idx, sealed := random(16), random(30)
+	update(t, s, func(tx storage.Tx) error { return tx.SetPatientPhone(ctx, p.ID, idx, sealed) })
+	err := s.Update(ctx, func(tx storage.Tx) error { return tx.SetPatientPhone(ctx, p.ID, random(16), random(30)) })
+	wantKind(t, "replacing a phone on record", err, fairslot.Conflict)
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.Patient(ctx, p.ID)
+		if err != nil || !bytes.Equal(got.PhoneIndex, idx) || !bytes.Equal(got.PhoneSealed, sealed) {
+			t.Errorf("the phone on record = %x, %v; want the first one set", got.PhoneIndex, err)
 		}
 		return nil
 	})
