@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fairslot/fairslot/internal/privacy"
+
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
@@ -42,7 +44,8 @@ func (b *browserRun) patientLogin(t *testing.T, ctx context.Context, lang, phone
 	do(t, ctx, "ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone),
 		click(`form[action="/login/code"] button`, "#code"))
 	do(t, ctx, "log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, phone)),
-		click(`form[action="/login"] button`, "body.page-me"))
+		click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
+	pastConsent(t, ctx)
 }
 
 // bindOverAPI logs phone in over the API and binds a new identity to it.
@@ -71,6 +74,9 @@ func (b *browserRun) bindOverAPI(t *testing.T, phone, name, id string) {
 	token, _ := out["token"].(string)
 	if code != 200 || token == "" {
 		t.Fatalf("the holder's login: %d %v", code, out)
+	}
+	if code, out := post("/api/v1/privacy/consent", token, `{"version":"`+privacy.NoticeVersion+`","lang":"zh-CN"}`); code != 201 {
+		t.Fatalf("the holder's consent to the privacy notice: %d %v", code, out)
 	}
 	if code, out := post("/api/v1/patients", token, `{"name":"`+name+`","id_type":"cn_resident","id_number":"`+id+`"}`); code != 201 {
 		t.Fatalf("the holder binds: %d %v", code, out)

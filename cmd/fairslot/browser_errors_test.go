@@ -57,7 +57,8 @@ func TestBrowserErrorsInline(t *testing.T) {
 			}
 			b.page(t, ctx, lang, "login-wrong-code", true)
 			do(t, ctx, "the right code", chromedp.SendKeys(chromedp.CSS("#code"), code),
-				click(`form[action="/login"] button.primary`, "body.page-me"))
+				click(`form[action="/login"] button.primary`, "body.page-me, body.page-consent"))
+			pastConsent(t, ctx)
 
 			// An invalid ID number: /me again, translated, the input kept.
 			first := "11010519800101123"

@@ -66,7 +66,8 @@ func TestBrowserOfferAndDrawMessages(t *testing.T) {
 		do(t, p.tab, lang+": open the login page", chromedp.Navigate(s.url+"/login"),
 			click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
 		do(t, p.tab, lang+": ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), p.phone), click(`form[action="/login/code"] button`, "#code"))
-		do(t, p.tab, lang+": log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, p.phone)), click(`form[action="/login"] button`, "body.page-me"))
+		do(t, p.tab, lang+": log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, p.phone)), click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
+		pastConsent(t, p.tab)
 		do(t, p.tab, lang+": add a patient", chromedp.SendKeys(chromedp.CSS("#name"), "陈小"+[]string{"一", "二", "三"}[i]),
 			chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), residentIDForTest(950+i)),
 			click(`form[action="/me/patients"] button`, "body.page-me"))

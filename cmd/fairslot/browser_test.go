@@ -368,6 +368,15 @@ func (b *browserRun) journey(t *testing.T, browser context.Context, lang string,
 	}
 }
 
+// pastConsent accepts the privacy notice when a first login landed on it,
+// and waits for /me.
+func pastConsent(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if value(t, ctx, "the page after logging in", chromedp.Evaluate[bool](`!!document.querySelector("body.page-consent")`)) {
+		do(t, ctx, "accept the privacy notice", click(`#accept`, "body.page-me"))
+	}
+}
+
 // staffLogin logs a staff tab in, in the journey's language.
 func (b *browserRun) staffLogin(t *testing.T, ctx context.Context, lang, user string) {
 	do(t, ctx, "staff login", chromedp.Navigate(b.s.url+"/staff/login"),
