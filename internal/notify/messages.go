@@ -3,8 +3,12 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"text/template"
+	"time"
+
+	"github.com/fairslot/fairslot/internal/localdate"
 )
 
 // Body is what an outbox row's sealed body holds: a message key, the
@@ -131,8 +135,22 @@ func (b Body) Text() (string, error) {
 		return "", fmt.Errorf("no message %q", b.Key)
 	}
 	var s strings.Builder
-	if err := t.Execute(&s, b.Params); err != nil {
+	if err := t.Execute(&s, localDates(b.Lang, b.Params)); err != nil {
 		return "", fmt.Errorf("message %q: %w", b.Key, err)
 	}
 	return s.String(), nil
+}
+
+// localDates returns params with the dates written as the message's
+// language writes them (localdate): "date" (YYYY-MM-DD) and "pay_by"
+// (YYYY-MM-DD HH:MM, the hospital's time), as the pages show them.
+func localDates(lang string, params map[string]string) map[string]string {
+	out := maps.Clone(params)
+	if d, err := time.Parse(time.DateOnly, params["date"]); err == nil {
+		out["date"] = localdate.Day(lang, d)
+	}
+	if t, err := time.Parse("2006-01-02 15:04", params["pay_by"]); err == nil {
+		out["pay_by"] = localdate.Stamp(lang, t)
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/text/currency"
+
+	"github.com/fairslot/fairslot/internal/localdate"
 )
 
 // Local formats (issue 13 item 9): dates, times and money as each language
@@ -55,18 +57,7 @@ func (h Hospital) location() *time.Location {
 
 // Day writes a date (weekday included) as the locale does: 2026年12月1日
 // 星期二, Thứ Ba, 01/12/2026, Tue 1 Dec 2026.
-func (l *Locale) Day(t time.Time) string {
-	t = t.In(l.loc)
-	wd := l.T(fmt.Sprintf("date.weekday.%d", int(t.Weekday())))
-	switch l.Code {
-	case "zh-CN":
-		return fmt.Sprintf("%d年%d月%d日 %s", t.Year(), int(t.Month()), t.Day(), wd)
-	case "vi":
-		return fmt.Sprintf("%s, %02d/%02d/%d", wd, t.Day(), int(t.Month()), t.Year())
-	default:
-		return fmt.Sprintf("%s %d %s %d", wd, t.Day(), t.Month().String()[:3], t.Year())
-	}
-}
+func (l *Locale) Day(t time.Time) string { return localdate.Day(l.Code, t.In(l.loc)) }
 
 // Stamp is Day and the time of day (24-hour, as all three languages write
 // it on a hospital's notices).

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -48,9 +47,6 @@ func TestCatalogueCoversThePages(t *testing.T) {
 		fairslot.Limited, fairslot.Gone, fairslot.TooLarge, fairslot.Unavailable, fairslot.ChallengeRequired, fairslot.Internal} {
 		add("kind", string(k))
 		dynamic = append(dynamic, fairslot.KindKey(k))
-	}
-	for d := range 7 {
-		add("date.weekday", strconv.Itoa(d))
 	}
 	add("mode", string(fairslot.FirstCome), string(fairslot.Draw))
 	add("outcome", string(fairslot.Won), string(fairslot.Lost), string(fairslot.Skipped))

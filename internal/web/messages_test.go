@@ -9,6 +9,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/localdate"
 	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -96,14 +97,14 @@ func TestDrawAndOfferMessages(t *testing.T) {
 		}
 		masked := string([]rune(p.name)[:1]) + "*"
 		m := msgs[0]
-		if !strings.Contains(m, masked) || strings.Contains(m, p.name) || strings.Contains(m, p.phone) || strings.Contains(m, "2026-12-12") == false || strings.Contains(m, "Dr New") == false {
+		if !strings.Contains(m, masked) || strings.Contains(m, p.name) || strings.Contains(m, p.phone) || !strings.Contains(m, localdate.Day(p.lang, time.Date(2026, 12, 12, 0, 0, 0, 0, time.UTC))) || strings.Contains(m, "Dr New") == false {
 			t.Errorf("%s's draw message names the patient other than %s, or lacks the session: %q", p.name, masked, m)
 		}
 		w := words[p.lang]
 		switch {
 		case strings.Contains(m, w.won) && !strings.Contains(m, w.lost):
 			winner.phone, winner.lang = p.phone, p.lang
-			if !strings.Contains(m, "14:00–14:30") || !strings.Contains(m, "2026-12-10 1") {
+			if !strings.Contains(m, "14:00–14:30") || !strings.Contains(m, localdate.Day(p.lang, time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))+" 1") {
 				t.Errorf("the win message lacks the place's time or the pay-by time: %q", m)
 			}
 		case strings.Contains(m, w.lost):
@@ -135,7 +136,7 @@ func TestDrawAndOfferMessages(t *testing.T) {
 			if err != nil || len(ws) != 1 || ws[0].Offer == nil {
 				t.Fatalf("the offered waitlist place: %+v %v", ws, err)
 			}
-			payBy := ws[0].Offer.PayBy.In(loc).Format("2006-01-02 15:04")
+			payBy := localdate.Stamp(p.lang, ws[0].Offer.PayBy.In(loc))
 			if !strings.Contains(m, words[p.lang].offer) || !strings.Contains(m, payBy) || !strings.Contains(m, "14:00–14:30") || strings.Contains(m, p.name) {
 				t.Errorf("%s's offer message (%s, pay by %s): %q", p.name, p.lang, payBy, m)
 			}

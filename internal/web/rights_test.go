@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/privacy"
 )
 
@@ -39,7 +40,8 @@ func TestRightsPages(t *testing.T) {
 		t.Fatalf("the consent page in Vietnamese: %d\n%s", status, body)
 	}
 	// Binding straight away (an old form, a script) is sent to consent too.
-	bind := url.Values{"name": {"张三"}, "id_type": {"cn_resident"}, "id_number": {"11010519491231002X"}}
+	first := "11010519800101777" // an identity nobody holds: bound at once, no proof
+	bind := url.Values{"name": {"张三"}, "id_type": {"cn_resident"}, "id_number": {first + string(fairslot.ResidentCheckDigit(first))}}
 	if status, loc, _ := b.post("/me/patients", bind); status != 303 || !strings.HasPrefix(loc, "/privacy/consent") {
 		t.Fatalf("binding before consent: %d %s, want the consent page", status, loc)
 	}
