@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/postgres/pgtest"
@@ -270,7 +271,8 @@ func TestRemoveMemberKeepsCounts(t *testing.T) {
 		// Bind again, from another account: the same identity, the same
 		// history, the same limits.
 		b := e.login(t, "13900000004")
-		again := e.bind(t, b, "张三", 10)
+		again := e.prove(t, b, "张三", 10, "13900000002") // known: the code goes to the phone on record
+
 		if again.ID != p.ID {
 			t.Fatalf("binding again made patient %d, want the same %d", again.ID, p.ID)
 		}
@@ -294,10 +296,11 @@ func TestRemoveMemberKeepsCounts(t *testing.T) {
 		if cancels != 1 {
 			t.Errorf("%d cancellations after binding again, want 1", cancels)
 		}
-		if n := e.raw(t, `SELECT count(*) FROM binding_removals WHERE patient_id = ?`, p.ID); n != 1 {
+		if n := e.raw(t, `SELECT count(*) FROM binding_events WHERE patient_id = ? AND kind = 'unbind'`, p.ID); n != 1 {
 			t.Errorf("%d removals recorded, want 1", n)
 		}
-		e.rawFails(t, `DELETE FROM binding_removals`)
+		e.rawFails(t, `DELETE FROM binding_events`)
+		e.rawFails(t, `UPDATE binding_events SET kind = 'bind'`)
 		audited := false
 		for _, ev := range auditLog(t, e.env) {
 			audited = audited || (ev.Action == "binding.remove" && ev.Subject == fmt.Sprintf("patient:%d", p.ID))
@@ -487,7 +490,13 @@ func TestRetentionPurge(t *testing.T) {
 		}
 		// The identity bound again is the same patient, its history intact,
 		// its fields readable again.
-		back := e.bind(t, recentAcct, "欧阳娜娜", 30)
+		// Its phone on record went with the purge: only the desk, with the
+		// ID card in hand, binds it again.
+		back, err := e.svc.DeskBind(ctx, e.staff(t, "desk"), app.DeskBindInput{Phone: "13900000008",
+			Patient: app.PatientInput{Name: "欧阳娜娜", IDType: fairslot.IDResident, IDNumber: residentID(30)}, Reason: access.ReasonIdentityCheck})
+		if err != nil {
+			t.Fatalf("the desk binds a purged identity again: %v", err)
+		}
 		if back.ID != idle.ID || back.Name != "欧*" {
 			t.Errorf("bound again: %+v, want patient %d, masked", back, idle.ID)
 		}
