@@ -228,7 +228,7 @@ func TestRestoreRefusesTamperedArchives(t *testing.T) {
 		}
 		var m Manifest
 		json.Unmarshal(data, &m)
-		m.Tables["bookings"] ^= 1 // another count of the same length, written as the archive writes it:
+		m.Tables["bookings"] ^= 1                 // another count of the same length, written as the archive writes it:
 		out, _ := json.MarshalIndent(m, "", "  ") // the archive keeps its signed size, so the signature must catch it
 		return out
 	})
