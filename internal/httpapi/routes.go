@@ -315,21 +315,38 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]any{"calls": calls})
 }
 
-// boardEvents streams a department's board as server-sent events: the
-// whole board on connect and again whenever a call changes it, re-read every
-// BoardRefresh in any case. The stream ends when the client goes or the
-// server starts shutting down (Closing).
+// boardEvents streams a department's board as server-sent events "board":
+// the whole board on connect and again whenever a call changes it.
 func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
+	return s.Stream(w, r, id, "board", func() ([]byte, error) {
+		calls, err := s.App.Board(r.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"calls": calls})
+	})
+}
+
+// Stream sends server-sent events named event, each what read returns: on
+// connect, and again when the department's display signals a change or
+// every BoardRefresh, when it differs from the last sent (else a
+// keep-alive). A read failing for the login (unauthorized, forbidden, not
+// found) ends the stream with an "end" event — a client's EventSource then
+// meets the refusal on reconnecting; a storage failure is logged and
+// skipped. It ends when the client goes or the server starts shutting down
+// (Closing). The board and the pages' live parts (web/live.go) stream
+// through it, in the front door's stream pool, never a lane.
+func (s *Server) Stream(w http.ResponseWriter, r *http.Request, department int64, event string, read func() ([]byte, error)) error {
 	if s.Door != nil && !frontdoor.InStreamPool(r.Context()) {
 		// Streams must hold a place of the stream pool, never a lane's.
 		return &fairslot.Error{Kind: fairslot.Unavailable, Message: "this stream was not admitted as one; retry", RetryAfter: 5 * time.Second}
 	}
 	rc := http.NewResponseController(w)
-	signal, stop := s.App.Display.Subscribe(id)
+	signal, stop := s.App.Display.Subscribe(department)
 	defer stop()
 	refresh := s.BoardRefresh
 	if refresh == 0 {
@@ -338,24 +355,29 @@ func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 	tick := time.NewTicker(refresh)
 	defer tick.Stop()
 	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(200)
 	last := ""
 	for {
 		// The server's write timeout would end the stream; each write gets
-		// its own deadline instead, so a board that stops reading is dropped.
+		// its own deadline instead, so a client that stops reading is dropped.
 		rc.SetWriteDeadline(time.Now().Add(refresh + 10*time.Second))
-		calls, err := s.App.Board(r.Context(), id)
-		if err != nil {
-			if r.Context().Err() != nil {
-				return nil
-			}
-			s.Log.Warn("board read failed", "request_id", RequestID(r), "err", err)
-			fmt.Fprintf(w, ": board unavailable\n\n")
-		} else if b, _ := json.Marshal(map[string]any{"calls": calls}); string(b) != last {
-			last = string(b)
-			fmt.Fprintf(w, "event: board\ndata: %s\n\n", b)
-		} else {
+		data, err := read()
+		switch k := fairslot.ErrorKind(err); {
+		case err != nil && r.Context().Err() != nil:
+			return nil
+		case k == fairslot.Unauthorized || k == fairslot.Forbidden || k == fairslot.NotFound:
+			fmt.Fprintf(w, "event: end\ndata: {}\n\n")
+			rc.Flush()
+			return nil
+		case err != nil:
+			s.Log.Warn("stream read failed", "request_id", RequestID(r), "event", event, "err", err)
+			fmt.Fprintf(w, ": unavailable\n\n")
+		case string(data) != last:
+			last = string(data)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+		default:
 			fmt.Fprintf(w, ": keep-alive\n\n")
 		}
 		if err := rc.Flush(); err != nil {

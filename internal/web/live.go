@@ -3,15 +3,12 @@ package web
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
-	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -110,74 +107,25 @@ func (p *Pages) roomEvents(w http.ResponseWriter, r *http.Request, a app.Actor) 
 }
 
 // stream sends the block of page name that read renders, as "live" events
-// of {"html": …}, while the client stays and the server is not closing. A
-// read that fails ends the stream when it is the login's (the client's
-// EventSource then gets a refusal on reconnecting) and is skipped when it
-// is the storage's.
+// of {"html": …}, through the API's one stream loop (httpapi.Server.Stream:
+// the stream pool, the department's signal, a login's end).
 func (p *Pages) stream(w http.ResponseWriter, r *http.Request, name, block string, department int64, read func() (any, error)) error {
-	if p.API.Door != nil && !frontdoor.InStreamPool(r.Context()) {
-		// Streams must hold a place of the stream pool, never a lane's.
-		return &fairslot.Error{Kind: fairslot.Unavailable, Message: "this stream was not admitted as one; retry", RetryAfter: 5 * time.Second}
-	}
 	t, v, err := p.page(w, r, name, "")
 	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	signal, stop := p.API.App.Display.Subscribe(department)
-	defer stop()
-	refresh := p.API.BoardRefresh
-	if refresh == 0 {
-		refresh = 5 * time.Second
-	}
-	tick := time.NewTicker(refresh)
-	defer tick.Stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(200)
-	last := ""
-	for {
-		// The server's write timeout would end the stream; each write gets
-		// its own deadline instead, so a client that stops reading is dropped.
-		rc.SetWriteDeadline(time.Now().Add(refresh + 10*time.Second))
+	return p.API.Stream(w, r, department, "live", func() ([]byte, error) {
 		data, err := read()
-		switch k := fairslot.ErrorKind(err); {
-		case err != nil && r.Context().Err() != nil:
-			return nil
-		case k == fairslot.Unauthorized || k == fairslot.Forbidden || k == fairslot.NotFound:
-			fmt.Fprintf(w, "event: end\ndata: {}\n\n")
-			rc.Flush()
-			return nil
-		case err != nil:
-			p.Log.Warn("live read failed", "request_id", httpapi.RequestID(r), "page", name, "err", err)
-			fmt.Fprintf(w, ": unavailable\n\n")
-		default:
-			v.Data = data
-			var buf bytes.Buffer
-			if err := t.ExecuteTemplate(&buf, block, v); err != nil {
-				return err
-			}
-			if html := buf.String(); html != last {
-				last = html
-				b, _ := json.Marshal(map[string]string{"html": html})
-				fmt.Fprintf(w, "event: live\ndata: %s\n\n", b)
-			} else {
-				fmt.Fprintf(w, ": keep-alive\n\n")
-			}
+		if err != nil {
+			return nil, err
 		}
-		if err := rc.Flush(); err != nil {
-			return nil
+		v.Data = data
+		var buf bytes.Buffer
+		if err := t.ExecuteTemplate(&buf, block, v); err != nil {
+			return nil, err
 		}
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-p.API.Closing:
-			return nil
-		case <-signal:
-		case <-tick.C:
-		}
-	}
+		return json.Marshal(map[string]string{"html": buf.String()})
+	})
 }
 
 // stillLoggedIn checks a stream's login token again: a token logged out,
