@@ -197,17 +197,18 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 	switch e.Kind {
 	case "check_in":
 		code := strings.ToUpper(strings.TrimSpace(e.Code))
-		fmt.Fprintf(mac, "check_in\x00%s\x00%d", code, at.UnixMilli())
-		settingKey := "outage." + hex.EncodeToString(mac.Sum(nil))
-		if done, ok, err := s.entered(ctx, tx, settingKey); err != nil || ok {
-			line.BookingID, line.Already = done, ok
-			return line, err
-		}
 		last4 := strings.ToUpper(strings.TrimSpace(e.IDLast4))
 		if len(code) != 8 || len(last4) != 4 {
 			return line, fairslot.Errorf(fairslot.Invalid, "give the 8-character booking code and the last 4 characters of the ID")
 		}
 		b, err := tx.BookingByCode(ctx, code)
+		if err != nil {
+			return line, err
+		}
+		// The scope first: a refusal here is not audited (the file rolls
+		// back), so a login must not learn from it whether a guess of the
+		// last four of another department's patient was right.
+		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
 		if err != nil {
 			return line, err
 		}
@@ -222,8 +223,12 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(last4)) != 1 {
 			return line, fairslot.Errorf(fairslot.Forbidden, "the ID's last four written down do not match booking %s", code)
 		}
-		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
-		if err != nil {
+		// Already entered: only now, so a replay by a login out of scope or
+		// with another last four learns nothing.
+		fmt.Fprintf(mac, "check_in\x00%s\x00%d", code, at.UnixMilli())
+		settingKey := "outage." + hex.EncodeToString(mac.Sum(nil))
+		if done, ok, err := s.entered(ctx, tx, settingKey); err != nil || ok {
+			line.BookingID, line.Already = done, ok
 			return line, err
 		}
 		if err := s.Policy.CheckCheckIn(at, b, sess); err != nil {
@@ -240,6 +245,9 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 		}
 		quotas, err := e.WalkIn.quotas()
 		if err != nil {
+			return line, err
+		}
+		if _, err := s.sessionInScope(ctx, tx, a, e.WalkIn.SessionID); err != nil {
 			return line, err
 		}
 		fmt.Fprintf(mac, "walk_in\x00%d\x00%s\x00%s\x00%d", e.WalkIn.SessionID, id.typ, id.idNumber, at.UnixMilli())
