@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -178,11 +179,31 @@ func (s *Service) EnterAfterOutage(ctx context.Context, a Actor, source string, 
 		}
 		return nil
 	})
+	var mismatch *identityMismatch
+	if errors.As(err, &mismatch) {
+		// Recorded as at the desk, although the file rolled back: an import
+		// is no unrecorded way to try guesses of the check-in proof.
+		if aerr := s.Store.Update(ctx, func(tx storage.Tx) error {
+			return s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", mismatch.booking),
+				map[string]string{"source": source})
+		}); aerr != nil {
+			return nil, aerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
+
+// identityMismatch is an entry's last four that do not match its booking.
+type identityMismatch struct {
+	booking int64
+	err     error
+}
+
+func (e *identityMismatch) Error() string { return e.err.Error() }
+func (e *identityMismatch) Unwrap() error { return e.err }
 
 func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source string, e OutageEntry, key []byte, now time.Time) (OutageLine, error) {
 	line := OutageLine{Line: e.Line, Kind: e.Kind}
@@ -221,7 +242,7 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 			return line, err
 		}
 		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(last4)) != 1 {
-			return line, fairslot.Errorf(fairslot.Forbidden, "the ID's last four written down do not match booking %s", code)
+			return line, &identityMismatch{b.ID, fairslot.Errorf(fairslot.Forbidden, "the ID's last four written down do not match booking %s", code)}
 		}
 		// Already entered: only now, so a replay by a login out of scope or
 		// with another last four learns nothing.

@@ -378,3 +378,30 @@ func TestEnterAfterOutageScopeBeforeIdentity(t *testing.T) {
 		t.Errorf("a wrong and the right last four tell apart: %q vs %q", other[0], other[1])
 	}
 }
+
+// A wrong last four in an import is recorded as at the desk, although the
+// file is refused and rolled back: otherwise an import is an unrecorded,
+// unlimited way to try guesses of the check-in proof.
+func TestEnterAfterOutageMismatchAudited(t *testing.T) {
+	e := newEnv(t)
+	w := newKitWorld(t, e)
+	e.clock.Add(3 * time.Hour)
+	file := "kind,date,code,checked_in_at,id_last4\n" + fmt.Sprintf("check_in,2026-12-10,%s,08:15,0000\n", w.today.Code)
+	entries, err := kit.ParseImport(strings.NewReader(file), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err = e.svc.EnterAfterOutage(ctx, e.staff(t, "desk"), "desk.csv", outageEntries(entries))
+		wantKind(t, "a wrong last four", err, fairslot.Forbidden)
+	}
+	n := 0
+	for _, ev := range auditLog(t, e) {
+		if ev.Action == "booking.identity_mismatch" && ev.Subject == fmt.Sprintf("booking:%d", w.today.ID) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d identity mismatches audited, want 2", n)
+	}
+}
