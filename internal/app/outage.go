@@ -252,6 +252,12 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 			line.BookingID, line.Already = done, ok
 			return line, err
 		}
+		// Paper times are to the minute: one before the booking's minute
+		// was not a check-in of it.
+		if at.Before(b.CreatedAt.Truncate(time.Minute)) {
+			return line, fairslot.Errorf(fairslot.Invalid, "booking %s was made at %s, after the time written down (%s)",
+				code, b.CreatedAt.In(s.Location).Format("2006-01-02 15:04"), at.Format("2006-01-02 15:04"))
+		}
 		if err := s.Policy.CheckCheckIn(at, b, sess); err != nil {
 			return line, err
 		}

@@ -405,3 +405,31 @@ func TestEnterAfterOutageMismatchAudited(t *testing.T) {
 		t.Errorf("%d identity mismatches audited, want 2", n)
 	}
 }
+
+// A check-in written down before its booking was made is refused: it did
+// not happen on paper, whatever the row says.
+func TestEnterAfterOutageBeforeTheBooking(t *testing.T) {
+	e := newEnv(t)
+	newKitWorld(t, e)
+	e.clock.Add(15 * time.Minute) // 07:45, before booking closes
+	a := e.login(t, "13712345678")
+	p := e.bind(t, a, "赵六", 4)
+	h, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.session.ID, PatientID: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid, err := e.svc.Pay(ctx, a, h.ID, "pay-late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(165 * time.Minute) // 10:30
+	file := "kind,date,code,checked_in_at,id_last4\n" + fmt.Sprintf("check_in,2026-12-10,%s,07:35,%s\n", paid.Code, residentID(4)[14:])
+	entries, err := kit.ParseImport(strings.NewReader(file), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := e.svc.EnterAfterOutage(ctx, e.staff(t, "desk"), "desk.csv", outageEntries(entries))
+	if fairslot.ErrorKind(err) != fairslot.Invalid {
+		t.Errorf("a check-in at 07:35 of a booking made at 07:45: %+v, %v; want invalid", lines, err)
+	}
+}
