@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -178,11 +179,31 @@ func (s *Service) EnterAfterOutage(ctx context.Context, a Actor, source string, 
 		}
 		return nil
 	})
+	var mismatch *identityMismatch
+	if errors.As(err, &mismatch) {
+		// Recorded as at the desk, although the file rolled back: an import
+		// is no unrecorded way to try guesses of the check-in proof.
+		if aerr := s.Store.Update(ctx, func(tx storage.Tx) error {
+			return s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", mismatch.booking),
+				map[string]string{"source": source})
+		}); aerr != nil {
+			return nil, aerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
+
+// identityMismatch is an entry's last four that do not match its booking.
+type identityMismatch struct {
+	booking int64
+	err     error
+}
+
+func (e *identityMismatch) Error() string { return e.err.Error() }
+func (e *identityMismatch) Unwrap() error { return e.err }
 
 func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source string, e OutageEntry, key []byte, now time.Time) (OutageLine, error) {
 	line := OutageLine{Line: e.Line, Kind: e.Kind}
@@ -197,17 +218,18 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 	switch e.Kind {
 	case "check_in":
 		code := strings.ToUpper(strings.TrimSpace(e.Code))
-		fmt.Fprintf(mac, "check_in\x00%s\x00%d", code, at.UnixMilli())
-		settingKey := "outage." + hex.EncodeToString(mac.Sum(nil))
-		if done, ok, err := s.entered(ctx, tx, settingKey); err != nil || ok {
-			line.BookingID, line.Already = done, ok
-			return line, err
-		}
 		last4 := strings.ToUpper(strings.TrimSpace(e.IDLast4))
 		if len(code) != 8 || len(last4) != 4 {
 			return line, fairslot.Errorf(fairslot.Invalid, "give the 8-character booking code and the last 4 characters of the ID")
 		}
 		b, err := tx.BookingByCode(ctx, code)
+		if err != nil {
+			return line, err
+		}
+		// The scope first: a refusal here is not audited (the file rolls
+		// back), so a login must not learn from it whether a guess of the
+		// last four of another department's patient was right.
+		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
 		if err != nil {
 			return line, err
 		}
@@ -220,11 +242,21 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 			return line, err
 		}
 		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(last4)) != 1 {
-			return line, fairslot.Errorf(fairslot.Forbidden, "the ID's last four written down do not match booking %s", code)
+			return line, &identityMismatch{b.ID, fairslot.Errorf(fairslot.Forbidden, "the ID's last four written down do not match booking %s", code)}
 		}
-		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
-		if err != nil {
+		// Already entered: only now, so a replay by a login out of scope or
+		// with another last four learns nothing.
+		fmt.Fprintf(mac, "check_in\x00%s\x00%d", code, at.UnixMilli())
+		settingKey := "outage." + hex.EncodeToString(mac.Sum(nil))
+		if done, ok, err := s.entered(ctx, tx, settingKey); err != nil || ok {
+			line.BookingID, line.Already = done, ok
 			return line, err
+		}
+		// Paper times are to the minute: one before the booking's minute
+		// was not a check-in of it.
+		if at.Before(b.CreatedAt.Truncate(time.Minute)) {
+			return line, fairslot.Errorf(fairslot.Invalid, "booking %s was made at %s, after the time written down (%s)",
+				code, b.CreatedAt.In(s.Location).Format("2006-01-02 15:04"), at.Format("2006-01-02 15:04"))
 		}
 		if err := s.Policy.CheckCheckIn(at, b, sess); err != nil {
 			return line, err
@@ -236,6 +268,9 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 	case "walk_in":
 		id, err := e.WalkIn.Patient.normalize(s.phoneCountry())
 		if err != nil {
+			return line, err
+		}
+		if _, err := s.sessionInScope(ctx, tx, a, e.WalkIn.SessionID); err != nil {
 			return line, err
 		}
 		fmt.Fprintf(mac, "walk_in\x00%d\x00%s\x00%s\x00%d", e.WalkIn.SessionID, id.typ, id.idNumber, at.UnixMilli())

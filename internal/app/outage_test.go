@@ -316,3 +316,120 @@ func outageEntries(es []kit.Entry) []app.OutageEntry {
 	}
 	return out
 }
+
+// A desk scoped to another department cannot use an import to test guesses
+// of the last four of an ID for a booking it may not work on: the right
+// and a wrong guess are refused alike, as out of its scope, and an entry
+// already entered is not confirmed to it either.
+func TestEnterAfterOutageScopeBeforeIdentity(t *testing.T) {
+	e := newEnv(t)
+	w := newKitWorld(t, e)
+	e.clock.Add(3 * time.Hour)
+	right := residentID(1)[14:]
+	row := func(last4 string) []app.OutageEntry {
+		file := "kind,date,code,checked_in_at,id_last4\n" + fmt.Sprintf("check_in,2026-12-10,%s,08:15,%s\n", w.today.Code, last4)
+		entries, err := kit.ParseImport(strings.NewReader(file), loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outageEntries(entries)
+	}
+	walkIn := func() []app.OutageEntry {
+		file := "kind,date,checked_in_at,session,patient_name,id_type,id_number\n" +
+			fmt.Sprintf("walk_in,2026-12-10,08:40,%d,王五,cn_resident,%s\n", e.session.ID, residentID(3))
+		entries, err := kit.ParseImport(strings.NewReader(file), loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outageEntries(entries)
+	}
+	// Entered once by an unscoped desk.
+	if _, err := e.svc.EnterAfterOutage(ctx, e.staff(t, "desk"), "desk.csv", append(row(right), walkIn()...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetStaffScope(ctx, app.System, "desk", func(s *app.Scope) { s.DepartmentID = e.other.DepartmentID }); err != nil {
+		t.Fatal(err)
+	}
+	desk := e.staff(t, "desk")
+	var msgs []string
+	for _, last4 := range []string{"0000", right} {
+		lines, err := e.svc.EnterAfterOutage(ctx, desk, "x.csv", row(last4))
+		if fairslot.ErrorKind(err) != fairslot.Forbidden {
+			t.Errorf("another department's booking with last four %s: %+v, %v; want forbidden", last4, lines, err)
+		}
+		msgs = append(msgs, fmt.Sprint(err))
+	}
+	if lines, err := e.svc.EnterAfterOutage(ctx, desk, "x.csv", walkIn()); fairslot.ErrorKind(err) != fairslot.Forbidden {
+		t.Errorf("replaying another department's walk-in: %+v, %v; want forbidden", lines, err)
+	}
+	if msgs[0] != msgs[1] {
+		t.Errorf("a wrong and the right last four tell apart: %q vs %q", msgs[0], msgs[1])
+	}
+	// A guess at a booking not yet entered, in another department.
+	e.clock.Add(-3 * time.Hour)
+	var other []string
+	for _, last4 := range []string{"0000", right} {
+		file := "kind,date,code,checked_in_at,id_last4\n" + fmt.Sprintf("check_in,2026-12-10,%s,07:20,%s\n", w.today.Code, last4)
+		entries, _ := kit.ParseImport(strings.NewReader(file), loc)
+		_, err := e.svc.EnterAfterOutage(ctx, desk, "x.csv", outageEntries(entries))
+		other = append(other, fmt.Sprint(err))
+	}
+	if other[0] != other[1] {
+		t.Errorf("a wrong and the right last four tell apart: %q vs %q", other[0], other[1])
+	}
+}
+
+// A wrong last four in an import is recorded as at the desk, although the
+// file is refused and rolled back: otherwise an import is an unrecorded,
+// unlimited way to try guesses of the check-in proof.
+func TestEnterAfterOutageMismatchAudited(t *testing.T) {
+	e := newEnv(t)
+	w := newKitWorld(t, e)
+	e.clock.Add(3 * time.Hour)
+	file := "kind,date,code,checked_in_at,id_last4\n" + fmt.Sprintf("check_in,2026-12-10,%s,08:15,0000\n", w.today.Code)
+	entries, err := kit.ParseImport(strings.NewReader(file), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err = e.svc.EnterAfterOutage(ctx, e.staff(t, "desk"), "desk.csv", outageEntries(entries))
+		wantKind(t, "a wrong last four", err, fairslot.Forbidden)
+	}
+	n := 0
+	for _, ev := range auditLog(t, e) {
+		if ev.Action == "booking.identity_mismatch" && ev.Subject == fmt.Sprintf("booking:%d", w.today.ID) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d identity mismatches audited, want 2", n)
+	}
+}
+
+// A check-in written down before its booking was made is refused: it did
+// not happen on paper, whatever the row says.
+func TestEnterAfterOutageBeforeTheBooking(t *testing.T) {
+	e := newEnv(t)
+	newKitWorld(t, e)
+	e.clock.Add(15 * time.Minute) // 07:45, before booking closes
+	a := e.login(t, "13712345678")
+	p := e.bind(t, a, "赵六", 4)
+	h, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.session.ID, PatientID: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid, err := e.svc.Pay(ctx, a, h.ID, "pay-late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(165 * time.Minute) // 10:30
+	file := "kind,date,code,checked_in_at,id_last4\n" + fmt.Sprintf("check_in,2026-12-10,%s,07:35,%s\n", paid.Code, residentID(4)[14:])
+	entries, err := kit.ParseImport(strings.NewReader(file), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := e.svc.EnterAfterOutage(ctx, e.staff(t, "desk"), "desk.csv", outageEntries(entries))
+	if fairslot.ErrorKind(err) != fairslot.Invalid {
+		t.Errorf("a check-in at 07:35 of a booking made at 07:45: %+v, %v; want invalid", lines, err)
+	}
+}

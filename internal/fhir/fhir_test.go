@@ -433,3 +433,34 @@ func TestEveryKindHasAnIssueCode(t *testing.T) {
 		}
 	}
 }
+
+// Every staff role but a hospital-wide admin is refused, on reads and on
+// searches, and so is an admin once scoped to a campus or department (the
+// scope is read on each request, so a token issued before applies it too).
+func TestOnlyAHospitalWideAdmin(t *testing.T) {
+	e := newEnv(t)
+	p, _, _ := e.booked(t)
+	paths := []string{fmt.Sprintf("/fhir/R4/Patient/%d", p.ID), fmt.Sprintf("/fhir/R4/Appointment?patient=%d&_include=Appointment:patient", p.ID),
+		"/fhir/R4/Slot?_count=100", "/fhir/R4/Practitioner/1"}
+	for _, user := range []string{"desk", "nurse", "doctor", "security", "kiosk"} {
+		tok := e.staffToken(t, user)
+		for _, path := range paths {
+			if code, body := e.get(t, path, tok); code != 403 || strings.Contains(string(body), "张") {
+				t.Errorf("%s: GET %s = %d %s; want 403", user, path, code, body)
+			}
+		}
+	}
+	if code, _ := e.get(t, paths[0], e.admin); code != 200 {
+		t.Fatalf("admin: GET %s = %d", paths[0], code)
+	}
+	for _, scope := range []func(*app.Scope){func(s *app.Scope) { s.CampusID = 1 }, func(s *app.Scope) { s.CampusID, s.DepartmentID = 0, 1 }} {
+		if _, err := e.svc.SetStaffScope(ctx, app.System, "admin", scope); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			if code, body := e.get(t, path, e.admin); code != 403 {
+				t.Errorf("a scoped admin: GET %s = %d %s; want 403", path, code, body)
+			}
+		}
+	}
+}

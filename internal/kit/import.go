@@ -67,7 +67,7 @@ func (e ImportErrors) Error() string {
 // (ImportErrors) rather than the first, and no entries when any row is
 // bad.
 func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
-	cr := csv.NewReader(io.LimitReader(r, MaxImportBytes))
+	cr := csv.NewReader(&capped{r: r, left: MaxImportBytes})
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	header, err := cr.Read()
@@ -98,11 +98,14 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 		var line int
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line = pe.Line
+			if !errors.As(err, &pe) {
+				// Not the file's content: reading it failed, or it is too
+				// large. Nothing of it is entered.
+				return nil, err
 			}
+			line = pe.Line
 			bad = append(bad, LineError{line, "not valid CSV"})
-			if pe == nil || pe.Err == csv.ErrFieldCount {
+			if pe.Err == csv.ErrFieldCount {
 				continue
 			}
 			break
@@ -129,6 +132,30 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 		return nil, bad
 	}
 	return out, nil
+}
+
+// capped reads at most left bytes of r and fails, rather than ending the
+// file early, when r has more: a file cut short would lose its last rows
+// without a word.
+type capped struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := io.ReadFull(c.r, one[:]); n == 0 {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("the file is larger than %d MiB: split it", MaxImportBytes>>20)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // parseRow returns a row's entry (Kind "" for a row to skip) or why it is bad.

@@ -422,3 +422,20 @@ func FuzzParseImport(f *testing.F) {
 		}
 	})
 }
+
+// A file larger than MaxImportBytes is refused whole, never read in part:
+// cut at a line's end, its rows after the cut would be silently lost.
+func TestParseImportTooLarge(t *testing.T) {
+	const width = 1024 // every line, the header's too, this long with its newline
+	line := func(s string) string { return s + strings.Repeat(" ", width-1-len(s)) + "\n" }
+	var b strings.Builder
+	b.WriteString(line("kind,date,code,checked_in_at,id_last4,pad"))
+	for b.Len() < kit.MaxImportBytes {
+		b.WriteString(line("waitlist,2026-12-10,,,,"))
+	}
+	b.WriteString("check_in,2026-12-10,ABCD2345,08:15,1234,\n")
+	got, err := kit.ParseImport(strings.NewReader(b.String()), loc)
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a %d-byte file: %d entries, %v; want it refused as too large", b.Len(), len(got), err)
+	}
+}
