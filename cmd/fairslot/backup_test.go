@@ -59,13 +59,22 @@ type booker struct {
 	changed *sync.Cond
 	acked   []int64
 	running int
+	limit   int // while > 0, the bookers wait once this many are acknowledged (allow)
+	halted  bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
-func startBooking(t *testing.T, s *server, phonePrefix string, salt int) *booker {
+// startBooking books from 20 patients of 10 accounts until halted, or,
+// with limit > 0, until limit bookings are acknowledged and allow lets
+// them go on: the places are few (each patient's daily and active limits),
+// so a test that must see bookings made during something holds some back.
+func startBooking(t *testing.T, s *server, phonePrefix string, salt int, limit ...int) *booker {
 	t.Helper()
 	b := &booker{stop: make(chan struct{})}
+	if len(limit) > 0 {
+		b.limit = limit[0]
+	}
 	b.changed = sync.NewCond(&b.mu)
 	for i := 0; i < 10; i++ { // many accounts: each has a request rate limit
 		tok := s.login(t, fmt.Sprintf("%s%04d", phonePrefix, i))
@@ -83,6 +92,11 @@ func startBooking(t *testing.T, s *server, phonePrefix string, salt int) *booker
 				defer func() { b.mu.Lock(); b.running--; b.changed.Broadcast(); b.mu.Unlock() }()
 				held := 0
 				for k := 0; k < 100 && held < booking.Default().MaxActive; k++ {
+					b.mu.Lock()
+					for b.limit > 0 && len(b.acked) >= b.limit && !b.halted {
+						b.changed.Wait()
+					}
+					b.mu.Unlock()
 					select {
 					case <-b.stop:
 						return
@@ -113,6 +127,9 @@ func (b *booker) waitFor(t *testing.T, n int) []int64 {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.limit > 0 && n > b.limit {
+		t.Fatalf("waiting for %d bookings with the bookers held at %d", n, b.limit)
+	}
 	for len(b.acked) < n && b.running > 0 {
 		b.changed.Wait()
 	}
@@ -122,7 +139,22 @@ func (b *booker) waitFor(t *testing.T, n int) []int64 {
 	return append([]int64(nil), b.acked...)
 }
 
-func (b *booker) halt() { close(b.stop); b.wg.Wait() }
+func (b *booker) halt() {
+	b.mu.Lock()
+	b.halted = true
+	b.changed.Broadcast()
+	b.mu.Unlock()
+	close(b.stop)
+	b.wg.Wait()
+}
+
+// allow lets the bookers book up to n in all (0: without a limit).
+func (b *booker) allow(n int) {
+	b.mu.Lock()
+	b.limit = n
+	b.changed.Broadcast()
+	b.mu.Unlock()
+}
 
 // wantRestoredSQLite fails unless every booking in ids is once in the
 // SQLite database restored into data.
@@ -170,8 +202,9 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 	idFile, recipient := backupIdentity(t, safe)
 	flags := []string{"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}
 	s := startServer(t, bin, dir, []string{"--drain", "0s"})
-	b := startBooking(t, s, "1370000", 3)
+	b := startBooking(t, s, "1370000", 3, 10)
 	before := b.waitFor(t, 10)
+	b.allow(0) // they book on while the backup runs
 
 	backups := filepath.Join(safe, "backups")
 	out := fairslotCmd(t, bin, false, append([]string{"backup", "--to", backups, "--recipient", recipient}, flags...)...)
@@ -257,8 +290,9 @@ func TestBackupRestorePostgres(t *testing.T) {
 	keyset := filepath.Join(dir, "keyset.json")
 	fairslotCmd(t, bin, false, "migrate", "--db", admin, "--keyset", keyset)
 	s := startServer(t, bin, dir, []string{"--drain", "0s", "--db", as(postgres.OnlineRole)})
-	b := startBooking(t, s, "1390000", 5)
+	b := startBooking(t, s, "1390000", 5, 10)
 	before := b.waitFor(t, 10)
+	b.allow(0) // they book on while the backup runs
 	idFile, recipient := backupIdentity(t, safe)
 	// Without pg_dump the error says what to install.
 	noTools := exec.Command(bin, "backup", "--db", as(postgres.OwnerRole), "--keyset", keyset, "--to", filepath.Join(safe, "none"), "--recipient", recipient)

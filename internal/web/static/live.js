@@ -42,7 +42,12 @@
     live: function (ev) {
       // The server's own template output (html/template-escaped), never
       // anything a visitor typed unescaped.
-      el.innerHTML = JSON.parse(ev.data).html;
+      // Replaced only when it differs from what the page shows (both as
+      // the browser serialises them): the first event repeats the page, and
+      // replacing identical nodes would only lose focus and selection.
+      var next = document.createElement("template");
+      next.innerHTML = JSON.parse(ev.data).html;
+      if (next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
     }
   }, document.getElementById("live-status"), el.getAttribute("data-offline"));
 })();
