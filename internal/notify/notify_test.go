@@ -526,7 +526,7 @@ func TestSMSGatewayAnswers(t *testing.T) {
 func TestEveryMessageInEveryLanguage(t *testing.T) {
 	params := map[string]string{"code": "042042", "name": "张*", "doctor": "Dr Lin", "department": "Fever", "date": "2026-12-12",
 		"time": "14:00–14:30", "pay_by": "2026-12-10 11:00", "rank": "2", "of": "9"}
-	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped}
+	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped, notify.KeyBookingConfirmed}
 	english := map[string]string{}
 	for _, lang := range notify.Languages {
 		for _, k := range keys {
