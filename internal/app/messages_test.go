@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,44 @@ func TestLatePaymentConfirmsNothing(t *testing.T) {
 	}
 	if got, texts := e.outboxed(t, notify.KeyBookingConfirmed); len(got) != 0 {
 		t.Errorf("a refused payment wrote a confirmation: %q", texts)
+	}
+}
+
+// The login code goes out in the language the phone's account last used
+// the pages in; for a phone without an account (or an account without a
+// language), in the request's language; else in Chinese. A stranger's
+// request language never overrides the owner's.
+func TestLoginCodeLanguage(t *testing.T) {
+	e := newEnv(t)
+	lastLang := func(phone string) string {
+		t.Helper()
+		bodies, _ := e.outboxed(t, notify.KeyLoginCode)
+		if len(bodies) == 0 {
+			t.Fatal("no login code in the outbox")
+		}
+		return bodies[len(bodies)-1].Lang
+	}
+	for i, tt := range []struct{ reqLang, want string }{{"vi", "vi"}, {"en", "en"}, {"", "zh-CN"}, {"fr", "zh-CN"}, {"zh-CN", "zh-CN"}} {
+		phone := fmt.Sprintf("1390000000%d", i)
+		if err := e.svc.RequestLoginCode(ctx, app.Actor{Lang: tt.reqLang, Device: phone}, phone); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastLang(phone); got != tt.want {
+			t.Errorf("a new phone asking in %q: the code in %q, want %q", tt.reqLang, got, tt.want)
+		}
+	}
+	// The account's language wins over the request's.
+	const phone = "13912345678"
+	a := e.login(t, phone)
+	if err := e.svc.SetLanguage(ctx, a, "vi"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(2 * time.Minute)
+	if err := e.svc.RequestLoginCode(ctx, app.Actor{Lang: "en", Device: "stranger"}, phone); err != nil {
+		t.Fatal(err)
+	}
+	bodies, texts := e.outboxed(t, notify.KeyLoginCode)
+	if b := bodies[len(bodies)-1]; b.Lang != "vi" || !strings.HasPrefix(texts[len(texts)-1], "Mã đăng nhập fairslot") {
+		t.Errorf("an account that uses vi got its code in %q: %q", b.Lang, texts[len(texts)-1])
 	}
 }
