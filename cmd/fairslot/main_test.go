@@ -150,7 +150,7 @@ func (s *server) login(t *testing.T, phone string) string {
 		t.Fatalf("auth/code: %d %v %v", code, body, err)
 	}
 	masked := vault.MaskPhone(phone)
-	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="`+loginCodeText)
+	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="` + loginCodeText)
 	for i := 0; i < 100; i++ {
 		if m := re.FindAllStringSubmatch(s.log(), -1); m != nil {
 			code, body, err := s.post("/api/v1/auth/login", "", "", fmt.Sprintf(`{"phone":%q,"code":%q}`, phone, m[len(m)-1][1]))
