@@ -388,7 +388,7 @@ func (b *browserRun) staffLogin(t *testing.T, ctx context.Context, lang, user st
 // loginCode reads the demo server's log for the code sent to phone.
 func (b *browserRun) loginCode(t *testing.T, phone string) string {
 	masked := vault.MaskPhone(phone)
-	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="Your fairslot login code is (\d{6})`)
+	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="` + loginCodeText)
 	for deadline := hangGuard(t); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if m := re.FindAllStringSubmatch(b.s.log(), -1); m != nil {
 			return m[len(m)-1][1]

@@ -138,6 +138,11 @@ func (s *server) post(path, token, key, body string) (int, map[string]any, error
 	return resp.Status, out, nil
 }
 
+// loginCodeText finds the code in a login code message, in any of its
+// languages (a phone without an account gets it in the request's, else
+// Chinese).
+const loginCodeText = `(?:Your fairslot login code is |您的 fairslot 登录验证码是 |Mã đăng nhập fairslot của bạn là )(\d{6})`
+
 // login logs a phone in, reading the code from the demo server's log.
 func (s *server) login(t *testing.T, phone string) string {
 	t.Helper()
@@ -145,7 +150,7 @@ func (s *server) login(t *testing.T, phone string) string {
 		t.Fatalf("auth/code: %d %v %v", code, body, err)
 	}
 	masked := vault.MaskPhone(phone)
-	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="Your fairslot login code is (\d{6})`)
+	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="` + loginCodeText)
 	for i := 0; i < 100; i++ {
 		if m := re.FindAllStringSubmatch(s.log(), -1); m != nil {
 			code, body, err := s.post("/api/v1/auth/login", "", "", fmt.Sprintf(`{"phone":%q,"code":%q}`, phone, m[len(m)-1][1]))

@@ -150,6 +150,10 @@ type Actor struct {
 	// Device and Addr name the client (a device cookie, an address prefix)
 	// for the anti-laundering checks; they are stored only as keyed hashes.
 	Device, Addr string
+	// Lang is the language the request asks for (the page's, or the API's
+	// Accept-Language), "" when none: a login code to a phone whose
+	// account's language is not known yet goes out in it.
+	Lang string
 	// Session is a staff session's token hash, and FactorAt when its
 	// second factor was last checked (staffauth.go).
 	Session  []byte

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) e
 	body := notify.Body{Key: notify.KeyLoginCode, Params: map[string]string{"code": code}}
 	refuse, err := s.update(ctx, func(tx storage.Tx) (error, error) {
 		out = nil
+		if body.Lang, err = s.phoneLanguage(ctx, tx, a, p); err != nil {
+			return nil, err
+		}
 		if limited == nil {
 			if limited, err = s.phoneCodesLimited(ctx, tx, idx, now); err != nil {
 				return nil, err
@@ -231,6 +235,28 @@ func (s *Service) Login(ctx context.Context, a Actor, phone, code string) (token
 		return "", fairslot.Account{}, err
 	}
 	return token, acct, nil
+}
+
+// phoneLanguage is the language of messages to a phone that may have no
+// account yet (a login code, the owner's warning): the language its
+// account last used the pages in, else the request's, else Chinese.
+func (s *Service) phoneLanguage(ctx context.Context, tx storage.Tx, a Actor, phone string) (string, error) {
+	rec, err := byIndex(s.Vault, "phone", phone, func(idx []byte) (storage.AccountRecord, error) {
+		return tx.AccountByPhone(ctx, idx)
+	})
+	switch {
+	case err == nil:
+		lang, err := tx.AccountLanguage(ctx, rec.ID)
+		if err != nil || lang != "" {
+			return lang, err
+		}
+	case fairslot.ErrorKind(err) != fairslot.NotFound:
+		return "", err
+	}
+	if slices.Contains(notify.Languages, a.Lang) {
+		return a.Lang, nil
+	}
+	return "zh-CN", nil
 }
 
 // account returns the account of a normalized phone, creating it if new.

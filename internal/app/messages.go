@@ -106,3 +106,25 @@ func (s *Service) tellDrawResult(ctx context.Context, tx storage.Tx, sess fairsl
 	}
 	return s.tellAccount(ctx, tx, e.AccountID, b)
 }
+
+// tellConfirmed writes "booking confirmed" to a booking's account, in the
+// transaction that confirms it (settle moves it from held once: a replayed
+// payment finds it settled and writes nothing).
+func (s *Service) tellConfirmed(ctx context.Context, tx storage.Tx, b fairslot.Booking) error {
+	if b.AccountID == 0 {
+		return nil
+	}
+	sess, err := tx.Session(ctx, b.SessionID)
+	if err != nil {
+		return err
+	}
+	slot, err := tx.Slot(ctx, b.SlotID)
+	if err != nil {
+		return err
+	}
+	m, err := s.heldMessage(ctx, tx, notify.KeyBookingConfirmed, sess, slot, b.PatientID, time.Time{}, nil)
+	if err != nil {
+		return err
+	}
+	return s.tellAccount(ctx, tx, b.AccountID, m)
+}

@@ -197,7 +197,12 @@ func (s *Service) warnOwner(ctx context.Context, tx storage.Tx, a Actor, phone s
 	if ok, _ := s.OTP.warned.Peek(string(idx), now); !ok {
 		return nil // charged in sent, once the warning is committed
 	}
-	b := notify.Body{Key: notify.KeyLoginWarning}
+	// In the owner's language: never the stranger's request's.
+	lang, err := s.phoneLanguage(ctx, tx, Actor{}, phone)
+	if err != nil {
+		return err
+	}
+	b := notify.Body{Key: notify.KeyLoginWarning, Lang: lang}
 	if err := s.enqueue(ctx, tx, phone, b); err != nil {
 		return err
 	}

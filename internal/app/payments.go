@@ -241,7 +241,9 @@ func (s *Service) conclude(ctx context.Context, a Actor, p storage.Payment, c pa
 func (s *Service) settle(ctx context.Context, a Actor, key, ref string) error {
 	for try := 0; ; try++ {
 		var refund storage.Payment
+		confirmed := false
 		refuse, err := s.update(ctx, func(tx storage.Tx) (error, error) {
+			confirmed = false
 			now := s.now()
 			p, err := tx.Payment(ctx, key)
 			if err != nil {
@@ -276,11 +278,18 @@ func (s *Service) settle(ctx context.Context, a Actor, key, ref string) error {
 			if err := tx.MovePayment(ctx, key, storage.PaymentPending, storage.PaymentSettled, storage.PaymentMove{At: now, ProviderRef: ref}); err != nil {
 				return nil, raced(err)
 			}
+			if err := s.tellConfirmed(ctx, tx, b); err != nil {
+				return nil, err
+			}
+			confirmed = true
 			return nil, s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", b.ID), map[string]string{"payment": key,
 				"amount_cents": fmt.Sprint(p.AmountCents), "provider": p.Provider, "provider_ref": ref})
 		})
 		if err == nil && refund.Key != "" {
 			s.refund(ctx, a, refund)
+		}
+		if err == nil && confirmed {
+			s.wakeOutbox()
 		}
 		if errors.Is(err, errRaced) && try < 2 {
 			continue

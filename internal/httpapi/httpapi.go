@@ -390,6 +390,7 @@ func (s *Server) Requester(r *http.Request) app.Actor {
 	} else {
 		a.Device = device(r)
 	}
+	a.Lang = messageLang(r)
 	return a
 }
 

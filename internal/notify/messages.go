@@ -39,6 +39,11 @@ const (
 	KeyBindingCode     = "binding_code"     // params: code, name (masked)
 	KeyIdentityBound   = "identity_bound"   // params: name (masked)
 	KeyIdentityUnbound = "identity_unbound" // params: name (masked)
+	// A held booking paid: params name (masked), doctor, department, date,
+	// time (the window). Not the booking code: it is in My bookings, and
+	// an SMS is read on lock screens and forwarded, while the code and the
+	// last four ID digits are all the desk asks for at check-in.
+	KeyBookingConfirmed = "booking_confirmed"
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -65,6 +70,8 @@ var catalogue = map[string]map[string]string{
 		KeyBindingCode:     "Someone asks to add {{.name}} as a patient to their fairslot account. If it is you or your family, the code is {{.code}} (valid 10 minutes). If not, ignore this message and never share the code.",
 		KeyIdentityBound:   "{{.name}} was added as a patient to another fairslot account. If you did not expect this, call the hospital's registration desk.",
 		KeyIdentityUnbound: "{{.name}} was removed from a fairslot account. Bookings and limits stay with the patient.",
+		KeyBookingConfirmed: "fairslot: {{.name}}'s booking with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}} is paid and confirmed. " +
+			"Bring the patient's ID to check in; the booking code is in My bookings.",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -80,6 +87,8 @@ var catalogue = map[string]map[string]string{
 		KeyBindingCode:     "有人申请将{{.name}}添加为其 fairslot 账户的就诊人。如果是您本人或家人，验证码是 {{.code}}（10 分钟内有效）。如果不是，请忽略本短信，切勿把验证码告诉他人。",
 		KeyIdentityBound:   "{{.name}}已被添加为另一个 fairslot 账户的就诊人。如非您本人所为，请致电医院挂号处。",
 		KeyIdentityUnbound: "{{.name}}已从一个 fairslot 账户中移除。预约记录和限制仍随就诊人保留。",
+		KeyBookingConfirmed: "fairslot：{{.name}}的预约已支付成功：{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
+			"就诊当天请携带就诊人身份证件签到，预约码见“我的预约”。",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -95,6 +104,8 @@ var catalogue = map[string]map[string]string{
 		KeyBindingCode:     "Có người yêu cầu thêm {{.name}} làm người bệnh vào tài khoản fairslot của họ. Nếu đó là bạn hoặc người nhà, mã là {{.code}} (hiệu lực 10 phút). Nếu không, hãy bỏ qua tin nhắn này và không chia sẻ mã cho ai.",
 		KeyIdentityBound:   "{{.name}} đã được thêm làm người bệnh vào một tài khoản fairslot khác. Nếu bạn không biết việc này, hãy gọi quầy đăng ký của bệnh viện.",
 		KeyIdentityUnbound: "{{.name}} đã được gỡ khỏi một tài khoản fairslot. Lịch hẹn và giới hạn vẫn gắn với người bệnh.",
+		KeyBookingConfirmed: "fairslot: lịch hẹn của {{.name}} với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}} đã được thanh toán và xác nhận. " +
+			"Hãy mang giấy tờ tùy thân của người bệnh khi đến làm thủ tục; mã lịch hẹn có trong Lịch hẹn của tôi.",
 	},
 }
 

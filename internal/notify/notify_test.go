@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -219,7 +220,7 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 		if n != 1 {
 			t.Errorf("message %s accepted %d times, want once", ref, n)
 		}
-		if !strings.Contains(g.texts[ref], "Your fairslot login code is ") {
+		if !strings.Contains(g.texts[ref], "您的 fairslot 登录验证码是 ") { // no account, no request language: Chinese
 			t.Errorf("message %s = %q, want the login code text", ref, g.texts[ref])
 		}
 	}
@@ -393,7 +394,7 @@ func TestHungProviderDoesNotBlockRequests(t *testing.T) {
 	e.svc.Notifier = notifierFunc(func(phone, text string) {
 		mu.Lock()
 		defer mu.Unlock()
-		codes[phone] = text[strings.Index(text, "is ")+3 : strings.Index(text, "is ")+9]
+		codes[phone] = regexp.MustCompile(`\d{6}`).FindString(text)
 	})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -526,7 +527,7 @@ func TestSMSGatewayAnswers(t *testing.T) {
 func TestEveryMessageInEveryLanguage(t *testing.T) {
 	params := map[string]string{"code": "042042", "name": "张*", "doctor": "Dr Lin", "department": "Fever", "date": "2026-12-12",
 		"time": "14:00–14:30", "pay_by": "2026-12-10 11:00", "rank": "2", "of": "9"}
-	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped}
+	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped, notify.KeyBookingConfirmed}
 	english := map[string]string{}
 	for _, lang := range notify.Languages {
 		for _, k := range keys {

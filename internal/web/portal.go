@@ -118,7 +118,9 @@ type loginPage struct {
 // code was asked for from the code step — that step, whose code still works.
 func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
 	phone := r.PostFormValue("phone")
-	if err := p.API.App.RequestLoginCode(r.Context(), p.API.Requester(r), phone); err != nil {
+	a := p.API.Requester(r)
+	a.Lang = p.cat.locale(r).Code // the code in the page's language, until the account has one
+	if err := p.API.App.RequestLoginCode(r.Context(), a, phone); err != nil {
 		again := loginPage{}
 		if r.PostFormValue("step") == "code" {
 			again.Phone = phone
