@@ -73,8 +73,11 @@ func TestKitDeskForm(t *testing.T) {
 	if status, form := b.get("/staff/kit/import"); status != 200 || !strings.Contains(form, `action="/staff/kit/import"`) {
 		t.Fatalf("desk form: %d\n%s", status, form)
 	}
-	entry := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {id[14:]}, "checked_in_at": {e.clock().Format("2006-01-02") + " 08:55"}}
-	bad := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {"0000"}, "checked_in_at": {e.clock().Format("2006-01-02") + " 08:55"}}
+	// Written down after the booking was made (now, the test's clock): a
+	// time before it is refused.
+	at := e.clock().Format("2006-01-02 15:04")
+	entry := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {id[14:]}, "checked_in_at": {at}}
+	bad := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {"0000"}, "checked_in_at": {at}}
 	if status, _, page := b.post("/staff/kit/import", bad); status != 200 || !strings.Contains(page, `role="alert"`) {
 		t.Errorf("a wrong last four: %d\n%s", status, page)
 	}
