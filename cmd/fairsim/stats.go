@@ -145,7 +145,9 @@ func patiently(ctx context.Context, c *apiclient.Client, method, path string, bo
 	}
 }
 
-var codeText = regexp.MustCompile(`code is (\d{6})`)
+// codeText finds the code in a login code message, in any of its
+// languages (the account's, else the request's, else zh-CN).
+var codeText = regexp.MustCompile(`(?:Your fairslot login code is |您的 fairslot 登录验证码是 |Mã đăng nhập fairslot của bạn là )(\d{6})`)
 
 // login signs a phone in: it asks for a code, reads it from the demo
 // server's outbox on the internal listener, and logs in.
