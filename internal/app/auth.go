@@ -30,6 +30,17 @@ const (
 	maxPasswordLength = 256
 )
 
+// ResendIn is how long requester a must wait before it may ask for
+// another code to phone (0: now; an invalid phone: 0, and the request
+// itself will say why): what the login page counts down.
+func (s *Service) ResendIn(a Actor, phone string) time.Duration {
+	p, err := s.normalizePhone(phone)
+	if err != nil {
+		return 0
+	}
+	return roundUp(s.OTP.resendIn(s.loginPhone(p), s.requester(a), s.now()))
+}
+
 // RequestLoginCode sends a one-time login code to a phone: written sealed
 // to the outbox in the same transaction, and sent by the outbox's
 // dispatcher (internal/notify), never on this request's path. Requests are

@@ -162,7 +162,7 @@ func (s *Service) EnterAfterOutage(ctx context.Context, a Actor, source string, 
 			return nil, err
 		}
 		if a.Role == fairslot.Kiosk {
-			return nil, fairslot.Errorf(fairslot.Forbidden, "a kiosk does not enter the desk's paper records")
+			return nil, fairslot.E(fairslot.Forbidden, "error.kit.kiosk", "a kiosk does not enter the desk's paper records")
 		}
 	}
 	now := s.now()
@@ -209,7 +209,7 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 	line := OutageLine{Line: e.Line, Kind: e.Kind}
 	at := e.At.In(s.Location).Truncate(time.Millisecond)
 	if at.After(now) {
-		return line, fairslot.Errorf(fairslot.Invalid, "the time %s is in the future", at.Format("2006-01-02 15:04"))
+		return line, fairslot.E(fairslot.Invalid, "error.kit.future", "the time %s is in the future", at.Format("2006-01-02 15:04")).With(at)
 	}
 	// The entry's identity: what it did and when, keyed so that the stored
 	// name reveals nothing (an ID number's hash could be brute-forced).
@@ -220,7 +220,7 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 		code := strings.ToUpper(strings.TrimSpace(e.Code))
 		last4 := strings.ToUpper(strings.TrimSpace(e.IDLast4))
 		if len(code) != 8 || len(last4) != 4 {
-			return line, fairslot.Errorf(fairslot.Invalid, "give the 8-character booking code and the last 4 characters of the ID")
+			return line, fairslot.E(fairslot.Invalid, "error.kit.code_last4", "give the 8-character booking code and the last 4 characters of the ID")
 		}
 		b, err := tx.BookingByCode(ctx, code)
 		if err != nil {
@@ -242,7 +242,7 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 			return line, err
 		}
 		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(last4)) != 1 {
-			return line, &identityMismatch{b.ID, fairslot.Errorf(fairslot.Forbidden, "the ID's last four written down do not match booking %s", code)}
+			return line, &identityMismatch{b.ID, fairslot.E(fairslot.Forbidden, "error.kit.mismatch", "the ID's last four written down do not match booking %s", code)}
 		}
 		// Already entered: only now, so a replay by a login out of scope or
 		// with another last four learns nothing.
@@ -255,8 +255,8 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 		// Paper times are to the minute: one before the booking's minute
 		// was not a check-in of it.
 		if at.Before(b.CreatedAt.Truncate(time.Minute)) {
-			return line, fairslot.Errorf(fairslot.Invalid, "booking %s was made at %s, after the time written down (%s)",
-				code, b.CreatedAt.In(s.Location).Format("2006-01-02 15:04"), at.Format("2006-01-02 15:04"))
+			return line, fairslot.E(fairslot.Invalid, "error.kit.before_booking", "booking %s was made at %s, after the time written down (%s)",
+				code, b.CreatedAt.In(s.Location).Format("2006-01-02 15:04"), at.Format("2006-01-02 15:04")).With(code, b.CreatedAt, at)
 		}
 		if err := s.Policy.CheckCheckIn(at, b, sess); err != nil {
 			return line, err
@@ -284,7 +284,7 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 		}
 		return s.markEntered(ctx, tx, a, source, e, settingKey, r, at, now)
 	}
-	return line, fairslot.Errorf(fairslot.Invalid, "an entry is a check_in or a walk_in, not %q", e.Kind)
+	return line, fairslot.E(fairslot.Invalid, "error.kit.kind", "an entry is a check_in or a walk_in, not %q", e.Kind)
 }
 
 // entered reports whether an entry was entered before, and its booking.

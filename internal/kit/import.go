@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fairslot/fairslot"
 )
 
 // What the desk did on paper comes back as a CSV with a header row; the
@@ -44,11 +46,12 @@ type Entry struct {
 	Priority                      string
 }
 
-// LineError is a bad row. Its message never repeats an ID number or
-// phone from the row.
+// LineError is a bad row: a fairslot.Error with a catalogue key, so the
+// desk's page says it in the clerk's language. It never repeats an ID
+// number or phone from the row.
 type LineError struct {
 	Line int
-	Msg  string
+	Err  error
 }
 
 // ImportErrors are all the bad rows of a file.
@@ -58,7 +61,7 @@ func (e ImportErrors) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d bad row(s); nothing was imported:", len(e))
 	for _, l := range e {
-		fmt.Fprintf(&b, "\n  line %d: %s", l.Line, l.Msg)
+		fmt.Fprintf(&b, "\n  line %d: %s", l.Line, fairslot.ErrorMessage(l.Err))
 	}
 	return b.String()
 }
@@ -72,7 +75,7 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, errors.New("the file is empty: it needs a header row (see 'fairslot kit import -h')")
+		return nil, fairslot.E(fairslot.Invalid, "error.kit.empty", "the file is empty: it needs a header row (see 'fairslot kit import -h')")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("line 1: %w", err)
@@ -81,12 +84,12 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if _, dup := col[h]; dup && h != "" {
-			return nil, fmt.Errorf("line 1: the column %q appears twice", h)
+			return nil, fairslot.E(fairslot.Invalid, "error.kit.column_twice", "line 1: the column %q appears twice", h)
 		}
 		col[h] = i
 	}
 	if _, ok := col["kind"]; !ok {
-		return nil, errors.New("line 1: no \"kind\" column: the first row must name the columns (kind, code, checked_in_at, id_last4, ...)")
+		return nil, fairslot.E(fairslot.Invalid, "error.kit.no_kind", "line 1: no \"kind\" column: the first row must name the columns (kind, code, checked_in_at, id_last4, ...)")
 	}
 	var out []Entry
 	var bad ImportErrors
@@ -104,7 +107,7 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 				return nil, err
 			}
 			line = pe.Line
-			bad = append(bad, LineError{line, "not valid CSV"})
+			bad = append(bad, LineError{line, fairslot.E(fairslot.Invalid, "error.kit.csv", "not valid CSV")})
 			if pe.Err == csv.ErrFieldCount {
 				continue
 			}
@@ -112,7 +115,7 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 		}
 		line, _ = cr.FieldPos(0)
 		if len(out)+len(bad) >= MaxImportRows {
-			return nil, fmt.Errorf("line %d: more than %d rows: split the file", line, MaxImportRows)
+			return nil, fairslot.E(fairslot.Invalid, "error.kit.rows", "line %d: more than %d rows: split the file", line, MaxImportRows)
 		}
 		get := func(name string) string {
 			if i, ok := col[name]; ok && i < len(rec) {
@@ -120,10 +123,10 @@ func ParseImport(r io.Reader, loc *time.Location) ([]Entry, error) {
 			}
 			return ""
 		}
-		e, msg := parseRow(get, line, loc)
+		e, err := parseRow(get, line, loc)
 		switch {
-		case msg != "":
-			bad = append(bad, LineError{line, msg})
+		case err != nil:
+			bad = append(bad, LineError{line, err})
 		case e.Kind != "":
 			out = append(out, e)
 		}
@@ -148,7 +151,7 @@ func (c *capped) Read(p []byte) (int, error) {
 		if n, _ := io.ReadFull(c.r, one[:]); n == 0 {
 			return 0, io.EOF
 		}
-		return 0, fmt.Errorf("the file is larger than %d MiB: split it", MaxImportBytes>>20)
+		return 0, fairslot.E(fairslot.Invalid, "error.kit.size", "the file is larger than %d MiB: split it", MaxImportBytes>>20)
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
@@ -159,25 +162,25 @@ func (c *capped) Read(p []byte) (int, error) {
 }
 
 // parseRow returns a row's entry (Kind "" for a row to skip) or why it is bad.
-func parseRow(get func(string) string, line int, loc *time.Location) (Entry, string) {
+func parseRow(get func(string) string, line int, loc *time.Location) (Entry, error) {
 	e := Entry{Line: line}
 	kind := get("kind")
 	switch kind {
 	case "waitlist":
-		return e, ""
+		return e, nil
 	case "booking", "check_in":
 		if kind == "booking" && get("checked_in_at") == "" && get("id_last4") == "" {
-			return e, "" // not checked in on paper
+			return e, nil // not checked in on paper
 		}
 		e.Kind = "check_in"
 	case "walk_in":
 		e.Kind = "walk_in"
 	default:
-		return e, fmt.Sprintf("kind must be booking, check_in, walk_in or waitlist, not %q", clip(kind))
+		return e, fairslot.E(fairslot.Invalid, "error.kit.kind", "kind must be booking, check_in, walk_in or waitlist, not %q", clip(kind))
 	}
-	at, msg := parseTime(get("checked_in_at"), get("date"), loc)
-	if msg != "" {
-		return e, msg
+	at, err := parseTime(get("checked_in_at"), get("date"), loc)
+	if err != nil {
+		return e, err
 	}
 	e.At = at
 	var missing []string
@@ -191,47 +194,47 @@ func parseRow(get func(string) string, line int, loc *time.Location) (Entry, str
 	if e.Kind == "check_in" {
 		e.Code, e.IDLast4 = strings.ToUpper(need("code")), strings.ToUpper(need("id_last4"))
 		if len(missing) > 0 {
-			return e, "a check-in needs " + strings.Join(missing, " and ")
+			return e, fairslot.E(fairslot.Invalid, "error.kit.checkin_needs", "a check-in needs %s", strings.Join(missing, ", "))
 		}
 		if len(e.Code) != 8 {
-			return e, "code must be the 8-character booking code"
+			return e, fairslot.E(fairslot.Invalid, "error.kit.code", "code must be the 8-character booking code")
 		}
 		if len(e.IDLast4) != 4 {
-			return e, "id_last4 must be the last 4 characters of the ID document the desk saw"
+			return e, fairslot.E(fairslot.Invalid, "error.kit.last4", "id_last4 must be the last 4 characters of the ID document the desk saw")
 		}
-		return e, ""
+		return e, nil
 	}
 	session := need("session")
 	e.Name, e.IDType, e.IDNumber = need("patient_name"), need("id_type"), need("id_number")
 	e.Phone, e.Priority = get("phone"), get("priority")
 	if len(missing) > 0 {
-		return e, "a walk-in needs " + strings.Join(missing, ", ")
+		return e, fairslot.E(fairslot.Invalid, "error.kit.walkin_needs", "a walk-in needs %s", strings.Join(missing, ", "))
 	}
 	id, err := strconv.ParseInt(session, 10, 64)
 	if err != nil || id <= 0 {
-		return e, "session must be a session number (the kit's session column)"
+		return e, fairslot.E(fairslot.Invalid, "error.kit.session", "session must be a session number (the kit's session column)")
 	}
 	e.SessionID = id
-	return e, ""
+	return e, nil
 }
 
-func parseTime(at, date string, loc *time.Location) (time.Time, string) {
+func parseTime(at, date string, loc *time.Location) (time.Time, error) {
 	if at == "" {
-		return time.Time{}, "checked_in_at is empty: write the time the desk did it"
+		return time.Time{}, fairslot.E(fairslot.Invalid, "error.kit.time_empty", "checked_in_at is empty: write the time the desk did it")
 	}
 	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05"} {
 		if t, err := time.ParseInLocation(layout, at, loc); err == nil {
-			return t, ""
+			return t, nil
 		}
 	}
 	if hm, err := time.ParseInLocation("15:04", at, loc); err == nil {
 		d, err := time.ParseInLocation(time.DateOnly, date, loc)
 		if err != nil {
-			return time.Time{}, "checked_in_at is a time of day, and the date column does not hold a date (YYYY-MM-DD)"
+			return time.Time{}, fairslot.E(fairslot.Invalid, "error.kit.time_no_date", "checked_in_at is a time of day, and the date column does not hold a date (YYYY-MM-DD)")
 		}
-		return time.Date(d.Year(), d.Month(), d.Day(), hm.Hour(), hm.Minute(), 0, 0, loc), ""
+		return time.Date(d.Year(), d.Month(), d.Day(), hm.Hour(), hm.Minute(), 0, 0, loc), nil
 	}
-	return time.Time{}, fmt.Sprintf("checked_in_at %q is not YYYY-MM-DD HH:MM or HH:MM", clip(at))
+	return time.Time{}, fairslot.E(fairslot.Invalid, "error.kit.time_format", "checked_in_at %q is not YYYY-MM-DD HH:MM or HH:MM", clip(at))
 }
 
 // clip keeps an echoed value short (and never a whole ID number: only

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fairslot/fairslot/internal/frontdoor"
 )
@@ -173,4 +174,59 @@ func regexpAll(expr, s string) []string {
 		out = append(out, m[1])
 	}
 	return out
+}
+
+// TestBookingActionRefusalIsInline: paying a hold that expired meanwhile,
+// or cancelling a booking already cancelled (a second tab), shows the page
+// the form was on again with the reason at the top, in the page's language
+// — not an error page.
+func TestBookingActionRefusalIsInline(t *testing.T) {
+	e := newEnv(t)
+	b, patient := e.patientOf(t, "13900139004", "王七", 7)
+	b.get("/sessions/4")
+	status, loc, body := b.post("/sessions/4/book", url.Values{"patient_id": {patient}, "key": {"k1"}})
+	if status != 303 || !strings.HasPrefix(loc, "/bookings/") {
+		t.Fatalf("book: %d %s\n%s", status, loc, body)
+	}
+	e.advance(time.Hour) // the hold expires unpaid
+	refused := func(path, page, want string) {
+		t.Helper()
+		status, _, body := b.post(path, url.Values{"key": {"k2"}})
+		if status < 400 || status >= 500 {
+			t.Errorf("%s: status %d", path, status)
+		}
+		msg := regexp.MustCompile(`<p class="form-error" id="form-error" role="alert">([^<]*)</p>`).FindStringSubmatch(body)
+		if msg == nil || !strings.Contains(body, `class="`+page+`"`) || !strings.Contains(msg[1], want) {
+			t.Errorf("%s: not its page with the reason in its language\n%s", path, body)
+			return
+		}
+		for _, never := range []string{"error.", "expired", "cancelled", "%!"} {
+			if strings.Contains(msg[1], never) {
+				t.Errorf("%s: the reason %q shows %q", path, msg[1], never)
+			}
+		}
+	}
+	refused(loc+"/pay?lang=vi", "page-booking", "Thời hạn thanh toán đã hết")
+	if status, _, body := b.post(loc+"/cancel", url.Values{}); status != 303 {
+		t.Fatalf("cancel the lapsed hold: %d\n%s", status, body)
+	}
+	refused(loc+"/cancel?lang=zh-CN", "page-cancel", "已取消")
+}
+
+// TestLoginCodeStepCountsDown: the code step says when a new code may be
+// asked for, as a number pages.js counts down, in the page's language.
+func TestLoginCodeStepCountsDown(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t, e.public)
+	b.get("/login")
+	_, _, page := b.post("/login/code?lang=vi", url.Values{"phone": {"13900139005"}})
+	if !strings.Contains(page, `data-countdown="60"`) || !strings.Contains(page, "Bạn có thể yêu cầu mã mới sau 60 giây.") ||
+		!strings.Contains(page, `data-format="Bạn có thể yêu cầu mã mới sau {n} giây."`) {
+		t.Errorf("the code step lacks its countdown\n%s", page)
+	}
+	e.advance(25 * time.Second)
+	_, _, page = b.post("/login?lang=en", url.Values{"phone": {"13900139005"}, "code": {"000000"}})
+	if !strings.Contains(page, `data-countdown="35"`) {
+		t.Errorf("after a wrong code 25 s later, the countdown does not start at 35\n%s", page)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/kit"
 )
 
 // domainError is one keyed error the code can return, found in its source.
@@ -206,6 +207,10 @@ func TestErrorPagesSpeakThePageLanguage(t *testing.T) {
 		fairslot.E(fairslot.Limited, "error.binding.too_many", "too many binding changes; at most %d per %s", 3, 24*time.Hour))
 	englishWord := regexp.MustCompile(`[A-Za-z]{3,}`)
 	allowed := map[string]bool{"fairslot": true, "English": true, "CCCD": true}
+	// The desk's paper-import errors name the file's columns and kinds as
+	// the clerk types them (the CSV's header is the same in every
+	// language): those words are not checked.
+	fileWords := regexp.MustCompile(`\b(` + strings.Join(append([]string{"booking", "check_in", "walk_in", "waitlist", "CSV", "MiB", "YYYY-MM-DD", "HH:MM"}, kit.CSVHeader...), "|") + `)\b`)
 	for _, lang := range []string{"zh-CN", "vi"} {
 		for _, e := range errs {
 			r := httptest.NewRequest("POST", "/sessions/1/book?lang="+lang, nil) // a GET needing a login is redirected
@@ -213,6 +218,9 @@ func TestErrorPagesSpeakThePageLanguage(t *testing.T) {
 			p.fail(w, r, e)
 			page := w.Body.String()
 			text := visibleText(page)
+			if strings.HasPrefix(e.Key, "error.kit.") {
+				text = fileWords.ReplaceAllString(text, "")
+			}
 			if strings.Contains(page, e.Message) {
 				t.Errorf("%s page of %q shows its English message", lang, e.Key)
 			}

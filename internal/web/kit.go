@@ -105,12 +105,12 @@ func (p *Pages) kitImport(w http.ResponseWriter, r *http.Request, a app.Actor) e
 		return p.kitImportForm(w, r, a, pg)
 	}
 	if err != nil {
-		pg.Errors = []kit.LineError{{Line: 1, Msg: err.Error()}}
+		pg.Errors = []kit.LineError{{Line: 1, Err: err}}
 		return p.kitImportForm(w, r, a, pg)
 	}
 	done, err := svc.EnterAfterOutage(r.Context(), a, "desk form "+time.Now().UTC().Format(time.RFC3339), outageEntries(entries))
 	if oe, ok := err.(*app.OutageError); ok && fairslot.ErrorKind(oe.Err) != fairslot.Internal {
-		pg.Errors = []kit.LineError{{Line: oe.Line, Msg: fairslot.ErrorMessage(oe.Err)}}
+		pg.Errors = []kit.LineError{{Line: oe.Line, Err: oe.Err}}
 		return p.kitImportForm(w, r, a, pg)
 	}
 	if err != nil {

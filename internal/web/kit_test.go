@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
@@ -78,8 +79,23 @@ func TestKitDeskForm(t *testing.T) {
 	at := e.clock().Format("2006-01-02 15:04")
 	entry := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {id[14:]}, "checked_in_at": {at}}
 	bad := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {"0000"}, "checked_in_at": {at}}
-	if status, _, page := b.post("/staff/kit/import", bad); status != 200 || !strings.Contains(page, `role="alert"`) {
-		t.Errorf("a wrong last four: %d\n%s", status, page)
+	if status, _, page := b.post("/staff/kit/import", bad); status != 200 || !strings.Contains(page, "纸上记录的证件后 4 位与预约 "+booking.Code+" 不符。") {
+		t.Errorf("a wrong last four, not said in the page's language: %d\n%s", status, page)
+	}
+	// Every refusal is in the clerk's language, the file's own words aside:
+	// a time before the booking was made, a row the parser refuses.
+	early := url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {id[14:]}, "checked_in_at": {e.clock().Add(-2 * time.Hour).Format("2006-01-02 15:04")}}
+	for _, tt := range []struct {
+		form url.Values
+		want string
+	}{
+		{early, "晚于纸上记录的时间"},
+		{url.Values{"kind": {"check_in"}, "code": {booking.Code}, "id_last4": {id[14:]}, "checked_in_at": {"yesterday"}}, `checked_in_at &#34;yesterday&#34; 不是 YYYY-MM-DD HH:MM 或 HH:MM 格式。`},
+		{url.Values{"rows": {"kind\ncheck_in\n"}}, "checked_in_at 为空"},
+	} {
+		if _, _, page := b.post("/staff/kit/import", tt.form); !strings.Contains(page, tt.want) {
+			t.Errorf("%v: the page does not say %q\n%s", tt.form, tt.want, page)
+		}
 	}
 	status, _, page := b.post("/staff/kit/import", entry)
 	if status != 200 || !strings.Contains(page, `role="status"`) || strings.Contains(page, `role="alert"`) {

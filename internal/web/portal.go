@@ -45,17 +45,17 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 			return err
 		}
 		if _, err := p.API.App.LeaveWaitlist(r.Context(), a, id); err != nil {
-			return err
+			return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.me(w, r, a) })
 		}
 		return see(w, r, "/me")
 	}))
 	h("GET /bookings/{id}", p.patient(p.booking("booking", "booking.title")))
 	h("GET /bookings/{id}/cancel", p.patient(p.booking("cancel", "cancel.title")))
-	h("POST /bookings/{id}/cancel", p.patient(p.bookingAction(func(r *http.Request, a app.Actor, id int64) error {
+	h("POST /bookings/{id}/cancel", p.patient(p.bookingAction("cancel", "cancel.title", func(r *http.Request, a app.Actor, id int64) error {
 		_, err := p.API.App.Cancel(r.Context(), a, id)
 		return err
 	})))
-	h("POST /bookings/{id}/pay", p.patient(p.bookingAction(func(r *http.Request, a app.Actor, id int64) error {
+	h("POST /bookings/{id}/pay", p.patient(p.bookingAction("booking", "booking.title", func(r *http.Request, a app.Actor, id int64) error {
 		_, err := p.API.App.Pay(r.Context(), a, id, r.PostFormValue("key"))
 		return err
 	})))
@@ -110,7 +110,14 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) error {
 }
 
 type loginPage struct {
-	Phone string // step two: the phone the code went to
+	Phone    string // step two: the phone the code went to
+	ResendIn int    // step two: seconds until a new code may be asked for, counted down by pages.js
+}
+
+// codeStep is the login page's second step for phone, with how long r's
+// requester must wait before asking for another code.
+func (p *Pages) codeStep(r *http.Request, phone string) loginPage {
+	return loginPage{Phone: phone, ResendIn: int(p.API.App.ResendIn(p.API.Requester(r), phone) / time.Second)}
 }
 
 // requestCode sends a login code. A refusal shows the form again with the
@@ -123,13 +130,13 @@ func (p *Pages) requestCode(w http.ResponseWriter, r *http.Request) error {
 	if err := p.API.App.RequestLoginCode(r.Context(), a, phone); err != nil {
 		again := loginPage{}
 		if r.PostFormValue("step") == "code" {
-			again.Phone = phone
+			again = p.codeStep(r, phone)
 		}
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
 			return p.render(w, r, 200, "login", "login.title", again)
 		})
 	}
-	return p.render(w, r, 200, "login", "login.title", loginPage{Phone: phone})
+	return p.render(w, r, 200, "login", "login.title", p.codeStep(r, phone))
 }
 
 // login exchanges the code for a login; a wrong code shows the code step
@@ -138,7 +145,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	toks, _, err := p.API.App.PatientLogin(r.Context(), p.API.Requester(r), r.PostFormValue("phone"), r.PostFormValue("code"))
 	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
-			return p.render(w, r, 200, "login", "login.title", loginPage{Phone: r.PostFormValue("phone")})
+			return p.render(w, r, 200, "login", "login.title", p.codeStep(r, r.PostFormValue("phone")))
 		})
 	}
 	p.setTokens(w, toks)
@@ -370,15 +377,18 @@ func (p *Pages) booking(name, title string) func(http.ResponseWriter, *http.Requ
 	}
 }
 
-// bookingAction does fn to one of the patient's bookings and shows it.
-func (p *Pages) bookingAction(fn func(*http.Request, app.Actor, int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
+// bookingAction does fn to one of the patient's bookings and shows it; a
+// refusal (a hold that expired meanwhile, a booking already checked in)
+// shows the page the form was on — page, with title — again, the reason
+// at the top of its form.
+func (p *Pages) bookingAction(page, title string, fn func(*http.Request, app.Actor, int64) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		id, err := pathID(r)
 		if err != nil {
 			return err
 		}
 		if err := fn(r, a, id); err != nil {
-			return err
+			return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.booking(page, title)(w, r, a) })
 		}
 		return see(w, r, "/bookings/"+strconv.FormatInt(id, 10))
 	}

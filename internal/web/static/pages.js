@@ -2,6 +2,7 @@
 // - Forms marked data-pow (booking, entering a draw) are sent with fetch so
 //   that the front door's proof-of-work challenge can be solved (pow.js) and
 //   sent in headers; the patient sees only a short wait.
+// - The login code step's countdown to when a new code may be asked for.
 // - The queue ticket's print button.
 (function () {
   "use strict";
@@ -30,6 +31,26 @@
       form.submit(); // the network failed: let the browser try and show its own error
     });
   });
+  // The login code step: "a new code in n s", counted down, the resend
+  // button off until then (the server refuses an early one all the same).
+  var wait = document.querySelector("[data-countdown]");
+  if (wait) {
+    var left = parseInt(wait.getAttribute("data-countdown"), 10);
+    var format = wait.getAttribute("data-format");
+    var resend = document.getElementById("resend");
+    var tick = function () {
+      if (!(left > 0)) {
+        wait.hidden = true;
+        if (resend) resend.disabled = false;
+        return;
+      }
+      wait.textContent = format.replace("{n}", left);
+      if (resend) resend.disabled = true;
+      left--;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
   var print = document.getElementById("print");
   if (print) print.addEventListener("click", function () { window.print(); });
 })();
