@@ -75,8 +75,14 @@ func hangGuard(t *testing.T) time.Time {
 // the viewport of the device it plays.
 // chromium starts a headless Chromium for the test (Debian's, never one a
 // tool downloads), or skips the test saying why — outside CI.
+//
+// Browser tests run side by side (t.Parallel, up to go test -parallel,
+// GOMAXPROCS by default): they spend their time waiting on a server and
+// a browser, and one after another they took most of this package's
+// ten-minute go test deadline.
 func chromium(t *testing.T) context.Context {
 	t.Helper()
+	t.Parallel()
 	bin := os.Getenv("FAIRSLOT_CHROMIUM")
 	if bin == "" {
 		bin, _ = exec.LookPath("chromium")
