@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -107,6 +108,17 @@ func (p *Pages) keep(w http.ResponseWriter, r *http.Request, err error, page fun
 	}
 	f := &failedForm{action: r.URL.Path, values: r.PostForm, err: err, status: p.API.Failed(w, r, err)}
 	return page(w, r.WithContext(context.WithValue(r.Context(), formKey{}, f)))
+}
+
+// about returns err about the form's field named field when it is about
+// none yet: a sign-in form's own refusal (a wrong password or code) is the
+// visitor's to correct there, where a missing login elsewhere is not.
+func about(err error, field string) error {
+	var e *fairslot.Error
+	if errors.As(err, &e) && e.Field == "" {
+		return e.On(field)
+	}
+	return err
 }
 
 // Input is one field of a form as the "input" partials show it: the value

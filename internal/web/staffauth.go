@@ -53,7 +53,9 @@ func (p *Pages) staffAuthRoutes(h func(string, handler)) {
 	h("POST /staff/login/factor", func(w http.ResponseWriter, r *http.Request) error {
 		st, err := p.API.App.StaffSecondFactor(r.Context(), httpapi.Anonymous(r), r.PostFormValue("challenge"), r.PostFormValue("code"))
 		if err != nil {
-			return err
+			return p.keep(w, r, about(err, "code"), func(w http.ResponseWriter, r *http.Request) error {
+				return p.render(w, r, 200, "stafffactor", "staffauth.factor.title", factorPage{Challenge: r.PostFormValue("challenge")})
+			})
 		}
 		return p.signedIn(w, r, st)
 	})
@@ -70,7 +72,9 @@ func (p *Pages) staffAuthRoutes(h func(string, handler)) {
 	}))
 	h("POST /staff/step-up", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		if err := p.API.App.StaffStepUp(r.Context(), a, r.PostFormValue("code")); err != nil {
-			return err
+			return p.keep(w, r, about(err, "code"), func(w http.ResponseWriter, r *http.Request) error {
+				return p.render(w, r, 200, "stepup", "staffauth.stepup.title", stepUpPage{Next: staffNext(r.PostFormValue("next"))})
+			})
 		}
 		return see(w, r, staffNext(r.PostFormValue("next")))
 	}))
@@ -124,7 +128,10 @@ func (p *Pages) staffLogin(w http.ResponseWriter, r *http.Request) error {
 	st, err := p.API.App.StaffLogin(r.Context(), httpapi.Anonymous(r), r.PostFormValue("username"), r.PostFormValue("password"),
 		strings.TrimSpace(r.PostFormValue("enrol_code")))
 	if err != nil {
-		return err
+		// Shown in the form, the username kept (never the password).
+		return p.keep(w, r, about(err, "password"), func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
+		})
 	}
 	switch st.Next {
 	case "":
@@ -176,7 +183,7 @@ func (p *Pages) issuesCode(fn func(*http.Request, app.Actor) (string, app.EnrolC
 			return see(w, r, "/staff/step-up?next="+url.QueryEscape("/staff/accounts"))
 		}
 		if err != nil {
-			return err
+			return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.accounts(w, r, a) })
 		}
 		return p.render(w, r, 200, "staffenrolcode", "staffauth.enrolcode.title", enrolCodePage{Username: username, EnrolCode: code})
 	}

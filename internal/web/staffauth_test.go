@@ -129,3 +129,55 @@ func staffIDOf(t *testing.T, svc *app.Service, user string) int64 {
 	}
 	return st.ID
 }
+
+// TestStaffFormsKeepTheirPage: a wrong password, a wrong step-up code and
+// an account the rules refuse show their form again, in the page's
+// language, with what was typed kept — never the password.
+func TestStaffFormsKeepTheirPage(t *testing.T) {
+	e := newEnv(t)
+	const pw = "lantern orbit pickle fjord"
+	if err := e.svc.CreateStaff(ctx, app.System, &fairslot.Staff{Username: "boss", Name: "Boss", Role: fairslot.Admin}, pw); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t, e.internal)
+	b.get("/staff/login")
+	status, _, page := b.post("/staff/login?lang=vi", url.Values{"username": {"desk"}, "password": {"not the password"}})
+	if status != 401 || !strings.Contains(page, `id="username" name="username" autocomplete="username" required value="desk"`) ||
+		!strings.Contains(page, `aria-describedby="password-error"`) || !strings.Contains(page, `<html lang="vi">`) ||
+		strings.Contains(page, "not the password") || !strings.Contains(page, `class="field-error" id="password-error"`) {
+		t.Fatalf("a wrong password: %d\n%s", status, page)
+	}
+
+	// The demo admin (no second factor in demo mode) adds an account with
+	// a password too short: the form again, the rest kept.
+	b.post("/staff/login", url.Values{"username": {"admin"}, "password": {demo.Password}})
+	b.get("/staff/accounts")
+	status, _, page = b.post("/staff/accounts?lang=zh-CN", url.Values{"username": {"nurse3"}, "name": {"王护士"}, "role": {"nurse"}, "password": {"short"}})
+	if status < 400 || status >= 500 || !strings.Contains(page, `value="nurse3"`) || !strings.Contains(page, `value="王护士"`) ||
+		!strings.Contains(page, `<option value="nurse" selected>`) || !strings.Contains(page, `role="alert"`) || strings.Contains(page, `value="short"`) {
+		t.Fatalf("an account with a short password: %d\n%s", status, page)
+	}
+
+	// A wrong step-up code: the step-up form again, saying so.
+	boss := e.browser(t, e.internal)
+	enrol, err := e.svc.ResetStaffMFA(ctx, app.System, staffIDOf(t, e.svc, "boss"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boss.get("/staff/login")
+	_, _, page = boss.post("/staff/login", url.Values{"username": {"boss"}, "password": {pw}, "enrol_code": {enrol.Code}})
+	ch, secret := challengeField.FindStringSubmatch(page), secretText.FindStringSubmatch(page)
+	if ch == nil || secret == nil {
+		t.Fatalf("first sign-in:\n%s", page)
+	}
+	code, _ := staffauth.Code(secret[1], staffauth.Step(e.clock()))
+	if status, _, page := boss.post("/staff/enrol", url.Values{"challenge": {html.UnescapeString(ch[1])}, "code": {code}}); status != 200 {
+		t.Fatalf("enrolment: %d\n%s", status, page)
+	}
+	boss.get("/staff/step-up?next=/staff/accounts")
+	status, _, page = boss.post("/staff/step-up?lang=en", url.Values{"code": {"000000"}, "next": {"/staff/accounts"}})
+	if status != 401 || !strings.Contains(page, `action="/staff/step-up"`) || !strings.Contains(page, `class="field-error" id="code-error"`) ||
+		!strings.Contains(page, `name="next" value="/staff/accounts"`) {
+		t.Fatalf("a wrong step-up code: %d\n%s", status, page)
+	}
+}
