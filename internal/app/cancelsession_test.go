@@ -321,3 +321,52 @@ func TestCancelSessionRefundOutageAndNextSession(t *testing.T) {
 		t.Errorf("bookings after the offer = %d, %v; want the cancelled one only (nothing booked)", len(bs), err)
 	}
 }
+
+// A draw session cancelled while its entries are open: every entrant's
+// account is told once (two patients of one account in one message), the
+// draw never runs, and no entry or booking gets in afterwards.
+func TestCancelSessionInDraw(t *testing.T) {
+	svc, c, _, _ := openService(t, t.TempDir())
+	c.now = releaseAt.Add(time.Millisecond)
+	w := newWorld(t, svc, c, "CARD", drawRule("CARD"))
+	sess := w.session(t, day, fairslot.Morning, 3)
+	e := &env{svc: svc, clock: c}
+	family, kids := w.account(t, "13900000101", 2)
+	single, ids := w.account(t, "13900000102", 1)
+	for _, in := range []struct {
+		a  app.Actor
+		id int64
+	}{{family, kids[0]}, {family, kids[1]}, {single, ids[0]}} {
+		if _, err := svc.EnterDraw(ctx, in.a, app.EntryInput{SessionID: sess.ID, PatientID: in.id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := svc.CancelSession(ctx, e.admin(t), sess.ID, "clinic closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Entries != 3 || res.Told != 2 || res.Bookings != 0 {
+		t.Errorf("result = %+v; want 3 entries, 2 accounts told, no booking", res)
+	}
+	bodies, texts := e.outboxed(t, notify.KeySessionCancelledWaiting)
+	if len(bodies) != 2 {
+		t.Fatalf("messages = %q; want one to each of the two accounts", texts)
+	}
+	var names []int
+	for _, text := range texts {
+		names = append(names, strings.Count(text, "病*"))
+	}
+	if !(names[0] == 2 && names[1] == 1) && !(names[0] == 1 && names[1] == 2) {
+		t.Errorf("messages %q; want the family's two patients in one, the single patient in the other", texts)
+	}
+	c.now = releaseAt.Add(31 * time.Minute)
+	if n, err := svc.RunDueDraws(ctx); n != 0 || err != nil {
+		t.Errorf("draws run after the cancellation: %d, %v", n, err)
+	}
+	es, err := svc.Entries(ctx, single)
+	if err != nil || len(es) != 1 || !es[0].Session.Cancelled || es[0].Drawn {
+		t.Errorf("entries after the cancellation = %+v, %v; want one, undrawn, its session cancelled", es, err)
+	}
+	_, err = svc.EnterDraw(ctx, single, app.EntryInput{SessionID: sess.ID, PatientID: ids[0]})
+	wantKey(t, "entering again", err, "error.session.cancelled")
+}
