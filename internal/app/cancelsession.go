@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/notify"
@@ -93,7 +92,7 @@ func (s *Service) CancelSession(ctx context.Context, a Actor, sessionID int64, r
 		return res, err
 	}
 	reason = strings.TrimSpace(reason)
-	if reason == "" || utf8.RuneCountInString(reason) > 500 || len(reason) > 500 {
+	if reason == "" || len(reason) > 500 {
 		return res, fairslot.E(fairslot.Invalid, "error.session.cancel_reason", "give the reason for cancelling the session (at most 500 bytes)").On("reason")
 	}
 	now := s.now()
