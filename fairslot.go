@@ -65,7 +65,13 @@ type Session struct {
 	End          time.Time `json:"end"`
 	Room         string    `json:"room"`
 	FeeCents     int64     `json:"fee_cents"`
+	// CancelledAt is when the hospital cancelled the session (停诊), zero
+	// while it stands; the database then refuses every new claim on it.
+	CancelledAt time.Time `json:"cancelled_at,omitzero"`
 }
+
+// Cancelled reports whether the hospital cancelled the session.
+func (s Session) Cancelled() bool { return !s.CancelledAt.IsZero() }
 
 // MaxWindow is the longest time window a slot may have.
 const MaxWindow = 30 * time.Minute
@@ -241,7 +247,16 @@ type Booking struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	RequestKey   string    `json:"-"`
+	// CancelledBy says who cancelled a cancelled booking: CancelledByPatient,
+	// "staff", or CancelledByHospital when the session was cancelled.
+	CancelledBy string `json:"cancelled_by,omitempty"`
 }
+
+// Who cancelled a booking.
+const (
+	CancelledByPatient  = "patient"
+	CancelledByHospital = "hospital" // the hospital cancelled the session
+)
 
 // Ticket is a queue number issued at check-in.
 type Ticket struct {
@@ -286,6 +301,9 @@ const (
 	ActSchedule  Action = "schedule"  // add clinic sessions
 	ActSecurity  Action = "security"  // alerts, unlocks, audit search and verification
 	ActStaff     Action = "staff"     // create, change and disable staff accounts
+	// ActCancelSession cancels a clinic session (停诊): every booking in it
+	// cancelled and refunded, every patient told.
+	ActCancelSession Action = "cancel_session"
 	// Searching by ID number and revealing a full ID number or phone need a
 	// reason and are limited (internal/access); a kiosk and security do neither.
 	ActLookup Action = "lookup" // find bookings by code or ID number at the desk
@@ -303,7 +321,7 @@ var permissions = map[Role][]Action{
 	Nurse:      {ActCheckIn, ActViewQueue, ActCall, ActLookup, ActReveal},
 	DoctorRole: {ActViewQueue, ActCall, ActAddSlot, ActReveal},
 	Admin: {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule, ActSecurity, ActStaff,
-		ActLookup, ActReveal, ActBindCheck, ActConfirmPriority},
+		ActCancelSession, ActLookup, ActReveal, ActBindCheck, ActConfirmPriority},
 	Security: {ActRisk, ActSecurity},
 	Kiosk:    {ActCheckIn, ActWalkIn},
 }

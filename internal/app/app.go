@@ -110,6 +110,10 @@ type Service struct {
 	// Binding limits binding proofs per account, device and address prefix
 	// (binding.go); the zero value uses the defaults.
 	Binding BindingLimits
+	// OfferNextSession names, in the messages of a session the hospital
+	// cancels, the doctor's next session with free places (config
+	// cancel_offers_next_session; cancelsession.go). Nothing is booked.
+	OfferNextSession bool
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

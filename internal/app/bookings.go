@@ -27,6 +27,15 @@ type BookingView struct {
 	Turn int `json:"turn,omitempty"`
 }
 
+// StatusKey is the catalogue key of the booking's status as its patient
+// reads it: a booking the hospital cancelled (its session) says so.
+func (v BookingView) StatusKey() string {
+	if v.Status == fairslot.Cancelled && v.CancelledBy == fairslot.CancelledByHospital {
+		return "status.cancelled_hospital"
+	}
+	return "status." + string(v.Status)
+}
+
 func (s *Service) bookingView(ctx context.Context, tx storage.Tx, b fairslot.Booking) (BookingView, error) {
 	v := BookingView{Booking: b}
 	sess, err := tx.Session(ctx, b.SessionID)

@@ -58,10 +58,16 @@ func (s *Service) sessionView(ctx context.Context, tx storage.Tx, sess fairslot.
 	if v.Windows, err = tx.Windows(ctx, sess.ID, now); err != nil {
 		return v, err
 	}
-	for _, w := range v.Windows {
-		v.Remaining += w.Remaining
+	for i := range v.Windows {
+		if sess.Cancelled() {
+			v.Windows[i].Remaining = 0 // nobody can take them
+		}
+		v.Remaining += v.Windows[i].Remaining
 	}
 	v.Release, err = s.releaseView(ctx, tx, sess, now)
+	if sess.Cancelled() {
+		v.Release.Bookable, v.Release.EntriesOpen = false, false
+	}
 	return v, err
 }
 

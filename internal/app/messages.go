@@ -47,7 +47,7 @@ func (s *Service) heldMessage(ctx context.Context, tx storage.Tx, key string, se
 	}
 	b.Params["name"], b.Params["doctor"], b.Params["department"] = name, l.Doctor, l.Department
 	if slot.ID != 0 {
-		b.Params["time"] = slot.Start.In(s.Location).Format("15:04") + "–" + slot.End.In(s.Location).Format("15:04")
+		b.Params["time"] = s.window(slot.Start, slot.End)
 	}
 	if !payBy.IsZero() {
 		b.Params["pay_by"] = payBy.In(s.Location).Format("2006-01-02 15:04")

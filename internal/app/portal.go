@@ -28,6 +28,8 @@ type SessionLabel struct {
 	Room       string          `json:"room,omitempty"`
 	// Ended: the session (or, without one, the date) is over.
 	Ended bool `json:"ended"`
+	// Cancelled: the hospital cancelled the session.
+	Cancelled bool `json:"cancelled,omitempty"`
 }
 
 // sessionLabel reads a session's label; sessionID 0 labels the doctor and
@@ -40,7 +42,7 @@ func (s *Service) sessionLabel(ctx context.Context, tx storage.Tx, sessionID, do
 			return l, err
 		}
 		doctorID, l.Date, l.Period, l.Start, l.End, l.Room = sess.DoctorID, sess.Date, sess.Period, sess.Start, sess.End, sess.Room
-		l.Ended = !now.Before(sess.End)
+		l.Ended, l.Cancelled = !now.Before(sess.End), sess.Cancelled()
 	} else if day, err := time.ParseInLocation(time.DateOnly, date, s.Location); err == nil {
 		l.Ended = !now.Before(day.AddDate(0, 0, 1))
 	}
@@ -134,7 +136,7 @@ func (s *Service) describeWait(ctx context.Context, tx storage.Tx, v *WaitView, 
 		v.State = "waiting"
 	case strings.HasPrefix(v.Outcome, "skipped"):
 		v.State = "skipped" // the reason is the rules' text, kept in Outcome
-	case v.Outcome == "offered" || v.Outcome == "left":
+	case v.Outcome == "offered" || v.Outcome == "left" || v.Outcome == waitlistCancelled:
 		v.State = v.Outcome
 	default:
 		v.State = "closed"

@@ -70,6 +70,9 @@ func (s *Service) releaseOf(ctx context.Context, tx storage.Tx, sess fairslot.Se
 
 // checkOnline reports whether sess may be booked first come at now.
 func (s *Service) checkOnline(ctx context.Context, tx storage.Tx, sess fairslot.Session, now time.Time) error {
+	if sess.Cancelled() {
+		return storage.ErrSessionCancelled // the database refuses it too
+	}
 	rel, err := s.releaseOf(ctx, tx, sess)
 	if err != nil {
 		return err
@@ -220,6 +223,9 @@ func (s *Service) boundPatientSession(ctx context.Context, tx storage.Tx, a Acto
 		return rec, fairslot.Session{}, err
 	}
 	sess, err := tx.Session(ctx, sessionID)
+	if err == nil && sess.Cancelled() {
+		err = storage.ErrSessionCancelled // the database refuses it too
+	}
 	return rec, sess, err
 }
 

@@ -113,6 +113,11 @@ type Config struct {
 	Booking         booking.Policy    `json:"booking"`
 	Queue           queue.Policy      `json:"queue"`
 	Release         release.Policy    `json:"release"`
+	// CancelOffersNextSession: when the hospital cancels a session, each
+	// affected patient's message names the doctor's next session with free
+	// places, to book if they wish (nothing is booked for them). Off by
+	// default.
+	CancelOffersNextSession bool `json:"cancel_offers_next_session"`
 
 	// Staff sign-in (issue 12): a staff session ends after session_max, or
 	// after session_idle without a request; lock_after failed sign-ins

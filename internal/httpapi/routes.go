@@ -287,6 +287,15 @@ func (s *Server) staffRoutes(h func(string, handler)) {
 		return s.App.AddExtraSlot(r.Context(), a, id, in)
 	}))
 	h("POST /api/v1/staff/sessions/{id}/draw", withID(s, s.App.RunDraw))
+	// The hospital cancels a session (admins only): every booking cancelled
+	// and refunded, every affected account told; the answer says what was done.
+	h("POST /api/v1/staff/sessions/{id}/cancel", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in cancelSessionBody) (app.CancelSessionResult, error) {
+		id, err := pathID(r)
+		if err != nil {
+			return app.CancelSessionResult{}, err
+		}
+		return s.App.CancelSession(r.Context(), a, id, in.Reason)
+	}))
 	h("GET /api/v1/staff/risk-events", withActor(s, func(ctx context.Context, a app.Actor) (map[string][]storage.RiskEvent, error) {
 		es, err := s.App.RiskEvents(ctx, a, 0)
 		if es == nil {
@@ -392,4 +401,9 @@ func (s *Server) Stream(w http.ResponseWriter, r *http.Request, department int64
 		case <-tick.C:
 		}
 	}
+}
+
+// cancelSessionBody is the body of a session's cancellation.
+type cancelSessionBody struct {
+	Reason string `json:"reason"`
 }

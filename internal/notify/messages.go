@@ -44,6 +44,13 @@ const (
 	// an SMS is read on lock screens and forwarded, while the code and the
 	// last four ID digits are all the desk asks for at check-in.
 	KeyBookingConfirmed = "booking_confirmed"
+	// The hospital cancelled a session (停诊): params name (the account's
+	// affected patients, masked), doctor, department, date, time (the
+	// session's hours), refund ("yes" when a payment is refunded, else
+	// ""), next_date and next_time (the doctor's next session with free
+	// places, when the hospital offers it, else "").
+	KeySessionCancelled        = "session_cancelled"         // the patients' bookings are cancelled
+	KeySessionCancelledWaiting = "session_cancelled_waiting" // their draw entries or waitlist places are closed
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -72,6 +79,12 @@ var catalogue = map[string]map[string]string{
 		KeyIdentityUnbound: "{{.name}} was removed from a fairslot account. Bookings and limits stay with the patient.",
 		KeyBookingConfirmed: "fairslot: {{.name}}'s booking with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}} is paid and confirmed. " +
 			"Bring the patient's ID to check in; the booking code is in My bookings.",
+		KeySessionCancelled: "fairslot: the hospital has cancelled {{.doctor}}'s clinic ({{.department}}) on {{.date}} {{.time}}. " +
+			"The booking of {{.name}} is cancelled; you need not do anything.{{if .refund}} The payment is refunded in full.{{end}}" +
+			"{{if .next_date}} The doctor's next clinic with free places is on {{.next_date}} {{.next_time}}: you may book it in fairslot.{{end}}",
+		KeySessionCancelledWaiting: "fairslot: the hospital has cancelled {{.doctor}}'s clinic ({{.department}}) on {{.date}} {{.time}}. " +
+			"The draw entry or waitlist place of {{.name}} for it is closed." +
+			"{{if .next_date}} The doctor's next clinic with free places is on {{.next_date}} {{.next_time}}: you may book it in fairslot.{{end}}",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -89,6 +102,12 @@ var catalogue = map[string]map[string]string{
 		KeyIdentityUnbound: "{{.name}}已从一个 fairslot 账户中移除。预约记录和限制仍随就诊人保留。",
 		KeyBookingConfirmed: "fairslot：{{.name}}的预约已支付成功：{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
 			"就诊当天请携带就诊人身份证件签到，预约码见“我的预约”。",
+		KeySessionCancelled: "fairslot：医院已停诊：{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
+			"{{.name}}的预约已取消，您无需任何操作。{{if .refund}}已付费用将全额退还。{{end}}" +
+			"{{if .next_date}}该医生下一次有余号的门诊为 {{.next_date}} {{.next_time}}，如需可在 fairslot 预约。{{end}}",
+		KeySessionCancelledWaiting: "fairslot：医院已停诊：{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
+			"{{.name}}对该门诊的抽签报名或候补已关闭。" +
+			"{{if .next_date}}该医生下一次有余号的门诊为 {{.next_date}} {{.next_time}}，如需可在 fairslot 预约。{{end}}",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -106,6 +125,12 @@ var catalogue = map[string]map[string]string{
 		KeyIdentityUnbound: "{{.name}} đã được gỡ khỏi một tài khoản fairslot. Lịch hẹn và giới hạn vẫn gắn với người bệnh.",
 		KeyBookingConfirmed: "fairslot: lịch hẹn của {{.name}} với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}} đã được thanh toán và xác nhận. " +
 			"Hãy mang giấy tờ tùy thân của người bệnh khi đến làm thủ tục; mã lịch hẹn có trong Lịch hẹn của tôi.",
+		KeySessionCancelled: "fairslot: bệnh viện đã hủy buổi khám của {{.doctor}} ({{.department}}) ngày {{.date}} {{.time}}. " +
+			"Lịch hẹn của {{.name}} đã bị hủy; bạn không cần làm gì.{{if .refund}} Khoản đã thanh toán được hoàn lại toàn bộ.{{end}}" +
+			"{{if .next_date}} Buổi khám tiếp theo còn chỗ của bác sĩ là ngày {{.next_date}} {{.next_time}}: bạn có thể đặt lịch trong fairslot.{{end}}",
+		KeySessionCancelledWaiting: "fairslot: bệnh viện đã hủy buổi khám của {{.doctor}} ({{.department}}) ngày {{.date}} {{.time}}. " +
+			"Phiếu bốc thăm hoặc chỗ trong danh sách chờ của {{.name}} cho buổi khám này đã đóng." +
+			"{{if .next_date}} Buổi khám tiếp theo còn chỗ của bác sĩ là ngày {{.next_date}} {{.next_time}}: bạn có thể đặt lịch trong fairslot.{{end}}",
 	},
 }
 
@@ -154,11 +179,15 @@ func (b Body) Text() (string, error) {
 
 // localDates returns params with the dates written as the message's
 // language writes them (localdate): "date" (YYYY-MM-DD) and "pay_by"
-// (YYYY-MM-DD HH:MM, the hospital's time), as the pages show them.
+// (YYYY-MM-DD HH:MM, the hospital's time) and "next_date", as the pages
+// show them.
 func localDates(lang string, params map[string]string) map[string]string {
 	out := maps.Clone(params)
 	if d, err := time.Parse(time.DateOnly, params["date"]); err == nil {
 		out["date"] = localdate.Day(lang, d)
+	}
+	if d, err := time.Parse(time.DateOnly, params["next_date"]); err == nil {
+		out["next_date"] = localdate.Day(lang, d)
 	}
 	if t, err := time.Parse("2006-01-02 15:04", params["pay_by"]); err == nil {
 		out["pay_by"] = localdate.Stamp(lang, t)

@@ -86,12 +86,15 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		return fairslot.Errorf(fairslot.Conflict, "booking code collision; please retry")
 	case errors.Is(err, pgx.ErrNoRows):
 		return fairslot.E(fairslot.Limited, "error.booking.limit", "this patient has reached a booking limit")
+	case isCancelled(err):
+		return storage.ErrSessionCancelled
 	}
 	return err
 }
 
 const bookingColumns = `@id, @code, @slot_id, @session_id, @department_id, @date, @patient_id, coalesce(@account_id, 0), @channel, @status,
-	@held_until_ms, @fee_cents, @missed_calls, coalesce(@request_key, ''), coalesce(@priority, ''), @created_ms, @updated_ms`
+	@held_until_ms, @fee_cents, @missed_calls, coalesce(@request_key, ''), coalesce(@priority, ''), @created_ms, @updated_ms,
+	coalesce(@cancelled_by, '')`
 
 // bookingDest returns the scan destinations for bookingColumns and a
 // function that finishes the booking after the scan.
@@ -100,7 +103,7 @@ func (t *tx) bookingDest(b *fairslot.Booking) ([]any, func()) {
 	var held *int64
 	var created, updated int64
 	dest := []any{&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &channel, &status,
-		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &b.Priority, &created, &updated}
+		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &b.Priority, &created, &updated, &b.CancelledBy}
 	return dest, func() {
 		b.Channel, b.Status = fairslot.Channel(channel), fairslot.Status(status)
 		b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated)
@@ -159,6 +162,9 @@ func (t *tx) MoveBooking(ctx context.Context, id int64, from, to fairslot.Status
 	var n int64
 	err := t.tx.QueryRow(ctx, `SELECT move_booking($1, $2, $3, $4, $5, $6)`,
 		id, string(from), string(to), ms(m.At), missed, nullIf(m.CancelledBy)).Scan(&n)
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
+	}
 	if fairslot.ErrorKind(formatError(err)) == fairslot.Conflict {
 		return fairslot.Errorf(fairslot.Conflict, "a booking cannot move from %s to %s", from, to)
 	}
@@ -193,6 +199,9 @@ func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt)).Scan(&k.ID, &k.Number, &k.Position)
 	if isUnique(err, "tickets_booking_id_key") {
 		return fairslot.Errorf(fairslot.Conflict, "this booking already has a ticket")
+	}
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
 	}
 	return err
 }

@@ -346,6 +346,13 @@ func formatError(err error) error {
 	return err
 }
 
+// isCancelled reports whether err is the refusal of a claim on a cancelled
+// session (migration 0023).
+func isCancelled(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "FS004"
+}
+
 // isUnique reports whether err violates the named unique constraint or index.
 func isUnique(err error, constraint string) bool {
 	var pe *pgconn.PgError

@@ -49,7 +49,9 @@ func (t *tx) ReleaseSeed(ctx context.Context, sessionID int64) ([]byte, error) {
 func (t *tx) DueDraws(ctx context.Context, now time.Time) ([]int64, error) {
 	return all(ctx, t, func(r pgx.Rows) (id int64, err error) { return id, r.Scan(&id) },
 		`SELECT r.session_id FROM releases r WHERE r.mode = 'draw' AND r.entry_closes_ms <= $1
-		AND NOT EXISTS (SELECT 1 FROM draw_runs d WHERE d.session_id = r.session_id) ORDER BY r.entry_closes_ms, r.session_id`, ms(now))
+		AND NOT EXISTS (SELECT 1 FROM draw_runs d WHERE d.session_id = r.session_id)
+		AND NOT EXISTS (SELECT 1 FROM session_cancellations c WHERE c.session_id = r.session_id)
+		ORDER BY r.entry_closes_ms, r.session_id`, ms(now))
 }
 
 // InsertEntry serializes an account's entries, so the cap holds under
@@ -66,6 +68,8 @@ func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max
 		return fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw")
 	case errors.Is(err, pgx.ErrNoRows):
 		return fairslot.Errorf(fairslot.Limited, "this account has made its %d draw entries for this release day", max)
+	case isCancelled(err):
+		return storage.ErrSessionCancelled
 	}
 	return err
 }
@@ -128,6 +132,9 @@ func (t *tx) JoinWaitlist(ctx context.Context, w *fairslot.WaitlistEntry) (err e
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, nullIf(w.SessionID), w.DoctorID, w.Date, w.PatientID, w.AccountID, ms(w.CreatedAt))
 	if isUnique(err, "waitlist_open") {
 		return fairslot.Errorf(fairslot.Conflict, "this patient is already on this doctor's waitlist for %s", w.Date)
+	}
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
 	}
 	return err
 }

@@ -250,14 +250,16 @@ func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
 	return d, err
 }
 
-const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents`
+const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents,
+	(SELECT c.at_ms FROM session_cancellations c WHERE c.session_id = sessions.id)`
 
 func (t *tx) scanSession(r pgx.Row) (fairslot.Session, error) {
 	var s fairslot.Session
 	var period string
 	var start, end int64
-	err := r.Scan(&s.ID, &s.DoctorID, &s.DepartmentID, &s.Date, &period, &start, &end, &s.Room, &s.FeeCents)
-	s.Period, s.Start, s.End = fairslot.Period(period), t.at(start), t.at(end)
+	var cancelled *int64
+	err := r.Scan(&s.ID, &s.DoctorID, &s.DepartmentID, &s.Date, &period, &start, &end, &s.Room, &s.FeeCents, &cancelled)
+	s.Period, s.Start, s.End, s.CancelledAt = fairslot.Period(period), t.at(start), t.at(end), t.atNull(cancelled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, fairslot.Errorf(fairslot.NotFound, "session not found")
 	}
@@ -353,9 +355,29 @@ func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
 	if err := t.lock(ctx, lockSession, s.SessionID); err != nil {
 		return err
 	}
-	return t.tx.QueryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
+	err := t.tx.QueryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
 		SELECT $1, coalesce(max(number), 0) + 1, $2, $3, $4 FROM slots WHERE session_id = $1 RETURNING id, number`,
 		s.SessionID, ms(s.Start), ms(s.End), string(s.Quota)).Scan(&s.ID, &s.Number)
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
+	}
+	return err
+}
+
+// CancelSession holds the session's lock until the transaction ends: a
+// claim racing it (the triggers of migration 0023 take the same lock) waits
+// and then sees the cancellation, or came first and is cancelled with the
+// rest by the caller.
+func (t *tx) CancelSession(ctx context.Context, c storage.SessionCancellation) error {
+	if err := t.lock(ctx, lockSession, c.SessionID); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO session_cancellations (session_id, at_ms, staff_id, reason) VALUES ($1, $2, $3, $4)`,
+		c.SessionID, ms(c.At), nullIf(c.StaffID), c.Reason)
+	if isUnique(err, "session_cancellations_pkey") {
+		return storage.ErrSessionCancelled
+	}
+	return err
 }
 
 // Audit and settings.

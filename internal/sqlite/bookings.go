@@ -79,6 +79,8 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 		return fairslot.Errorf(fairslot.Conflict, "this request was already made")
 	case isUnique(err, "bookings.code"):
 		return fairslot.Errorf(fairslot.Conflict, "booking code collision; please retry")
+	case isCancelled(err):
+		return storage.ErrSessionCancelled
 	case err != nil:
 		return err
 	}
@@ -94,7 +96,7 @@ func (t *tx) InsertBooking(ctx context.Context, b *fairslot.Booking, l storage.L
 func bookingColumns(a string) string {
 	return strings.NewReplacer("@", a).Replace(`@id, @code, @slot_id, @session_id, @department_id, @date, @patient_id,
 		coalesce(@account_id, 0), @channel, @status, @held_until_ms, @fee_cents, @missed_calls,
-		coalesce(@request_key, ''), coalesce(@priority, ''), @created_ms, @updated_ms`)
+		coalesce(@request_key, ''), coalesce(@priority, ''), @created_ms, @updated_ms, coalesce(@cancelled_by, '')`)
 }
 
 // bookingDest returns the scan destinations for bookingColumns and a
@@ -103,7 +105,7 @@ func (t *tx) bookingDest(b *fairslot.Booking) ([]any, func()) {
 	var held sql.NullInt64
 	var created, updated int64
 	dest := []any{&b.ID, &b.Code, &b.SlotID, &b.SessionID, &b.DepartmentID, &b.Date, &b.PatientID, &b.AccountID, &b.Channel, &b.Status,
-		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &b.Priority, &created, &updated}
+		&held, &b.FeeCents, &b.MissedCalls, &b.RequestKey, &b.Priority, &created, &updated, &b.CancelledBy}
 	return dest, func() { b.HeldUntil, b.CreatedAt, b.UpdatedAt = t.atNull(held), t.at(created), t.at(updated) }
 }
 
@@ -156,6 +158,9 @@ func (t *tx) MoveBooking(ctx context.Context, id int64, from, to fairslot.Status
 	}
 	res, err := t.exec(ctx, `UPDATE bookings SET status = ?, updated_ms = ?, missed_calls = coalesce(?, missed_calls),
 		cancelled_by = coalesce(?, cancelled_by) WHERE id = ? AND status = ?`, to, ms(m.At), missed, by, id, from)
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
+	}
 	if isTrigger(err) {
 		return fairslot.Errorf(fairslot.Conflict, "a booking cannot move from %s to %s", from, to)
 	}
@@ -190,6 +195,9 @@ func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt), k.SessionID).Scan(&k.ID, &k.Number, &k.Position)
 	if isUnique(err, "tickets.booking_id") {
 		return fairslot.Errorf(fairslot.Conflict, "this booking already has a ticket")
+	}
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
 	}
 	return err
 }

@@ -95,14 +95,25 @@ func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
 		"doctor", &d.ID, &d.DepartmentID, &d.Name, &d.Title)
 }
 
-const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents`
+const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents,
+	(SELECT c.at_ms FROM session_cancellations c WHERE c.session_id = sessions.id)`
 
 func (t *tx) scanSession(r interface{ Scan(...any) error }) (fairslot.Session, error) {
 	var s fairslot.Session
 	var start, end int64
-	err := r.Scan(&s.ID, &s.DoctorID, &s.DepartmentID, &s.Date, &s.Period, &start, &end, &s.Room, &s.FeeCents)
-	s.Start, s.End = t.at(start), t.at(end)
+	var cancelled sql.NullInt64
+	err := r.Scan(&s.ID, &s.DoctorID, &s.DepartmentID, &s.Date, &s.Period, &start, &end, &s.Room, &s.FeeCents, &cancelled)
+	s.Start, s.End, s.CancelledAt = t.at(start), t.at(end), t.atNull(cancelled)
 	return s, err
+}
+
+func (t *tx) CancelSession(ctx context.Context, c storage.SessionCancellation) error {
+	_, err := t.exec(ctx, `INSERT INTO session_cancellations (session_id, at_ms, staff_id, reason) VALUES (?, ?, ?, ?)`,
+		c.SessionID, ms(c.At), nullIf(c.StaffID), c.Reason)
+	if isUnique(err, "session_cancellations.session_id") {
+		return storage.ErrSessionCancelled
+	}
+	return err
 }
 
 func (t *tx) Sessions(ctx context.Context, f storage.SessionFilter) ([]fairslot.Session, error) {
@@ -183,7 +194,11 @@ func (t *tx) EmbargoSlot(ctx context.Context, slotID int64, until time.Time) err
 }
 
 func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
-	return t.queryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
+	err := t.queryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
 		SELECT ?, coalesce(max(number), 0) + 1, ?, ?, ? FROM slots WHERE session_id = ? RETURNING id, number`,
 		s.SessionID, ms(s.Start), ms(s.End), s.Quota, s.SessionID).Scan(&s.ID, &s.Number)
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
+	}
+	return err
 }

@@ -43,7 +43,9 @@ func (t *tx) ReleaseSeed(ctx context.Context, sessionID int64) ([]byte, error) {
 
 func (t *tx) DueDraws(ctx context.Context, now time.Time) ([]int64, error) {
 	return t.ids(ctx, `SELECT r.session_id FROM releases r WHERE r.mode = 'draw' AND r.entry_closes_ms <= ?
-		AND NOT EXISTS (SELECT 1 FROM draw_runs d WHERE d.session_id = r.session_id) ORDER BY r.entry_closes_ms, r.session_id`, ms(now))
+		AND NOT EXISTS (SELECT 1 FROM draw_runs d WHERE d.session_id = r.session_id)
+		AND NOT EXISTS (SELECT 1 FROM session_cancellations c WHERE c.session_id = r.session_id)
+		ORDER BY r.entry_closes_ms, r.session_id`, ms(now))
 }
 
 func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max int) error {
@@ -53,6 +55,8 @@ func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max
 	switch {
 	case isUnique(err, "draw_entries.session_id"):
 		return fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw")
+	case isCancelled(err):
+		return storage.ErrSessionCancelled
 	case err != nil:
 		return err
 	}
@@ -116,6 +120,9 @@ func (t *tx) JoinWaitlist(ctx context.Context, w *fairslot.WaitlistEntry) (err e
 		nullIf(w.SessionID), w.DoctorID, w.Date, w.PatientID, w.AccountID, ms(w.CreatedAt))
 	if isUnique(err, "waitlist.patient_id") {
 		return fairslot.Errorf(fairslot.Conflict, "this patient is already on this doctor's waitlist for %s", w.Date)
+	}
+	if isCancelled(err) {
+		return storage.ErrSessionCancelled
 	}
 	return err
 }

@@ -299,6 +299,12 @@ func isUnique(err error, column string) bool {
 		strings.Contains(se.Error(), column)
 }
 
+// isCancelled reports whether err is the refusal of a claim on a cancelled
+// session (migration 0023).
+func isCancelled(err error) bool {
+	return isTrigger(err) && strings.Contains(err.Error(), "session is cancelled")
+}
+
 // isTrigger reports whether err was raised by a trigger's RAISE(ABORT).
 func isTrigger(err error) bool {
 	var se *sqlite.Error

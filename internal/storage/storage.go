@@ -64,6 +64,13 @@ type Tx interface {
 	// bookable at now: holds that lapsed count as free, windows that ended
 	// have nothing left.
 	Windows(ctx context.Context, sessionID int64, now time.Time) ([]fairslot.Window, error)
+	// CancelSession records that the hospital cancelled a session (its
+	// CancelledAt is then set): ErrSessionCancelled when it already was.
+	// From then on the database refuses, with ErrSessionCancelled, every new
+	// booking, draw entry, waitlist place, ticket and slot in the session
+	// and every move of its bookings to confirmed, checked in or called; its
+	// draw is no longer due. The caller cancels what the session held.
+	CancelSession(ctx context.Context, c SessionCancellation) error
 
 	// Accounts, patients and bindings.
 	AccountByPhone(ctx context.Context, phoneIndex []byte) (AccountRecord, error)
@@ -281,6 +288,18 @@ type Tx interface {
 	PutSetting(ctx context.Context, key, value string) error
 }
 
+// SessionCancellation is the hospital's cancellation of a session.
+type SessionCancellation struct {
+	SessionID int64
+	At        time.Time
+	StaffID   int64 // who cancelled it; 0 for set-up and background work
+	Reason    string
+}
+
+// ErrSessionCancelled refuses a claim on a session the hospital cancelled.
+var ErrSessionCancelled = &fairslot.Error{Kind: fairslot.Conflict, Key: "error.session.cancelled",
+	Message: "the hospital has cancelled this session"}
+
 // SessionFilter selects sessions; zero fields select all.
 type SessionFilter struct {
 	DoctorID, DepartmentID int64
@@ -382,7 +401,7 @@ type Limits struct {
 type Move struct {
 	At          time.Time
 	MissedCalls int    // new count, when not negative
-	CancelledBy string // "patient" or "staff", for cancellations
+	CancelledBy string // fairslot.CancelledByPatient, "staff" or fairslot.CancelledByHospital, for cancellations
 }
 
 // LoginCode is a one-time code sent to a phone, stored hashed.

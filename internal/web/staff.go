@@ -21,9 +21,10 @@ const staffKey ctxKey = 0
 
 // The kiosk, the staff console and the display boards: internal only.
 func (p *Pages) staffRoutes(h func(string, handler)) {
-	p.accessRoutes(h) // access.go
-	p.revealRoutes(h) // reveal.go
-	p.kitRoutes(h)    // kit.go
+	p.accessRoutes(h)        // access.go
+	p.revealRoutes(h)        // reveal.go
+	p.kitRoutes(h)           // kit.go
+	p.sessionCancelRoutes(h) // sessioncancel.go
 	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
 		return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
 	})

@@ -54,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Release", testRelease},
 		{"Waitlist", testWaitlist},
 		{"SlotsAndQuotas", testSlotsAndQuotas},
+		{"CancelSession", testCancelSession},         // cancel.go
+		{"CancelSessionRace", testCancelSessionRace}, // cancel.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
