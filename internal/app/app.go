@@ -110,6 +110,9 @@ type Service struct {
 	// Binding limits binding proofs per account, device and address prefix
 	// (binding.go); the zero value uses the defaults.
 	Binding BindingLimits
+	// Reminders says when the sweep writes reminders (reminders.go); the
+	// zero value uses the defaults.
+	Reminders ReminderPolicy
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

@@ -44,6 +44,14 @@ const (
 	// an SMS is read on lock screens and forwarded, while the code and the
 	// last four ID digits are all the desk asks for at check-in.
 	KeyBookingConfirmed = "booking_confirmed"
+	// Reminders, written by the sweep (internal/app/reminders.go), once
+	// each: params name (masked), doctor, department, date, time (the
+	// window); the payment reminder also pay_by. The payment reminder is
+	// for a place held for the patient by a waitlist offer or a draw win,
+	// shortly before its deadline; the day-before reminder for a confirmed
+	// booking, the evening before, with what to bring and where to check in.
+	KeyPayReminder = "pay_reminder"
+	KeyDayReminder = "day_reminder"
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -72,6 +80,10 @@ var catalogue = map[string]map[string]string{
 		KeyIdentityUnbound: "{{.name}} was removed from a fairslot account. Bookings and limits stay with the patient.",
 		KeyBookingConfirmed: "fairslot: {{.name}}'s booking with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}} is paid and confirmed. " +
 			"Bring the patient's ID to check in; the booking code is in My bookings.",
+		KeyPayReminder: "fairslot reminder: the place held for {{.name}} with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}} is not paid yet. " +
+			"Pay in My bookings before {{.pay_by}}, or it passes to the next person waiting.",
+		KeyDayReminder: "fairslot reminder: {{.name}} sees {{.doctor}} ({{.department}}) tomorrow, {{.date}}, at {{.time}}. " +
+			"Bring the patient's ID and check in at a kiosk or the registration desk in that window; the booking code is in My bookings.",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -89,6 +101,10 @@ var catalogue = map[string]map[string]string{
 		KeyIdentityUnbound: "{{.name}}已从一个 fairslot 账户中移除。预约记录和限制仍随就诊人保留。",
 		KeyBookingConfirmed: "fairslot：{{.name}}的预约已支付成功：{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
 			"就诊当天请携带就诊人身份证件签到，预约码见“我的预约”。",
+		KeyPayReminder: "fairslot 提醒：为{{.name}}保留的 {{.date}} {{.time}} {{.doctor}}（{{.department}}）号源尚未支付。" +
+			"请在 {{.pay_by}} 前到“我的预约”支付，逾期将转给下一位候补者。",
+		KeyDayReminder: "fairslot 就诊提醒：{{.name}}明天（{{.date}}）{{.time}} 就诊，{{.doctor}}（{{.department}}）。" +
+			"请携带就诊人身份证件，在该时段内到自助机或挂号窗口签到，预约码见“我的预约”。",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -106,6 +122,10 @@ var catalogue = map[string]map[string]string{
 		KeyIdentityUnbound: "{{.name}} đã được gỡ khỏi một tài khoản fairslot. Lịch hẹn và giới hạn vẫn gắn với người bệnh.",
 		KeyBookingConfirmed: "fairslot: lịch hẹn của {{.name}} với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}} đã được thanh toán và xác nhận. " +
 			"Hãy mang giấy tờ tùy thân của người bệnh khi đến làm thủ tục; mã lịch hẹn có trong Lịch hẹn của tôi.",
+		KeyPayReminder: "fairslot nhắc bạn: chỗ giữ cho {{.name}} với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}} vẫn chưa được thanh toán. " +
+			"Hãy thanh toán trong Lịch hẹn của tôi trước {{.pay_by}}, nếu không chỗ sẽ chuyển cho người chờ tiếp theo.",
+		KeyDayReminder: "fairslot nhắc lịch khám: {{.name}} khám với {{.doctor}} ({{.department}}) vào ngày mai, {{.date}}, lúc {{.time}}. " +
+			"Hãy mang giấy tờ tùy thân của người bệnh và làm thủ tục tại máy tự phục vụ hoặc quầy đăng ký trong khung giờ đó; mã lịch hẹn có trong Lịch hẹn của tôi.",
 	},
 }
 
