@@ -516,11 +516,15 @@ type OutboxMessage struct {
 
 // PayReminderKey is the outbox dedupe key of a booking's payment deadline
 // reminder; the backends' PayReminders match it in SQL.
-func PayReminderKey(bookingID int64) string { return "reminder:pay:" + strconv.FormatInt(bookingID, 10) }
+func PayReminderKey(bookingID int64) string {
+	return "reminder:pay:" + strconv.FormatInt(bookingID, 10)
+}
 
 // DayReminderKey is the outbox dedupe key of a booking's day-before
 // reminder; the backends' DayReminders match it in SQL.
-func DayReminderKey(bookingID int64) string { return "reminder:day:" + strconv.FormatInt(bookingID, 10) }
+func DayReminderKey(bookingID int64) string {
+	return "reminder:day:" + strconv.FormatInt(bookingID, 10)
+}
 
 // OutboxStatus is where an outbox message stands.
 type OutboxStatus string
