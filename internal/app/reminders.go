@@ -82,24 +82,34 @@ func (s *Service) SendReminders(ctx context.Context) error {
 
 // remind writes key's message to the account of each booking find lists,
 // under the booking's dedupe key, a batch per transaction, until find
-// lists less than a batch.
+// lists less than a batch. A booking whose message cannot be written is
+// logged and left for the next sweep, so it holds back no one else's.
 func (s *Service) remind(ctx context.Context, key string, dedupeKey func(int64) string, find func(storage.Tx) ([]fairslot.Booking, error)) error {
 	for range maxReminderBatches {
-		n := 0
+		n, written := 0, 0
 		err := s.Store.Update(ctx, func(tx storage.Tx) error {
 			bs, err := find(tx)
-			n = len(bs)
+			n, written = len(bs), 0
 			for _, b := range bs {
 				if err != nil {
-					break
+					return err
 				}
 				var payBy time.Time
 				if key == notify.KeyPayReminder {
 					payBy = b.HeldUntil
 				}
-				var m notify.Body
-				if m, err = s.bookingMessage(ctx, tx, key, b, payBy); err == nil {
-					err = s.tellAccountOnce(ctx, tx, b.AccountID, m, dedupeKey(b.ID))
+				err = tx.Savepoint(ctx, func() error {
+					m, err := s.bookingMessage(ctx, tx, key, b, payBy)
+					if err != nil {
+						return err
+					}
+					return s.tellAccountOnce(ctx, tx, b.AccountID, m, dedupeKey(b.ID))
+				})
+				if err == nil {
+					written++
+				} else if ctx.Err() == nil && fairslot.ErrorKind(err) != fairslot.Unavailable {
+					s.Log.Error("a reminder cannot be written; the next sweep tries again", "message", key, "booking", b.ID, "err", err)
+					err = nil
 				}
 			}
 			return err
@@ -107,10 +117,10 @@ func (s *Service) remind(ctx context.Context, key string, dedupeKey func(int64) 
 		if err != nil {
 			return err
 		}
-		if n > 0 {
+		if written > 0 {
 			s.wakeOutbox()
 		}
-		if n < reminderBatch {
+		if n < reminderBatch || written == 0 {
 			return nil
 		}
 	}

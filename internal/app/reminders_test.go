@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -259,5 +261,39 @@ func TestDayBeforeReminder(t *testing.T) {
 			e.sweepAt(t, e.svc, evening.AddDate(0, 0, 1))
 			e.wantReminders(t, "the next evening", notify.KeyDayReminder, 2)
 		})
+	}
+}
+
+// A booking whose reminder cannot be written (here its account's phone no
+// longer opens) is logged and left, and holds back no one else's.
+func TestReminderThatCannotBeWrittenHoldsBackNoOther(t *testing.T) {
+	e, _ := reminderEnv(t, "sqlite")
+	var logged strings.Builder
+	e.svc.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	var ids []int64
+	for i, phone := range []string{"13900000011", "13900000012"} {
+		a := e.login(t, phone)
+		p := e.bind(t, a, "赵六", 20+i)
+		b, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.later.ID, PatientID: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Pay(ctx, a, b.ID, fmt.Sprint("pay-", i)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ID)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "data", sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE accounts SET phone_sealed = x'00' WHERE id = ?`, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	e.sweepAt(t, e.svc, time.Date(2026, 12, 10, 18, 0, 0, 0, loc))
+	texts := e.wantReminders(t, "18:00", notify.KeyDayReminder, 1)
+	if !strings.Contains(logged.String(), "a reminder cannot be written") {
+		t.Errorf("the failed reminder was not logged:\n%s\n(sent: %q)", logged.String(), texts)
 	}
 }
