@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,5 +296,45 @@ func TestReminderThatCannotBeWrittenHoldsBackNoOther(t *testing.T) {
 	texts := e.wantReminders(t, "18:00", notify.KeyDayReminder, 1)
 	if !strings.Contains(logged.String(), "a reminder cannot be written") {
 		t.Errorf("the failed reminder was not logged:\n%s\n(sent: %q)", logged.String(), texts)
+	}
+}
+
+// Three nodes sweeping at the same moment (on PostgreSQL three
+// connections' transactions, on SQLite three stores on one file) write
+// each reminder once, and none of them fails.
+func TestRemindersOnceFromConcurrentSweeps(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e, reopen := reminderEnv(t, backend)
+			for i := range 6 {
+				a := e.login(t, fmt.Sprintf("1390000002%d", i))
+				p := e.bind(t, a, "钱七", 30+i)
+				b, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.later.ID, PatientID: p.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.svc.Pay(ctx, a, b.ID, fmt.Sprint("pay-", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nodes := []*app.Service{e.svc, reopen(), reopen()}
+			e.clock.mu.Lock()
+			e.clock.now = time.Date(2026, 12, 10, 18, 0, 0, 0, loc)
+			e.clock.mu.Unlock()
+			for round := range 3 {
+				var wg sync.WaitGroup
+				errs := make([]error, len(nodes))
+				for i, n := range nodes {
+					wg.Go(func() { errs[i] = n.Sweep(ctx) })
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Errorf("round %d, node %d: %v", round, i, err)
+					}
+				}
+				e.wantReminders(t, fmt.Sprintf("round %d", round), notify.KeyDayReminder, 6)
+			}
+		})
 	}
 }
