@@ -93,7 +93,8 @@ func open(c config.Config, log *slog.Logger) (*app.Service, *health.Store, error
 	st := health.New(backend, health.Options{Log: log, ProbeKey: "storage_probe:" + c.NodeName()})
 	svc := &app.Service{Store: st, Vault: v, Policy: c.Booking, Release: c.Release, Calling: c.Queue, Payments: payment.NewSandbox(),
 		Now: time.Now, Location: loc, Log: log, Display: app.NewBroker(), PhoneCountry: c.Notify.PhoneCountry,
-		Privacy: c.Privacy.Policy(), OfferNextSession: c.CancelOffersNextSession}
+		Privacy: c.Privacy.Policy(), OfferNextSession: c.CancelOffersNextSession,
+		Reminders: app.ReminderPolicy{PayBefore: time.Duration(c.Notify.PayReminderBefore), DayBeforeAt: c.Notify.DayReminderAt}}
 	return svc, st, nil
 }
 

@@ -114,6 +114,9 @@ type Service struct {
 	// cancels, the doctor's next session with free places (config
 	// cancel_offers_next_session; cancelsession.go). Nothing is booked.
 	OfferNextSession bool
+	// Reminders says when the sweep writes reminders (reminders.go); the
+	// zero value uses the defaults.
+	Reminders ReminderPolicy
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

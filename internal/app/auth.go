@@ -100,7 +100,12 @@ func (s *Service) RequestLoginCode(ctx context.Context, a Actor, phone string) e
 // transaction commits, the outbox's dispatcher is woken (sent, below). A
 // request never waits for a send.
 func (s *Service) enqueue(ctx context.Context, tx storage.Tx, phone string, b notify.Body) error {
-	m := storage.OutboxMessage{Ref: newRef(), Channel: "sms", CreatedAt: s.now()}
+	return s.enqueueOnce(ctx, tx, phone, b, "")
+}
+
+// enqueueOnce is enqueue with the outbox's dedupe key ("": none).
+func (s *Service) enqueueOnce(ctx context.Context, tx storage.Tx, phone string, b notify.Body, dedupeKey string) error {
+	m := storage.OutboxMessage{Ref: newRef(), Channel: "sms", CreatedAt: s.now(), DedupeKey: dedupeKey}
 	var err error
 	if m.RecipientSealed, err = s.Vault.Seal(vault.Field{Table: "outbox", Row: m.Ref, Column: "recipient"}, phone); err != nil {
 		return err

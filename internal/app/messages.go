@@ -62,6 +62,12 @@ func (s *Service) heldMessage(ctx context.Context, tx storage.Tx, key string, se
 // account's language. The dispatcher sends it once tx commits (it polls,
 // and is woken after the draws and cancellations that make such messages).
 func (s *Service) tellAccount(ctx context.Context, tx storage.Tx, accountID int64, b notify.Body) error {
+	return s.tellAccountOnce(ctx, tx, accountID, b, "")
+}
+
+// tellAccountOnce is tellAccount with the outbox's dedupe key: a message
+// with a key already in the outbox is not written again ("": none).
+func (s *Service) tellAccountOnce(ctx context.Context, tx storage.Tx, accountID int64, b notify.Body, dedupeKey string) error {
 	if accountID == 0 {
 		return nil // a walk-in has no account to tell
 	}
@@ -79,7 +85,7 @@ func (s *Service) tellAccount(ctx context.Context, tx storage.Tx, accountID int6
 	if _, err := b.Text(); err != nil {
 		return fmt.Errorf("message %s: %w", b.Key, err) // a missing parameter is a bug: never an unreadable message
 	}
-	return s.enqueue(ctx, tx, phone, b)
+	return s.enqueueOnce(ctx, tx, phone, b, dedupeKey)
 }
 
 // wakeOutbox tells the dispatcher a transaction committed messages.
@@ -114,17 +120,22 @@ func (s *Service) tellConfirmed(ctx context.Context, tx storage.Tx, b fairslot.B
 	if b.AccountID == 0 {
 		return nil
 	}
-	sess, err := tx.Session(ctx, b.SessionID)
-	if err != nil {
-		return err
-	}
-	slot, err := tx.Slot(ctx, b.SlotID)
-	if err != nil {
-		return err
-	}
-	m, err := s.heldMessage(ctx, tx, notify.KeyBookingConfirmed, sess, slot, b.PatientID, time.Time{}, nil)
+	m, err := s.bookingMessage(ctx, tx, notify.KeyBookingConfirmed, b, time.Time{})
 	if err != nil {
 		return err
 	}
 	return s.tellAccount(ctx, tx, b.AccountID, m)
+}
+
+// bookingMessage is heldMessage for a booking: its session and slot.
+func (s *Service) bookingMessage(ctx context.Context, tx storage.Tx, key string, b fairslot.Booking, payBy time.Time) (notify.Body, error) {
+	sess, err := tx.Session(ctx, b.SessionID)
+	if err != nil {
+		return notify.Body{}, err
+	}
+	slot, err := tx.Slot(ctx, b.SlotID)
+	if err != nil {
+		return notify.Body{}, err
+	}
+	return s.heldMessage(ctx, tx, key, sess, slot, b.PatientID, payBy, nil)
 }

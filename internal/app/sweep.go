@@ -14,16 +14,16 @@ import (
 // Sweep expires lapsed holds (their slots going to the waitlists) and marks
 // no-shows for sessions that ended, each with its audit record, in one
 // transaction; then it runs the draws that are due, one transaction each,
-// and reconciles the payments left unfinished (ReconcilePayments). Tests
-// call it directly with a fake clock; Run calls it on a ticker, on the one
-// node that holds the job lock.
+// reconciles the payments left unfinished (ReconcilePayments) and writes
+// the reminders due (SendReminders). Tests call it directly with a fake
+// clock; Run calls it on a ticker, on the one node that holds the job lock.
 func (s *Service) Sweep(ctx context.Context) error {
 	if err := s.sweep(ctx); err != nil {
 		return err
 	}
 	// A draw that fails must not hold back the refunds.
 	_, err := s.RunDueDraws(ctx)
-	return errors.Join(err, s.ReconcilePayments(ctx))
+	return errors.Join(err, s.ReconcilePayments(ctx), s.SendReminders(ctx))
 }
 
 func (s *Service) sweep(ctx context.Context) error {

@@ -349,6 +349,9 @@ func (c Config) Validate() error {
 	if err := c.Notify.validate(); err != nil {
 		return err
 	}
+	if lead := c.Notify.PayReminderBefore; lead < fairslot.Duration(time.Minute) || lead >= min(c.Release.WinHold, c.Release.OfferHold) {
+		return fmt.Errorf("config: notify.pay_reminder_before must be at least 1m and less than release.win_hold and release.offer_hold")
+	}
 	if err := c.FrontDoor.Validate(); err != nil {
 		return err
 	}

@@ -170,6 +170,17 @@ func TestNotifyConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if got, want := c.Notify.PayReminderBefore, fairslot.Duration(10*time.Minute); got != want {
+		t.Errorf("pay_reminder_before = %v, want %v by default", got, want)
+	}
+	if got := c.Notify.DayReminderAt.String(); got != "18:00" {
+		t.Errorf("day_reminder_at = %s, want 18:00 by default", got)
+	}
+	short := c
+	short.Notify.PayReminderBefore, short.Notify.DayReminderAt = fairslot.Duration(29*time.Minute), 8*60
+	if err := short.Validate(); err != nil {
+		t.Errorf("a reminder 29m before a 30m deadline, the day before at 08:00: %v", err)
+	}
 	out := string(c.JSON())
 	for _, secret := range []string{"hmac-s3cret", "smtp-s3cret", "urlpass"} {
 		if strings.Contains(out, secret) {
@@ -186,6 +197,10 @@ func TestNotifyConfig(t *testing.T) {
 		{"smtp without from", func(n *config.Notify) { n.Provider, n.SMTP.Addr = "smtp", "relay:25" }},
 		{"phone country with +", func(n *config.Notify) { n.PhoneCountry = "+86" }},
 		{"no attempts", func(n *config.Notify) { n.MaxAttempts = 0 }},
+		{"no payment reminder lead", func(n *config.Notify) { n.PayReminderBefore = 0 }},
+		{"a payment reminder as long as the offer", func(n *config.Notify) { n.PayReminderBefore = fairslot.Duration(30 * time.Minute) }},
+		{"a day-before reminder at night", func(n *config.Notify) { n.DayReminderAt = 23 * 60 }},
+		{"a day-before reminder at midnight", func(n *config.Notify) { n.DayReminderAt = 0 }},
 	} {
 		bad := c
 		tt.set(&bad.Notify)

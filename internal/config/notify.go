@@ -29,9 +29,17 @@ type Notify struct {
 	MaxBackoff  fairslot.Duration `json:"max_backoff"`
 	// Poll is how often the leader looks for due messages when nothing
 	// woke it sooner.
-	Poll    fairslot.Duration `json:"poll"`
-	SMSHTTP SMSHTTP           `json:"sms_http"`
-	SMTP    SMTP              `json:"smtp"`
+	Poll fairslot.Duration `json:"poll"`
+	// PayReminderBefore is how long before a waitlist offer's or a draw
+	// win's payment deadline the patient is reminded to pay (1m up to,
+	// not including, release.win_hold and release.offer_hold).
+	PayReminderBefore fairslot.Duration `json:"pay_reminder_before"`
+	// DayReminderAt is the hospital's local time (HH:MM, 08:00–21:00: not
+	// a message at night), the day before a session, from which each of
+	// its confirmed bookings is reminded.
+	DayReminderAt fairslot.TimeOfDay `json:"day_reminder_at"`
+	SMSHTTP       SMSHTTP            `json:"sms_http"`
+	SMTP          SMTP               `json:"smtp"`
 }
 
 // SMSHTTP is an HTTP SMS gateway: a POST of Template (text/template over
@@ -61,7 +69,8 @@ type SMTP struct {
 func defaultNotify() Notify {
 	return Notify{PhoneCountry: fairslot.DefaultPhoneCountry, MaxAttempts: 8,
 		Backoff: fairslot.Duration(5 * time.Second), MaxBackoff: fairslot.Duration(10 * time.Minute),
-		Poll:    fairslot.Duration(time.Second),
+		Poll:              fairslot.Duration(time.Second),
+		PayReminderBefore: fairslot.Duration(10 * time.Minute), DayReminderAt: 18 * 60,
 		SMSHTTP: SMSHTTP{SignatureHeader: "X-Signature", ContentType: "application/json", Timeout: fairslot.Duration(10 * time.Second)},
 		SMTP:    SMTP{Timeout: fairslot.Duration(10 * time.Second)},
 	}
@@ -73,6 +82,9 @@ func (n Notify) validate() error {
 	}
 	if n.MaxAttempts < 1 || n.Backoff < fairslot.Duration(time.Millisecond) || n.MaxBackoff < n.Backoff || n.Poll < fairslot.Duration(10*time.Millisecond) {
 		return fmt.Errorf("config: notify.max_attempts must be at least 1, 0 < notify.backoff ≤ notify.max_backoff, notify.poll at least 10ms")
+	}
+	if n.DayReminderAt < 8*60 || n.DayReminderAt > 21*60 {
+		return fmt.Errorf("config: notify.day_reminder_at must be a time of day from 08:00 to 21:00")
 	}
 	switch n.Provider {
 	case "", "none", "log":

@@ -51,6 +51,14 @@ const (
 	// places, when the hospital offers it, else "").
 	KeySessionCancelled        = "session_cancelled"         // the patients' bookings are cancelled
 	KeySessionCancelledWaiting = "session_cancelled_waiting" // their draw entries or waitlist places are closed
+	// Reminders, written by the sweep (internal/app/reminders.go), once
+	// each: params name (masked), doctor, department, date, time (the
+	// window); the payment reminder also pay_by. The payment reminder is
+	// for a place held for the patient by a waitlist offer or a draw win,
+	// shortly before its deadline; the day-before reminder for a confirmed
+	// booking, the evening before, with what to bring and where to check in.
+	KeyPayReminder = "pay_reminder"
+	KeyDayReminder = "day_reminder"
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -85,6 +93,10 @@ var catalogue = map[string]map[string]string{
 		KeySessionCancelledWaiting: "fairslot: the hospital has cancelled {{.doctor}}'s clinic ({{.department}}) on {{.date}} {{.time}}. " +
 			"The draw entry or waitlist place of {{.name}} for it is closed." +
 			"{{if .next_date}} The doctor's next clinic with free places is on {{.next_date}} {{.next_time}}: you may book it in fairslot.{{end}}",
+		KeyPayReminder: "fairslot reminder: the place held for {{.name}} with {{.doctor}} ({{.department}}) on {{.date}} at {{.time}} is not paid yet. " +
+			"Pay in My bookings before {{.pay_by}}, or it passes to the next person waiting.",
+		KeyDayReminder: "fairslot reminder: {{.name}} sees {{.doctor}} ({{.department}}) tomorrow, {{.date}}, at {{.time}}. " +
+			"Bring the patient's ID and check in at a kiosk or the registration desk in that window; the booking code is in My bookings.",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -108,6 +120,10 @@ var catalogue = map[string]map[string]string{
 		KeySessionCancelledWaiting: "fairslot：医院已停诊：{{.date}} {{.time}} {{.doctor}}（{{.department}}）。" +
 			"{{.name}}对该门诊的抽签报名或候补已关闭。" +
 			"{{if .next_date}}该医生下一次有余号的门诊为 {{.next_date}} {{.next_time}}，如需可在 fairslot 预约。{{end}}",
+		KeyPayReminder: "fairslot 提醒：为{{.name}}保留的 {{.date}} {{.time}} {{.doctor}}（{{.department}}）号源尚未支付。" +
+			"请在 {{.pay_by}} 前到“我的预约”支付，逾期将转给下一位候补者。",
+		KeyDayReminder: "fairslot 就诊提醒：{{.name}}明天（{{.date}}）{{.time}} 就诊，{{.doctor}}（{{.department}}）。" +
+			"请携带就诊人身份证件，在该时段内到自助机或挂号窗口签到，预约码见“我的预约”。",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -131,6 +147,10 @@ var catalogue = map[string]map[string]string{
 		KeySessionCancelledWaiting: "fairslot: bệnh viện đã hủy buổi khám của {{.doctor}} ({{.department}}) ngày {{.date}} {{.time}}. " +
 			"Phiếu bốc thăm hoặc chỗ trong danh sách chờ của {{.name}} cho buổi khám này đã đóng." +
 			"{{if .next_date}} Buổi khám tiếp theo còn chỗ của bác sĩ là ngày {{.next_date}} {{.next_time}}: bạn có thể đặt lịch trong fairslot.{{end}}",
+		KeyPayReminder: "fairslot nhắc bạn: chỗ giữ cho {{.name}} với {{.doctor}} ({{.department}}) ngày {{.date}} lúc {{.time}} vẫn chưa được thanh toán. " +
+			"Hãy thanh toán trong Lịch hẹn của tôi trước {{.pay_by}}, nếu không chỗ sẽ chuyển cho người chờ tiếp theo.",
+		KeyDayReminder: "fairslot nhắc lịch khám: {{.name}} khám với {{.doctor}} ({{.department}}) vào ngày mai, {{.date}}, lúc {{.time}}. " +
+			"Hãy mang giấy tờ tùy thân của người bệnh và làm thủ tục tại máy tự phục vụ hoặc quầy đăng ký trong khung giờ đó; mã lịch hẹn có trong Lịch hẹn của tôi.",
 	},
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo/demotest"
+	"github.com/fairslot/fairslot/internal/localdate"
 	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -527,7 +529,8 @@ func TestSMSGatewayAnswers(t *testing.T) {
 func TestEveryMessageInEveryLanguage(t *testing.T) {
 	params := map[string]string{"code": "042042", "name": "张*", "doctor": "Dr Lin", "department": "Fever", "date": "2026-12-12",
 		"time": "14:00–14:30", "pay_by": "2026-12-10 11:00", "rank": "2", "of": "9"}
-	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped, notify.KeyBookingConfirmed}
+	keys := []string{notify.KeyLoginCode, notify.KeyLoginWarning, notify.KeyWaitlistOffer, notify.KeyDrawWon, notify.KeyDrawLost, notify.KeyDrawSkipped, notify.KeyBookingConfirmed,
+		notify.KeyPayReminder, notify.KeyDayReminder}
 	english := map[string]string{}
 	for _, lang := range notify.Languages {
 		for _, k := range keys {
@@ -546,6 +549,53 @@ func TestEveryMessageInEveryLanguage(t *testing.T) {
 		}
 		if _, err := (notify.Body{Key: notify.KeyWaitlistOffer, Lang: lang, Params: map[string]string{"name": "张*"}}).Text(); err == nil {
 			t.Errorf("a waitlist offer without its deadline rendered in %s", lang)
+		}
+	}
+}
+
+// The reminders exist in every language and need nothing personal: each
+// renders from the masked name, the place and (the payment reminder) the
+// deadline alone — a template asking for a phone, an ID number, a full
+// name or a booking code would fail here, as a body missing a parameter
+// fails — uses each of them, and writes the dates as the language does.
+func TestRemindersHoldNoPersonalData(t *testing.T) {
+	place := map[string]string{"name": "张*", "doctor": "Dr Lin", "department": "Fever", "date": "2026-12-12", "time": "14:00–14:30"}
+	for _, tt := range []struct {
+		key   string
+		extra map[string]string
+	}{
+		{notify.KeyPayReminder, map[string]string{"pay_by": "2026-12-10 11:00"}},
+		{notify.KeyDayReminder, nil},
+	} {
+		params := maps.Clone(place)
+		maps.Copy(params, tt.extra)
+		texts := map[string]bool{}
+		for _, lang := range notify.Languages {
+			got, err := notify.Body{Key: tt.key, Lang: lang, Params: params}.Text()
+			if err != nil {
+				t.Errorf("%s in %s: %v", tt.key, lang, err)
+				continue
+			}
+			texts[got] = true
+			want := []string{"张*", "Dr Lin", "Fever", "14:00–14:30", localdate.Day(lang, time.Date(2026, 12, 12, 0, 0, 0, 0, time.UTC))}
+			if tt.extra != nil {
+				want = append(want, localdate.Stamp(lang, time.Date(2026, 12, 10, 11, 0, 0, 0, time.UTC)))
+			}
+			for _, w := range want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%s in %s lacks %q: %q", tt.key, lang, w, got)
+				}
+			}
+			for k := range params { // every one is said: none is a hole
+				short := maps.Clone(params)
+				delete(short, k)
+				if _, err := (notify.Body{Key: tt.key, Lang: lang, Params: short}).Text(); err == nil {
+					t.Errorf("%s in %s renders without %s", tt.key, lang, k)
+				}
+			}
+		}
+		if len(texts) != len(notify.Languages) {
+			t.Errorf("%s: %d distinct texts in %d languages", tt.key, len(texts), len(notify.Languages))
 		}
 	}
 }

@@ -243,9 +243,24 @@ func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]st
 }
 
 func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
-	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms, next_attempt_ms) VALUES ($1, $2, $3, $4, $5, $5)`,
-		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt))
+	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms, next_attempt_ms, dedupe_key) VALUES ($1, $2, $3, $4, $5, $5, nullif($6, ''))
+		ON CONFLICT (dedupe_key) DO NOTHING`,
+		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt), m.DedupeKey)
 	return err
+}
+
+func (t *tx) PayReminders(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]fairslot.Booking, error) {
+	return t.bookings(ctx, `status = 'held' AND held_until_ms > $1 AND held_until_ms <= $2 AND created_ms < held_until_ms - $3
+		AND account_id IS NOT NULL
+		AND (EXISTS (SELECT 1 FROM waitlist w WHERE w.booking_id = bookings.id) OR EXISTS (SELECT 1 FROM draw_results r WHERE r.booking_id = bookings.id))
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'reminder:pay:' || bookings.id)
+		ORDER BY id LIMIT $4`, ms(now), ms(now.Add(lead)), lead.Milliseconds(), limit)
+}
+
+func (t *tx) DayReminders(ctx context.Context, date string, confirmedBefore time.Time, limit int) ([]fairslot.Booking, error) {
+	return t.bookings(ctx, `status = 'confirmed' AND date = $1 AND updated_ms < $2 AND account_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'reminder:day:' || bookings.id)
+		ORDER BY id LIMIT $3`, date, ms(confirmedBefore), limit)
 }
 
 func (t *tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxMessage, error) {

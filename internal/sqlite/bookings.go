@@ -239,9 +239,28 @@ func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]st
 }
 
 func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
-	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms, next_attempt_ms) VALUES (?, ?, ?, ?, ?, ?)`,
-		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt), ms(m.CreatedAt))
+	_, err := t.exec(ctx, `INSERT INTO outbox (ref, channel, recipient_sealed, body_sealed, created_ms, next_attempt_ms, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dedupe_key) DO NOTHING`,
+		m.Ref, m.Channel, m.RecipientSealed, m.BodySealed, ms(m.CreatedAt), ms(m.CreatedAt), sql.NullString{String: m.DedupeKey, Valid: m.DedupeKey != ""})
 	return err
+}
+
+func (t *tx) PayReminders(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]fairslot.Booking, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
+		`SELECT `+bookingColumns("b.")+` FROM bookings b
+		WHERE b.status = 'held' AND b.held_until_ms > ? AND b.held_until_ms <= ? AND b.created_ms < b.held_until_ms - ?
+			AND b.account_id IS NOT NULL
+			AND (EXISTS (SELECT 1 FROM waitlist w WHERE w.booking_id = b.id) OR EXISTS (SELECT 1 FROM draw_results r WHERE r.booking_id = b.id))
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'reminder:pay:' || b.id)
+		ORDER BY b.id LIMIT ?`, ms(now), ms(now.Add(lead)), lead.Milliseconds(), limit)
+}
+
+func (t *tx) DayReminders(ctx context.Context, date string, confirmedBefore time.Time, limit int) ([]fairslot.Booking, error) {
+	return all(ctx, t, func(r *sql.Rows) (fairslot.Booking, error) { return t.scanBooking(r) },
+		`SELECT `+bookingColumns("b.")+` FROM bookings b
+		WHERE b.status = 'confirmed' AND b.date = ? AND b.updated_ms < ? AND b.account_id IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'reminder:day:' || b.id)
+		ORDER BY b.id LIMIT ?`, date, ms(confirmedBefore), limit)
 }
 
 func (t *tx) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxMessage, error) {

@@ -8,6 +8,7 @@ package storage
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -209,7 +210,9 @@ type Tx interface {
 	// Calling lists the bookings being called in a department on a date.
 	Calling(ctx context.Context, departmentID int64, date string) ([]QueueEntry, error)
 
-	// The outbox of messages to send (one-time codes), sealed.
+	// The outbox of messages to send (one-time codes), sealed. A message
+	// whose DedupeKey is already in the outbox is not added, and that is
+	// no error: so a reminder goes out once however many sweeps find it.
 	AppendOutbox(ctx context.Context, m OutboxMessage) error
 	// DueOutbox lists up to limit pending messages whose next attempt is at
 	// or before now, oldest first.
@@ -224,6 +227,18 @@ type Tx interface {
 	// FinishOutbox ends a pending message as OutboxSent (at at) or
 	// OutboxDead: a Conflict when it is not pending.
 	FinishOutbox(ctx context.Context, id int64, status OutboxStatus, at time.Time) error
+
+	// Reminders (issue 13 item 3): bookings a reminder is due for and not
+	// yet written (no outbox message has its key, PayReminderKey or
+	// DayReminderKey), up to limit, by id.
+	// PayReminders: held bookings with an account that the system made
+	// for a patient to pay by a deadline — a waitlist offer or a draw
+	// win, not a hold the patient made — whose deadline is after now and
+	// at most lead away, and which were made more than lead before it.
+	PayReminders(ctx context.Context, now time.Time, lead time.Duration, limit int) ([]fairslot.Booking, error)
+	// DayReminders: confirmed bookings with an account on date (a
+	// session's date) that were confirmed before confirmedBefore.
+	DayReminders(ctx context.Context, date string, confirmedBefore time.Time, limit int) ([]fairslot.Booking, error)
 
 	// Audit records, appended in the transaction of the change they record.
 	AppendAudit(ctx context.Context, e *audit.Event) error
@@ -508,11 +523,26 @@ type OutboxMessage struct {
 	RecipientSealed []byte
 	BodySealed      []byte
 	CreatedAt       time.Time
+	// DedupeKey, when set, is unique in the outbox: AppendOutbox adds a
+	// message with a key already there as nothing.
+	DedupeKey string
 	// Read back only: where the message stands.
 	Status      OutboxStatus
 	Attempts    int
 	NextAttempt time.Time
 	SentAt      time.Time
+}
+
+// PayReminderKey is the outbox dedupe key of a booking's payment deadline
+// reminder; the backends' PayReminders match it in SQL.
+func PayReminderKey(bookingID int64) string {
+	return "reminder:pay:" + strconv.FormatInt(bookingID, 10)
+}
+
+// DayReminderKey is the outbox dedupe key of a booking's day-before
+// reminder; the backends' DayReminders match it in SQL.
+func DayReminderKey(bookingID int64) string {
+	return "reminder:day:" + strconv.FormatInt(bookingID, 10)
 }
 
 // OutboxStatus is where an outbox message stands.

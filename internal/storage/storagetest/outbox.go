@@ -1,6 +1,10 @@
 package storagetest
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,5 +122,89 @@ func testLoginCodes(t *testing.T, s storage.Store) {
 		return err
 	}); err != nil || len(got) != 0 {
 		t.Errorf("LoginCodes after expiry = %v, %v; want none", got, err)
+	}
+}
+
+// testOutboxDedupe: a message with a dedupe key already in the outbox is
+// not added, and that is no error — whether the first is pending or sent,
+// written in the same transaction, a later one, or a concurrent one (two
+// nodes' sweeps) — while messages without a key are never deduplicated.
+func testOutboxDedupe(t *testing.T, s storage.Store) {
+	msg := func(ref, key string) storage.OutboxMessage {
+		return storage.OutboxMessage{Ref: ref, Channel: "sms", RecipientSealed: []byte("r"), BodySealed: []byte("b"), CreatedAt: base, DedupeKey: key}
+	}
+	appendAll := func(ms ...storage.OutboxMessage) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			for _, m := range ms {
+				if err := tx.AppendOutbox(ctx, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	pending := func() (refs []string) {
+		t.Helper()
+		if err := s.View(ctx, func(tx storage.Tx) error {
+			due, err := tx.DueOutbox(ctx, base.Add(time.Hour), 100)
+			for _, m := range due {
+				refs = append(refs, m.Ref)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return refs
+	}
+	if err := appendAll(msg("pay-1", "reminder:pay:1"), msg("pay-1-again", "reminder:pay:1"), msg("plain-1", ""), msg("plain-2", "")); err != nil {
+		t.Fatalf("appending a duplicate key in one transaction: %v", err)
+	}
+	if err := appendAll(msg("pay-1-later", "reminder:pay:1")); err != nil {
+		t.Fatalf("appending a duplicate key later: %v", err)
+	}
+	if got, want := pending(), []string{"pay-1", "plain-1", "plain-2"}; !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v, want %v: a key once, messages without a key all", got, want)
+	}
+	// Sent, the key still holds: a reminder is never written twice.
+	var first int64
+	if err := s.View(ctx, func(tx storage.Tx) error {
+		due, err := tx.DueOutbox(ctx, base, 1)
+		if err == nil {
+			first = due[0].ID
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, func(tx storage.Tx) error { return tx.AttemptOutbox(ctx, first, 1, base) })
+	update(t, s, func(tx storage.Tx) error { return tx.FinishOutbox(ctx, first, storage.OutboxSent, base) })
+	if err := appendAll(msg("pay-1-after-sent", "reminder:pay:1")); err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent sweeps write one key.
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = appendAll(msg(fmt.Sprintf("day-2-%d", i), "reminder:day:2"))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent append %d: %v", i, err)
+		}
+	}
+	got := pending()
+	days := 0
+	for _, ref := range got {
+		if strings.HasPrefix(ref, "day-2-") {
+			days++
+		}
+	}
+	if days != 1 || slices.Contains(got, "pay-1-after-sent") || len(got) != 3 {
+		t.Errorf("outbox after the sent key and 8 concurrent appends = %v, want plain-1, plain-2 and one day-2-*", got)
 	}
 }

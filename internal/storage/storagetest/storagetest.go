@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"LoginAndTokens", testLoginAndTokens},
 		{"LoginCodes", testLoginCodes},             // outbox.go
 		{"Outbox", testOutbox},                     // outbox.go
+		{"OutboxDedupe", testOutboxDedupe},         // outbox.go
 		{"AccountLanguages", testAccountLanguages}, // languages.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
