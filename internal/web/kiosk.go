@@ -39,7 +39,7 @@ const defaultKioskIdle = time.Minute
 // few (pay, check in, reprint).
 var (
 	kioskProofLimit = gate.Limit{Rate: 10, Per: time.Minute, Burst: 20}
-	codeProofLimit  = gate.Limit{Rate: 5, Per: 10 * time.Minute, Burst: 8}
+	codeProofLimit  = gate.Limit{Rate: 5, Per: 10 * time.Minute, Burst: 10}
 )
 
 // kioskLimits are the memory the proof limits keep.
@@ -64,8 +64,8 @@ func (p *Pages) kioskRoutes(h func(string, handler)) {
 		}
 		return p.render(w, r, 200, "ticket", "ticket.title", res)
 	})))
-	h("GET /kiosk/walk-in", p.staff(p.walkInForm))  // staff.go
-	h("POST /kiosk/walk-in", p.staff(p.walkIn))     // staff.go
+	h("GET /kiosk/walk-in", p.staff(p.walkInForm)) // staff.go
+	h("POST /kiosk/walk-in", p.staff(p.walkIn))    // staff.go
 	h("GET /kiosk/pay", p.staff(p.proofForm("pay")))
 	h("POST /kiosk/pay", p.staff(p.proof(func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error {
 		v, err := p.API.App.KioskBooking(r.Context(), a, code, id)

@@ -59,13 +59,14 @@ type Pages struct {
 	// back to the start screen (kiosk.go); zero is a minute.
 	KioskIdle time.Duration
 
-	once   sync.Once
-	proofs kioskLimits // kiosk.go
+	once  sync.Once
 	err   error
 	cat   *catalogue
 	tmpl  pages
 	csrf  gate.Signer
 	files fs.FS
+
+	proofs kioskLimits // kiosk.go
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
