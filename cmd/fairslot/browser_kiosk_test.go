@@ -257,4 +257,3 @@ func (b *browserRun) onKioskPage(t *testing.T, k context.Context, what, to strin
 		t.Errorf("%s: at %s, a %q page — not a kiosk page", what, loc, class)
 	}
 }
-
