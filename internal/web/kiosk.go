@@ -119,16 +119,13 @@ func (p *Pages) proofForm(action string) func(http.ResponseWriter, *http.Request
 	}
 }
 
-// proof reads a form's booking code and ID proof (the last four, or the
-// card reader's whole number in id_card) and, within the kiosk's and the
-// code's limits, hands them to fn.
+// proof reads a form's booking code and ID proof (id_last4: the last four,
+// or the whole number the card reader typed) and, within the kiosk's and
+// the code's limits, hands them to fn.
 func (p *Pages) proof(fn func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		code := strings.ToUpper(strings.TrimSpace(r.PostFormValue("code")))
-		id := r.PostFormValue("id_card")
-		if strings.TrimSpace(id) == "" {
-			id = r.PostFormValue("id_last4")
-		}
+		id := r.PostFormValue("id_last4")
 		if a.Role == fairslot.Kiosk {
 			now := p.API.App.Now()
 			if ok, _ := p.proofs.kiosk.Allow(strconv.FormatInt(a.ID, 10), now); !ok {
