@@ -46,6 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	simWindow := fs.Duration("sim-window", time.Minute, "with --sim: the storm draw's entry window")
 	simSlots := fs.Int("sim-slots", 40, "with --sim: slots in each storm session")
 	insecureCookies := fs.Bool("insecure-cookies", false, "send the pages' cookies without the Secure flag, for an intranet on plain HTTP (config insecure_cookies)")
+	kioskIdle := fs.Duration("kiosk-idle", 0, "a kiosk page goes back to its start screen after this long without input (config kiosk_idle, default 60s)")
 	dev := fs.String("dev", "", "read the pages' templates and catalogue from this directory (internal/web) on every request, for editing them")
 	drain := fs.Duration("drain", -1, "on SIGTERM, report not ready and keep serving this long before closing (config shutdown_drain, default 5s)")
 	acceptAuditMismatch := fs.Bool("accept-audit-mismatch", false, "start even if the audit log does not match its last signed (witnessed) checkpoint; an ALERT is logged")
@@ -65,6 +66,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *insecureCookies {
 		c.InsecureCookies = true
+	}
+	if *kioskIdle > 0 {
+		c.KioskIdle = fairslot.Duration(*kioskIdle)
 	}
 	if *drain >= 0 {
 		c.ShutdownDrain = fairslot.Duration(*drain)
@@ -208,7 +212,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *demoMode && names == nil {
 		names = demo.Names() // the demo's bilingual names, each language its part
 	}
-	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key, InsecureCookies: c.InsecureCookies, Dev: *dev,
+	pages := &web.Pages{API: api, Log: log, Key: svc.Vault.Key, InsecureCookies: c.InsecureCookies, Dev: *dev, KioskIdle: time.Duration(c.KioskIdle),
 		Hospital: web.Hospital{Location: svc.Location, Currency: c.Currency, Names: names}}
 	// What each listener serves: everything on the only one; beside an
 	// internal listener, the public one has the patients' side alone and

@@ -86,7 +86,11 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 	if key == "" || len(key) > 128 {
 		return BookingView{}, fairslot.Errorf(fairslot.Invalid, "an Idempotency-Key header of 1 to 128 characters is required to pay")
 	}
-	key = fmt.Sprintf("%d:%s", a.ID, key) // keys are the account's own
+	return s.pay(ctx, a, bookingID, fmt.Sprintf("%d:%s", a.ID, key)) // keys are the account's own
+}
+
+// pay pays booking bookingID under the payment key key (Pay, KioskPay).
+func (s *Service) pay(ctx context.Context, a Actor, bookingID int64, key string) (BookingView, error) {
 	p, code, err := s.startPayment(ctx, a, bookingID, key)
 	if err != nil {
 		return BookingView{}, err
@@ -115,6 +119,15 @@ func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string)
 		return BookingView{}, err
 	}
 	return s.view(ctx, bookingID)
+}
+
+// payingFor is the booking a pays for: an account's own; a kiosk's, the
+// one whose code and identity it proved just before (KioskPay).
+func payingFor(ctx context.Context, tx storage.Tx, a Actor, id int64) (fairslot.Booking, error) {
+	if a.Kind == storage.StaffToken {
+		return tx.Booking(ctx, id)
+	}
+	return ownBooking(ctx, tx, a, id)
 }
 
 // checkPayable refuses a booking that cannot take a payment now.
@@ -147,7 +160,7 @@ func (s *Service) startPayment(ctx context.Context, a Actor, bookingID int64, ke
 				return nil, err
 			}
 			found := err == nil
-			b, err := ownBooking(ctx, tx, a, bookingID)
+			b, err := payingFor(ctx, tx, a, bookingID)
 			if err != nil {
 				return nil, err
 			}

@@ -21,40 +21,20 @@ type CheckInResult struct {
 }
 
 // CheckIn checks a paid booking in by its code, re-checking the patient's
-// identity by the last four characters of the ID number, and issues a queue
-// ticket. A failed identity check is recorded before it is refused.
-func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (CheckInResult, error) {
+// identity by the last four characters of the ID number (or the whole
+// number, as a card reader types it), and issues a queue ticket. A failed
+// identity check is recorded before it is refused.
+func (s *Service) CheckIn(ctx context.Context, a Actor, code, idProof string) (CheckInResult, error) {
 	var r CheckInResult
 	if err := s.requireStaff(a, fairslot.ActCheckIn); err != nil {
 		return r, err
 	}
-	code = strings.ToUpper(strings.TrimSpace(code))
-	idLast4 = strings.ToUpper(strings.TrimSpace(idLast4))
-	if len(code) != 8 || len(idLast4) != 4 {
-		return r, fairslot.E(fairslot.Invalid, "error.checkin.input", "give the 8-character booking code and the last 4 characters of the patient's ID number")
-	}
 	now := s.now()
 	var checkedIn fairslot.Session
 	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
-		b, err := tx.BookingByCode(ctx, code)
-		if err != nil {
-			return nil, err
-		}
-		rec, err := tx.Patient(ctx, b.PatientID)
-		if err != nil {
-			return nil, err
-		}
-		idNumber, err := s.Vault.Open(patientField(rec.Ref, "id_number"), rec.IDSealed)
-		if err != nil {
-			return nil, err
-		}
-		if subtle.ConstantTimeCompare([]byte(idNumber[len(idNumber)-4:]), []byte(idLast4)) != 1 {
-			return fairslot.E(fairslot.Forbidden, "error.checkin.identity", "the identity check failed: the ID number does not match this booking"),
-				s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", b.ID), nil)
-		}
-		sess, err := s.sessionInScope(ctx, tx, a, b.SessionID)
-		if err != nil {
-			return nil, err
+		b, sess, refuse, err := s.proven(ctx, tx, a, code, idProof)
+		if refuse != nil || err != nil {
+			return refuse, err
 		}
 		if err := s.Policy.CheckCheckIn(now, b, sess); err != nil {
 			return nil, err
@@ -70,6 +50,42 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idLast4 string) (C
 		err = s.showNameAtDesk(ctx, a, checkedIn, &r)
 	}
 	return r, err
+}
+
+// proven finds the booking of code and re-checks its patient's identity by
+// idProof: the last four characters of the ID number, or the whole number
+// (what an ID card reader types). A mismatch is recorded in tx and refused;
+// a booking of a session a may not work on is not found.
+func (s *Service) proven(ctx context.Context, tx storage.Tx, a Actor, code, idProof string) (fairslot.Booking, fairslot.Session, error, error) {
+	var sess fairslot.Session
+	code = strings.ToUpper(strings.TrimSpace(code))
+	idProof = strings.ToUpper(strings.Join(strings.Fields(idProof), ""))
+	if len(code) != 8 || len(idProof) < 4 || len(idProof) > 32 {
+		return fairslot.Booking{}, sess, fairslot.E(fairslot.Invalid, "error.checkin.input",
+			"give the 8-character booking code and the last 4 characters of the patient's ID number"), nil
+	}
+	b, err := tx.BookingByCode(ctx, code)
+	if err != nil {
+		return b, sess, nil, err
+	}
+	rec, err := tx.Patient(ctx, b.PatientID)
+	if err != nil {
+		return b, sess, nil, err
+	}
+	idNumber, err := s.Vault.Open(patientField(rec.Ref, "id_number"), rec.IDSealed)
+	if err != nil {
+		return b, sess, nil, err
+	}
+	want := idNumber
+	if len(idProof) == 4 {
+		want = idNumber[len(idNumber)-4:]
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(want)), []byte(idProof)) != 1 {
+		return b, sess, fairslot.E(fairslot.Forbidden, "error.checkin.identity", "the identity check failed: the ID number does not match this booking"),
+			s.record(ctx, tx, a, "booking.identity_mismatch", fmt.Sprintf("booking:%d", b.ID), nil)
+	}
+	sess, err = s.sessionInScope(ctx, tx, a, b.SessionID)
+	return b, sess, nil, err
 }
 
 // showNameAtDesk gives the desk the full name of the booking it checked in

@@ -46,6 +46,9 @@ type Config struct {
 	// intranet served over plain HTTP (browsers keep Secure cookies on
 	// localhost anyway). Off by default: put TLS in front of the pages.
 	InsecureCookies bool `json:"insecure_cookies"`
+	// KioskIdle is how long a kiosk page waits for a touch or a key before
+	// it goes back to the start screen (default 60s).
+	KioskIdle fairslot.Duration `json:"kiosk_idle"`
 	// TrustedProxies are the networks (CIDR prefixes or addresses) of the
 	// proxies in front of the server, the hospital's TLS proxy: only from
 	// them are X-Forwarded-For (the client's address, for every limit and
@@ -179,7 +182,7 @@ const DefaultHSTS = "max-age=31536000; includeSubDomains"
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Admission: true, FrontDoor: frontdoor.Default(), CatalogueTTL: fairslot.Duration(time.Second), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Asia/Shanghai", Currency: "CNY",
+		Admission: true, FrontDoor: frontdoor.Default(), CatalogueTTL: fairslot.Duration(time.Second), DataDir: "./fairslot-data", Keyset: "./fairslot-keyset.json", Timezone: "Asia/Shanghai", Currency: "CNY", KioskIdle: fairslot.Duration(time.Minute),
 		LogLevel: "info", LogFormat: "text", Synchronous: "FULL",
 		HSTS:                   DefaultHSTS,
 		PatientTokenTTL:        fairslot.Duration(time.Hour),
@@ -258,6 +261,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Location(); err != nil {
 		return err
+	}
+	if c.KioskIdle < fairslot.Duration(time.Second) {
+		return fmt.Errorf("config: kiosk_idle must be at least 1s")
 	}
 	if _, err := currency.ParseISO(c.Currency); err != nil {
 		return fmt.Errorf("config: currency %q is not an ISO 4217 code", c.Currency)

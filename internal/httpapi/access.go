@@ -74,8 +74,10 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) error {
 	return cw.Error()
 }
 
-// KioskPatterns are the only routes a kiosk's login may use: check-in and
-// walk-in registration, its own pages, and logging out. Everything else
+// KioskPatterns are the only routes a kiosk's login may use: check-in,
+// walk-in registration, paying a held booking and reprinting a ticket, its
+// own pages, and logging out through the API (a device's operator; the
+// pages offer no logout). Everything else
 // staff may reach answers 403 to a kiosk (the pages send it to the kiosk's
 // start), whatever the use case behind it would say.
 var KioskPatterns = map[string]bool{
@@ -86,6 +88,11 @@ var KioskPatterns = map[string]bool{
 	"POST /kiosk/check-in":        true,
 	"GET /kiosk/walk-in":          true,
 	"POST /kiosk/walk-in":         true,
+	"GET /kiosk/pay":              true,
+	"POST /kiosk/pay":             true,
+	"POST /kiosk/pay/confirm":     true,
+	"GET /kiosk/reprint":          true,
+	"POST /kiosk/reprint":         true,
 }
 
 // ErrKioskOnly refuses a kiosk's login anything but the kiosk's routes.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/frontdoor"
@@ -54,6 +55,9 @@ type Pages struct {
 	// Hospital is the hospital's time zone, currency and name translations
 	// (format.go); a nil Location is the service's (API.App.Location).
 	Hospital Hospital
+	// KioskIdle is how long a kiosk page waits for input before it goes
+	// back to the start screen (kiosk.go); zero is a minute.
+	KioskIdle time.Duration
 
 	once  sync.Once
 	err   error
@@ -61,6 +65,8 @@ type Pages struct {
 	tmpl  pages
 	csrf  gate.Signer
 	files fs.FS
+
+	proofs kioskLimits // kiosk.go
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -85,18 +91,22 @@ func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 	}
 	h("POST /lang", p.setLang)
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
+		if l != frontdoor.PublicListener && kioskPath(r.URL.Path) && r.Method == http.MethodGet {
+			return see(w, r, "/kiosk") // no kiosk page shows a way out
+		}
 		return fairslot.E(fairslot.NotFound, "error.page.not_found", "no such page")
 	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, fairslot.Errorf(fairslot.Forbidden, "a form from another site was refused"))
 	}))
-	return p.API.Middleware(p.headers(cop.Handler(mux))), nil
+	return p.API.Middleware(p.headers(cop.Handler(p.kioskMode(mux)))), nil
 }
 
 func (p *Pages) load() error {
 	p.once.Do(func() {
 		p.csrf = gate.Signer(p.Key("web-csrf"))
+		p.proofs = newKioskLimits()
 		p.files = embedded
 		if p.Dev != "" {
 			p.files = os.DirFS(p.Dev)
@@ -151,6 +161,9 @@ type view struct {
 	RequestID string
 	Data      any
 	Body      string // the body's class, page-NAME: the CSS picks layouts by it
+	// KioskIdle is, on a kiosk's page, the seconds it waits for input
+	// before going back to the start screen (kiosk.go); zero elsewhere.
+	KioskIdle int
 
 	form *failedForm // a form that failed, shown again (errors.go)
 }
@@ -201,6 +214,12 @@ func (p *Pages) page(w http.ResponseWriter, r *http.Request, name, title string)
 	}
 	if a, ok := r.Context().Value(staffKey).(fairslot.Role); ok {
 		v.Staff = a
+	}
+	if v.Staff == fairslot.Kiosk {
+		v.KioskIdle = p.kioskIdle()
+		if !kioskPath(v.Path) {
+			v.Path = "/kiosk" // the language form's way back
+		}
 	}
 	return t, v, nil
 }

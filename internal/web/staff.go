@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -70,18 +71,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		return see(w, r, "/staff/admin")
 	}))
 
-	h("GET /kiosk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		return p.render(w, r, 200, "kiosk", "kiosk.title", nil)
-	}))
-	h("POST /kiosk/check-in", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		res, err := p.API.App.CheckIn(r.Context(), a, r.PostFormValue("code"), r.PostFormValue("id_last4"))
-		if err != nil {
-			return err
-		}
-		return p.render(w, r, 200, "ticket", "ticket.title", res)
-	}))
-	h("GET /kiosk/walk-in", p.staff(p.walkInForm))
-	h("POST /kiosk/walk-in", p.staff(p.walkIn))
+	p.kioskRoutes(h) // kiosk.go
 
 	h("GET /board", func(w http.ResponseWriter, r *http.Request) error {
 		ds, err := p.API.App.Departments(r.Context())
@@ -281,6 +271,8 @@ func (p *Pages) walkInForm(w http.ResponseWriter, r *http.Request, a app.Actor) 
 	if err != nil {
 		return err
 	}
+	// Only sessions a walk-in can still join: one that ended takes nobody.
+	ss = slices.DeleteFunc(ss, func(s app.SessionView) bool { return s.Ended })
 	return p.render(w, r, 200, "walkin", "walkin.title", walkInPage{Sessions: ss, IDTypes: idTypes, Priorities: fairslot.PriorityGroups,
 		ConfirmPriority: a.Role.Can(fairslot.ActConfirmPriority)})
 }

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/fairslot/fairslot/internal/apiclient"
+)
+
+// kioskPages are the body classes of the pages a kiosk may show.
+var kioskPages = []string{"page-kiosk", "page-kioskproof", "page-kioskpay", "page-ticket", "page-walkin", "page-error"}
+
+// TestBrowserKiosk drives a kiosk device in headless Chromium at the two
+// screens kiosks have (1080×1920 portrait, 1280×800 landscape): a patient
+// who booked on the phone pays the held booking at the kiosk, checks in and
+// prints the ticket again (the ID card reader typing the whole ID number).
+// Every link on every kiosk page — the error pages, the pay and ticket
+// pages among them — leads to a kiosk page; staff and patient addresses
+// typed in, and the back button, lead nowhere else; the staff's forms are
+// refused to the kiosk's login. Each screen is photographed and checked
+// with axe-core. A second server with a one-second idle timeout shows a
+// page left alone going back to the start screen, emptied.
+func TestBrowserKiosk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	out := os.Getenv("FAIRSLOT_TEST_OUT")
+	if out == "" {
+		out = filepath.Join("..", "..", "testout")
+	}
+	shots := filepath.Join(out, "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	browser := chromium(t)
+	bin := buildBinary(t)
+	s := startServer(t, bin, t.TempDir(), nil)
+	b := &browserRun{t: t, s: s, cat: readCatalogue(t), shots: shots, weights: map[string]int{}}
+	for i, size := range []struct {
+		lang          string
+		width, height int64
+	}{{"zh-CN", 1080, 1920}, {"en", 1280, 800}} {
+		t.Run(fmt.Sprintf("%dx%d", size.width, size.height), func(t *testing.T) {
+			b.kiosk(t, browser, size.lang, size.width, size.height, i)
+		})
+	}
+	t.Run("idle", func(t *testing.T) {
+		s := startServer(t, bin, t.TempDir(), []string{"--kiosk-idle", "1s"})
+		k := tab(t, browser, 1280, 800, false)
+		(&browserRun{t: t, s: s}).kioskLogin(t, k, "en")
+		do(t, k, "start typing a code", chromedp.Navigate(s.url+"/kiosk/pay"), chromedp.WaitVisible(chromedp.CSS("body.page-kioskproof #code")),
+			chromedp.SendKeys(chromedp.CSS("#code"), "ABCD"))
+		// Left alone, the page goes back to the start, the code gone.
+		check := chromedp.Evaluate[bool](`location.pathname === "/kiosk" && document.readyState === "complete" && document.querySelector("#code").value === ""`)
+		for {
+			// A page being replaced answers with an error: not yet.
+			if ok, err := chromedp.Run(k, check); err == nil && ok {
+				break
+			}
+			if time.Now().After(hangGuard(t)) {
+				t.Fatal("waited until the test's deadline for the idle page to go back to the start screen")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+// kioskLogin logs a tab in as the demo's kiosk device, in lang: it lands on
+// the kiosk's start screen.
+func (b *browserRun) kioskLogin(t *testing.T, ctx context.Context, lang string) {
+	do(t, ctx, "kiosk login", chromedp.Navigate(b.s.url+"/staff/login"),
+		click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #username`),
+		chromedp.SendKeys(chromedp.CSS("#username"), "kiosk"), chromedp.SendKeys(chromedp.CSS("#password"), "fairslot-demo"),
+		click(`form[action="/staff/login"] button`, "body.page-kiosk #code"))
+}
+
+// heldBooking books a new patient (ID number id) into a session of the
+// fever clinic today through the API, unpaid, and returns its code.
+func heldBooking(t *testing.T, s *server, phone, id string) string {
+	t.Helper()
+	tok := s.login(t, phone)
+	code, body, err := s.post("/api/v1/patients", tok, "", fmt.Sprintf(`{"name":"欧阳娜娜","id_type":"cn_resident","id_number":%q}`, id))
+	if err != nil || code != 201 {
+		t.Fatalf("bind: %d %v %v", code, body, err)
+	}
+	pid := int64(body["id"].(float64))
+	hospital, err := time.LoadLocation("Asia/Shanghai") // the demo's
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().In(hospital).Format(time.DateOnly)
+	resp, err := (&apiclient.Client{Base: s.url}).Do(context.Background(), "GET", "/api/v1/departments/1/sessions?from="+today+"&to="+today, nil, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Sessions []struct {
+			ID  int64     `json:"id"`
+			End time.Time `json:"end"`
+		} `json:"sessions"`
+	}
+	resp.Decode(&list)
+	for _, sess := range list.Sessions {
+		if time.Until(sess.End) < 10*time.Minute {
+			continue
+		}
+		code, body, err := s.post("/api/v1/bookings", tok, "", fmt.Sprintf(`{"session_id":%d,"patient_id":%d}`, sess.ID, pid))
+		if err == nil && code == 201 {
+			return body["code"].(string)
+		}
+	}
+	t.Skip("no session of the fever clinic left today to book (just before midnight)")
+	return ""
+}
+
+func (b *browserRun) kiosk(t *testing.T, browser context.Context, lang string, width, height int64, n int) {
+	size := fmt.Sprintf("%dx%d", width, height)
+	id := residentIDForTest(700 + n)
+	code := heldBooking(t, b.s, fmt.Sprintf("1370000%04d", n), id)
+	k := tab(t, browser, width, height, false)
+	b.kioskLogin(t, k, lang)
+	links := map[string]bool{}
+	// screen photographs and checks the page open as the kiosk's screen
+	// name and gathers its links, checking its forms post to the kiosk.
+	screen := func(name string) {
+		t.Helper()
+		b.page(t, k, lang, "kiosk-"+name+"-"+size, false)
+		if !value(t, k, "the page's class", chromedp.Evaluate[bool](`document.body.hasAttribute("data-idle")`)) {
+			t.Errorf("%s: the kiosk's page has no idle timeout", name)
+		}
+		hrefs := value(t, k, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href]")].map(a => a.href)`))
+		for _, h := range hrefs {
+			links[h] = true
+		}
+		for _, action := range value(t, k, "forms", chromedp.Evaluate[[]string](`[...document.forms].map(f => f.action)`)) {
+			if u, err := url.Parse(action); err != nil || (u.Path != "/lang" && !kioskURL(b.s.url, action)) {
+				t.Errorf("%s: a form posts to %s, outside the kiosk", name, action)
+			}
+		}
+		for _, staff := range []string{`form[action="/staff/logout"]`, `a[href^="/staff"]`, `a[href="/me"]`, `a[href="/login"]`} {
+			if value(t, k, "staff controls", chromedp.Evaluate[bool](fmt.Sprintf(`!!document.querySelector(%q)`, staff))) {
+				t.Errorf("%s: the kiosk's page shows %s", name, staff)
+			}
+		}
+	}
+	screen("start")
+	// A wrong code: the error page.
+	do(t, k, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), "ZZZZZZZZ"), chromedp.SendKeys(chromedp.CSS("#id_last4"), "0000"),
+		click(`form[action="/kiosk/check-in"] button.primary`, "body.page-error"))
+	screen("error")
+	// Pay the held booking: the amount with its currency, then the sandbox.
+	do(t, k, "the pay form", click(`a[href="/kiosk"]`, "body.page-kiosk"), click(`a[href="/kiosk/pay"]`, "body.page-kioskproof #code"))
+	screen("pay-find")
+	do(t, k, "find the booking to pay", chromedp.SendKeys(chromedp.CSS("#code"), strings.ToLower(code)),
+		chromedp.SendKeys(chromedp.CSS("#id_last4"), id[len(id)-4:]),
+		click(`form[action="/kiosk/pay"] button.primary`, "body.page-kioskpay .fee"))
+	if fee := value(t, k, "the amount", chromedp.Text(chromedp.CSS(".fee"))); !strings.Contains(fee, "¥") {
+		t.Errorf("the pay page shows the amount %q, without its currency", fee)
+	}
+	screen("pay")
+	do(t, k, "pay", click(`form[action="/kiosk/pay/confirm"] button`, "body.page-kioskpay .status"))
+	screen("paid")
+	do(t, k, "check in", click(`form[action="/kiosk/check-in"] button`, "body.page-ticket .ticket"))
+	ticket := value(t, k, "ticket", chromedp.Text(chromedp.CSS("p.ticket")))
+	screen("ticket")
+	// Reprint it: the code scanned (a scanner types it and Enter, which
+	// moves on to the ID field), then the card reader types the whole ID
+	// number and Enter.
+	do(t, k, "the reprint form", click(`a[href="/kiosk"]`, "body.page-kiosk"), click(`a[href="/kiosk/reprint"]`, "body.page-kioskproof #code"))
+	screen("reprint")
+	do(t, k, "reprint with the card reader", chromedp.SendKeys(chromedp.CSS("#code"), code+kb.Enter),
+		chromedp.WaitReady(chromedp.CSS("#id_last4:focus")), chromedp.SendKeys(chromedp.CSS("#id_last4"), id+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("body.page-ticket p.ticket")))
+	if again := value(t, k, "reprinted ticket", chromedp.Text(chromedp.CSS("p.ticket"))); again != ticket {
+		t.Errorf("the reprinted ticket reads %q, the ticket %q", again, ticket)
+	}
+	screen("reprinted")
+	do(t, k, "walk-in", chromedp.Navigate(b.s.url+"/kiosk/walk-in"), chromedp.WaitVisible(chromedp.CSS("body.page-walkin")))
+	screen("walkin")
+
+	// Every link of every kiosk page leads to a kiosk page.
+	for _, l := range slices.Sorted(func(yield func(string) bool) {
+		for l := range links {
+			if !yield(l) {
+				return
+			}
+		}
+	}) {
+		b.onKioskPage(t, k, "the link "+l, l)
+	}
+	// The staff's and the patients' addresses, typed in, lead to the start.
+	for _, path := range []string{"/staff", "/staff/admin", "/staff/desk", "/staff/accounts", "/staff/reveal", "/staff/security",
+		"/staff/kit/import", "/staff/login", "/staff/sessions/1", "/me", "/", "/login", "/departments/1", "/board", "/board/1", "/kiosk/nowhere"} {
+		b.onKioskPage(t, k, "typing "+path, b.s.url+path)
+		if loc := value(t, k, "location", chromedp.Location()); loc != b.s.url+"/kiosk" {
+			t.Errorf("typing %s leads to %s, want the start screen", path, loc)
+		}
+	}
+	// The staff's forms, posted with the kiosk's login, are refused.
+	for _, path := range []string{"/staff/sessions/1/call-next", "/staff/admin/doctors", "/staff/reveal", "/staff/logout", "/logout"} {
+		status := value(t, k, "post "+path, chromedp.Evaluate[int](fmt.Sprintf(`(async () => {
+			const csrf = document.querySelector('input[name="csrf"]').value;
+			const r = await fetch(%q, {method: "POST", body: new URLSearchParams({csrf, name: "x", department_id: "1", booking_id: "1", field: "id_number", reason: "identity_check"})});
+			return r.status;
+		})()`, path), chromedp.EvalAwaitPromise))
+		if status != 403 {
+			t.Errorf("POST %s with the kiosk's login: %d, want 403", path, status)
+		}
+	}
+	b.onKioskPage(t, k, "the start after the refused logout", b.s.url+"/kiosk")
+	if !value(t, k, "still logged in", chromedp.Evaluate[bool](`!!document.querySelector("body.page-kiosk #code")`)) {
+		t.Error("the kiosk was logged out")
+	}
+	// The back button, all the way: kiosk pages, or the browser's own page
+	// for a form it will not send again; never a staff or patient page.
+	for range 60 {
+		h := value(t, k, "history", chromedp.NavigationEntries())
+		if h.CurrentIndex <= 0 {
+			break
+		}
+		chromedp.Run(k, chromedp.NavigateBack()) // a form's result the browser will not resend fails to load: judged below
+		loc := value(t, k, "location after back", chromedp.Location())
+		if strings.HasPrefix(loc, "chrome-error://") || loc == "about:blank" {
+			continue
+		}
+		b.onKioskPage(t, k, "back to "+loc, "")
+	}
+}
+
+// kioskURL reports whether u is one of the kiosk's pages on base.
+func kioskURL(base, u string) bool {
+	rest, ok := strings.CutPrefix(u, base)
+	p, err := url.Parse(rest)
+	return ok && err == nil && p.Host == "" && (p.Path == "/kiosk" || strings.HasPrefix(p.Path, "/kiosk/"))
+}
+
+// onKioskPage opens to (or, if empty, stays) and checks the page shown is
+// a kiosk page at a kiosk address.
+func (b *browserRun) onKioskPage(t *testing.T, k context.Context, what, to string) {
+	t.Helper()
+	if to != "" {
+		do(t, k, what, chromedp.Navigate(to))
+	}
+	loc := value(t, k, "location", chromedp.Location())
+	class := value(t, k, "page class", chromedp.Evaluate[string](`document.body ? document.body.className : ""`))
+	if !kioskURL(b.s.url, loc) || !slices.Contains(kioskPages, class) {
+		t.Errorf("%s: at %s, a %q page — not a kiosk page", what, loc, class)
+	}
+}

@@ -1,0 +1,76 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+)
+
+// TestKioskProof: pay and reprint at the kiosk ask check-in's proof — the
+// last four characters of the ID number, or the whole number as a card
+// reader types it — and nothing less; a second tap on pay charges nothing
+// more; a reprint is the check-in's ticket.
+func TestKioskProof(t *testing.T) {
+	e := newEnv(t)
+	a := e.login(t, "13812345678")
+	p := e.bind(t, a, "张三", 1)
+	held, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.session.ID, PatientID: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := residentID(1)
+	desk, doc := e.staff(t, "desk"), e.staff(t, "doc")
+	other := id[:10] + map[bool]string{true: "1", false: "2"}[id[10] != '1'] + id[11:] // the same last four
+	for _, c := range []struct {
+		name  string
+		a     app.Actor
+		code  string
+		proof string
+		want  fairslot.Kind // "" is success
+	}{
+		{"the last four", desk, held.Code, id[14:], ""},
+		{"the whole number, lower case, spaced", desk, strings.ToLower(held.Code), " " + strings.ToLower(id[:9]) + " " + id[9:], ""},
+		{"wrong last four", desk, held.Code, "0000", fairslot.Forbidden},
+		{"another number with the same last four", desk, held.Code, other, fairslot.Forbidden},
+		{"the first four", desk, held.Code, id[:4], fairslot.Forbidden},
+		{"three characters", desk, held.Code, id[15:], fairslot.Invalid},
+		{"no such code", desk, "ZZZZZZZZ", id[14:], fairslot.NotFound},
+		{"a doctor", doc, held.Code, id[14:], fairslot.Forbidden},
+		{"a patient", a, held.Code, id[14:], fairslot.Unauthorized},
+	} {
+		v, err := e.svc.KioskBooking(ctx, c.a, c.code, c.proof)
+		if fairslot.ErrorKind(err) != c.want && !(c.want == "" && err == nil) {
+			t.Errorf("%s: KioskBooking error %v, want kind %q", c.name, err, c.want)
+		}
+		if c.want == "" && (v.ID != held.ID || v.FeeCents != 5000 || v.Patient.Name != "张*") {
+			t.Errorf("%s: KioskBooking = %+v, want booking %d, its fee, the name masked", c.name, v.Booking, held.ID)
+		}
+	}
+	_, err = e.svc.KioskPay(ctx, desk, held.Code, "0000", "tap")
+	wantKind(t, "paying with the wrong ID digits", err, fairslot.Forbidden)
+	for tap := range 2 {
+		paid, err := e.svc.KioskPay(ctx, desk, held.Code, id[14:], "tap")
+		if err != nil || paid.Status != fairslot.Confirmed {
+			t.Fatalf("tap %d: KioskPay = %v, %v", tap+1, paid.Status, err)
+		}
+	}
+	if n := len(e.pay.Held()); n != 1 {
+		t.Errorf("%d charges after a double tap, want 1", n)
+	}
+	_, err = e.svc.KioskPay(ctx, desk, held.Code, id[14:], "another")
+	wantKind(t, "paying a paid booking", err, fairslot.Conflict)
+	_, err = e.svc.Reprint(ctx, desk, held.Code, id[14:])
+	wantKind(t, "reprinting before check-in", err, fairslot.Conflict)
+	in, err := e.svc.CheckIn(ctx, desk, held.Code, id)
+	if err != nil {
+		t.Fatalf("check-in with the whole number: %v", err)
+	}
+	_, err = e.svc.Reprint(ctx, desk, held.Code, other)
+	wantKind(t, "reprinting with another number", err, fairslot.Forbidden)
+	again, err := e.svc.Reprint(ctx, desk, held.Code, id[14:])
+	if err != nil || again.Label != in.Label || again.Ticket.ID != in.Ticket.ID || again.Booking.Patient.Name != "张*" {
+		t.Errorf("Reprint = %+v, %v; want ticket %s, the name masked", again, err, in.Label)
+	}
+}
