@@ -107,11 +107,11 @@ type boardKey struct {
 // department, and every stream, takes it from here, so a call read once
 // serves them all — not one database read per screen per change.
 type board struct {
-	mu    sync.Mutex // held while it is read: the screens that come meanwhile wait for it
-	gen   uint64
-	at    time.Time
-	read  bool
-	view  BoardView
+	mu   sync.Mutex // held while it is read: the screens that come meanwhile wait for it
+	gen  uint64
+	at   time.Time
+	read bool
+	view BoardView
 }
 
 // boardFresh is how long a board read is shown without a change published

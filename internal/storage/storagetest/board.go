@@ -146,7 +146,9 @@ func testRecalls(t *testing.T, s storage.Store) {
 		{"called", func(tx storage.Tx) error { return tx.InsertCall(ctx, f.session.ID, b.ID, true, base.Add(time.Minute)) }, time.Minute, 0, []bool{true}},
 		{"recalled", func(tx storage.Tx) error { return tx.InsertRecall(ctx, f.session.ID, b.ID, base.Add(2*time.Minute)) }, 2 * time.Minute, 1, []bool{true}},
 		{"recalled again", func(tx storage.Tx) error { return tx.InsertRecall(ctx, f.session.ID, b.ID, base.Add(3*time.Minute)) }, 3 * time.Minute, 2, []bool{true}},
-		{"called anew", func(tx storage.Tx) error { return tx.InsertCall(ctx, f.session.ID, b.ID, false, base.Add(4*time.Minute)) }, 4 * time.Minute, 0, []bool{true, false}},
+		{"called anew", func(tx storage.Tx) error {
+			return tx.InsertCall(ctx, f.session.ID, b.ID, false, base.Add(4*time.Minute))
+		}, 4 * time.Minute, 0, []bool{true, false}},
 	}
 	for _, st := range steps {
 		update(t, s, st.do)
