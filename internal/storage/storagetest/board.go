@@ -117,6 +117,43 @@ func testBoardTickets(t *testing.T, s storage.Store) {
 	})
 }
 
+// TicketsOfTwoRooms checks one patient in to each of two rooms of one
+// department on one day and returns their tickets (A001 and B001): a
+// backend's own test then tries to give the second the first's label
+// behind the contract's back, which its database must refuse.
+func TicketsOfTwoRooms(t *testing.T, s storage.Store) [2]fairslot.Ticket {
+	t.Helper()
+	f := newFixture(t, s, 1)
+	other := *f
+	update(t, s, func(tx storage.Tx) error {
+		other.doctor = fairslot.Doctor{DepartmentID: f.dept.ID, Name: "Dr Wang", Title: fairslot.General}
+		if err := tx.CreateDoctor(ctx, &other.doctor); err != nil {
+			return err
+		}
+		newSession(t, tx, &other, f.session.Date, 1)
+		return nil
+	})
+	ps := newPatients(t, s, 2)
+	var out [2]fairslot.Ticket
+	for i, fx := range []*fixture{f, &other} {
+		b := newBooking(fx, fx.slots[0], ps[i].ID, fairslot.Confirmed)
+		if err := insert(s, b, noLimits); err != nil {
+			t.Fatal(err)
+		}
+		update(t, s, func(tx storage.Tx) error {
+			if err := tx.MoveBooking(ctx, b.ID, fairslot.Confirmed, fairslot.CheckedIn, storage.Move{At: base, MissedCalls: -1}); err != nil {
+				return err
+			}
+			out[i] = fairslot.Ticket{BookingID: b.ID, SessionID: b.SessionID, IssuedAt: base}
+			return tx.IssueTicket(ctx, &out[i])
+		})
+	}
+	if out[0].Label() != "A001" || out[1].Label() != "B001" {
+		t.Fatalf("tickets of two rooms = %s, %s; want A001, B001", out[0].Label(), out[1].Label())
+	}
+	return out
+}
+
 // testRecalls: a recall is a call again for the board (its time, counted)
 // but no turn of the priority interleave.
 func testRecalls(t *testing.T, s storage.Store) {
