@@ -258,18 +258,36 @@ const (
 	CancelledByHospital = "hospital" // the hospital cancelled the session
 )
 
-// Ticket is a queue number issued at check-in.
+// Ticket is a queue number issued at check-in. A department's board shows
+// the tickets of all its rooms, so a ticket is numbered within its
+// department's day under its session's prefix (A for the first session of
+// the day to issue one, B for the next, …): two rooms never share a label.
 type Ticket struct {
 	ID        int64     `json:"id"`
 	BookingID int64     `json:"booking_id"`
 	SessionID int64     `json:"session_id"`
+	Prefix    string    `json:"prefix"`
 	Number    int       `json:"number"`
 	Position  float64   `json:"-"`
 	IssuedAt  time.Time `json:"issued_at"`
 }
 
-// Label is the ticket as printed and shown on the board, e.g. "A007".
-func (t Ticket) Label() string { return fmt.Sprintf("A%03d", t.Number) }
+// Label is the ticket as printed and shown on the board, e.g. "B007".
+func (t Ticket) Label() string {
+	if t.Prefix == "" {
+		return fmt.Sprintf("A%03d", t.Number)
+	}
+	return fmt.Sprintf("%s%03d", t.Prefix, t.Number)
+}
+
+// TicketPrefix is the prefix of the nth session (from 0) of a department's
+// day to issue tickets: A to Z, then AA, AB, … .
+func TicketPrefix(n int) string {
+	if n < 26 {
+		return string(rune('A' + n))
+	}
+	return TicketPrefix(n/26-1) + string(rune('A'+n%26))
+}
 
 // Role is a staff member's role; permissions follow from it.
 type Role string

@@ -150,3 +150,32 @@ func TestRolePermissions(t *testing.T) {
 		t.Error("unknown role reported valid")
 	}
 }
+
+func TestTicketLabel(t *testing.T) {
+	tests := []struct {
+		n    int
+		k    fairslot.Ticket
+		want string
+	}{
+		{0, fairslot.Ticket{Prefix: fairslot.TicketPrefix(0), Number: 1}, "A001"},
+		{1, fairslot.Ticket{Prefix: fairslot.TicketPrefix(1), Number: 12}, "B012"},
+		{25, fairslot.Ticket{Prefix: fairslot.TicketPrefix(25), Number: 7}, "Z007"},
+		{26, fairslot.Ticket{Prefix: fairslot.TicketPrefix(26), Number: 7}, "AA007"},
+		{27, fairslot.Ticket{Prefix: fairslot.TicketPrefix(27), Number: 100}, "AB100"},
+		{52, fairslot.Ticket{Prefix: fairslot.TicketPrefix(52), Number: 1}, "BA001"},
+		{-1, fairslot.Ticket{Number: 3}, "A003"}, // a ticket read without its prefix
+	}
+	for _, tt := range tests {
+		if got := tt.k.Label(); got != tt.want {
+			t.Errorf("prefix %d: Label = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+	seen := map[string]int{}
+	for n := range 26 * 27 {
+		p := fairslot.TicketPrefix(n)
+		if m, ok := seen[p]; ok {
+			t.Fatalf("TicketPrefix(%d) = TicketPrefix(%d) = %q", n, m, p)
+		}
+		seen[p] = n
+	}
+}

@@ -323,7 +323,8 @@ func TestBookingLifecycle(t *testing.T) {
 	default:
 		t.Error("the display was not signalled after a call")
 	}
-	calls, err := e.svc.Board(ctx, e.session.DepartmentID)
+	view, err := e.svc.Board(ctx, e.session.DepartmentID)
+	calls := view.Calls
 	if err != nil || len(calls) != 1 || calls[0].Ticket != "A001" || calls[0].Name != "张*" || calls[0].Room != "Room 3" {
 		t.Errorf("Board = %+v, %v", calls, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
 )
@@ -80,8 +81,22 @@ type Call struct {
 	Ticket   string    `json:"ticket"`
 	Name     string    `json:"name"` // masked
 	Room     string    `json:"room"`
-	CalledAt time.Time `json:"called_at"`
+	CalledAt time.Time `json:"called_at,omitzero"` // the last call or recall
+	Recalls  int       `json:"recalls,omitempty"`  // called again since the call
 }
+
+// BoardView is what a department's waiting-room board shows.
+type BoardView struct {
+	// Calls are the tickets being called, the latest call or recall first.
+	Calls []Call `json:"calls"`
+	// Next are the tickets to get ready: each room's next BoardNext in its
+	// calling order (queue.Policy.Upcoming), room by room.
+	Next []Call `json:"next"`
+}
+
+// BoardNext is how many of each room's waiting patients a board asks to
+// get ready.
+const BoardNext = 3
 
 type boardKey struct {
 	department int64
@@ -92,10 +107,11 @@ type boardKey struct {
 // department, and every stream, takes it from here, so a call read once
 // serves them all — not one database read per screen per change.
 type board struct {
-	mu    sync.Mutex // held while it is read: the screens that come meanwhile wait for it
-	gen   uint64
-	at    time.Time
-	calls []Call
+	mu   sync.Mutex // held while it is read: the screens that come meanwhile wait for it
+	gen  uint64
+	at   time.Time
+	read bool
+	view BoardView
 }
 
 // boardFresh is how long a board read is shown without a change published
@@ -103,8 +119,9 @@ type board struct {
 // streams' next refresh).
 const boardFresh = time.Second
 
-// Board returns who is being called in a department today.
-func (s *Service) Board(ctx context.Context, departmentID int64) ([]Call, error) {
+// Board returns who is being called in a department today, and who is to
+// get ready.
+func (s *Service) Board(ctx context.Context, departmentID int64) (BoardView, error) {
 	if s.Display == nil {
 		return s.readBoard(ctx, departmentID)
 	}
@@ -113,32 +130,98 @@ func (s *Service) Board(ctx context.Context, departmentID int64) ([]Call, error)
 	b := v.(*board)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if gen := s.Display.gen(departmentID); b.calls == nil || b.gen != gen || now.Sub(b.at) >= boardFresh || now.Before(b.at) {
-		calls, err := s.readBoard(ctx, departmentID)
+	if gen := s.Display.gen(departmentID); !b.read || b.gen != gen || now.Sub(b.at) >= boardFresh || now.Before(b.at) {
+		view, err := s.readBoard(ctx, departmentID)
 		if err != nil {
-			return nil, err
+			return BoardView{}, err
 		}
-		b.gen, b.at, b.calls = gen, now, calls
+		b.gen, b.at, b.read, b.view = gen, now, true, view
 	}
-	return slices.Clone(b.calls), nil
+	return BoardView{Calls: slices.Clone(b.view.Calls), Next: slices.Clone(b.view.Next)}, nil
 }
 
-// readBoard reads who is being called in a department today.
-func (s *Service) readBoard(ctx context.Context, departmentID int64) ([]Call, error) {
-	out := []Call{}
+// readBoard reads who is being called in a department today and, room by
+// room, who comes next in the calling order CallNext follows.
+func (s *Service) readBoard(ctx context.Context, departmentID int64) (BoardView, error) {
+	out := BoardView{Calls: []Call{}, Next: []Call{}}
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		cs, err := tx.Calling(ctx, departmentID, s.now().Format(time.DateOnly))
+		q, err := tx.DepartmentQueue(ctx, departmentID, s.now().Format(time.DateOnly))
 		if err != nil {
 			return err
 		}
-		for _, c := range cs {
-			name, err := s.Vault.Open(patientField(c.PatientRef, "name"), c.NameSealed)
+		call := func(e storage.QueueEntry) (Call, error) {
+			name, err := s.Vault.Open(patientField(e.PatientRef, "name"), e.NameSealed)
+			return Call{Ticket: e.Ticket.Label(), Name: vault.MaskName(name), Room: e.Room, CalledAt: e.CalledAt, Recalls: e.Recalls}, err
+		}
+		// q is by session, each in queue order: one room at a time.
+		for len(q) > 0 {
+			n := 1
+			for n < len(q) && q[n].Booking.SessionID == q[0].Booking.SessionID {
+				n++
+			}
+			room := q[:n]
+			q = q[n:]
+			var waiting []storage.QueueEntry
+			var priority []bool
+			for _, e := range room {
+				if e.Booking.Status == fairslot.Called {
+					c, err := call(e)
+					if err != nil {
+						return err
+					}
+					out.Calls = append(out.Calls, c)
+				} else {
+					waiting, priority = append(waiting, e), append(priority, e.Booking.Priority != "")
+				}
+			}
+			if len(waiting) == 0 {
+				continue
+			}
+			recent, err := tx.RecentCalls(ctx, room[0].Booking.SessionID, max(s.Calling.PriorityEvery-1, 0))
 			if err != nil {
 				return err
 			}
-			out = append(out, Call{Ticket: c.Ticket.Label(), Name: vault.MaskName(name), Room: c.Room, CalledAt: c.Booking.UpdatedAt})
+			for _, i := range s.Calling.Upcoming(priority, recent, BoardNext) {
+				c, err := call(waiting[i])
+				if err != nil {
+					return err
+				}
+				out.Next = append(out.Next, c)
+			}
 		}
 		return nil
 	})
+	slices.SortStableFunc(out.Calls, func(a, b Call) int { return b.CalledAt.Compare(a.CalledAt) })
 	return out, err
+}
+
+// Campuses lists the hospital's sites (the staff console's filter).
+func (s *Service) Campuses(ctx context.Context) (cs []fairslot.Campus, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		cs, err = tx.Campuses(ctx)
+		return err
+	})
+	return cs, err
+}
+
+// Waiting counts the patients checked in and not yet called in each
+// session of the departments on a date, by session: the staff console's
+// waiting counts (no personal data).
+func (s *Service) Waiting(ctx context.Context, date string, departments []int64) (map[int64]int, error) {
+	n := map[int64]int{}
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		for _, d := range departments {
+			q, err := tx.DepartmentQueue(ctx, d, date)
+			if err != nil {
+				return err
+			}
+			for _, e := range q {
+				if e.Booking.Status == fairslot.CheckedIn {
+					n[e.Booking.SessionID]++
+				}
+			}
+		}
+		return nil
+	})
+	return n, err
 }

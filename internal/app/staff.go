@@ -18,6 +18,12 @@ type CheckInResult struct {
 	Booking BookingView     `json:"booking"`
 	Ticket  fairslot.Ticket `json:"ticket"`
 	Label   string          `json:"ticket_label"`
+	// What the printed ticket says besides: where, and how many patients
+	// the room calls before this one (the calling order's, priority
+	// interleave included).
+	Hospital string `json:"hospital"`
+	Campus   string `json:"campus"`
+	Ahead    int    `json:"ahead"`
 }
 
 // CheckIn checks a paid booking in by its code, re-checking the patient's
@@ -124,8 +130,39 @@ func (s *Service) checkIn(ctx context.Context, tx storage.Tx, a Actor, b fairslo
 	}
 	b.Status, b.UpdatedAt = fairslot.CheckedIn, now
 	var err error
-	r.Booking, err = s.bookingView(ctx, tx, b)
+	if r.Booking, err = s.bookingView(ctx, tx, b); err != nil {
+		return r, err
+	}
+	r.Ahead = max(r.Booking.Turn-1, 0)
+	r.Hospital, r.Campus, err = s.site(ctx, tx, b.DepartmentID)
 	return r, err
+}
+
+// site names the hospital and campus of a department.
+func (s *Service) site(ctx context.Context, tx storage.Tx, departmentID int64) (hospital, campus string, err error) {
+	d, err := tx.Department(ctx, departmentID)
+	if err != nil {
+		return "", "", err
+	}
+	cs, err := tx.Campuses(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	hs, err := tx.Hospitals(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, c := range cs {
+		if c.ID == d.CampusID {
+			campus = c.Name
+			for _, h := range hs {
+				if h.ID == c.HospitalID {
+					hospital = h.Name
+				}
+			}
+		}
+	}
+	return hospital, campus, nil
 }
 
 // WalkInInput registers a patient at the desk for a session today.
@@ -403,7 +440,9 @@ func calledBooking(ctx context.Context, tx storage.Tx, id int64) (fairslot.Booki
 
 // Recall announces a called patient again.
 func (s *Service) Recall(ctx context.Context, a Actor, bookingID int64) error {
-	return s.callAction(ctx, a, bookingID, "queue.recall", func(tx storage.Tx, b fairslot.Booking) error { return nil })
+	return s.callAction(ctx, a, bookingID, "queue.recall", func(tx storage.Tx, b fairslot.Booking) error {
+		return tx.InsertRecall(ctx, b.SessionID, b.ID, s.now())
+	})
 }
 
 // Complete ends a called patient's visit.

@@ -291,15 +291,16 @@ func TestCheckInCallAndDisplayFeed(t *testing.T) {
 		}
 		close(events)
 	}()
-	if first := <-events; first != `{"calls":[]}` {
-		t.Errorf("first board = %s, want empty", first)
+	// Nobody called yet; the checked-in patient is asked to get ready.
+	if first := <-events; first != `{"calls":[],"next":[{"ticket":"A001","name":"张*","room":"PED-104"}]}` {
+		t.Errorf("first board = %s, want no call and A001 to get ready", first)
 	}
 	if code, body := e.do(t, call{method: "POST", path: "/api/v1/staff/sessions/44/call-next", token: doc}); code != 200 || body["ticket"] != "A001" {
 		t.Fatalf("call-next = %d %v", code, body)
 	}
 	select {
 	case ev := <-events:
-		if !strings.Contains(ev, `"ticket":"A001"`) || !strings.Contains(ev, `"name":"张*"`) {
+		if !strings.Contains(ev, `"ticket":"A001"`) || !strings.Contains(ev, `"name":"张*"`) || !strings.Contains(ev, `"next":[]`) {
 			t.Errorf("board after the call = %s", ev)
 		}
 	case <-time.After(5 * time.Second): // a deadline on a hang, not a speed target
@@ -311,6 +312,15 @@ func TestCheckInCallAndDisplayFeed(t *testing.T) {
 	}
 	if code, body := e.do(t, call{method: "POST", path: "/api/v1/staff/bookings/" + id + "/recall", token: doc}); code != 200 || body["status"] != "ok" {
 		t.Errorf("recall = %d %v", code, body)
+	}
+	// The recall shows on the board again, marked.
+	select {
+	case ev := <-events:
+		if !strings.Contains(ev, `"ticket":"A001"`) || !strings.Contains(ev, `"recalls":1`) {
+			t.Errorf("board after the recall = %s", ev)
+		}
+	case <-time.After(5 * time.Second): // a deadline on a hang, not a speed target
+		t.Fatal("the display feed did not show the recall")
 	}
 	if code, _ := e.do(t, call{method: "POST", path: "/api/v1/staff/bookings/" + id + "/complete", token: doc}); code != 200 {
 		t.Errorf("complete = %d", code)

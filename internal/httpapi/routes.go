@@ -317,26 +317,27 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	calls, err := s.App.Board(r.Context(), id)
+	v, err := s.App.Board(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, 200, map[string]any{"calls": calls})
+	return writeJSON(w, 200, v)
 }
 
 // boardEvents streams a department's board as server-sent events "board":
-// the whole board on connect and again whenever a call changes it.
+// the whole board (app.BoardView) on connect and again whenever a call or a
+// check-in changes it.
 func (s *Server) boardEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
 	return s.Stream(w, r, id, "board", func() ([]byte, error) {
-		calls, err := s.App.Board(r.Context(), id)
+		v, err := s.App.Board(r.Context(), id)
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]any{"calls": calls})
+		return json.Marshal(v)
 	})
 }
 

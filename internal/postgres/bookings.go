@@ -189,16 +189,35 @@ func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int
 	return t.ids(ctx, `SELECT mark_no_shows($1, $2)`, ms(endedBefore), ms(now))
 }
 
-// IssueTicket serializes numbering per session with an advisory lock.
+// IssueTicket serializes numbering per department with an advisory lock
+// (the unique constraint tickets_board is what makes a label unique).
 func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
-	if err := t.lock(ctx, lockTickets, k.SessionID); err != nil {
+	var dept int64
+	var date string
+	if err := one(t.tx.QueryRow(ctx, `SELECT department_id, date FROM bookings WHERE id = $1`, k.BookingID), "booking", &dept, &date); err != nil {
 		return err
 	}
-	err := t.tx.QueryRow(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
-		SELECT $1, $2, n, n, $3 FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE session_id = $2) m
-		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt)).Scan(&k.ID, &k.Number, &k.Position)
-	if isUnique(err, "tickets_booking_id_key") {
+	if err := t.lock(ctx, lockTickets, dept); err != nil {
+		return err
+	}
+	var prefix string
+	var used int
+	if err := t.tx.QueryRow(ctx, `SELECT coalesce((SELECT prefix FROM tickets WHERE session_id = $1 LIMIT 1), ''),
+		(SELECT count(DISTINCT prefix) FROM tickets WHERE department_id = $2 AND date = $3)`, k.SessionID, dept, date).Scan(&prefix, &used); err != nil {
+		return err
+	}
+	if prefix == "" {
+		prefix = fairslot.TicketPrefix(used)
+	}
+	k.Prefix = prefix
+	err := t.tx.QueryRow(ctx, `INSERT INTO tickets (booking_id, session_id, department_id, date, prefix, number, position, issued_ms)
+		SELECT $1, $2, $3, $4, $5, n, n, $6 FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE department_id = $3 AND date = $4 AND prefix = $5) m
+		RETURNING id, number, position`, k.BookingID, k.SessionID, dept, date, prefix, ms(k.IssuedAt)).Scan(&k.ID, &k.Number, &k.Position)
+	switch {
+	case isUnique(err, "tickets_booking_id_key"):
 		return fairslot.Errorf(fairslot.Conflict, "this booking already has a ticket")
+	case isUnique(err, "tickets_board"):
+		return fairslot.Errorf(fairslot.Conflict, "another check-in took this ticket number at the same moment; try again")
 	}
 	if isCancelled(err) {
 		return storage.ErrSessionCancelled
@@ -209,8 +228,8 @@ func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 func (t *tx) Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error) {
 	var k fairslot.Ticket
 	var issued int64
-	err := one(t.tx.QueryRow(ctx, `SELECT id, booking_id, session_id, number, position, issued_ms FROM tickets WHERE booking_id = $1`, bookingID),
-		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Number, &k.Position, &issued)
+	err := one(t.tx.QueryRow(ctx, `SELECT id, booking_id, session_id, prefix, number, position, issued_ms FROM tickets WHERE booking_id = $1`, bookingID),
+		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Prefix, &k.Number, &k.Position, &issued)
 	k.IssuedAt = t.at(issued)
 	return k, err
 }
@@ -225,11 +244,17 @@ func (t *tx) queue(ctx context.Context, where string, args ...any) ([]storage.Qu
 		var e storage.QueueEntry
 		var issued int64
 		dest, finish := t.bookingDest(&e.Booking)
-		err := r.Scan(append(dest, &e.Ticket.ID, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed)...)
+		var called *int64
+		err := r.Scan(append(dest, &e.Ticket.ID, &e.Ticket.Prefix, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed,
+			&called, &e.Recalls)...)
 		finish()
 		e.Ticket.BookingID, e.Ticket.SessionID, e.Ticket.IssuedAt = e.Booking.ID, e.Booking.SessionID, t.at(issued)
+		e.CalledAt = t.atNull(called)
 		return e, err
-	}, `SELECT `+columns("b.", bookingColumns)+`, k.id, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed
+	}, `SELECT `+columns("b.", bookingColumns)+`, k.id, k.prefix, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed,
+		(SELECT max(at_ms) FROM calls c WHERE c.booking_id = b.id),
+		(SELECT count(*)::int FROM calls c WHERE c.booking_id = b.id AND c.recall
+			AND c.id > coalesce((SELECT max(id) FROM calls d WHERE d.booking_id = b.id AND NOT d.recall), 0))
 		FROM bookings b JOIN tickets k ON k.booking_id = b.id JOIN sessions s ON s.id = b.session_id JOIN patients p ON p.id = b.patient_id
 		WHERE `+where, args...)
 }
@@ -238,8 +263,8 @@ func (t *tx) Queue(ctx context.Context, sessionID int64) ([]storage.QueueEntry, 
 	return t.queue(ctx, `b.session_id = $1 AND b.status IN ('checked_in', 'called') ORDER BY k.position, k.id`, sessionID)
 }
 
-func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]storage.QueueEntry, error) {
-	return t.queue(ctx, `b.department_id = $1 AND b.date = $2 AND b.status = 'called' ORDER BY b.updated_ms DESC`, departmentID, date)
+func (t *tx) DepartmentQueue(ctx context.Context, departmentID int64, date string) ([]storage.QueueEntry, error) {
+	return t.queue(ctx, `b.department_id = $1 AND b.date = $2 AND b.status IN ('checked_in', 'called') ORDER BY b.session_id, k.position, k.id`, departmentID, date)
 }
 
 func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {

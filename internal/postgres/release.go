@@ -230,7 +230,12 @@ func (t *tx) InsertCall(ctx context.Context, sessionID, bookingID int64, priorit
 
 func (t *tx) RecentCalls(ctx context.Context, sessionID int64, n int) ([]bool, error) {
 	return all(ctx, t, func(r pgx.Rows) (p bool, err error) { return p, r.Scan(&p) },
-		`SELECT priority FROM (SELECT id, priority FROM calls WHERE session_id = $1 ORDER BY id DESC LIMIT $2) c ORDER BY id`, sessionID, n)
+		`SELECT priority FROM (SELECT id, priority FROM calls WHERE session_id = $1 AND NOT recall ORDER BY id DESC LIMIT $2) c ORDER BY id`, sessionID, n)
+}
+
+func (t *tx) InsertRecall(ctx context.Context, sessionID, bookingID int64, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO calls (session_id, booking_id, priority, at_ms, recall) VALUES ($1, $2, false, $3, true)`, sessionID, bookingID, ms(at))
+	return err
 }
 
 // Savepoint uses pgx's nested transaction, a SAVEPOINT: a failed statement

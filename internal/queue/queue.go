@@ -111,3 +111,14 @@ func (p Policy) Reinsert(waiting []float64, missed int) (pos float64, void bool)
 	}
 	return (waiting[back-1] + waiting[back]) / 2, false
 }
+
+// Upcoming returns the next n patients of a queue to be called, in the
+// order Next will call them (indexes into waiting, in queue order, true
+// for a priority patient; recent as for Next): whom a waiting-room board
+// asks to get ready. A patient moved back after a missed call is where
+// Reinsert put them, and priority patients come in their interleaved
+// turns, not at the head.
+func (p Policy) Upcoming(waiting, recent []bool, n int) []int {
+	order := p.Order(waiting, recent)
+	return order[:min(n, len(order))]
+}

@@ -105,3 +105,29 @@ func TestOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestUpcoming: a board's "please get ready" is the calling order's head,
+// not the queue's: priority patients in their interleaved turns.
+func TestUpcoming(t *testing.T) {
+	const P, N = true, false
+	tests := []struct {
+		name            string
+		p               queue.Policy
+		waiting, recent []bool
+		n               int
+		want            []int
+	}{
+		{"priority patient's turn comes first", queue.Default(), []bool{N, N, N, P, N}, nil, 3, []int{3, 0, 1}},
+		{"priority just called: two others first", queue.Default(), []bool{N, P, N}, []bool{P}, 3, []int{0, 2, 1}},
+		{"two priority patients one turn apart", queue.Default(), []bool{P, P, N, N, N}, []bool{N, N}, 4, []int{0, 2, 3, 1}},
+		{"fewer waiting than asked", queue.Default(), []bool{N, N}, nil, 3, []int{0, 1}},
+		{"none asked", queue.Default(), []bool{N, P}, nil, 0, []int{}},
+		{"nobody waiting", queue.Default(), nil, []bool{P}, 3, []int{}},
+		{"interleave off: the queue's order", queue.Policy{Steps: []int{5}, MaxMissed: 3}, []bool{N, N, P}, nil, 3, []int{0, 1, 2}},
+	}
+	for _, tt := range tests {
+		if got := tt.p.Upcoming(tt.waiting, tt.recent, tt.n); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: Upcoming = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

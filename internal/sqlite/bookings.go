@@ -190,11 +190,26 @@ func (t *tx) MarkNoShows(ctx context.Context, endedBefore, now time.Time) ([]int
 }
 
 func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
-	err := t.queryRow(ctx, `INSERT INTO tickets (booking_id, session_id, number, position, issued_ms)
-		SELECT ?, ?, n, n, ? FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE session_id = ?)
-		RETURNING id, number, position`, k.BookingID, k.SessionID, ms(k.IssuedAt), k.SessionID).Scan(&k.ID, &k.Number, &k.Position)
-	if isUnique(err, "tickets.booking_id") {
+	var dept int64
+	var date, prefix string
+	var used int
+	if err := one(t.queryRow(ctx, `SELECT b.department_id, b.date, coalesce((SELECT prefix FROM tickets WHERE session_id = ? LIMIT 1), ''),
+		(SELECT count(DISTINCT prefix) FROM tickets k WHERE k.department_id = b.department_id AND k.date = b.date)
+		FROM bookings b WHERE b.id = ?`, k.SessionID, k.BookingID), "booking", &dept, &date, &prefix, &used); err != nil {
+		return err
+	}
+	if prefix == "" {
+		prefix = fairslot.TicketPrefix(used)
+	}
+	k.Prefix = prefix
+	err := t.queryRow(ctx, `INSERT INTO tickets (booking_id, session_id, department_id, date, prefix, number, position, issued_ms)
+		SELECT ?, ?, ?, ?, ?, n, n, ? FROM (SELECT coalesce(max(number), 0) + 1 AS n FROM tickets WHERE department_id = ? AND date = ? AND prefix = ?)
+		RETURNING id, number, position`, k.BookingID, k.SessionID, dept, date, prefix, ms(k.IssuedAt), dept, date, prefix).Scan(&k.ID, &k.Number, &k.Position)
+	switch {
+	case isUnique(err, "tickets.booking_id"):
 		return fairslot.Errorf(fairslot.Conflict, "this booking already has a ticket")
+	case isUnique(err, "tickets.department_id"):
+		return fairslot.Errorf(fairslot.Conflict, "another check-in took this ticket number at the same moment; try again")
 	}
 	if isCancelled(err) {
 		return storage.ErrSessionCancelled
@@ -205,8 +220,8 @@ func (t *tx) IssueTicket(ctx context.Context, k *fairslot.Ticket) error {
 func (t *tx) Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error) {
 	var k fairslot.Ticket
 	var issued int64
-	err := one(t.queryRow(ctx, `SELECT id, booking_id, session_id, number, position, issued_ms FROM tickets WHERE booking_id = ?`, bookingID),
-		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Number, &k.Position, &issued)
+	err := one(t.queryRow(ctx, `SELECT id, booking_id, session_id, prefix, number, position, issued_ms FROM tickets WHERE booking_id = ?`, bookingID),
+		"ticket", &k.ID, &k.BookingID, &k.SessionID, &k.Prefix, &k.Number, &k.Position, &issued)
 	k.IssuedAt = t.at(issued)
 	return k, err
 }
@@ -221,11 +236,19 @@ func (t *tx) queue(ctx context.Context, where string, args ...any) ([]storage.Qu
 		var e storage.QueueEntry
 		var issued int64
 		dest, finish := t.bookingDest(&e.Booking)
-		err := r.Scan(append(dest, &e.Ticket.ID, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed)...)
+		var called sql.NullInt64
+		err := r.Scan(append(dest, &e.Ticket.ID, &e.Ticket.Prefix, &e.Ticket.Number, &e.Ticket.Position, &issued, &e.Room, &e.PatientRef, &e.NameSealed,
+			&called, &e.Recalls)...)
 		finish()
 		e.Ticket.BookingID, e.Ticket.SessionID, e.Ticket.IssuedAt = e.Booking.ID, e.Booking.SessionID, t.at(issued)
+		if called.Valid {
+			e.CalledAt = t.at(called.Int64)
+		}
 		return e, err
-	}, `SELECT `+bookingColumns("b.")+`, k.id, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed
+	}, `SELECT `+bookingColumns("b.")+`, k.id, k.prefix, k.number, k.position, k.issued_ms, s.room, p.ref, p.name_sealed,
+		(SELECT max(at_ms) FROM calls c WHERE c.booking_id = b.id),
+		(SELECT count(*) FROM calls c WHERE c.booking_id = b.id AND c.recall
+			AND c.id > coalesce((SELECT max(id) FROM calls d WHERE d.booking_id = b.id AND NOT d.recall), 0))
 		FROM bookings b JOIN tickets k ON k.booking_id = b.id JOIN sessions s ON s.id = b.session_id JOIN patients p ON p.id = b.patient_id
 		WHERE `+where, args...)
 }
@@ -234,8 +257,8 @@ func (t *tx) Queue(ctx context.Context, sessionID int64) ([]storage.QueueEntry, 
 	return t.queue(ctx, `b.session_id = ? AND b.status IN ('checked_in', 'called') ORDER BY k.position, k.id`, sessionID)
 }
 
-func (t *tx) Calling(ctx context.Context, departmentID int64, date string) ([]storage.QueueEntry, error) {
-	return t.queue(ctx, `b.department_id = ? AND b.date = ? AND b.status = 'called' ORDER BY b.updated_ms DESC`, departmentID, date)
+func (t *tx) DepartmentQueue(ctx context.Context, departmentID int64, date string) ([]storage.QueueEntry, error) {
+	return t.queue(ctx, `b.department_id = ? AND b.date = ? AND b.status IN ('checked_in', 'called') ORDER BY b.session_id, k.position, k.id`, departmentID, date)
 }
 
 func (t *tx) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {

@@ -215,7 +215,12 @@ func (t *tx) InsertCall(ctx context.Context, sessionID, bookingID int64, priorit
 
 func (t *tx) RecentCalls(ctx context.Context, sessionID int64, n int) ([]bool, error) {
 	return all(ctx, t, func(r *sql.Rows) (p bool, err error) { return p, r.Scan(&p) },
-		`SELECT priority FROM (SELECT id, priority FROM calls WHERE session_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id`, sessionID, n)
+		`SELECT priority FROM (SELECT id, priority FROM calls WHERE session_id = ? AND NOT recall ORDER BY id DESC LIMIT ?) ORDER BY id`, sessionID, n)
+}
+
+func (t *tx) InsertRecall(ctx context.Context, sessionID, bookingID int64, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO calls (session_id, booking_id, priority, at_ms, recall) VALUES (?, ?, false, ?, true)`, sessionID, bookingID, ms(at))
+	return err
 }
 
 // Savepoint nests by depth, so the names repeat and the statements stay

@@ -199,16 +199,21 @@ type Tx interface {
 	DuePayments(ctx context.Context, provider string, before time.Time, limit int) ([]Payment, error)
 
 	// Queue tickets.
-	// IssueTicket gives the booking the next number in its session and puts
-	// it at the end of the queue.
+	// IssueTicket gives the booking the next ticket of its department's
+	// day under its session's prefix (the session's own if it has issued
+	// one, else the next letter not used that day: fairslot.TicketPrefix)
+	// and puts it at the end of the queue. A label is unique on its
+	// department's board: the database refuses a second one, whichever
+	// rooms check in at once.
 	IssueTicket(ctx context.Context, t *fairslot.Ticket) error
 	Ticket(ctx context.Context, bookingID int64) (fairslot.Ticket, error)
 	// Queue lists a session's checked-in and called bookings with their
 	// tickets, in queue order.
 	Queue(ctx context.Context, sessionID int64) ([]QueueEntry, error)
 	SetTicketPosition(ctx context.Context, ticketID int64, position float64) error
-	// Calling lists the bookings being called in a department on a date.
-	Calling(ctx context.Context, departmentID int64, date string) ([]QueueEntry, error)
+	// DepartmentQueue lists a department's checked-in and called bookings
+	// of a date with their tickets: by session, each in queue order.
+	DepartmentQueue(ctx context.Context, departmentID int64, date string) ([]QueueEntry, error)
 
 	// The outbox of messages to send (one-time codes), sealed. A message
 	// whose DedupeKey is already in the outbox is not added, and that is
@@ -293,6 +298,9 @@ type Tx interface {
 	// RecentCalls returns whether each of the last n calls of a session went
 	// to a priority patient, oldest first.
 	RecentCalls(ctx context.Context, sessionID int64, n int) ([]bool, error)
+	// InsertRecall records a called booking called again: its board shows
+	// it anew; it takes no turn in the priority interleave.
+	InsertRecall(ctx context.Context, sessionID, bookingID int64, at time.Time) error
 
 	// Savepoint runs fn so that, when it fails, what it wrote is undone and
 	// the transaction can go on.
@@ -513,6 +521,8 @@ type QueueEntry struct {
 	Room       string
 	PatientRef string
 	NameSealed []byte
+	CalledAt   time.Time // the last call or recall; zero if never called
+	Recalls    int       // recalls since the last call
 }
 
 // OutboxMessage is a message to send, sealed, with its own row reference.

@@ -154,7 +154,10 @@ func TestNoFormSendsDataInTheURL(t *testing.T) {
 	for _, f := range files {
 		b, _ := fs.ReadFile(embedded, f)
 		for _, tag := range form.FindAllString(string(b), -1) {
-			if !regexp.MustCompile(`method="post"`).MatchString(tag) {
+			// The staff console's filters (class "filters": campus,
+			// department, doctor and time of day, chosen from lists) carry
+			// no personal data and are worth a link.
+			if !regexp.MustCompile(`method="post"`).MatchString(tag) && !regexp.MustCompile(`^<form class="filters" method="get"`).MatchString(tag) {
 				t.Errorf("%s: %s is not a POST form", f, tag)
 			}
 		}

@@ -455,9 +455,13 @@ func TestKioskAndRoom(t *testing.T) {
 	if status, loc, body := doc.post("/staff/sessions/1/call-next", url.Values{}); status != 303 || loc != "/staff/sessions/1" {
 		t.Fatalf("call next: %d %s\n%s", status, loc, body)
 	}
-	calls, err := e.svc.Board(ctx, 1)
-	if err != nil || len(calls) != 1 || calls[0].Ticket != "A002" || calls[0].Name != "周*" {
+	board, err := e.svc.Board(ctx, 1)
+	if calls := board.Calls; err != nil || len(calls) != 1 || calls[0].Ticket != "A002" || calls[0].Name != "周*" {
 		t.Errorf("board after the call = %+v, %v", calls, err)
+	}
+	// A001 waits in the same room: the board asks them to get ready.
+	if next := board.Next; len(next) != 1 || next[0].Ticket != "A001" || next[0].Name != "李*" {
+		t.Errorf("board's get-ready list after the call = %+v; want A001 李*", next)
 	}
 	if _, board := e.browser(t, e.internal).get("/board/1"); !strings.Contains(board, "<td class=\"ticket\">A002</td><td>周*</td>") {
 		t.Errorf("the board page does not show the call:\n%s", board)

@@ -116,23 +116,82 @@ func (p *Pages) today() string {
 
 type consolePage struct {
 	Departments []fairslot.Department
-	Sessions    []app.SessionView
+	Sessions    []consoleSession // today's, as filtered
 	Today       string
 	// Kit lists the departments whose downtime list this login may print
 	// (kit.go).
 	Kit []fairslot.Department
+	// The filters (campus, department, doctor, time of day), their
+	// choices, and the patients waiting in the sessions shown.
+	Filter   consoleFilter
+	Campuses []fairslot.Campus
+	Doctors  []fairslot.Doctor
+	Periods  []fairslot.Period
+	Waiting  int
+}
+
+type consoleSession struct {
+	app.SessionView
+	Department string
+	Waiting    int // checked in, not yet called
+}
+
+// consoleFilter is the console's query: zero shows all.
+type consoleFilter struct {
+	Campus, Department, Doctor int64
+	Period                     fairslot.Period
+}
+
+func (f consoleFilter) keeps(s app.SessionView, d fairslot.Department) bool {
+	return (f.Campus == 0 || d.CampusID == f.Campus) && (f.Department == 0 || s.DepartmentID == f.Department) &&
+		(f.Doctor == 0 || s.DoctorID == f.Doctor) && (f.Period == "" || s.Period == f.Period)
 }
 
 func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	c := consolePage{Today: p.today()}
+	ctx, q := r.Context(), r.URL.Query()
+	c := consolePage{Today: p.today(), Periods: []fairslot.Period{fairslot.Morning, fairslot.Afternoon}}
+	id := func(k string) int64 { n, _ := strconv.ParseInt(q.Get(k), 10, 64); return n }
+	c.Filter = consoleFilter{Campus: id("campus"), Department: id("department"), Doctor: id("doctor")}
+	if pd := fairslot.Period(q.Get("period")); slices.Contains(c.Periods, pd) {
+		c.Filter.Period = pd
+	}
 	var err error
-	if c.Departments, err = p.API.App.Departments(r.Context()); err != nil {
+	if c.Departments, err = p.API.App.Departments(ctx); err != nil {
 		return err
 	}
-	if c.Sessions, err = p.API.App.Sessions(r.Context(), storage.SessionFilter{From: c.Today, To: c.Today}); err != nil {
+	if c.Campuses, err = p.API.App.Campuses(ctx); err != nil {
 		return err
 	}
-	if c.Kit, err = p.API.App.KitDepartments(r.Context(), a); err != nil {
+	all, err := p.API.App.Sessions(ctx, storage.SessionFilter{From: c.Today, To: c.Today})
+	if err != nil {
+		return err
+	}
+	depts := map[int64]fairslot.Department{}
+	var ids []int64
+	for _, d := range c.Departments {
+		depts[d.ID] = d
+		if c.Filter.Campus == 0 || d.CampusID == c.Filter.Campus {
+			ids = append(ids, d.ID)
+		}
+	}
+	waiting, err := p.API.App.Waiting(ctx, c.Today, ids)
+	if err != nil {
+		return err
+	}
+	seen := map[int64]bool{}
+	for _, s := range all {
+		d := depts[s.DepartmentID]
+		if !seen[s.DoctorID] && (c.Filter.Campus == 0 || d.CampusID == c.Filter.Campus) &&
+			(c.Filter.Department == 0 || s.DepartmentID == c.Filter.Department) {
+			seen[s.DoctorID] = true
+			c.Doctors = append(c.Doctors, s.Doctor)
+		}
+		if c.Filter.keeps(s, d) {
+			c.Sessions = append(c.Sessions, consoleSession{SessionView: s, Department: d.Name, Waiting: waiting[s.ID]})
+			c.Waiting += waiting[s.ID]
+		}
+	}
+	if c.Kit, err = p.API.App.KitDepartments(ctx, a); err != nil {
 		return err
 	}
 	return p.render(w, r, 200, "console", "console.title", c)
@@ -294,7 +353,7 @@ func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 
 type boardPage struct {
 	Department fairslot.Department
-	Calls      []app.Call
+	app.BoardView
 }
 
 func (p *Pages) board(w http.ResponseWriter, r *http.Request) error {
@@ -303,7 +362,7 @@ func (p *Pages) board(w http.ResponseWriter, r *http.Request) error {
 	if b.Department, err = p.pathDepartment(r); err != nil {
 		return err
 	}
-	if b.Calls, err = p.API.App.Board(r.Context(), b.Department.ID); err != nil {
+	if b.BoardView, err = p.API.App.Board(r.Context(), b.Department.ID); err != nil {
 		return err
 	}
 	return p.render(w, r, 200, "board", "board.title", b)

@@ -511,26 +511,29 @@ func (g *gen) booking(ctx context.Context, id, slot, sess, dept int64, date stri
 		return err
 	}
 	g.st.Bookings++
+	// Each session of a department's day its own ticket prefix, as IssueTicket gives.
+	prefix := fairslot.TicketPrefix(int((sess - 1) % (doctorsPerDept * 2)))
 	for _, e := range evs {
 		detail := e.detail
 		switch {
 		case e.tk:
 			*ticket++
-			label := fmt.Sprintf("A%03d", *ticket)
+			label := fairslot.Ticket{Prefix: prefix, Number: int(*ticket)}.Label()
 			if detail == "" {
 				detail = `{"ticket":"` + label + `"}`
 			}
-			if err := g.insert(ctx, "tickets", "booking_id, session_id, number, position, issued_ms", id, sess, *ticket, float64(*ticket), e.at); err != nil {
+			if err := g.insert(ctx, "tickets", "booking_id, session_id, department_id, date, prefix, number, position, issued_ms",
+				id, sess, dept, date, prefix, *ticket, float64(*ticket), e.at); err != nil {
 				return err
 			}
 			g.st.Tickets++
 		case e.seen:
-			detail = fmt.Sprintf(`{"ticket":"A%03d"}`, *ticket)
+			detail = `{"ticket":"` + fairslot.Ticket{Prefix: prefix, Number: int(*ticket)}.Label() + `"}`
 			if err := g.insert(ctx, "calls", "session_id, booking_id, priority, at_ms", sess, id, 0, e.at); err != nil {
 				return err
 			}
 		case e.action == "queue.complete" && detail == "":
-			detail = fmt.Sprintf(`{"ticket":"A%03d"}`, *ticket)
+			detail = `{"ticket":"` + fairslot.Ticket{Prefix: prefix, Number: int(*ticket)}.Label() + `"}`
 		}
 		if e.paid {
 			pstatus := "settled"

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DuePayments", testDuePayments},
 		{"ConcurrentPayments", testConcurrentPayments},
 		{"Tickets", testTickets},
+		{"BoardTickets", testBoardTickets}, // board.go
+		{"Recalls", testRecalls},           // board.go
 		{"LoginAndTokens", testLoginAndTokens},
 		{"LoginCodes", testLoginCodes},             // outbox.go
 		{"Outbox", testOutbox},                     // outbox.go
@@ -667,9 +669,9 @@ func testTickets(t *testing.T, s storage.Store) {
 		if q[0].Booking.ID != bs[1].ID || q[2].Booking.ID != bs[0].ID || q[0].Room != "101" || len(q[0].NameSealed) == 0 {
 			t.Errorf("queue order = %d, %d, %d; want %d, %d, %d", q[0].Booking.ID, q[1].Booking.ID, q[2].Booking.ID, bs[1].ID, bs[2].ID, bs[0].ID)
 		}
-		c, err := tx.Calling(ctx, f.dept.ID, f.session.Date)
-		if err != nil || len(c) != 1 || c[0].Ticket.Number != 2 {
-			t.Errorf("Calling = %+v, %v; want ticket 2", c, err)
+		c, err := tx.DepartmentQueue(ctx, f.dept.ID, f.session.Date)
+		if err != nil || len(c) != 3 || c[0].Ticket.Number != 2 || c[0].Booking.Status != fairslot.Called || c[0].Ticket.Label() != "A002" {
+			t.Errorf("DepartmentQueue = %+v, %v; want ticket A002 called first", c, err)
 		}
 		return nil
 	})

@@ -3,7 +3,7 @@
 //   that the front door's proof-of-work challenge can be solved (pow.js) and
 //   sent in headers; the patient sees only a short wait.
 // - The login code step's countdown to when a new code may be asked for.
-// - The queue ticket's print button.
+// - The queue ticket's print buttons (58 and 80 mm paper).
 (function () {
   "use strict";
   document.addEventListener("submit", function (ev) {
@@ -51,6 +51,12 @@
     };
     tick();
   }
-  var print = document.getElementById("print");
-  if (print) print.addEventListener("click", function () { window.print(); });
+  // The ticket prints on the receipt printer's paper width its button
+  // names (data-paper: 58 or 80 mm; app.css has a named @page for each).
+  Array.prototype.forEach.call(document.querySelectorAll("[data-paper]"), function (b) {
+    b.addEventListener("click", function () {
+      document.body.setAttribute("data-paper", b.getAttribute("data-paper"));
+      window.print();
+    });
+  });
 })();
