@@ -70,7 +70,12 @@ func (s *Service) Reprint(ctx context.Context, a Actor, code, idProof string) (C
 		if err := s.record(ctx, tx, a, "ticket.reprint", fmt.Sprintf("booking:%d", b.ID), map[string]string{"ticket": r.Label}); err != nil {
 			return nil, err
 		}
-		r.Booking, err = s.bookingView(ctx, tx, b)
+		if r.Booking, err = s.bookingView(ctx, tx, b); err != nil {
+			return nil, err
+		}
+		// The same ticket as at check-in, with the queue as it is now.
+		r.Ahead = max(r.Booking.Turn-1, 0)
+		r.Hospital, r.Campus, err = s.site(ctx, tx, b.DepartmentID)
 		return nil, err
 	})
 	return r, err

@@ -70,7 +70,8 @@ func TestKioskProof(t *testing.T) {
 	_, err = e.svc.Reprint(ctx, desk, held.Code, other)
 	wantKind(t, "reprinting with another number", err, fairslot.Forbidden)
 	again, err := e.svc.Reprint(ctx, desk, held.Code, id[14:])
-	if err != nil || again.Label != in.Label || again.Ticket.ID != in.Ticket.ID || again.Booking.Patient.Name != "张*" {
+	if err != nil || again.Label != in.Label || again.Ticket.ID != in.Ticket.ID || again.Booking.Patient.Name != "张*" ||
+		again.Hospital == "" || again.Hospital != in.Hospital || again.Campus != in.Campus || again.Ahead != in.Ahead {
 		t.Errorf("Reprint = %+v, %v; want ticket %s, the name masked", again, err, in.Label)
 	}
 }
