@@ -106,6 +106,26 @@ func (p Policy) Validate() error {
 	return nil
 }
 
+// Same reports whether two rules apply to the same sessions: the same
+// doctor, or the same department, or both general.
+func (r Rule) Same(o Rule) bool { return r.DoctorID == o.DoctorID && r.Department == o.Department }
+
+// Override returns p with rules in place of its rules for the same
+// doctor, department or all sessions, and the others added: the rules
+// admins store over the configuration file's (p stays unchanged).
+func (p Policy) Override(rules []Rule) Policy {
+	out := slices.Clone(p.Rules)
+	for _, r := range rules {
+		if i := slices.IndexFunc(out, r.Same); i >= 0 {
+			out[i] = r
+		} else {
+			out = append(out, r)
+		}
+	}
+	p.Rules = out
+	return p
+}
+
 // For returns the rule for a session of a doctor in the department with the
 // given code: the doctor's rule, else the department's, else the general one,
 // else first come.

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Release", testRelease},
 		{"Waitlist", testWaitlist},
 		{"SlotsAndQuotas", testSlotsAndQuotas},
+		{"AdminEdits", testAdminEdits}, // admin.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
