@@ -30,7 +30,9 @@ func testAdminEdits(t *testing.T, s storage.Store) {
 		}
 		return nil
 	})
-	err := s.Update(ctx, func(tx storage.Tx) error { return tx.UpdateDoctor(ctx, fairslot.Doctor{ID: d.ID + 100, Name: "x", Title: fairslot.General}) })
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		return tx.UpdateDoctor(ctx, fairslot.Doctor{ID: d.ID + 100, Name: "x", Title: fairslot.General})
+	})
 	wantKind(t, "editing a doctor who does not exist", err, fairslot.NotFound)
 
 	dept := release.Rule{Department: "PED", Mode: fairslot.Draw, Window: fairslot.Duration(30 * time.Minute), Jitter: fairslot.Duration(time.Minute),
