@@ -219,8 +219,12 @@ func TestPolicyValidate(t *testing.T) {
 		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: "lottery"}} },
 		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: fairslot.Draw}} },
 		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: fairslot.FirstCome, ReservedReferral: -1}} },
-		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: fairslot.FirstCome, ReservedPriority: release.MaxReserved + 1}} },
-		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: fairslot.FirstCome, Jitter: fairslot.Duration(2 * time.Hour)}} },
+		func(p *release.Policy) {
+			p.Rules = []release.Rule{{Mode: fairslot.FirstCome, ReservedPriority: release.MaxReserved + 1}}
+		},
+		func(p *release.Policy) {
+			p.Rules = []release.Rule{{Mode: fairslot.FirstCome, Jitter: fairslot.Duration(2 * time.Hour)}}
+		},
 		func(p *release.Policy) { p.EntriesPerAccount = 0 },
 		func(p *release.Policy) { p.FreedDelayMax = 0 },
 		func(p *release.Policy) { p.WaitlistClosesAt = 24 * 60 },
