@@ -28,6 +28,24 @@ func (s *Service) Doctors(ctx context.Context, departmentID int64) (ds []fairslo
 	return ds, err
 }
 
+// Doctor returns one doctor.
+func (s *Service) Doctor(ctx context.Context, id int64) (d fairslot.Doctor, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		d, err = tx.Doctor(ctx, id)
+		return err
+	})
+	return d, err
+}
+
+// Department returns one department.
+func (s *Service) Department(ctx context.Context, id int64) (d fairslot.Department, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		d, err = tx.Department(ctx, id)
+		return err
+	})
+	return d, err
+}
+
 // SessionView is a session with its windows' remaining capacity and its
 // online booking window.
 type SessionView struct {

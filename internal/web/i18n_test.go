@@ -58,6 +58,9 @@ func TestCatalogueCoversThePages(t *testing.T) {
 	for _, id := range idTypes {
 		add("idtype", string(id))
 	}
+	for k := range doneWhat {
+		add("admin.done", k)
+	}
 	for _, k := range dynamic {
 		if !has(k) {
 			t.Errorf("the catalogue has no %q", k)
@@ -154,7 +157,9 @@ func TestNoFormSendsDataInTheURL(t *testing.T) {
 	for _, f := range files {
 		b, _ := fs.ReadFile(embedded, f)
 		for _, tag := range form.FindAllString(string(b), -1) {
-			if !regexp.MustCompile(`method="post"`).MatchString(tag) {
+			// A search form (the admin lists' filters) asks by campus,
+			// department, doctor and dates: no personal data.
+			if !regexp.MustCompile(`method="post"`).MatchString(tag) && !strings.Contains(tag, `role="search"`) {
 				t.Errorf("%s: %s is not a POST form", f, tag)
 			}
 		}
