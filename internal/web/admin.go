@@ -414,6 +414,13 @@ func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) er
 		}
 	}
 	if err != nil {
+		// The form shows again with the doctor's department chosen (its
+		// doctors are the form's choice), whatever the address said.
+		if d, derr := p.API.App.Doctor(r.Context(), doctor); derr == nil {
+			q := r.URL.Query()
+			q.Set("department", strconv.FormatInt(d.DepartmentID, 10))
+			r.URL.RawQuery = q.Encode()
+		}
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.adminSessions(w, r, a) })
 	}
 	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(sess.ID, 10), "session.added", sess.ID))
