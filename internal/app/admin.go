@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/release"
@@ -173,4 +174,60 @@ func validDoctor(d fairslot.Doctor) error {
 		return fairslot.E(fairslot.Invalid, "error.doctor.title", "the title must be expert or general").On("title")
 	}
 	return nil
+}
+
+// AddPlaces raises a session's capacity: n more general places in its
+// window that starts at window (zero: in every window), numbered after its
+// last, released as the session's other places are. Places are never taken
+// away here — a booked place is a patient's; fewer places is cancelling
+// part of a clinic, with its own notices. Audited with each window's
+// capacity before and after.
+func (s *Service) AddPlaces(ctx context.Context, a Actor, sessionID int64, window time.Time, n int) error {
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return err
+	}
+	if n < 1 || n > 50 {
+		return fairslot.E(fairslot.Invalid, "error.places.count", "add 1 to 50 places").On("places")
+	}
+	now := s.now()
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := tx.Session(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		if !now.Before(sess.End) {
+			return fairslot.E(fairslot.Conflict, "error.places.ended", "the session has ended: no places can be added")
+		}
+		ws, err := tx.Windows(ctx, sess.ID, now)
+		if err != nil {
+			return err
+		}
+		before, after := map[string]int{}, map[string]int{}
+		added := false
+		for _, w := range ws {
+			key := w.Start.In(s.Location).Format("15:04")
+			before[key], after[key] = w.Capacity, w.Capacity
+			if !window.IsZero() && !w.Start.Equal(window) {
+				continue
+			}
+			if !now.Before(w.End) {
+				if window.IsZero() {
+					continue // an ended window of a running session keeps what it had
+				}
+				return fairslot.E(fairslot.Conflict, "error.places.ended", "the session has ended: no places can be added").On("window")
+			}
+			for range n {
+				slot := fairslot.Slot{SessionID: sess.ID, Start: w.Start, End: w.End, Quota: fairslot.QuotaGeneral}
+				if err := tx.AddSlot(ctx, &slot); err != nil {
+					return err
+				}
+			}
+			after[key] += n
+			added = true
+		}
+		if !added {
+			return fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
+		}
+		return s.recordChange(ctx, tx, a, "session.capacity", fmt.Sprintf("session:%d", sess.ID), before, after)
+	})
 }

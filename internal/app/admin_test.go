@@ -156,3 +156,54 @@ func TestDoctorEditsAndRetirement(t *testing.T) {
 		t.Errorf("the retired doctor's session = %+v, %v; want it kept", v.Doctor, err)
 	}
 }
+
+func TestAddPlaces(t *testing.T) {
+	e := newEnv(t)
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	v, err := e.svc.Session(ctx, e.later.ID) // tomorrow: 12 places, 2 a window
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := v.Windows[0].Start
+	wantKind(t, "the desk adding places", e.svc.AddPlaces(ctx, e.staff(t, "desk"), e.later.ID, first, 2), fairslot.Forbidden)
+	for _, tt := range []struct {
+		name   string
+		window time.Time
+		n      int
+		field  string
+	}{
+		{"none", first, 0, "places"},
+		{"too many", first, 51, "places"},
+		{"a window the session has not", first.Add(time.Minute), 1, "window"},
+	} {
+		if err := e.svc.AddPlaces(ctx, admin, e.later.ID, tt.window, tt.n); fairslot.ErrorField(err) != tt.field {
+			t.Errorf("%s: %v, want an error at %s", tt.name, err, tt.field)
+		}
+	}
+	if err := e.svc.AddPlaces(ctx, admin, e.later.ID, first, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.AddPlaces(ctx, admin, e.later.ID, time.Time{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.Session(ctx, e.later.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range got.Windows {
+		want := v.Windows[i].Capacity + 1
+		if i == 0 {
+			want += 3
+		}
+		if w.Capacity != want || w.Remaining != want {
+			t.Errorf("window %d: %d of %d left, want %d of %d", i, w.Remaining, w.Capacity, want, want)
+		}
+	}
+	before, after := beforeAfter[map[string]int](t, lastAudit(t, e, "session.capacity"))
+	if k := first.In(loc).Format("15:04"); before[k] != 5 || after[k] != 6 {
+		t.Errorf("audited capacity of %s: %d → %d, want 5 → 6", k, before[k], after[k])
+	}
+	// An ended session gets no places.
+	e.clock.Add(48 * time.Hour)
+	wantKind(t, "places in an ended session", e.svc.AddPlaces(ctx, admin, e.later.ID, time.Time{}, 1), fairslot.Conflict)
+}

@@ -39,6 +39,7 @@ func (p *Pages) adminRoutes(h func(string, handler)) {
 	h("GET /staff/admin/sessions", p.staff(p.adminSessions))
 	h("POST /staff/admin/sessions", p.staff(p.schedule))
 	h("GET /staff/admin/sessions/{id}", p.staff(p.adminSession))
+	h("POST /staff/admin/sessions/{id}/places", p.staff(p.addPlaces))
 	h("GET /staff/admin/rules", p.staff(p.adminRules))
 	h("POST /staff/admin/rules", p.staff(p.setRule))
 	h("POST /staff/admin/rules/clear", p.staff(p.clearRule))
@@ -71,7 +72,7 @@ func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 // or doctor.
 var doneWhat = map[string]string{
 	"doctor.added": "doctor", "doctor.edited": "doctor", "doctor.retired": "doctor", "doctor.returned": "doctor",
-	"session.added": "session", "slot.added": "session", "draw.run": "session",
+	"session.added": "session", "session.places": "session", "slot.added": "session", "draw.run": "session",
 	"rule.set": "rule", "rule.cleared": "rule",
 }
 
@@ -91,14 +92,14 @@ func (p *Pages) done(r *http.Request) *done {
 		if err != nil {
 			return nil
 		}
-		d.What = v.Name
+		d.What = p.cat.locale(r).NameOf(v.Name)
 	case kind == "session":
 		v, err := p.API.App.Session(ctx, id)
 		if err != nil {
 			return nil
 		}
-		d.What = fmt.Sprintf("%s %s–%s %s", v.Date, v.Start.In(p.API.App.Location).Format("15:04"),
-			v.End.In(p.API.App.Location).Format("15:04"), v.Doctor.Name)
+		l := p.cat.locale(r)
+		d.What = fmt.Sprintf("%s %s–%s %s", l.Date(v.Date), v.Start.In(l.loc).Format("15:04"), v.End.In(l.loc).Format("15:04"), l.NameOf(v.Doctor.Name))
 	default:
 		ds, err := p.API.App.Departments(ctx)
 		if err != nil {
@@ -108,7 +109,7 @@ func (p *Pages) done(r *http.Request) *done {
 		if i < 0 {
 			return nil
 		}
-		d.What = ds[i].Name
+		d.What = p.cat.locale(r).NameOf(ds[i].Name)
 	}
 	return d
 }
@@ -456,6 +457,39 @@ func adminBack(r *http.Request, session int64) string {
 		key = "draw.run"
 	}
 	return doneAt("/staff/admin/sessions/"+strconv.FormatInt(session, 10), key, session)
+}
+
+// addPlaces raises a session's capacity from its page: in one window (its
+// start, HH:MM) or in every window.
+func (p *Pages) addPlaces(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	v, err := p.API.App.Session(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	var window time.Time
+	if hhmm := r.PostFormValue("window"); hhmm != "" {
+		err = fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
+		for _, w := range v.Windows {
+			if w.Start.In(p.API.App.Location).Format("15:04") == hhmm {
+				window, err = w.Start, nil
+			}
+		}
+	}
+	if err == nil {
+		n, _ := strconv.Atoi(r.PostFormValue("places"))
+		err = p.API.App.AddPlaces(r.Context(), a, id, window, n)
+	}
+	if err != nil {
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			r.SetPathValue("id", strconv.FormatInt(id, 10))
+			return p.adminSession(w, r, a)
+		})
+	}
+	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(id, 10), "session.places", id))
 }
 
 // ruleRow is a rule in force, and whether admins stored it (else it is

@@ -40,6 +40,7 @@ func TestAdminFormsByRole(t *testing.T) {
 			"end": {"09:00"}, "room": {"R"}, "fee": {"1"}, "per_window": {"1"}}},
 		{"/staff/admin/rules", url.Values{"department": {"PED"}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
 		{"/staff/admin/rules/clear", url.Values{"department": {"PED"}}},
+		{"/staff/admin/sessions/44/places", url.Values{"places": {"5"}}},
 	}
 	for _, user := range []string{"desk", "nurse", "doctor", "security", "admin"} {
 		b := e.staffBrowser(t, e.internal, user)
@@ -199,6 +200,8 @@ func TestAdminEditsConfirmAndKeepInput(t *testing.T) {
 			"start": {"13:00"}, "end": {"15:00"}, "room": {"R9"}, "fee": {"NaN"}, "per_window": {"4"}}, "fee", `value="R9"`},
 		{"a draw without a window", "/staff/admin/rules", url.Values{"department": {"CARD"}, "mode": {"draw"}, "window": {"0"}, "reserved_priority": {"3"}}, "window", `value="3"`},
 		{"a quota that is no number", "/staff/admin/rules", url.Values{"doctor_id": {id}, "mode": {"first_come"}, "reserved_referral": {"many"}}, "reserved_referral", `value="many"`},
+		{"no places", "/staff/admin/sessions/44/places", url.Values{"window": {"14:00"}, "places": {"0"}}, "places", `<option selected>14:00</option>`},
+		{"a window the session has not", "/staff/admin/sessions/44/places", url.Values{"window": {"14:10"}, "places": {"7"}}, "window", `value="7"`},
 		{"a jitter over an hour", "/staff/admin/rules", url.Values{"department": {"CARD"}, "mode": {"first_come"}, "jitter": {"90"}}, "jitter", `<option value="CARD" selected>`},
 	}
 	for _, tt := range tests {
@@ -227,6 +230,7 @@ func TestAdminEditsConfirmAndKeepInput(t *testing.T) {
 		{"/staff/admin/rules", url.Values{"department": {"CARD"}, "mode": {"draw"}, "window": {"30"}, "reserved_priority": {"2"}}, "Saved the release rule of 心内科 Cardiology"},
 		{"/staff/admin/rules/clear", url.Values{"department": {"CARD"}}, "心内科 Cardiology follows the configured rule again"},
 		{"/staff/admin/doctors/" + id, url.Values{"retire": {"1"}}, "Dr New has retired"},
+		{"/staff/admin/sessions/44/places", url.Values{"window": {"14:00"}, "places": {"2"}}, "Added places to Thu 10 Dec 2026 13:30–17:30 王主任 Prof Wang"},
 	} {
 		status, loc, body := b.post(step.path, step.form)
 		if status != http.StatusSeeOther {
