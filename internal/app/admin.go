@@ -191,7 +191,7 @@ func (s *Service) AddPlaces(ctx context.Context, a Actor, sessionID int64, windo
 	}
 	now := s.now()
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		sess, err := tx.Session(ctx, sessionID)
+		sess, err := s.sessionInScope(ctx, tx, a, sessionID)
 		if err != nil {
 			return err
 		}
@@ -230,4 +230,19 @@ func (s *Service) AddPlaces(ctx context.Context, a Actor, sessionID int64, windo
 		}
 		return s.recordChange(ctx, tx, a, "session.capacity", fmt.Sprintf("session:%d", sess.ID), before, after)
 	})
+}
+
+// MayWorkOn reports whether a's scope (a doctor's own record, a
+// department, a campus) reaches sess: a page shows a clinic's forms only
+// to who may use them; the use cases check it all the same.
+func (s *Service) MayWorkOn(ctx context.Context, a Actor, sess fairslot.Session) (ok bool, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		err := s.inScope(ctx, tx, a, sess)
+		ok = err == nil
+		if fairslot.ErrorKind(err) == fairslot.Forbidden {
+			return nil
+		}
+		return err
+	})
+	return ok, err
 }

@@ -443,6 +443,15 @@ func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request, a app.Actor
 		return err
 	}
 	s := adminSessionPage{adminBase: p.adminBase(r, a), Session: rowOf(v)}
+	// An extra slot or a draw only on a session the login works on (a
+	// doctor's own, say).
+	if s.AddSlot || s.Draw {
+		ok, err := p.API.App.MayWorkOn(r.Context(), a, v.Session)
+		if err != nil {
+			return err
+		}
+		s.AddSlot, s.Draw = s.AddSlot && ok, s.Draw && ok
+	}
 	if s.Department, err = p.API.App.Department(r.Context(), v.DepartmentID); err != nil {
 		return err
 	}

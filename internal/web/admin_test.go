@@ -71,6 +71,14 @@ func TestAdminFormsByRole(t *testing.T) {
 	if p, _ := e.svc.Rules(ctx); p.For(0, "PED").ReservedPriority != 0 {
 		t.Errorf("a refused rule was stored: %+v", p.For(0, "PED"))
 	}
+	// A doctor adds extra slots to their own sessions only: the form shows
+	// on those alone (session 1 is the demo doctor's, 44 another's).
+	doc := e.staffBrowser(t, e.internal, "doctor")
+	for path, want := range map[string]bool{"/staff/admin/sessions/1": true, "/staff/admin/sessions/44": false} {
+		if _, body := doc.get(path); strings.Contains(body, "/extra-slot") != want {
+			t.Errorf("the doctor on %s: extra-slot form shown %v, want %v", path, !want, want)
+		}
+	}
 	// A kiosk is sent back to its start, and its posts refused.
 	k := e.browser(t, e.internal)
 	k.get("/staff/login")
