@@ -44,6 +44,8 @@ type Doctor struct {
 	DepartmentID int64  `json:"department_id"`
 	Name         string `json:"name"`
 	Title        Title  `json:"title"`
+	// Retired: the doctor gets no new sessions; their sessions stay.
+	Retired bool `json:"retired,omitempty"`
 }
 
 // Period is the half of the day a session runs in.

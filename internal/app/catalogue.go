@@ -28,6 +28,24 @@ func (s *Service) Doctors(ctx context.Context, departmentID int64) (ds []fairslo
 	return ds, err
 }
 
+// Doctor returns one doctor.
+func (s *Service) Doctor(ctx context.Context, id int64) (d fairslot.Doctor, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		d, err = tx.Doctor(ctx, id)
+		return err
+	})
+	return d, err
+}
+
+// Department returns one department.
+func (s *Service) Department(ctx context.Context, id int64) (d fairslot.Department, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		d, err = tx.Department(ctx, id)
+		return err
+	})
+	return d, err
+}
+
 // SessionView is a session with its windows' remaining capacity and its
 // online booking window.
 type SessionView struct {
@@ -143,34 +161,37 @@ func (s *Service) Schedule(ctx context.Context, a Actor, in ScheduleInput) (fair
 	}
 	day, err := time.ParseInLocation(time.DateOnly, in.Date, s.Location)
 	if err != nil {
-		return sess, fairslot.Errorf(fairslot.Invalid, "the date must be YYYY-MM-DD")
+		return sess, fairslot.E(fairslot.Invalid, "error.schedule.date", "the date must be YYYY-MM-DD").On("date")
 	}
-	at := func(hhmm string) (time.Time, error) {
+	at := func(hhmm, field string) (time.Time, error) {
 		t, err := time.Parse("15:04", hhmm)
 		if err != nil {
-			return t, fairslot.Errorf(fairslot.Invalid, "times must be HH:MM")
+			return t, fairslot.E(fairslot.Invalid, "error.schedule.time", "times must be HH:MM").On(field)
 		}
 		return day.Add(time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute), nil
 	}
-	if sess.Start, err = at(in.Start); err != nil {
+	if sess.Start, err = at(in.Start, "start"); err != nil {
 		return sess, err
 	}
-	if sess.End, err = at(in.End); err != nil {
+	if sess.End, err = at(in.End, "end"); err != nil {
 		return sess, err
 	}
 	switch {
 	case sess.Start.Before(s.now()):
-		return sess, fairslot.Errorf(fairslot.Invalid, "the session would start in the past")
+		return sess, fairslot.E(fairslot.Invalid, "error.schedule.past", "the session would start in the past").On("date")
 	case in.PerWindow < 1 || in.PerWindow > 50:
-		return sess, fairslot.Errorf(fairslot.Invalid, "slots per window must be 1 to 50")
+		return sess, fairslot.E(fairslot.Invalid, "error.schedule.per_window", "slots per window must be 1 to 50").On("per_window")
 	case sess.Room == "" || len(sess.Room) > 40:
-		return sess, fairslot.Errorf(fairslot.Invalid, "name the room (at most 40 characters)")
+		return sess, fairslot.E(fairslot.Invalid, "error.schedule.room", "name the room (at most 40 characters)").On("room")
 	}
 	slots := fairslot.Windows(sess.Start, sess.End, in.PerWindow)
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		doc, err := tx.Doctor(ctx, in.DoctorID)
 		if err != nil {
 			return err
+		}
+		if doc.Retired {
+			return fairslot.E(fairslot.Conflict, "error.doctor.retired", "%s has retired: they get no new sessions", doc.Name).On("doctor_id")
 		}
 		dept, err := tx.Department(ctx, doc.DepartmentID)
 		if err != nil {
@@ -190,12 +211,9 @@ func (s *Service) AddDoctor(ctx context.Context, a Actor, d fairslot.Doctor) (fa
 	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
 		return d, err
 	}
-	d.ID, d.Name = 0, strings.TrimSpace(d.Name)
-	switch {
-	case d.Name == "" || len(d.Name) > 80:
-		return d, fairslot.Errorf(fairslot.Invalid, "give the doctor's name (at most 80 bytes)")
-	case d.Title != fairslot.Expert && d.Title != fairslot.General:
-		return d, fairslot.Errorf(fairslot.Invalid, "the title must be expert or general")
+	d.ID, d.Name, d.Retired = 0, strings.TrimSpace(d.Name), false
+	if err := validDoctor(d); err != nil {
+		return d, err
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		if _, err := tx.Department(ctx, d.DepartmentID); err != nil {

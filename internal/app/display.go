@@ -195,15 +195,6 @@ func (s *Service) readBoard(ctx context.Context, departmentID int64) (BoardView,
 	return out, err
 }
 
-// Campuses lists the hospital's sites (the staff console's filter).
-func (s *Service) Campuses(ctx context.Context) (cs []fairslot.Campus, err error) {
-	err = s.Store.View(ctx, func(tx storage.Tx) error {
-		cs, err = tx.Campuses(ctx)
-		return err
-	})
-	return cs, err
-}
-
 // Waiting counts the patients checked in and not yet called in each
 // session of the departments on a date, by session: the staff console's
 // waiting counts (no personal data).

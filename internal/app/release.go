@@ -20,11 +20,16 @@ import (
 )
 
 // NewSession stores a session of a doctor in the department with the given
-// code, with its slots' quotas and its release planned by the release rules:
-// the jittered opening drawn now, and for a draw the seed made and sealed and
-// its commitment stored, to be published when the entry window opens.
+// code, with its slots' quotas and its release planned by the release rules
+// in force (Rules): the jittered opening drawn now, and for a draw the seed
+// made and sealed and its commitment stored, to be published when the
+// entry window opens.
 func (s *Service) NewSession(ctx context.Context, tx storage.Tx, department string, sess *fairslot.Session, slots []fairslot.Slot) error {
-	return s.NewSessionAt(ctx, tx, s.Release.For(sess.DoctorID, department), sess, slots, s.Policy.Opens(*sess))
+	p, err := s.rules(ctx, tx) // the file's, with the admins' over them (admin.go)
+	if err != nil {
+		return err
+	}
+	return s.NewSessionAt(ctx, tx, p.For(sess.DoctorID, department), sess, slots, s.Policy.Opens(*sess))
 }
 
 // NewSessionAt is NewSession with the rule and the release time given: for

@@ -232,18 +232,18 @@ func (t *tx) Department(ctx context.Context, id int64) (fairslot.Department, err
 
 func scanDoctor(r pgx.Row) (d fairslot.Doctor, err error) {
 	var title string
-	err = r.Scan(&d.ID, &d.DepartmentID, &d.Name, &title)
+	err = r.Scan(&d.ID, &d.DepartmentID, &d.Name, &title, &d.Retired)
 	d.Title = fairslot.Title(title)
 	return d, err
 }
 
 func (t *tx) Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error) {
 	return all(ctx, t, func(r pgx.Rows) (fairslot.Doctor, error) { return scanDoctor(r) },
-		`SELECT id, department_id, name, title FROM doctors WHERE department_id = $1 ORDER BY id`, departmentID)
+		`SELECT id, department_id, name, title, retired FROM doctors WHERE department_id = $1 ORDER BY id`, departmentID)
 }
 
 func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
-	d, err := scanDoctor(t.tx.QueryRow(ctx, `SELECT id, department_id, name, title FROM doctors WHERE id = $1`, id))
+	d, err := scanDoctor(t.tx.QueryRow(ctx, `SELECT id, department_id, name, title, retired FROM doctors WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, fairslot.Errorf(fairslot.NotFound, "doctor not found")
 	}
@@ -271,10 +271,15 @@ func (t *tx) Sessions(ctx context.Context, f storage.SessionFilter) ([]fairslot.
 	if to == "" {
 		to = "9999-12-31"
 	}
+	var limit *int
+	if f.Limit > 0 {
+		limit = &f.Limit
+	}
 	return all(ctx, t, func(r pgx.Rows) (fairslot.Session, error) { return t.scanSession(r) },
 		`SELECT `+sessionColumns+` FROM sessions
 		WHERE ($1 = 0 OR doctor_id = $1) AND ($2 = 0 OR department_id = $2) AND date >= $3 AND date <= $4
-		ORDER BY date, start_ms, id`, f.DoctorID, f.DepartmentID, f.From, to)
+		AND ($5 = 0 OR department_id IN (SELECT id FROM departments WHERE campus_id = $5))
+		ORDER BY date, start_ms, id LIMIT $6 OFFSET $7`, f.DoctorID, f.DepartmentID, f.From, to, f.CampusID, limit, max(f.Offset, 0))
 }
 
 func (t *tx) Session(ctx context.Context, id int64) (fairslot.Session, error) {

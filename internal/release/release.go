@@ -80,15 +80,8 @@ func (p Policy) Validate() error {
 		return fairslot.Errorf(fairslot.Invalid, "release policy: %s is out of range", name)
 	}
 	for _, r := range p.Rules {
-		switch {
-		case r.Mode != fairslot.FirstCome && r.Mode != fairslot.Draw:
-			return bad("rule mode (first_come or draw)")
-		case r.Mode == fairslot.Draw && (r.Window < fairslot.Duration(time.Minute) || r.Window > fairslot.Duration(24*time.Hour)):
-			return bad("draw window (1m to 24h)")
-		case r.Jitter < 0 || r.Jitter > fairslot.Duration(time.Hour):
-			return bad("jitter (0 to 1h)")
-		case r.ReservedPriority < 0 || r.ReservedReferral < 0:
-			return bad("reserved quotas (≥ 0)")
+		if err := r.Validate(); err != nil {
+			return err
 		}
 	}
 	switch {
@@ -104,6 +97,50 @@ func (p Policy) Validate() error {
 		return bad("cancel_cooldown/risk_window (≥ 0)")
 	}
 	return nil
+}
+
+// Validate reports the first setting of a rule that makes no sense, about
+// its field (mode, window, jitter, reserved_priority, reserved_referral):
+// the configuration file's rules and those admins store pass the same check.
+func (r Rule) Validate() error {
+	switch {
+	case r.Mode != fairslot.FirstCome && r.Mode != fairslot.Draw:
+		return fairslot.E(fairslot.Invalid, "error.rule.mode", "release policy: rule mode (first_come or draw) is out of range").On("mode")
+	case r.Mode == fairslot.Draw && (r.Window < fairslot.Duration(time.Minute) || r.Window > fairslot.Duration(24*time.Hour)):
+		return fairslot.E(fairslot.Invalid, "error.rule.window", "release policy: draw window (1m to 24h) is out of range").On("window")
+	case r.Jitter < 0 || r.Jitter > fairslot.Duration(time.Hour):
+		return fairslot.E(fairslot.Invalid, "error.rule.jitter", "release policy: jitter (0 to 1h) is out of range").On("jitter")
+	case r.ReservedPriority < 0 || r.ReservedPriority > MaxReserved:
+		return fairslot.E(fairslot.Invalid, "error.rule.reserved", "release policy: reserved quotas (0 to %d) are out of range", MaxReserved).On("reserved_priority")
+	case r.ReservedReferral < 0 || r.ReservedReferral > MaxReserved:
+		return fairslot.E(fairslot.Invalid, "error.rule.reserved", "release policy: reserved quotas (0 to %d) are out of range", MaxReserved).On("reserved_referral")
+	}
+	return nil
+}
+
+// MaxReserved bounds each reserved quota of a session: more than a
+// session's slots is a typing error (a session has at most 50 slots a
+// window, and the quotas take what there is).
+const MaxReserved = 500
+
+// Same reports whether two rules apply to the same sessions: the same
+// doctor, or the same department, or both general.
+func (r Rule) Same(o Rule) bool { return r.DoctorID == o.DoctorID && r.Department == o.Department }
+
+// Override returns p with rules in place of its rules for the same
+// doctor, department or all sessions, and the others added: the rules
+// admins store over the configuration file's (p stays unchanged).
+func (p Policy) Override(rules []Rule) Policy {
+	out := slices.Clone(p.Rules)
+	for _, r := range rules {
+		if i := slices.IndexFunc(out, r.Same); i >= 0 {
+			out[i] = r
+		} else {
+			out = append(out, r)
+		}
+	}
+	p.Rules = out
+	return p
 }
 
 // For returns the rule for a session of a doctor in the department with the

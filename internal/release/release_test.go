@@ -41,6 +41,38 @@ func TestFor(t *testing.T) {
 	}
 }
 
+func TestOverride(t *testing.T) {
+	file := release.Policy{Rules: []release.Rule{
+		{Mode: fairslot.FirstCome},
+		{Department: "CARD", Mode: fairslot.Draw, Window: fairslot.Duration(30 * time.Minute)},
+	}}
+	p := file.Override([]release.Rule{
+		{Department: "CARD", Mode: fairslot.FirstCome, ReservedPriority: 3},
+		{DoctorID: 7, Mode: fairslot.Draw, Window: fairslot.Duration(time.Hour)},
+	})
+	tests := []struct {
+		doctor int64
+		dept   string
+		want   fairslot.ReleaseMode
+		prio   int
+	}{
+		{1, "PED", fairslot.FirstCome, 0},
+		{1, "CARD", fairslot.FirstCome, 3}, // the stored rule replaces the file's
+		{7, "PED", fairslot.Draw, 0},       // a stored doctor's rule is added
+	}
+	for _, tt := range tests {
+		if got := p.For(tt.doctor, tt.dept); got.Mode != tt.want || got.ReservedPriority != tt.prio {
+			t.Errorf("For(%d, %s) = %+v, want mode %s reserved %d", tt.doctor, tt.dept, got, tt.want, tt.prio)
+		}
+	}
+	if len(p.Rules) != 3 {
+		t.Errorf("overridden rules = %+v, want 3", p.Rules)
+	}
+	if got := file.For(1, "CARD"); got.Mode != fairslot.Draw {
+		t.Errorf("Override changed the file's policy: CARD is %s", got.Mode)
+	}
+}
+
 func TestPlanJitter(t *testing.T) {
 	base := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
 	r := release.Rule{Mode: fairslot.Draw, Window: fairslot.Duration(30 * time.Minute), Jitter: fairslot.Duration(10 * time.Minute)}
@@ -186,6 +218,13 @@ func TestPolicyValidate(t *testing.T) {
 	bad := []func(*release.Policy){
 		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: "lottery"}} },
 		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: fairslot.Draw}} },
+		func(p *release.Policy) { p.Rules = []release.Rule{{Mode: fairslot.FirstCome, ReservedReferral: -1}} },
+		func(p *release.Policy) {
+			p.Rules = []release.Rule{{Mode: fairslot.FirstCome, ReservedPriority: release.MaxReserved + 1}}
+		},
+		func(p *release.Policy) {
+			p.Rules = []release.Rule{{Mode: fairslot.FirstCome, Jitter: fairslot.Duration(2 * time.Hour)}}
+		},
 		func(p *release.Policy) { p.EntriesPerAccount = 0 },
 		func(p *release.Policy) { p.FreedDelayMax = 0 },
 		func(p *release.Policy) { p.WaitlistClosesAt = 24 * 60 },

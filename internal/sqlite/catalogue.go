@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -81,18 +83,53 @@ func (t *tx) Department(ctx context.Context, id int64) (fairslot.Department, err
 }
 
 func scanDoctor(r interface{ Scan(...any) error }) (d fairslot.Doctor, err error) {
-	return d, r.Scan(&d.ID, &d.DepartmentID, &d.Name, &d.Title)
+	return d, r.Scan(&d.ID, &d.DepartmentID, &d.Name, &d.Title, &d.Retired)
 }
 
 func (t *tx) Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error) {
 	return all(ctx, t, func(r *sql.Rows) (fairslot.Doctor, error) { return scanDoctor(r) },
-		`SELECT id, department_id, name, title FROM doctors WHERE department_id = ? ORDER BY id`, departmentID)
+		`SELECT id, department_id, name, title, retired FROM doctors WHERE department_id = ? ORDER BY id`, departmentID)
 }
 
 func (t *tx) Doctor(ctx context.Context, id int64) (fairslot.Doctor, error) {
 	var d fairslot.Doctor
-	return d, one(t.queryRow(ctx, `SELECT id, department_id, name, title FROM doctors WHERE id = ?`, id),
-		"doctor", &d.ID, &d.DepartmentID, &d.Name, &d.Title)
+	return d, one(t.queryRow(ctx, `SELECT id, department_id, name, title, retired FROM doctors WHERE id = ?`, id),
+		"doctor", &d.ID, &d.DepartmentID, &d.Name, &d.Title, &d.Retired)
+}
+
+func (t *tx) UpdateDoctor(ctx context.Context, d fairslot.Doctor) error {
+	res, err := t.exec(ctx, `UPDATE doctors SET name = ?, title = ?, retired = ? WHERE id = ?`, d.Name, d.Title, d.Retired, d.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, fairslot.Errorf(fairslot.NotFound, "doctor not found"))
+	}
+	return nil
+}
+
+func (t *tx) ReleaseRules(ctx context.Context) ([]release.Rule, error) {
+	return all(ctx, t, func(r *sql.Rows) (rule release.Rule, err error) {
+		var window, jitter int64
+		err = r.Scan(&rule.Department, &rule.DoctorID, &rule.Mode, &window, &jitter, &rule.ReservedPriority, &rule.ReservedReferral)
+		rule.Window, rule.Jitter = fairslot.Duration(time.Duration(window)*time.Millisecond), fairslot.Duration(time.Duration(jitter)*time.Millisecond)
+		return rule, err
+	}, `SELECT department, doctor_id, mode, window_ms, jitter_ms, reserved_priority, reserved_referral FROM release_rules r
+		WHERE id = (SELECT max(id) FROM release_rules l WHERE l.department = r.department AND l.doctor_id = r.doctor_id) AND NOT cleared
+		ORDER BY doctor_id, department`)
+}
+
+func (t *tx) PutReleaseRule(ctx context.Context, r release.Rule, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO release_rules (department, doctor_id, mode, window_ms, jitter_ms, reserved_priority, reserved_referral, created_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Department, r.DoctorID, r.Mode, time.Duration(r.Window).Milliseconds(), time.Duration(r.Jitter).Milliseconds(),
+		r.ReservedPriority, r.ReservedReferral, ms(at))
+	return err
+}
+
+func (t *tx) ClearReleaseRule(ctx context.Context, department string, doctorID int64, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO release_rules (department, doctor_id, mode, window_ms, jitter_ms, reserved_priority, reserved_referral, cleared, created_ms)
+		VALUES (?, ?, 'first_come', 0, 0, 0, 0, 1, ?)`, department, doctorID, ms(at))
+	return err
 }
 
 const sessionColumns = `id, doctor_id, department_id, date, period, start_ms, end_ms, room, fee_cents,
@@ -121,10 +158,16 @@ func (t *tx) Sessions(ctx context.Context, f storage.SessionFilter) ([]fairslot.
 	if to == "" {
 		to = "9999-12-31"
 	}
+	limit := int64(f.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
 	return all(ctx, t, func(r *sql.Rows) (fairslot.Session, error) { return t.scanSession(r) },
 		`SELECT `+sessionColumns+` FROM sessions
 		WHERE (? = 0 OR doctor_id = ?) AND (? = 0 OR department_id = ?) AND date >= ? AND date <= ?
-		ORDER BY date, start_ms, id`, f.DoctorID, f.DoctorID, f.DepartmentID, f.DepartmentID, f.From, to)
+		AND (? = 0 OR department_id IN (SELECT id FROM departments WHERE campus_id = ?))
+		ORDER BY date, start_ms, id LIMIT ? OFFSET ?`, f.DoctorID, f.DoctorID, f.DepartmentID, f.DepartmentID, f.From, to,
+		f.CampusID, f.CampusID, limit, max(f.Offset, 0))
 }
 
 func (t *tx) Session(ctx context.Context, id int64) (fairslot.Session, error) {

@@ -58,6 +58,17 @@ type Tx interface {
 	Department(ctx context.Context, id int64) (fairslot.Department, error)
 	Doctors(ctx context.Context, departmentID int64) ([]fairslot.Doctor, error)
 	Doctor(ctx context.Context, id int64) (fairslot.Doctor, error)
+	// UpdateDoctor changes a doctor's name, title and retirement (NotFound
+	// if there is no such doctor).
+	UpdateDoctor(ctx context.Context, d fairslot.Doctor) error
+	// ReleaseRules lists the release rules admins stored per department or
+	// doctor, over the configuration file's (release.Policy.Override).
+	// PutReleaseRule stores r as the rule of its department or doctor;
+	// ClearReleaseRule returns that department or doctor to the file's
+	// rule. Rows are only added: the latest for a key is its rule.
+	ReleaseRules(ctx context.Context) ([]release.Rule, error)
+	PutReleaseRule(ctx context.Context, r release.Rule, at time.Time) error
+	ClearReleaseRule(ctx context.Context, department string, doctorID int64, at time.Time) error
 	Sessions(ctx context.Context, f SessionFilter) ([]fairslot.Session, error)
 	Session(ctx context.Context, id int64) (fairslot.Session, error)
 	Slot(ctx context.Context, id int64) (fairslot.Slot, error)
@@ -325,8 +336,11 @@ var ErrSessionCancelled = &fairslot.Error{Kind: fairslot.Conflict, Key: "error.s
 
 // SessionFilter selects sessions; zero fields select all.
 type SessionFilter struct {
-	DoctorID, DepartmentID int64
-	From, To               string // dates, inclusive
+	DoctorID, DepartmentID, CampusID int64
+	From, To                         string // dates, inclusive
+	// Limit (0: no limit) and Offset page the list, in its order (date,
+	// start, id).
+	Limit, Offset int
 }
 
 // AccountRecord is an account as stored: the phone sealed and indexed.

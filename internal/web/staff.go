@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/httpapi"
-	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -57,19 +55,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		_, err := p.API.App.RunDraw(r.Context(), a, session)
 		return err
 	})))
-	h("GET /staff/admin", p.staff(p.admin))
-	h("POST /staff/admin/sessions", p.staff(p.schedule))
-	h("POST /staff/admin/doctors", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		dept, err := formID(r, "department_id")
-		if err != nil {
-			return err
-		}
-		if _, err := p.API.App.AddDoctor(r.Context(), a, fairslot.Doctor{DepartmentID: dept, Name: r.PostFormValue("name"),
-			Title: fairslot.Title(r.PostFormValue("title"))}); err != nil {
-			return err
-		}
-		return see(w, r, "/staff/admin")
-	}))
+	p.adminRoutes(h) // admin.go
 
 	p.kioskRoutes(h) // kiosk.go
 
@@ -259,61 +245,10 @@ func (p *Pages) roomAction(fn func(r *http.Request, a app.Actor, session, bookin
 		}
 		back := "/staff/sessions/" + strconv.FormatInt(session, 10)
 		if r.PostFormValue("back") == "admin" {
-			back = "/staff/admin"
+			back = adminBack(r, session) // admin.go
 		}
 		return see(w, r, back)
 	}
-}
-
-type adminDepartment struct {
-	fairslot.Department
-	Doctors  []fairslot.Doctor
-	Sessions []app.SessionView
-}
-
-func (p *Pages) admin(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	ctx := r.Context()
-	ds, err := p.API.App.Departments(ctx)
-	if err != nil {
-		return err
-	}
-	var out []adminDepartment
-	for _, d := range ds {
-		ad := adminDepartment{Department: d}
-		if ad.Doctors, err = p.API.App.Doctors(ctx, d.ID); err != nil {
-			return err
-		}
-		if ad.Sessions, err = p.API.App.Sessions(ctx, storage.SessionFilter{DepartmentID: d.ID}); err != nil {
-			return err
-		}
-		out = append(out, ad)
-	}
-	return p.render(w, r, 200, "admin", "admin.title", adminPage{Departments: out, Release: p.API.App.Release})
-}
-
-// schedule adds a clinic session from the admin page's form.
-func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-	doctor, err := formID(r, "doctor_id")
-	if err != nil {
-		return err
-	}
-	fee, err := strconv.ParseFloat(r.PostFormValue("fee"), 64)
-	if err != nil || fee < 0 || fee > 1e6 {
-		return fairslot.Errorf(fairslot.Invalid, "the fee must be an amount such as 20.00")
-	}
-	perWindow, _ := strconv.Atoi(r.PostFormValue("per_window"))
-	_, err = p.API.App.Schedule(r.Context(), a, app.ScheduleInput{DoctorID: doctor, Date: r.PostFormValue("date"),
-		Period: fairslot.Period(r.PostFormValue("period")), Start: r.PostFormValue("start"), End: r.PostFormValue("end"),
-		Room: r.PostFormValue("room"), FeeCents: int64(math.Round(fee * 100)), PerWindow: perWindow})
-	if err != nil {
-		return err
-	}
-	return see(w, r, "/staff/admin")
-}
-
-type adminPage struct {
-	Departments []adminDepartment
-	Release     release.Policy // the release rules and reserved quotas in force
 }
 
 type walkInPage struct {

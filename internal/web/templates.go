@@ -5,11 +5,14 @@ import (
 	"html/template"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/release"
 )
 
 // offerArgs is the dot of me.html's "meoffer" partial.
@@ -64,6 +67,14 @@ func parseLocale(files fs.FS, l *Locale) (map[string]*template.Template, error) 
 		// offer is the dot of me.html's "meoffer" partial: the pay form's
 		// own idempotency key.
 		"offer": func(page any, o *app.Offer) offerArgs { return offerArgs{Page: page, Offer: o, Key: newKey()} },
+		// words writes a duration as the locale does ("30 minutes");
+		// minutes, in whole minutes for a form's number field; ruleargs
+		// and doctorargs are the dots of the admin partials
+		// (partials/admin.html).
+		"words":      func(d fairslot.Duration) string { return l.duration(time.Duration(d)) },
+		"minutes":    func(d fairslot.Duration) string { return strconv.FormatInt(int64(time.Duration(d)/time.Minute), 10) },
+		"ruleargs":   func(page any, r release.Rule) ruleArgs { return ruleArgs{Page: page, Rule: r} },
+		"doctorargs": doctorArgsOf,
 		// reveal is the dot of the "revealform" partial (layout.html).
 		"reveal": func(page any, bookingID int64, back string) revealArgs {
 			return revealArgs{Page: page, BookingID: bookingID, Back: back, Fields: revealFields, Reasons: access.Reasons}

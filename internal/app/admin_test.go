@@ -1,0 +1,209 @@
+package app_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/audit"
+	"github.com/fairslot/fairslot/internal/release"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// lastAudit returns the newest audit event of action, failing when none.
+func lastAudit(t *testing.T, e *env, action string) audit.Event {
+	t.Helper()
+	evs := auditLog(t, e)
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Action == action {
+			return evs[i]
+		}
+	}
+	t.Fatalf("no %s in the audit log", action)
+	return audit.Event{}
+}
+
+// beforeAfter decodes an admin change's audited before and after values.
+func beforeAfter[T any](t *testing.T, ev audit.Event) (before, after T) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(ev.Detail["before"]), &before); err != nil {
+		t.Fatalf("%s before: %v", ev.Action, err)
+	}
+	if err := json.Unmarshal([]byte(ev.Detail["after"]), &after); err != nil {
+		t.Fatalf("%s after: %v", ev.Action, err)
+	}
+	return before, after
+}
+
+func TestReleaseRuleEdits(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Release = release.Default()
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	ds, err := e.svc.Departments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := ds[0].Code // e.session's department
+	rule := release.Rule{Department: code, Mode: fairslot.Draw, Window: fairslot.Duration(30 * time.Minute), ReservedPriority: 2, ReservedReferral: 1}
+
+	desk := e.staff(t, "desk")
+	logged := len(auditLog(t, e))
+	wantKind(t, "the desk setting a rule", e.svc.SetReleaseRule(ctx, desk, rule), fairslot.Forbidden)
+	for _, tt := range []struct {
+		name  string
+		r     release.Rule
+		kind  fairslot.Kind
+		field string
+	}{
+		{"a draw without a window", release.Rule{Department: code, Mode: fairslot.Draw}, fairslot.Invalid, "window"},
+		{"a lottery", release.Rule{Department: code, Mode: "lottery"}, fairslot.Invalid, "mode"},
+		{"a negative quota", release.Rule{Department: code, Mode: fairslot.FirstCome, ReservedReferral: -1}, fairslot.Invalid, "reserved_referral"},
+		{"a jitter of two hours", release.Rule{Department: code, Mode: fairslot.FirstCome, Jitter: fairslot.Duration(2 * time.Hour)}, fairslot.Invalid, "jitter"},
+		{"an unknown department", release.Rule{Department: "NOPE", Mode: fairslot.FirstCome}, fairslot.NotFound, "applies"},
+		{"a department and a doctor", release.Rule{Department: code, DoctorID: e.session.DoctorID, Mode: fairslot.FirstCome}, fairslot.Invalid, "applies"},
+		{"neither", release.Rule{Mode: fairslot.FirstCome}, fairslot.Invalid, "applies"},
+	} {
+		err := e.svc.SetReleaseRule(ctx, admin, tt.r)
+		if fairslot.ErrorKind(err) != tt.kind || fairslot.ErrorField(err) != tt.field {
+			t.Errorf("%s: error %v (field %q), want %s on %q", tt.name, err, fairslot.ErrorField(err), tt.kind, tt.field)
+		}
+	}
+	if n := len(auditLog(t, e)) - logged; n != 0 {
+		t.Errorf("refused rules left %d audit events", n)
+	}
+
+	if err := e.svc.SetReleaseRule(ctx, admin, rule); err != nil {
+		t.Fatal(err)
+	}
+	before, after := beforeAfter[release.Rule](t, lastAudit(t, e, "release_rule.set"))
+	if before.Mode != fairslot.FirstCome || after != rule {
+		t.Errorf("audited rule change %+v → %+v, want first come → %+v", before, after, rule)
+	}
+	p, err := e.svc.Rules(ctx)
+	if got := p.For(e.session.DoctorID, code); err != nil || got != rule {
+		t.Errorf("rule in force = %+v, %v; want %+v", got, err, rule)
+	}
+	// A session scheduled now follows the stored rule: a draw, with its
+	// reserved places kept out of first-come booking.
+	sess, err := e.svc.Schedule(ctx, admin, app.ScheduleInput{DoctorID: e.session.DoctorID, Date: "2026-12-14", Period: fairslot.Afternoon,
+		Start: "13:00", End: "14:00", Room: "R", FeeCents: 100, PerWindow: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.Session(ctx, sess.ID)
+	if err != nil || v.Release.Mode != fairslot.Draw || v.Remaining != 3 {
+		t.Errorf("session under the stored rule: mode %s, %d of 6 left, %v; want a draw with 3 left after 3 reserved", v.Release.Mode, v.Remaining, err)
+	}
+
+	if err := e.svc.ClearReleaseRule(ctx, admin, code, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, after = beforeAfter[release.Rule](t, lastAudit(t, e, "release_rule.clear"))
+	if before != rule || after.Mode != fairslot.FirstCome || after.ReservedPriority != 0 {
+		t.Errorf("audited clear %+v → %+v, want %+v → the file's first come", before, after, rule)
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(e.session.DoctorID, code).Mode != fairslot.FirstCome {
+		t.Errorf("after clearing, the department is still %s", p.For(e.session.DoctorID, code).Mode)
+	}
+}
+
+func TestDoctorEditsAndRetirement(t *testing.T) {
+	e := newEnv(t)
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	d := fairslot.Doctor{ID: e.session.DoctorID, Name: " Dr A Renamed ", Title: fairslot.General}
+	if _, err := e.svc.EditDoctor(ctx, e.staff(t, "desk"), d); fairslot.ErrorKind(err) != fairslot.Forbidden {
+		t.Errorf("the desk editing a doctor: %v, want forbidden", err)
+	}
+	for _, tt := range []struct {
+		name  string
+		d     fairslot.Doctor
+		kind  fairslot.Kind
+		field string
+	}{
+		{"no name", fairslot.Doctor{ID: d.ID, Name: "  ", Title: fairslot.General}, fairslot.Invalid, "name"},
+		{"a made-up title", fairslot.Doctor{ID: d.ID, Name: "X", Title: "professor"}, fairslot.Invalid, "title"},
+		{"nobody", fairslot.Doctor{ID: 9999, Name: "X", Title: fairslot.General}, fairslot.NotFound, ""},
+	} {
+		_, err := e.svc.EditDoctor(ctx, admin, tt.d)
+		if fairslot.ErrorKind(err) != tt.kind || fairslot.ErrorField(err) != tt.field {
+			t.Errorf("%s: error %v, want %s on %q", tt.name, err, tt.kind, tt.field)
+		}
+	}
+	got, err := e.svc.EditDoctor(ctx, admin, d)
+	if err != nil || got.Name != "Dr A Renamed" || got.DepartmentID != e.session.DepartmentID {
+		t.Fatalf("edited doctor = %+v, %v", got, err)
+	}
+	before, after := beforeAfter[fairslot.Doctor](t, lastAudit(t, e, "doctor.edit"))
+	if before.Name != "Dr A" || before.Title != fairslot.Expert || after != got {
+		t.Errorf("audited edit %+v → %+v", before, after)
+	}
+
+	got.Retired = true
+	if _, err := e.svc.EditDoctor(ctx, admin, got); err != nil {
+		t.Fatal(err)
+	}
+	if before, after := beforeAfter[fairslot.Doctor](t, lastAudit(t, e, "doctor.retire")); before.Retired || !after.Retired {
+		t.Errorf("audited retirement %+v → %+v", before, after)
+	}
+	_, err = e.svc.Schedule(ctx, admin, app.ScheduleInput{DoctorID: got.ID, Date: "2026-12-14", Period: fairslot.Afternoon,
+		Start: "13:00", End: "14:00", Room: "R", FeeCents: 100, PerWindow: 3})
+	if fairslot.ErrorKind(err) != fairslot.Conflict || fairslot.ErrorField(err) != "doctor_id" {
+		t.Errorf("a session for a retired doctor: %v, want a conflict on doctor_id", err)
+	}
+	if v, err := e.svc.Session(ctx, e.session.ID); err != nil || v.Doctor.ID != got.ID || !v.Doctor.Retired {
+		t.Errorf("the retired doctor's session = %+v, %v; want it kept", v.Doctor, err)
+	}
+}
+
+func TestAddPlaces(t *testing.T) {
+	e := newEnv(t)
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	v, err := e.svc.Session(ctx, e.later.ID) // tomorrow: 12 places, 2 a window
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := v.Windows[0].Start
+	wantKind(t, "the desk adding places", e.svc.AddPlaces(ctx, e.staff(t, "desk"), e.later.ID, first, 2), fairslot.Forbidden)
+	for _, tt := range []struct {
+		name   string
+		window time.Time
+		n      int
+		field  string
+	}{
+		{"none", first, 0, "places"},
+		{"too many", first, 51, "places"},
+		{"a window the session has not", first.Add(time.Minute), 1, "window"},
+	} {
+		if err := e.svc.AddPlaces(ctx, admin, e.later.ID, tt.window, tt.n); fairslot.ErrorField(err) != tt.field {
+			t.Errorf("%s: %v, want an error at %s", tt.name, err, tt.field)
+		}
+	}
+	if err := e.svc.AddPlaces(ctx, admin, e.later.ID, first, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.AddPlaces(ctx, admin, e.later.ID, time.Time{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.Session(ctx, e.later.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range got.Windows {
+		want := v.Windows[i].Capacity + 1
+		if i == 0 {
+			want += 3
+		}
+		if w.Capacity != want || w.Remaining != want {
+			t.Errorf("window %d: %d of %d left, want %d of %d", i, w.Remaining, w.Capacity, want, want)
+		}
+	}
+	before, after := beforeAfter[map[string]int](t, lastAudit(t, e, "session.capacity"))
+	if k := first.In(loc).Format("15:04"); before[k] != 5 || after[k] != 6 {
+		t.Errorf("audited capacity of %s: %d → %d, want 5 → 6", k, before[k], after[k])
+	}
+	// An ended session gets no places.
+	e.clock.Add(48 * time.Hour)
+	wantKind(t, "places in an ended session", e.svc.AddPlaces(ctx, admin, e.later.ID, time.Time{}, 1), fairslot.Conflict)
+}

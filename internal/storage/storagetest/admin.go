@@ -1,0 +1,112 @@
+package storagetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/release"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// testAdminEdits: a doctor's name, title and retirement change and read
+// back; release rules stored per department or doctor read back as the
+// latest of each, a cleared one gone, and the table refuses a rule for a
+// department and a doctor at once; sessions page and filter by campus.
+func testAdminEdits(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 2)
+	d := f.doctor
+	d.Name, d.Title, d.Retired = "Dr Li Retired", fairslot.General, true
+	update(t, s, func(tx storage.Tx) error { return tx.UpdateDoctor(ctx, d) })
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.Doctor(ctx, d.ID)
+		if err != nil || got != d {
+			t.Errorf("doctor after the edit = %+v, %v; want %+v", got, err, d)
+		}
+		list, err := tx.Doctors(ctx, f.dept.ID)
+		if err != nil || len(list) != 1 || list[0] != d {
+			t.Errorf("department's doctors = %+v, %v; want [%+v]", list, err, d)
+		}
+		return nil
+	})
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		return tx.UpdateDoctor(ctx, fairslot.Doctor{ID: d.ID + 100, Name: "x", Title: fairslot.General})
+	})
+	wantKind(t, "editing a doctor who does not exist", err, fairslot.NotFound)
+
+	dept := release.Rule{Department: "PED", Mode: fairslot.Draw, Window: fairslot.Duration(30 * time.Minute), Jitter: fairslot.Duration(time.Minute),
+		ReservedPriority: 2, ReservedReferral: 1}
+	doc := release.Rule{DoctorID: d.ID, Mode: fairslot.FirstCome, ReservedPriority: 4}
+	update(t, s, func(tx storage.Tx) error {
+		for _, r := range []release.Rule{{Department: "PED", Mode: fairslot.FirstCome}, dept, doc, {Department: "CARD", Mode: fairslot.FirstCome}} {
+			if err := tx.PutReleaseRule(ctx, r, base); err != nil {
+				return err
+			}
+		}
+		return tx.ClearReleaseRule(ctx, "CARD", 0, base)
+	})
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.ReleaseRules(ctx)
+		if want := []release.Rule{dept, doc}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("stored rules = %+v, %v; want %+v", got, err, want)
+		}
+		return nil
+	})
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.PutReleaseRule(ctx, release.Rule{Department: "PED", DoctorID: d.ID, Mode: fairslot.FirstCome}, base)
+	})
+	if err == nil {
+		t.Error("a rule for a department and a doctor at once was stored")
+	}
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.PutReleaseRule(ctx, release.Rule{Department: "PED", Mode: fairslot.FirstCome, ReservedPriority: -1}, base)
+	})
+	if err == nil {
+		t.Error("a negative reserved quota was stored")
+	}
+
+	// Paging and the campus filter.
+	update(t, s, func(tx storage.Tx) error {
+		for _, day := range []string{"2026-12-11", "2026-12-12"} {
+			g := *f
+			newSession(t, tx, &g, day, 1)
+		}
+		return nil
+	})
+	page := func(sf storage.SessionFilter) (ids []int64) {
+		t.Helper()
+		s.View(ctx, func(tx storage.Tx) error {
+			ss, err := tx.Sessions(ctx, sf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range ss {
+				ids = append(ids, x.ID)
+			}
+			return nil
+		})
+		return ids
+	}
+	every := page(storage.SessionFilter{})
+	if len(every) != 3 {
+		t.Fatalf("all sessions = %v, want 3", every)
+	}
+	tests := []struct {
+		name string
+		f    storage.SessionFilter
+		want []int64
+	}{
+		{"first page", storage.SessionFilter{Limit: 2}, every[:2]},
+		{"second page", storage.SessionFilter{Limit: 2, Offset: 2}, every[2:]},
+		{"past the end", storage.SessionFilter{Limit: 2, Offset: 4}, nil},
+		{"the campus", storage.SessionFilter{CampusID: f.dept.CampusID}, every},
+		{"another campus", storage.SessionFilter{CampusID: f.dept.CampusID + 1}, nil},
+		{"a date range and a page", storage.SessionFilter{From: "2026-12-11", Limit: 1, Offset: 1}, every[2:]},
+	}
+	for _, tt := range tests {
+		if got := page(tt.f); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: sessions %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

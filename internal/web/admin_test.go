@@ -1,0 +1,263 @@
+package web_test
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/release"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+var sessionLink = regexp.MustCompile(`<a href="/staff/admin/sessions/(\d+)">`)
+
+// TestAdminFormsByRole: every staff role reads the admin pages, only the
+// admin sees their forms, and the server refuses the others' posts all the
+// same (issue 14 item 6).
+func TestAdminFormsByRole(t *testing.T) {
+	e := newEnv(t)
+	pages := map[string]string{ // page: the form only an admin may see there
+		"/staff/admin/sessions?department=2": `<form method="post" action="/staff/admin/sessions?`,
+		"/staff/admin/doctors":               `<form method="post" action="/staff/admin/doctors">`,
+		"/staff/admin/doctors/4":             `<form method="post" action="/staff/admin/doctors/4">`,
+		"/staff/admin/rules":                 `<form method="post" action="/staff/admin/rules">`,
+		"/staff/admin/sessions/1":            `href="/staff/admin/sessions/1/cancel"`,
+	}
+	posts := []struct {
+		path string
+		form url.Values
+	}{
+		{"/staff/admin/doctors", url.Values{"department_id": {"2"}, "name": {"Dr Intruder"}, "title": {"expert"}}},
+		{"/staff/admin/doctors/4", url.Values{"name": {"Renamed"}, "title": {"general"}}},
+		{"/staff/admin/doctors/4", url.Values{"retire": {"1"}}},
+		{"/staff/admin/sessions", url.Values{"doctor_id": {"4"}, "date": {"2026-12-20"}, "period": {"morning"}, "start": {"08:00"},
+			"end": {"09:00"}, "room": {"R"}, "fee": {"1"}, "per_window": {"1"}}},
+		{"/staff/admin/rules", url.Values{"department": {"PED"}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
+		{"/staff/admin/rules/clear", url.Values{"department": {"PED"}}},
+		{"/staff/admin/sessions/44/places", url.Values{"places": {"5"}}},
+	}
+	for _, user := range []string{"desk", "nurse", "doctor", "security", "admin"} {
+		b := e.staffBrowser(t, e.internal, user)
+		for page, form := range pages {
+			status, body := b.get(page)
+			if status != 200 {
+				t.Errorf("%s reading %s: %d", user, page, status)
+				continue
+			}
+			if got, want := strings.Contains(body, form), user == "admin"; got != want {
+				t.Errorf("%s on %s: form %s shown %v, want %v", user, page, form, got, want)
+			}
+		}
+		if user == "admin" {
+			continue
+		}
+		for _, p := range posts {
+			// Refused for the role (not for a missing form token).
+			if status, _, body := b.post(p.path+"?lang=en", maps.Clone(p.form)); status != http.StatusForbidden || !strings.Contains(body, "Your role may not do this.") {
+				t.Errorf("%s posting to %s: %d, want 403 for the role\n%s", user, p.path, status, body)
+			}
+		}
+	}
+	d, err := e.svc.Doctor(ctx, 4)
+	if err != nil || d.Name != "王主任 Prof Wang" || d.Retired {
+		t.Errorf("doctor 4 after the refused posts = %+v, %v", d, err)
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(0, "PED").ReservedPriority != 0 {
+		t.Errorf("a refused rule was stored: %+v", p.For(0, "PED"))
+	}
+	// A doctor adds extra slots to their own sessions only: the form shows
+	// on those alone (session 1 is the demo doctor's, 44 another's).
+	doc := e.staffBrowser(t, e.internal, "doctor")
+	for path, want := range map[string]bool{"/staff/admin/sessions/1": true, "/staff/admin/sessions/44": false} {
+		if _, body := doc.get(path); strings.Contains(body, "/extra-slot") != want {
+			t.Errorf("the doctor on %s: extra-slot form shown %v, want %v", path, !want, want)
+		}
+	}
+	// A kiosk is sent back to its start, and its posts refused.
+	k := e.browser(t, e.internal)
+	k.get("/staff/login")
+	k.post("/staff/login", url.Values{"username": {"kiosk"}, "password": {demo.Password}})
+	if status, _ := k.get("/staff/admin/rules"); status != http.StatusSeeOther {
+		t.Errorf("a kiosk reading the rules: %d, want a redirect", status)
+	}
+	if status, _, _ := k.post(posts[0].path, maps.Clone(posts[0].form)); status != http.StatusForbidden {
+		t.Errorf("a kiosk adding a doctor: %d", status)
+	}
+}
+
+// TestAdminSessionsPagedAndFiltered walks the demo's sessions page by page
+// and by campus, department, doctor and dates: every session once, none
+// outside the filter, and values that do not parse ignored.
+func TestAdminSessionsPagedAndFiltered(t *testing.T) {
+	e := newEnv(t)
+	b := e.staffBrowser(t, e.internal, "admin")
+	all, err := e.svc.Sessions(ctx, storage.SessionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := func(query string) map[int64]bool {
+		t.Helper()
+		seen := map[int64]bool{}
+		next := "/staff/admin/sessions?" + query
+		for pages := 0; next != ""; pages++ {
+			if pages > 100 {
+				t.Fatal("the pages never end")
+			}
+			status, body := b.get(next)
+			if status != 200 {
+				t.Fatalf("%s: %d", next, status)
+			}
+			rows := sessionLink.FindAllStringSubmatch(body, -1)
+			if len(rows) > 25 {
+				t.Errorf("%s: %d rows, want at most 25", next, len(rows))
+			}
+			for _, m := range rows {
+				var id int64
+				fmt.Sscan(m[1], &id)
+				if seen[id] {
+					t.Errorf("%s: session %d shown again", next, id)
+				}
+				seen[id] = true
+			}
+			next = ""
+			if m := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(body); m != nil {
+				next = strings.ReplaceAll(m[1], "&amp;", "&")
+			}
+		}
+		return seen
+	}
+	if got := walk(""); len(got) != len(all) {
+		t.Errorf("paging through every session saw %d, want %d", len(got), len(all))
+	}
+	campusOf := map[int64]int64{}
+	ds, _ := e.svc.Departments(ctx)
+	for _, d := range ds {
+		campusOf[d.ID] = d.CampusID
+	}
+	tests := []struct {
+		query string
+		keep  func(s fairslot.Session) bool
+	}{
+		{"campus=2", func(s fairslot.Session) bool { return campusOf[s.DepartmentID] == 2 }},
+		{"department=3", func(s fairslot.Session) bool { return s.DepartmentID == 3 }},
+		{"department=2&doctor=5", func(s fairslot.Session) bool { return s.DoctorID == 5 }},
+		{"from=2026-12-12&to=2026-12-13", func(s fairslot.Session) bool { return s.Date >= "2026-12-12" && s.Date <= "2026-12-13" }},
+		{"campus=abc&page=-3&from=12/12/2026", func(fairslot.Session) bool { return true }},
+	}
+	for _, tt := range tests {
+		got := walk(tt.query)
+		want := 0
+		for _, s := range all {
+			if tt.keep(s.Session) {
+				want++
+				if !got[s.ID] {
+					t.Errorf("%s: session %d missing", tt.query, s.ID)
+				}
+			} else if got[s.ID] {
+				t.Errorf("%s: session %d (department %d, %s) shown", tt.query, s.ID, s.DepartmentID, s.Date)
+			}
+		}
+		if want == 0 {
+			t.Errorf("%s: the filter keeps nothing; the test proves nothing", tt.query)
+		}
+	}
+	// Places read "n of m left", durations in words.
+	_, body := b.get("/staff/admin/sessions/1?lang=en")
+	if !regexp.MustCompile(`\d+ of \d+ left`).MatchString(body) {
+		t.Errorf("the session page does not say how many places are left:\n%s", body)
+	}
+	if _, body := b.get("/staff/admin/rules?lang=en"); !strings.Contains(body, "pays within 30 minutes") || strings.Contains(body, "30m0s") {
+		t.Errorf("the rules page does not write durations in words:\n%s", body)
+	}
+}
+
+// TestAdminEditsConfirmAndKeepInput: each change lands on a page that says
+// what it did; a refused one shows the form again as typed, the reason at
+// its field; a confirmation is never text from the address.
+func TestAdminEditsConfirmAndKeepInput(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Release = release.Default()
+	b := e.staffBrowser(t, e.internal, "admin")
+	b.get("/staff/admin/doctors")
+
+	status, loc, _ := b.post("/staff/admin/doctors", url.Values{"department_id": {"2"}, "name": {"Dr New"}, "title": {"general"}})
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/staff/admin/doctors/") {
+		t.Fatalf("adding a doctor: %d %s", status, loc)
+	}
+	if _, body := b.get(loc + "&lang=en"); !strings.Contains(body, `<p class="done" role="status">Added Dr New.`) {
+		t.Errorf("adding a doctor is not confirmed:\n%s", body)
+	}
+	id := strings.TrimPrefix(strings.SplitN(loc, "?", 2)[0], "/staff/admin/doctors/")
+
+	tests := []struct {
+		name, path string
+		form       url.Values
+		field      string
+		kept       string
+	}{
+		{"a doctor without a name", "/staff/admin/doctors/" + id, url.Values{"name": {"  "}, "title": {"expert"}}, "name", `<option value="expert" selected>`},
+		{"a session without a room", "/staff/admin/sessions?lang=en", url.Values{"doctor_id": {id}, "date": {"2026-12-20"}, "period": {"afternoon"},
+			"start": {"13:00"}, "end": {"15:00"}, "room": {""}, "fee": {"33.50"}, "per_window": {"4"}}, "room", `value="33.50"`},
+		{"a fee that is no amount", "/staff/admin/sessions", url.Values{"doctor_id": {id}, "date": {"2026-12-20"}, "period": {"afternoon"},
+			"start": {"13:00"}, "end": {"15:00"}, "room": {"R9"}, "fee": {"NaN"}, "per_window": {"4"}}, "fee", `value="R9"`},
+		{"a draw without a window", "/staff/admin/rules", url.Values{"department": {"CARD"}, "mode": {"draw"}, "window": {"0"}, "reserved_priority": {"3"}}, "window", `value="3"`},
+		{"a quota that is no number", "/staff/admin/rules", url.Values{"doctor_id": {id}, "mode": {"first_come"}, "reserved_referral": {"many"}}, "reserved_referral", `value="many"`},
+		{"no places", "/staff/admin/sessions/44/places", url.Values{"window": {"14:00"}, "places": {"0"}}, "places", `<option selected>14:00</option>`},
+		{"a window the session has not", "/staff/admin/sessions/44/places", url.Values{"window": {"14:10"}, "places": {"7"}}, "window", `value="7"`},
+		{"a jitter over an hour", "/staff/admin/rules", url.Values{"department": {"CARD"}, "mode": {"first_come"}, "jitter": {"90"}}, "jitter", `<option value="CARD" selected>`},
+	}
+	for _, tt := range tests {
+		status, _, body := b.post(tt.path, tt.form)
+		if status != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", tt.name, status)
+		}
+		if want := `aria-invalid="true" aria-describedby="` + tt.field + `-error"`; !strings.Contains(body, want) || !strings.Contains(body, `id="`+tt.field+`-error"`) {
+			t.Errorf("%s: no error at %s\n%s", tt.name, tt.field, body)
+		}
+		if !strings.Contains(body, tt.kept) {
+			t.Errorf("%s: the input %s was not kept", tt.name, tt.kept)
+		}
+	}
+	if p, _ := e.svc.Rules(ctx); len(p.Rules) != 1 {
+		t.Errorf("refused rules were stored: %+v", p.Rules)
+	}
+
+	// A rule saved for a department, then cleared; a doctor retired: each
+	// confirmed by name, each in the audit log with before and after.
+	for _, step := range []struct {
+		path    string
+		form    url.Values
+		confirm string
+	}{
+		{"/staff/admin/rules", url.Values{"department": {"CARD"}, "mode": {"draw"}, "window": {"30"}, "reserved_priority": {"2"}}, "Saved the release rule of 心内科 Cardiology"},
+		{"/staff/admin/rules/clear", url.Values{"department": {"CARD"}}, "心内科 Cardiology follows the configured rule again"},
+		{"/staff/admin/doctors/" + id, url.Values{"retire": {"1"}}, "Dr New has retired"},
+		{"/staff/admin/sessions/44/places", url.Values{"window": {"14:00"}, "places": {"2"}}, "Added places to Thu 10 Dec 2026 13:30–17:30 王主任 Prof Wang"},
+	} {
+		status, loc, body := b.post(step.path, step.form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", step.path, status, body)
+		}
+		if _, body := b.get(loc + "&lang=en"); !strings.Contains(body, step.confirm) {
+			t.Errorf("%s is not confirmed with %q:\n%s", step.path, step.confirm, body)
+		}
+	}
+	status, _, body := b.post("/staff/admin/sessions?department=2&lang=en", url.Values{"doctor_id": {id}, "date": {"2026-12-20"}, "period": {"afternoon"},
+		"start": {"13:00"}, "end": {"15:00"}, "room": {"R9"}, "fee": {"1"}, "per_window": {"4"}})
+	if status != http.StatusConflict || !strings.Contains(body, "Dr New has retired: they get no new sessions") {
+		t.Errorf("a session for a retired doctor: %d\n%s", status, body)
+	}
+
+	// Confirmations come from known keys and ids only.
+	for _, q := range []string{"done=doctor.added&id=999", "done=%3Cscript%3E&id=4", "done=admin.title&id=4", "done=rule.set&department=NOPE"} {
+		if _, body := b.get("/staff/admin/doctors/4?" + q); strings.Contains(body, `class="done"`) {
+			t.Errorf("?%s shows a confirmation", q)
+		}
+	}
+}
