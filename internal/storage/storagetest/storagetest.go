@@ -59,7 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SlotsAndQuotas", testSlotsAndQuotas},
 		{"CancelSession", testCancelSession},         // cancel.go
 		{"CancelSessionRace", testCancelSessionRace}, // cancel.go
-		{"AdminEdits", testAdminEdits}, // admin.go
+		{"AdminEdits", testAdminEdits},               // admin.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
