@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"LoginCodes", testLoginCodes},             // outbox.go
 		{"Outbox", testOutbox},                     // outbox.go
 		{"AccountLanguages", testAccountLanguages}, // languages.go
+		{"FHIRClients", testFHIRClients},           // fhirclients.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
