@@ -75,12 +75,7 @@ const securityText = "Every interaction but metadata needs Authorization: Bearer
 func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 	var res []RestResource
 	searches := s.searches()
-	types := []string{"Patient"}
-	for t := range s.readers() {
-		types = append(types, t)
-	}
-	slices.Sort(types)
-	for _, t := range types {
+	for _, t := range s.types() {
 		rr := RestResource{Type: t, Interaction: []Interaction{{Code: "read"}}}
 		if sr, ok := searches[t]; ok {
 			rr.Interaction = append(rr.Interaction, Interaction{Code: "search-type"})
@@ -100,6 +95,16 @@ func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 		FHIRVersion:    "4.0.1", Format: []string{"application/fhir+json", "json"},
 		Rest: []Rest{{Mode: "server", Documentation: "Read-only. Unknown search parameters are refused (400), never ignored.",
 			Security: &RestSecurity{Description: securityText}, Resource: res}}}
+}
+
+// types are the resource types the facade reads, sorted.
+func (s *Server) types() []string {
+	types := []string{"Patient"}
+	for t := range s.readers() {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) error {
