@@ -248,7 +248,7 @@ func (s *Server) issue(r *http.Request) (tokenResponse, error) {
 		return tokenResponse{}, refuse("invalid_scope", "none of the scopes asked for is granted to this client")
 	}
 	a := app.FHIRClientActor(c.ID, httpapi.RequestID(r))
-	tok, exp, err := s.App.GrantFHIRToken(r.Context(), a, claims.ID, claims.Expiry.Time(), granted)
+	tok, _, err := s.App.GrantFHIRToken(r.Context(), a, claims.ID, claims.Expiry.Time(), granted)
 	switch fairslot.ErrorKind(err) {
 	case fairslot.Conflict:
 		return tokenResponse{}, refuse("invalid_grant", "this assertion (jti) was used before")
@@ -258,7 +258,7 @@ func (s *Server) issue(r *http.Request) (tokenResponse, error) {
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return tokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(time.Until(exp).Seconds() + 0.5),
+	return tokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(app.FHIRTokenTTL / time.Second),
 		Scope: strings.Join(granted, " ")}, nil
 }
 
