@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,4 +320,40 @@ func TestSMARTConfiguration(t *testing.T) {
 		!strings.Contains(strings.Join(got.Scopes, " "), "system/Slot.rs") || strings.Join(got.Algs, " ") != "RS384 ES384" {
 		t.Errorf("smart-configuration = %+v", got)
 	}
+}
+
+// BenchmarkSlotReadSMART: one Slot read with a SMART client's token, each
+// call audited (a write transaction of its own). Reports p50 and p99:
+//
+//	go test ./internal/fhir -run '^$' -bench SlotReadSMART -benchtime 300x
+func BenchmarkSlotReadSMART(b *testing.B) {
+	e := newEnvTB(b)
+	c := e.register(b, jose.ES384, "system/Slot.rs")
+	tok := e.smartToken(b, c, "system/Slot.rs")
+	vs, err := e.svc.Sessions(ctx, storage.SessionFilter{From: "2026-12-10", To: "2026-12-10"})
+	if err != nil || len(vs) == 0 {
+		b.Fatal(err)
+	}
+	url := fmt.Sprintf("%s/fhir/R4/Slot/%d-1", e.srv.URL, vs[0].ID)
+	var ds []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET %s = %d", url, resp.StatusCode)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(ds[min(len(ds)-1, len(ds)*99/100)].Microseconds())/1000, "p99-ms")
 }
