@@ -5,7 +5,9 @@
 // and storage contracts and holds no FHIR types in the core. It must never
 // return unmasked personal data, never be mounted where the patients' API
 // is (only on the internal listener), and never answer other than
-// application/fhir+json.
+// application/fhir+json — but for SMART's token endpoint and
+// .well-known/smart-configuration, which OAuth and SMART define as
+// application/json (smart.go).
 package fhir
 
 import (
