@@ -9,10 +9,10 @@ import (
 )
 
 // withFHIR mounts the FHIR R4 facade under /fhir/R4 — on the internal
-// listener only. Until systems authenticate with SMART Backend Services
-// (issue 16 item 3) it is open to staff admin sessions alone, and the
-// public listener, or the only listener of a server without --staff-addr,
-// has no /fhir/ at all.
+// listener only. Systems authenticate with SMART Backend Services (clients
+// registered with `fairslot fhir clients add`, fhirclients.go); an
+// unscoped admin's staff session may read too. The public listener, or the
+// only listener of a server without --staff-addr, has no /fhir/ at all.
 func withFHIR(next http.Handler, kind frontdoor.Listener, api *httpapi.Server) http.Handler {
 	if kind != frontdoor.InternalListener {
 		return next

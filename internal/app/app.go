@@ -165,6 +165,8 @@ type Actor struct {
 	// second factor was last checked (staffauth.go).
 	Session  []byte
 	FactorAt time.Time
+	// Client is a FHIR system client's id (fhirclients.go).
+	Client string
 }
 
 // systemKind marks the actor of background work and set-up; no token has it.
@@ -179,6 +181,8 @@ func (a Actor) ref() string {
 		return "anonymous"
 	case systemKind:
 		return "system"
+	case fhirClientKind:
+		return "fhir-client:" + a.Client
 	}
 	return audit.Ref(string(a.Kind), a.ID)
 }

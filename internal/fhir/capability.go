@@ -42,7 +42,10 @@ type Rest struct {
 
 // RestSecurity says how clients authenticate.
 type RestSecurity struct {
-	Description string `json:"description"`
+	// Extension is SMART's oauth-uris: where the token endpoint is.
+	Extension   []Extension       `json:"extension,omitempty"`
+	Service     []CodeableConcept `json:"service,omitempty"`
+	Description string            `json:"description"`
 }
 
 // RestResource is one supported type.
@@ -68,19 +71,28 @@ type SearchParamDecl struct {
 // capabilityDate is when this statement last changed (a release of the facade).
 const capabilityDate = "2026-12-01"
 
-const securityText = "Every interaction but metadata needs Authorization: Bearer with the token of a fairslot staff session " +
-	"(POST /api/v1/staff/login, second factor) of an admin with no campus, department or doctor scope. " +
-	"Served only on the internal (staff) listener. SMART Backend Services are not supported yet."
+const securityText = "SMART Backend Services: a system registered by the hospital (fairslot fhir clients add) gets a " +
+	"five-minute access token at the token endpoint with a client_credentials grant and a private_key_jwt assertion " +
+	"(RS384 or ES384), and may then read and search within its system scopes (system/Slot.rs, system/Patient.r, ...; " +
+	"SMART v1 .read is accepted); see .well-known/smart-configuration. The session token of a fairslot admin with no " +
+	"campus, department or doctor scope may also read everything. Served only on the internal (staff) listener; every " +
+	"call with a token is audited."
+
+// security is the statement's security: SMART's oauth-uris extension
+// naming the token endpoint, and the SMART-on-FHIR service code.
+func (s *Server) security(r *http.Request) *RestSecurity {
+	return &RestSecurity{
+		Extension: []Extension{{URL: "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+			Extension: []Extension{{URL: "token", ValueURI: s.base(r) + TokenPath}}}},
+		Service: []CodeableConcept{{Coding: []Coding{{System: "http://terminology.hl7.org/CodeSystem/restful-security-service",
+			Code: "SMART-on-FHIR"}}, Text: "SMART Backend Services (OAuth 2.0 client credentials, private_key_jwt)"}},
+		Description: securityText}
+}
 
 func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 	var res []RestResource
 	searches := s.searches()
-	types := []string{"Patient"}
-	for t := range s.readers() {
-		types = append(types, t)
-	}
-	slices.Sort(types)
-	for _, t := range types {
+	for _, t := range s.types() {
 		rr := RestResource{Type: t, Interaction: []Interaction{{Code: "read"}}}
 		if sr, ok := searches[t]; ok {
 			rr.Interaction = append(rr.Interaction, Interaction{Code: "search-type"})
@@ -99,7 +111,17 @@ func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read and search only)", URL: s.base(r)},
 		FHIRVersion:    "4.0.1", Format: []string{"application/fhir+json", "json"},
 		Rest: []Rest{{Mode: "server", Documentation: "Read-only. Unknown search parameters are refused (400), never ignored.",
-			Security: &RestSecurity{Description: securityText}, Resource: res}}}
+			Security: s.security(r), Resource: res}}}
+}
+
+// types are the resource types the facade reads, sorted.
+func (s *Server) types() []string {
+	types := []string{"Patient"}
+	for t := range s.readers() {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) error {

@@ -8,3 +8,6 @@ func ToFHIR(s fairslot.Status) string { return toFHIR[s] }
 var FromFHIR = fromFHIR
 
 func IssueCode(k fairslot.Kind) string { return issueCodes[k] }
+
+// Grant exposes the scope intersection to the tests.
+func Grant(requested string, allowed []string) ([]string, bool) { return grant(requested, allowed) }

@@ -5,7 +5,9 @@
 // and storage contracts and holds no FHIR types in the core. It must never
 // return unmasked personal data, never be mounted where the patients' API
 // is (only on the internal listener), and never answer other than
-// application/fhir+json.
+// application/fhir+json — but for SMART's token endpoint and
+// .well-known/smart-configuration, which OAuth and SMART define as
+// application/json (smart.go).
 package fhir
 
 import (
@@ -42,32 +44,40 @@ type Server struct {
 
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// Handler returns the facade. Every route but metadata needs a staff
-// bearer token of an unscoped admin (see authorize).
+// Handler returns the facade. Every route but metadata, the SMART
+// configuration and the token endpoint needs a bearer token: a FHIR
+// client's, whose scopes must allow the interaction, or the staff session
+// of an unscoped admin (see authorize). Every call with a token is audited.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
+	// route is an interaction on a type, perm its SMART permission.
+	route := func(pattern, typ string, perm byte, fn handler) {
+		mux.Handle(pattern, s.audited(typ, perm, s.adapt(s.authorized(typ, perm, fn))))
+	}
 	h("GET "+Prefix+"/metadata", s.metadata)
+	h("GET "+Prefix+"/.well-known/smart-configuration", s.wellKnown)
+	mux.HandleFunc("POST "+Prefix+TokenPath, s.token)
 	for typ, rd := range s.readers() {
-		h("GET "+Prefix+"/"+typ+"/{id}", s.authorized(func(w http.ResponseWriter, r *http.Request) error {
+		route("GET "+Prefix+"/"+typ+"/{id}", typ, 'r', func(w http.ResponseWriter, r *http.Request) error {
 			res, err := rd(r.Context(), r.PathValue("id"))
 			if err != nil {
 				return err
 			}
 			return write(w, http.StatusOK, res)
-		}))
+		})
 	}
-	h("GET "+Prefix+"/Patient/{id}", s.authorized(func(w http.ResponseWriter, r *http.Request) error {
+	route("GET "+Prefix+"/Patient/{id}", "Patient", 'r', func(w http.ResponseWriter, r *http.Request) error {
 		res, err := s.patient(r, r.PathValue("id"))
 		if err != nil {
 			return err
 		}
 		return write(w, http.StatusOK, res)
-	}))
+	})
 	for typ, sr := range s.searches() {
-		h("GET "+Prefix+"/"+typ, s.authorized(func(w http.ResponseWriter, r *http.Request) error {
+		route("GET "+Prefix+"/"+typ, typ, 's', func(w http.ResponseWriter, r *http.Request) error {
 			return s.search(w, r, typ, sr)
-		}))
+		})
 	}
 	h(Prefix+"/", func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodGet {
@@ -78,38 +88,63 @@ func (s *Server) Handler() http.Handler {
 	return s.API.Middleware(mux)
 }
 
-// authorize lets through a staff session of an unscoped admin — the role
-// that may see every department's bookings — until SMART Backend Services
-// (system clients with scopes) replace it. A kiosk, a scoped or other
-// role, a patient's token or none is refused.
-func (s *Server) authorize(r *http.Request) error {
+// authorize finds the request's actor and grant. A FHIR client's access
+// token (SMART Backend Services, smart.go) acts within its scopes. The
+// staff session of an unscoped admin — the role that may see every
+// department's bookings — may still read everything, as before SMART: the
+// hospital's own staff use it to look at what the systems see. A kiosk, a
+// scoped or other role, a patient's token or none is refused.
+func (s *Server) authorize(r *http.Request) (app.Actor, *storage.FHIRToken, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
-		return fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token of a staff session is required")
+		return app.Actor{}, nil, fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token is required: a SMART Backend Services access token (POST %s%s)", Prefix, TokenPath)
+	}
+	if _, _, signed := s.App.TokenClaims(tok); !signed {
+		// Not a fairslot session token: a FHIR client's, or nothing.
+		k, err := s.App.AuthenticateFHIR(r.Context(), tok)
+		if err != nil {
+			return app.Actor{}, nil, err
+		}
+		return app.FHIRClientActor(k.ClientID, httpapi.RequestID(r)), &k, nil
 	}
 	a, err := s.API.Actor(r, tok)
 	if err != nil {
-		return err
+		return a, nil, err
 	}
 	if a.Kind != storage.StaffToken || a.Role != fairslot.Admin {
-		return fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to hospital-wide admin sessions only")
+		return a, nil, fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to SMART system clients and hospital-wide admin sessions only")
 	}
 	if a.Scope != (app.Scope{}) {
-		return fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to hospital-wide admin sessions only; this account is scoped")
+		return a, nil, fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to hospital-wide admin sessions only; this account is scoped")
 	}
-	return nil
+	return a, nil, nil
 }
+
+// actorKey carries a request's actor in its context.
+type actorKey struct{}
 
 // actor is the use cases' actor for the facade's reads.
 func (s *Server) actor(r *http.Request) app.Actor {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	a, _ := s.API.Actor(r, tok)
+	a, _ := r.Context().Value(actorKey{}).(app.Actor)
 	return a
 }
 
-func (s *Server) authorized(fn handler) handler {
+// authorized runs fn for a request whose token allows perm on typ.
+func (s *Server) authorized(typ string, perm byte, fn handler) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.authorize(r); err != nil {
+		a, grant, err := s.authorize(r)
+		if c, ok := r.Context().Value(callKey{}).(*call); ok {
+			c.actor = a
+		}
+		if err != nil {
+			return err
+		}
+		ctx := context.WithValue(r.Context(), actorKey{}, a)
+		if grant != nil {
+			ctx = context.WithValue(ctx, grantKey{}, grant)
+		}
+		r = r.WithContext(ctx)
+		if err := permit(r, typ, perm); err != nil {
 			return err
 		}
 		if err := checkFormat(r); err != nil {

@@ -39,8 +39,10 @@ type Period struct {
 
 // Extension carries what the base resource has no element for.
 type Extension struct {
-	URL              string `json:"url"`
-	ValueUnsignedInt *int   `json:"valueUnsignedInt,omitempty"`
+	URL              string      `json:"url"`
+	Extension        []Extension `json:"extension,omitempty"`
+	ValueUnsignedInt *int        `json:"valueUnsignedInt,omitempty"`
+	ValueURI         string      `json:"valueUri,omitempty"`
 }
 
 // HumanName is a person's name.

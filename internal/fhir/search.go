@@ -106,6 +106,11 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, sr s
 			return err
 		}
 		for _, f := range more {
+			// An included resource is a read of its own type: a token
+			// may not reach through _include what it may not read.
+			if err := permit(r, f.typ, 'r'); err != nil {
+				return err
+			}
 			if k := f.typ + "/" + f.id; !seen[k] {
 				seen[k] = true
 				entry(f, "include")

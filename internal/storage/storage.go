@@ -43,6 +43,7 @@ type Tx interface {
 	AuditLog      // auditlog.go
 	Rekey         // sealed.go
 	Privacy       // privacy.go
+	FHIRClients   // fhirclients.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

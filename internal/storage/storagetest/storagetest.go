@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Outbox", testOutbox},                     // outbox.go
 		{"OutboxDedupe", testOutboxDedupe},         // outbox.go
 		{"AccountLanguages", testAccountLanguages}, // languages.go
+		{"FHIRClients", testFHIRClients},           // fhirclients.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
