@@ -87,7 +87,7 @@ func TestBrowserCancelSession(t *testing.T) {
 	for _, lang := range []string{"zh-CN", "en"} { // the confirm page in two languages; the English admin cancels
 		admin := tab(t, browser, 1280, 900, false)
 		b.staffLogin(t, admin, lang, "admin")
-		do(t, admin, lang+": admin page links to the cancel page", chromedp.Navigate(s.url+"/staff/admin"),
+		do(t, admin, lang+": the session's admin page links to the cancel page", chromedp.Navigate(s.url+"/staff/admin/sessions/"+session),
 			chromedp.WaitVisible(chromedp.CSS(`a[href="/staff/admin/sessions/`+session+`/cancel"]`)))
 		do(t, admin, lang+": the cancel page", chromedp.Navigate(cancelPage), chromedp.WaitVisible(chromedp.CSS("body.page-sessioncancel #reason")))
 		for sel, want := range map[string]string{".bookings": "2", ".waitlist": "1", ".entries": "0"} {
