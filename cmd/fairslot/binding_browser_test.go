@@ -27,10 +27,9 @@ func TestBrowserBindingNeedsProof(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	cat := readCatalogue(t)
 	browser := chromium(t)
 	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := &browserRun{t: t, s: s, cat: cat, shots: t.TempDir(), weights: map[string]int{}}
+	b := newBrowserRun(t, s)
 	for i, lang := range []string{"zh-CN", "vi", "en"} {
 		t.Run(lang, func(t *testing.T) { b.bindingByStranger(t, browser, lang, i) })
 	}

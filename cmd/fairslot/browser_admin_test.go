@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,18 +22,9 @@ func TestBrowserAdmin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	out := os.Getenv("FAIRSLOT_TEST_OUT")
-	if out == "" {
-		out = filepath.Join("..", "..", "testout")
-	}
-	shots := filepath.Join(out, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cat := readCatalogue(t)
 	browser := chromium(t)
 	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := &browserRun{t: t, s: s, cat: cat, shots: shots, weights: map[string]int{}}
+	b := newBrowserRun(t, s)
 	pages := []struct{ path, name string }{
 		{"/staff/admin", "admin"},
 		{"/staff/admin/doctors", "admindoctors"},

@@ -45,17 +45,9 @@ func TestBrowserBoard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	out := os.Getenv("FAIRSLOT_TEST_OUT")
-	if out == "" {
-		out = filepath.Join("..", "..", "testout")
-	}
-	shots := filepath.Join(out, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	browser := chromium(t)
 	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := &browserRun{t: t, s: s, cat: readCatalogue(t), shots: shots, weights: map[string]int{}}
+	b := newBrowserRun(t, s)
 	const lang = "zh-CN"
 	desk, nurse := staffToken(t, s, "desk"), staffToken(t, s, "nurse")
 

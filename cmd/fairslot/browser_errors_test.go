@@ -25,7 +25,7 @@ func TestBrowserErrorsInline(t *testing.T) {
 	cat := readCatalogue(t)
 	browser := chromium(t)
 	s := startServer(t, buildBinary(t), t.TempDir(), nil, "TZ=America/New_York")
-	b := &browserRun{t: t, s: s, cat: cat, shots: t.TempDir(), weights: map[string]int{}}
+	b := newBrowserRun(t, s)
 	shanghai, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
 		t.Fatal(err)

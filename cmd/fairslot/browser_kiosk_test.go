@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,18 +32,10 @@ func TestBrowserKiosk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	out := os.Getenv("FAIRSLOT_TEST_OUT")
-	if out == "" {
-		out = filepath.Join("..", "..", "testout")
-	}
-	shots := filepath.Join(out, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	browser := chromium(t)
 	bin := buildBinary(t)
 	s := startServer(t, bin, t.TempDir(), nil)
-	b := &browserRun{t: t, s: s, cat: readCatalogue(t), shots: shots, weights: map[string]int{}}
+	b := newBrowserRun(t, s)
 	for i, size := range []struct {
 		lang          string
 		width, height int64

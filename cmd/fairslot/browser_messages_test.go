@@ -41,15 +41,7 @@ func TestBrowserOfferAndDrawMessages(t *testing.T) {
 		t.Fatalf("no simulation sessions in the log:\n%s", s.log())
 	}
 	draw, firstCome := m[1], m[2]
-	out := os.Getenv("FAIRSLOT_TEST_OUT")
-	if out == "" {
-		out = filepath.Join("..", "..", "testout")
-	}
-	shots := filepath.Join(out, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &browserRun{t: t, s: s, cat: readCatalogue(t), shots: shots, weights: map[string]int{}}
+	b := newBrowserRun(t, s)
 
 	langs := []string{"en", "vi", "zh-CN"}
 	// What each language's draw-result and offer messages begin with

@@ -33,22 +33,31 @@ func TestBrowserJourney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
+	browser := chromium(t)
+	s := startServer(t, buildBinary(t), t.TempDir(), nil)
+	b := newBrowserRun(t, s)
+	for i, lang := range []string{"en", "vi", "zh-CN"} {
+		t.Run(lang, func(t *testing.T) { b.journey(t, browser, lang, i) })
+	}
+	b.writeWeights(filepath.Join(testOut(t), "page-weights.txt"))
+}
+
+// testOut is the folder the browser tests write their screenshots (its
+// screenshots/) and page weights to: testout/, or $FAIRSLOT_TEST_OUT.
+func testOut(t *testing.T) string {
 	out := os.Getenv("FAIRSLOT_TEST_OUT")
 	if out == "" {
 		out = filepath.Join("..", "..", "testout")
 	}
-	shots := filepath.Join(out, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(out, "screenshots"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cat := readCatalogue(t)
-	browser := chromium(t)
-	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := &browserRun{t: t, s: s, cat: cat, shots: shots, weights: map[string]int{}}
-	for i, lang := range []string{"en", "vi", "zh-CN"} {
-		t.Run(lang, func(t *testing.T) { b.journey(t, browser, lang, i) })
-	}
-	b.writeWeights(filepath.Join(out, "page-weights.txt"))
+	return out
+}
+
+// newBrowserRun drives the pages of the server s for the test t.
+func newBrowserRun(t *testing.T, s *server) *browserRun {
+	return &browserRun{t: t, s: s, cat: readCatalogue(t), shots: filepath.Join(testOut(t), "screenshots"), weights: map[string]int{}}
 }
 
 type browserRun struct {
