@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fairslot/fairslot"
 )
 
 // Reason is the purpose a member of staff gives for a reveal or a look-up.
@@ -55,7 +57,9 @@ const (
 // ones a member of staff asks for, not the names care shows them.
 func (k Kind) Counted() bool { return k == Reveal || k == Lookup }
 
-// Check validates a reason and its note, returning them normalized.
+// Check validates a reason and its note, returning them normalized. Its
+// refusals are fairslot errors about the form's reason or note field, with
+// catalogue keys (the desk's pages show them beside the field).
 func Check(r Reason, note string) (Reason, string, error) {
 	r = Reason(strings.TrimSpace(string(r)))
 	note = strings.Join(strings.Fields(note), " ")
@@ -65,13 +69,13 @@ func Check(r Reason, note string) (Reason, string, error) {
 	}
 	switch {
 	case r == "":
-		return r, note, fmt.Errorf("give a reason: one of %s", list())
+		return r, note, fairslot.E(fairslot.Invalid, "error.access.no_reason", "give a reason: one of %s", list()).With().On("reason")
 	case !known:
-		return r, note, fmt.Errorf("unknown reason %q: give one of %s", r, list())
+		return r, note, fairslot.E(fairslot.Invalid, "error.access.unknown_reason", "unknown reason %q: give one of %s", r, list()).With().On("reason")
 	case !utf8.ValidString(note) || utf8.RuneCountInString(note) > MaxNote:
-		return r, note, fmt.Errorf("the note must be text of at most %d characters", MaxNote)
+		return r, note, fairslot.E(fairslot.Invalid, "error.access.note_long", "the note must be text of at most %d characters", MaxNote).On("note")
 	case r == ReasonOther && note == "":
-		return r, note, fmt.Errorf("the reason %q needs a note saying what for", ReasonOther)
+		return r, note, fairslot.E(fairslot.Invalid, "error.access.note_needed", "the reason %q needs a note saying what for", ReasonOther).With().On("note")
 	}
 	return r, note, nil
 }

@@ -124,7 +124,7 @@ func (s *Service) Reveal(ctx context.Context, a Actor, in RevealInput) (Revealed
 	}
 	reason, note, err := access.Check(in.Reason, in.Note)
 	if err != nil {
-		return out, fairslot.Errorf(fairslot.Invalid, "%v", err)
+		return out, err
 	}
 	column := map[access.Field]string{access.FieldID: "id_number", access.FieldPhone: "phone"}[in.Field]
 	if column == "" {

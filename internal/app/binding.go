@@ -484,7 +484,7 @@ func (s *Service) DeskBind(ctx context.Context, a Actor, in DeskBindInput) (fair
 	}
 	reason, note, err := access.Check(in.Reason, in.Note)
 	if err != nil {
-		return fairslot.Patient{}, fairslot.Errorf(fairslot.Invalid, "a binding at the desk: %v", err)
+		return fairslot.Patient{}, err
 	}
 	phone, err := s.normalizePhone(in.Phone)
 	if err != nil {

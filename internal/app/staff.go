@@ -545,7 +545,7 @@ func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []Bo
 	}
 	reason, note, err := access.Check(in.Reason, in.Note)
 	if err != nil {
-		return nil, fairslot.Errorf(fairslot.Invalid, "a look-up by ID number: %v", err)
+		return nil, err
 	}
 	id, err := fairslot.NormalizeID(in.IDType, in.IDNumber)
 	if err != nil {

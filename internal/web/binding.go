@@ -52,7 +52,9 @@ func (p *Pages) deskBind(w http.ResponseWriter, r *http.Request, a app.Actor) er
 	pt, err := p.API.App.DeskBind(r.Context(), a, app.DeskBindInput{Phone: r.PostFormValue("account_phone"), Patient: patientInput(r),
 		Reason: access.Reason(r.PostFormValue("reason")), Note: r.PostFormValue("note")})
 	if err != nil {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, http.StatusOK, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
+		})
 	}
 	return p.render(w, r, http.StatusOK, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Bound: pt.Name})
 }

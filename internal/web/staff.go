@@ -200,7 +200,9 @@ func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 	}
 	found, err := p.API.App.Lookup(r.Context(), a, in)
 	if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
-		return err
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
+			return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
+		})
 	}
 	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Found: found, Searched: true,
 		CanReveal: a.Role.Can(fairslot.ActReveal)})
@@ -241,7 +243,13 @@ func (p *Pages) roomAction(fn func(r *http.Request, a app.Actor, session, bookin
 			}
 		}
 		if err := fn(r, a, session, booking); err != nil {
-			return err
+			// The page the button was on again, the reason at the top:
+			// the room, or the session's admin page.
+			page := p.room
+			if r.PostFormValue("back") == "admin" {
+				page = p.adminSession
+			}
+			return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return page(w, r, a) })
 		}
 		back := "/staff/sessions/" + strconv.FormatInt(session, 10)
 		if r.PostFormValue("back") == "admin" {

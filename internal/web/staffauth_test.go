@@ -181,3 +181,39 @@ func TestStaffFormsKeepTheirPage(t *testing.T) {
 		t.Fatalf("a wrong step-up code: %d\n%s", status, page)
 	}
 }
+
+// TestDeskAndRoomFormsKeepTheirPage: the desk's look-up without a purpose,
+// its binding form with a wrong ID number, a call with nobody waiting and
+// an extra slot without a reason show their page again with the reason,
+// in the page's language, what was typed kept.
+func TestDeskAndRoomFormsKeepTheirPage(t *testing.T) {
+	e := newEnv(t)
+	desk := e.staffBrowser(t, e.internal, "desk")
+	desk.get("/staff/desk")
+	status, _, page := desk.post("/staff/desk?lang=vi", url.Values{"id_type": {"cn_resident"}, "id_number": {testID}, "reason": {""}})
+	if status < 400 || status >= 500 || !strings.Contains(page, `value="`+testID+`"`) || !strings.Contains(page, `<option value="cn_resident" selected>`) ||
+		!strings.Contains(page, `<p class="field-error" id="reason-error" role="alert">Hãy chọn mục đích tra cứu.</p>`) {
+		t.Errorf("a look-up without a purpose: %d\n%s", status, page)
+	}
+	bad := testID[:17] + map[bool]string{true: "1", false: "2"}[testID[17] != '1']
+	desk.get("/staff/desk")
+	status, _, page = desk.post("/staff/desk/bind?lang=zh-CN", url.Values{"account_phone": {"13900139123"}, "name": {"赵六"}, "id_type": {"cn_resident"},
+		"id_number": {bad}, "reason": {"identity_check"}})
+	if status < 400 || status >= 500 || !strings.Contains(page, `value="赵六"`) || !strings.Contains(page, `value="13900139123"`) ||
+		!strings.Contains(page, `value="`+bad+`"`) || !strings.Contains(page, "身份证号") {
+		t.Errorf("a desk binding with a wrong ID number: %d\n%s", status, page)
+	}
+
+	doctor := e.staffBrowser(t, e.internal, "doctor")
+	doctor.get("/staff/sessions/1")
+	status, _, page = doctor.post("/staff/sessions/1/call-next?lang=en", url.Values{})
+	if status < 400 || status >= 500 || !strings.Contains(page, `class="form-error" id="form-error" role="alert"`) || !strings.Contains(page, `action="/staff/sessions/1/call-next"`) {
+		t.Errorf("calling with nobody waiting: %d\n%s", status, page)
+	}
+	admin := e.staffBrowser(t, e.internal, "admin")
+	admin.get("/staff/admin/sessions/1")
+	status, _, page = admin.post("/staff/sessions/1/extra-slot", url.Values{"reason": {""}, "back": {"admin"}})
+	if status < 400 || status >= 500 || !strings.Contains(page, `role="alert"`) || !strings.Contains(page, `action="/staff/sessions/1/extra-slot"`) {
+		t.Errorf("an extra slot without a reason: %d\n%s", status, page)
+	}
+}
