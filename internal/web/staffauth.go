@@ -167,7 +167,8 @@ func (p *Pages) sensitive(fn func(http.ResponseWriter, *http.Request, app.Actor)
 			return see(w, r, "/staff/step-up?next="+url.QueryEscape("/staff/accounts"))
 		}
 		if err != nil {
-			return err
+			// The accounts page again, the reason in the account's row.
+			return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.accounts(w, r, a) })
 		}
 		return see(w, r, "/staff/accounts")
 	}

@@ -158,6 +158,15 @@ func TestStaffFormsKeepTheirPage(t *testing.T) {
 		t.Fatalf("an account with a short password: %d\n%s", status, page)
 	}
 
+	// A new password too short for the desk: the accounts page again, the
+	// reason in the desk's row.
+	desk := strconv.FormatInt(staffIDOf(t, e.svc, "desk"), 10)
+	b.get("/staff/accounts")
+	status, _, page = b.post("/staff/accounts/"+desk+"/password?lang=vi", url.Values{"password": {"short"}})
+	if status < 400 || status >= 500 || !strings.Contains(page, `action="/staff/accounts/`+desk+`/password"`) || !strings.Contains(page, `class="form-error"`) {
+		t.Fatalf("a short password for the desk: %d\n%s", status, page)
+	}
+
 	// A wrong step-up code: the step-up form again, saying so.
 	boss := e.browser(t, e.internal)
 	enrol, err := e.svc.ResetStaffMFA(ctx, app.System, staffIDOf(t, e.svc, "boss"))
