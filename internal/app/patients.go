@@ -99,6 +99,34 @@ func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Acto
 	return rec, true, s.record(ctx, tx, a, "patient.create", fmt.Sprintf("patient:%d", rec.ID), map[string]string{"id_type": string(id.typ)})
 }
 
+// patientOnRecord returns the patient on record with this identity and
+// name, for an unattended kiosk: it registers no new identity (the desk,
+// which sees the card, does), and a new identity and a known one under
+// another name get one answer, so a kiosk never tells whether an ID number
+// is on record.
+func (s *Service) patientOnRecord(ctx context.Context, tx storage.Tx, id identity) (storage.PatientRecord, error) {
+	desk := fairslot.E(fairslot.Invalid, "error.walkin.desk", "the kiosk registers only patients already on record, under the name on their ID; please register at the desk")
+	rec, err := byIndex(s.Vault, "id:"+string(id.typ), id.idNumber, func(i []byte) (storage.PatientRecord, error) {
+		return tx.PatientByIdentity(ctx, id.typ, i)
+	})
+	switch {
+	case fairslot.ErrorKind(err) == fairslot.NotFound:
+		return rec, desk
+	case err != nil:
+		return rec, err
+	case purged(rec):
+		return rec, desk
+	}
+	name, err := s.Vault.Open(patientField(rec.Ref, "name"), rec.NameSealed)
+	if err != nil {
+		return rec, err
+	}
+	if subtle.ConstantTimeCompare([]byte(name), []byte(id.name)) != 1 {
+		return rec, desk
+	}
+	return rec, nil
+}
+
 // openPatient decrypts a stored patient into the domain type, unmasked. It
 // stays inside this package; views mask it.
 func (s *Service) openPatient(rec storage.PatientRecord) (fairslot.Patient, error) {

@@ -28,6 +28,9 @@ func TestPriorityIsChecked(t *testing.T) {
 	walkIn := func(a app.Actor, p app.PatientInput, prio, reason string) (string, error) {
 		t.Helper()
 		serial++
+		if a.Role == fairslot.Kiosk {
+			e.onRecord(t, p) // a kiosk registers only patients on record
+		}
 		r, err := e.svc.WalkIn(ctx, a, app.WalkInInput{SessionID: e.session.ID, Patient: p, Priority: prio, PriorityReason: reason})
 		return r.Booking.Priority, err
 	}

@@ -248,7 +248,12 @@ func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInI
 	if now.Format(time.DateOnly) != sess.Date || !now.Before(sess.End) {
 		return r, fairslot.E(fairslot.Conflict, "error.walkin.today", "walk-ins are registered for today's sessions that have not ended")
 	}
-	rec, _, err := s.findOrCreatePatient(ctx, tx, a, id)
+	var rec storage.PatientRecord
+	if a.Role == fairslot.Kiosk {
+		rec, err = s.patientOnRecord(ctx, tx, id)
+	} else {
+		rec, _, err = s.findOrCreatePatient(ctx, tx, a, id)
+	}
 	if err != nil {
 		return r, err
 	}

@@ -188,6 +188,10 @@ func TestNoDoorTakesADeclaredPriority(t *testing.T) {
 			t.Errorf("POST %s with a priority: %d %v; want 400 unknown field", c.path, code, b)
 		}
 	}
+	// The patient is on record (a kiosk registers no new identity).
+	if code, b := e.do(t, call{method: "POST", path: "/api/v1/patients", token: tok, body: `{"name":"王五","id_type":"cn_resident","id_number":"` + residentOf(9) + `"}`}); code != 201 {
+		t.Fatalf("binding the patient: %d %v", code, b)
+	}
 	kiosk := e.staffToken(t, "kiosk")
 	walkIn := `{"session_id":44,"priority":"disabled","priority_reason":"wheelchair","patient":{"name":"王五","id_type":"cn_resident","id_number":"` + residentOf(9) + `"}}`
 	if code, b := e.do(t, call{method: "POST", path: "/api/v1/staff/walk-ins", token: kiosk, body: walkIn}); code != 403 {
