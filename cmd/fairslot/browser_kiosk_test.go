@@ -75,8 +75,9 @@ func (b *browserRun) kioskLogin(t *testing.T, ctx context.Context, lang string) 
 }
 
 // heldBooking books a new patient (ID number id) into a session of the
-// fever clinic today through the API, unpaid, and returns its code.
-func heldBooking(t *testing.T, s *server, phone, id string) string {
+// fever clinic today (the hospital's today) through the API, unpaid, and
+// returns the account's token and the booking's id and code.
+func heldBooking(t *testing.T, s *server, phone, id string) (string, int64, string) {
 	t.Helper()
 	tok := s.login(t, phone)
 	code, body, err := s.post("/api/v1/patients", tok, "", fmt.Sprintf(`{"name":"欧阳娜娜","id_type":"cn_resident","id_number":%q}`, id))
@@ -106,17 +107,17 @@ func heldBooking(t *testing.T, s *server, phone, id string) string {
 		}
 		code, body, err := s.post("/api/v1/bookings", tok, "", fmt.Sprintf(`{"session_id":%d,"patient_id":%d}`, sess.ID, pid))
 		if err == nil && code == 201 {
-			return body["code"].(string)
+			return tok, int64(body["id"].(float64)), body["code"].(string)
 		}
 	}
 	t.Skip("no session of the fever clinic left today to book (just before midnight)")
-	return ""
+	return "", 0, ""
 }
 
 func (b *browserRun) kiosk(t *testing.T, browser context.Context, lang string, width, height int64, n int) {
 	size := fmt.Sprintf("%dx%d", width, height)
 	id := residentIDForTest(700 + n)
-	code := heldBooking(t, b.s, fmt.Sprintf("1370000%04d", n), id)
+	_, _, code := heldBooking(t, b.s, fmt.Sprintf("1370000%04d", n), id)
 	k := tab(t, browser, width, height, false)
 	b.kioskLogin(t, k, lang)
 	links := map[string]bool{}
