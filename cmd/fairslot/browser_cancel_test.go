@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -25,17 +22,7 @@ func TestBrowserCancelSession(t *testing.T) {
 		t.Skip("drives a browser")
 	}
 	browser := chromium(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "fairslot.json")
-	if err := os.WriteFile(config, []byte(`{"notify": {"provider": "log"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startServer(t, buildBinary(t), dir, []string{"--config", config, "--sim", "--sim-opens-in", "3s", "--sim-window", "1m", "--sim-slots", "2"})
-	m := regexp.MustCompile(`simulation: sessions added" draw_session=(\d+) first_come_session=(\d+)`).FindStringSubmatch(s.log())
-	if m == nil {
-		t.Fatalf("no simulation sessions in the log:\n%s", s.log())
-	}
-	session := m[2]
+	s, _, session := simServer(t, `{"notify": {"provider": "log"}}`, "--sim-opens-in", "3s", "--sim-window", "1m", "--sim-slots", "2")
 	b := newBrowserRun(t, s)
 
 	type person struct {
@@ -44,15 +31,8 @@ func TestBrowserCancelSession(t *testing.T) {
 	}
 	var people []person
 	for i, lang := range []string{"en", "vi", "zh-CN"} {
-		p := person{lang: lang, phone: fmt.Sprintf("1390000020%d", i), name: "周小" + []string{"一", "二", "三"}[i], tab: tab(t, browser, 390, 844, true)}
-		do(t, p.tab, lang+": open the login page", chromedp.Navigate(s.url+"/login"),
-			click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
-		do(t, p.tab, lang+": ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), p.phone), click(`form[action="/login/code"] button`, "#code"))
-		do(t, p.tab, lang+": log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, p.phone)), click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
-		pastConsent(t, p.tab)
-		do(t, p.tab, lang+": add a patient", chromedp.SendKeys(chromedp.CSS("#name"), p.name),
-			chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), residentIDForTest(960+i)),
-			click(`form[action="/me/patients"] button`, "body.page-me"))
+		p := person{lang: lang, phone: fmt.Sprintf("1390000020%d", i), name: "周小" + []string{"一", "二", "三"}[i]}
+		p.tab = b.patientPhone(t, browser, lang, p.phone, p.name, residentIDForTest(960+i))
 		people = append(people, p)
 	}
 	en, vi, zh := people[0], people[1], people[2]

@@ -30,17 +30,7 @@ func TestBrowserOfferAndDrawMessages(t *testing.T) {
 		t.Skip("drives a browser")
 	}
 	browser := chromium(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "fairslot.json")
-	if err := os.WriteFile(config, []byte(`{"sweep_interval": "1s", "notify": {"provider": "log"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := startServer(t, buildBinary(t), dir, []string{"--config", config, "--sim", "--sim-opens-in", "5s", "--sim-window", "1m", "--sim-slots", "1"})
-	m := regexp.MustCompile(`simulation: sessions added" draw_session=(\d+) first_come_session=(\d+)`).FindStringSubmatch(s.log())
-	if m == nil {
-		t.Fatalf("no simulation sessions in the log:\n%s", s.log())
-	}
-	draw, firstCome := m[1], m[2]
+	s, draw, firstCome := simServer(t, `{"sweep_interval": "1s", "notify": {"provider": "log"}}`, "--sim-opens-in", "5s", "--sim-window", "1m", "--sim-slots", "1")
 	b := newBrowserRun(t, s)
 
 	langs := []string{"en", "vi", "zh-CN"}
@@ -54,15 +44,8 @@ func TestBrowserOfferAndDrawMessages(t *testing.T) {
 	}
 	var people []person
 	for i, lang := range langs {
-		p := person{lang: lang, phone: fmt.Sprintf("1390000010%d", i), tab: tab(t, browser, 390, 844, true)}
-		do(t, p.tab, lang+": open the login page", chromedp.Navigate(s.url+"/login"),
-			click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
-		do(t, p.tab, lang+": ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), p.phone), click(`form[action="/login/code"] button`, "#code"))
-		do(t, p.tab, lang+": log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, p.phone)), click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
-		pastConsent(t, p.tab)
-		do(t, p.tab, lang+": add a patient", chromedp.SendKeys(chromedp.CSS("#name"), "陈小"+[]string{"一", "二", "三"}[i]),
-			chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), residentIDForTest(950+i)),
-			click(`form[action="/me/patients"] button`, "body.page-me"))
+		phone := fmt.Sprintf("1390000010%d", i)
+		p := person{lang: lang, phone: phone, tab: b.patientPhone(t, browser, lang, phone, "陈小"+[]string{"一", "二", "三"}[i], residentIDForTest(950+i))}
 		people = append(people, p)
 	}
 
@@ -180,4 +163,39 @@ func (b *browserRun) message(t *testing.T, phone, prefix, what string) string {
 	}
 	t.Fatalf("waited until the test's deadline for %s (to %s, beginning %q) in the server's log", what, vault.MaskPhone(phone), prefix)
 	return ""
+}
+
+// simServer starts the demo with config (JSON) and its simulated release
+// (--sim, the flags in sim), and returns it with the draw session's and
+// the first-come session's ids.
+func simServer(t *testing.T, config string, sim ...string) (s *server, draw, firstCome string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fairslot.json")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, buildBinary(t), dir, append([]string{"--config", path, "--sim"}, sim...))
+	m := regexp.MustCompile(`simulation: sessions added" draw_session=(\d+) first_come_session=(\d+)`).FindStringSubmatch(s.log())
+	if m == nil {
+		t.Fatalf("no simulation sessions in the log:\n%s", s.log())
+	}
+	return s, m[1], m[2]
+}
+
+// patientPhone opens a phone-sized tab, logs phone in from the login page
+// in lang, accepts the privacy notice and adds the patient name with the
+// resident ID number id; it returns the tab, on /me.
+func (b *browserRun) patientPhone(t *testing.T, browser context.Context, lang, phone, name, id string) context.Context {
+	t.Helper()
+	ctx := tab(t, browser, 390, 844, true)
+	do(t, ctx, lang+": open the login page", chromedp.Navigate(b.s.url+"/login"),
+		click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
+	do(t, ctx, lang+": ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone), click(`form[action="/login/code"] button`, "#code"))
+	do(t, ctx, lang+": log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, phone)), click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
+	pastConsent(t, ctx)
+	do(t, ctx, lang+": add a patient", chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), id),
+		click(`form[action="/me/patients"] button`, "body.page-me"))
+	return ctx
 }
