@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func (s *Service) SetReleaseRule(ctx context.Context, a Actor, r release.Rule) e
 		r.Window = 0 // a first-come rule has no entry window: none is kept to mislead
 	}
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		before, subject, err := s.ruleOf(ctx, tx, r.Department, r.DoctorID)
+		before, subject, err := s.ruleOf(ctx, tx, a, r.Department, r.DoctorID)
 		if err != nil {
 			return err
 		}
@@ -73,7 +74,7 @@ func (s *Service) ClearReleaseRule(ctx context.Context, a Actor, department stri
 		return err
 	}
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		before, subject, err := s.ruleOf(ctx, tx, department, doctorID)
+		before, subject, err := s.ruleOf(ctx, tx, a, department, doctorID)
 		if err != nil {
 			return err
 		}
@@ -85,38 +86,36 @@ func (s *Service) ClearReleaseRule(ctx context.Context, a Actor, department stri
 }
 
 // ruleOf checks that a rule's key names one department or one doctor that
-// exists and returns the policy in force with the audit subject.
-func (s *Service) ruleOf(ctx context.Context, tx storage.Tx, department string, doctorID int64) (release.Policy, string, error) {
+// exists, in a's scope, and returns the policy in force with the audit
+// subject.
+func (s *Service) ruleOf(ctx context.Context, tx storage.Tx, a Actor, department string, doctorID int64) (release.Policy, string, error) {
 	var subject string
+	var departmentID int64
 	switch {
 	case (department == "") == (doctorID == 0):
 		return release.Policy{}, "", fairslot.E(fairslot.Invalid, "error.rule.key", "a rule is for one department or one doctor").On("applies")
 	case doctorID != 0:
-		if _, err := tx.Doctor(ctx, doctorID); err != nil {
+		d, err := tx.Doctor(ctx, doctorID)
+		if err != nil {
 			return release.Policy{}, "", err
 		}
-		subject = fmt.Sprintf("doctor:%d", doctorID)
+		subject, departmentID = fmt.Sprintf("doctor:%d", doctorID), d.DepartmentID
 	default:
 		ds, err := tx.Departments(ctx)
 		if err != nil {
 			return release.Policy{}, "", err
 		}
-		if !departmentCoded(ds, department) {
+		i := slices.IndexFunc(ds, func(d fairslot.Department) bool { return d.Code == department })
+		if i < 0 {
 			return release.Policy{}, "", fairslot.E(fairslot.NotFound, "error.rule.department", "no department has the code %s", department).On("applies")
 		}
-		subject = "department:" + department
+		subject, departmentID = "department:"+department, ds[i].ID
+	}
+	if err := s.departmentInScope(ctx, tx, a, departmentID); err != nil {
+		return release.Policy{}, "", err
 	}
 	p, err := s.rules(ctx, tx)
 	return p, subject, err
-}
-
-func departmentCoded(ds []fairslot.Department, code string) bool {
-	for _, d := range ds {
-		if d.Code == code {
-			return true
-		}
-	}
-	return false
 }
 
 // recordChange appends an admin's change to the audit log with the value
@@ -147,6 +146,9 @@ func (s *Service) EditDoctor(ctx context.Context, a Actor, d fairslot.Doctor) (f
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		before, err := tx.Doctor(ctx, d.ID)
 		if err != nil {
+			return err
+		}
+		if err := s.departmentInScope(ctx, tx, a, before.DepartmentID); err != nil {
 			return err
 		}
 		d.DepartmentID = before.DepartmentID // a doctor moves department as a new doctor: their sessions stay where they were

@@ -207,3 +207,151 @@ func TestAddPlaces(t *testing.T) {
 	e.clock.Add(48 * time.Hour)
 	wantKind(t, "places in an ended session", e.svc.AddPlaces(ctx, admin, e.later.ID, time.Time{}, 1), fairslot.Conflict)
 }
+
+// TestAdminScope: an admin limited to a campus or a department changes the
+// catalogue and the rules there alone; the use cases refuse the rest
+// (issue 14 item 5), whatever page or API the request came from.
+func TestAdminScope(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Release = release.Default()
+	var mine fairslot.Department // at a second campus
+	var myDoctor fairslot.Doctor
+	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+		home, err := tx.Department(ctx, e.session.DepartmentID)
+		if err != nil {
+			return err
+		}
+		hs, err := tx.Campuses(ctx)
+		if err != nil {
+			return err
+		}
+		c := fairslot.Campus{HospitalID: hs[0].HospitalID, Name: "East"}
+		if err := tx.CreateCampus(ctx, &c); err != nil {
+			return err
+		}
+		if c.ID == home.CampusID {
+			t.Fatal("the second campus has the first's id")
+		}
+		mine = fairslot.Department{CampusID: c.ID, Code: "EAST", Name: "East medicine"}
+		if err := tx.CreateDepartment(ctx, &mine); err != nil {
+			return err
+		}
+		myDoctor = fairslot.Doctor{DepartmentID: mine.ID, Name: "Dr East", Title: fairslot.General}
+		return tx.CreateDoctor(ctx, &myDoctor)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := e.svc.Department(ctx, e.session.DepartmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := e.svc.Doctor(ctx, e.session.DoctorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := "2026-12-14" // each admin schedules on a day of their own
+	session := func(doctor int64) app.ScheduleInput {
+		return app.ScheduleInput{DoctorID: doctor, Date: date, Period: fairslot.Morning, Start: "08:00", End: "09:00", Room: "R1", FeeCents: 100, PerWindow: 2}
+	}
+	// What each admin does, on the home department (index 0) or on the
+	// second campus's (index 1).
+	acts := map[string][2]func(a app.Actor) error{
+		"edit a doctor": {
+			func(a app.Actor) error {
+				d := theirs
+				d.Name = "Renamed"
+				_, err := e.svc.EditDoctor(ctx, a, d)
+				return err
+			},
+			func(a app.Actor) error {
+				d := myDoctor
+				d.Name = "Dr East Renamed"
+				_, err := e.svc.EditDoctor(ctx, a, d)
+				return err
+			},
+		},
+		"retire a doctor": {
+			func(a app.Actor) error {
+				d := theirs
+				d.Retired = true
+				_, err := e.svc.EditDoctor(ctx, a, d)
+				return err
+			},
+			nil,
+		},
+		"add a doctor": {
+			func(a app.Actor) error {
+				_, err := e.svc.AddDoctor(ctx, a, fairslot.Doctor{DepartmentID: home.ID, Name: "Dr New", Title: fairslot.General})
+				return err
+			},
+			func(a app.Actor) error {
+				_, err := e.svc.AddDoctor(ctx, a, fairslot.Doctor{DepartmentID: mine.ID, Name: "Dr New", Title: fairslot.General})
+				return err
+			},
+		},
+		"schedule a session": {
+			func(a app.Actor) error { _, err := e.svc.Schedule(ctx, a, session(theirs.ID)); return err },
+			func(a app.Actor) error { _, err := e.svc.Schedule(ctx, a, session(myDoctor.ID)); return err },
+		},
+		"set a department's rule": {
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{Department: home.Code, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{Department: mine.Code, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+		},
+		"set a doctor's rule": {
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{DoctorID: theirs.ID, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{DoctorID: myDoctor.ID, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+		},
+		"clear a department's rule": {
+			func(a app.Actor) error { return e.svc.ClearReleaseRule(ctx, a, home.Code, 0) },
+			func(a app.Actor) error { return e.svc.ClearReleaseRule(ctx, a, mine.Code, 0) },
+		},
+		"add places": {
+			func(a app.Actor) error { return e.svc.AddPlaces(ctx, a, e.later.ID, time.Time{}, 1) },
+			nil,
+		},
+	}
+	for _, admin := range []struct {
+		name  string
+		scope app.Scope
+		key   string
+	}{
+		{"an admin of the second campus", app.Scope{CampusID: mine.CampusID}, "error.scope.campus"},
+		{"an admin of the second campus's department", app.Scope{DepartmentID: mine.ID}, "error.scope.department"},
+	} {
+		date = map[string]string{"error.scope.campus": "2026-12-14", "error.scope.department": "2026-12-15"}[admin.key]
+		a := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin, Scope: admin.scope}
+		for what, act := range acts {
+			logged := len(auditLog(t, e))
+			err := act[0](a)
+			if key, _ := fairslot.ErrorKey(err); fairslot.ErrorKind(err) != fairslot.Forbidden || key != admin.key {
+				t.Errorf("%s: %s on the home campus: %v (key %s), want forbidden, %s", admin.name, what, err, key, admin.key)
+			}
+			if n := len(auditLog(t, e)) - logged; n != 0 {
+				t.Errorf("%s: a refused %s left %d audit events", admin.name, what, n)
+			}
+			if act[1] != nil {
+				if err := act[1](a); err != nil {
+					t.Errorf("%s: %s on their own: %v", admin.name, what, err)
+				}
+			}
+		}
+	}
+	if d, _ := e.svc.Doctor(ctx, theirs.ID); d != theirs {
+		t.Errorf("the home doctor after refused edits = %+v, want %+v", d, theirs)
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(theirs.ID, home.Code).ReservedPriority != 0 {
+		t.Errorf("a refused rule is in force: %+v", p.For(theirs.ID, home.Code))
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(myDoctor.ID, mine.Code).ReservedPriority != 3 {
+		t.Errorf("the own doctor's rule is not in force: %+v", p.For(myDoctor.ID, mine.Code))
+	}
+}

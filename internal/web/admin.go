@@ -53,6 +53,25 @@ type adminBase struct {
 	AddSlot bool // an extra slot (fairslot.ActAddSlot)
 	Draw    bool // run a due draw (fairslot.ActDraw)
 	Staff   bool // staff accounts (fairslot.ActStaff)
+
+	scope app.Scope
+}
+
+// Mine reports whether the login may change department d and what is in
+// it (its doctors, sessions and rules): Edit, within its campus or
+// department if it has one — the use cases' own rule (app.Scope.Reaches).
+func (b adminBase) Mine(d fairslot.Department) bool { return b.Edit && b.scope.Reaches(d) == nil }
+
+// MineOf lists the departments of ds the login may change: the choices of
+// a form that adds to one.
+func (b adminBase) MineOf(ds []fairslot.Department) []fairslot.Department {
+	var out []fairslot.Department
+	for _, d := range ds {
+		if b.Mine(d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // done is the confirmation of a change: a catalogue key ("admin.done."
@@ -64,7 +83,7 @@ type done struct {
 
 func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 	return adminBase{Done: p.done(r), Edit: a.Role.Can(fairslot.ActSchedule), AddSlot: a.Role.Can(fairslot.ActAddSlot),
-		Draw: a.Role.Can(fairslot.ActDraw), Staff: a.Role.Can(fairslot.ActStaff)}
+		Draw: a.Role.Can(fairslot.ActDraw), Staff: a.Role.Can(fairslot.ActStaff), scope: a.Scope}
 }
 
 // doneWhat says how each confirmation names what it changed: by the
@@ -443,14 +462,14 @@ func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request, a app.Actor
 		return err
 	}
 	s := adminSessionPage{adminBase: p.adminBase(r, a), Session: rowOf(v)}
-	// An extra slot or a draw only on a session the login works on (a
-	// doctor's own, say).
-	if s.AddSlot || s.Draw {
+	// An extra slot, a draw or a change only on a session the login works
+	// on (a doctor's own, an admin's campus).
+	if s.AddSlot || s.Draw || s.Edit {
 		ok, err := p.API.App.MayWorkOn(r.Context(), a, v.Session)
 		if err != nil {
 			return err
 		}
-		s.AddSlot, s.Draw = s.AddSlot && ok, s.Draw && ok
+		s.AddSlot, s.Draw, s.Edit = s.AddSlot && ok, s.Draw && ok, s.Edit && ok
 	}
 	if s.Department, err = p.API.App.Department(r.Context(), v.DepartmentID); err != nil {
 		return err
@@ -507,6 +526,7 @@ type ruleRow struct {
 	release.Rule
 	Stored bool
 	Doctor fairslot.Doctor // the doctor a doctor's rule is for
+	Mine   bool            // the login may change it (adminBase.Mine)
 }
 
 type rulesPage struct {
@@ -532,6 +552,9 @@ func (p *Pages) adminRules(w http.ResponseWriter, r *http.Request, a app.Actor) 
 			if row.Doctor, err = p.API.App.Doctor(r.Context(), rule.DoctorID); err != nil {
 				return err
 			}
+			row.Mine = rp.Mine(rp.Department(row.Doctor.DepartmentID))
+		} else if i := slices.IndexFunc(rp.Departments, func(d fairslot.Department) bool { return d.Code == rule.Department }); i >= 0 {
+			row.Mine = rp.Mine(rp.Departments[i])
 		}
 		rp.Rules = append(rp.Rules, row)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -259,5 +260,102 @@ func TestAdminEditsConfirmAndKeepInput(t *testing.T) {
 		if _, body := b.get("/staff/admin/doctors/4?" + q); strings.Contains(body, `class="done"`) {
 			t.Errorf("?%s shows a confirmation", q)
 		}
+	}
+}
+
+// TestAdminScopedToCampus: an admin limited to one campus sees the forms
+// of its own campus's doctors, sessions and rules only, and its posts about
+// another campus's are refused with the reason in its language.
+func TestAdminScopedToCampus(t *testing.T) {
+	e := newEnv(t)
+	theirs, err := e.svc.Doctor(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := e.svc.Departments(ctx)
+	var home, other fairslot.Department // doctor 4's, and one at the other campus
+	for _, d := range ds {
+		if d.ID == theirs.DepartmentID {
+			home = d
+		}
+	}
+	for _, d := range ds {
+		if d.CampusID != home.CampusID {
+			other = d
+			break
+		}
+	}
+	if home.ID == 0 || other.ID == 0 {
+		t.Fatalf("the demo has no department at a second campus: %+v", ds)
+	}
+	mine, err := e.svc.Doctors(ctx, other.ID)
+	if err != nil || len(mine) == 0 {
+		t.Fatalf("doctors of %s: %v, %v", other.Code, mine, err)
+	}
+	sessionOf := func(d fairslot.Department) int64 {
+		ss, err := e.svc.Sessions(ctx, storage.SessionFilter{DepartmentID: d.ID})
+		if err != nil || len(ss) == 0 {
+			t.Fatalf("sessions of %s: %v", d.Code, err)
+		}
+		return ss[len(ss)-1].ID
+	}
+	if _, err := e.svc.SetStaffScope(ctx, app.System, "admin", func(s *app.Scope) { s.CampusID = other.CampusID }); err != nil {
+		t.Fatal(err)
+	}
+	b := e.staffBrowser(t, e.internal, "admin")
+	for _, tt := range []struct {
+		page, form string
+		want       bool
+	}{
+		{fmt.Sprintf("/staff/admin/doctors/%d", theirs.ID), fmt.Sprintf(`<form method="post" action="/staff/admin/doctors/%d">`, theirs.ID), false},
+		{fmt.Sprintf("/staff/admin/doctors/%d", mine[0].ID), fmt.Sprintf(`<form method="post" action="/staff/admin/doctors/%d">`, mine[0].ID), true},
+		{fmt.Sprintf("/staff/admin/sessions?department=%d", home.ID), `<form method="post" action="/staff/admin/sessions?`, false},
+		{fmt.Sprintf("/staff/admin/sessions?department=%d", other.ID), `<form method="post" action="/staff/admin/sessions?`, true},
+		{fmt.Sprintf("/staff/admin/sessions?department=%d", home.ID), `/cancel"`, false},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(home)), `/places"`, false},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(home)), `/cancel"`, false},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(other)), `/places"`, true},
+		// The new doctor's and the new rule's departments: the login's own.
+		{"/staff/admin/doctors", fmt.Sprintf(`new-doctor.*<option value="%d"`, home.ID), false},
+		{"/staff/admin/doctors", fmt.Sprintf(`new-doctor.*<option value="%d"`, other.ID), true},
+		{"/staff/admin/rules", fmt.Sprintf(`new-rule.*<option value="%s"`, home.Code), false},
+		{"/staff/admin/rules", fmt.Sprintf(`new-rule.*<option value="%s"`, other.Code), true},
+	} {
+		status, body := b.get(tt.page)
+		if status != 200 {
+			t.Errorf("reading %s: %d", tt.page, status)
+			continue
+		}
+		if before, after, ok := strings.Cut(tt.form, ".*"); ok { // the second only after the first
+			_, body, _ = strings.Cut(body, before)
+			tt.form = after
+		}
+		if got := strings.Contains(body, tt.form); got != tt.want {
+			t.Errorf("%s: %s shown %v, want %v", tt.page, tt.form, got, tt.want)
+		}
+	}
+	for _, p := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/staff/admin/doctors", url.Values{"department_id": {fmt.Sprint(home.ID)}, "name": {"Dr Intruder"}, "title": {"expert"}}},
+		{fmt.Sprintf("/staff/admin/doctors/%d", theirs.ID), url.Values{"name": {"Renamed"}, "title": {"general"}}},
+		{fmt.Sprintf("/staff/admin/doctors/%d", theirs.ID), url.Values{"retire": {"1"}}},
+		{"/staff/admin/sessions", url.Values{"doctor_id": {fmt.Sprint(theirs.ID)}, "date": {"2026-12-20"}, "period": {"morning"}, "start": {"08:00"},
+			"end": {"09:00"}, "room": {"R"}, "fee": {"1"}, "per_window": {"1"}}},
+		{"/staff/admin/rules", url.Values{"department": {home.Code}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
+		{"/staff/admin/rules", url.Values{"doctor_id": {fmt.Sprint(theirs.ID)}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
+		{"/staff/admin/rules/clear", url.Values{"department": {home.Code}}},
+		{fmt.Sprintf("/staff/admin/sessions/%d/places", sessionOf(home)), url.Values{"places": {"5"}}},
+	} {
+		if status, _, body := b.post(p.path+"?lang=en", maps.Clone(p.form)); status != http.StatusForbidden || !strings.Contains(body, "This login works at another campus") {
+			t.Errorf("posting to %s: %d, want 403 for the campus\n%s", p.path, status, body)
+		}
+	}
+	if d, _ := e.svc.Doctor(ctx, theirs.ID); d != theirs {
+		t.Errorf("doctor %d after the refused posts = %+v", theirs.ID, d)
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(theirs.ID, home.Code).ReservedPriority != 0 {
+		t.Errorf("a refused rule was stored: %+v", p.For(theirs.ID, home.Code))
 	}
 }
