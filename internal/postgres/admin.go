@@ -44,3 +44,20 @@ func (t *tx) ClearReleaseRule(ctx context.Context, department string, doctorID i
 		VALUES ($1, $2, 'first_come', 0, 0, 0, 0, true, $3)`, department, doctorID, ms(at))
 	return err
 }
+
+func (t *tx) UpdateSession(ctx context.Context, id int64, room string, feeCents int64) error {
+	return t.call(ctx, fairslot.Errorf(fairslot.NotFound, "session not found"), `SELECT update_session($1, $2, $3)`, id, room, feeCents)
+}
+
+// RemoveFreeSlots goes through remove_free_slots, which removes all n or
+// none.
+func (t *tx) RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Time, n int) error {
+	var got int64
+	if err := t.tx.QueryRow(ctx, `SELECT remove_free_slots($1, $2, $3)`, sessionID, ms(start), n).Scan(&got); err != nil {
+		return err
+	}
+	if got != int64(n) {
+		return fairslot.E(fairslot.Conflict, "error.places.taken", "fewer places are free in that window than you asked to remove").On("places")
+	}
+	return nil
+}
