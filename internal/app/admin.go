@@ -248,3 +248,88 @@ func (s *Service) MayWorkOn(ctx context.Context, a Actor, sess fairslot.Session)
 	})
 	return ok, err
 }
+
+// EditSession changes a session's room and fee (cents): patients who booked
+// already keep the fee they booked at. Only before the session ends and
+// while it is not cancelled; audited with both before and after.
+func (s *Service) EditSession(ctx context.Context, a Actor, sessionID int64, room string, feeCents int64) error {
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return err
+	}
+	room = strings.TrimSpace(room)
+	switch {
+	case room == "" || len(room) > 40:
+		return fairslot.E(fairslot.Invalid, "error.schedule.room", "name the room (at most 40 characters)").On("room")
+	case feeCents < 0 || feeCents > 100_000_000:
+		return fairslot.E(fairslot.Invalid, "error.schedule.fee", "the fee must be an amount such as 20.00").On("fee")
+	}
+	now := s.now()
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := s.sessionEditable(ctx, tx, a, sessionID, now)
+		if err != nil {
+			return err
+		}
+		type roomFee struct {
+			Room     string `json:"room"`
+			FeeCents int64  `json:"fee_cents"`
+		}
+		before, after := roomFee{sess.Room, sess.FeeCents}, roomFee{room, feeCents}
+		if before == after {
+			return nil
+		}
+		if err := tx.UpdateSession(ctx, sess.ID, room, feeCents); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, a, "session.edit", fmt.Sprintf("session:%d", sess.ID), before, after)
+	})
+}
+
+// sessionEditable loads a session a may change: in a's scope, not
+// cancelled, not ended.
+func (s *Service) sessionEditable(ctx context.Context, tx storage.Tx, a Actor, sessionID int64, now time.Time) (fairslot.Session, error) {
+	sess, err := s.sessionInScope(ctx, tx, a, sessionID)
+	switch {
+	case err != nil:
+		return sess, err
+	case sess.Cancelled():
+		return sess, storage.ErrSessionCancelled
+	case !now.Before(sess.End):
+		return sess, fairslot.E(fairslot.Conflict, "error.session.ended", "the session has ended: it can no longer be changed")
+	}
+	return sess, nil
+}
+
+// RemovePlaces lowers a window's capacity by n places: only places nobody
+// booked or holds go (the storage's conditional write removes all n or
+// none), so a patient's place is never taken away — cancelling booked
+// places is cancelling the session, with its notices. Audited with each
+// window's capacity before and after.
+func (s *Service) RemovePlaces(ctx context.Context, a Actor, sessionID int64, window time.Time, n int) error {
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return err
+	}
+	if n < 1 || n > 50 {
+		return fairslot.E(fairslot.Invalid, "error.places.remove", "remove 1 to 50 places").On("places")
+	}
+	now := s.now()
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := s.sessionEditable(ctx, tx, a, sessionID, now)
+		if err != nil {
+			return err
+		}
+		ws, err := tx.Windows(ctx, sess.ID, now)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(ws, func(w fairslot.Window) bool { return w.Start.Equal(window) && now.Before(w.End) })
+		if i < 0 {
+			return fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
+		}
+		if err := tx.RemoveFreeSlots(ctx, sess.ID, window, n); err != nil {
+			return err
+		}
+		key := window.In(s.Location).Format("15:04")
+		return s.recordChange(ctx, tx, a, "session.capacity", fmt.Sprintf("session:%d", sess.ID),
+			map[string]int{key: ws[i].Capacity}, map[string]int{key: ws[i].Capacity - n})
+	})
+}

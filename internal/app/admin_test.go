@@ -355,3 +355,79 @@ func TestAdminScope(t *testing.T) {
 		t.Errorf("the own doctor's rule is not in force: %+v", p.For(myDoctor.ID, mine.Code))
 	}
 }
+
+// TestAdminSessionEdits: the room and fee change, audited with before and
+// after; a window loses only places nobody holds, never a patient's; a
+// session out of scope, cancelled or with bad input is refused, unchanged.
+func TestAdminSessionEdits(t *testing.T) {
+	e := newEnv(t)
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	other := app.Actor{Kind: storage.StaffToken, ID: 98, Role: fairslot.Admin, Scope: app.Scope{DepartmentID: e.other.DepartmentID}}
+	sess := e.later
+	if err := e.svc.EditSession(ctx, admin, sess.ID, " Room 9 ", 7550); err != nil {
+		t.Fatal(err)
+	}
+	type roomFee struct {
+		Room     string `json:"room"`
+		FeeCents int64  `json:"fee_cents"`
+	}
+	if before, after := beforeAfter[roomFee](t, lastAudit(t, e, "session.edit")); before != (roomFee{"Room 3", 5000}) || after != (roomFee{"Room 9", 7550}) {
+		t.Errorf("audited %+v → %+v, want Room 3 50.00 → Room 9 75.50", before, after)
+	}
+	if v, _ := e.svc.Session(ctx, sess.ID); v.Room != "Room 9" || v.FeeCents != 7550 {
+		t.Errorf("session after the edit: room %q fee %d", v.Room, v.FeeCents)
+	}
+
+	acct := e.login(t, "13800000001")
+	b := e.booked(t, acct, 1, sess, false)
+	window := sess.Start // the booked place's window (two places)
+	capacity := func() int {
+		v, _ := e.svc.Session(ctx, sess.ID)
+		return v.Windows[0].Capacity
+	}
+	desk := e.staff(t, "desk")
+	logged := len(auditLog(t, e))
+	for _, tt := range []struct {
+		name  string
+		err   error
+		kind  fairslot.Kind
+		field string
+	}{
+		{"a desk editing", e.svc.EditSession(ctx, desk, sess.ID, "X", 1), fairslot.Forbidden, ""},
+		{"another department's admin editing", e.svc.EditSession(ctx, other, sess.ID, "X", 1), fairslot.Forbidden, ""},
+		{"no room", e.svc.EditSession(ctx, admin, sess.ID, "  ", 1), fairslot.Invalid, "room"},
+		{"a negative fee", e.svc.EditSession(ctx, admin, sess.ID, "X", -1), fairslot.Invalid, "fee"},
+		{"removing the booked place too", e.svc.RemovePlaces(ctx, admin, sess.ID, window, 2), fairslot.Conflict, "places"},
+		{"removing no place", e.svc.RemovePlaces(ctx, admin, sess.ID, window, 0), fairslot.Invalid, "places"},
+		{"removing from no window", e.svc.RemovePlaces(ctx, admin, sess.ID, window.Add(time.Minute), 1), fairslot.Invalid, "window"},
+		{"another department's admin removing", e.svc.RemovePlaces(ctx, other, sess.ID, window, 1), fairslot.Forbidden, ""},
+	} {
+		if fairslot.ErrorKind(tt.err) != tt.kind || fairslot.ErrorField(tt.err) != tt.field {
+			t.Errorf("%s: %v (field %q), want %s on %q", tt.name, tt.err, fairslot.ErrorField(tt.err), tt.kind, tt.field)
+		}
+	}
+	if n := len(auditLog(t, e)) - logged; n != 0 {
+		t.Errorf("refused edits left %d audit events", n)
+	}
+	if got := capacity(); got != 2 {
+		t.Errorf("capacity after refused removals = %d, want 2", got)
+	}
+	if err := e.svc.RemovePlaces(ctx, admin, sess.ID, window, 1); err != nil {
+		t.Fatal(err)
+	}
+	if before, after := beforeAfter[map[string]int](t, lastAudit(t, e, "session.capacity")); before["08:00"] != 2 || after["08:00"] != 1 {
+		t.Errorf("audited capacity %v → %v, want 08:00 2 → 1", before, after)
+	}
+	if got := capacity(); got != 1 {
+		t.Errorf("capacity after removing one = %d, want 1", got)
+	}
+	if got, err := e.svc.Booking(ctx, acct, b.ID); err != nil || got.Status != fairslot.Confirmed {
+		t.Errorf("the patient's booking after the removal: %+v, %v", got, err)
+	}
+	if err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+		return tx.CancelSession(ctx, storage.SessionCancellation{SessionID: sess.ID, At: e.clock.Now(), Reason: "the doctor is ill"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "editing a cancelled session", e.svc.EditSession(ctx, admin, sess.ID, "Room 1", 1), fairslot.Conflict)
+}
