@@ -39,7 +39,9 @@ func (p *Pages) adminRoutes(h func(string, handler)) {
 	h("GET /staff/admin/sessions", p.staff(p.adminSessions))
 	h("POST /staff/admin/sessions", p.staff(p.schedule))
 	h("GET /staff/admin/sessions/{id}", p.staff(p.adminSession))
+	h("POST /staff/admin/sessions/{id}", p.staff(p.editSession))
 	h("POST /staff/admin/sessions/{id}/places", p.staff(p.addPlaces))
+	h("POST /staff/admin/sessions/{id}/remove-places", p.staff(p.removePlaces))
 	h("GET /staff/admin/rules", p.staff(p.adminRules))
 	h("POST /staff/admin/rules", p.staff(p.setRule))
 	h("POST /staff/admin/rules/clear", p.staff(p.clearRule))
@@ -91,7 +93,7 @@ func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 // or doctor.
 var doneWhat = map[string]string{
 	"doctor.added": "doctor", "doctor.edited": "doctor", "doctor.retired": "doctor", "doctor.returned": "doctor",
-	"session.added": "session", "session.places": "session", "slot.added": "session", "draw.run": "session",
+	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "slot.added": "session", "draw.run": "session",
 	"rule.set": "rule", "rule.cleared": "rule",
 }
 
@@ -368,6 +370,9 @@ type sessionRow struct {
 	Capacity int
 }
 
+// Fee is the session's fee as its form field shows it (20.00).
+func (s sessionRow) Fee() string { return fmt.Sprintf("%d.%02d", s.FeeCents/100, s.FeeCents%100) }
+
 func rowOf(v app.SessionView) sessionRow {
 	s := sessionRow{SessionView: v}
 	for _, w := range v.Windows {
@@ -423,14 +428,12 @@ func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) er
 	doctor, err := formID(r, "doctor_id")
 	var sess fairslot.Session
 	if err == nil {
-		fee, ferr := strconv.ParseFloat(r.PostFormValue("fee"), 64)
-		if ferr != nil || fee < 0 || fee > 1e6 || math.IsNaN(fee) {
-			err = fairslot.E(fairslot.Invalid, "error.schedule.fee", "the fee must be an amount such as 20.00").On("fee")
-		} else {
+		var fee int64
+		if fee, err = formFee(r); err == nil {
 			perWindow, _ := strconv.Atoi(r.PostFormValue("per_window"))
 			sess, err = p.API.App.Schedule(r.Context(), a, app.ScheduleInput{DoctorID: doctor, Date: r.PostFormValue("date"),
 				Period: fairslot.Period(r.PostFormValue("period")), Start: r.PostFormValue("start"), End: r.PostFormValue("end"),
-				Room: r.PostFormValue("room"), FeeCents: int64(math.Round(fee * 100)), PerWindow: perWindow})
+				Room: r.PostFormValue("room"), FeeCents: fee, PerWindow: perWindow})
 		}
 	}
 	if err != nil {
@@ -444,6 +447,15 @@ func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) er
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.adminSessions(w, r, a) })
 	}
 	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(sess.ID, 10), "session.added", sess.ID))
+}
+
+// formFee reads a form's fee, an amount such as 20.00, in cents.
+func formFee(r *http.Request) (int64, error) {
+	fee, err := strconv.ParseFloat(r.PostFormValue("fee"), 64)
+	if err != nil || fee < 0 || fee > 1e6 || math.IsNaN(fee) {
+		return 0, fairslot.E(fairslot.Invalid, "error.schedule.fee", "the fee must be an amount such as 20.00").On("fee")
+	}
+	return int64(math.Round(fee * 100)), nil
 }
 
 type adminSessionPage struct {
@@ -500,24 +512,67 @@ func (p *Pages) addPlaces(w http.ResponseWriter, r *http.Request, a app.Actor) e
 	}
 	var window time.Time
 	if hhmm := r.PostFormValue("window"); hhmm != "" {
-		err = fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
-		for _, w := range v.Windows {
-			if w.Start.In(p.API.App.Location).Format("15:04") == hhmm {
-				window, err = w.Start, nil
-			}
-		}
+		window, err = p.formWindow(v, hhmm)
 	}
 	if err == nil {
 		n, _ := strconv.Atoi(r.PostFormValue("places"))
 		err = p.API.App.AddPlaces(r.Context(), a, id, window, n)
 	}
+	return p.sessionChanged(w, r, a, id, "session.places", err)
+}
+
+// formWindow finds the window of v that starts at hhmm.
+func (p *Pages) formWindow(v app.SessionView, hhmm string) (time.Time, error) {
+	for _, w := range v.Windows {
+		if w.Start.In(p.API.App.Location).Format("15:04") == hhmm {
+			return w.Start, nil
+		}
+	}
+	return time.Time{}, fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
+}
+
+// sessionChanged ends a change made on a session's admin page: the page
+// again, saying what was done (key), or on a refusal with the reason
+// beside the field and the input kept.
+func (p *Pages) sessionChanged(w http.ResponseWriter, r *http.Request, a app.Actor, id int64, key string, err error) error {
 	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
 			r.SetPathValue("id", strconv.FormatInt(id, 10))
 			return p.adminSession(w, r, a)
 		})
 	}
-	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(id, 10), "session.places", id))
+	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(id, 10), key, id))
+}
+
+// editSession saves a session's room and fee.
+func (p *Pages) editSession(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	fee, err := formFee(r)
+	if err == nil {
+		err = p.API.App.EditSession(r.Context(), a, id, r.PostFormValue("room"), fee)
+	}
+	return p.sessionChanged(w, r, a, id, "session.edited", err)
+}
+
+// removePlaces lowers one window's capacity by places nobody holds.
+func (p *Pages) removePlaces(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	v, err := p.API.App.Session(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	window, err := p.formWindow(v, r.PostFormValue("window"))
+	if err == nil {
+		n, _ := strconv.Atoi(r.PostFormValue("places"))
+		err = p.API.App.RemovePlaces(r.Context(), a, id, window, n)
+	}
+	return p.sessionChanged(w, r, a, id, "session.removed", err)
 }
 
 // ruleRow is a rule in force, and whether admins stored it (else it is

@@ -42,6 +42,8 @@ func TestAdminFormsByRole(t *testing.T) {
 		{"/staff/admin/rules", url.Values{"department": {"PED"}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
 		{"/staff/admin/rules/clear", url.Values{"department": {"PED"}}},
 		{"/staff/admin/sessions/44/places", url.Values{"places": {"5"}}},
+		{"/staff/admin/sessions/44", url.Values{"room": {"R"}, "fee": {"0"}}},
+		{"/staff/admin/sessions/44/remove-places", url.Values{"window": {"14:00"}, "places": {"1"}}},
 	}
 	for _, user := range []string{"desk", "nurse", "doctor", "security", "admin"} {
 		b := e.staffBrowser(t, e.internal, user)
@@ -347,6 +349,7 @@ func TestAdminScopedToCampus(t *testing.T) {
 		{"/staff/admin/rules", url.Values{"doctor_id": {fmt.Sprint(theirs.ID)}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
 		{"/staff/admin/rules/clear", url.Values{"department": {home.Code}}},
 		{fmt.Sprintf("/staff/admin/sessions/%d/places", sessionOf(home)), url.Values{"places": {"5"}}},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(home)), url.Values{"room": {"R"}, "fee": {"0"}}},
 	} {
 		if status, _, body := b.post(p.path+"?lang=en", maps.Clone(p.form)); status != http.StatusForbidden || !strings.Contains(body, "This login works at another campus") {
 			t.Errorf("posting to %s: %d, want 403 for the campus\n%s", p.path, status, body)
@@ -357,5 +360,81 @@ func TestAdminScopedToCampus(t *testing.T) {
 	}
 	if p, _ := e.svc.Rules(ctx); p.For(theirs.ID, home.Code).ReservedPriority != 0 {
 		t.Errorf("a refused rule was stored: %+v", p.For(theirs.ID, home.Code))
+	}
+}
+
+// TestAdminSessionEdits: on a session's page the admin changes its room
+// and fee and lowers a window's capacity; each is confirmed in the page's
+// language, and a refusal shows beside its field with the input kept —
+// removing more places than are free among them.
+func TestAdminSessionEdits(t *testing.T) {
+	e := newEnv(t)
+	b := e.staffBrowser(t, e.internal, "admin")
+	const page = "/staff/admin/sessions/44"
+	b.get(page)
+	capacity := func() int {
+		t.Helper()
+		v, err := e.svc.Session(ctx, 44)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range v.Windows {
+			if w.Start.In(e.svc.Location).Format("15:04") == "14:00" {
+				return w.Capacity
+			}
+		}
+		t.Fatal("session 44 has no 14:00 window")
+		return 0
+	}
+	before := capacity()
+	for _, tt := range []struct {
+		name, path string
+		form       url.Values
+		status     int
+		field      string
+		kept       string
+	}{
+		{"a fee that is no amount", page, url.Values{"room": {"R 12"}, "fee": {"abc"}}, http.StatusBadRequest, "fee", `value="R 12"`},
+		{"no room", page, url.Values{"room": {" "}, "fee": {"12.50"}}, http.StatusBadRequest, "room", `value="12.50"`},
+		{"no places", page + "/remove-places", url.Values{"window": {"14:00"}, "places": {"0"}}, http.StatusBadRequest, "places", `<option selected>14:00</option>`},
+		{"more places than the window has", page + "/remove-places?lang=en", url.Values{"window": {"14:00"}, "places": {fmt.Sprint(before + 1)}},
+			http.StatusConflict, "places", "Fewer places are free in that time window"},
+	} {
+		status, _, body := b.post(tt.path, tt.form)
+		if status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, status, tt.status)
+		}
+		if want := `aria-invalid="true" aria-describedby="` + tt.field + `-error"`; !strings.Contains(body, want) {
+			t.Errorf("%s: no error at %s\n%s", tt.name, tt.field, body)
+		}
+		if !strings.Contains(body, tt.kept) {
+			t.Errorf("%s: %s not shown", tt.name, tt.kept)
+		}
+	}
+	if got := capacity(); got != before {
+		t.Errorf("capacity after refused removals = %d, want %d", got, before)
+	}
+	for _, step := range []struct {
+		path    string
+		form    url.Values
+		lang    string
+		confirm string
+	}{
+		{page, url.Values{"room": {"R 12"}, "fee": {"12.50"}}, "en", "Saved the room and fee of Thu 10 Dec 2026 13:30–17:30 王主任 Prof Wang"},
+		{page + "/remove-places", url.Values{"window": {"14:00"}, "places": {"1"}}, "vi", "Đã bớt chỗ của buổi"},
+	} {
+		status, loc, body := b.post(step.path, step.form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", step.path, status, body)
+		}
+		if _, body := b.get(loc + "&lang=" + step.lang); !strings.Contains(body, step.confirm) {
+			t.Errorf("%s is not confirmed with %q:\n%s", step.path, step.confirm, body)
+		}
+	}
+	if v, _ := e.svc.Session(ctx, 44); v.Room != "R 12" || v.FeeCents != 1250 {
+		t.Errorf("session 44 after the edit: room %q fee %d", v.Room, v.FeeCents)
+	}
+	if got := capacity(); got != before-1 {
+		t.Errorf("capacity after removing one = %d, want %d", got, before-1)
 	}
 }
