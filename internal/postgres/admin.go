@@ -61,3 +61,16 @@ func (t *tx) RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Ti
 	}
 	return nil
 }
+
+func (t *tx) UpdateCampus(ctx context.Context, c fairslot.Campus) error {
+	return t.call(ctx, fairslot.Errorf(fairslot.NotFound, "campus not found"), `SELECT update_campus($1, $2)`, c.ID, c.Name)
+}
+
+func (t *tx) UpdateDepartment(ctx context.Context, d fairslot.Department) error {
+	err := t.call(ctx, fairslot.Errorf(fairslot.NotFound, "department not found"), `SELECT update_department($1, $2, $3, $4)`,
+		d.ID, d.CampusID, d.Code, d.Name)
+	if isUnique(err, "departments_code_key") {
+		return fairslot.E(fairslot.Conflict, "error.department.code_taken", "another department has the code %s", d.Code).On("code")
+	}
+	return err
+}

@@ -248,13 +248,7 @@ func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
 
 func (t *tx) UpdateSession(ctx context.Context, id int64, room string, feeCents int64) error {
 	res, err := t.exec(ctx, `UPDATE sessions SET room = ?, fee_cents = ? WHERE id = ?`, room, feeCents, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return cmp.Or(err, fairslot.Errorf(fairslot.NotFound, "session not found"))
-	}
-	return nil
+	return oneUpdated(res, err, "session not found")
 }
 
 // freeSlots is the condition "nothing refers to slot sl": no booking of
@@ -281,3 +275,32 @@ func (t *tx) RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Ti
 }
 
 var errFewFree error = fairslot.E(fairslot.Conflict, "error.places.taken", "fewer places are free in that window than you asked to remove").On("places")
+
+func (t *tx) UpdateCampus(ctx context.Context, c fairslot.Campus) error {
+	res, err := t.exec(ctx, `UPDATE campuses SET name = ? WHERE id = ?`, c.Name, c.ID)
+	return oneUpdated(res, err, "campus not found")
+}
+
+func (t *tx) UpdateDepartment(ctx context.Context, d fairslot.Department) error {
+	res, err := t.exec(ctx, `UPDATE departments SET campus_id = ?, code = ?, name = ? WHERE id = ?`, d.CampusID, d.Code, d.Name, d.ID)
+	if isUnique(err, "departments.code") {
+		return errCodeTaken(d.Code)
+	}
+	return oneUpdated(res, err, "department not found")
+}
+
+// oneUpdated turns an UPDATE of one row by id into nil, its error, or
+// NotFound with message when no row had the id.
+func oneUpdated(res sql.Result, err error, message string) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, fairslot.Errorf(fairslot.NotFound, "%s", message))
+	}
+	return nil
+}
+
+func errCodeTaken(code string) error {
+	return fairslot.E(fairslot.Conflict, "error.department.code_taken", "another department has the code %s", code).On("code")
+}

@@ -65,6 +65,11 @@ type Tx interface {
 	// UpdateSession changes a session's room and fee (NotFound if there is
 	// no such session); bookings keep the fee they were made at.
 	UpdateSession(ctx context.Context, id int64, room string, feeCents int64) error
+	// UpdateCampus renames a campus; UpdateDepartment changes a
+	// department's campus, code and name (Conflict if another department
+	// has the code). Both NotFound if there is no such row.
+	UpdateCampus(ctx context.Context, c fairslot.Campus) error
+	UpdateDepartment(ctx context.Context, d fairslot.Department) error
 	// RemoveFreeSlots takes n general places out of a session's window that
 	// starts at start: its highest-numbered slots that nothing refers to
 	// (never booked, held or embargoed, not an extra slot). One conditional

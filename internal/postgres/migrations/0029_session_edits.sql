@@ -24,3 +24,15 @@ LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
 	)
 	SELECT count(*) FROM removed
 $$;
+-- Campuses and departments are renamed (and a department moved or
+-- recoded) through these, for the same reason.
+CREATE FUNCTION update_campus(p_id bigint, p_name text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
+	WITH changed AS (UPDATE campuses SET name = p_name WHERE id = p_id RETURNING 1)
+	SELECT count(*) FROM changed
+$$;
+CREATE FUNCTION update_department(p_id bigint, p_campus bigint, p_code text, p_name text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
+	WITH changed AS (UPDATE departments SET campus_id = p_campus, code = p_code, name = p_name WHERE id = p_id RETURNING 1)
+	SELECT count(*) FROM changed
+$$;

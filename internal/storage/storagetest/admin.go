@@ -178,3 +178,62 @@ func testAdminSessionEdits(t *testing.T, s storage.Store) {
 		return nil
 	})
 }
+
+// testAdminSites: a campus renamed, a department moved, recoded and
+// renamed, read back; a code another department has is refused.
+func testAdminSites(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 1)
+	var east fairslot.Campus
+	var card fairslot.Department
+	update(t, s, func(tx storage.Tx) error {
+		east = fairslot.Campus{Name: "East"}
+		hs, err := tx.Hospitals(ctx)
+		if err != nil {
+			return err
+		}
+		east.HospitalID = hs[0].ID
+		if err := tx.CreateCampus(ctx, &east); err != nil {
+			return err
+		}
+		card = fairslot.Department{CampusID: east.ID, Code: "CARD", Name: "Cardiology"}
+		return tx.CreateDepartment(ctx, &card)
+	})
+	east.Name = "East Campus"
+	moved := fairslot.Department{ID: f.dept.ID, CampusID: east.ID, Code: "PAED", Name: "Children"}
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.UpdateCampus(ctx, east); err != nil {
+			return err
+		}
+		return tx.UpdateDepartment(ctx, moved)
+	})
+	s.View(ctx, func(tx storage.Tx) error {
+		cs, err := tx.Campuses(ctx)
+		if err != nil || !slices.Contains(cs, east) {
+			t.Errorf("campuses = %+v, %v; want %+v among them", cs, err, east)
+		}
+		got, err := tx.Department(ctx, f.dept.ID)
+		if err != nil || got != moved {
+			t.Errorf("department after the edit = %+v, %v; want %+v", got, err, moved)
+		}
+		return nil
+	})
+	for _, tt := range []struct {
+		name string
+		fn   func(tx storage.Tx) error
+		kind fairslot.Kind
+	}{
+		{"another department's code", func(tx storage.Tx) error {
+			d := moved
+			d.Code = "CARD"
+			return tx.UpdateDepartment(ctx, d)
+		}, fairslot.Conflict},
+		{"a department that does not exist", func(tx storage.Tx) error {
+			return tx.UpdateDepartment(ctx, fairslot.Department{ID: card.ID + 100, CampusID: east.ID, Code: "X", Name: "X"})
+		}, fairslot.NotFound},
+		{"a campus that does not exist", func(tx storage.Tx) error {
+			return tx.UpdateCampus(ctx, fairslot.Campus{ID: east.ID + 100, Name: "X"})
+		}, fairslot.NotFound},
+	} {
+		wantKind(t, tt.name, s.Update(ctx, tt.fn), tt.kind)
+	}
+}

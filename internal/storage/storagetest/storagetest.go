@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CancelSessionRace", testCancelSessionRace}, // cancel.go
 		{"AdminEdits", testAdminEdits},               // admin.go
 		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
+		{"AdminSites", testAdminSites},               // admin.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
