@@ -431,3 +431,75 @@ func TestAdminSessionEdits(t *testing.T) {
 	}
 	wantKind(t, "editing a cancelled session", e.svc.EditSession(ctx, admin, sess.ID, "Room 1", 1), fairslot.Conflict)
 }
+
+// TestAdminSites: campuses and departments added and changed, each audited
+// with before and after; a campus-scoped admin works on its own campus
+// only, a department-scoped one on neither; bad or taken codes refused.
+func TestAdminSites(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Release = release.Default()
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	home, err := e.svc.Department(ctx, e.session.DepartmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	east, err := e.svc.AddCampus(ctx, admin, fairslot.Campus{Name: " East "})
+	if err != nil || east.Name != "East" || east.ID == 0 {
+		t.Fatalf("adding a campus: %+v, %v", east, err)
+	}
+	if _, after := beforeAfter[*fairslot.Campus](t, lastAudit(t, e, "campus.create")); after == nil || *after != east {
+		t.Errorf("audited new campus %+v, want %+v", after, east)
+	}
+	campusAdmin := app.Actor{Kind: storage.StaffToken, ID: 98, Role: fairslot.Admin, Scope: app.Scope{CampusID: east.ID}}
+	deptAdmin := app.Actor{Kind: storage.StaffToken, ID: 97, Role: fairslot.Admin, Scope: app.Scope{DepartmentID: home.ID}}
+	east.Name = "East Campus"
+	if _, err := e.svc.EditCampus(ctx, campusAdmin, east); err != nil {
+		t.Fatalf("renaming its own campus: %v", err)
+	}
+	if before, after := beforeAfter[fairslot.Campus](t, lastAudit(t, e, "campus.edit")); before.Name != "East" || after.Name != "East Campus" {
+		t.Errorf("audited campus %+v → %+v", before, after)
+	}
+	card, err := e.svc.AddDepartment(ctx, campusAdmin, fairslot.Department{CampusID: east.ID, Code: " card ", Name: "Cardiology"})
+	if err != nil || card.Code != "CARD" {
+		t.Fatalf("adding a department at its own campus: %+v, %v", card, err)
+	}
+	if err := e.svc.SetReleaseRule(ctx, admin, release.Rule{Department: home.Code, Mode: fairslot.FirstCome, ReservedPriority: 1}); err != nil {
+		t.Fatal(err)
+	}
+	logged := len(auditLog(t, e))
+	for _, tt := range []struct {
+		name  string
+		err   error
+		kind  fairslot.Kind
+		field string
+	}{
+		{"a campus by a campus admin", second(e.svc.AddCampus(ctx, campusAdmin, fairslot.Campus{Name: "West"})), fairslot.Forbidden, ""},
+		{"another campus renamed", second(e.svc.EditCampus(ctx, campusAdmin, fairslot.Campus{ID: home.CampusID, Name: "Mine"})), fairslot.Forbidden, ""},
+		{"a campus by a department admin", second(e.svc.EditCampus(ctx, deptAdmin, fairslot.Campus{ID: home.CampusID, Name: "Mine"})), fairslot.Forbidden, ""},
+		{"a department at another campus", second(e.svc.AddDepartment(ctx, campusAdmin, fairslot.Department{CampusID: home.CampusID, Code: "X", Name: "X"})), fairslot.Forbidden, ""},
+		{"a department by a department admin", second(e.svc.AddDepartment(ctx, deptAdmin, fairslot.Department{CampusID: home.CampusID, Code: "X", Name: "X"})), fairslot.Forbidden, ""},
+		{"a department moved away from the campus", second(e.svc.EditDepartment(ctx, campusAdmin, fairslot.Department{ID: card.ID, CampusID: home.CampusID, Code: "CARD", Name: "C"})), fairslot.Forbidden, ""},
+		{"another campus's department moved here", second(e.svc.EditDepartment(ctx, campusAdmin, fairslot.Department{ID: home.ID, CampusID: east.ID, Code: home.Code, Name: "C"})), fairslot.Forbidden, ""},
+		{"a code taken", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID, Code: "CARD", Name: "Again"})), fairslot.Conflict, "code"},
+		{"a code changed to a taken one", second(e.svc.EditDepartment(ctx, admin, fairslot.Department{ID: card.ID, CampusID: east.ID, Code: home.Code, Name: "C"})), fairslot.Conflict, "code"},
+		{"a code a rule names", second(e.svc.EditDepartment(ctx, admin, fairslot.Department{ID: home.ID, CampusID: home.CampusID, Code: "NEW", Name: home.Name})), fairslot.Conflict, "code"},
+		{"a code with a space", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID, Code: "A B", Name: "X"})), fairslot.Invalid, "code"},
+		{"no name", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID, Code: "AB", Name: " "})), fairslot.Invalid, "name"},
+		{"no campus", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID + 100, Code: "AB", Name: "X"})), fairslot.Invalid, "campus_id"},
+		{"a campus without a name", second(e.svc.AddCampus(ctx, admin, fairslot.Campus{Name: ""})), fairslot.Invalid, "name"},
+	} {
+		if fairslot.ErrorKind(tt.err) != tt.kind || fairslot.ErrorField(tt.err) != tt.field {
+			t.Errorf("%s: %v (field %q), want %s on %q", tt.name, tt.err, fairslot.ErrorField(tt.err), tt.kind, tt.field)
+		}
+	}
+	if n := len(auditLog(t, e)) - logged; n != 0 {
+		t.Errorf("refused changes left %d audit events", n)
+	}
+	moved := fairslot.Department{ID: card.ID, CampusID: east.ID, Code: "HEART", Name: "Heart"}
+	if _, err := e.svc.EditDepartment(ctx, campusAdmin, moved); err != nil {
+		t.Fatal(err)
+	}
+	if before, after := beforeAfter[fairslot.Department](t, lastAudit(t, e, "department.edit")); before != card || after != moved {
+		t.Errorf("audited department %+v → %+v, want %+v → %+v", before, after, card, moved)
+	}
+}
