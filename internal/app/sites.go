@@ -83,7 +83,16 @@ func (s *Service) requireSites(a Actor, campus int64) error {
 	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
 		return err
 	}
-	if a.Kind == storage.StaffToken && (a.Scope.DepartmentID != 0 || (a.Scope.CampusID != 0 && a.Scope.CampusID != campus)) {
+	if a.Kind != storage.StaffToken {
+		return nil
+	}
+	return a.Scope.ReachesCampus(campus)
+}
+
+// ReachesCampus returns nil when the scope may change campus itself (0:
+// add one): no department scope, and no campus scope or that campus's.
+func (sc Scope) ReachesCampus(campus int64) error {
+	if sc.DepartmentID != 0 || (sc.CampusID != 0 && sc.CampusID != campus) {
 		return fairslot.E(fairslot.Forbidden, "error.scope.campus", "this login works at another campus")
 	}
 	return nil

@@ -32,6 +32,10 @@ const (
 
 func (p *Pages) adminRoutes(h func(string, handler)) {
 	h("GET /staff/admin", p.staff(p.adminOverview))
+	h("POST /staff/admin/campuses", p.staff(p.addCampus))
+	h("POST /staff/admin/campuses/{id}", p.staff(p.editCampus))
+	h("POST /staff/admin/departments", p.staff(p.addDepartment))
+	h("POST /staff/admin/departments/{id}", p.staff(p.editDepartment))
 	h("GET /staff/admin/doctors", p.staff(p.adminDoctors))
 	h("POST /staff/admin/doctors", p.staff(p.addDoctor))
 	h("GET /staff/admin/doctors/{id}", p.staff(p.adminDoctor))
@@ -64,6 +68,10 @@ type adminBase struct {
 // department if it has one — the use cases' own rule (app.Scope.Reaches).
 func (b adminBase) Mine(d fairslot.Department) bool { return b.Edit && b.scope.Reaches(d) == nil }
 
+// MayCampus reports whether the login may rename campus id (0: add a
+// campus) — app.Scope.ReachesCampus.
+func (b adminBase) MayCampus(id int64) bool { return b.Edit && b.scope.ReachesCampus(id) == nil }
+
 // MineOf lists the departments of ds the login may change: the choices of
 // a form that adds to one.
 func (b adminBase) MineOf(ds []fairslot.Department) []fairslot.Department {
@@ -95,6 +103,7 @@ var doneWhat = map[string]string{
 	"doctor.added": "doctor", "doctor.edited": "doctor", "doctor.retired": "doctor", "doctor.returned": "doctor",
 	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "slot.added": "session", "draw.run": "session",
 	"rule.set": "rule", "rule.cleared": "rule",
+	"campus.added": "campus", "campus.edited": "campus", "department.added": "department", "department.edited": "department",
 }
 
 func (p *Pages) done(r *http.Request) *done {
@@ -114,6 +123,19 @@ func (p *Pages) done(r *http.Request) *done {
 			return nil
 		}
 		d.What = p.cat.locale(r).NameOf(v.Name)
+	case kind == "campus" || kind == "department":
+		sites, err := p.sites(r)
+		if err != nil {
+			return nil
+		}
+		name := sites.Campus(id).Name
+		if kind == "department" {
+			name = sites.Department(id).Name
+		}
+		if name == "" {
+			return nil
+		}
+		d.What = p.cat.locale(r).NameOf(name)
 	case kind == "session":
 		v, err := p.API.App.Session(ctx, id)
 		if err != nil {
@@ -200,6 +222,57 @@ func (p *Pages) adminOverview(w http.ResponseWriter, r *http.Request, a app.Acto
 		return err
 	}
 	return p.render(w, r, 200, "admin", "admin.title", o)
+}
+
+// siteChanged ends a change of a campus or department: the overview
+// saying what was done, or on a refusal with the reason beside the field
+// and the input kept.
+func (p *Pages) siteChanged(w http.ResponseWriter, r *http.Request, a app.Actor, key string, id int64, err error) error {
+	if err != nil {
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.adminOverview(w, r, a) })
+	}
+	return see(w, r, doneAt("/staff/admin", key, id))
+}
+
+func (p *Pages) addCampus(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	c, err := p.API.App.AddCampus(r.Context(), a, fairslot.Campus{Name: r.PostFormValue("name")})
+	return p.siteChanged(w, r, a, "campus.added", c.ID, err)
+}
+
+func (p *Pages) editCampus(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	_, err = p.API.App.EditCampus(r.Context(), a, fairslot.Campus{ID: id, Name: r.PostFormValue("name")})
+	return p.siteChanged(w, r, a, "campus.edited", id, err)
+}
+
+// departmentForm reads a department's campus, code and name.
+func departmentForm(r *http.Request) (fairslot.Department, error) {
+	campus, err := formID(r, "campus_id")
+	return fairslot.Department{CampusID: campus, Code: r.PostFormValue("code"), Name: r.PostFormValue("name")}, err
+}
+
+func (p *Pages) addDepartment(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	d, err := departmentForm(r)
+	if err == nil {
+		d, err = p.API.App.AddDepartment(r.Context(), a, d)
+	}
+	return p.siteChanged(w, r, a, "department.added", d.ID, err)
+}
+
+func (p *Pages) editDepartment(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	d, err := departmentForm(r)
+	if err == nil {
+		d.ID = id
+		_, err = p.API.App.EditDepartment(r.Context(), a, d)
+	}
+	return p.siteChanged(w, r, a, "department.edited", id, err)
 }
 
 // filter is a list page's query: the campus, department and doctor chosen,
@@ -703,6 +776,32 @@ func (p *Pages) clearRule(w http.ResponseWriter, r *http.Request, a app.Actor) e
 type ruleArgs struct {
 	Page any
 	Rule release.Rule
+}
+
+// MineCampuses lists the campuses where the login may add a department.
+func (o overviewPage) MineCampuses() []fairslot.Campus {
+	var out []fairslot.Campus
+	for _, c := range o.Campuses {
+		if o.Mine(fairslot.Department{CampusID: c.ID}) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// departmentArgs is the dot of a department form's fields: the form's
+// action and the department edited, nil for a new one.
+type departmentArgs struct {
+	Page       any
+	Action     string
+	Department *fairslot.Department
+}
+
+func departmentArgsOf(page any, action string, d ...fairslot.Department) departmentArgs {
+	if len(d) == 0 {
+		return departmentArgs{Page: page, Action: action}
+	}
+	return departmentArgs{Page: page, Action: action, Department: &d[0]}
 }
 
 // doctorArgs is the dot of the doctor form's fields: Doctor is the one

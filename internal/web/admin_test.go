@@ -438,3 +438,102 @@ func TestAdminSessionEdits(t *testing.T) {
 		t.Errorf("capacity after removing one = %d, want %d", got, before-1)
 	}
 }
+
+// TestAdminSites: the overview adds and changes campuses and departments,
+// confirmed by name, refusals beside their field with the input kept; an
+// admin limited to a campus sees the forms of that campus only and its
+// other posts are refused.
+func TestAdminSites(t *testing.T) {
+	e := newEnv(t)
+	b := e.staffBrowser(t, e.internal, "admin")
+	b.get("/staff/admin")
+	cs, _ := e.svc.Campuses(ctx)
+	ds, _ := e.svc.Departments(ctx)
+	east, west := cs[0], cs[1]
+	var derm fairslot.Department // at the west campus
+	for _, d := range ds {
+		if d.CampusID == west.ID {
+			derm = d
+		}
+	}
+	steps := []struct {
+		path    string
+		form    url.Values
+		confirm string
+	}{
+		{"/staff/admin/campuses", url.Values{"name": {"北院区 North Campus"}}, "Added the campus 北院区 North Campus."},
+		{fmt.Sprintf("/staff/admin/campuses/%d", west.ID), url.Values{"name": {"西院区 West"}}, "Saved the campus 西院区 West."},
+		{"/staff/admin/departments", url.Values{"campus_id": {fmt.Sprint(west.ID)}, "code": {"eye"}, "name": {"眼科 Ophthalmology"}}, "Added the department 眼科 Ophthalmology."},
+		{fmt.Sprintf("/staff/admin/departments/%d", derm.ID), url.Values{"campus_id": {fmt.Sprint(west.ID)}, "code": {"SKIN"}, "name": {"皮肤科 Skin"}}, "Saved the department 皮肤科 Skin."},
+	}
+	for _, step := range steps {
+		status, loc, body := b.post(step.path, step.form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", step.path, status, body)
+		}
+		if _, body := b.get(loc + "&lang=en"); !strings.Contains(body, step.confirm) {
+			t.Errorf("%s is not confirmed with %q", step.path, step.confirm)
+		}
+	}
+	if d, _ := e.svc.Department(ctx, derm.ID); d.Code != "SKIN" || d.Name != "皮肤科 Skin" {
+		t.Errorf("department after the edit: %+v", d)
+	}
+	for _, tt := range []struct {
+		name, path string
+		form       url.Values
+		status     int
+		field      string
+		kept       string
+	}{
+		{"a code another has", "/staff/admin/departments", url.Values{"campus_id": {fmt.Sprint(east.ID)}, "code": {"PED"}, "name": {"Kids again"}},
+			http.StatusConflict, "code", `value="Kids again"`},
+		{"a code with a space", fmt.Sprintf("/staff/admin/departments/%d", derm.ID), url.Values{"campus_id": {fmt.Sprint(west.ID)}, "code": {"S K"}, "name": {"Skin 2"}},
+			http.StatusBadRequest, "code", `value="Skin 2"`},
+		{"a campus without a name", fmt.Sprintf("/staff/admin/campuses/%d", west.ID), url.Values{"name": {" "}}, http.StatusBadRequest, "name", "<details open>"},
+	} {
+		status, _, body := b.post(tt.path, tt.form)
+		if status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, status, tt.status)
+		}
+		if want := `aria-invalid="true" aria-describedby="` + tt.field + `-error"`; !strings.Contains(body, want) {
+			t.Errorf("%s: no error at %s\n%s", tt.name, tt.field, body)
+		}
+		if !strings.Contains(body, tt.kept) {
+			t.Errorf("%s: %s not shown", tt.name, tt.kept)
+		}
+	}
+
+	if _, err := e.svc.SetStaffScope(ctx, app.System, "admin", func(s *app.Scope) { s.CampusID = west.ID }); err != nil {
+		t.Fatal(err)
+	}
+	_, body := b.get("/staff/admin")
+	for form, want := range map[string]bool{
+		`action="/staff/admin/campuses"`:                              false,
+		fmt.Sprintf(`action="/staff/admin/campuses/%d"`, east.ID):     false,
+		fmt.Sprintf(`action="/staff/admin/campuses/%d"`, west.ID):     true,
+		fmt.Sprintf(`action="/staff/admin/departments/%d"`, ds[0].ID): ds[0].CampusID == west.ID,
+		fmt.Sprintf(`action="/staff/admin/departments/%d"`, derm.ID):  true,
+		`action="/staff/admin/departments"`:                           true,
+		fmt.Sprintf(`<option value="%d"`, east.ID):                    false, // no department moves to or is added at the east
+	} {
+		if got := strings.Contains(body, form); got != want {
+			t.Errorf("the campus admin's overview: %s shown %v, want %v", form, got, want)
+		}
+	}
+	for _, p := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/staff/admin/campuses", url.Values{"name": {"Mine"}}},
+		{fmt.Sprintf("/staff/admin/campuses/%d", east.ID), url.Values{"name": {"Mine"}}},
+		{"/staff/admin/departments", url.Values{"campus_id": {fmt.Sprint(east.ID)}, "code": {"MINE"}, "name": {"Mine"}}},
+		{fmt.Sprintf("/staff/admin/departments/%d", derm.ID), url.Values{"campus_id": {fmt.Sprint(east.ID)}, "code": {"SKIN"}, "name": {"Moved"}}},
+	} {
+		if status, _, body := b.post(p.path+"?lang=en", maps.Clone(p.form)); status != http.StatusForbidden || !strings.Contains(body, "This login works at another campus") {
+			t.Errorf("the campus admin posting to %s: %d, want 403", p.path, status)
+		}
+	}
+	if d, _ := e.svc.Department(ctx, derm.ID); d.CampusID != west.ID {
+		t.Errorf("a refused move moved the department: %+v", d)
+	}
+}
