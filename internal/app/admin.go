@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func (s *Service) SetReleaseRule(ctx context.Context, a Actor, r release.Rule) e
 		r.Window = 0 // a first-come rule has no entry window: none is kept to mislead
 	}
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		before, subject, err := s.ruleOf(ctx, tx, r.Department, r.DoctorID)
+		before, subject, err := s.ruleOf(ctx, tx, a, r.Department, r.DoctorID)
 		if err != nil {
 			return err
 		}
@@ -73,7 +74,7 @@ func (s *Service) ClearReleaseRule(ctx context.Context, a Actor, department stri
 		return err
 	}
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		before, subject, err := s.ruleOf(ctx, tx, department, doctorID)
+		before, subject, err := s.ruleOf(ctx, tx, a, department, doctorID)
 		if err != nil {
 			return err
 		}
@@ -85,38 +86,36 @@ func (s *Service) ClearReleaseRule(ctx context.Context, a Actor, department stri
 }
 
 // ruleOf checks that a rule's key names one department or one doctor that
-// exists and returns the policy in force with the audit subject.
-func (s *Service) ruleOf(ctx context.Context, tx storage.Tx, department string, doctorID int64) (release.Policy, string, error) {
+// exists, in a's scope, and returns the policy in force with the audit
+// subject.
+func (s *Service) ruleOf(ctx context.Context, tx storage.Tx, a Actor, department string, doctorID int64) (release.Policy, string, error) {
 	var subject string
+	var departmentID int64
 	switch {
 	case (department == "") == (doctorID == 0):
 		return release.Policy{}, "", fairslot.E(fairslot.Invalid, "error.rule.key", "a rule is for one department or one doctor").On("applies")
 	case doctorID != 0:
-		if _, err := tx.Doctor(ctx, doctorID); err != nil {
+		d, err := tx.Doctor(ctx, doctorID)
+		if err != nil {
 			return release.Policy{}, "", err
 		}
-		subject = fmt.Sprintf("doctor:%d", doctorID)
+		subject, departmentID = fmt.Sprintf("doctor:%d", doctorID), d.DepartmentID
 	default:
 		ds, err := tx.Departments(ctx)
 		if err != nil {
 			return release.Policy{}, "", err
 		}
-		if !departmentCoded(ds, department) {
+		i := slices.IndexFunc(ds, func(d fairslot.Department) bool { return d.Code == department })
+		if i < 0 {
 			return release.Policy{}, "", fairslot.E(fairslot.NotFound, "error.rule.department", "no department has the code %s", department).On("applies")
 		}
-		subject = "department:" + department
+		subject, departmentID = "department:"+department, ds[i].ID
+	}
+	if err := s.departmentInScope(ctx, tx, a, departmentID); err != nil {
+		return release.Policy{}, "", err
 	}
 	p, err := s.rules(ctx, tx)
 	return p, subject, err
-}
-
-func departmentCoded(ds []fairslot.Department, code string) bool {
-	for _, d := range ds {
-		if d.Code == code {
-			return true
-		}
-	}
-	return false
 }
 
 // recordChange appends an admin's change to the audit log with the value
@@ -147,6 +146,9 @@ func (s *Service) EditDoctor(ctx context.Context, a Actor, d fairslot.Doctor) (f
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		before, err := tx.Doctor(ctx, d.ID)
 		if err != nil {
+			return err
+		}
+		if err := s.departmentInScope(ctx, tx, a, before.DepartmentID); err != nil {
 			return err
 		}
 		d.DepartmentID = before.DepartmentID // a doctor moves department as a new doctor: their sessions stay where they were
@@ -245,4 +247,89 @@ func (s *Service) MayWorkOn(ctx context.Context, a Actor, sess fairslot.Session)
 		return err
 	})
 	return ok, err
+}
+
+// EditSession changes a session's room and fee (cents): patients who booked
+// already keep the fee they booked at. Only before the session ends and
+// while it is not cancelled; audited with both before and after.
+func (s *Service) EditSession(ctx context.Context, a Actor, sessionID int64, room string, feeCents int64) error {
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return err
+	}
+	room = strings.TrimSpace(room)
+	switch {
+	case room == "" || len(room) > 40:
+		return fairslot.E(fairslot.Invalid, "error.schedule.room", "name the room (at most 40 characters)").On("room")
+	case feeCents < 0 || feeCents > 100_000_000:
+		return fairslot.E(fairslot.Invalid, "error.schedule.fee", "the fee must be an amount such as 20.00").On("fee")
+	}
+	now := s.now()
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := s.sessionEditable(ctx, tx, a, sessionID, now)
+		if err != nil {
+			return err
+		}
+		type roomFee struct {
+			Room     string `json:"room"`
+			FeeCents int64  `json:"fee_cents"`
+		}
+		before, after := roomFee{sess.Room, sess.FeeCents}, roomFee{room, feeCents}
+		if before == after {
+			return nil
+		}
+		if err := tx.UpdateSession(ctx, sess.ID, room, feeCents); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, tx, a, "session.edit", fmt.Sprintf("session:%d", sess.ID), before, after)
+	})
+}
+
+// sessionEditable loads a session a may change: in a's scope, not
+// cancelled, not ended.
+func (s *Service) sessionEditable(ctx context.Context, tx storage.Tx, a Actor, sessionID int64, now time.Time) (fairslot.Session, error) {
+	sess, err := s.sessionInScope(ctx, tx, a, sessionID)
+	switch {
+	case err != nil:
+		return sess, err
+	case sess.Cancelled():
+		return sess, storage.ErrSessionCancelled
+	case !now.Before(sess.End):
+		return sess, fairslot.E(fairslot.Conflict, "error.session.ended", "the session has ended: it can no longer be changed")
+	}
+	return sess, nil
+}
+
+// RemovePlaces lowers a window's capacity by n places: only places nobody
+// booked or holds go (the storage's conditional write removes all n or
+// none), so a patient's place is never taken away — cancelling booked
+// places is cancelling the session, with its notices. Audited with each
+// window's capacity before and after.
+func (s *Service) RemovePlaces(ctx context.Context, a Actor, sessionID int64, window time.Time, n int) error {
+	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
+		return err
+	}
+	if n < 1 || n > 50 {
+		return fairslot.E(fairslot.Invalid, "error.places.remove", "remove 1 to 50 places").On("places")
+	}
+	now := s.now()
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		sess, err := s.sessionEditable(ctx, tx, a, sessionID, now)
+		if err != nil {
+			return err
+		}
+		ws, err := tx.Windows(ctx, sess.ID, now)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(ws, func(w fairslot.Window) bool { return w.Start.Equal(window) && now.Before(w.End) })
+		if i < 0 {
+			return fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
+		}
+		if err := tx.RemoveFreeSlots(ctx, sess.ID, window, n); err != nil {
+			return err
+		}
+		key := window.In(s.Location).Format("15:04")
+		return s.recordChange(ctx, tx, a, "session.capacity", fmt.Sprintf("session:%d", sess.ID),
+			map[string]int{key: ws[i].Capacity}, map[string]int{key: ws[i].Capacity - n})
+	})
 }

@@ -207,3 +207,299 @@ func TestAddPlaces(t *testing.T) {
 	e.clock.Add(48 * time.Hour)
 	wantKind(t, "places in an ended session", e.svc.AddPlaces(ctx, admin, e.later.ID, time.Time{}, 1), fairslot.Conflict)
 }
+
+// TestAdminScope: an admin limited to a campus or a department changes the
+// catalogue and the rules there alone; the use cases refuse the rest
+// (issue 14 item 5), whatever page or API the request came from.
+func TestAdminScope(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Release = release.Default()
+	var mine fairslot.Department // at a second campus
+	var myDoctor fairslot.Doctor
+	err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+		home, err := tx.Department(ctx, e.session.DepartmentID)
+		if err != nil {
+			return err
+		}
+		hs, err := tx.Campuses(ctx)
+		if err != nil {
+			return err
+		}
+		c := fairslot.Campus{HospitalID: hs[0].HospitalID, Name: "East"}
+		if err := tx.CreateCampus(ctx, &c); err != nil {
+			return err
+		}
+		if c.ID == home.CampusID {
+			t.Fatal("the second campus has the first's id")
+		}
+		mine = fairslot.Department{CampusID: c.ID, Code: "EAST", Name: "East medicine"}
+		if err := tx.CreateDepartment(ctx, &mine); err != nil {
+			return err
+		}
+		myDoctor = fairslot.Doctor{DepartmentID: mine.ID, Name: "Dr East", Title: fairslot.General}
+		return tx.CreateDoctor(ctx, &myDoctor)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := e.svc.Department(ctx, e.session.DepartmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := e.svc.Doctor(ctx, e.session.DoctorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := "2026-12-14" // each admin schedules on a day of their own
+	session := func(doctor int64) app.ScheduleInput {
+		return app.ScheduleInput{DoctorID: doctor, Date: date, Period: fairslot.Morning, Start: "08:00", End: "09:00", Room: "R1", FeeCents: 100, PerWindow: 2}
+	}
+	// What each admin does, on the home department (index 0) or on the
+	// second campus's (index 1).
+	acts := map[string][2]func(a app.Actor) error{
+		"edit a doctor": {
+			func(a app.Actor) error {
+				d := theirs
+				d.Name = "Renamed"
+				_, err := e.svc.EditDoctor(ctx, a, d)
+				return err
+			},
+			func(a app.Actor) error {
+				d := myDoctor
+				d.Name = "Dr East Renamed"
+				_, err := e.svc.EditDoctor(ctx, a, d)
+				return err
+			},
+		},
+		"retire a doctor": {
+			func(a app.Actor) error {
+				d := theirs
+				d.Retired = true
+				_, err := e.svc.EditDoctor(ctx, a, d)
+				return err
+			},
+			nil,
+		},
+		"add a doctor": {
+			func(a app.Actor) error {
+				_, err := e.svc.AddDoctor(ctx, a, fairslot.Doctor{DepartmentID: home.ID, Name: "Dr New", Title: fairslot.General})
+				return err
+			},
+			func(a app.Actor) error {
+				_, err := e.svc.AddDoctor(ctx, a, fairslot.Doctor{DepartmentID: mine.ID, Name: "Dr New", Title: fairslot.General})
+				return err
+			},
+		},
+		"schedule a session": {
+			func(a app.Actor) error { _, err := e.svc.Schedule(ctx, a, session(theirs.ID)); return err },
+			func(a app.Actor) error { _, err := e.svc.Schedule(ctx, a, session(myDoctor.ID)); return err },
+		},
+		"set a department's rule": {
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{Department: home.Code, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{Department: mine.Code, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+		},
+		"set a doctor's rule": {
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{DoctorID: theirs.ID, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+			func(a app.Actor) error {
+				return e.svc.SetReleaseRule(ctx, a, release.Rule{DoctorID: myDoctor.ID, Mode: fairslot.FirstCome, ReservedPriority: 3})
+			},
+		},
+		"clear a department's rule": {
+			func(a app.Actor) error { return e.svc.ClearReleaseRule(ctx, a, home.Code, 0) },
+			func(a app.Actor) error { return e.svc.ClearReleaseRule(ctx, a, mine.Code, 0) },
+		},
+		"add places": {
+			func(a app.Actor) error { return e.svc.AddPlaces(ctx, a, e.later.ID, time.Time{}, 1) },
+			nil,
+		},
+	}
+	for _, admin := range []struct {
+		name  string
+		scope app.Scope
+		key   string
+	}{
+		{"an admin of the second campus", app.Scope{CampusID: mine.CampusID}, "error.scope.campus"},
+		{"an admin of the second campus's department", app.Scope{DepartmentID: mine.ID}, "error.scope.department"},
+	} {
+		date = map[string]string{"error.scope.campus": "2026-12-14", "error.scope.department": "2026-12-15"}[admin.key]
+		a := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin, Scope: admin.scope}
+		for what, act := range acts {
+			logged := len(auditLog(t, e))
+			err := act[0](a)
+			if key, _ := fairslot.ErrorKey(err); fairslot.ErrorKind(err) != fairslot.Forbidden || key != admin.key {
+				t.Errorf("%s: %s on the home campus: %v (key %s), want forbidden, %s", admin.name, what, err, key, admin.key)
+			}
+			if n := len(auditLog(t, e)) - logged; n != 0 {
+				t.Errorf("%s: a refused %s left %d audit events", admin.name, what, n)
+			}
+			if act[1] != nil {
+				if err := act[1](a); err != nil {
+					t.Errorf("%s: %s on their own: %v", admin.name, what, err)
+				}
+			}
+		}
+	}
+	if d, _ := e.svc.Doctor(ctx, theirs.ID); d != theirs {
+		t.Errorf("the home doctor after refused edits = %+v, want %+v", d, theirs)
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(theirs.ID, home.Code).ReservedPriority != 0 {
+		t.Errorf("a refused rule is in force: %+v", p.For(theirs.ID, home.Code))
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(myDoctor.ID, mine.Code).ReservedPriority != 3 {
+		t.Errorf("the own doctor's rule is not in force: %+v", p.For(myDoctor.ID, mine.Code))
+	}
+}
+
+// TestAdminSessionEdits: the room and fee change, audited with before and
+// after; a window loses only places nobody holds, never a patient's; a
+// session out of scope, cancelled or with bad input is refused, unchanged.
+func TestAdminSessionEdits(t *testing.T) {
+	e := newEnv(t)
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	other := app.Actor{Kind: storage.StaffToken, ID: 98, Role: fairslot.Admin, Scope: app.Scope{DepartmentID: e.other.DepartmentID}}
+	sess := e.later
+	if err := e.svc.EditSession(ctx, admin, sess.ID, " Room 9 ", 7550); err != nil {
+		t.Fatal(err)
+	}
+	type roomFee struct {
+		Room     string `json:"room"`
+		FeeCents int64  `json:"fee_cents"`
+	}
+	if before, after := beforeAfter[roomFee](t, lastAudit(t, e, "session.edit")); before != (roomFee{"Room 3", 5000}) || after != (roomFee{"Room 9", 7550}) {
+		t.Errorf("audited %+v → %+v, want Room 3 50.00 → Room 9 75.50", before, after)
+	}
+	if v, _ := e.svc.Session(ctx, sess.ID); v.Room != "Room 9" || v.FeeCents != 7550 {
+		t.Errorf("session after the edit: room %q fee %d", v.Room, v.FeeCents)
+	}
+
+	acct := e.login(t, "13800000001")
+	b := e.booked(t, acct, 1, sess, false)
+	window := sess.Start // the booked place's window (two places)
+	capacity := func() int {
+		v, _ := e.svc.Session(ctx, sess.ID)
+		return v.Windows[0].Capacity
+	}
+	desk := e.staff(t, "desk")
+	logged := len(auditLog(t, e))
+	for _, tt := range []struct {
+		name  string
+		err   error
+		kind  fairslot.Kind
+		field string
+	}{
+		{"a desk editing", e.svc.EditSession(ctx, desk, sess.ID, "X", 1), fairslot.Forbidden, ""},
+		{"another department's admin editing", e.svc.EditSession(ctx, other, sess.ID, "X", 1), fairslot.Forbidden, ""},
+		{"no room", e.svc.EditSession(ctx, admin, sess.ID, "  ", 1), fairslot.Invalid, "room"},
+		{"a negative fee", e.svc.EditSession(ctx, admin, sess.ID, "X", -1), fairslot.Invalid, "fee"},
+		{"removing the booked place too", e.svc.RemovePlaces(ctx, admin, sess.ID, window, 2), fairslot.Conflict, "places"},
+		{"removing no place", e.svc.RemovePlaces(ctx, admin, sess.ID, window, 0), fairslot.Invalid, "places"},
+		{"removing from no window", e.svc.RemovePlaces(ctx, admin, sess.ID, window.Add(time.Minute), 1), fairslot.Invalid, "window"},
+		{"another department's admin removing", e.svc.RemovePlaces(ctx, other, sess.ID, window, 1), fairslot.Forbidden, ""},
+	} {
+		if fairslot.ErrorKind(tt.err) != tt.kind || fairslot.ErrorField(tt.err) != tt.field {
+			t.Errorf("%s: %v (field %q), want %s on %q", tt.name, tt.err, fairslot.ErrorField(tt.err), tt.kind, tt.field)
+		}
+	}
+	if n := len(auditLog(t, e)) - logged; n != 0 {
+		t.Errorf("refused edits left %d audit events", n)
+	}
+	if got := capacity(); got != 2 {
+		t.Errorf("capacity after refused removals = %d, want 2", got)
+	}
+	if err := e.svc.RemovePlaces(ctx, admin, sess.ID, window, 1); err != nil {
+		t.Fatal(err)
+	}
+	if before, after := beforeAfter[map[string]int](t, lastAudit(t, e, "session.capacity")); before["08:00"] != 2 || after["08:00"] != 1 {
+		t.Errorf("audited capacity %v → %v, want 08:00 2 → 1", before, after)
+	}
+	if got := capacity(); got != 1 {
+		t.Errorf("capacity after removing one = %d, want 1", got)
+	}
+	if got, err := e.svc.Booking(ctx, acct, b.ID); err != nil || got.Status != fairslot.Confirmed {
+		t.Errorf("the patient's booking after the removal: %+v, %v", got, err)
+	}
+	if err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+		return tx.CancelSession(ctx, storage.SessionCancellation{SessionID: sess.ID, At: e.clock.Now(), Reason: "the doctor is ill"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "editing a cancelled session", e.svc.EditSession(ctx, admin, sess.ID, "Room 1", 1), fairslot.Conflict)
+}
+
+// TestAdminSites: campuses and departments added and changed, each audited
+// with before and after; a campus-scoped admin works on its own campus
+// only, a department-scoped one on neither; bad or taken codes refused.
+func TestAdminSites(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Release = release.Default()
+	admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+	home, err := e.svc.Department(ctx, e.session.DepartmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	east, err := e.svc.AddCampus(ctx, admin, fairslot.Campus{Name: " East "})
+	if err != nil || east.Name != "East" || east.ID == 0 {
+		t.Fatalf("adding a campus: %+v, %v", east, err)
+	}
+	if _, after := beforeAfter[*fairslot.Campus](t, lastAudit(t, e, "campus.create")); after == nil || *after != east {
+		t.Errorf("audited new campus %+v, want %+v", after, east)
+	}
+	campusAdmin := app.Actor{Kind: storage.StaffToken, ID: 98, Role: fairslot.Admin, Scope: app.Scope{CampusID: east.ID}}
+	deptAdmin := app.Actor{Kind: storage.StaffToken, ID: 97, Role: fairslot.Admin, Scope: app.Scope{DepartmentID: home.ID}}
+	east.Name = "East Campus"
+	if _, err := e.svc.EditCampus(ctx, campusAdmin, east); err != nil {
+		t.Fatalf("renaming its own campus: %v", err)
+	}
+	if before, after := beforeAfter[fairslot.Campus](t, lastAudit(t, e, "campus.edit")); before.Name != "East" || after.Name != "East Campus" {
+		t.Errorf("audited campus %+v → %+v", before, after)
+	}
+	card, err := e.svc.AddDepartment(ctx, campusAdmin, fairslot.Department{CampusID: east.ID, Code: " card ", Name: "Cardiology"})
+	if err != nil || card.Code != "CARD" {
+		t.Fatalf("adding a department at its own campus: %+v, %v", card, err)
+	}
+	if err := e.svc.SetReleaseRule(ctx, admin, release.Rule{Department: home.Code, Mode: fairslot.FirstCome, ReservedPriority: 1}); err != nil {
+		t.Fatal(err)
+	}
+	logged := len(auditLog(t, e))
+	for _, tt := range []struct {
+		name  string
+		err   error
+		kind  fairslot.Kind
+		field string
+	}{
+		{"a campus by a campus admin", second(e.svc.AddCampus(ctx, campusAdmin, fairslot.Campus{Name: "West"})), fairslot.Forbidden, ""},
+		{"another campus renamed", second(e.svc.EditCampus(ctx, campusAdmin, fairslot.Campus{ID: home.CampusID, Name: "Mine"})), fairslot.Forbidden, ""},
+		{"a campus by a department admin", second(e.svc.EditCampus(ctx, deptAdmin, fairslot.Campus{ID: home.CampusID, Name: "Mine"})), fairslot.Forbidden, ""},
+		{"a department at another campus", second(e.svc.AddDepartment(ctx, campusAdmin, fairslot.Department{CampusID: home.CampusID, Code: "X", Name: "X"})), fairslot.Forbidden, ""},
+		{"a department by a department admin", second(e.svc.AddDepartment(ctx, deptAdmin, fairslot.Department{CampusID: home.CampusID, Code: "X", Name: "X"})), fairslot.Forbidden, ""},
+		{"a department moved away from the campus", second(e.svc.EditDepartment(ctx, campusAdmin, fairslot.Department{ID: card.ID, CampusID: home.CampusID, Code: "CARD", Name: "C"})), fairslot.Forbidden, ""},
+		{"another campus's department moved here", second(e.svc.EditDepartment(ctx, campusAdmin, fairslot.Department{ID: home.ID, CampusID: east.ID, Code: home.Code, Name: "C"})), fairslot.Forbidden, ""},
+		{"a code taken", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID, Code: "CARD", Name: "Again"})), fairslot.Conflict, "code"},
+		{"a code changed to a taken one", second(e.svc.EditDepartment(ctx, admin, fairslot.Department{ID: card.ID, CampusID: east.ID, Code: home.Code, Name: "C"})), fairslot.Conflict, "code"},
+		{"a code a rule names", second(e.svc.EditDepartment(ctx, admin, fairslot.Department{ID: home.ID, CampusID: home.CampusID, Code: "NEW", Name: home.Name})), fairslot.Conflict, "code"},
+		{"a code with a space", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID, Code: "A B", Name: "X"})), fairslot.Invalid, "code"},
+		{"no name", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID, Code: "AB", Name: " "})), fairslot.Invalid, "name"},
+		{"no campus", second(e.svc.AddDepartment(ctx, admin, fairslot.Department{CampusID: east.ID + 100, Code: "AB", Name: "X"})), fairslot.Invalid, "campus_id"},
+		{"a campus without a name", second(e.svc.AddCampus(ctx, admin, fairslot.Campus{Name: ""})), fairslot.Invalid, "name"},
+	} {
+		if fairslot.ErrorKind(tt.err) != tt.kind || fairslot.ErrorField(tt.err) != tt.field {
+			t.Errorf("%s: %v (field %q), want %s on %q", tt.name, tt.err, fairslot.ErrorField(tt.err), tt.kind, tt.field)
+		}
+	}
+	if n := len(auditLog(t, e)) - logged; n != 0 {
+		t.Errorf("refused changes left %d audit events", n)
+	}
+	moved := fairslot.Department{ID: card.ID, CampusID: east.ID, Code: "HEART", Name: "Heart"}
+	if _, err := e.svc.EditDepartment(ctx, campusAdmin, moved); err != nil {
+		t.Fatal(err)
+	}
+	if before, after := beforeAfter[fairslot.Department](t, lastAudit(t, e, "department.edit")); before != card || after != moved {
+		t.Errorf("audited department %+v → %+v, want %+v → %+v", before, after, card, moved)
+	}
+}

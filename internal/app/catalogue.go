@@ -198,6 +198,9 @@ func (s *Service) Schedule(ctx context.Context, a Actor, in ScheduleInput) (fair
 			return err
 		}
 		sess.DepartmentID = dept.ID
+		if err := s.inScope(ctx, tx, a, sess); err != nil {
+			return err
+		}
 		if err := s.NewSession(ctx, tx, dept.Code, &sess, slots); err != nil {
 			return err
 		}
@@ -217,6 +220,9 @@ func (s *Service) AddDoctor(ctx context.Context, a Actor, d fairslot.Doctor) (fa
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		if _, err := tx.Department(ctx, d.DepartmentID); err != nil {
+			return err
+		}
+		if err := s.departmentInScope(ctx, tx, a, d.DepartmentID); err != nil {
 			return err
 		}
 		if err := tx.CreateDoctor(ctx, &d); err != nil {

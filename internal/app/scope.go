@@ -40,19 +40,36 @@ func (s *Service) inScope(ctx context.Context, tx storage.Tx, a Actor, sess fair
 		return nil
 	}
 	if a.Role == fairslot.DoctorRole && (a.Scope.DoctorID == 0 || a.Scope.DoctorID != sess.DoctorID) {
-		return fairslot.Errorf(fairslot.Forbidden, "a doctor acts only on the sessions of their own doctor record")
+		return fairslot.E(fairslot.Forbidden, "error.scope.doctor", "a doctor acts only on the sessions of their own doctor record")
 	}
-	if a.Scope.DepartmentID != 0 && a.Scope.DepartmentID != sess.DepartmentID {
-		return fairslot.Errorf(fairslot.Forbidden, "this login works in another department")
+	return s.departmentInScope(ctx, tx, a, sess.DepartmentID)
+}
+
+// departmentInScope checks a may work in a department: what an admin
+// limited to a campus or department may change of the catalogue and the
+// release rules (its doctors, sessions and rules), as inScope is for a
+// clinic.
+func (s *Service) departmentInScope(ctx context.Context, tx storage.Tx, a Actor, departmentID int64) error {
+	if a.Kind != storage.StaffToken || (a.Scope.CampusID == 0 && a.Scope.DepartmentID == 0) {
+		return nil
 	}
-	if a.Scope.CampusID != 0 {
-		d, err := tx.Department(ctx, sess.DepartmentID)
-		if err != nil {
-			return err
-		}
-		if d.CampusID != a.Scope.CampusID {
-			return fairslot.Errorf(fairslot.Forbidden, "this login works at another campus")
-		}
+	d, err := tx.Department(ctx, departmentID)
+	if err != nil {
+		return err
+	}
+	return a.Scope.Reaches(d)
+}
+
+// Reaches returns nil when the scope's campus and department (if set)
+// include department d, else the Forbidden error that says why: the rule
+// the use cases apply, and the pages too, to show a form only where it
+// may be used.
+func (sc Scope) Reaches(d fairslot.Department) error {
+	switch {
+	case sc.DepartmentID != 0 && sc.DepartmentID != d.ID:
+		return fairslot.E(fairslot.Forbidden, "error.scope.department", "this login works in another department")
+	case sc.CampusID != 0 && sc.CampusID != d.CampusID:
+		return fairslot.E(fairslot.Forbidden, "error.scope.campus", "this login works at another campus")
 	}
 	return nil
 }

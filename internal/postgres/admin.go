@@ -44,3 +44,33 @@ func (t *tx) ClearReleaseRule(ctx context.Context, department string, doctorID i
 		VALUES ($1, $2, 'first_come', 0, 0, 0, 0, true, $3)`, department, doctorID, ms(at))
 	return err
 }
+
+func (t *tx) UpdateSession(ctx context.Context, id int64, room string, feeCents int64) error {
+	return t.call(ctx, fairslot.Errorf(fairslot.NotFound, "session not found"), `SELECT update_session($1, $2, $3)`, id, room, feeCents)
+}
+
+// RemoveFreeSlots goes through remove_free_slots, which removes all n or
+// none.
+func (t *tx) RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Time, n int) error {
+	var got int64
+	if err := t.tx.QueryRow(ctx, `SELECT remove_free_slots($1, $2, $3)`, sessionID, ms(start), n).Scan(&got); err != nil {
+		return err
+	}
+	if got != int64(n) {
+		return fairslot.E(fairslot.Conflict, "error.places.taken", "fewer places are free in that window than you asked to remove").On("places")
+	}
+	return nil
+}
+
+func (t *tx) UpdateCampus(ctx context.Context, c fairslot.Campus) error {
+	return t.call(ctx, fairslot.Errorf(fairslot.NotFound, "campus not found"), `SELECT update_campus($1, $2)`, c.ID, c.Name)
+}
+
+func (t *tx) UpdateDepartment(ctx context.Context, d fairslot.Department) error {
+	err := t.call(ctx, fairslot.Errorf(fairslot.NotFound, "department not found"), `SELECT update_department($1, $2, $3, $4)`,
+		d.ID, d.CampusID, d.Code, d.Name)
+	if isUnique(err, "departments_code_key") {
+		return fairslot.E(fairslot.Conflict, "error.department.code_taken", "another department has the code %s", d.Code).On("code")
+	}
+	return err
+}

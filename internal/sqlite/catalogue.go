@@ -245,3 +245,62 @@ func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
 	}
 	return err
 }
+
+func (t *tx) UpdateSession(ctx context.Context, id int64, room string, feeCents int64) error {
+	res, err := t.exec(ctx, `UPDATE sessions SET room = ?, fee_cents = ? WHERE id = ?`, room, feeCents, id)
+	return oneUpdated(res, err, "session not found")
+}
+
+// freeSlots is the condition "nothing refers to slot sl": no booking of
+// any status, no embargo, no extra slot's reason.
+const freeSlots = `sl.quota = 'general'
+	AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.slot_id = sl.id)
+	AND NOT EXISTS (SELECT 1 FROM slot_embargoes e WHERE e.slot_id = sl.id)
+	AND NOT EXISTS (SELECT 1 FROM extra_slot_reasons x WHERE x.slot_id = sl.id)`
+
+func (t *tx) RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Time, n int) error {
+	// The count and the delete are one statement: the places the delete
+	// takes are exactly those it counted as free.
+	res, err := t.exec(ctx, `DELETE FROM slots WHERE id IN (
+		SELECT sl.id FROM slots sl WHERE sl.session_id = ?1 AND sl.start_ms = ?2 AND `+freeSlots+` ORDER BY sl.number DESC LIMIT ?3)
+		AND (SELECT count(*) FROM slots sl WHERE sl.session_id = ?1 AND sl.start_ms = ?2 AND `+freeSlots+`) >= ?3`,
+		sessionID, ms(start), n)
+	if err != nil {
+		return err
+	}
+	if got, err := res.RowsAffected(); err != nil || got != int64(n) {
+		return cmp.Or(err, errFewFree)
+	}
+	return nil
+}
+
+var errFewFree error = fairslot.E(fairslot.Conflict, "error.places.taken", "fewer places are free in that window than you asked to remove").On("places")
+
+func (t *tx) UpdateCampus(ctx context.Context, c fairslot.Campus) error {
+	res, err := t.exec(ctx, `UPDATE campuses SET name = ? WHERE id = ?`, c.Name, c.ID)
+	return oneUpdated(res, err, "campus not found")
+}
+
+func (t *tx) UpdateDepartment(ctx context.Context, d fairslot.Department) error {
+	res, err := t.exec(ctx, `UPDATE departments SET campus_id = ?, code = ?, name = ? WHERE id = ?`, d.CampusID, d.Code, d.Name, d.ID)
+	if isUnique(err, "departments.code") {
+		return errCodeTaken(d.Code)
+	}
+	return oneUpdated(res, err, "department not found")
+}
+
+// oneUpdated turns an UPDATE of one row by id into nil, its error, or
+// NotFound with message when no row had the id.
+func oneUpdated(res sql.Result, err error, message string) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, fairslot.Errorf(fairslot.NotFound, "%s", message))
+	}
+	return nil
+}
+
+func errCodeTaken(code string) error {
+	return fairslot.E(fairslot.Conflict, "error.department.code_taken", "another department has the code %s", code).On("code")
+}

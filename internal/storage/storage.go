@@ -62,6 +62,20 @@ type Tx interface {
 	// UpdateDoctor changes a doctor's name, title and retirement (NotFound
 	// if there is no such doctor).
 	UpdateDoctor(ctx context.Context, d fairslot.Doctor) error
+	// UpdateSession changes a session's room and fee (NotFound if there is
+	// no such session); bookings keep the fee they were made at.
+	UpdateSession(ctx context.Context, id int64, room string, feeCents int64) error
+	// UpdateCampus renames a campus; UpdateDepartment changes a
+	// department's campus, code and name (Conflict if another department
+	// has the code). Both NotFound if there is no such row.
+	UpdateCampus(ctx context.Context, c fairslot.Campus) error
+	UpdateDepartment(ctx context.Context, d fairslot.Department) error
+	// RemoveFreeSlots takes n general places out of a session's window that
+	// starts at start: its highest-numbered slots that nothing refers to
+	// (never booked, held or embargoed, not an extra slot). One conditional
+	// write: when fewer than n are free it removes none and returns
+	// Conflict, so a window never holds fewer places than it has taken.
+	RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Time, n int) error
 	// ReleaseRules lists the release rules admins stored per department or
 	// doctor, over the configuration file's (release.Policy.Override).
 	// PutReleaseRule stores r as the rule of its department or doctor;

@@ -32,6 +32,10 @@ const (
 
 func (p *Pages) adminRoutes(h func(string, handler)) {
 	h("GET /staff/admin", p.staff(p.adminOverview))
+	h("POST /staff/admin/campuses", p.staff(p.addCampus))
+	h("POST /staff/admin/campuses/{id}", p.staff(p.editCampus))
+	h("POST /staff/admin/departments", p.staff(p.addDepartment))
+	h("POST /staff/admin/departments/{id}", p.staff(p.editDepartment))
 	h("GET /staff/admin/doctors", p.staff(p.adminDoctors))
 	h("POST /staff/admin/doctors", p.staff(p.addDoctor))
 	h("GET /staff/admin/doctors/{id}", p.staff(p.adminDoctor))
@@ -39,7 +43,9 @@ func (p *Pages) adminRoutes(h func(string, handler)) {
 	h("GET /staff/admin/sessions", p.staff(p.adminSessions))
 	h("POST /staff/admin/sessions", p.staff(p.schedule))
 	h("GET /staff/admin/sessions/{id}", p.staff(p.adminSession))
+	h("POST /staff/admin/sessions/{id}", p.staff(p.editSession))
 	h("POST /staff/admin/sessions/{id}/places", p.staff(p.addPlaces))
+	h("POST /staff/admin/sessions/{id}/remove-places", p.staff(p.removePlaces))
 	h("GET /staff/admin/rules", p.staff(p.adminRules))
 	h("POST /staff/admin/rules", p.staff(p.setRule))
 	h("POST /staff/admin/rules/clear", p.staff(p.clearRule))
@@ -53,6 +59,29 @@ type adminBase struct {
 	AddSlot bool // an extra slot (fairslot.ActAddSlot)
 	Draw    bool // run a due draw (fairslot.ActDraw)
 	Staff   bool // staff accounts (fairslot.ActStaff)
+
+	scope app.Scope
+}
+
+// Mine reports whether the login may change department d and what is in
+// it (its doctors, sessions and rules): Edit, within its campus or
+// department if it has one — the use cases' own rule (app.Scope.Reaches).
+func (b adminBase) Mine(d fairslot.Department) bool { return b.Edit && b.scope.Reaches(d) == nil }
+
+// MayCampus reports whether the login may rename campus id (0: add a
+// campus) — app.Scope.ReachesCampus.
+func (b adminBase) MayCampus(id int64) bool { return b.Edit && b.scope.ReachesCampus(id) == nil }
+
+// MineOf lists the departments of ds the login may change: the choices of
+// a form that adds to one.
+func (b adminBase) MineOf(ds []fairslot.Department) []fairslot.Department {
+	var out []fairslot.Department
+	for _, d := range ds {
+		if b.Mine(d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // done is the confirmation of a change: a catalogue key ("admin.done."
@@ -64,7 +93,7 @@ type done struct {
 
 func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 	return adminBase{Done: p.done(r), Edit: a.Role.Can(fairslot.ActSchedule), AddSlot: a.Role.Can(fairslot.ActAddSlot),
-		Draw: a.Role.Can(fairslot.ActDraw), Staff: a.Role.Can(fairslot.ActStaff)}
+		Draw: a.Role.Can(fairslot.ActDraw), Staff: a.Role.Can(fairslot.ActStaff), scope: a.Scope}
 }
 
 // doneWhat says how each confirmation names what it changed: by the
@@ -72,8 +101,9 @@ func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 // or doctor.
 var doneWhat = map[string]string{
 	"doctor.added": "doctor", "doctor.edited": "doctor", "doctor.retired": "doctor", "doctor.returned": "doctor",
-	"session.added": "session", "session.places": "session", "slot.added": "session", "draw.run": "session",
+	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "slot.added": "session", "draw.run": "session",
 	"rule.set": "rule", "rule.cleared": "rule",
+	"campus.added": "campus", "campus.edited": "campus", "department.added": "department", "department.edited": "department",
 }
 
 func (p *Pages) done(r *http.Request) *done {
@@ -93,6 +123,19 @@ func (p *Pages) done(r *http.Request) *done {
 			return nil
 		}
 		d.What = p.cat.locale(r).NameOf(v.Name)
+	case kind == "campus" || kind == "department":
+		sites, err := p.sites(r)
+		if err != nil {
+			return nil
+		}
+		name := sites.Campus(id).Name
+		if kind == "department" {
+			name = sites.Department(id).Name
+		}
+		if name == "" {
+			return nil
+		}
+		d.What = p.cat.locale(r).NameOf(name)
 	case kind == "session":
 		v, err := p.API.App.Session(ctx, id)
 		if err != nil {
@@ -179,6 +222,57 @@ func (p *Pages) adminOverview(w http.ResponseWriter, r *http.Request, a app.Acto
 		return err
 	}
 	return p.render(w, r, 200, "admin", "admin.title", o)
+}
+
+// siteChanged ends a change of a campus or department: the overview
+// saying what was done, or on a refusal with the reason beside the field
+// and the input kept.
+func (p *Pages) siteChanged(w http.ResponseWriter, r *http.Request, a app.Actor, key string, id int64, err error) error {
+	if err != nil {
+		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.adminOverview(w, r, a) })
+	}
+	return see(w, r, doneAt("/staff/admin", key, id))
+}
+
+func (p *Pages) addCampus(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	c, err := p.API.App.AddCampus(r.Context(), a, fairslot.Campus{Name: r.PostFormValue("name")})
+	return p.siteChanged(w, r, a, "campus.added", c.ID, err)
+}
+
+func (p *Pages) editCampus(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	_, err = p.API.App.EditCampus(r.Context(), a, fairslot.Campus{ID: id, Name: r.PostFormValue("name")})
+	return p.siteChanged(w, r, a, "campus.edited", id, err)
+}
+
+// departmentForm reads a department's campus, code and name.
+func departmentForm(r *http.Request) (fairslot.Department, error) {
+	campus, err := formID(r, "campus_id")
+	return fairslot.Department{CampusID: campus, Code: r.PostFormValue("code"), Name: r.PostFormValue("name")}, err
+}
+
+func (p *Pages) addDepartment(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	d, err := departmentForm(r)
+	if err == nil {
+		d, err = p.API.App.AddDepartment(r.Context(), a, d)
+	}
+	return p.siteChanged(w, r, a, "department.added", d.ID, err)
+}
+
+func (p *Pages) editDepartment(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	d, err := departmentForm(r)
+	if err == nil {
+		d.ID = id
+		_, err = p.API.App.EditDepartment(r.Context(), a, d)
+	}
+	return p.siteChanged(w, r, a, "department.edited", id, err)
 }
 
 // filter is a list page's query: the campus, department and doctor chosen,
@@ -349,6 +443,9 @@ type sessionRow struct {
 	Capacity int
 }
 
+// Fee is the session's fee as its form field shows it (20.00).
+func (s sessionRow) Fee() string { return fmt.Sprintf("%d.%02d", s.FeeCents/100, s.FeeCents%100) }
+
 func rowOf(v app.SessionView) sessionRow {
 	s := sessionRow{SessionView: v}
 	for _, w := range v.Windows {
@@ -404,14 +501,12 @@ func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) er
 	doctor, err := formID(r, "doctor_id")
 	var sess fairslot.Session
 	if err == nil {
-		fee, ferr := strconv.ParseFloat(r.PostFormValue("fee"), 64)
-		if ferr != nil || fee < 0 || fee > 1e6 || math.IsNaN(fee) {
-			err = fairslot.E(fairslot.Invalid, "error.schedule.fee", "the fee must be an amount such as 20.00").On("fee")
-		} else {
+		var fee int64
+		if fee, err = formFee(r); err == nil {
 			perWindow, _ := strconv.Atoi(r.PostFormValue("per_window"))
 			sess, err = p.API.App.Schedule(r.Context(), a, app.ScheduleInput{DoctorID: doctor, Date: r.PostFormValue("date"),
 				Period: fairslot.Period(r.PostFormValue("period")), Start: r.PostFormValue("start"), End: r.PostFormValue("end"),
-				Room: r.PostFormValue("room"), FeeCents: int64(math.Round(fee * 100)), PerWindow: perWindow})
+				Room: r.PostFormValue("room"), FeeCents: fee, PerWindow: perWindow})
 		}
 	}
 	if err != nil {
@@ -425,6 +520,15 @@ func (p *Pages) schedule(w http.ResponseWriter, r *http.Request, a app.Actor) er
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.adminSessions(w, r, a) })
 	}
 	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(sess.ID, 10), "session.added", sess.ID))
+}
+
+// formFee reads a form's fee, an amount such as 20.00, in cents.
+func formFee(r *http.Request) (int64, error) {
+	fee, err := strconv.ParseFloat(r.PostFormValue("fee"), 64)
+	if err != nil || fee < 0 || fee > 1e6 || math.IsNaN(fee) {
+		return 0, fairslot.E(fairslot.Invalid, "error.schedule.fee", "the fee must be an amount such as 20.00").On("fee")
+	}
+	return int64(math.Round(fee * 100)), nil
 }
 
 type adminSessionPage struct {
@@ -443,14 +547,14 @@ func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request, a app.Actor
 		return err
 	}
 	s := adminSessionPage{adminBase: p.adminBase(r, a), Session: rowOf(v)}
-	// An extra slot or a draw only on a session the login works on (a
-	// doctor's own, say).
-	if s.AddSlot || s.Draw {
+	// An extra slot, a draw or a change only on a session the login works
+	// on (a doctor's own, an admin's campus).
+	if s.AddSlot || s.Draw || s.Edit {
 		ok, err := p.API.App.MayWorkOn(r.Context(), a, v.Session)
 		if err != nil {
 			return err
 		}
-		s.AddSlot, s.Draw = s.AddSlot && ok, s.Draw && ok
+		s.AddSlot, s.Draw, s.Edit = s.AddSlot && ok, s.Draw && ok, s.Edit && ok
 	}
 	if s.Department, err = p.API.App.Department(r.Context(), v.DepartmentID); err != nil {
 		return err
@@ -481,24 +585,67 @@ func (p *Pages) addPlaces(w http.ResponseWriter, r *http.Request, a app.Actor) e
 	}
 	var window time.Time
 	if hhmm := r.PostFormValue("window"); hhmm != "" {
-		err = fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
-		for _, w := range v.Windows {
-			if w.Start.In(p.API.App.Location).Format("15:04") == hhmm {
-				window, err = w.Start, nil
-			}
-		}
+		window, err = p.formWindow(v, hhmm)
 	}
 	if err == nil {
 		n, _ := strconv.Atoi(r.PostFormValue("places"))
 		err = p.API.App.AddPlaces(r.Context(), a, id, window, n)
 	}
+	return p.sessionChanged(w, r, a, id, "session.places", err)
+}
+
+// formWindow finds the window of v that starts at hhmm.
+func (p *Pages) formWindow(v app.SessionView, hhmm string) (time.Time, error) {
+	for _, w := range v.Windows {
+		if w.Start.In(p.API.App.Location).Format("15:04") == hhmm {
+			return w.Start, nil
+		}
+	}
+	return time.Time{}, fairslot.E(fairslot.Invalid, "error.places.window", "choose one of the session's time windows").On("window")
+}
+
+// sessionChanged ends a change made on a session's admin page: the page
+// again, saying what was done (key), or on a refusal with the reason
+// beside the field and the input kept.
+func (p *Pages) sessionChanged(w http.ResponseWriter, r *http.Request, a app.Actor, id int64, key string, err error) error {
 	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
 			r.SetPathValue("id", strconv.FormatInt(id, 10))
 			return p.adminSession(w, r, a)
 		})
 	}
-	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(id, 10), "session.places", id))
+	return see(w, r, doneAt("/staff/admin/sessions/"+strconv.FormatInt(id, 10), key, id))
+}
+
+// editSession saves a session's room and fee.
+func (p *Pages) editSession(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	fee, err := formFee(r)
+	if err == nil {
+		err = p.API.App.EditSession(r.Context(), a, id, r.PostFormValue("room"), fee)
+	}
+	return p.sessionChanged(w, r, a, id, "session.edited", err)
+}
+
+// removePlaces lowers one window's capacity by places nobody holds.
+func (p *Pages) removePlaces(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	v, err := p.API.App.Session(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	window, err := p.formWindow(v, r.PostFormValue("window"))
+	if err == nil {
+		n, _ := strconv.Atoi(r.PostFormValue("places"))
+		err = p.API.App.RemovePlaces(r.Context(), a, id, window, n)
+	}
+	return p.sessionChanged(w, r, a, id, "session.removed", err)
 }
 
 // ruleRow is a rule in force, and whether admins stored it (else it is
@@ -507,6 +654,7 @@ type ruleRow struct {
 	release.Rule
 	Stored bool
 	Doctor fairslot.Doctor // the doctor a doctor's rule is for
+	Mine   bool            // the login may change it (adminBase.Mine)
 }
 
 type rulesPage struct {
@@ -532,6 +680,9 @@ func (p *Pages) adminRules(w http.ResponseWriter, r *http.Request, a app.Actor) 
 			if row.Doctor, err = p.API.App.Doctor(r.Context(), rule.DoctorID); err != nil {
 				return err
 			}
+			row.Mine = rp.Mine(rp.Department(row.Doctor.DepartmentID))
+		} else if i := slices.IndexFunc(rp.Departments, func(d fairslot.Department) bool { return d.Code == rule.Department }); i >= 0 {
+			row.Mine = rp.Mine(rp.Departments[i])
 		}
 		rp.Rules = append(rp.Rules, row)
 	}
@@ -625,6 +776,32 @@ func (p *Pages) clearRule(w http.ResponseWriter, r *http.Request, a app.Actor) e
 type ruleArgs struct {
 	Page any
 	Rule release.Rule
+}
+
+// MineCampuses lists the campuses where the login may add a department.
+func (o overviewPage) MineCampuses() []fairslot.Campus {
+	var out []fairslot.Campus
+	for _, c := range o.Campuses {
+		if o.Mine(fairslot.Department{CampusID: c.ID}) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// departmentArgs is the dot of a department form's fields: the form's
+// action and the department edited, nil for a new one.
+type departmentArgs struct {
+	Page       any
+	Action     string
+	Department *fairslot.Department
+}
+
+func departmentArgsOf(page any, action string, d ...fairslot.Department) departmentArgs {
+	if len(d) == 0 {
+		return departmentArgs{Page: page, Action: action}
+	}
+	return departmentArgs{Page: page, Action: action, Department: &d[0]}
 }
 
 // doctorArgs is the dot of the doctor form's fields: Doctor is the one

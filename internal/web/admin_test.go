@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -41,6 +42,8 @@ func TestAdminFormsByRole(t *testing.T) {
 		{"/staff/admin/rules", url.Values{"department": {"PED"}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
 		{"/staff/admin/rules/clear", url.Values{"department": {"PED"}}},
 		{"/staff/admin/sessions/44/places", url.Values{"places": {"5"}}},
+		{"/staff/admin/sessions/44", url.Values{"room": {"R"}, "fee": {"0"}}},
+		{"/staff/admin/sessions/44/remove-places", url.Values{"window": {"14:00"}, "places": {"1"}}},
 	}
 	for _, user := range []string{"desk", "nurse", "doctor", "security", "admin"} {
 		b := e.staffBrowser(t, e.internal, user)
@@ -259,5 +262,278 @@ func TestAdminEditsConfirmAndKeepInput(t *testing.T) {
 		if _, body := b.get("/staff/admin/doctors/4?" + q); strings.Contains(body, `class="done"`) {
 			t.Errorf("?%s shows a confirmation", q)
 		}
+	}
+}
+
+// TestAdminScopedToCampus: an admin limited to one campus sees the forms
+// of its own campus's doctors, sessions and rules only, and its posts about
+// another campus's are refused with the reason in its language.
+func TestAdminScopedToCampus(t *testing.T) {
+	e := newEnv(t)
+	theirs, err := e.svc.Doctor(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := e.svc.Departments(ctx)
+	var home, other fairslot.Department // doctor 4's, and one at the other campus
+	for _, d := range ds {
+		if d.ID == theirs.DepartmentID {
+			home = d
+		}
+	}
+	for _, d := range ds {
+		if d.CampusID != home.CampusID {
+			other = d
+			break
+		}
+	}
+	if home.ID == 0 || other.ID == 0 {
+		t.Fatalf("the demo has no department at a second campus: %+v", ds)
+	}
+	mine, err := e.svc.Doctors(ctx, other.ID)
+	if err != nil || len(mine) == 0 {
+		t.Fatalf("doctors of %s: %v, %v", other.Code, mine, err)
+	}
+	sessionOf := func(d fairslot.Department) int64 {
+		ss, err := e.svc.Sessions(ctx, storage.SessionFilter{DepartmentID: d.ID})
+		if err != nil || len(ss) == 0 {
+			t.Fatalf("sessions of %s: %v", d.Code, err)
+		}
+		return ss[len(ss)-1].ID
+	}
+	if _, err := e.svc.SetStaffScope(ctx, app.System, "admin", func(s *app.Scope) { s.CampusID = other.CampusID }); err != nil {
+		t.Fatal(err)
+	}
+	b := e.staffBrowser(t, e.internal, "admin")
+	for _, tt := range []struct {
+		page, form string
+		want       bool
+	}{
+		{fmt.Sprintf("/staff/admin/doctors/%d", theirs.ID), fmt.Sprintf(`<form method="post" action="/staff/admin/doctors/%d">`, theirs.ID), false},
+		{fmt.Sprintf("/staff/admin/doctors/%d", mine[0].ID), fmt.Sprintf(`<form method="post" action="/staff/admin/doctors/%d">`, mine[0].ID), true},
+		{fmt.Sprintf("/staff/admin/sessions?department=%d", home.ID), `<form method="post" action="/staff/admin/sessions?`, false},
+		{fmt.Sprintf("/staff/admin/sessions?department=%d", other.ID), `<form method="post" action="/staff/admin/sessions?`, true},
+		{fmt.Sprintf("/staff/admin/sessions?department=%d", home.ID), `/cancel"`, false},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(home)), `/places"`, false},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(home)), `/cancel"`, false},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(other)), `/places"`, true},
+		// The new doctor's and the new rule's departments: the login's own.
+		{"/staff/admin/doctors", fmt.Sprintf(`new-doctor.*<option value="%d"`, home.ID), false},
+		{"/staff/admin/doctors", fmt.Sprintf(`new-doctor.*<option value="%d"`, other.ID), true},
+		{"/staff/admin/rules", fmt.Sprintf(`new-rule.*<option value="%s"`, home.Code), false},
+		{"/staff/admin/rules", fmt.Sprintf(`new-rule.*<option value="%s"`, other.Code), true},
+	} {
+		status, body := b.get(tt.page)
+		if status != 200 {
+			t.Errorf("reading %s: %d", tt.page, status)
+			continue
+		}
+		if before, after, ok := strings.Cut(tt.form, ".*"); ok { // the second only after the first
+			_, body, _ = strings.Cut(body, before)
+			tt.form = after
+		}
+		if got := strings.Contains(body, tt.form); got != tt.want {
+			t.Errorf("%s: %s shown %v, want %v", tt.page, tt.form, got, tt.want)
+		}
+	}
+	for _, p := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/staff/admin/doctors", url.Values{"department_id": {fmt.Sprint(home.ID)}, "name": {"Dr Intruder"}, "title": {"expert"}}},
+		{fmt.Sprintf("/staff/admin/doctors/%d", theirs.ID), url.Values{"name": {"Renamed"}, "title": {"general"}}},
+		{fmt.Sprintf("/staff/admin/doctors/%d", theirs.ID), url.Values{"retire": {"1"}}},
+		{"/staff/admin/sessions", url.Values{"doctor_id": {fmt.Sprint(theirs.ID)}, "date": {"2026-12-20"}, "period": {"morning"}, "start": {"08:00"},
+			"end": {"09:00"}, "room": {"R"}, "fee": {"1"}, "per_window": {"1"}}},
+		{"/staff/admin/rules", url.Values{"department": {home.Code}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
+		{"/staff/admin/rules", url.Values{"doctor_id": {fmt.Sprint(theirs.ID)}, "mode": {"first_come"}, "reserved_priority": {"9"}}},
+		{"/staff/admin/rules/clear", url.Values{"department": {home.Code}}},
+		{fmt.Sprintf("/staff/admin/sessions/%d/places", sessionOf(home)), url.Values{"places": {"5"}}},
+		{fmt.Sprintf("/staff/admin/sessions/%d", sessionOf(home)), url.Values{"room": {"R"}, "fee": {"0"}}},
+	} {
+		if status, _, body := b.post(p.path+"?lang=en", maps.Clone(p.form)); status != http.StatusForbidden || !strings.Contains(body, "This login works at another campus") {
+			t.Errorf("posting to %s: %d, want 403 for the campus\n%s", p.path, status, body)
+		}
+	}
+	if d, _ := e.svc.Doctor(ctx, theirs.ID); d != theirs {
+		t.Errorf("doctor %d after the refused posts = %+v", theirs.ID, d)
+	}
+	if p, _ := e.svc.Rules(ctx); p.For(theirs.ID, home.Code).ReservedPriority != 0 {
+		t.Errorf("a refused rule was stored: %+v", p.For(theirs.ID, home.Code))
+	}
+}
+
+// TestAdminSessionEdits: on a session's page the admin changes its room
+// and fee and lowers a window's capacity; each is confirmed in the page's
+// language, and a refusal shows beside its field with the input kept —
+// removing more places than are free among them.
+func TestAdminSessionEdits(t *testing.T) {
+	e := newEnv(t)
+	b := e.staffBrowser(t, e.internal, "admin")
+	const page = "/staff/admin/sessions/44"
+	b.get(page)
+	capacity := func() int {
+		t.Helper()
+		v, err := e.svc.Session(ctx, 44)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range v.Windows {
+			if w.Start.In(e.svc.Location).Format("15:04") == "14:00" {
+				return w.Capacity
+			}
+		}
+		t.Fatal("session 44 has no 14:00 window")
+		return 0
+	}
+	before := capacity()
+	for _, tt := range []struct {
+		name, path string
+		form       url.Values
+		status     int
+		field      string
+		kept       string
+	}{
+		{"a fee that is no amount", page, url.Values{"room": {"R 12"}, "fee": {"abc"}}, http.StatusBadRequest, "fee", `value="R 12"`},
+		{"no room", page, url.Values{"room": {" "}, "fee": {"12.50"}}, http.StatusBadRequest, "room", `value="12.50"`},
+		{"no places", page + "/remove-places", url.Values{"window": {"14:00"}, "places": {"0"}}, http.StatusBadRequest, "places", `<option selected>14:00</option>`},
+		{"more places than the window has", page + "/remove-places?lang=en", url.Values{"window": {"14:00"}, "places": {fmt.Sprint(before + 1)}},
+			http.StatusConflict, "places", "Fewer places are free in that time window"},
+	} {
+		status, _, body := b.post(tt.path, tt.form)
+		if status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, status, tt.status)
+		}
+		if want := `aria-invalid="true" aria-describedby="` + tt.field + `-error"`; !strings.Contains(body, want) {
+			t.Errorf("%s: no error at %s\n%s", tt.name, tt.field, body)
+		}
+		if !strings.Contains(body, tt.kept) {
+			t.Errorf("%s: %s not shown", tt.name, tt.kept)
+		}
+	}
+	if got := capacity(); got != before {
+		t.Errorf("capacity after refused removals = %d, want %d", got, before)
+	}
+	for _, step := range []struct {
+		path    string
+		form    url.Values
+		lang    string
+		confirm string
+	}{
+		{page, url.Values{"room": {"R 12"}, "fee": {"12.50"}}, "en", "Saved the room and fee of Thu 10 Dec 2026 13:30–17:30 王主任 Prof Wang"},
+		{page + "/remove-places", url.Values{"window": {"14:00"}, "places": {"1"}}, "vi", "Đã bớt chỗ của buổi"},
+	} {
+		status, loc, body := b.post(step.path, step.form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", step.path, status, body)
+		}
+		if _, body := b.get(loc + "&lang=" + step.lang); !strings.Contains(body, step.confirm) {
+			t.Errorf("%s is not confirmed with %q:\n%s", step.path, step.confirm, body)
+		}
+	}
+	if v, _ := e.svc.Session(ctx, 44); v.Room != "R 12" || v.FeeCents != 1250 {
+		t.Errorf("session 44 after the edit: room %q fee %d", v.Room, v.FeeCents)
+	}
+	if got := capacity(); got != before-1 {
+		t.Errorf("capacity after removing one = %d, want %d", got, before-1)
+	}
+}
+
+// TestAdminSites: the overview adds and changes campuses and departments,
+// confirmed by name, refusals beside their field with the input kept; an
+// admin limited to a campus sees the forms of that campus only and its
+// other posts are refused.
+func TestAdminSites(t *testing.T) {
+	e := newEnv(t)
+	b := e.staffBrowser(t, e.internal, "admin")
+	b.get("/staff/admin")
+	cs, _ := e.svc.Campuses(ctx)
+	ds, _ := e.svc.Departments(ctx)
+	east, west := cs[0], cs[1]
+	var derm fairslot.Department // at the west campus
+	for _, d := range ds {
+		if d.CampusID == west.ID {
+			derm = d
+		}
+	}
+	steps := []struct {
+		path    string
+		form    url.Values
+		confirm string
+	}{
+		{"/staff/admin/campuses", url.Values{"name": {"北院区 North Campus"}}, "Added the campus 北院区 North Campus."},
+		{fmt.Sprintf("/staff/admin/campuses/%d", west.ID), url.Values{"name": {"西院区 West"}}, "Saved the campus 西院区 West."},
+		{"/staff/admin/departments", url.Values{"campus_id": {fmt.Sprint(west.ID)}, "code": {"eye"}, "name": {"眼科 Ophthalmology"}}, "Added the department 眼科 Ophthalmology."},
+		{fmt.Sprintf("/staff/admin/departments/%d", derm.ID), url.Values{"campus_id": {fmt.Sprint(west.ID)}, "code": {"SKIN"}, "name": {"皮肤科 Skin"}}, "Saved the department 皮肤科 Skin."},
+	}
+	for _, step := range steps {
+		status, loc, body := b.post(step.path, step.form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", step.path, status, body)
+		}
+		if _, body := b.get(loc + "&lang=en"); !strings.Contains(body, step.confirm) {
+			t.Errorf("%s is not confirmed with %q", step.path, step.confirm)
+		}
+	}
+	if d, _ := e.svc.Department(ctx, derm.ID); d.Code != "SKIN" || d.Name != "皮肤科 Skin" {
+		t.Errorf("department after the edit: %+v", d)
+	}
+	for _, tt := range []struct {
+		name, path string
+		form       url.Values
+		status     int
+		field      string
+		kept       string
+	}{
+		{"a code another has", "/staff/admin/departments", url.Values{"campus_id": {fmt.Sprint(east.ID)}, "code": {"PED"}, "name": {"Kids again"}},
+			http.StatusConflict, "code", `value="Kids again"`},
+		{"a code with a space", fmt.Sprintf("/staff/admin/departments/%d", derm.ID), url.Values{"campus_id": {fmt.Sprint(west.ID)}, "code": {"S K"}, "name": {"Skin 2"}},
+			http.StatusBadRequest, "code", `value="Skin 2"`},
+		{"a campus without a name", fmt.Sprintf("/staff/admin/campuses/%d", west.ID), url.Values{"name": {" "}}, http.StatusBadRequest, "name", "<details open>"},
+	} {
+		status, _, body := b.post(tt.path, tt.form)
+		if status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, status, tt.status)
+		}
+		if want := `aria-invalid="true" aria-describedby="` + tt.field + `-error"`; !strings.Contains(body, want) {
+			t.Errorf("%s: no error at %s\n%s", tt.name, tt.field, body)
+		}
+		if !strings.Contains(body, tt.kept) {
+			t.Errorf("%s: %s not shown", tt.name, tt.kept)
+		}
+	}
+
+	if _, err := e.svc.SetStaffScope(ctx, app.System, "admin", func(s *app.Scope) { s.CampusID = west.ID }); err != nil {
+		t.Fatal(err)
+	}
+	_, body := b.get("/staff/admin")
+	for form, want := range map[string]bool{
+		`action="/staff/admin/campuses"`:                              false,
+		fmt.Sprintf(`action="/staff/admin/campuses/%d"`, east.ID):     false,
+		fmt.Sprintf(`action="/staff/admin/campuses/%d"`, west.ID):     true,
+		fmt.Sprintf(`action="/staff/admin/departments/%d"`, ds[0].ID): ds[0].CampusID == west.ID,
+		fmt.Sprintf(`action="/staff/admin/departments/%d"`, derm.ID):  true,
+		`action="/staff/admin/departments"`:                           true,
+		fmt.Sprintf(`<option value="%d"`, east.ID):                    false, // no department moves to or is added at the east
+	} {
+		if got := strings.Contains(body, form); got != want {
+			t.Errorf("the campus admin's overview: %s shown %v, want %v", form, got, want)
+		}
+	}
+	for _, p := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/staff/admin/campuses", url.Values{"name": {"Mine"}}},
+		{fmt.Sprintf("/staff/admin/campuses/%d", east.ID), url.Values{"name": {"Mine"}}},
+		{"/staff/admin/departments", url.Values{"campus_id": {fmt.Sprint(east.ID)}, "code": {"MINE"}, "name": {"Mine"}}},
+		{fmt.Sprintf("/staff/admin/departments/%d", derm.ID), url.Values{"campus_id": {fmt.Sprint(east.ID)}, "code": {"SKIN"}, "name": {"Moved"}}},
+	} {
+		if status, _, body := b.post(p.path+"?lang=en", maps.Clone(p.form)); status != http.StatusForbidden || !strings.Contains(body, "This login works at another campus") {
+			t.Errorf("the campus admin posting to %s: %d, want 403", p.path, status)
+		}
+	}
+	if d, _ := e.svc.Department(ctx, derm.ID); d.CampusID != west.ID {
+		t.Errorf("a refused move moved the department: %+v", d)
 	}
 }

@@ -145,6 +145,10 @@ func (v view) Field(action, name string) Input {
 	return in
 }
 
+// Failed reports whether the form posting to action just failed: a page
+// shows it open.
+func (v view) Failed(action string) bool { return v.form != nil && v.form.action == action }
+
 // FormError returns the error of the form posting to action that is about
 // none of its fields (fields lists those it has), translated; empty when
 // that form did not fail or the error is shown at a field.

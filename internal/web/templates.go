@@ -71,10 +71,11 @@ func parseLocale(files fs.FS, l *Locale) (map[string]*template.Template, error) 
 		// minutes, in whole minutes for a form's number field; ruleargs
 		// and doctorargs are the dots of the admin partials
 		// (partials/admin.html).
-		"words":      func(d fairslot.Duration) string { return l.duration(time.Duration(d)) },
-		"minutes":    func(d fairslot.Duration) string { return strconv.FormatInt(int64(time.Duration(d)/time.Minute), 10) },
-		"ruleargs":   func(page any, r release.Rule) ruleArgs { return ruleArgs{Page: page, Rule: r} },
-		"doctorargs": doctorArgsOf,
+		"words":          func(d fairslot.Duration) string { return l.duration(time.Duration(d)) },
+		"minutes":        func(d fairslot.Duration) string { return strconv.FormatInt(int64(time.Duration(d)/time.Minute), 10) },
+		"ruleargs":       func(page any, r release.Rule) ruleArgs { return ruleArgs{Page: page, Rule: r} },
+		"doctorargs":     doctorArgsOf,
+		"departmentargs": departmentArgsOf,
 		// reveal is the dot of the "revealform" partial (layout.html).
 		"reveal": func(page any, bookingID int64, back string) revealArgs {
 			return revealArgs{Page: page, BookingID: bookingID, Back: back, Fields: revealFields, Reasons: access.Reasons}

@@ -110,3 +110,130 @@ func testAdminEdits(t *testing.T, s storage.Store) {
 		}
 	}
 }
+
+// testAdminSessionEdits: a session's room and fee change and read back; a
+// window's places are removed only from those nothing refers to, all asked
+// for or none, so a window never holds fewer places than it has taken.
+func testAdminSessionEdits(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 8) // two windows of four
+	ps := newPatients(t, s, 1)
+	if err := insert(s, newBooking(f, f.slots[0], ps[0].ID, fairslot.Held), noLimits); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, func(tx storage.Tx) error { return tx.UpdateSession(ctx, f.session.ID, "202", 7000) })
+	s.View(ctx, func(tx storage.Tx) error {
+		got, err := tx.Session(ctx, f.session.ID)
+		if err != nil || got.Room != "202" || got.FeeCents != 7000 {
+			t.Errorf("session after the edit = %+v, %v; want room 202, fee 7000", got, err)
+		}
+		return nil
+	})
+	wantKind(t, "editing a session that does not exist", s.Update(ctx, func(tx storage.Tx) error {
+		return tx.UpdateSession(ctx, f.session.ID+100, "x", 1)
+	}), fairslot.NotFound)
+
+	capacities := func() (out []int) {
+		t.Helper()
+		s.View(ctx, func(tx storage.Tx) error {
+			ws, err := tx.Windows(ctx, f.session.ID, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				out = append(out, w.Capacity)
+			}
+			return nil
+		})
+		return out
+	}
+	first, second := f.slots[0].Start, f.slots[4].Start
+	for _, tt := range []struct {
+		name   string
+		window time.Time
+		n      int
+		ok     bool
+		want   []int
+	}{
+		{"more than are free (one is held)", first, 4, false, []int{4, 4}},
+		{"three of the three free", first, 3, true, []int{1, 4}},
+		{"the held place", first, 1, false, []int{1, 4}},
+		{"a whole free window", second, 4, true, []int{1}},
+		{"a window that is no more", second, 1, false, []int{1}},
+	} {
+		err := s.Update(ctx, func(tx storage.Tx) error { return tx.RemoveFreeSlots(ctx, f.session.ID, tt.window, tt.n) })
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case !tt.ok:
+			wantKind(t, tt.name, err, fairslot.Conflict)
+		}
+		if got := capacities(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: capacities %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	s.View(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Slot(ctx, f.slots[0].ID); err != nil {
+			t.Errorf("the held slot: %v", err)
+		}
+		return nil
+	})
+}
+
+// testAdminSites: a campus renamed, a department moved, recoded and
+// renamed, read back; a code another department has is refused.
+func testAdminSites(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 1)
+	var east fairslot.Campus
+	var card fairslot.Department
+	update(t, s, func(tx storage.Tx) error {
+		east = fairslot.Campus{Name: "East"}
+		hs, err := tx.Hospitals(ctx)
+		if err != nil {
+			return err
+		}
+		east.HospitalID = hs[0].ID
+		if err := tx.CreateCampus(ctx, &east); err != nil {
+			return err
+		}
+		card = fairslot.Department{CampusID: east.ID, Code: "CARD", Name: "Cardiology"}
+		return tx.CreateDepartment(ctx, &card)
+	})
+	east.Name = "East Campus"
+	moved := fairslot.Department{ID: f.dept.ID, CampusID: east.ID, Code: "PAED", Name: "Children"}
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.UpdateCampus(ctx, east); err != nil {
+			return err
+		}
+		return tx.UpdateDepartment(ctx, moved)
+	})
+	s.View(ctx, func(tx storage.Tx) error {
+		cs, err := tx.Campuses(ctx)
+		if err != nil || !slices.Contains(cs, east) {
+			t.Errorf("campuses = %+v, %v; want %+v among them", cs, err, east)
+		}
+		got, err := tx.Department(ctx, f.dept.ID)
+		if err != nil || got != moved {
+			t.Errorf("department after the edit = %+v, %v; want %+v", got, err, moved)
+		}
+		return nil
+	})
+	for _, tt := range []struct {
+		name string
+		fn   func(tx storage.Tx) error
+		kind fairslot.Kind
+	}{
+		{"another department's code", func(tx storage.Tx) error {
+			d := moved
+			d.Code = "CARD"
+			return tx.UpdateDepartment(ctx, d)
+		}, fairslot.Conflict},
+		{"a department that does not exist", func(tx storage.Tx) error {
+			return tx.UpdateDepartment(ctx, fairslot.Department{ID: card.ID + 100, CampusID: east.ID, Code: "X", Name: "X"})
+		}, fairslot.NotFound},
+		{"a campus that does not exist", func(tx storage.Tx) error {
+			return tx.UpdateCampus(ctx, fairslot.Campus{ID: east.ID + 100, Name: "X"})
+		}, fairslot.NotFound},
+	} {
+		wantKind(t, tt.name, s.Update(ctx, tt.fn), tt.kind)
+	}
+}

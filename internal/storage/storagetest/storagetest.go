@@ -61,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CancelSession", testCancelSession},         // cancel.go
 		{"CancelSessionRace", testCancelSessionRace}, // cancel.go
 		{"AdminEdits", testAdminEdits},               // admin.go
+		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
+		{"AdminSites", testAdminSites},               // admin.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
