@@ -107,6 +107,9 @@ type Service struct {
 	// (rights.go); the zero value uses the defaults: no binding or booking
 	// without a consent to privacy.NoticeVersion.
 	Privacy privacy.Policy
+	// KioskProofs limits a kiosk's tries at a booking's proof (kiosk.go);
+	// the zero value uses the defaults.
+	KioskProofs KioskProofLimits
 	// Binding limits binding proofs per account, device and address prefix
 	// (binding.go); the zero value uses the defaults.
 	Binding BindingLimits

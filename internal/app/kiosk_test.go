@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/storage"
 )
 
 // TestKioskProof: pay and reprint at the kiosk ask check-in's proof — the
@@ -73,5 +75,45 @@ func TestKioskProof(t *testing.T) {
 	if err != nil || again.Label != in.Label || again.Ticket.ID != in.Ticket.ID || again.Booking.Patient.Name != "张*" ||
 		again.Hospital == "" || again.Hospital != in.Hospital || again.Campus != in.Campus || again.Ahead != in.Ahead {
 		t.Errorf("Reprint = %+v, %v; want ticket %s, the name masked", again, err, in.Label)
+	}
+}
+
+// TestKioskTriesAreLimited: a kiosk's tries at a proof — check-in, pay and
+// reprint alike — run out per code from any kiosk, and per kiosk across
+// codes; a desk's do not.
+func TestKioskTriesAreLimited(t *testing.T) {
+	e := newEnv(t)
+	kiosk1 := app.Actor{Kind: storage.StaffToken, ID: 98, Role: fairslot.Kiosk}
+	kiosk2 := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Kiosk}
+	tries := []func(a app.Actor, code string) error{
+		func(a app.Actor, code string) error { _, err := e.svc.CheckIn(ctx, a, code, "0000"); return err },
+		func(a app.Actor, code string) error { _, err := e.svc.KioskBooking(ctx, a, code, "0000"); return err },
+		func(a app.Actor, code string) error {
+			_, err := e.svc.KioskPay(ctx, a, code, "0000", "tap")
+			return err
+		},
+		func(a app.Actor, code string) error { _, err := e.svc.Reprint(ctx, a, code, "0000"); return err },
+	}
+	// One code: ten tries (the burst), whichever proof, then none from any kiosk.
+	for i := range 10 {
+		if err := tries[i%len(tries)](kiosk1, "ZZZZZZZZ"); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Fatalf("try %d at one code: %v, want not found", i+1, err)
+		}
+	}
+	for i, try := range tries {
+		wantKind(t, fmt.Sprintf("proof %d at a code tried ten times, from another kiosk", i), try(kiosk2, "zzzzzzzz "), fairslot.Limited)
+	}
+	// One kiosk: twenty tries in all (it has spent ten), then none at any code.
+	for i := range 10 {
+		if err := tries[i%len(tries)](kiosk1, fmt.Sprintf("YYYYYY%02d", i)); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Fatalf("kiosk try %d: %v, want not found", i+11, err)
+		}
+	}
+	wantKind(t, "a fresh code from a kiosk that tried twenty", tries[0](kiosk1, "XXXXXXXX"), fairslot.Limited)
+	desk := e.staff(t, "desk")
+	for i := range 30 {
+		if err := tries[i%len(tries)](desk, "ZZZZZZZZ"); fairslot.ErrorKind(err) != fairslot.NotFound {
+			t.Fatalf("desk try %d: %v, want not found: a desk is not limited", i+1, err)
+		}
 	}
 }

@@ -36,6 +36,9 @@ func (s *Service) CheckIn(ctx context.Context, a Actor, code, idProof string) (C
 		return r, err
 	}
 	now := s.now()
+	if err := s.KioskProofs.try(a, code, now); err != nil {
+		return r, err
+	}
 	var checkedIn fairslot.Session
 	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
 		b, sess, refuse, err := s.proven(ctx, tx, a, code, idProof)

@@ -133,3 +133,33 @@ func TestPatientAccessesOwnOnly(t *testing.T) {
 		}
 	}
 }
+
+// A kiosk's tries at a booking's proof are limited at the JSON API's
+// check-in as at the kiosk's pages: guessing the last four characters of
+// an ID number through the API runs out as fast. A desk is not limited.
+func TestKioskCheckInTriesAreLimited(t *testing.T) {
+	e := newEnv(t)
+	kiosk, desk := e.staffToken(t, "kiosk"), e.staffToken(t, "desk")
+	try := func(token string, i int) (int, map[string]any) {
+		return e.do(t, call{method: "POST", path: "/api/v1/staff/check-in", token: token,
+			body: fmt.Sprintf(`{"code":"ZZZZZZZZ","id_last4":"%04d"}`, i)})
+	}
+	limited := -1
+	for i := range 40 {
+		if code, body := try(kiosk, i); code == http.StatusTooManyRequests {
+			if errCode(body) != "limit_reached" {
+				t.Errorf("try %d: 429 with %v", i+1, body)
+			}
+			limited = i
+			break
+		}
+	}
+	if limited < 0 || limited > 20 {
+		t.Fatalf("the kiosk was refused first at try %d of 40, want at most the 11th (10 a code)", limited+1)
+	}
+	for i := range 15 {
+		if code, body := try(desk, i); code != http.StatusNotFound {
+			t.Fatalf("desk try %d = %d %v, want 404: a desk's look-ups are not the kiosk's tries", i+1, code, body)
+		}
+	}
+}

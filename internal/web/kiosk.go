@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
-	"github.com/fairslot/fairslot/internal/gate"
 	"github.com/fairslot/fairslot/internal/httpapi"
 )
 
@@ -27,31 +25,12 @@ import (
 // and registers as a walk-in. Each of check-in, pay and reprint asks the
 // same proof: the booking code (typed, or scanned from its QR code) and the
 // last four characters of the ID number — or the whole number, as the ID
-// card reader types it — and tries are limited per kiosk and per code.
+// card reader types it — and the use cases limit a kiosk's tries
+// (app.KioskProofLimits).
 
 // defaultKioskIdle is how long a kiosk page waits for input before going
 // back to the start screen when Pages.KioskIdle is not set.
 const defaultKioskIdle = time.Minute
-
-// The proofs (check-in, pay, reprint) a kiosk may try, and the tries at
-// one booking code from any kiosk: a person at a kiosk cannot guess the
-// last four characters of someone's ID number. A patient's visit takes a
-// few (pay, check in, reprint).
-var (
-	kioskProofLimit = gate.Limit{Rate: 10, Per: time.Minute, Burst: 20}
-	codeProofLimit  = gate.Limit{Rate: 5, Per: 10 * time.Minute, Burst: 10}
-)
-
-// kioskLimits are the memory the proof limits keep.
-type kioskLimits struct{ kiosk, code *gate.Memory }
-
-func newKioskLimits() kioskLimits {
-	return kioskLimits{kiosk: gate.NewMemory(kioskProofLimit, 10_000), code: gate.NewMemory(codeProofLimit, 100_000)}
-}
-
-// errTooManyProofs refuses a kiosk that tried too many proofs.
-var errTooManyProofs = &fairslot.Error{Kind: fairslot.Limited, Key: "error.kiosk.too_many", RetryAfter: 30 * time.Second,
-	Message: "too many tries at this kiosk; wait a moment, or ask at the desk"}
 
 func (p *Pages) kioskRoutes(h func(string, handler)) {
 	h("GET /kiosk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -125,17 +104,7 @@ func (p *Pages) proofForm(action string) func(http.ResponseWriter, *http.Request
 func (p *Pages) proof(fn func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error) func(http.ResponseWriter, *http.Request, app.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		code := strings.ToUpper(strings.TrimSpace(r.PostFormValue("code")))
-		id := r.PostFormValue("id_last4")
-		if a.Role == fairslot.Kiosk {
-			now := p.API.App.Now()
-			if ok, _ := p.proofs.kiosk.Allow(strconv.FormatInt(a.ID, 10), now); !ok {
-				return errTooManyProofs
-			}
-			if ok, _ := p.proofs.code.Allow(code, now); !ok {
-				return errTooManyProofs
-			}
-		}
-		return fn(w, r, a, code, id)
+		return fn(w, r, a, code, r.PostFormValue("id_last4"))
 	}
 }
 

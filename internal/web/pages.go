@@ -65,8 +65,6 @@ type Pages struct {
 	tmpl  pages
 	csrf  gate.Signer
 	files fs.FS
-
-	proofs kioskLimits // kiosk.go
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -106,7 +104,6 @@ func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 func (p *Pages) load() error {
 	p.once.Do(func() {
 		p.csrf = gate.Signer(p.Key("web-csrf"))
-		p.proofs = newKioskLimits()
 		p.files = embedded
 		if p.Dev != "" {
 			p.files = os.DirFS(p.Dev)
