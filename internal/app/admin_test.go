@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -501,5 +502,69 @@ func TestAdminSites(t *testing.T) {
 	}
 	if before, after := beforeAfter[fairslot.Department](t, lastAudit(t, e, "department.edit")); before != card || after != moved {
 		t.Errorf("audited department %+v → %+v, want %+v → %+v", before, after, card, moved)
+	}
+}
+
+// TestMovingADepartmentTakesItsLogins: a login scoped to a department at its
+// campus follows the department to another campus, audited as a scope
+// change; a login scoped to the old campus alone stays there; and the
+// database refuses a scope whose department is not at its campus, however
+// it is written.
+func TestMovingADepartmentTakesItsLogins(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := backendEnv(t, backend)
+			e.svc.Release = release.Default()
+			admin := app.Actor{Kind: storage.StaffToken, ID: 99, Role: fairslot.Admin}
+			home, err := e.svc.Department(ctx, e.session.DepartmentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := home.CampusID
+			scope := func(user string, campus, dept int64) fairslot.Staff {
+				t.Helper()
+				st, err := e.svc.SetStaffScope(ctx, admin, user, func(sc *app.Scope) { sc.CampusID, sc.DepartmentID = campus, dept })
+				if err != nil {
+					t.Fatalf("scoping %s: %v", user, err)
+				}
+				return st
+			}
+			desk := scope("desk", old, home.ID)
+			scope("doc", old, 0)
+			east, err := e.svc.AddCampus(ctx, admin, fairslot.Campus{Name: "East"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			home.CampusID = east.ID
+			if _, err := e.svc.EditDepartment(ctx, admin, home); err != nil {
+				t.Fatalf("moving the department: %v", err)
+			}
+			staff := func(user string) fairslot.Staff {
+				t.Helper()
+				var st fairslot.Staff
+				if err := e.svc.Store.View(ctx, func(tx storage.Tx) (err error) { st, _, err = tx.StaffByUsername(ctx, user); return err }); err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			if st := staff("desk"); st.CampusID != east.ID || st.DepartmentID != home.ID {
+				t.Errorf("the department's login after the move: campus %d department %d, want %d and %d", st.CampusID, st.DepartmentID, east.ID, home.ID)
+			}
+			if st := staff("doc"); st.CampusID != old || st.DepartmentID != 0 {
+				t.Errorf("the old campus's login after the move: campus %d department %d, want %d alone", st.CampusID, st.DepartmentID, old)
+			}
+			ev := lastAudit(t, e, "staff.scope")
+			if ev.Subject != fmt.Sprintf("staff:%d", desk.ID) || ev.Detail["campus"] != fmt.Sprint(east.ID) || ev.Detail["department"] != fmt.Sprint(home.ID) {
+				t.Errorf("audited scope change %s %v, want staff:%d at campus %d", ev.Subject, ev.Detail, desk.ID, east.ID)
+			}
+			// The database itself keeps scopes whole, whatever writes them.
+			err = e.svc.Store.Update(ctx, func(tx storage.Tx) error { return tx.SetStaffScope(ctx, desk.ID, 0, old, home.ID) })
+			if err == nil {
+				t.Error("the store took a scope whose department is at another campus")
+			}
+			if st := staff("desk"); st.CampusID != east.ID {
+				t.Errorf("a refused scope left campus %d", st.CampusID)
+			}
+		})
 	}
 }

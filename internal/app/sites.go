@@ -129,7 +129,8 @@ func (s *Service) AddDepartment(ctx context.Context, a Actor, d fairslot.Departm
 
 // EditDepartment changes a department's name, code and campus. A code a
 // release rule names stays (the rule would no longer apply): clear the
-// rule first. Its doctors and sessions move with it.
+// rule first. Its doctors and sessions move with it, and so do the logins
+// scoped to it at its old campus.
 func (s *Service) EditDepartment(ctx context.Context, a Actor, d fairslot.Department) (fairslot.Department, error) {
 	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
 		return d, err
@@ -167,8 +168,29 @@ func (s *Service) EditDepartment(ctx context.Context, a Actor, d fairslot.Depart
 				}
 			}
 		}
+		// Logins scoped to the department at its campus go with it (the
+		// database moves them; migration 0033): each is audited here.
+		var movers []fairslot.Staff
+		if d.CampusID != before.CampusID {
+			all, err := tx.ListStaff(ctx)
+			if err != nil {
+				return err
+			}
+			for _, st := range all {
+				if st.DepartmentID == d.ID && st.CampusID == before.CampusID {
+					movers = append(movers, st)
+				}
+			}
+		}
 		if err := tx.UpdateDepartment(ctx, d); err != nil {
 			return err
+		}
+		for _, st := range movers {
+			if err := s.record(ctx, tx, a, "staff.scope", fmt.Sprintf("staff:%d", st.ID), map[string]string{
+				"doctor": fmt.Sprint(st.DoctorID), "campus": fmt.Sprint(d.CampusID), "department": fmt.Sprint(d.ID),
+				"why": fmt.Sprintf("department:%d moved from campus:%d", d.ID, before.CampusID)}); err != nil {
+				return err
+			}
 		}
 		return s.recordChange(ctx, tx, a, "department.edit", fmt.Sprintf("department:%d", d.ID), before, d)
 	})
