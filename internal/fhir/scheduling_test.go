@@ -4,17 +4,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/fhir"
+	"github.com/fairslot/fairslot/internal/frontdoor"
+	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -509,4 +515,50 @@ func TestCapabilityListsTheOperations(t *testing.T) {
 func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
+}
+
+// The front door's per-client limit holds for each FHIR client apart: the
+// internal listener puts every request in the staff lane, so the
+// operations apply it themselves.
+func TestSchedulingFrontDoorLimitsEachClient(t *testing.T) {
+	e := newSchedEnv(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := frontdoor.Default()
+	cfg.AccountLimit = frontdoor.Limit{Rate: 1, Per: fairslot.Duration(time.Hour), Burst: 2}
+	door, err := frontdoor.New(ctx, cfg, e.svc.Vault.Key, func(tok string) (string, int64, bool) {
+		kind, id, ok := e.svc.TokenClaims(tok)
+		return string(kind), id, ok
+	}, prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &httpapi.Server{App: e.svc, Log: log, Door: door}
+	srv := httptest.NewServer(door.Wrap((&fhir.Server{App: e.svc, API: api, Base: "https://fhir.example/fhir/R4"}).Handler(), frontdoor.InternalListener))
+	defer srv.Close()
+	other := e.register(t, jose.RS384, "system/Appointment.s")
+	otherTok := e.smartToken(t, other, "system/Appointment.s")
+	find := srv.URL + "/fhir/R4/Appointment/$find?start=2026-12-10&end=2026-12-11"
+	call := func(tok string) (int, string) {
+		req, _ := http.NewRequest("GET", find, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		e.v.add(b)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range 2 {
+		if code, _ := call(e.tok); code != 200 {
+			t.Fatalf("call %d within the burst = %d", i+1, code)
+		}
+	}
+	if code, retry := call(e.tok); code != 429 || retry == "" {
+		t.Errorf("a call past the client's limit = %d, Retry-After %q; want 429 with Retry-After", code, retry)
+	}
+	if code, _ := call(otherTok); code != 200 {
+		t.Errorf("another client = %d; its allowance is its own", code)
+	}
 }
