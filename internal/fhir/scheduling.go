@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -326,18 +327,61 @@ func proposed(v app.SessionView, dept fairslot.Department, n int, w fairslot.Win
 		}}
 }
 
+// drawID names a patient's entry into a session's draw.
+func drawID(sessionID, entryID int64) string { return fmt.Sprintf("d%d-%d", sessionID, entryID) }
+
 // drawAppointment is a patient's entry into a session's draw: proposed
-// until the draw allocates the places.
-func drawAppointment(e app.EntryView, v app.SessionView, dept fairslot.Department, loc *time.Location) Appointment {
-	return Appointment{ResourceType: "Appointment", ID: "d" + strconv.FormatInt(e.ID, 10), Status: "proposed", ServiceType: serviceType(dept),
+// until the draw allocates the places; then cancelled if it lost or could
+// not be served, or still proposed, naming the booking it won (held until
+// paid, in the patient's app).
+func drawAppointment(e fairslot.Entry, v app.SessionView, dept fairslot.Department, loc *time.Location) Appointment {
+	a := Appointment{ResourceType: "Appointment", ID: drawID(v.ID, e.ID), Status: "proposed", ServiceType: serviceType(dept),
 		Description: fmt.Sprintf("entered the draw for %s, %s (%s), %s %s; places are drawn after %s, and a place won must then be paid",
 			dept.Name, v.Doctor.Name, v.Doctor.Title, v.Date, v.Period, instant(v.Release.EntryCloses, loc)),
-		Created: instant(e.EnteredAt, loc),
+		Created: instant(e.CreatedAt, loc),
 		Participant: []Participant{
 			{Actor: ref("Patient", e.PatientID), Required: "required", Status: "needs-action"},
 			{Actor: &Reference{Reference: "Practitioner/" + fmt.Sprint(v.DoctorID), Display: v.Doctor.Name}, Required: "required", Status: "accepted"},
 		},
 		RequestedPeriod: []Period{{Start: instant(v.Start, loc), End: instant(v.End, loc)}}}
+	switch e.Outcome {
+	case fairslot.Won:
+		a.Description = fmt.Sprintf("won the draw for %s, %s (%s), %s %s: the place is Appointment/%d",
+			dept.Name, v.Doctor.Name, v.Doctor.Title, v.Date, v.Period, e.BookingID)
+	case fairslot.Lost, fairslot.Skipped:
+		a.Status = "cancelled"
+		a.CancelationReason = &CodeableConcept{Coding: []Coding{{System: "urn:fairslot:draw-outcome", Code: string(e.Outcome)}},
+			Text: strings.TrimSuffix("the draw did not give this entry a place: "+string(e.Outcome)+" "+e.Reason, " ")}
+	}
+	return a
+}
+
+// drawEntry reads a draw entry's Appointment, d{session}-{entry}.
+func (s *Server) drawEntry(ctx context.Context, id string) (Appointment, error) {
+	rest, _ := strings.CutPrefix(id, "d")
+	p, ok := parsePlace(rest)
+	if !ok {
+		return Appointment{}, fairslot.Errorf(fairslot.NotFound, "Appointment/%s not found", id)
+	}
+	var e fairslot.Entry
+	err := s.view(ctx, func(tx storage.Tx) error {
+		es, err := tx.Entries(ctx, p.session)
+		for _, x := range es {
+			if x.ID == int64(p.window) {
+				e = x
+			}
+		}
+		return err
+	})
+	if err != nil || e.ID == 0 {
+		return Appointment{}, firstNotFound(err, fmt.Sprintf("Appointment/%s not found", id))
+	}
+	v, err := s.App.Session(ctx, p.session)
+	if err != nil {
+		return Appointment{}, err
+	}
+	dept, err := s.department(ctx, v.DepartmentID)
+	return drawAppointment(e, v, dept, s.App.Location), err
 }
 
 // placeRef is the place a $hold or $book asks for: a session's window.
@@ -574,10 +618,6 @@ func (s *Server) take(r *http.Request, a app.Actor, req request) (Appointment, i
 	if err != nil || req.place.window > len(v.Windows) {
 		return Appointment{}, 0, firstNotFound(err, fmt.Sprintf("Slot/%s not found", slotID(req.place.session, req.place.window)))
 	}
-	dept, err := s.department(ctx, v.DepartmentID)
-	if err != nil {
-		return Appointment{}, 0, err
-	}
 	if v.Release.Mode == fairslot.Draw && v.Release.Drawn.IsZero() {
 		// A draw is entered, never jumped: the patient's entry, refused
 		// as the patient's would be (before or after the entry window).
@@ -585,7 +625,8 @@ func (s *Server) take(r *http.Request, a app.Actor, req request) (Appointment, i
 		if err != nil {
 			return Appointment{}, 0, err
 		}
-		return drawAppointment(e, v, dept, s.App.Location), 0, nil
+		res, err := s.drawEntry(ctx, drawID(v.ID, e.ID))
+		return res, 0, err
 	}
 	if req.waitlist && v.Remaining == 0 {
 		wv, err := s.App.JoinWaitlist(ctx, acting, app.WaitInput{SessionID: v.ID, PatientID: patientID})

@@ -421,6 +421,26 @@ func TestBookObeysThePatientsRules(t *testing.T) {
 	if _, txt := issueOf(t, oo); code != 409 || perr == nil || txt != fairslot.ErrorMessage(perr) {
 		t.Errorf("$hold before the draw opens = %d %q; the patient gets %v", code, txt, perr)
 	}
+
+	// The entry reads back as it stands: proposed until the draw, then
+	// naming the place it won (one entry, one place).
+	if a := e.getOK(t, "/fhir/R4/Appointment/"+entryID.(string)); a["status"] != "proposed" || a["id"] != entryID {
+		t.Errorf("the entry read back: %v", a)
+	}
+	e.now = e.now.Add(31 * time.Minute)
+	if n, err := e.svc.RunDueDraws(ctx); err != nil || n != 1 {
+		t.Fatalf("RunDueDraws = %d, %v", n, err)
+	}
+	e.admin = e.staffToken(t, "admin") // the staff session idled out with the clock
+	won := e.getOK(t, "/fhir/R4/Appointment/"+entryID.(string))
+	desc, _ := won["description"].(string)
+	_, booking, _ := strings.Cut(desc, "the place is ")
+	if won["status"] != "proposed" || booking == "" {
+		t.Fatalf("the entry after the draw: %v", won)
+	}
+	if a := e.getOK(t, "/fhir/R4/"+booking); a["status"] != "pending" {
+		t.Errorf("the place won: %v, want a pending (held, unpaid) Appointment", a)
+	}
 }
 
 // fhirIssue is the issue code the one mapping gives err's kind.
