@@ -20,7 +20,8 @@ import (
 
 // IHE Scheduling (issue 16, item 2): ITI-115 $find, ITI-116 $hold and
 // ITI-117 $book on Appointment, and cancelling through $book as the profile
-// allows. A system books for a patient it names by identity document and
+// allows. Each answers IHE's Scheduling Bundle (a searchset of the
+// Appointments; one for $hold and $book). A system books for a patient it names by identity document and
 // name (app.ForPatient), through the patient's own use cases, so every rule
 // a patient meets holds: identity limits, the release time and cut-off, the
 // quotas kept for on-site and referral patients, cancelled and full
@@ -78,11 +79,12 @@ var operations = []operation{
 		"Appointment of $find) or appointment-resource (an Appointment naming its Slot), and patient (a Patient resource with " +
 		"the identifier and name of an identity document on record). A draw session is entered, not held (Appointment " +
 		"proposed); waitlist=true joins a full session's waitlist (Appointment waitlist). Idempotency-Key makes a retry " +
-		"safe. Every rule a patient's booking meets applies. Needs system/Appointment.c."},
+		"safe. Every rule a patient's booking meets applies. Answers a searchset Bundle of the Appointment. Needs system/Appointment.c."},
 	{"book", opBook, "ITI-117: book — a held Appointment (appointment-reference, needs system/Appointment.u) is paid and " +
 		"booked; a proposed one (with patient, needs system/Appointment.c) is held and paid at once; an appointment-resource " +
 		"with an id and status cancelled cancels that booking (system/Appointment.u). The fee is charged through the " +
-		"hospital's payment provider, keyed by the Idempotency-Key. A client confirms and cancels only the bookings it made."},
+		"hospital's payment provider, keyed by the Idempotency-Key. A client confirms and cancels only the bookings it made. " +
+		"Answers a searchset Bundle of the Appointment."},
 }
 
 // scheduling adds the operations' routes to mux.
@@ -599,7 +601,17 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, res)
+	return s.single(w, r, "$hold", res)
+}
+
+// single answers $hold and $book as IHE's Scheduling Bundle: a searchset
+// holding the one Appointment (a refusal is an OperationOutcome with the
+// kind's HTTP status, as every error).
+func (s *Server) single(w http.ResponseWriter, r *http.Request, op string, a Appointment) error {
+	base := s.base(r)
+	return write(w, http.StatusOK, Bundle{ResourceType: "Bundle", Type: "searchset", Total: 1,
+		Link:  []BundleLink{{Relation: "self", URL: base + "/Appointment/" + op}},
+		Entry: []BundleEntry{{FullURL: base + "/Appointment/" + a.ID, Resource: a, Search: &EntrySearch{Mode: "match"}}}})
 }
 
 // take holds the requested place for the patient — or enters the session's
@@ -712,7 +724,7 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			return write(w, http.StatusOK, res) // a draw entry or a waitlist place: nothing to pay yet
+			return s.single(w, r, "$book", res) // a draw entry or a waitlist place: nothing to pay yet
 		}
 		id, payKey = held, req.key
 		if payKey == "" {
@@ -729,13 +741,14 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) error {
 	return s.answer(w, r, id)
 }
 
-// answer writes a booking's Appointment as it now stands.
+// answer writes $book's Bundle of a booking's Appointment as it now
+// stands.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, id int64) error {
 	res, err := s.readers()["Appointment"](r.Context(), strconv.FormatInt(id, 10))
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, res)
+	return s.single(w, r, "$book", res.(Appointment))
 }
 
 // operationDecls are the operations for the CapabilityStatement.

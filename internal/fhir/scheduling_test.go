@@ -52,6 +52,19 @@ func (e *env) post(t *testing.T, path, token, body, key string) (int, map[string
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("POST %s = %d %s: %v", path, resp.StatusCode, b, err)
 	}
+	if m["resourceType"] == "Bundle" && !strings.HasSuffix(path, "$find") {
+		// $hold and $book answer IHE's Scheduling Bundle of one
+		// Appointment: the tests read the Appointment.
+		es, _ := m["entry"].([]any)
+		if m["type"] != "searchset" || m["total"] != 1.0 || len(es) != 1 {
+			t.Fatalf("POST %s = %d %s: not a searchset of one Appointment", path, resp.StatusCode, b)
+		}
+		en := es[0].(map[string]any)
+		m = en["resource"].(map[string]any)
+		if en["search"].(map[string]any)["mode"] != "match" || m["resourceType"] != "Appointment" || !strings.HasSuffix(en["fullUrl"].(string), "/Appointment/"+m["id"].(string)) {
+			t.Fatalf("POST %s: entry %v", path, en)
+		}
+	}
 	m["_raw"] = string(b)
 	return resp.StatusCode, m
 }
