@@ -93,8 +93,12 @@ func (p StaffAuthPolicy) withDefaults() StaffAuthPolicy {
 }
 
 // errWrongLogin is every refused sign-in's one message.
-var errWrongLogin = fairslot.Errorf(fairslot.Unauthorized,
+var errWrongLogin error = fairslot.E(fairslot.Unauthorized, "error.staff.wrong_login",
 	"wrong username, password or code (repeated failures lock the account until security unlocks it)")
+
+// errNoEnrolment refuses to confirm, or show again, an enrolment that is
+// not open: never started, or confirmed already.
+var errNoEnrolment error = fairslot.E(fairslot.Conflict, "error.staff.no_enrolment", "no enrolment in progress; start again")
 
 // ErrStepUp refuses a sensitive action whose second factor was checked too
 // long ago: confirm a code at the step-up endpoint and retry.
@@ -228,7 +232,7 @@ func (s *Service) staffPolicy() StaffAuthPolicy { return s.StaffAuth.withDefault
 // hospital's network — but they do count towards the account's lock.
 func (s *Service) loginDelayed(username, addr string, now time.Time) error {
 	if d := s.staffFailures.wait("d "+username+" "+addr, now, s.staffPolicy().LockWindow); d > 0 {
-		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: d.Round(time.Second) + time.Second,
+		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: d.Round(time.Second) + time.Second, Key: "error.staff.wait", Args: []any{roundUp(d)},
 			Message: "too many failed logins for this username or network; wait before trying again"}
 	}
 	return s.StaffLogins.throttled(username, addr, now)
@@ -272,7 +276,7 @@ func (s *Service) signInFailed(ctx context.Context, a Actor, username string, st
 // password skips the second factor.
 func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password, code string) (StaffStep, error) {
 	if len(password) > maxPasswordLength || len(username) > 64 {
-		return StaffStep{}, fairslot.Errorf(fairslot.Invalid, "username or password too long")
+		return StaffStep{}, fairslot.E(fairslot.Invalid, "error.staff.too_long", "username or password too long")
 	}
 	now := s.now()
 	if err := s.StaffLogins.throttled(username, a.Addr, now); err != nil {
@@ -374,7 +378,7 @@ func (s *Service) openChallenge(ctx context.Context, kind byte, challenge string
 	b, ok := s.challengeSigner().Verify(challenge)
 	if !ok || len(b) != challengePayload || b[0] != kind ||
 		!s.now().Before(time.Unix(int64(binary.BigEndian.Uint64(b[9:17])), 0)) {
-		return c, fairslot.Errorf(fairslot.Unauthorized, "the sign-in expired or is invalid; start again with your password")
+		return c, fairslot.E(fairslot.Unauthorized, "error.staff.signin_expired", "the sign-in expired or is invalid; start again with your password")
 	}
 	id := int64(binary.BigEndian.Uint64(b[1:9]))
 	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
@@ -488,7 +492,7 @@ func (s *Service) StaffEnrolConfirm(ctx context.Context, a Actor, challenge, cod
 		return StaffStep{}, err
 	}
 	if c.auth.TOTPPendingSealed == nil || c.auth.TOTPSealed != nil {
-		return StaffStep{}, fairslot.Errorf(fairslot.Conflict, "no enrolment in progress; start again")
+		return StaffStep{}, errNoEnrolment
 	}
 	secret, err := s.Vault.Open(totpField(c.staff.ID), c.auth.TOTPPendingSealed)
 	if err != nil {
