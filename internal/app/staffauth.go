@@ -481,6 +481,24 @@ func (s *Service) StaffEnrol(ctx context.Context, a Actor, challenge string) (En
 	return Enrolment{Secret: secret, URL: staffauth.URL(s.staffPolicy().Issuer, c.staff.Username, secret)}, err
 }
 
+// StaffPendingEnrolment returns the enrolment StaffEnrol started for the
+// challenge, unchanged, for the enrolment page to show again after a wrong
+// code: a new secret there would void the one already in the app.
+func (s *Service) StaffPendingEnrolment(ctx context.Context, challenge string) (Enrolment, error) {
+	c, err := s.openChallenge(ctx, 'e', challenge)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	if c.auth.TOTPPendingSealed == nil || c.auth.TOTPSealed != nil {
+		return Enrolment{}, errNoEnrolment
+	}
+	secret, err := s.Vault.Open(totpField(c.staff.ID), c.auth.TOTPPendingSealed)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return Enrolment{Secret: secret, URL: staffauth.URL(s.staffPolicy().Issuer, c.staff.Username, secret)}, nil
+}
+
 // StaffEnrolConfirm confirms an enrolment with a code from the new secret,
 // and signs in: the session and ten recovery codes, shown this once.
 func (s *Service) StaffEnrolConfirm(ctx context.Context, a Actor, challenge, code string) (StaffStep, error) {
