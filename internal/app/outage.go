@@ -68,7 +68,7 @@ func kitInScope(a Actor, d fairslot.Department) error {
 func (s *Service) KitPrint(ctx context.Context, a Actor, departmentID int64) (fairslot.Department, error) {
 	var d fairslot.Department
 	if a.Kind != storage.StaffToken {
-		return d, fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return d, fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	if !slices.Contains(kitRoles, a.Role) {
 		return d, fairslot.E(fairslot.Forbidden, "error.kit.print_role", "the %s role may not print a department's downtime list", a.Role)

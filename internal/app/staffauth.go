@@ -623,7 +623,7 @@ func (s *Service) requireFreshMFA(a Actor) error {
 		return nil
 	}
 	if a.Kind != storage.StaffToken {
-		return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	if a.FactorAt.IsZero() && s.DemoMode {
 		return nil
@@ -638,7 +638,7 @@ func (s *Service) requireFreshMFA(a Actor) error {
 // next sensitive actions may go ahead.
 func (s *Service) StaffStepUp(ctx context.Context, a Actor, code string) error {
 	if a.Kind != storage.StaffToken || a.Session == nil {
-		return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	var c challenged
 	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
