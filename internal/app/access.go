@@ -128,10 +128,10 @@ func (s *Service) Reveal(ctx context.Context, a Actor, in RevealInput) (Revealed
 	}
 	column := map[access.Field]string{access.FieldID: "id_number", access.FieldPhone: "phone"}[in.Field]
 	if column == "" {
-		return out, fairslot.Errorf(fairslot.Invalid, "field must be %q or %q", access.FieldID, access.FieldPhone)
+		return out, fairslot.E(fairslot.Invalid, "error.access.field", "field must be %q or %q", access.FieldID, access.FieldPhone).With()
 	}
 	if (in.PatientID == 0) == (in.BookingID == 0) {
-		return out, fairslot.Errorf(fairslot.Invalid, "give either patient_id or booking_id")
+		return out, fairslot.E(fairslot.Invalid, "error.access.subject", "give either patient_id or booking_id")
 	}
 	if err := s.requireFreshMFA(a); err != nil {
 		return out, err
@@ -331,7 +331,7 @@ func (s *Service) PatientAccesses(ctx context.Context, a Actor, patientID int64)
 			return err
 		}
 		if !ok {
-			return fairslot.Errorf(fairslot.NotFound, "no such patient on this account")
+			return fairslot.E(fairslot.NotFound, "error.patient.not_on_account", "no such patient on this account")
 		}
 		rs, err := tx.AccessesOfPatient(ctx, patientID, 200)
 		for _, r := range rs {

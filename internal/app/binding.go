@@ -314,7 +314,7 @@ func (s *Service) BindPatient(ctx context.Context, a Actor, in PatientInput) (fa
 		}
 		if match {
 			if ok, err := tx.Bound(ctx, a.ID, rec.ID); err != nil || ok {
-				return firstErr(err, fairslot.Errorf(fairslot.Conflict, "this patient is already bound to your account")), nil
+				return firstErr(err, fairslot.E(fairslot.Conflict, "error.binding.already", "this patient is already bound to your account")), nil
 			}
 		}
 		proof = true
@@ -438,7 +438,7 @@ func (s *Service) ConfirmBinding(ctx context.Context, a Actor, in BindingProof) 
 			return nil, err
 		}
 		if ok, err := tx.Bound(ctx, a.ID, rec.ID); err != nil || ok {
-			return firstErr(err, fairslot.Errorf(fairslot.Conflict, "this patient is already bound to your account")), nil
+			return firstErr(err, fairslot.E(fairslot.Conflict, "error.binding.already", "this patient is already bound to your account")), nil
 		}
 		// Proven: the identity's limits may now be told as they are.
 		if err := s.bind(ctx, tx, a, a.ID, rec, "code", nil, &out); err != nil {
@@ -504,7 +504,7 @@ func (s *Service) DeskBind(ctx context.Context, a Actor, in DeskBindInput) (fair
 			return tx.AccountByPhone(ctx, idx)
 		})
 		if fairslot.ErrorKind(err) == fairslot.NotFound {
-			return fairslot.Errorf(fairslot.NotFound, "no account logs in with this phone; the patient logs in once first"), nil
+			return fairslot.E(fairslot.NotFound, "error.binding.no_account", "no account logs in with this phone; the patient logs in once first"), nil
 		}
 		if err != nil {
 			return nil, err
@@ -535,7 +535,7 @@ func (s *Service) DeskBind(ctx context.Context, a Actor, in DeskBindInput) (fair
 			}
 		}
 		if ok, err := tx.Bound(ctx, acct.ID, rec.ID); err != nil || ok {
-			return firstErr(err, fairslot.Errorf(fairslot.Conflict, "this patient is already bound to that account")), nil
+			return firstErr(err, fairslot.E(fairslot.Conflict, "error.binding.already_there", "this patient is already bound to that account")), nil
 		}
 		if err := s.bind(ctx, tx, a, acct.ID, rec, "desk", map[string]string{"reason": string(reason)}, &out); err != nil {
 			if k := fairslot.ErrorKind(err); k == fairslot.Limited || k == fairslot.Conflict {
@@ -569,7 +569,7 @@ func (s *Service) Unbind(ctx context.Context, a Actor, patientID int64) error {
 		out = nil
 		if err := tx.Unbind(ctx, a.ID, patientID, s.now()); err != nil {
 			if fairslot.ErrorKind(err) == fairslot.NotFound {
-				return fairslot.Errorf(fairslot.NotFound, "this patient is not bound to your account")
+				return fairslot.E(fairslot.NotFound, "error.binding.not_bound", "this patient is not bound to your account")
 			}
 			return err
 		}

@@ -101,7 +101,7 @@ func (s *Service) Sessions(ctx context.Context, f storage.SessionFilter) ([]Sess
 	}
 	for _, d := range []string{f.From, f.To} {
 		if _, err := time.Parse(time.DateOnly, d); err != nil {
-			return nil, fairslot.Errorf(fairslot.Invalid, "dates must be YYYY-MM-DD")
+			return nil, fairslot.E(fairslot.Invalid, "error.sessions.dates", "dates must be YYYY-MM-DD")
 		}
 	}
 	var out []SessionView
@@ -111,7 +111,7 @@ func (s *Service) Sessions(ctx context.Context, f storage.SessionFilter) ([]Sess
 			return err
 		}
 		if len(list) > 500 {
-			return fairslot.Errorf(fairslot.Invalid, "too many sessions; narrow the date range")
+			return fairslot.E(fairslot.Invalid, "error.sessions.too_many", "too many sessions; narrow the date range")
 		}
 		for _, sess := range list {
 			v, err := s.sessionView(ctx, tx, sess, now)

@@ -128,7 +128,7 @@ func (l *StaffLoginLimits) throttled(username, addr string, now time.Time) error
 	if ok {
 		return nil
 	}
-	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry,
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry, Key: "error.staff.wait", Args: []any{roundUp(retry)},
 		Message: "too many failed logins for this username or network; wait before trying again"}
 }
 
@@ -146,7 +146,7 @@ func (l *StaffLoginLimits) failed(username, addr string, now time.Time) {
 // errStrangers refuses an attempt from an unfamiliar network once the
 // node-wide budget of their hashes is spent.
 func errStrangers(retry time.Duration) error {
-	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: max(retry, time.Second),
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: max(retry, time.Second), Key: "error.staff.strangers",
 		Message: "too many sign-in attempts from unfamiliar networks; retry in a moment"}
 }
 
@@ -165,7 +165,7 @@ func (l *StaffLoginLimits) strangerRefused(addr string, now time.Time) error {
 
 // errChecking refuses a login while another one for the same username is
 // being checked.
-var errChecking = &fairslot.Error{Kind: fairslot.Limited, RetryAfter: time.Second,
+var errChecking = &fairslot.Error{Kind: fairslot.Limited, RetryAfter: time.Second, Key: "error.staff.checking",
 	Message: "a login for this username is being checked; retry in a moment"}
 
 // checkPassword checks a username's password against a stored hash once a

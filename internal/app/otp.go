@@ -176,12 +176,12 @@ func (s *Service) phoneCodesLimited(ctx context.Context, tx storage.Tx, idx []by
 		return nil, err
 	}
 	if n >= loginCodesPerPhoneHour {
-		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: time.Hour, Message: "too many codes requested for this phone; try again in an hour"}, nil
+		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: time.Hour, Key: "error.login.too_many", Args: []any{time.Hour}, Field: "phone", Message: "too many codes requested for this phone; try again in an hour"}, nil
 	}
 	if n >= loginCodesFreePerHour {
 		gap := time.Duration(n-loginCodesFreePerHour+1) * time.Minute
 		if m, err := tx.LoginCodesSince(ctx, idx, now.Add(-gap)); err != nil || m > 0 {
-			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: gap,
+			return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: gap, Key: "error.login.too_many", Args: []any{gap}, Field: "phone",
 				Message: fmt.Sprintf("many codes were asked for this phone; wait %d minutes before asking again", int(gap/time.Minute))}, err
 		}
 	}

@@ -54,9 +54,9 @@ func (s *Service) KitDepartments(ctx context.Context, a Actor) ([]fairslot.Depar
 func kitInScope(a Actor, d fairslot.Department) error {
 	switch {
 	case a.Scope.DepartmentID != 0 && a.Scope.DepartmentID != d.ID:
-		return fairslot.Errorf(fairslot.Forbidden, "this login works in another department")
+		return fairslot.E(fairslot.Forbidden, "error.kit.department", "this login works in another department")
 	case a.Scope.CampusID != 0 && a.Scope.CampusID != d.CampusID:
-		return fairslot.Errorf(fairslot.Forbidden, "this login works at another campus")
+		return fairslot.E(fairslot.Forbidden, "error.kit.campus", "this login works at another campus")
 	}
 	return nil
 }
@@ -68,10 +68,10 @@ func kitInScope(a Actor, d fairslot.Department) error {
 func (s *Service) KitPrint(ctx context.Context, a Actor, departmentID int64) (fairslot.Department, error) {
 	var d fairslot.Department
 	if a.Kind != storage.StaffToken {
-		return d, fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return d, fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	if !slices.Contains(kitRoles, a.Role) {
-		return d, fairslot.Errorf(fairslot.Forbidden, "the %s role may not print a department's downtime list", a.Role)
+		return d, fairslot.E(fairslot.Forbidden, "error.kit.print_role", "the %s role may not print a department's downtime list", a.Role)
 	}
 	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
 		locked, err := tx.StaffAccessLocked(ctx, a.ID)
@@ -99,7 +99,7 @@ func (s *Service) KitPrint(ctx context.Context, a Actor, departmentID int64) (fa
 			}
 		}
 		if n >= KitPrintsPerHour {
-			return fairslot.Errorf(fairslot.Limited, "%d downtime lists printed in the last hour: that is the limit", n),
+			return fairslot.E(fairslot.Limited, "error.kit.print_limit", "%d downtime lists printed in the last hour: that is the limit", n),
 				s.record(ctx, tx, a, "kit.print_refused", fmt.Sprintf("department:%d", d.ID), map[string]string{"why": "limit"})
 		}
 		if _, err := s.appendAccess(ctx, tx, storage.AccessRecord{At: now, StaffID: a.ID, Role: string(a.Role), Kind: string(access.Export),

@@ -73,7 +73,7 @@ func (s *Service) findOrCreatePatient(ctx context.Context, tx storage.Tx, a Acto
 			return rec, false, err
 		}
 		if subtle.ConstantTimeCompare([]byte(name), []byte(id.name)) != 1 {
-			return rec, false, fairslot.Errorf(fairslot.Invalid, "the name does not match the identity on record")
+			return rec, false, fairslot.E(fairslot.Invalid, "error.patient.name_mismatch", "the name does not match the identity on record")
 		}
 		return rec, false, nil
 	}

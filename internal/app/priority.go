@@ -48,14 +48,14 @@ func (s *Service) priority(a Actor, in WalkInInput, rec storage.PatientRecord, n
 	}
 	ageGroup := want == "elderly" || want == "child"
 	if ageGroup && idCarriesBirth(rec.IDType) && ((want == "elderly" && s.Policy.ElderlyAge > 0) || (want == "child" && s.Policy.ChildAge > 0)) {
-		return "", "", fairslot.Errorf(fairslot.Invalid, "the birth date on this ID does not put the patient in the %s priority group", want)
+		return "", "", fairslot.E(fairslot.Invalid, "error.priority.birth", "the birth date on this ID does not put the patient in the %s priority group", want).With()
 	}
 	if !a.Role.Can(fairslot.ActConfirmPriority) {
-		return "", "", fairslot.Errorf(fairslot.Forbidden, "a %s priority is confirmed by registration desk staff, not here", want)
+		return "", "", fairslot.E(fairslot.Forbidden, "error.priority.desk", "a %s priority is confirmed by registration desk staff, not here", want).With()
 	}
 	reason := strings.TrimSpace(in.PriorityReason)
 	if reason == "" || len(reason) > maxPriorityReason {
-		return "", "", fairslot.Errorf(fairslot.Invalid, "confirming a %s priority needs a reason (up to %d characters)", want, maxPriorityReason)
+		return "", "", fairslot.E(fairslot.Invalid, "error.priority.reason", "confirming a %s priority needs a reason (up to %d characters)", want, maxPriorityReason).With(maxPriorityReason)
 	}
 	return want, reason, nil
 }
@@ -63,7 +63,7 @@ func (s *Service) priority(a Actor, in WalkInInput, rec storage.PatientRecord, n
 // validPriority refuses an unknown group before any work.
 func validPriority(p string) error {
 	if p != "" && !slices.Contains(fairslot.PriorityGroups, p) {
-		return fairslot.Errorf(fairslot.Invalid, "priority must be one of %s", strings.Join(fairslot.PriorityGroups, ", "))
+		return fairslot.E(fairslot.Invalid, "error.priority.unknown", "priority must be one of %s", strings.Join(fairslot.PriorityGroups, ", ")).With()
 	}
 	return nil
 }

@@ -340,9 +340,9 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 	}
 	if !release.DrawDue(now, rel) {
 		if !rel.Drawn.IsZero() {
-			return sum, fairslot.Errorf(fairslot.Conflict, "this session's draw has already run")
+			return sum, fairslot.E(fairslot.Conflict, "error.draw.already_run", "this session's draw has already run")
 		}
-		return sum, fairslot.Errorf(fairslot.Conflict, "this session has no draw due (entries close at %s)", rel.EntryCloses.Format("2006-01-02 15:04"))
+		return sum, fairslot.E(fairslot.Conflict, "error.draw.not_due", "this session has no draw due (entries close at %s)", rel.EntryCloses.Format("2006-01-02 15:04")).With(rel.EntryCloses)
 	}
 	sess, err := tx.Session(ctx, sessionID)
 	if err != nil {
@@ -464,7 +464,7 @@ func (s *Service) DrawRecord(ctx context.Context, sessionID int64) (rec release.
 	err = s.Store.View(ctx, func(tx storage.Tx) error {
 		js, err := tx.DrawRecord(ctx, sessionID)
 		if err != nil {
-			return fairslot.Errorf(fairslot.NotFound, "this session has no draw record (yet)")
+			return fairslot.E(fairslot.NotFound, "error.draw.no_record", "this session has no draw record (yet)")
 		}
 		return json.Unmarshal(js, &rec)
 	})
@@ -836,7 +836,7 @@ func (s *Service) AddExtraSlot(ctx context.Context, a Actor, sessionID int64, in
 	}
 	reason := strings.TrimSpace(in.Reason)
 	if n := len([]rune(reason)); n < 2 || n > 500 {
-		return fairslot.Slot{}, fairslot.Errorf(fairslot.Invalid, "an extra slot needs a reason of 2 to 500 characters")
+		return fairslot.Slot{}, fairslot.E(fairslot.Invalid, "error.slot.reason", "an extra slot needs a reason of 2 to 500 characters")
 	}
 	now := s.now()
 	var slot fairslot.Slot
@@ -846,7 +846,7 @@ func (s *Service) AddExtraSlot(ctx context.Context, a Actor, sessionID int64, in
 			return err
 		}
 		if !now.Before(sess.End) {
-			return fairslot.Errorf(fairslot.Conflict, "the session has ended")
+			return fairslot.E(fairslot.Conflict, "error.session.ended", "the session has ended")
 		}
 		start := sess.End.Add(-fairslot.MaxWindow)
 		if start.Before(sess.Start) {

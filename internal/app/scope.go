@@ -31,7 +31,7 @@ func (s *Service) staffActor(ctx context.Context, tx storage.Tx, a *Actor, st fa
 	return nil
 }
 
-var errAccessLocked = fairslot.Errorf(fairslot.Forbidden, "this account is locked after too many reveals or look-ups; a security officer must unlock it")
+var errAccessLocked error = fairslot.E(fairslot.Forbidden, "error.access.locked", "this account is locked after too many reveals or look-ups; a security officer must unlock it")
 
 // inScope is the one check every staff use case on a clinic makes: may a
 // work on session sess? Background work and set-up (not staff) may.
@@ -104,7 +104,7 @@ func (s *Service) patientInScope(ctx context.Context, tx storage.Tx, a Actor, pa
 			return sess, nil
 		}
 	}
-	return none, fairslot.Errorf(fairslot.Forbidden, "this patient has no booking where this login works")
+	return none, fairslot.E(fairslot.Forbidden, "error.scope.patient", "this patient has no booking where this login works")
 }
 
 // SetStaffScope changes a login's doctor link, campus and department: fn

@@ -31,7 +31,7 @@ func (s *Service) AddCampus(ctx context.Context, a Actor, c fairslot.Campus) (fa
 			return err
 		}
 		if len(hs) == 0 {
-			return fairslot.Errorf(fairslot.NotFound, "no hospital")
+			return fairslot.E(fairslot.NotFound, "error.site.no_hospital", "no hospital")
 		}
 		c.HospitalID = hs[0].ID
 		if err := tx.CreateCampus(ctx, &c); err != nil {
@@ -63,7 +63,7 @@ func (s *Service) EditCampus(ctx context.Context, a Actor, c fairslot.Campus) (f
 			}
 		}
 		if before.ID == 0 {
-			return fairslot.Errorf(fairslot.NotFound, "campus not found")
+			return fairslot.E(fairslot.NotFound, "error.site.no_campus", "campus not found")
 		}
 		c.HospitalID = before.HospitalID
 		if c == before {

@@ -400,7 +400,7 @@ func (s *Service) CallNext(ctx context.Context, a Actor, sessionID int64) (Queue
 		}
 		for _, e := range q {
 			if e.Booking.Status == fairslot.Called {
-				return fairslot.Errorf(fairslot.Conflict, "ticket %s is still called; complete it or mark it missed first", e.Ticket.Label())
+				return fairslot.E(fairslot.Conflict, "error.queue.still_called", "ticket %s is still called; complete it or mark it missed first", e.Ticket.Label())
 			}
 		}
 		if len(q) == 0 {
@@ -441,7 +441,7 @@ func (s *Service) CallNext(ctx context.Context, a Actor, sessionID int64) (Queue
 func calledBooking(ctx context.Context, tx storage.Tx, id int64) (fairslot.Booking, error) {
 	b, err := tx.Booking(ctx, id)
 	if err == nil && b.Status != fairslot.Called {
-		return b, fairslot.Errorf(fairslot.Conflict, "the booking is %s, not called", b.Status)
+		return b, fairslot.E(fairslot.Conflict, "error.queue.not_called", "the booking is %s, not called", b.Status)
 	}
 	return b, err
 }
@@ -543,7 +543,7 @@ func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []Bo
 				return err
 			}
 			if _, err := s.sessionInScope(ctx, tx, a, b.SessionID); err != nil {
-				return fairslot.Errorf(fairslot.NotFound, "booking not found where this login works")
+				return fairslot.E(fairslot.NotFound, "error.booking.not_here", "booking not found where this login works")
 			}
 			v, err := s.bookingView(ctx, tx, b)
 			out = append(out, v)
@@ -617,7 +617,7 @@ func (s *Service) Lookup(ctx context.Context, a Actor, in LookupInput) (out []Bo
 			return nil, err
 		}
 		if len(bs) == 0 {
-			return fairslot.Errorf(fairslot.NotFound, "no booking found for this ID number"), nil
+			return fairslot.E(fairslot.NotFound, "error.lookup.none", "no booking found for this ID number"), nil
 		}
 		return nil, nil
 	})

@@ -82,10 +82,10 @@ func (s *Service) AddStaff(ctx context.Context, a Actor, st *fairslot.Staff, pas
 		return EnrolCode{}, err
 	}
 	if !st.Role.Valid() {
-		return EnrolCode{}, fairslot.Errorf(fairslot.Invalid, "unknown role %q", st.Role)
+		return EnrolCode{}, fairslot.E(fairslot.Invalid, "error.staff.role", "unknown role %q", st.Role).With()
 	}
 	if !validUsername(st.Username) || st.Name == "" || len(st.Name) > 100 {
-		return EnrolCode{}, fairslot.Errorf(fairslot.Invalid, "a username is 2 to 64 letters, digits, dots, dashes or underscores, and a name is needed")
+		return EnrolCode{}, fairslot.E(fairslot.Invalid, "error.staff.username", "a username is 2 to 64 letters, digits, dots, dashes or underscores, and a name is needed")
 	}
 	if err := s.passwordPolicy(password, st.Username, st.Name); err != nil {
 		return EnrolCode{}, err
@@ -156,7 +156,7 @@ func (s *Service) DisableStaff(ctx context.Context, a Actor, id int64) error {
 		return err
 	}
 	if a.Kind == storage.StaffToken && a.ID == id {
-		return fairslot.Errorf(fairslot.Conflict, "you cannot disable your own account")
+		return fairslot.E(fairslot.Conflict, "error.staff.disable_self", "you cannot disable your own account")
 	}
 	return s.changeStaff(ctx, a, id, "staff.disable", true, func(tx storage.Tx, now time.Time) error {
 		return tx.SetStaffDisabled(ctx, id, now)

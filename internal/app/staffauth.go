@@ -93,8 +93,12 @@ func (p StaffAuthPolicy) withDefaults() StaffAuthPolicy {
 }
 
 // errWrongLogin is every refused sign-in's one message.
-var errWrongLogin = fairslot.Errorf(fairslot.Unauthorized,
+var errWrongLogin error = fairslot.E(fairslot.Unauthorized, "error.staff.wrong_login",
 	"wrong username, password or code (repeated failures lock the account until security unlocks it)")
+
+// errNoEnrolment refuses to confirm, or show again, an enrolment that is
+// not open: never started, or confirmed already.
+var errNoEnrolment error = fairslot.E(fairslot.Conflict, "error.staff.no_enrolment", "no enrolment in progress; start again")
 
 // ErrStepUp refuses a sensitive action whose second factor was checked too
 // long ago: confirm a code at the step-up endpoint and retry.
@@ -228,7 +232,7 @@ func (s *Service) staffPolicy() StaffAuthPolicy { return s.StaffAuth.withDefault
 // hospital's network — but they do count towards the account's lock.
 func (s *Service) loginDelayed(username, addr string, now time.Time) error {
 	if d := s.staffFailures.wait("d "+username+" "+addr, now, s.staffPolicy().LockWindow); d > 0 {
-		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: d.Round(time.Second) + time.Second,
+		return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: d.Round(time.Second) + time.Second, Key: "error.staff.wait", Args: []any{roundUp(d)},
 			Message: "too many failed logins for this username or network; wait before trying again"}
 	}
 	return s.StaffLogins.throttled(username, addr, now)
@@ -272,7 +276,7 @@ func (s *Service) signInFailed(ctx context.Context, a Actor, username string, st
 // password skips the second factor.
 func (s *Service) StaffLogin(ctx context.Context, a Actor, username, password, code string) (StaffStep, error) {
 	if len(password) > maxPasswordLength || len(username) > 64 {
-		return StaffStep{}, fairslot.Errorf(fairslot.Invalid, "username or password too long")
+		return StaffStep{}, fairslot.E(fairslot.Invalid, "error.staff.too_long", "username or password too long")
 	}
 	now := s.now()
 	if err := s.StaffLogins.throttled(username, a.Addr, now); err != nil {
@@ -374,7 +378,7 @@ func (s *Service) openChallenge(ctx context.Context, kind byte, challenge string
 	b, ok := s.challengeSigner().Verify(challenge)
 	if !ok || len(b) != challengePayload || b[0] != kind ||
 		!s.now().Before(time.Unix(int64(binary.BigEndian.Uint64(b[9:17])), 0)) {
-		return c, fairslot.Errorf(fairslot.Unauthorized, "the sign-in expired or is invalid; start again with your password")
+		return c, fairslot.E(fairslot.Unauthorized, "error.staff.signin_expired", "the sign-in expired or is invalid; start again with your password")
 	}
 	id := int64(binary.BigEndian.Uint64(b[1:9]))
 	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {
@@ -477,6 +481,24 @@ func (s *Service) StaffEnrol(ctx context.Context, a Actor, challenge string) (En
 	return Enrolment{Secret: secret, URL: staffauth.URL(s.staffPolicy().Issuer, c.staff.Username, secret)}, err
 }
 
+// StaffPendingEnrolment returns the enrolment StaffEnrol started for the
+// challenge, unchanged, for the enrolment page to show again after a wrong
+// code: a new secret there would void the one already in the app.
+func (s *Service) StaffPendingEnrolment(ctx context.Context, challenge string) (Enrolment, error) {
+	c, err := s.openChallenge(ctx, 'e', challenge)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	if c.auth.TOTPPendingSealed == nil || c.auth.TOTPSealed != nil {
+		return Enrolment{}, errNoEnrolment
+	}
+	secret, err := s.Vault.Open(totpField(c.staff.ID), c.auth.TOTPPendingSealed)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return Enrolment{Secret: secret, URL: staffauth.URL(s.staffPolicy().Issuer, c.staff.Username, secret)}, nil
+}
+
 // StaffEnrolConfirm confirms an enrolment with a code from the new secret,
 // and signs in: the session and ten recovery codes, shown this once.
 func (s *Service) StaffEnrolConfirm(ctx context.Context, a Actor, challenge, code string) (StaffStep, error) {
@@ -488,7 +510,7 @@ func (s *Service) StaffEnrolConfirm(ctx context.Context, a Actor, challenge, cod
 		return StaffStep{}, err
 	}
 	if c.auth.TOTPPendingSealed == nil || c.auth.TOTPSealed != nil {
-		return StaffStep{}, fairslot.Errorf(fairslot.Conflict, "no enrolment in progress; start again")
+		return StaffStep{}, errNoEnrolment
 	}
 	secret, err := s.Vault.Open(totpField(c.staff.ID), c.auth.TOTPPendingSealed)
 	if err != nil {
@@ -601,7 +623,7 @@ func (s *Service) requireFreshMFA(a Actor) error {
 		return nil
 	}
 	if a.Kind != storage.StaffToken {
-		return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	if a.FactorAt.IsZero() && s.DemoMode {
 		return nil
@@ -616,7 +638,7 @@ func (s *Service) requireFreshMFA(a Actor) error {
 // next sensitive actions may go ahead.
 func (s *Service) StaffStepUp(ctx context.Context, a Actor, code string) error {
 	if a.Kind != storage.StaffToken || a.Session == nil {
-		return fairslot.Errorf(fairslot.Unauthorized, "log in as staff first")
+		return fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")
 	}
 	var c challenged
 	err := s.Store.View(ctx, func(tx storage.Tx) (err error) {

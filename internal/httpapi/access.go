@@ -96,7 +96,7 @@ var KioskPatterns = map[string]bool{
 }
 
 // ErrKioskOnly refuses a kiosk's login anything but the kiosk's routes.
-var ErrKioskOnly = fairslot.Errorf(fairslot.Forbidden, "a kiosk may only check patients in and register walk-ins")
+var ErrKioskOnly error = fairslot.E(fairslot.Forbidden, "error.kiosk.only", "a kiosk may only check patients in and register walk-ins")
 
 // kioskGuard refuses a kiosk's actor on a route not in KioskPatterns.
 func kioskGuard(r *http.Request, a app.Actor) error {

@@ -22,7 +22,7 @@ func (p *Pages) accessRoutes(h func(string, handler)) {
 	h("POST /staff/security/staff/{id}/unlock", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 		if err != nil || id <= 0 {
-			return fairslot.Errorf(fairslot.NotFound, "no such staff account")
+			return fairslot.E(fairslot.NotFound, "error.staff.no_account", "no such staff account")
 		}
 		if err := p.API.App.UnlockAccess(r.Context(), a, id); err != nil {
 			return err

@@ -28,8 +28,8 @@ func (l *Locale) Error(err error) string {
 }
 
 // errorArgs turns an error's parameters into text of the locale: times and
-// dates as it writes them, a booking status by its name, never the code's
-// (checked_in).
+// dates as it writes them, a booking status or a staff role by its name,
+// never the code's (checked_in).
 func (l *Locale) errorArgs(args []any) []any {
 	out := make([]any, len(args))
 	for i, a := range args {
@@ -40,6 +40,8 @@ func (l *Locale) errorArgs(args []any) []any {
 			out[i] = l.duration(v)
 		case fairslot.Status:
 			out[i] = l.T("status." + string(v))
+		case fairslot.Role:
+			out[i] = l.T("role." + string(v))
 		case string:
 			if isDate(v) {
 				out[i] = l.Date(v)

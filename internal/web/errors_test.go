@@ -28,12 +28,16 @@ import (
 // domainError is one keyed error the code can return, found in its source.
 type domainError struct {
 	key, at string
+	// args is how many parameters the code gives the translation, or -1
+	// when the source does not say (a literal, a spread slice).
+	args int
 }
 
 // domainErrors finds every error key in the module's code (tests aside):
 // the key argument of every fairslot.E call and the Key of every
 // fairslot.Error literal. A key that is not a string literal cannot be
-// checked, and fails the test.
+// checked, and fails the test. An E call's parameters are those after its
+// format, or those of the .With that replaces them.
 func domainErrors(t *testing.T) []domainError {
 	t.Helper()
 	root, err := filepath.Abs("../..")
@@ -57,7 +61,8 @@ func domainErrors(t *testing.T) []domainError {
 			return err
 		}
 		inRoot := f.Name.Name == "fairslot"
-		literal := func(e ast.Expr, where token.Pos) {
+		with := map[*ast.CallExpr]*ast.CallExpr{} // an E call and the .With call on it
+		literal := func(e ast.Expr, where token.Pos, args int) {
 			if id, ok := e.(*ast.Ident); ok && inRoot && id.Name == "key" {
 				return // E itself
 			}
@@ -67,20 +72,36 @@ func domainErrors(t *testing.T) []domainError {
 				return
 			}
 			k, _ := strconv.Unquote(lit.Value)
-			out = append(out, domainError{key: k, at: fset.Position(where).String()})
+			out = append(out, domainError{key: k, at: fset.Position(where).String(), args: args})
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CallExpr:
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "With" {
+					if e, ok := sel.X.(*ast.CallExpr); ok {
+						with[e] = n
+					}
+				}
 				if isName(n.Fun, "E", inRoot) && len(n.Args) >= 3 {
-					literal(n.Args[1], n.Pos())
+					given := n
+					if w := with[n]; w != nil {
+						given = w
+					}
+					args := len(given.Args)
+					if given == n {
+						args -= 3 // kind, key, format
+					}
+					if given.Ellipsis.IsValid() {
+						args = -1
+					}
+					literal(n.Args[1], n.Pos(), args)
 				}
 			case *ast.CompositeLit:
 				if isName(n.Type, "Error", inRoot) {
 					for _, el := range n.Elts {
 						if kv, ok := el.(*ast.KeyValueExpr); ok {
 							if id, ok := kv.Key.(*ast.Ident); ok && id.Name == "Key" {
-								literal(kv.Value, kv.Pos())
+								literal(kv.Value, kv.Pos(), -1)
 							}
 						}
 					}
@@ -117,7 +138,7 @@ var verb = regexp.MustCompile(`%(\[\d+\])?[-+# 0]*\d*[a-zA-Z]`)
 // TestEveryErrorKeyIsTranslated: every key the code can return, and every
 // kind's generic text, is under "error." and in every language (which
 // loadCatalogue checks is complete), each translation taking as many
-// parameters as the English one.
+// parameters as the English one, and as the code gives it.
 func TestEveryErrorKeyIsTranslated(t *testing.T) {
 	cat, err := loadCatalogue(embedded, Hospital{})
 	if err != nil {
@@ -137,7 +158,7 @@ func TestEveryErrorKeyIsTranslated(t *testing.T) {
 	}
 	keys := domainErrors(t)
 	for _, k := range fairslot.Kinds {
-		keys = append(keys, domainError{key: fairslot.KindKey(k), at: "kind " + string(k)})
+		keys = append(keys, domainError{key: fairslot.KindKey(k), at: "kind " + string(k), args: 0})
 	}
 	for _, d := range keys {
 		if !strings.HasPrefix(d.key, "error.") {
@@ -148,6 +169,9 @@ func TestEveryErrorKeyIsTranslated(t *testing.T) {
 			continue
 		}
 		want := params(raw["en"][d.key])
+		if d.args >= 0 && d.args != want {
+			t.Errorf("%s: %q is given %d parameters; its English text takes %d", d.at, d.key, d.args, want)
+		}
 		for code, m := range raw {
 			if got := params(m[d.key]); got != want {
 				t.Errorf("%s: %q in %s takes %d parameters, in English %d", d.at, d.key, code, got, want)

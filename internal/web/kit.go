@@ -67,7 +67,7 @@ type kitImportPage struct {
 
 func (p *Pages) kitImportForm(w http.ResponseWriter, r *http.Request, a app.Actor, pg kitImportPage) error {
 	if !a.Role.Can(fairslot.ActCheckIn) || a.Role == fairslot.Kiosk {
-		return fairslot.Errorf(fairslot.Forbidden, "the %s role does not enter the desk's paper records", a.Role)
+		return fairslot.E(fairslot.Forbidden, "error.kit.role", "the %s role does not enter the desk's paper records", a.Role)
 	}
 	today := p.today()
 	var err error

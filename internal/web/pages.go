@@ -96,7 +96,7 @@ func (p *Pages) Handler(l frontdoor.Listener) (http.Handler, error) {
 	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.fail(w, r, fairslot.Errorf(fairslot.Forbidden, "a form from another site was refused"))
+		p.fail(w, r, fairslot.E(fairslot.Forbidden, "error.form.expired", "a form from another site was refused"))
 	}))
 	return p.API.Middleware(p.headers(cop.Handler(p.kioskMode(mux)))), nil
 }

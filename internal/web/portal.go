@@ -174,7 +174,7 @@ func (p *Pages) pathDepartment(r *http.Request) (fairslot.Department, error) {
 			return d, nil
 		}
 	}
-	return fairslot.Department{}, fairslot.Errorf(fairslot.NotFound, "no such department")
+	return fairslot.Department{}, fairslot.E(fairslot.NotFound, "error.department.not_found", "no such department")
 }
 
 func (p *Pages) department(w http.ResponseWriter, r *http.Request) error {

@@ -51,7 +51,7 @@ func (p *Pages) revealRoutes(h func(string, handler)) {
 		q := r.URL.Query()
 		id, err := strconv.ParseInt(q.Get("booking_id"), 10, 64)
 		if err != nil || id <= 0 {
-			return fairslot.Errorf(fairslot.Invalid, "choose a booking")
+			return fairslot.E(fairslot.Invalid, "error.reveal.booking", "choose a booking")
 		}
 		return p.render(w, r, 200, "reveal", "reveal.title", revealForm{BookingID: id, Field: access.Field(q.Get("field")),
 			Reason: access.Reason(q.Get("reason")), Reasons: access.Reasons, Fields: revealFields, Back: staffNext(q.Get("back"))})
@@ -81,7 +81,7 @@ func (p *Pages) revealRoutes(h func(string, handler)) {
 // them), as Reveal itself would.
 func (p *Pages) mayReveal(a app.Actor) error {
 	if !a.Role.Can(fairslot.ActReveal) {
-		return fairslot.Errorf(fairslot.Forbidden, "your role may not reveal personal data")
+		return fairslot.E(fairslot.Forbidden, "error.reveal.role", "your role may not reveal personal data")
 	}
 	return nil
 }

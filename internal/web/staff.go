@@ -239,7 +239,7 @@ func (p *Pages) roomAction(fn func(r *http.Request, a app.Actor, session, bookin
 		var booking int64
 		if s := r.PathValue("booking"); s != "" {
 			if booking, err = strconv.ParseInt(s, 10, 64); err != nil || booking <= 0 {
-				return fairslot.Errorf(fairslot.NotFound, "no such booking")
+				return fairslot.E(fairslot.NotFound, "error.booking.no_such", "no such booking")
 			}
 		}
 		if err := fn(r, a, session, booking); err != nil {

@@ -60,9 +60,23 @@ func (p *Pages) staffAuthRoutes(h func(string, handler)) {
 		return p.signedIn(w, r, st)
 	})
 	h("POST /staff/enrol", func(w http.ResponseWriter, r *http.Request) error {
-		st, err := p.API.App.StaffEnrolConfirm(r.Context(), httpapi.Anonymous(r), r.PostFormValue("challenge"), r.PostFormValue("code"))
+		challenge := r.PostFormValue("challenge")
+		st, err := p.API.App.StaffEnrolConfirm(r.Context(), httpapi.Anonymous(r), challenge, r.PostFormValue("code"))
 		if err != nil {
-			return err
+			// The enrolment page again, the reason at the code: with the
+			// same QR code while the enrolment is open (a new one would void
+			// what the app has scanned), without once it has expired.
+			return p.keep(w, r, about(err, "code"), func(w http.ResponseWriter, r *http.Request) error {
+				pg := factorPage{Challenge: challenge, Enrol: true}
+				if en, err := p.API.App.StaffPendingEnrolment(r.Context(), challenge); err == nil {
+					qr, err := qrSVG(en.URL)
+					if err != nil {
+						return err
+					}
+					pg.Secret, pg.QR = en.Secret, qr
+				}
+				return p.render(w, r, 200, "stafffactor", "staffauth.enrol.title", pg)
+			})
 		}
 		p.setCookie(w, StaffCookie, st.Token, 0, http.SameSiteStrictMode)
 		return p.render(w, r, 200, "staffcodes", "staffauth.codes.title", codesPage{Codes: st.RecoveryCodes})

@@ -226,3 +226,67 @@ func TestDeskAndRoomFormsKeepTheirPage(t *testing.T) {
 		t.Errorf("an extra slot without a reason: %d\n%s", status, page)
 	}
 }
+
+// TestStaffEnrolKeepsItsPage: a wrong code at the first sign-in's
+// enrolment shows the enrolment page again, in the page's language, the
+// reason at the code field and the same key (the app has scanned it), which
+// then confirms; an enrolment that has expired shows the page again with
+// the reason at the field and a way back to the password, no key.
+func TestStaffEnrolKeepsItsPage(t *testing.T) {
+	e := newEnv(t)
+	const pw = "lantern orbit pickle fjord"
+	if err := e.svc.CreateStaff(ctx, app.System, &fairslot.Staff{Username: "boss", Name: "Boss", Role: fairslot.Admin}, pw); err != nil {
+		t.Fatal(err)
+	}
+	enrol, err := e.svc.ResetStaffMFA(ctx, app.System, staffIDOf(t, e.svc, "boss"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t, e.internal)
+	b.get("/staff/login")
+	_, _, page := b.post("/staff/login", url.Values{"username": {"boss"}, "password": {pw}, "enrol_code": {enrol.Code}})
+	ch, secret := challengeField.FindStringSubmatch(page), secretText.FindStringSubmatch(page)
+	if ch == nil || secret == nil {
+		t.Fatalf("first sign-in:\n%s", page)
+	}
+	right := func() string { c, _ := staffauth.Code(secret[1], staffauth.Step(e.clock())); return c }
+	wrong := []byte(right())
+	wrong[5] = '0' + (wrong[5]-'0'+1)%10
+	atField := func(page string) bool {
+		return strings.Contains(page, `action="/staff/enrol"`) && strings.Contains(page, `aria-describedby="code-error"`) &&
+			strings.Contains(page, `class="field-error" id="code-error"`)
+	}
+	for _, c := range []struct{ lang, says string }{
+		{"vi", "Sai tên đăng nhập, mật khẩu hoặc mã"},
+		{"zh-CN", "用户名、密码或验证码错误"},
+	} {
+		status, _, page := b.post("/staff/enrol?lang="+c.lang, url.Values{"challenge": {html.UnescapeString(ch[1])}, "code": {string(wrong)}})
+		again := secretText.FindStringSubmatch(page)
+		if status != http.StatusUnauthorized || !atField(page) || !strings.Contains(page, `<html lang="`+c.lang+`">`) ||
+			!strings.Contains(page, c.says) || again == nil || again[1] != secret[1] || !strings.Contains(page, `<svg class="qr"`) {
+			t.Fatalf("a wrong enrolment code (%s): %d\n%s", c.lang, status, page)
+		}
+	}
+	status, _, page := b.post("/staff/enrol", url.Values{"challenge": {html.UnescapeString(ch[1])}, "code": {right()}})
+	if codes := recoveryItem.FindAllStringSubmatch(page, -1); status != 200 || len(codes) != 10 {
+		t.Fatalf("the right code after wrong ones: %d, %d recovery codes\n%s", status, len(codes), page)
+	}
+
+	// An enrolment whose sign-in has expired.
+	enrol, err = e.svc.ResetStaffMFA(ctx, app.System, staffIDOf(t, e.svc, "boss"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := e.browser(t, e.internal)
+	late.get("/staff/login")
+	_, _, page = late.post("/staff/login", url.Values{"username": {"boss"}, "password": {pw}, "enrol_code": {enrol.Code}})
+	if ch, secret = challengeField.FindStringSubmatch(page), secretText.FindStringSubmatch(page); ch == nil || secret == nil {
+		t.Fatalf("first sign-in after the reset:\n%s", page)
+	}
+	e.advance(time.Hour)
+	status, _, page = late.post("/staff/enrol?lang=vi", url.Values{"challenge": {html.UnescapeString(ch[1])}, "code": {right()}})
+	if status != http.StatusUnauthorized || !atField(page) || !strings.Contains(page, "Phiên đăng nhập này đã hết hạn") ||
+		!strings.Contains(page, `href="/staff/login"`) || secretText.MatchString(page) || strings.Contains(page, `<svg class="qr"`) {
+		t.Fatalf("an expired enrolment: %d\n%s", status, page)
+	}
+}
