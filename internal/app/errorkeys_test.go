@@ -22,6 +22,8 @@ var unkeyed = map[[2]string]string{
 	{"payments.go", "an Idempotency-Key header of 1 to 128 characters is required to pay"}: "API header",
 	{"payments.go", "this Idempotency-Key was used to pay another booking"}:                "API header",
 	{"fhirclients.go", "a FHIR client needs a name of at most 200 bytes"}:                  "operator CLI (fairslot fhir-client)",
+	{"fhirbook.go", "only a FHIR system client books for a patient by identity"}:           "FHIR facade only: answered as an OperationOutcome, never on a page",
+	{"fhirbook.go", "only a FHIR system client acts on a booking it made"}:                 "FHIR facade only: answered as an OperationOutcome, never on a page",
 	{"outage.go", "staff account %s is disabled"}:                                          "operator CLI (StaffActor: fairslot kit)",
 	{"scope.go", "doctor, campus and department are positive ids (0 clears)"}:              "operator CLI (fairslot staff-scope)",
 	{"scope.go", "only a doctor's login links to a doctor record; %s is %s"}:               "operator CLI (fairslot staff-scope)",
