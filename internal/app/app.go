@@ -187,6 +187,9 @@ func (a Actor) ref() string {
 	case fhirClientKind:
 		return "fhir-client:" + a.Client
 	}
+	if a.Client != "" { // a patient's account acting through a FHIR client (fhirbook.go)
+		return "fhir-client:" + a.Client
+	}
 	return audit.Ref(string(a.Kind), a.ID)
 }
 

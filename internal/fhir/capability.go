@@ -54,6 +54,7 @@ type RestResource struct {
 	Interaction   []Interaction     `json:"interaction"`
 	SearchInclude []string          `json:"searchInclude,omitempty"`
 	SearchParam   []SearchParamDecl `json:"searchParam,omitempty"`
+	Operation     []OperationDecl   `json:"operation,omitempty"` // IHE Scheduling's, on Appointment (scheduling.go)
 }
 
 // Interaction is a supported interaction.
@@ -74,7 +75,8 @@ const capabilityDate = "2026-12-01"
 const securityText = "SMART Backend Services: a system registered by the hospital (fairslot fhir clients add) gets a " +
 	"five-minute access token at the token endpoint with a client_credentials grant and a private_key_jwt assertion " +
 	"(RS384 or ES384), and may then read and search within its system scopes (system/Slot.rs, system/Patient.r, ...; " +
-	"SMART v1 .read is accepted); see .well-known/smart-configuration. The session token of a fairslot admin with no " +
+	"SMART v1 .read is accepted) and book through IHE Scheduling's operations with system/Appointment.s ($find), .c " +
+	"($hold, $book of a new place) and .u ($book of a held place, cancelling); see .well-known/smart-configuration. The session token of a fairslot admin with no " +
 	"campus, department or doctor scope may also read everything. Served only on the internal (staff) listener; every " +
 	"call with a token is audited."
 
@@ -104,13 +106,17 @@ func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 				SearchParamDecl{Name: "_count", Type: "number", Documentation: "page size, default 20, at most 100"},
 				SearchParamDecl{Name: "_offset", Type: "number", Documentation: "where the page starts (the next link carries it)"})
 		}
+		if t == "Appointment" {
+			rr.Operation = operationDecls()
+		}
 		res = append(res, rr)
 	}
 	return CapabilityStatement{ResourceType: "CapabilityStatement", Status: "active", Date: capabilityDate,
 		Publisher: "fairslot", Kind: "instance", Software: &Software{Name: "fairslot"},
-		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read and search only)", URL: s.base(r)},
+		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read, search, and IHE Scheduling $find, $hold, $book)", URL: s.base(r)},
 		FHIRVersion:    "4.0.1", Format: []string{"application/fhir+json", "json"},
-		Rest: []Rest{{Mode: "server", Documentation: "Read-only. Unknown search parameters are refused (400), never ignored.",
+		Rest: []Rest{{Mode: "server", Documentation: "Reads and searches; books only through IHE Scheduling's operations on Appointment, " +
+			"under every rule a patient's booking meets. Unknown search and operation parameters are refused (400), never ignored.",
 			Security: s.security(r), Resource: res}}}
 }
 

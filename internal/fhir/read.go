@@ -189,6 +189,9 @@ func (s *Server) readers() map[string]reader {
 			return slot(v, dept, int(w), v.Windows[w-1], s.now(), s.App.Location), err
 		},
 		"Appointment": func(ctx context.Context, id string) (any, error) {
+			if strings.HasPrefix(id, "d") { // a draw entry (scheduling.go)
+				return s.drawEntry(ctx, id)
+			}
 			if strings.HasPrefix(id, "w") {
 				n, err := prefixedID("Appointment", "w", id)
 				if err != nil {

@@ -350,6 +350,19 @@ func (d *Door) LimitPatient(ctx context.Context, patientID int64) error {
 		Message: fmt.Sprintf("too many requests for this patient; try again in %d s", RetrySeconds(retry))}
 }
 
+// LimitClient applies the per-account limit to a FHIR system client's
+// request (internal/fhir: $hold, $book), keyed by its client id apart from
+// the accounts' numbers: the internal listener puts every request in the
+// staff lane, so the door's own account check never sees a system's.
+func (d *Door) LimitClient(ctx context.Context, client string) error {
+	ok, retry := d.allow(ctx, byAccount, "fhir-client:"+client)
+	if ok {
+		return nil
+	}
+	return &fairslot.Error{Kind: fairslot.Limited, RetryAfter: retry,
+		Message: fmt.Sprintf("too many requests from this client; try again in %d s", RetrySeconds(retry))}
+}
+
 // addrPrefix is the network a client address belongs to for limits and
 // risk signals: its IPv4 /24 or IPv6 /56, as text.
 func addrPrefix(a netip.Addr) string {

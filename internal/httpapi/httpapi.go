@@ -498,6 +498,15 @@ func (s *Server) LimitPatient(ctx context.Context, patientID int64) error {
 	return s.Door.LimitPatient(ctx, patientID)
 }
 
+// LimitClient applies the front door's per-client limit to a FHIR system
+// client's booking request.
+func (s *Server) LimitClient(ctx context.Context, client string) error {
+	if s.Door == nil {
+		return nil
+	}
+	return s.Door.LimitClient(ctx, client)
+}
+
 // errNotReady is /readyz's answer while the server cannot take traffic.
 var errNotReady = &fairslot.Error{Kind: fairslot.Unavailable, Message: "not ready"}
 
