@@ -20,6 +20,10 @@
 //	internal/e2e/admin    the admin pages
 //	internal/e2e/kiosk    the kiosk device
 //
+// Beside them, without a browser: internal/e2e/fhirclient runs a real FHIR
+// client (fhir-kit-client, testdata/js/fhir-flow.mjs) through IHE
+// Scheduling's flow against the binary's FHIR facade.
+//
 // A new browser test goes in the package of its area (a new area, a new
 // package beside them with a main_test.go calling e2e.Main); never in
 // cmd/fairslot, whose tests run the binary without a browser. A helper two
