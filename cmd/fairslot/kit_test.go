@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/e2e"
 	"github.com/fairslot/fairslot/internal/kit"
 )
 
@@ -36,7 +37,7 @@ func TestKitServeAndCommands(t *testing.T) {
 	id := first + string(fairslot.ResidentCheckDigit(first))
 	// (The hospital's today: this test skipped itself whenever the host's
 	// date was not Shanghai's, and always, reading the list as an array.)
-	tok, bookingID, bookingCode := heldBooking(t, s, phone, id)
+	tok, bookingID, bookingCode := e2e.HeldBooking(t, s.Server, phone, id)
 	if code, body, err := s.post(fmt.Sprintf("/api/v1/bookings/%d/pay", bookingID), tok, "pay-kit", ""); err != nil || code != 200 {
 		t.Fatalf("pay: %d %v %v", code, body, err)
 	}

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,13 +14,10 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
-	"github.com/fairslot/fairslot/internal/apiclient"
-	"github.com/fairslot/fairslot/internal/privacy"
+	"github.com/fairslot/fairslot/internal/e2e"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/storagetest"
-	"github.com/fairslot/fairslot/internal/testlog"
-	"github.com/fairslot/fairslot/internal/vault"
 )
 
 func TestCommands(t *testing.T) {
@@ -52,142 +44,45 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-// server is a fairslot process started by a test.
+// server is a fairslot process started by a test: internal/e2e's, with
+// the names this package's tests use.
 type server struct {
-	cmd     *exec.Cmd
-	url     string
-	mu      sync.Mutex
-	logs    testlog.Buffer
-	devices map[string]string // the device each token's client was given: one per account, as a phone
+	*e2e.Server
+	url string
+	cmd *exec.Cmd
 }
 
-func (s *server) log() string { return s.logs.String() }
+func (s *server) log() string { return s.Log() }
 
-// built is the fairslot binary the tests run, built once for them all
+// post sends a POST as the token's client (the same device each time, as a
+// phone would), solving a challenge when the server asks for one.
+func (s *server) post(path, token, key, body string) (int, map[string]any, error) {
+	return s.Post(path, token, key, body)
+}
+
+// login logs a phone in, reading the code from the demo server's log, and
+// accepts the privacy notice.
+func (s *server) login(t *testing.T, phone string) string {
+	t.Helper()
+	return s.Login(t, phone)
+}
+
+// TestMain removes the fairslot binary the tests built (buildBinary).
+func TestMain(m *testing.M) { e2e.Main(m) }
+
+// buildBinary returns the fairslot binary, built once for all the tests
 // (seventeen links of it took a good part of this package's time).
-var built struct {
-	once sync.Once
-	dir  string
-	out  []byte
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
-
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "fairslot-test-"); built.err == nil {
-			built.out, built.err = exec.Command("go", "build", "-o", filepath.Join(built.dir, "fairslot"), ".").CombinedOutput()
-		}
-	})
-	if built.err != nil {
-		t.Fatalf("go build: %v\n%s", built.err, built.out)
-	}
-	return filepath.Join(built.dir, "fairslot")
+	return e2e.Binary(t)
 }
 
 // startServer starts 'fairslot serve --demo' on a free port with the data
 // directory and keyset under dir, plus extra flags and environment.
 func startServer(t *testing.T, bin, dir string, extra []string, env ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0",
-		"--data-dir", filepath.Join(dir, "data"), "--keyset", filepath.Join(dir, "keyset.json")}, extra...)
-	s := &server{cmd: exec.Command(bin, args...)}
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stderr = &s.logs
-	stdout, _ := s.cmd.StdoutPipe()
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, url, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				found <- url
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case s.url = <-found:
-	case <-time.After(60 * time.Second): // a deadline on a hang, not a speed target
-		t.Fatalf("the server did not start:\n%s", s.log())
-	}
-	return s
-}
-
-// post sends a POST as the token's client (the same device each time, as a
-// phone would), solving a challenge when the server asks for one.
-func (s *server) post(path, token, key, body string) (int, map[string]any, error) {
-	s.mu.Lock()
-	c := apiclient.Client{Base: s.url, Token: token, Device: s.devices[token]}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.devices == nil {
-			s.devices = map[string]string{}
-		}
-		if c.Device != "" {
-			s.devices[token] = c.Device
-		}
-	}()
-	var b any
-	if body != "" {
-		b = json.RawMessage(body)
-	}
-	h := map[string]string{}
-	if key != "" {
-		h["Idempotency-Key"] = key
-	}
-	resp, err := c.Do(context.Background(), "POST", path, b, h, false)
-	if err != nil {
-		return 0, nil, err
-	}
-	var out map[string]any
-	resp.Decode(&out)
-	return resp.Status, out, nil
-}
-
-// loginCodeText finds the code in a login code message, in any of its
-// languages (a phone without an account gets it in the request's, else
-// Chinese).
-const loginCodeText = `(?:Your fairslot login code is |您的 fairslot 登录验证码是 |Mã đăng nhập fairslot của bạn là )(\d{6})`
-
-// login logs a phone in, reading the code from the demo server's log.
-func (s *server) login(t *testing.T, phone string) string {
-	t.Helper()
-	if code, body, err := s.post("/api/v1/auth/code", "", "", `{"phone":"`+phone+`"}`); err != nil || code != 202 {
-		t.Fatalf("auth/code: %d %v %v", code, body, err)
-	}
-	masked := vault.MaskPhone(phone)
-	re := regexp.MustCompile(`to=` + regexp.QuoteMeta(masked) + ` text="` + loginCodeText)
-	for i := 0; i < 100; i++ {
-		if m := re.FindAllStringSubmatch(s.log(), -1); m != nil {
-			code, body, err := s.post("/api/v1/auth/login", "", "", fmt.Sprintf(`{"phone":%q,"code":%q}`, phone, m[len(m)-1][1]))
-			if err != nil || code != 200 {
-				t.Fatalf("auth/login: %d %v %v", code, body, err)
-			}
-			tok := body["token"].(string)
-			// Every patient accepts the privacy notice before binding or booking.
-			if code, body, err := s.post("/api/v1/privacy/consent", tok, "", `{"version":"`+privacy.NoticeVersion+`","lang":"zh-CN"}`); err != nil || code != 201 {
-				t.Fatalf("privacy/consent: %d %v %v", code, body, err)
-			}
-			return tok
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no login code for %s in the log", masked)
-	return ""
+	s := e2e.StartServer(t, bin, dir, extra, env...)
+	return &server{Server: s, url: s.URL, cmd: s.Cmd}
 }
 
 // TestCrashLosesNoAcknowledgedBooking kills the server with SIGKILL in the

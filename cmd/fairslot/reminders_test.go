@@ -62,16 +62,15 @@ func TestDemoSendsPaymentReminder(t *testing.T) {
 	if code, body, err := s.post(fmt.Sprintf("/api/v1/bookings/%d/cancel", booking), holder, "", ""); err != nil || code != 200 {
 		t.Fatalf("cancel: %d %v %v", code, body, err)
 	}
-	b := &browserRun{t: t, s: s}
 	const prefix = "fairslot reminder: the place held for " // English: an account that never used the pages
-	msg := b.message(t, "13700000002", prefix, "the payment reminder")
+	msg := s.Message(t, "13700000002", prefix, "the payment reminder")
 	if !strings.Contains(msg, "周*") || strings.Contains(msg, "周大福") || !strings.Contains(msg, "is not paid yet") {
 		t.Errorf("the reminder = %q, want the patient masked and the deadline", msg)
 	}
-	if got := b.messages(t, "13700000001", prefix); len(got) != 0 {
+	if got := s.Messages("13700000001", prefix); len(got) != 0 {
 		t.Errorf("the patient who held and cancelled was reminded: %q", got)
 	}
-	if got := b.messages(t, "13700000002", prefix); len(got) != 1 {
+	if got := s.Messages("13700000002", prefix); len(got) != 1 {
 		t.Errorf("%d reminders, want 1: %q", len(got), got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package patient
 
 import (
 	"context"
@@ -8,12 +8,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fairslot/fairslot/internal/e2e"
 	"github.com/fairslot/fairslot/internal/privacy"
-
 	"github.com/fairslot/fairslot/internal/vault"
 )
 
@@ -27,32 +26,32 @@ func TestBrowserBindingNeedsProof(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	browser := chromium(t)
-	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := newBrowserRun(t, s)
+	browser := e2e.Chromium(t)
+	s := e2e.StartServer(t, e2e.Binary(t), t.TempDir(), nil)
+	b := newRun(t, s)
 	for i, lang := range []string{"zh-CN", "vi", "en"} {
 		t.Run(lang, func(t *testing.T) { b.bindingByStranger(t, browser, lang, i) })
 	}
 }
 
 // patientLogin logs a phone-sized tab in as phone, in lang.
-func (b *browserRun) patientLogin(t *testing.T, ctx context.Context, lang, phone string) {
+func (b *run) patientLogin(t *testing.T, ctx context.Context, lang, phone string) {
 	t.Helper()
-	do(t, ctx, "open the login page", chromedp.Navigate(b.s.url+"/login"),
-		click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
-	do(t, ctx, "ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone),
-		click(`form[action="/login/code"] button`, "#code"))
-	do(t, ctx, "log in", chromedp.SendKeys(chromedp.CSS("#code"), b.loginCode(t, phone)),
-		click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
-	pastConsent(t, ctx)
+	e2e.Do(t, ctx, "open the login page", chromedp.Navigate(b.S.URL+"/login"),
+		e2e.Click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
+	e2e.Do(t, ctx, "ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone),
+		e2e.Click(`form[action="/login/code"] button`, "#code"))
+	e2e.Do(t, ctx, "log in", chromedp.SendKeys(chromedp.CSS("#code"), b.LoginCode(t, phone)),
+		e2e.Click(`form[action="/login"] button`, "body.page-me, body.page-consent"))
+	e2e.PastConsent(t, ctx)
 }
 
 // bindOverAPI logs phone in over the API and binds a new identity to it.
-func (b *browserRun) bindOverAPI(t *testing.T, phone, name, id string) {
+func (b *run) bindOverAPI(t *testing.T, phone, name, id string) {
 	t.Helper()
 	post := func(path, token, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", b.s.url+path, strings.NewReader(body))
+		req, _ := http.NewRequest("POST", b.S.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -69,7 +68,7 @@ func (b *browserRun) bindOverAPI(t *testing.T, phone, name, id string) {
 	if code, out := post("/api/v1/auth/code", "", `{"phone":"`+phone+`"}`); code != 202 {
 		t.Fatalf("the holder's code: %d %v", code, out)
 	}
-	code, out := post("/api/v1/auth/login", "", `{"phone":"`+phone+`","code":"`+b.loginCode(t, phone)+`"}`)
+	code, out := post("/api/v1/auth/login", "", `{"phone":"`+phone+`","code":"`+b.LoginCode(t, phone)+`"}`)
 	token, _ := out["token"].(string)
 	if code != 200 || token == "" {
 		t.Fatalf("the holder's login: %d %v", code, out)
@@ -86,44 +85,31 @@ func (b *browserRun) bindOverAPI(t *testing.T, phone, name, id string) {
 // page with want.
 func addPatient(t *testing.T, ctx context.Context, name, id, want string) {
 	t.Helper()
-	do(t, ctx, "add a patient", chromedp.SendKeys(chromedp.CSS("#name"), name),
+	e2e.Do(t, ctx, "add a patient", chromedp.SendKeys(chromedp.CSS("#name"), name),
 		chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), id),
-		click(`form[action="/me/patients"] button`, want))
+		e2e.Click(`form[action="/me/patients"] button`, want))
 }
 
-// logged waits for a line of the server's log matching re after the
-// first skip such lines and returns its first group.
-func (b *browserRun) logged(t *testing.T, what string, re *regexp.Regexp, skip int) string {
-	t.Helper()
-	for deadline := hangGuard(t); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := re.FindAllStringSubmatch(b.s.log(), -1); len(m) > skip {
-			return m[skip][1]
-		}
-	}
-	t.Fatalf("waited until the test's deadline for %s in the server's log", what)
-	return ""
-}
-
-func (b *browserRun) bindingByStranger(t *testing.T, browser context.Context, lang string, n int) {
+func (b *run) bindingByStranger(t *testing.T, browser context.Context, lang string, n int) {
 	holder, stranger := fmt.Sprintf("1371234%04d", 5000+n), fmt.Sprintf("1365678%04d", 7000+n)
-	id := residentIDForTest(950 + n)
+	id := e2e.ResidentID(950 + n)
 	name := "陈" + []string{"一", "二", "三"}[n]
 
 	// The holder binds the identity first, over the API (the browser's
 	// part is the stranger's).
 	b.bindOverAPI(t, holder, name, id)
 
-	strangerTab := tab(t, browser, 390, 844, true)
+	strangerTab := e2e.Tab(t, browser, 390, 844, true)
 	b.patientLogin(t, strangerTab, lang, stranger)
 	addPatient(t, strangerTab, name, id, "body.page-bindproof #code")
-	b.page(t, strangerTab, lang, "portal-bindproof", true)
-	text := value(t, strangerTab, "the proof page", chromedp.Text(chromedp.CSS("main")))
+	b.Page(t, strangerTab, lang, "portal-bindproof", true)
+	text := e2e.Value(t, strangerTab, "the proof page", chromedp.Text(chromedp.CSS("main")))
 	if strings.Contains(text, holder[7:]) || strings.Contains(text, vault.MaskPhone(holder)) {
 		t.Errorf("the proof page shows the phone on record:\n%s", text)
 	}
 	codeRE := regexp.MustCompile(`to=` + regexp.QuoteMeta(vault.MaskPhone(holder)) + ` text="Someone asks to add \S+ as a patient to their fairslot account\. If it is you or your family, the code is (\d{6})`)
-	code := b.logged(t, "the binding code sent to the holder", codeRE, 0)
-	if strings.Contains(b.s.log(), `to=`+vault.MaskPhone(stranger)+` text="Someone asks to add`) {
+	code := b.S.Logged(t, "the binding code sent to the holder", codeRE, 0)
+	if strings.Contains(b.S.Log(), `to=`+vault.MaskPhone(stranger)+` text="Someone asks to add`) {
 		t.Error("a binding code went to the stranger's phone")
 	}
 
@@ -133,27 +119,27 @@ func (b *browserRun) bindingByStranger(t *testing.T, browser context.Context, la
 	if code == wrong {
 		wrong = "000001"
 	}
-	do(t, strangerTab, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), wrong),
-		click(`form[action="/me/patients/proof"] button`, "body.page-bindproof #code-error"))
-	b.page(t, strangerTab, lang, "portal-bindproof-failed", true)
-	failed := value(t, strangerTab, "the inline error", chromedp.Text(chromedp.CSS("#code-error")))
-	if want := strings.Replace(b.cat[lang]["binding.failed"], "%d", "3", 1); failed != want {
+	e2e.Do(t, strangerTab, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), wrong),
+		e2e.Click(`form[action="/me/patients/proof"] button`, "body.page-bindproof #code-error"))
+	b.Page(t, strangerTab, lang, "portal-bindproof-failed", true)
+	failed := e2e.Value(t, strangerTab, "the inline error", chromedp.Text(chromedp.CSS("#code-error")))
+	if want := strings.Replace(b.Cat[lang]["binding.failed"], "%d", "3", 1); failed != want {
 		t.Errorf("the inline error: %q, want %q", failed, want)
 	}
-	do(t, strangerTab, "the stranger's patients", chromedp.Navigate(b.s.url+"/me"), chromedp.WaitVisible(chromedp.CSS("body.page-me")))
-	if text := value(t, strangerTab, "patients", chromedp.Text(chromedp.CSS("main"))); strings.Contains(text, "陈*") {
+	e2e.Do(t, strangerTab, "the stranger's patients", chromedp.Navigate(b.S.URL+"/me"), chromedp.WaitVisible(chromedp.CSS("body.page-me")))
+	if text := e2e.Value(t, strangerTab, "patients", chromedp.Text(chromedp.CSS("main"))); strings.Contains(text, "陈*") {
 		t.Fatalf("the stranger holds the patient without the code:\n%s", text)
 	}
 
 	// With the code (the holder handed it over): bound.
 	addPatient(t, strangerTab, name, id, "body.page-bindproof #code")
 	// The outbox sends it after the page answers: wait for the second.
-	code = b.logged(t, "the second binding code", codeRE, 1)
-	do(t, strangerTab, "the right code", chromedp.SendKeys(chromedp.CSS("#code"), code),
-		click(`form[action="/me/patients/proof"] button`, "body.page-me"))
-	if text := value(t, strangerTab, "patients", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "陈*") {
+	code = b.S.Logged(t, "the second binding code", codeRE, 1)
+	e2e.Do(t, strangerTab, "the right code", chromedp.SendKeys(chromedp.CSS("#code"), code),
+		e2e.Click(`form[action="/me/patients/proof"] button`, "body.page-me"))
+	if text := e2e.Value(t, strangerTab, "patients", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "陈*") {
 		t.Fatalf("the patient is not bound with the code:\n%s", text)
 	}
 	// The holder is told, through the outbox's log provider.
-	b.logged(t, "the holder told", regexp.MustCompile(`to=`+regexp.QuoteMeta(vault.MaskPhone(holder))+` text="(陈\* was added as a patient to another fairslot account)`), 0)
+	b.S.Logged(t, "the holder told", regexp.MustCompile(`to=`+regexp.QuoteMeta(vault.MaskPhone(holder))+` text="(陈\* was added as a patient to another fairslot account)`), 0)
 }

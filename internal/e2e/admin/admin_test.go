@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/fairslot/fairslot/internal/e2e"
 )
 
 // TestBrowserAdmin drives the admin pages (issue 14 items 5 and 6) in
@@ -22,9 +24,9 @@ func TestBrowserAdmin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	browser := chromium(t)
-	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := newBrowserRun(t, s)
+	browser := e2e.Chromium(t)
+	s := e2e.StartServer(t, e2e.Binary(t), t.TempDir(), nil)
+	b := newRun(t, s)
 	pages := []struct{ path, name string }{
 		{"/staff/admin", "admin"},
 		{"/staff/admin/doctors", "admindoctors"},
@@ -36,40 +38,40 @@ func TestBrowserAdmin(t *testing.T) {
 	for i, lang := range []string{"en", "vi", "zh-CN"} {
 		t.Run(lang, func(t *testing.T) {
 			for _, width := range []int64{1280, 768} {
-				ctx := tab(t, browser, width, 1000, false)
-				b.staffLogin(t, ctx, lang, "admin")
+				ctx := e2e.Tab(t, browser, width, 1000, false)
+				b.StaffLogin(t, ctx, lang, "admin")
 				for _, p := range pages {
-					do(t, ctx, p.name, chromedp.Navigate(s.url+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.name)))
+					e2e.Do(t, ctx, p.name, chromedp.Navigate(s.URL+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.name)))
 					b.adminPage(t, ctx, lang, fmt.Sprintf("admin-%d-%s", width, p.name))
 				}
 			}
-			ctx := tab(t, browser, 768, 1000, false)
-			b.staffLogin(t, ctx, lang, "admin")
+			ctx := e2e.Tab(t, browser, 768, 1000, false)
+			b.StaffLogin(t, ctx, lang, "admin")
 			// Add a doctor: the page it lands on says so.
 			name := fmt.Sprintf("Dr Browser %d", i)
-			do(t, ctx, "the doctors page", chromedp.Navigate(s.url+"/staff/admin/doctors"), chromedp.WaitVisible(chromedp.CSS("#name")),
+			e2e.Do(t, ctx, "the doctors page", chromedp.Navigate(s.URL+"/staff/admin/doctors"), chromedp.WaitVisible(chromedp.CSS("#name")),
 				chromedp.SendKeys(chromedp.CSS("#name"), name),
-				click(`form[action="/staff/admin/doctors"] button.primary`, "body.page-admindoctor p.done"))
-			if got := value(t, ctx, "the confirmation", chromedp.Text(chromedp.CSS("p.done"))); !strings.Contains(got, name) {
+				e2e.Click(`form[action="/staff/admin/doctors"] button.primary`, "body.page-admindoctor p.done"))
+			if got := e2e.Value(t, ctx, "the confirmation", chromedp.Text(chromedp.CSS("p.done"))); !strings.Contains(got, name) {
 				t.Errorf("adding a doctor is confirmed with %q, which does not name %s", got, name)
 			}
 			b.adminPage(t, ctx, lang, "admin-768-doctor-added")
 			// A draw without an entry window: refused beside the field.
-			do(t, ctx, "the rules page", chromedp.Navigate(s.url+"/staff/admin/rules"), chromedp.WaitVisible(chromedp.CSS("#mode")),
+			e2e.Do(t, ctx, "the rules page", chromedp.Navigate(s.URL+"/staff/admin/rules"), chromedp.WaitVisible(chromedp.CSS("#mode")),
 				chromedp.SetValue(chromedp.CSS("#mode"), "draw"), chromedp.SetValue(chromedp.CSS("#window"), "0"),
 				chromedp.SetValue(chromedp.CSS("#reserved_priority"), "4"),
-				click(`form[action="/staff/admin/rules"] button.primary`, "#window-error"))
-			if got := value(t, ctx, "the kept quota", chromedp.Value(chromedp.CSS("#reserved_priority"))); got != "4" {
+				e2e.Click(`form[action="/staff/admin/rules"] button.primary`, "#window-error"))
+			if got := e2e.Value(t, ctx, "the kept quota", chromedp.Value(chromedp.CSS("#reserved_priority"))); got != "4" {
 				t.Errorf("the refused rule form kept the priority quota as %q, want 4", got)
 			}
 			b.adminPage(t, ctx, lang, "admin-768-rule-refused")
 
 			// The desk reads the same pages without a form to change them.
-			desk := tab(t, browser, 768, 1000, false)
-			b.staffLogin(t, desk, lang, "desk")
+			desk := e2e.Tab(t, browser, 768, 1000, false)
+			b.StaffLogin(t, desk, lang, "desk")
 			for _, p := range pages {
-				do(t, desk, p.name, chromedp.Navigate(s.url+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.name)))
-				if n := value(t, desk, "forms", chromedp.Evaluate[int](`document.querySelectorAll('main form[method="post"], main a[href$="/cancel"]').length`)); n != 0 {
+				e2e.Do(t, desk, p.name, chromedp.Navigate(s.URL+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.name)))
+				if n := e2e.Value(t, desk, "forms", chromedp.Evaluate[int](`document.querySelectorAll('main form[method="post"], main a[href$="/cancel"]').length`)); n != 0 {
 					t.Errorf("the desk sees %d forms or cancel links on %s", n, p.path)
 				}
 			}
@@ -81,10 +83,10 @@ func TestBrowserAdmin(t *testing.T) {
 // adminPage checks an admin page as browserRun.page does (translation,
 // axe-core, screenshot, weight) and that nothing overflows the window or a
 // card: the issue's admin page was a table wider than its card.
-func (b *browserRun) adminPage(t *testing.T, ctx context.Context, lang, name string) {
+func (b *run) adminPage(t *testing.T, ctx context.Context, lang, name string) {
 	t.Helper()
-	b.page(t, ctx, lang, name, false)
-	over := value(t, ctx, "overflow", chromedp.Evaluate[[]string](`[document.documentElement, ...document.querySelectorAll(".card")]
+	b.Page(t, ctx, lang, name, false)
+	over := e2e.Value(t, ctx, "overflow", chromedp.Evaluate[[]string](`[document.documentElement, ...document.querySelectorAll(".card")]
 		.filter(e => e.scrollWidth > e.clientWidth + 1)
 		.map(e => (e.className || e.tagName) + ": " + e.scrollWidth + " > " + e.clientWidth)`))
 	if len(over) > 0 {

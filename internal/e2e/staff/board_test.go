@@ -1,8 +1,7 @@
-package main
+package staff
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,8 +14,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/fairslot/fairslot/internal/apiclient"
-	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/e2e"
 )
 
 // speechSpy replaces the browser's speech with a recorder, before the
@@ -45,11 +43,11 @@ func TestBrowserBoard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	browser := chromium(t)
-	s := startServer(t, buildBinary(t), t.TempDir(), nil)
-	b := newBrowserRun(t, s)
+	browser := e2e.Chromium(t)
+	s := e2e.StartServer(t, e2e.Binary(t), t.TempDir(), nil)
+	b := newRun(t, s)
 	const lang = "zh-CN"
-	desk, nurse := staffToken(t, s, "desk"), staffToken(t, s, "nurse")
+	desk, nurse := e2e.StaffToken(t, s, "desk"), e2e.StaffToken(t, s, "nurse")
 
 	// Two rooms of the fever clinic open now.
 	var sessions []struct {
@@ -59,7 +57,7 @@ func TestBrowserBoard(t *testing.T) {
 		Start time.Time
 		End   time.Time
 	}
-	getList(t, s.url+"/api/v1/departments/1/sessions", &sessions)
+	e2e.GetList(t, s.URL+"/api/v1/departments/1/sessions", &sessions)
 	var rooms []int64
 	roomOf := map[int64]string{}
 	for _, x := range sessions {
@@ -73,45 +71,45 @@ func TestBrowserBoard(t *testing.T) {
 	}
 
 	// The board, spied on; the first room's page, open before anyone checks in.
-	board := tab(t, browser, 1920, 1080, false)
-	initScript(t, board, speechSpy)
-	do(t, board, "open the board", chromedp.Navigate(s.url+"/board/1?lang="+lang), chromedp.WaitVisible(chromedp.CSS(".board")))
-	room := tab(t, browser, 1280, 800, false)
-	b.staffLogin(t, room, lang, "nurse")
-	roomURL := fmt.Sprintf("%s/staff/sessions/%d", s.url, rooms[0])
-	do(t, room, "open the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS("body.page-room")),
+	board := e2e.Tab(t, browser, 1920, 1080, false)
+	e2e.InitScript(t, board, speechSpy)
+	e2e.Do(t, board, "open the board", chromedp.Navigate(s.URL+"/board/1?lang="+lang), chromedp.WaitVisible(chromedp.CSS(".board")))
+	room := e2e.Tab(t, browser, 1280, 800, false)
+	b.StaffLogin(t, room, lang, "nurse")
+	roomURL := fmt.Sprintf("%s/staff/sessions/%d", s.URL, rooms[0])
+	e2e.Do(t, room, "open the room", chromedp.Navigate(roomURL), chromedp.WaitVisible(chromedp.CSS("body.page-room")),
 		chromedp.Evaluate[chromedp.Void]("window.__notReloaded = true"))
 
 	// Check-ins, room by room, alternating: the first from the desk's page
 	// (the printed ticket), the rest over the API.
-	ticketTab := tab(t, browser, 302, 900, false) // 80 mm at 96 dpi
-	b.staffLogin(t, ticketTab, lang, "desk")
-	do(t, ticketTab, "walk-in form", chromedp.Navigate(s.url+"/kiosk/walk-in"), chromedp.WaitVisible(chromedp.CSS("#session_id")),
+	ticketTab := e2e.Tab(t, browser, 302, 900, false) // 80 mm at 96 dpi
+	b.StaffLogin(t, ticketTab, lang, "desk")
+	e2e.Do(t, ticketTab, "walk-in form", chromedp.Navigate(s.URL+"/kiosk/walk-in"), chromedp.WaitVisible(chromedp.CSS("#session_id")),
 		chromedp.SetValue(chromedp.CSS("#session_id"), fmt.Sprint(rooms[0])), chromedp.SendKeys(chromedp.CSS("#name"), "钱多多"),
-		chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), residentIDForTest(600)),
-		chromedp.SendKeys(chromedp.CSS("#phone"), "13700000600"), click(`form[action="/kiosk/walk-in"] button.primary`, "body.page-ticket"))
-	first := value(t, ticketTab, "the ticket", chromedp.Text(chromedp.CSS(".ticket-print .ticket")))
-	if got := value(t, ticketTab, "the ticket's room", chromedp.Text(chromedp.CSS(".ticket-print .room"))); got != roomOf[rooms[0]] {
+		chromedp.SetValue(chromedp.CSS("#id_type"), "cn_resident"), chromedp.SendKeys(chromedp.CSS("#id_number"), e2e.ResidentID(600)),
+		chromedp.SendKeys(chromedp.CSS("#phone"), "13700000600"), e2e.Click(`form[action="/kiosk/walk-in"] button.primary`, "body.page-ticket"))
+	first := e2e.Value(t, ticketTab, "the ticket", chromedp.Text(chromedp.CSS(".ticket-print .ticket")))
+	if got := e2e.Value(t, ticketTab, "the ticket's room", chromedp.Text(chromedp.CSS(".ticket-print .room"))); got != roomOf[rooms[0]] {
 		t.Errorf("the ticket names room %q, want %q", got, roomOf[rooms[0]])
 	}
-	if h := value(t, ticketTab, "the ticket's hospital", chromedp.Text(chromedp.CSS(".ticket-print .hospital"))); !strings.Contains(h, "Demo Hospital") {
+	if h := e2e.Value(t, ticketTab, "the ticket's hospital", chromedp.Text(chromedp.CSS(".ticket-print .hospital"))); !strings.Contains(h, "Demo Hospital") {
 		t.Errorf("the ticket does not name the hospital: %q", h)
 	}
-	b.page(t, ticketTab, lang, "ticket", false)
+	b.Page(t, ticketTab, lang, "ticket", false)
 	printShot(t, b, ticketTab, "80", 302)
 	printShot(t, b, ticketTab, "58", 219)
 
 	// The room took the check-in without a reload.
-	value(t, room, "the room shows the check-in", chromedp.Poll[bool](
+	e2e.Value(t, room, "the room shows the check-in", chromedp.Poll[bool](
 		fmt.Sprintf(`[...document.querySelectorAll("#live td")].some(td => td.textContent === %q) && window.__notReloaded === true`, first),
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(hangGuard(t)))))
-	b.page(t, room, lang, "staff-room-live", false)
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(e2e.HangGuard(t)))))
+	b.Page(t, room, lang, "staff-room-live", false)
 
 	labels := map[string]int64{first: rooms[0]}
 	for i := range 5 {
 		sess := rooms[(i+1)%2]
-		code, res, err := s.post("/api/v1/staff/walk-ins", desk, "", fmt.Sprintf(`{"session_id":%d,"patient":{"name":"孙%s","id_type":"cn_resident","id_number":%q,"phone":"1370000061%d"}}`,
-			sess, []string{"一", "二", "三", "四", "五"}[i], residentIDForTest(610+i), i))
+		code, res, err := s.Post("/api/v1/staff/walk-ins", desk, "", fmt.Sprintf(`{"session_id":%d,"patient":{"name":"孙%s","id_type":"cn_resident","id_number":%q,"phone":"1370000061%d"}}`,
+			sess, []string{"一", "二", "三", "四", "五"}[i], e2e.ResidentID(610+i), i))
 		if err != nil || code != 201 {
 			t.Fatalf("walk-in %d = %d %v %v", i, code, res, err)
 		}
@@ -125,7 +123,7 @@ func TestBrowserBoard(t *testing.T) {
 	// Both rooms call: the board shows two different tickets, each with its room.
 	called := map[int64]map[string]any{}
 	for _, sess := range rooms {
-		code, res, err := s.post(fmt.Sprintf("/api/v1/staff/sessions/%d/call-next", sess), nurse, "", "")
+		code, res, err := s.Post(fmt.Sprintf("/api/v1/staff/sessions/%d/call-next", sess), nurse, "", "")
 		if err != nil || code != 200 {
 			t.Fatalf("call-next in %d = %d %v %v", sess, code, res, err)
 		}
@@ -134,11 +132,11 @@ func TestBrowserBoard(t *testing.T) {
 	rowsJS := `[...document.querySelectorAll("#calls tr")].map(tr => [...tr.cells].map(td => td.firstChild ? td.firstChild.textContent.trim() : ""))`
 	waitBoard := func(what, cond string) {
 		t.Helper()
-		value(t, board, what, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(hangGuard(t)))))
+		e2e.Value(t, board, what, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(e2e.HangGuard(t)))))
 	}
 	waitBoard("the board shows both calls", `document.querySelectorAll("#calls tr").length === 2 && window.__spoken.length === 2`)
 	var rows [][]string
-	rows = value(t, board, "the board's calls", chromedp.Evaluate[[][]string](rowsJS))
+	rows = e2e.Value(t, board, "the board's calls", chromedp.Evaluate[[][]string](rowsJS))
 	seen := map[string]bool{}
 	for _, r := range rows {
 		if seen[r[0]] {
@@ -151,11 +149,11 @@ func TestBrowserBoard(t *testing.T) {
 	}
 	// Spoken: what the board shows, in its language, the latest call last.
 	type utterance struct{ Text, Lang string }
-	spoken := value(t, board, "what the board said", chromedp.Evaluate[[]utterance](`window.__spoken`))
-	say := value(t, board, "the board's sentence", chromedp.Text(chromedp.CSS("#say")))
+	spoken := e2e.Value(t, board, "what the board said", chromedp.Evaluate[[]utterance](`window.__spoken`))
+	say := e2e.Value(t, board, "the board's sentence", chromedp.Text(chromedp.CSS("#say")))
 	for i, u := range spoken {
 		c := called[rooms[i]]
-		want := fmt.Sprintf(strings.NewReplacer("%[1]s", "%[1]s", "%[2]s", "%[2]s", "%[3]s", "%[3]s").Replace(b.cat[lang]["board.say"]),
+		want := fmt.Sprintf(strings.NewReplacer("%[1]s", "%[1]s", "%[2]s", "%[2]s", "%[3]s", "%[3]s").Replace(b.Cat[lang]["board.say"]),
 			c["ticket"], c["name"], roomOf[rooms[i]])
 		if u.Text != want || u.Lang != lang {
 			t.Errorf("utterance %d = %+v, want %q in %s", i, u, want, lang)
@@ -169,50 +167,50 @@ func TestBrowserBoard(t *testing.T) {
 			t.Errorf("the board shows a name unmasked: %v", r)
 		}
 	}
-	b.page(t, board, lang, "board", false)
+	b.Page(t, board, lang, "board", false)
 
 	// A recall of the first room's patient comes back on top, marked, and is said again.
 	recalled := called[rooms[0]]
-	if code, res, err := s.post(fmt.Sprintf("/api/v1/staff/bookings/%v/recall", recalled["booking_id"]), nurse, "", ""); err != nil || code != 200 {
+	if code, res, err := s.Post(fmt.Sprintf("/api/v1/staff/bookings/%v/recall", recalled["booking_id"]), nurse, "", ""); err != nil || code != 200 {
 		t.Fatalf("recall = %d %v %v", code, res, err)
 	}
 	waitBoard("the board shows the recall on top", fmt.Sprintf(`(document.querySelector("#calls tr td.ticket") || {textContent: ""}).textContent.startsWith(%q) &&
 		!!document.querySelector("#calls tr:first-child .tag") && window.__spoken.length === 3 && window.__spoken[2].text === document.getElementById("say").textContent`, recalled["ticket"]))
-	b.page(t, board, lang, "board-recall", false)
+	b.Page(t, board, lang, "board-recall", false)
 
 	// Reloaded (its stream ended and opened again): the same board, nothing said twice.
-	do(t, board, "reload the board", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".board")))
+	e2e.Do(t, board, "reload the board", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".board")))
 	waitBoard("the reloaded board shows the calls", `document.querySelectorAll("#calls tr").length === 2 && !!document.querySelector("#calls tr:first-child .tag")`)
-	if got := value(t, board, "the reloaded board's calls", chromedp.Evaluate[[][]string](rowsJS)); fmt.Sprint(got) != fmt.Sprint(value(t, board, "", chromedp.Evaluate[[][]string](rowsJS))) || got[0][0] != recalled["ticket"] {
+	if got := e2e.Value(t, board, "the reloaded board's calls", chromedp.Evaluate[[][]string](rowsJS)); fmt.Sprint(got) != fmt.Sprint(e2e.Value(t, board, "", chromedp.Evaluate[[][]string](rowsJS))) || got[0][0] != recalled["ticket"] {
 		t.Errorf("after the reload the board shows %v", got)
 	}
 	// A board that cannot speak chimes instead.
-	chime := tab(t, browser, 1280, 720, false)
-	initScript(t, chime, chimeSpy)
-	do(t, chime, "open a board without speech", chromedp.Navigate(s.url+"/board/1?lang=vi"), chromedp.WaitVisible(chromedp.CSS(".board")))
-	value(t, chime, "the board without speech shows the calls", chromedp.Poll[bool](`document.querySelectorAll("#calls tr").length === 2`,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(hangGuard(t)))))
+	chime := e2e.Tab(t, browser, 1280, 720, false)
+	e2e.InitScript(t, chime, chimeSpy)
+	e2e.Do(t, chime, "open a board without speech", chromedp.Navigate(s.URL+"/board/1?lang=vi"), chromedp.WaitVisible(chromedp.CSS(".board")))
+	e2e.Value(t, chime, "the board without speech shows the calls", chromedp.Poll[bool](`document.querySelectorAll("#calls tr").length === 2`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(e2e.HangGuard(t)))))
 	// The second room completes and calls its next patient: the reloaded
 	// board says only that; the other chimes.
-	if code, res, err := s.post(fmt.Sprintf("/api/v1/staff/bookings/%v/complete", called[rooms[1]]["booking_id"]), nurse, "", ""); err != nil || code != 200 {
+	if code, res, err := s.Post(fmt.Sprintf("/api/v1/staff/bookings/%v/complete", called[rooms[1]]["booking_id"]), nurse, "", ""); err != nil || code != 200 {
 		t.Fatalf("complete = %d %v %v", code, res, err)
 	}
-	code, next, err := s.post(fmt.Sprintf("/api/v1/staff/sessions/%d/call-next", rooms[1]), nurse, "", "")
+	code, next, err := s.Post(fmt.Sprintf("/api/v1/staff/sessions/%d/call-next", rooms[1]), nurse, "", "")
 	if err != nil || code != 200 {
 		t.Fatalf("call-next = %d %v %v", code, next, err)
 	}
 	waitBoard("the reloaded board says the new call only", fmt.Sprintf(`window.__spoken.length === 1 && window.__spoken[0].text.includes(%q)`, next["ticket"]))
-	value(t, chime, "the board without speech chimes", chromedp.Poll[bool](`window.__tones > 0`,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(hangGuard(t)))))
-	b.page(t, chime, "vi", "board-vi", false)
-	rows = value(t, board, "the board's calls", chromedp.Evaluate[[][]string](rowsJS))
+	e2e.Value(t, chime, "the board without speech chimes", chromedp.Poll[bool](`window.__tones > 0`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(e2e.HangGuard(t)))))
+	b.Page(t, chime, "vi", "board-vi", false)
+	rows = e2e.Value(t, board, "the board's calls", chromedp.Evaluate[[][]string](rowsJS))
 	if len(rows) != 2 || rows[0][0] != next["ticket"] || rows[0][0] == rows[1][0] {
 		t.Errorf("the board after the next call = %v; want %v on top and no ticket twice", rows, next["ticket"])
 	}
 
 	// The console: the fever clinic's sessions only, with their waiting counts.
-	do(t, room, "console filtered", chromedp.Navigate(s.url+"/staff?department=1"), chromedp.WaitVisible(chromedp.CSS("body.page-console")))
-	depts := value(t, room, "the console's departments", chromedp.Evaluate[[]string](`[...document.querySelectorAll("tbody tr")].map(tr => tr.cells[1].textContent)`))
+	e2e.Do(t, room, "console filtered", chromedp.Navigate(s.URL+"/staff?department=1"), chromedp.WaitVisible(chromedp.CSS("body.page-console")))
+	depts := e2e.Value(t, room, "the console's departments", chromedp.Evaluate[[]string](`[...document.querySelectorAll("tbody tr")].map(tr => tr.cells[1].textContent)`))
 	if len(depts) == 0 {
 		t.Fatal("the console filtered to the fever clinic lists nothing")
 	}
@@ -221,16 +219,16 @@ func TestBrowserBoard(t *testing.T) {
 			t.Errorf("the console filtered to the fever clinic lists a session of %q", d)
 		}
 	}
-	waiting := value(t, room, "the waiting count", chromedp.Evaluate[string](fmt.Sprintf(
+	waiting := e2e.Value(t, room, "the waiting count", chromedp.Evaluate[string](fmt.Sprintf(
 		`document.querySelector('tbody a[href="/staff/sessions/%d"]').closest("tr").querySelector(".waiting").textContent`, rooms[0])))
 	if want := fmt.Sprint(countIn(labels, rooms[0]) - 1); waiting != want { // one of them is called
 		t.Errorf("the console's waiting count for the first room = %s, want %s", waiting, want)
 	}
-	b.page(t, room, lang, "staff-console-filtered", false)
-	do(t, room, "console by time of day", chromedp.Navigate(s.url+"/staff?department=2&period=afternoon"), chromedp.WaitVisible(chromedp.CSS("body.page-console")))
-	periods := value(t, room, "the console's sessions", chromedp.Evaluate[[]string](`[...document.querySelectorAll("tbody tr td:first-child a")].map(a => a.textContent)`))
+	b.Page(t, room, lang, "staff-console-filtered", false)
+	e2e.Do(t, room, "console by time of day", chromedp.Navigate(s.URL+"/staff?department=2&period=afternoon"), chromedp.WaitVisible(chromedp.CSS("body.page-console")))
+	periods := e2e.Value(t, room, "the console's sessions", chromedp.Evaluate[[]string](`[...document.querySelectorAll("tbody tr td:first-child a")].map(a => a.textContent)`))
 	for _, p := range periods {
-		if !strings.HasPrefix(p, b.cat[lang]["period.afternoon"]) {
+		if !strings.HasPrefix(p, b.Cat[lang]["period.afternoon"]) {
 			t.Errorf("the console filtered to afternoons lists %q", p)
 		}
 	}
@@ -246,66 +244,62 @@ func countIn(labels map[string]int64, sess int64) int {
 	return n
 }
 
-// staffToken logs a demo staff member in over the API.
-func staffToken(t *testing.T, s *server, user string) string {
-	t.Helper()
-	resp, err := (&apiclient.Client{Base: s.url}).Do(context.Background(), "POST", "/api/v1/staff/login",
-		map[string]string{"username": user, "password": demo.Password}, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body struct{ Token string }
-	resp.Decode(&body)
-	if body.Token == "" {
-		t.Fatalf("staff login %s: %d", user, resp.Status)
-	}
-	return body.Token
-}
-
-// getList reads the one list of a JSON API answer into v.
-func getList(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	for _, raw := range body {
-		if json.Unmarshal(raw, v) == nil {
-			return
-		}
-	}
-	t.Fatalf("GET %s: no list in %v", url, body)
-}
-
-// initScript runs script in every document the tab opens, before the page's own.
-func initScript(t *testing.T, ctx context.Context, script string) {
-	t.Helper()
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // printShot photographs the ticket as printed on paper mm wide (print
 // media, the paper's width in CSS pixels at 96 dpi).
-func printShot(t *testing.T, b *browserRun, ctx context.Context, mm string, px int64) {
+func printShot(t *testing.T, b *run, ctx context.Context, mm string, px int64) {
 	t.Helper()
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
 		t.Fatal(err)
 	}
 	defer chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
-	do(t, ctx, "paper "+mm, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.body.setAttribute("data-paper", %q)`, mm)),
+	e2e.Do(t, ctx, "paper "+mm, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.body.setAttribute("data-paper", %q)`, mm)),
 		chromedp.EmulateViewport(px, 900))
-	png := value(t, ctx, "print screenshot", chromedp.FullScreenshot(100))
-	if err := os.WriteFile(filepath.Join(b.shots, "zh-CN-ticket-print-"+mm+"mm.png"), png, 0o644); err != nil {
+	png := e2e.Value(t, ctx, "print screenshot", chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(b.Shots, "zh-CN-ticket-print-"+mm+"mm.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pdf := value(t, ctx, "print to PDF", chromedp.PrintToPDF(func(p *page.PrintToPDFParams) { yes := true; p.PreferCSSPageSize = &yes }))
+	pdf := e2e.Value(t, ctx, "print to PDF", chromedp.PrintToPDF(func(p *page.PrintToPDFParams) { yes := true; p.PreferCSSPageSize = &yes }))
 	if len(pdf) == 0 {
 		t.Errorf("the ticket printed nothing at %s mm", mm)
 	}
+}
+
+// TestBoardReconnectsAfterRefusal: a board whose stream is refused (its
+// pool full) says it is offline and, once there is room, streams again by
+// itself — a browser's EventSource gives up for good after a refusal, so
+// the page must open a new one.
+func TestBoardReconnectsAfterRefusal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	browser := e2e.Chromium(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "fairslot.json")
+	// One stream at a time on the demo's only listener.
+	if err := os.WriteFile(config, []byte(`{"front_door": {"public_streams": {"max": 1, "per_prefix": 16, "per_device": 2, "per_token": 4}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := e2e.StartServer(t, e2e.Binary(t), dir, []string{"--config", config})
+	holder, stop := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(holder, "GET", s.URL+"/api/v1/display/departments/1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the stream that fills the pool: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	ctx := e2e.Tab(t, browser, 1280, 800, false)
+	e2e.Do(t, ctx, "open the board", chromedp.Navigate(s.URL+"/board/1?lang=en"))
+	status := chromedp.Evaluate[string](`document.getElementById("status").textContent`)
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		for deadline := e2e.HangGuard(t); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if st := e2e.Value(t, ctx, "read the board's status", status); ok(st) {
+				return
+			}
+		}
+		t.Fatalf("the board never %s: its status is %q", what, e2e.Value(t, ctx, "read the board's status", status))
+	}
+	waitFor("said it was offline while its stream was refused", func(st string) bool { return st != "" })
+	stop() // the pool has room again
+	waitFor("streamed again once there was room", func(st string) bool { return st == "" })
 }

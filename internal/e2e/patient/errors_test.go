@@ -1,4 +1,4 @@
-package main
+package patient
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/e2e"
 )
 
 // TestBrowserErrorsInline drives the forms' errors (issue 13 item 4) in
@@ -22,10 +23,10 @@ func TestBrowserErrorsInline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	cat := readCatalogue(t)
-	browser := chromium(t)
-	s := startServer(t, buildBinary(t), t.TempDir(), nil, "TZ=America/New_York")
-	b := newBrowserRun(t, s)
+	cat := e2e.ReadCatalogue(t)
+	browser := e2e.Chromium(t)
+	s := e2e.StartServer(t, e2e.Binary(t), t.TempDir(), nil, "TZ=America/New_York")
+	b := newRun(t, s)
 	shanghai, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
 		t.Fatal(err)
@@ -33,55 +34,55 @@ func TestBrowserErrorsInline(t *testing.T) {
 	for i, lang := range []string{"zh-CN", "vi", "en"} {
 		t.Run(lang, func(t *testing.T) {
 			phone := fmt.Sprintf("1380000010%d", i)
-			ctx := tab(t, browser, 390, 844, true)
-			do(t, ctx, "open the login page", chromedp.Navigate(s.url+"/login"),
-				click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
-			do(t, ctx, "ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone),
-				click(`form[action="/login/code"] button`, "#code"))
-			code := b.loginCode(t, phone)
+			ctx := e2e.Tab(t, browser, 390, 844, true)
+			e2e.Do(t, ctx, "open the login page", chromedp.Navigate(s.URL+"/login"),
+				e2e.Click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #phone`))
+			e2e.Do(t, ctx, "ask for a code", chromedp.SendKeys(chromedp.CSS("#phone"), phone),
+				e2e.Click(`form[action="/login/code"] button`, "#code"))
+			code := b.LoginCode(t, phone)
 			wrong := "000000"
 			if code == wrong {
 				wrong = "111111"
 			}
 			// A wrong code: the code step again, the error beside the field.
-			do(t, ctx, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), wrong),
-				click(`form[action="/login"] button.primary`, "#code-error"))
-			msg := value(t, ctx, "the code's error", chromedp.Text(chromedp.CSS("#code-error")))
+			e2e.Do(t, ctx, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), wrong),
+				e2e.Click(`form[action="/login"] button.primary`, "#code-error"))
+			msg := e2e.Value(t, ctx, "the code's error", chromedp.Text(chromedp.CSS("#code-error")))
 			prefix, _, _ := strings.Cut(cat[lang]["error.login.wrong_left"], "%")
 			if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, "4") {
 				t.Errorf("a wrong code shows %q, want the tries left (4) in %s: %q…", msg, lang, prefix)
 			}
-			if got := value(t, ctx, "the code field", chromedp.Evaluate[string](
+			if got := e2e.Value(t, ctx, "the code field", chromedp.Evaluate[string](
 				`(e => e.getAttribute("aria-invalid") + " " + e.getAttribute("aria-describedby") + " " + (document.activeElement === e))(document.querySelector("#code"))`)); got != "true code-error true" {
 				t.Errorf("the code field: aria-invalid, aria-describedby, focused = %q", got)
 			}
-			b.page(t, ctx, lang, "login-wrong-code", true)
-			do(t, ctx, "the right code", chromedp.SendKeys(chromedp.CSS("#code"), code),
-				click(`form[action="/login"] button.primary`, "body.page-me, body.page-consent"))
-			pastConsent(t, ctx)
+			b.Page(t, ctx, lang, "login-wrong-code", true)
+			e2e.Do(t, ctx, "the right code", chromedp.SendKeys(chromedp.CSS("#code"), code),
+				e2e.Click(`form[action="/login"] button.primary`, "body.page-me, body.page-consent"))
+			e2e.PastConsent(t, ctx)
 
 			// An invalid ID number: /me again, translated, the input kept.
 			first := "11010519800101123"
 			bad := first + map[bool]string{true: "0", false: "1"}[fairslot.ResidentCheckDigit(first) != '0']
 			name := "阮文" + []string{"一", "二", "三"}[i]
-			do(t, ctx, "add a patient with a wrong ID number", chromedp.SendKeys(chromedp.CSS("#name"), name),
+			e2e.Do(t, ctx, "add a patient with a wrong ID number", chromedp.SendKeys(chromedp.CSS("#name"), name),
 				chromedp.SendKeys(chromedp.CSS("#id_number"), bad),
-				click(`form[action="/me/patients"] button`, "#id_number-error"))
-			msg = value(t, ctx, "the ID number's error", chromedp.Text(chromedp.CSS("#id_number-error")))
+				e2e.Click(`form[action="/me/patients"] button`, "#id_number-error"))
+			msg = e2e.Value(t, ctx, "the ID number's error", chromedp.Text(chromedp.CSS("#id_number-error")))
 			if want := cat[lang]["error.id.resident_check"]; msg != want {
 				t.Errorf("an invalid ID number shows %q, want %q", msg, want)
 			}
-			kept := value(t, ctx, "the form", chromedp.Evaluate[string](
+			kept := e2e.Value(t, ctx, "the form", chromedp.Evaluate[string](
 				`[document.querySelector("#name").value, document.querySelector("#id_number").value, document.querySelector("#id_number").getAttribute("aria-invalid"), document.querySelector("#id_number").getAttribute("aria-describedby")].join("|")`))
 			if want := name + "|" + bad + "|true|id_number-error"; kept != want {
 				t.Errorf("the form shown again: %q, want %q", kept, want)
 			}
-			b.page(t, ctx, lang, "me-invalid-id", true)
+			b.Page(t, ctx, lang, "me-invalid-id", true)
 
 			// The hospital's today, whatever the host's zone.
 			before := time.Now().In(shanghai).Format(time.DateOnly)
-			do(t, ctx, "the fever clinic", chromedp.Navigate(s.url+"/departments/1"), chromedp.WaitVisible(chromedp.CSS("body.page-department")))
-			first1 := value(t, ctx, "the first session's date", chromedp.Text(chromedp.CSS(`a.row[href^="/sessions/"] span`)))
+			e2e.Do(t, ctx, "the fever clinic", chromedp.Navigate(s.URL+"/departments/1"), chromedp.WaitVisible(chromedp.CSS("body.page-department")))
+			first1 := e2e.Value(t, ctx, "the first session's date", chromedp.Text(chromedp.CSS(`a.row[href^="/sessions/"] span`)))
 			after := time.Now().In(shanghai).Format(time.DateOnly)
 			var days []string
 			for _, d := range []string{before, after} {
@@ -91,7 +92,7 @@ func TestBrowserErrorsInline(t *testing.T) {
 			if !strings.HasPrefix(first1, days[0]) && !strings.HasPrefix(first1, days[1]) {
 				t.Errorf("the first session is on %q, want the hospital's today %q", first1, days[0])
 			}
-			b.page(t, ctx, lang, "department", true)
+			b.Page(t, ctx, lang, "department", true)
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package kiosk
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/e2e"
 )
 
 // kioskPages are the body classes of the pages a kiosk may show.
@@ -32,10 +32,10 @@ func TestBrowserKiosk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
-	browser := chromium(t)
-	bin := buildBinary(t)
-	s := startServer(t, bin, t.TempDir(), nil)
-	b := newBrowserRun(t, s)
+	browser := e2e.Chromium(t)
+	bin := e2e.Binary(t)
+	s := e2e.StartServer(t, bin, t.TempDir(), nil)
+	b := newRun(t, s)
 	for i, size := range []struct {
 		lang          string
 		width, height int64
@@ -45,10 +45,10 @@ func TestBrowserKiosk(t *testing.T) {
 		})
 	}
 	t.Run("idle", func(t *testing.T) {
-		s := startServer(t, bin, t.TempDir(), []string{"--kiosk-idle", "1s"})
-		k := tab(t, browser, 1280, 800, false)
-		(&browserRun{t: t, s: s}).kioskLogin(t, k, "en")
-		do(t, k, "start typing a code", chromedp.Navigate(s.url+"/kiosk/pay"), chromedp.WaitVisible(chromedp.CSS("body.page-kioskproof #code")),
+		s := e2e.StartServer(t, bin, t.TempDir(), []string{"--kiosk-idle", "1s"})
+		k := e2e.Tab(t, browser, 1280, 800, false)
+		(&run{&e2e.Run{S: s}}).kioskLogin(t, k, "en")
+		e2e.Do(t, k, "start typing a code", chromedp.Navigate(s.URL+"/kiosk/pay"), chromedp.WaitVisible(chromedp.CSS("body.page-kioskproof #code")),
 			chromedp.SendKeys(chromedp.CSS("#code"), "ABCD"))
 		// Left alone, the page goes back to the start, the code gone.
 		check := chromedp.Evaluate[bool](`location.pathname === "/kiosk" && document.readyState === "complete" && document.querySelector("#code").value === ""`)
@@ -57,7 +57,7 @@ func TestBrowserKiosk(t *testing.T) {
 			if ok, err := chromedp.Run(k, check); err == nil && ok {
 				break
 			}
-			if time.Now().After(hangGuard(t)) {
+			if time.Now().After(e2e.HangGuard(t)) {
 				t.Fatal("waited until the test's deadline for the idle page to go back to the start screen")
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -67,116 +67,76 @@ func TestBrowserKiosk(t *testing.T) {
 
 // kioskLogin logs a tab in as the demo's kiosk device, in lang: it lands on
 // the kiosk's start screen.
-func (b *browserRun) kioskLogin(t *testing.T, ctx context.Context, lang string) {
-	do(t, ctx, "kiosk login", chromedp.Navigate(b.s.url+"/staff/login"),
-		click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #username`),
+func (b *run) kioskLogin(t *testing.T, ctx context.Context, lang string) {
+	e2e.Do(t, ctx, "kiosk login", chromedp.Navigate(b.S.URL+"/staff/login"),
+		e2e.Click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #username`),
 		chromedp.SendKeys(chromedp.CSS("#username"), "kiosk"), chromedp.SendKeys(chromedp.CSS("#password"), "fairslot-demo"),
-		click(`form[action="/staff/login"] button`, "body.page-kiosk #code"))
+		e2e.Click(`form[action="/staff/login"] button`, "body.page-kiosk #code"))
 }
 
-// heldBooking books a new patient (ID number id) into a session of the
-// fever clinic today (the hospital's today) through the API, unpaid, and
-// returns the account's token and the booking's id and code.
-func heldBooking(t *testing.T, s *server, phone, id string) (string, int64, string) {
-	t.Helper()
-	tok := s.login(t, phone)
-	code, body, err := s.post("/api/v1/patients", tok, "", fmt.Sprintf(`{"name":"欧阳娜娜","id_type":"cn_resident","id_number":%q}`, id))
-	if err != nil || code != 201 {
-		t.Fatalf("bind: %d %v %v", code, body, err)
-	}
-	pid := int64(body["id"].(float64))
-	hospital, err := time.LoadLocation("Asia/Shanghai") // the demo's
-	if err != nil {
-		t.Fatal(err)
-	}
-	today := time.Now().In(hospital).Format(time.DateOnly)
-	resp, err := (&apiclient.Client{Base: s.url}).Do(context.Background(), "GET", "/api/v1/departments/1/sessions?from="+today+"&to="+today, nil, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Sessions []struct {
-			ID  int64     `json:"id"`
-			End time.Time `json:"end"`
-		} `json:"sessions"`
-	}
-	resp.Decode(&list)
-	for _, sess := range list.Sessions {
-		if time.Until(sess.End) < 10*time.Minute {
-			continue
-		}
-		code, body, err := s.post("/api/v1/bookings", tok, "", fmt.Sprintf(`{"session_id":%d,"patient_id":%d}`, sess.ID, pid))
-		if err == nil && code == 201 {
-			return tok, int64(body["id"].(float64)), body["code"].(string)
-		}
-	}
-	t.Skip("no session of the fever clinic left today to book (just before midnight)")
-	return "", 0, ""
-}
-
-func (b *browserRun) kiosk(t *testing.T, browser context.Context, lang string, width, height int64, n int) {
+func (b *run) kiosk(t *testing.T, browser context.Context, lang string, width, height int64, n int) {
 	size := fmt.Sprintf("%dx%d", width, height)
-	id := residentIDForTest(700 + n)
-	_, _, code := heldBooking(t, b.s, fmt.Sprintf("1370000%04d", n), id)
-	k := tab(t, browser, width, height, false)
+	id := e2e.ResidentID(700 + n)
+	_, _, code := e2e.HeldBooking(t, b.S, fmt.Sprintf("1370000%04d", n), id)
+	k := e2e.Tab(t, browser, width, height, false)
 	b.kioskLogin(t, k, lang)
 	links := map[string]bool{}
 	// screen photographs and checks the page open as the kiosk's screen
 	// name and gathers its links, checking its forms post to the kiosk.
 	screen := func(name string) {
 		t.Helper()
-		b.page(t, k, lang, "kiosk-"+name+"-"+size, false)
-		if !value(t, k, "the page's class", chromedp.Evaluate[bool](`document.body.hasAttribute("data-idle")`)) {
+		b.Page(t, k, lang, "kiosk-"+name+"-"+size, false)
+		if !e2e.Value(t, k, "the page's class", chromedp.Evaluate[bool](`document.body.hasAttribute("data-idle")`)) {
 			t.Errorf("%s: the kiosk's page has no idle timeout", name)
 		}
-		hrefs := value(t, k, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href]")].map(a => a.href)`))
+		hrefs := e2e.Value(t, k, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href]")].map(a => a.href)`))
 		for _, h := range hrefs {
 			links[h] = true
 		}
-		for _, action := range value(t, k, "forms", chromedp.Evaluate[[]string](`[...document.forms].map(f => f.action)`)) {
-			if u, err := url.Parse(action); err != nil || (u.Path != "/lang" && !kioskURL(b.s.url, action)) {
+		for _, action := range e2e.Value(t, k, "forms", chromedp.Evaluate[[]string](`[...document.forms].map(f => f.action)`)) {
+			if u, err := url.Parse(action); err != nil || (u.Path != "/lang" && !kioskURL(b.S.URL, action)) {
 				t.Errorf("%s: a form posts to %s, outside the kiosk", name, action)
 			}
 		}
 		for _, staff := range []string{`form[action="/staff/logout"]`, `a[href^="/staff"]`, `a[href="/me"]`, `a[href="/login"]`} {
-			if value(t, k, "staff controls", chromedp.Evaluate[bool](fmt.Sprintf(`!!document.querySelector(%q)`, staff))) {
+			if e2e.Value(t, k, "staff controls", chromedp.Evaluate[bool](fmt.Sprintf(`!!document.querySelector(%q)`, staff))) {
 				t.Errorf("%s: the kiosk's page shows %s", name, staff)
 			}
 		}
 	}
 	screen("start")
 	// A wrong code: the error page.
-	do(t, k, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), "ZZZZZZZZ"), chromedp.SendKeys(chromedp.CSS("#id_last4"), "0000"),
-		click(`form[action="/kiosk/check-in"] button.primary`, "body.page-error"))
+	e2e.Do(t, k, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), "ZZZZZZZZ"), chromedp.SendKeys(chromedp.CSS("#id_last4"), "0000"),
+		e2e.Click(`form[action="/kiosk/check-in"] button.primary`, "body.page-error"))
 	screen("error")
 	// Pay the held booking: the amount with its currency, then the sandbox.
-	do(t, k, "the pay form", click(`a[href="/kiosk"]`, "body.page-kiosk"), click(`a[href="/kiosk/pay"]`, "body.page-kioskproof #code"))
+	e2e.Do(t, k, "the pay form", e2e.Click(`a[href="/kiosk"]`, "body.page-kiosk"), e2e.Click(`a[href="/kiosk/pay"]`, "body.page-kioskproof #code"))
 	screen("pay-find")
-	do(t, k, "find the booking to pay", chromedp.SendKeys(chromedp.CSS("#code"), strings.ToLower(code)),
+	e2e.Do(t, k, "find the booking to pay", chromedp.SendKeys(chromedp.CSS("#code"), strings.ToLower(code)),
 		chromedp.SendKeys(chromedp.CSS("#id_last4"), id[len(id)-4:]),
-		click(`form[action="/kiosk/pay"] button.primary`, "body.page-kioskpay .fee"))
-	if fee := value(t, k, "the amount", chromedp.Text(chromedp.CSS(".fee"))); !strings.Contains(fee, "¥") {
+		e2e.Click(`form[action="/kiosk/pay"] button.primary`, "body.page-kioskpay .fee"))
+	if fee := e2e.Value(t, k, "the amount", chromedp.Text(chromedp.CSS(".fee"))); !strings.Contains(fee, "¥") {
 		t.Errorf("the pay page shows the amount %q, without its currency", fee)
 	}
 	screen("pay")
-	do(t, k, "pay", click(`form[action="/kiosk/pay/confirm"] button`, "body.page-kioskpay .status"))
+	e2e.Do(t, k, "pay", e2e.Click(`form[action="/kiosk/pay/confirm"] button`, "body.page-kioskpay .status"))
 	screen("paid")
-	do(t, k, "check in", click(`form[action="/kiosk/check-in"] button`, "body.page-ticket .ticket"))
-	ticket := value(t, k, "ticket", chromedp.Text(chromedp.CSS("p.ticket")))
+	e2e.Do(t, k, "check in", e2e.Click(`form[action="/kiosk/check-in"] button`, "body.page-ticket .ticket"))
+	ticket := e2e.Value(t, k, "ticket", chromedp.Text(chromedp.CSS("p.ticket")))
 	screen("ticket")
 	// Reprint it: the code scanned (a scanner types it and Enter, which
 	// moves on to the ID field), then the card reader types the whole ID
 	// number and Enter.
-	do(t, k, "the reprint form", click(`a[href="/kiosk"]`, "body.page-kiosk"), click(`a[href="/kiosk/reprint"]`, "body.page-kioskproof #code"))
+	e2e.Do(t, k, "the reprint form", e2e.Click(`a[href="/kiosk"]`, "body.page-kiosk"), e2e.Click(`a[href="/kiosk/reprint"]`, "body.page-kioskproof #code"))
 	screen("reprint")
-	do(t, k, "reprint with the card reader", chromedp.SendKeys(chromedp.CSS("#code"), code+kb.Enter),
+	e2e.Do(t, k, "reprint with the card reader", chromedp.SendKeys(chromedp.CSS("#code"), code+kb.Enter),
 		chromedp.WaitReady(chromedp.CSS("#id_last4:focus")), chromedp.SendKeys(chromedp.CSS("#id_last4"), id+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("body.page-ticket p.ticket")))
-	if again := value(t, k, "reprinted ticket", chromedp.Text(chromedp.CSS("p.ticket"))); again != ticket {
+	if again := e2e.Value(t, k, "reprinted ticket", chromedp.Text(chromedp.CSS("p.ticket"))); again != ticket {
 		t.Errorf("the reprinted ticket reads %q, the ticket %q", again, ticket)
 	}
 	screen("reprinted")
-	do(t, k, "walk-in", chromedp.Navigate(b.s.url+"/kiosk/walk-in"), chromedp.WaitVisible(chromedp.CSS("body.page-walkin")))
+	e2e.Do(t, k, "walk-in", chromedp.Navigate(b.S.URL+"/kiosk/walk-in"), chromedp.WaitVisible(chromedp.CSS("body.page-walkin")))
 	screen("walkin")
 
 	// Every link of every kiosk page leads to a kiosk page.
@@ -192,14 +152,14 @@ func (b *browserRun) kiosk(t *testing.T, browser context.Context, lang string, w
 	// The staff's and the patients' addresses, typed in, lead to the start.
 	for _, path := range []string{"/staff", "/staff/admin", "/staff/desk", "/staff/accounts", "/staff/reveal", "/staff/security",
 		"/staff/kit/import", "/staff/login", "/staff/sessions/1", "/me", "/", "/login", "/departments/1", "/board", "/board/1", "/kiosk/nowhere"} {
-		b.onKioskPage(t, k, "typing "+path, b.s.url+path)
-		if loc := value(t, k, "location", chromedp.Location()); loc != b.s.url+"/kiosk" {
+		b.onKioskPage(t, k, "typing "+path, b.S.URL+path)
+		if loc := e2e.Value(t, k, "location", chromedp.Location()); loc != b.S.URL+"/kiosk" {
 			t.Errorf("typing %s leads to %s, want the start screen", path, loc)
 		}
 	}
 	// The staff's forms, posted with the kiosk's login, are refused.
 	for _, path := range []string{"/staff/sessions/1/call-next", "/staff/admin/doctors", "/staff/reveal", "/staff/logout", "/logout"} {
-		status := value(t, k, "post "+path, chromedp.Evaluate[int](fmt.Sprintf(`(async () => {
+		status := e2e.Value(t, k, "post "+path, chromedp.Evaluate[int](fmt.Sprintf(`(async () => {
 			const csrf = document.querySelector('input[name="csrf"]').value;
 			const r = await fetch(%q, {method: "POST", body: new URLSearchParams({csrf, name: "x", department_id: "1", booking_id: "1", field: "id_number", reason: "identity_check"})});
 			return r.status;
@@ -208,19 +168,19 @@ func (b *browserRun) kiosk(t *testing.T, browser context.Context, lang string, w
 			t.Errorf("POST %s with the kiosk's login: %d, want 403", path, status)
 		}
 	}
-	b.onKioskPage(t, k, "the start after the refused logout", b.s.url+"/kiosk")
-	if !value(t, k, "still logged in", chromedp.Evaluate[bool](`!!document.querySelector("body.page-kiosk #code")`)) {
+	b.onKioskPage(t, k, "the start after the refused logout", b.S.URL+"/kiosk")
+	if !e2e.Value(t, k, "still logged in", chromedp.Evaluate[bool](`!!document.querySelector("body.page-kiosk #code")`)) {
 		t.Error("the kiosk was logged out")
 	}
 	// The back button, all the way: kiosk pages, or the browser's own page
 	// for a form it will not send again; never a staff or patient page.
 	for range 60 {
-		h := value(t, k, "history", chromedp.NavigationEntries())
+		h := e2e.Value(t, k, "history", chromedp.NavigationEntries())
 		if h.CurrentIndex <= 0 {
 			break
 		}
 		chromedp.Run(k, chromedp.NavigateBack()) // a form's result the browser will not resend fails to load: judged below
-		loc := value(t, k, "location after back", chromedp.Location())
+		loc := e2e.Value(t, k, "location after back", chromedp.Location())
 		if strings.HasPrefix(loc, "chrome-error://") || loc == "about:blank" {
 			continue
 		}
@@ -237,14 +197,14 @@ func kioskURL(base, u string) bool {
 
 // onKioskPage opens to (or, if empty, stays) and checks the page shown is
 // a kiosk page at a kiosk address.
-func (b *browserRun) onKioskPage(t *testing.T, k context.Context, what, to string) {
+func (b *run) onKioskPage(t *testing.T, k context.Context, what, to string) {
 	t.Helper()
 	if to != "" {
-		do(t, k, what, chromedp.Navigate(to))
+		e2e.Do(t, k, what, chromedp.Navigate(to))
 	}
-	loc := value(t, k, "location", chromedp.Location())
-	class := value(t, k, "page class", chromedp.Evaluate[string](`document.body ? document.body.className : ""`))
-	if !kioskURL(b.s.url, loc) || !slices.Contains(kioskPages, class) {
+	loc := e2e.Value(t, k, "location", chromedp.Location())
+	class := e2e.Value(t, k, "page class", chromedp.Evaluate[string](`document.body ? document.body.className : ""`))
+	if !kioskURL(b.S.URL, loc) || !slices.Contains(kioskPages, class) {
 		t.Errorf("%s: at %s, a %q page — not a kiosk page", what, loc, class)
 	}
 }

@@ -1,0 +1,16 @@
+// Package kiosk holds the browser tests of the kiosk device (internal/e2e
+// says where other browser tests go).
+package kiosk
+
+import (
+	"testing"
+
+	"github.com/fairslot/fairslot/internal/e2e"
+)
+
+func TestMain(m *testing.M) { e2e.Main(m) }
+
+// run is e2e.Run with this package's steps as methods.
+type run struct{ *e2e.Run }
+
+func newRun(t *testing.T, s *e2e.Server) *run { return &run{e2e.NewRun(t, s)} }
