@@ -120,9 +120,15 @@ function operation(client, name, parameter, key) {
 // answered reads the Appointment $hold and $book answer. The facade answers
 // the Appointment itself; IHE's ITI-116/117 describe a searchset Bundle
 // holding it — should the facade follow, this is the one place to change.
+// answered is the Appointment of a $hold or $book answer: IHE Scheduling's
+// searchset Bundle holding that one Appointment (an OperationOutcome may
+// come beside it).
 function answered(res, op) {
-  check(res && res.resourceType === 'Appointment', `${op} answered ${res && res.resourceType}, want an Appointment`);
-  return res;
+  check(res && res.resourceType === 'Bundle' && res.type === 'searchset',
+    `${op} answered ${res && res.resourceType} ${res && res.type || ''}, want IHE's searchset Bundle`);
+  const appts = (res.entry || []).map((e) => e.resource).filter((r) => r && r.resourceType === 'Appointment');
+  check(appts.length === 1, `${op} answered ${appts.length} Appointments, want one`);
+  return appts[0];
 }
 
 const ref = (r) => r && r.reference;
