@@ -181,3 +181,25 @@ func TestAdminWindowEdits(t *testing.T) {
 		t.Errorf("windows after the refused post %s, want %s", got, now)
 	}
 }
+
+// TestDoctorPageAddsASession: the admin reaches the new-session form from
+// a doctor's page with the doctor chosen; other roles get no such link.
+func TestDoctorPageAddsASession(t *testing.T) {
+	e := newEnv(t)
+	d, err := e.svc.Doctor(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := fmt.Sprintf(`href="/staff/admin/sessions?department=%d&amp;doctor=4#new-session"`, d.DepartmentID)
+	if _, body := e.staffBrowser(t, e.internal, "desk").get("/staff/admin/doctors/4"); strings.Contains(body, link) {
+		t.Error("the desk is offered to add a session")
+	}
+	b := e.staffBrowser(t, e.internal, "admin")
+	if _, body := b.get("/staff/admin/doctors/4"); !strings.Contains(body, link) {
+		t.Fatalf("the doctor's page has no link to add a session\n%s", body)
+	}
+	_, body := b.get(fmt.Sprintf("/staff/admin/sessions?department=%d&doctor=4", d.DepartmentID))
+	if !strings.Contains(body, `<option value="4" selected>`) || !strings.Contains(body, `id="new-session"`) {
+		t.Errorf("the new-session form does not have the doctor chosen\n%s", body)
+	}
+}
