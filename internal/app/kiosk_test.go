@@ -117,3 +117,46 @@ func TestKioskTriesAreLimited(t *testing.T) {
 		}
 	}
 }
+
+// TestKioskWalkInIsPaidThroughTheProvider: a walk-in at an unattended
+// kiosk for a session with a fee is held, not taken as paid at a desk: no
+// payment is recorded and no ticket issued until the kiosk pays it
+// through the provider (KioskPay) and checks it in. A free session's
+// walk-in, and the desk's, are checked in at once as before.
+func TestKioskWalkInIsPaidThroughTheProvider(t *testing.T) {
+	e := newEnv(t)
+	kiosk := app.Actor{Kind: storage.StaffToken, ID: 98, Role: fairslot.Kiosk}
+	p := app.PatientInput{Name: "王五", IDType: fairslot.IDResident, IDNumber: residentID(77)}
+	e.onRecord(t, p)
+	r, err := e.svc.WalkIn(ctx, kiosk, app.WalkInInput{SessionID: e.session.ID, Patient: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Booking.Status != fairslot.Held || r.Label != "" || r.Booking.FeeCents != e.session.FeeCents || r.Booking.HeldUntil.IsZero() {
+		t.Fatalf("the kiosk's walk-in with a fee: %+v, want held for %d cents with no ticket", r, e.session.FeeCents)
+	}
+	if ev := lastAudit(t, e, "booking.walk_in"); ev.Detail["pay"] != "kiosk" {
+		t.Errorf("the walk-in's record: %v", ev.Detail)
+	}
+	if _, err := e.svc.CheckIn(ctx, kiosk, r.Booking.Code, p.IDNumber[14:]); fairslot.ErrorKind(err) == "" {
+		t.Error("an unpaid walk-in was checked in")
+	}
+	paid, err := e.svc.KioskPay(ctx, kiosk, r.Booking.Code, p.IDNumber[14:], "walkin-tap")
+	if err != nil || paid.Status != fairslot.Confirmed {
+		t.Fatalf("paying the walk-in at the kiosk: %+v, %v", paid, err)
+	}
+	if got := e.pay.Held()[fmt.Sprintf("staff%d:walkin-tap", kiosk.ID)]; got != e.session.FeeCents {
+		t.Errorf("the provider holds %d cents for the walk-in, want %d", got, e.session.FeeCents)
+	}
+	in, err := e.svc.CheckIn(ctx, kiosk, r.Booking.Code, p.IDNumber[14:])
+	if err != nil || in.Label == "" {
+		t.Fatalf("checking the paid walk-in in: %+v, %v", in, err)
+	}
+
+	// The desk takes the fee itself: checked in at once.
+	q := app.PatientInput{Name: "赵六", IDType: fairslot.IDResident, IDNumber: residentID(79)}
+	d, err := e.svc.WalkIn(ctx, e.staff(t, "desk"), app.WalkInInput{SessionID: e.session.ID, Patient: q})
+	if err != nil || d.Booking.Status != fairslot.CheckedIn || d.Label == "" {
+		t.Errorf("the desk's walk-in: %+v, %v", d, err)
+	}
+}

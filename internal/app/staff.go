@@ -215,7 +215,10 @@ func firstFree(ctx context.Context, tx storage.Tx, q storage.SlotQuery, quotas [
 
 // WalkIn registers a walk-in patient at the desk: the identity is found or
 // created, a free slot of today's session is booked on site and paid at the
-// desk, and the patient is checked in with a ticket — one transaction.
+// desk, and the patient is checked in with a ticket — one transaction. At a
+// kiosk a session with a fee is held instead (the result's booking is
+// Held, with no ticket): the kiosk has it paid through the payment
+// provider (KioskPay) and then checks it in.
 func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInResult, error) {
 	var r CheckInResult
 	if err := s.requireStaff(a, fairslot.ActWalkIn); err != nil {
@@ -279,7 +282,26 @@ func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInI
 	if err != nil {
 		return r, err
 	}
+	// An unattended kiosk takes no cash: a walk-in with a fee is held
+	// there, to be paid through the payment provider as any held booking
+	// is at the kiosk (KioskPay) and then checked in; the desk takes the
+	// fee itself.
+	payLater := a.Role == fairslot.Kiosk && sess.FeeCents > 0
+	if payLater {
+		b.Status, b.HeldUntil = fairslot.Held, s.Policy.HoldExpiry(now, sess)
+	}
 	if err := s.take(ctx, tx, &b, sess, slot, now); err != nil {
+		return r, err
+	}
+	if payLater {
+		detail := map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(rec.ID), "pay": "kiosk"}
+		if group != "" {
+			detail["priority"], detail["priority_from"] = group, "birth_date"
+		}
+		if err := s.record(ctx, tx, a, "booking.walk_in", fmt.Sprintf("booking:%d", b.ID), detail); err != nil {
+			return r, err
+		}
+		r.Booking, err = s.bookingView(ctx, tx, b)
 		return r, err
 	}
 	if err := tx.InsertPayment(ctx, storage.Payment{Key: "desk:" + b.Code, BookingID: b.ID, AmountCents: b.FeeCents, Provider: "desk", ProviderRef: b.Code,

@@ -363,8 +363,11 @@ func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
 	err := t.tx.QueryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
 		SELECT $1, coalesce(max(number), 0) + 1, $2, $3, $4 FROM slots WHERE session_id = $1 RETURNING id, number`,
 		s.SessionID, ms(s.Start), ms(s.End), string(s.Quota)).Scan(&s.ID, &s.Number)
-	if isCancelled(err) {
+	switch {
+	case isCancelled(err):
 		return storage.ErrSessionCancelled
+	case windowRefused(err):
+		return storage.ErrWindowRefused
 	}
 	return err
 }

@@ -240,8 +240,11 @@ func (t *tx) AddSlot(ctx context.Context, s *fairslot.Slot) error {
 	err := t.queryRow(ctx, `INSERT INTO slots (session_id, number, start_ms, end_ms, quota)
 		SELECT ?, coalesce(max(number), 0) + 1, ?, ?, ? FROM slots WHERE session_id = ? RETURNING id, number`,
 		s.SessionID, ms(s.Start), ms(s.End), s.Quota, s.SessionID).Scan(&s.ID, &s.Number)
-	if isCancelled(err) {
+	switch {
+	case isCancelled(err):
 		return storage.ErrSessionCancelled
+	case windowRefused(err):
+		return storage.ErrWindowRefused
 	}
 	return err
 }

@@ -76,6 +76,23 @@ type Tx interface {
 	// write: when fewer than n are free it removes none and returns
 	// Conflict, so a window never holds fewer places than it has taken.
 	RemoveFreeSlots(ctx context.Context, sessionID int64, start time.Time, n int) error
+	// WindowUses lists a session's time windows as a change of them needs
+	// them (fairslot.WindowUse), in order of start. It takes the session's
+	// turn first where the backend has turns (PostgreSQL's session lock, as
+	// a booking's choice of slot does): a window edit and a booking never
+	// interleave.
+	WindowUses(ctx context.Context, sessionID int64) ([]fairslot.WindowUse, error)
+	// MoveWindow gives every place of a session's window from–fromEnd the
+	// times start–end. The database refuses it (Conflict, ErrWindowRefused)
+	// when a booking not cancelled or expired holds one of the places, or
+	// the new times overlap another window or lie outside the session;
+	// NotFound when no window has those times.
+	MoveWindow(ctx context.Context, sessionID int64, from, fromEnd, start, end time.Time) error
+	// RemoveWindow takes every place of a session's window from–fromEnd
+	// away, all or none: Conflict (ErrWindowRefused) when anything refers
+	// to one of them (a booking of any status, an embargo, an extra
+	// place's reason).
+	RemoveWindow(ctx context.Context, sessionID int64, from, fromEnd time.Time) error
 	// ReleaseRules lists the release rules admins stored per department or
 	// doctor, over the configuration file's (release.Policy.Override).
 	// PutReleaseRule stores r as the rule of its department or doctor;
@@ -348,6 +365,12 @@ type SessionCancellation struct {
 // ErrSessionCancelled refuses a claim on a session the hospital cancelled.
 var ErrSessionCancelled = &fairslot.Error{Kind: fairslot.Conflict, Key: "error.session.cancelled",
 	Message: "the hospital has cancelled this session"}
+
+// ErrWindowRefused is the database's refusal of a change of a session's
+// time windows (migration 0032): a patient booked a place in the window
+// meanwhile, or the windows would overlap or leave the session.
+var ErrWindowRefused = (&fairslot.Error{Kind: fairslot.Conflict, Key: "error.windows.refused",
+	Message: "the windows were not changed: a patient booked one meanwhile, or they would overlap; look at the session again"}).On("windows")
 
 // SessionFilter selects sessions; zero fields select all.
 type SessionFilter struct {

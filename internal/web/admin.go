@@ -46,6 +46,7 @@ func (p *Pages) adminRoutes(h func(string, handler)) {
 	h("POST /staff/admin/sessions/{id}", p.staff(p.editSession))
 	h("POST /staff/admin/sessions/{id}/places", p.staff(p.addPlaces))
 	h("POST /staff/admin/sessions/{id}/remove-places", p.staff(p.removePlaces))
+	h("POST /staff/admin/sessions/{id}/windows", p.staff(p.editWindows)) // windows.go
 	h("GET /staff/admin/rules", p.staff(p.adminRules))
 	h("POST /staff/admin/rules", p.staff(p.setRule))
 	h("POST /staff/admin/rules/clear", p.staff(p.clearRule))
@@ -101,7 +102,7 @@ func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 // or doctor.
 var doneWhat = map[string]string{
 	"doctor.added": "doctor", "doctor.edited": "doctor", "doctor.retired": "doctor", "doctor.returned": "doctor",
-	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "slot.added": "session", "draw.run": "session",
+	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "session.windows": "session", "slot.added": "session", "draw.run": "session",
 	"rule.set": "rule", "rule.cleared": "rule",
 	"campus.added": "campus", "campus.edited": "campus", "department.added": "department", "department.edited": "department",
 }
@@ -535,6 +536,10 @@ type adminSessionPage struct {
 	adminBase
 	Session    sessionRow
 	Department fairslot.Department
+	// Started: the session has begun; its windows stay (places are still
+	// added or removed). Windows is the window form's rows (windows.go).
+	Started bool
+	Windows []windowRow
 }
 
 func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -558,6 +563,14 @@ func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request, a app.Actor
 	}
 	if s.Department, err = p.API.App.Department(r.Context(), v.DepartmentID); err != nil {
 		return err
+	}
+	s.Started = !p.API.App.Now().Before(v.Start)
+	if s.Edit && !s.Started && !v.Cancelled() {
+		uses, err := p.API.App.WindowUses(r.Context(), v.ID)
+		if err != nil {
+			return err
+		}
+		s.Windows = p.windowRows(r, v.ID, uses)
 	}
 	return p.render(w, r, 200, "adminsession", "admin.session.title", s)
 }

@@ -54,11 +54,7 @@ func (p *Pages) kioskRoutes(h func(string, handler)) {
 		if v.Status != fairslot.Held {
 			return fairslot.E(fairslot.Conflict, "error.pay.status", "a booking that is %s cannot be paid", v.Status)
 		}
-		// One key per form shown: a second tap on it pays nothing more.
-		key := make([]byte, 12)
-		rand.Read(key)
-		return p.render(w, r, 200, "kioskpay", "kiosk.pay.title", kioskPayPage{Booking: v, Code: code, ID: id,
-			Key: base64.RawURLEncoding.EncodeToString(key)})
+		return p.kioskPayForm(w, r, v, code, id)
 	})))
 	h("POST /kiosk/pay/confirm", p.staff(p.proof(func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error {
 		v, err := p.API.App.KioskPay(r.Context(), a, code, id, r.PostFormValue("key"))
@@ -86,6 +82,18 @@ type kioskPayPage struct {
 	ID      string
 	Key     string
 	Paid    bool
+}
+
+// kioskPayForm shows the form that pays held booking v through the
+// payment provider, with its amount: for a booking proven at the kiosk,
+// and for a walk-in it just registered. Code and id are the proof the
+// form sends again.
+func (p *Pages) kioskPayForm(w http.ResponseWriter, r *http.Request, v app.BookingView, code, id string) error {
+	// One key per form shown: a second tap on it pays nothing more.
+	key := make([]byte, 12)
+	rand.Read(key)
+	return p.render(w, r, 200, "kioskpay", "kiosk.pay.title", kioskPayPage{Booking: v, Code: code, ID: id,
+		Key: base64.RawURLEncoding.EncodeToString(key)})
 }
 
 // kioskProofPage is the form asking for a booking's proof, posting to

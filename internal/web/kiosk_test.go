@@ -232,3 +232,65 @@ func TestKioskWalkInOffersOpenSessions(t *testing.T) {
 		t.Fatalf("no session open at %s to offer; the test needs one", e.clock().Format("15:04"))
 	}
 }
+
+// TestKioskWalkInPaysThroughTheProvider: a walk-in registered at the kiosk
+// for a session with a fee is not taken as paid at a desk: the kiosk shows
+// the amount and pays it through the payment provider as it pays a held
+// booking, once however often it is tapped, and only then checks the
+// patient in with a ticket.
+func TestKioskWalkInPaysThroughTheProvider(t *testing.T) {
+	e := newEnv(t)
+	a := e.actorOf(t, "13912345670")
+	if _, err := e.svc.Consent(ctx, a, privacy.NoticeVersion, "zh-CN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.BindPatient(ctx, a, app.PatientInput{Name: "李四", IDType: fairslot.IDResident, IDNumber: testID}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.Session(ctx, 1)
+	if err != nil || v.FeeCents == 0 {
+		t.Fatalf("session 1 has no fee to pay: %+v, %v", v.Session, err)
+	}
+	sandbox := e.svc.Payments.(*payment.Sandbox)
+	charges := func() (n int, cents int64) {
+		for key, amount := range sandbox.Held() {
+			if strings.HasPrefix(key, "staff") {
+				n, cents = n+1, cents+amount
+			}
+		}
+		return n, cents
+	}
+	k := e.kioskLogin(t)
+	k.get("/kiosk/walk-in")
+	status, _, page := k.post("/kiosk/walk-in", url.Values{"session_id": {"1"}, "name": {"李四"}, "id_type": {string(fairslot.IDResident)}, "id_number": {testID}})
+	fee := fmt.Sprintf("¥%d.%02d", v.FeeCents/100, v.FeeCents%100)
+	if status != 200 || !strings.Contains(page, `action="/kiosk/pay/confirm"`) || !strings.Contains(strings.Join(strings.Fields(page), ""), fee) {
+		t.Fatalf("the walk-in does not go to paying %s: %d\n%s", fee, status, page)
+	}
+	if strings.Contains(page, `class="ticket"`) || strings.Contains(page, testID) {
+		t.Errorf("the pay page shows a ticket before payment, or the whole ID number:\n%s", page)
+	}
+	if n, _ := charges(); n != 0 {
+		t.Errorf("%d charges before the patient paid", n)
+	}
+	field := func(name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("the pay form has no %s:\n%s", name, page)
+		}
+		return m[1]
+	}
+	confirm := url.Values{"code": {field("code")}, "id_last4": {field("id_last4")}, "key": {field("key")}}
+	for tap := range 2 {
+		if status, _, page := k.post("/kiosk/pay/confirm", confirm); status != 200 || !strings.Contains(page, `action="/kiosk/check-in"`) {
+			t.Fatalf("tap %d on pay: %d\n%s", tap+1, status, page)
+		}
+	}
+	if n, cents := charges(); n != 1 || cents != v.FeeCents {
+		t.Errorf("the provider charged %d times, %d cents; want once, %d", n, cents, v.FeeCents)
+	}
+	status, _, ticket := k.post("/kiosk/check-in", url.Values{"code": confirm["code"], "id_last4": confirm["id_last4"]})
+	if status != 200 || !strings.Contains(ticket, `class="ticket"`) {
+		t.Fatalf("check-in after paying: %d\n%s", status, ticket)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -290,6 +291,12 @@ func (p *Pages) walkIn(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 	}
 	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error { return p.walkInForm(w, r, a) })
+	}
+	if res.Booking.Status == fairslot.Held {
+		// A kiosk's walk-in with a fee: paid as a held booking is there,
+		// proven by its code and the last four of the ID number just typed.
+		id := strings.ToUpper(strings.TrimSpace(r.PostFormValue("id_number")))
+		return p.kioskPayForm(w, r, res.Booking, res.Booking.Code, id[max(len(id)-4, 0):])
 	}
 	return p.render(w, r, 200, "ticket", "ticket.title", res)
 }
