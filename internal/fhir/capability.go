@@ -3,6 +3,7 @@ package fhir
 import (
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // CapabilityStatement says exactly what the facade supports, built from the
@@ -106,12 +107,16 @@ func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 		}
 		res = append(res, rr)
 	}
+	// Subscriptions (subscription.go): a client's own, rest-hook, id-only.
+	res = append(res, RestResource{Type: "Subscription", Interaction: []Interaction{{Code: "create"}, {Code: "read"},
+		{Code: "delete"}, {Code: "search-type"}}})
+	slices.SortFunc(res, func(a, b RestResource) int { return strings.Compare(a.Type, b.Type) })
 	return CapabilityStatement{ResourceType: "CapabilityStatement", Status: "active", Date: capabilityDate,
 		Publisher: "fairslot", Kind: "instance", Software: &Software{Name: "fairslot"},
-		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read and search only)", URL: s.base(r)},
+		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read and search; Subscriptions)", URL: s.base(r)},
 		FHIRVersion:    "4.0.1", Format: []string{"application/fhir+json", "json"},
-		Rest: []Rest{{Mode: "server", Documentation: "Read-only. Unknown search parameters are refused (400), never ignored.",
-			Security: s.security(r), Resource: res}}}
+		Rest: []Rest{{Mode: "server", Documentation: "Reads and searches; unknown search parameters are refused (400), never ignored. " +
+			subscriptionDoc, Security: s.security(r), Resource: res}}}
 }
 
 // types are the resource types the facade reads, sorted.
