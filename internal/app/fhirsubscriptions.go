@@ -55,6 +55,7 @@ type FHIRSubscriptionInput struct {
 	DepartmentID int64 // 0: any
 	Reason       string
 	Endpoint     string // checked by the facade (scheme, address)
+	Base         string // the facade's URL as the client reached it
 }
 
 // CreateFHIRSubscription stores an active subscription of the actor's
@@ -69,7 +70,7 @@ func (s *Service) CreateFHIRSubscription(ctx context.Context, a Actor, in FHIRSu
 	}
 	now := s.now()
 	sub := storage.FHIRSubscription{ID: randomID(), ClientID: a.Client, Criteria: in.Criteria, DoctorID: in.DoctorID,
-		DepartmentID: in.DepartmentID, Reason: in.Reason, Endpoint: in.Endpoint, Status: storage.FHIRSubActive,
+		DepartmentID: in.DepartmentID, Reason: in.Reason, Endpoint: in.Endpoint, Base: in.Base, Status: storage.FHIRSubActive,
 		CreatedAt: now, ChangedAt: now}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		if in.DoctorID != 0 {

@@ -335,7 +335,7 @@ func (s *Server) createSubscription(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	sub, err := s.App.CreateFHIRSubscription(r.Context(), s.actor(r), app.FHIRSubscriptionInput{Criteria: in.Criteria,
-		DoctorID: c.doctor, DepartmentID: c.department, Reason: in.Reason, Endpoint: in.Channel.Endpoint})
+		DoctorID: c.doctor, DepartmentID: c.department, Reason: in.Reason, Endpoint: in.Channel.Endpoint, Base: s.base(r)})
 	if err != nil {
 		return err
 	}

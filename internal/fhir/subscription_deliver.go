@@ -44,10 +44,7 @@ import (
 type Deliverer struct {
 	App    *app.Service
 	Policy SubscriptionPolicy
-	// Base is the facade's absolute URL as clients reach it, for the
-	// references in notifications (e.g. https://his-gw.example/fhir/R4).
-	Base string
-	Log  *slog.Logger
+	Log    *slog.Logger
 	// MaxAttempts before a delivery is dead (0: 8); the wait after the
 	// n-th failed attempt is Backoff·2ⁿ⁻¹, at most MaxBackoff (0: 5s and
 	// 10m). SendTimeout bounds one POST (0: 10s). Batch is how many
@@ -349,7 +346,7 @@ func focusID(focus string) string {
 }
 
 func (d *Deliverer) notification(del storage.FHIRDelivery) notificationBundle {
-	base := strings.TrimSuffix(d.Base, "/")
+	base := strings.TrimSuffix(del.Subscription.Base, "/")
 	appt := "Appointment/" + focusID(del.Focus)
 	sub := "Subscription/" + del.Subscription.ID
 	var u [16]byte

@@ -130,7 +130,7 @@ func (rc *receiver) deliveries() []delivered {
 }
 
 func (e *env) deliverer(t *testing.T) *fhir.Deliverer {
-	return &fhir.Deliverer{App: e.svc, Policy: fhir.SubscriptionPolicy{AllowLoopback: true}, Base: "https://fhir.example/fhir/R4",
+	return &fhir.Deliverer{App: e.svc, Policy: fhir.SubscriptionPolicy{AllowLoopback: true},
 		Backoff: time.Second, MaxBackoff: time.Minute, SendTimeout: 300 * time.Millisecond, MaxAttempts: 5}
 }
 

@@ -13,14 +13,14 @@ import (
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
-const fhirSubscriptionQuery = `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint,
+const fhirSubscriptionQuery = `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint, s.base,
 	s.status, s.error, s.created_ms, s.changed_ms FROM fhir_subscriptions s`
 
 func (t *tx) scanFHIRSubscription(r pgx.Row, extra ...any) (storage.FHIRSubscription, error) {
 	var s storage.FHIRSubscription
 	var doctor, dept *int64
 	var created, changed int64
-	dest := append([]any{&s.ID, &s.ClientID, &s.Criteria, &doctor, &dept, &s.Reason, &s.Endpoint,
+	dest := append([]any{&s.ID, &s.ClientID, &s.Criteria, &doctor, &dept, &s.Reason, &s.Endpoint, &s.Base,
 		&s.Status, &s.Error, &created, &changed}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return s, err
@@ -37,8 +37,8 @@ func (t *tx) scanFHIRSubscription(r pgx.Row, extra ...any) (storage.FHIRSubscrip
 
 func (t *tx) CreateFHIRSubscription(ctx context.Context, s storage.FHIRSubscription) error {
 	_, err := t.exec(ctx, `INSERT INTO fhir_subscriptions (id, client_id, criteria, doctor_id, department_id, reason, endpoint,
-		status, created_ms, changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8)`,
-		s.ID, s.ClientID, s.Criteria, nullIf(s.DoctorID), nullIf(s.DepartmentID), s.Reason, s.Endpoint, ms(s.CreatedAt))
+		base, status, created_ms, changed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)`,
+		s.ID, s.ClientID, s.Criteria, nullIf(s.DoctorID), nullIf(s.DepartmentID), s.Reason, s.Endpoint, s.Base, ms(s.CreatedAt))
 	if isUnique(err, "fhir_subscriptions_pkey") {
 		return fairslot.Errorf(fairslot.Conflict, "a FHIR subscription with this id exists")
 	}
@@ -103,7 +103,7 @@ func (t *tx) DueFHIRDeliveries(ctx context.Context, now time.Time, limit int) ([
 		d.Subscription, err = t.scanFHIRSubscription(r, &d.ID, &d.EventSeq, &d.Focus, &d.Action, &created, &d.Attempts, &d.ClientRevoked)
 		d.CreatedAt = t.at(created)
 		return d, err
-	}, `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint,
+	}, `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint, s.base,
 		s.status, s.error, s.created_ms, s.changed_ms,
 		d.id, d.event_seq, d.focus, d.action, d.created_ms, d.attempts,
 		EXISTS (SELECT 1 FROM fhir_client_revocations r WHERE r.client_id = s.client_id)

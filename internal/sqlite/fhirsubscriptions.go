@@ -11,14 +11,14 @@ import (
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
-const fhirSubscriptionQuery = `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint,
+const fhirSubscriptionQuery = `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint, s.base,
 	s.status, s.error, s.created_ms, s.changed_ms FROM fhir_subscriptions s`
 
 func (t *tx) scanFHIRSubscription(r interface{ Scan(...any) error }, extra ...any) (storage.FHIRSubscription, error) {
 	var s storage.FHIRSubscription
 	var doctor, dept sql.NullInt64
 	var created, changed int64
-	dest := append([]any{&s.ID, &s.ClientID, &s.Criteria, &doctor, &dept, &s.Reason, &s.Endpoint,
+	dest := append([]any{&s.ID, &s.ClientID, &s.Criteria, &doctor, &dept, &s.Reason, &s.Endpoint, &s.Base,
 		&s.Status, &s.Error, &created, &changed}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return s, err
@@ -29,8 +29,8 @@ func (t *tx) scanFHIRSubscription(r interface{ Scan(...any) error }, extra ...an
 
 func (t *tx) CreateFHIRSubscription(ctx context.Context, s storage.FHIRSubscription) error {
 	_, err := t.exec(ctx, `INSERT INTO fhir_subscriptions (id, client_id, criteria, doctor_id, department_id, reason, endpoint,
-		status, created_ms, changed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`,
-		s.ID, s.ClientID, s.Criteria, nullIf(s.DoctorID), nullIf(s.DepartmentID), s.Reason, s.Endpoint,
+		base, status, created_ms, changed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`,
+		s.ID, s.ClientID, s.Criteria, nullIf(s.DoctorID), nullIf(s.DepartmentID), s.Reason, s.Endpoint, s.Base,
 		ms(s.CreatedAt), ms(s.CreatedAt))
 	if isUnique(err, "fhir_subscriptions.id") {
 		return fairslot.Errorf(fairslot.Conflict, "a FHIR subscription with this id exists")
@@ -97,7 +97,7 @@ func (t *tx) DueFHIRDeliveries(ctx context.Context, now time.Time, limit int) ([
 		d.Subscription, err = t.scanFHIRSubscription(r, &d.ID, &d.EventSeq, &d.Focus, &d.Action, &created, &d.Attempts, &d.ClientRevoked)
 		d.CreatedAt = t.at(created)
 		return d, err
-	}, `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint,
+	}, `SELECT s.id, s.client_id, s.criteria, s.doctor_id, s.department_id, s.reason, s.endpoint, s.base,
 		s.status, s.error, s.created_ms, s.changed_ms,
 		d.id, d.event_seq, d.focus, d.action, d.created_ms, d.attempts,
 		EXISTS (SELECT 1 FROM fhir_client_revocations r WHERE r.client_id = s.client_id)

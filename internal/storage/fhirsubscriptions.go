@@ -18,6 +18,7 @@ type FHIRSubscription struct {
 	DepartmentID int64
 	Reason       string
 	Endpoint     string
+	Base         string // the facade's URL as the client reached it: the notifications' references
 	Status       string // FHIRSubActive, FHIRSubError or FHIRSubOff
 	Error        string // why it is in error
 	CreatedAt    time.Time

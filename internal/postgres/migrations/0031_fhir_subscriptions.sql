@@ -15,6 +15,7 @@ CREATE TABLE fhir_subscriptions (
 	department_id bigint REFERENCES departments (id),
 	reason        text NOT NULL,
 	endpoint      text NOT NULL,
+	base          text NOT NULL, -- the facade's URL as the client reached it, for the notifications' references
 	status        text NOT NULL CHECK (status IN ('active', 'error', 'off')),
 	error         text NOT NULL DEFAULT '',
 	created_ms    bigint NOT NULL,

@@ -19,6 +19,7 @@ CREATE TABLE fhir_subscriptions (
 	department_id INTEGER REFERENCES departments (id), -- NULL: any department
 	reason        TEXT NOT NULL,
 	endpoint      TEXT NOT NULL,
+	base          TEXT NOT NULL, -- the facade's URL as the client reached it, for the notifications' references
 	status        TEXT NOT NULL CHECK (status IN ('active', 'error', 'off')),
 	error         TEXT NOT NULL DEFAULT '',
 	created_ms    INTEGER NOT NULL,
