@@ -2,6 +2,8 @@ package fhir
 
 import (
 	"context"
+	"net/http"
+	"strings"
 
 	"github.com/fairslot/fairslot"
 )
@@ -19,4 +21,10 @@ func Grant(requested string, allowed []string) ([]string, bool) { return grant(r
 // CheckEndpoint exposes the endpoint check to the tests.
 func CheckEndpoint(p SubscriptionPolicy, endpoint string) error {
 	return p.checkEndpoint(context.Background(), endpoint)
+}
+
+// ReadSubscription exposes the Subscription reader to the fuzz test.
+func ReadSubscription(body string) (Subscription, error) {
+	r, _ := http.NewRequest("POST", "/fhir/R4/Subscription", strings.NewReader(body))
+	return readSubscription(r)
 }
