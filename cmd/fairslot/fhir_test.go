@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/fhir"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 )
@@ -25,7 +26,7 @@ func TestFHIROnlyOnTheInternalListener(t *testing.T) {
 	} {
 		for _, path := range []string{"/fhir/R4/metadata", "/fhir/R4/Patient/1"} {
 			w := httptest.NewRecorder()
-			withFHIR(rest, kind, api).ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			withFHIR(rest, kind, api, fhir.SubscriptionPolicy{}).ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 			got := w.Code
 			if path != "/fhir/R4/metadata" && kind == frontdoor.InternalListener {
 				want = http.StatusUnauthorized // no token

@@ -227,7 +227,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		h := auditCheckpointRoute(site(api.Handler(kind), p), st)
-		h = withFHIR(h, kind, api) // fhir.go: the internal listener only
+		h = withFHIR(h, kind, api, subscriptionPolicy(c)) // fhir.go: the internal listener only
 		if sim != nil && kind != frontdoor.PublicListener {
 			h = sim.handler(h)
 		}
@@ -440,6 +440,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 			if d, ok := svc.Outbox.(*notify.Dispatcher); ok {
 				wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), nil) })
 			}
+			wg.Go(func() { fhirDeliverer(c, svc, log).Run(ctx, time.Duration(c.Notify.Poll), nil) }) // fhir.go
 			wg.Go(func() { keysLoop(ctx, c, svc, rk, log, func() bool { return true }) })
 			wg.Go(func() { backupLoop(ctx, sched, func() bool { return true }) })
 			wg.Go(func() { kitLoop(ctx, kw, func() bool { return true }) })
@@ -490,6 +491,7 @@ func backgroundJobs(ctx context.Context, c config.Config, svc *app.Service, back
 		if d, ok := svc.Outbox.(*notify.Dispatcher); ok {
 			wg.Go(func() { d.Run(ctx, time.Duration(c.Notify.Poll), jobs.Leading) })
 		}
+		wg.Go(func() { fhirDeliverer(c, svc, log).Run(ctx, time.Duration(c.Notify.Poll), jobs.Leading) }) // fhir.go
 		wg.Go(func() { backupLoop(ctx, sched, jobs.Leading) })
 		wg.Go(func() { kitLoop(ctx, kw, jobs.Leading) })
 		wg.Go(func() { purgeLoop(ctx, c, svc, rk, log, jobs.Leading) }) // privacy.go

@@ -193,9 +193,15 @@ func (a Actor) ref() string {
 	return audit.Ref(string(a.Kind), a.ID)
 }
 
-// record appends an audit event for a change made in tx.
+// record appends an audit event for a change made in tx, and fans a
+// booking's or waitlist place's change out to the FHIR subscriptions that
+// want it, in the same transaction (fhirsubscriptions.go).
 func (s *Service) record(ctx context.Context, tx storage.Tx, a Actor, action, subject string, detail map[string]string) error {
-	return tx.AppendAudit(ctx, &audit.Event{At: s.now(), Actor: a.ref(), Action: action, Subject: subject, Detail: detail, RequestID: a.RequestID})
+	e := &audit.Event{At: s.now(), Actor: a.ref(), Action: action, Subject: subject, Detail: detail, RequestID: a.RequestID}
+	if err := tx.AppendAudit(ctx, e); err != nil {
+		return err
+	}
+	return fanOutFHIR(ctx, tx, e)
 }
 
 func (s *Service) requireAccount(a Actor) error {

@@ -147,6 +147,8 @@ type Config struct {
 	Notify Notify `json:"notify"`
 	// Kit is the downtime kit the job leader writes (kit.go).
 	Kit Kit `json:"kit"`
+	// FHIR is the FHIR facade's Subscriptions' allowed networks (fhir.go).
+	FHIR FHIR `json:"fhir"`
 	// Privacy is the privacy notice's version and the retention period of
 	// patients' personal fields (privacy.go).
 	Privacy Privacy `json:"privacy"`
@@ -353,6 +355,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Notify.validate(); err != nil {
+		return err
+	}
+	if _, err := c.FHIR.Networks(); err != nil {
 		return err
 	}
 	if lead := c.Notify.PayReminderBefore; lead < fairslot.Duration(time.Minute) || lead >= min(c.Release.WinHold, c.Release.OfferHold) {

@@ -3,6 +3,7 @@ package fhir
 import (
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // CapabilityStatement says exactly what the facade supports, built from the
@@ -111,13 +112,17 @@ func (s *Server) capabilityStatement(r *http.Request) CapabilityStatement {
 		}
 		res = append(res, rr)
 	}
+	// Subscriptions (subscription.go): a client's own, rest-hook, id-only.
+	res = append(res, RestResource{Type: "Subscription", Interaction: []Interaction{{Code: "create"}, {Code: "read"},
+		{Code: "delete"}, {Code: "search-type"}}})
+	slices.SortFunc(res, func(a, b RestResource) int { return strings.Compare(a.Type, b.Type) })
 	return CapabilityStatement{ResourceType: "CapabilityStatement", Status: "active", Date: capabilityDate,
 		Publisher: "fairslot", Kind: "instance", Software: &Software{Name: "fairslot"},
-		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read, search, and IHE Scheduling $find, $hold, $book)", URL: s.base(r)},
+		Implementation: &Implementation{Description: "fairslot FHIR R4 facade (read, search, IHE Scheduling $find, $hold, $book; Subscriptions)", URL: s.base(r)},
 		FHIRVersion:    "4.0.1", Format: []string{"application/fhir+json", "json"},
 		Rest: []Rest{{Mode: "server", Documentation: "Reads and searches; books only through IHE Scheduling's operations on Appointment, " +
-			"under every rule a patient's booking meets. Unknown search and operation parameters are refused (400), never ignored.",
-			Security: s.security(r), Resource: res}}}
+			"under every rule a patient's booking meets. Unknown search and operation parameters are refused (400), never ignored. " +
+			subscriptionDoc, Security: s.security(r), Resource: res}}}
 }
 
 // types are the resource types the facade reads, sorted.

@@ -40,6 +40,9 @@ type Server struct {
 	// (fullUrl and paging links), e.g. https://his-gw.example/fhir/R4; "":
 	// built from the request's Host.
 	Base string
+	// Subscriptions says which endpoints a Subscription may name
+	// (subscription.go).
+	Subscriptions SubscriptionPolicy
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -79,10 +82,11 @@ func (s *Server) Handler() http.Handler {
 			return s.search(w, r, typ, sr)
 		})
 	}
-	s.scheduling(mux) // IHE $find, $hold, $book (scheduling.go)
+	s.scheduling(mux)           // IHE $find, $hold, $book (scheduling.go)
+	s.subscriptionRoutes(route) // subscription.go
 	h(Prefix+"/", func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodGet {
-			return coded("not-supported", fairslot.Errorf(fairslot.Invalid, "%s %s is not supported: this FHIR server reads, searches and books only through IHE Scheduling's operations", r.Method, r.URL.Path))
+			return coded("not-supported", fairslot.Errorf(fairslot.Invalid, "%s %s is not supported: this FHIR server reads and searches, books only through IHE Scheduling's operations, and writes only Subscriptions", r.Method, r.URL.Path))
 		}
 		return coded("not-supported", fairslot.Errorf(fairslot.NotFound, "no such FHIR endpoint: %s", r.URL.Path))
 	})

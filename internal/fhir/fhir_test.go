@@ -59,7 +59,7 @@ func newEnvTB(t testing.TB) *env {
 	api := &httpapi.Server{App: svc, Log: log, Ready: st.Ping, BoardRefresh: time.Hour}
 	e.api = httptest.NewServer(api.Handler(frontdoor.SingleListener))
 	t.Cleanup(e.api.Close)
-	f := &fhir.Server{App: svc, API: api, Base: "https://fhir.example/fhir/R4"}
+	f := &fhir.Server{App: svc, API: api, Base: "https://fhir.example/fhir/R4", Subscriptions: fhir.SubscriptionPolicy{AllowLoopback: true}}
 	e.srv = httptest.NewServer(f.Handler())
 	t.Cleanup(e.srv.Close)
 	e.v = &validator{}

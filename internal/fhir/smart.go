@@ -365,7 +365,7 @@ func permit(r *http.Request, typ string, perm byte) error {
 	if all || allows(scopes, typ, perm) {
 		return nil
 	}
-	what := map[byte]string{'r': "read", 's': "search", 'c': "create", 'u': "update"}[perm]
+	what := map[byte]string{'c': "create", 'r': "read", 'u': "update", 's': "search", 'd': "delete"}[perm]
 	return fairslot.Errorf(fairslot.Forbidden, "this token's scopes do not allow %s of %s (system/%s.%c)", what, typ, typ, perm)
 }
 
@@ -399,7 +399,7 @@ func (w statusWriter) WriteHeader(code int) {
 // 3.4 ms audited, 0.3 to 1.0 ms not, on a shared 2-core machine); batching
 // the records would win that back.
 func (s *Server) audited(typ string, perm byte, next http.Handler) http.Handler {
-	return s.auditedAs(typ, map[byte]string{'r': "read", 's': "search-type"}[perm], next)
+	return s.auditedAs(typ, map[byte]string{'c': "create", 'r': "read", 's': "search-type", 'd': "delete"}[perm], next)
 }
 
 // auditedAs is audited for the interaction or operation ("$book") op.

@@ -37,13 +37,14 @@ type Store interface {
 // fairslot errors of kind NotFound, Conflict or Unavailable where the caller
 // can act on them; anything else is an internal error.
 type Tx interface {
-	RefreshTokens // refresh.go
-	StaffAccounts // staffaccounts.go
-	Access        // access.go
-	AuditLog      // auditlog.go
-	Rekey         // sealed.go
-	Privacy       // privacy.go
-	FHIRClients   // fhirclients.go
+	RefreshTokens     // refresh.go
+	StaffAccounts     // staffaccounts.go
+	Access            // access.go
+	AuditLog          // auditlog.go
+	Rekey             // sealed.go
+	Privacy           // privacy.go
+	FHIRClients       // fhirclients.go
+	FHIRSubscriptions // fhirsubscriptions.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

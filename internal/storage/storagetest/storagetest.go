@@ -43,11 +43,12 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"BoardTickets", testBoardTickets}, // board.go
 		{"Recalls", testRecalls},           // board.go
 		{"LoginAndTokens", testLoginAndTokens},
-		{"LoginCodes", testLoginCodes},             // outbox.go
-		{"Outbox", testOutbox},                     // outbox.go
-		{"OutboxDedupe", testOutboxDedupe},         // outbox.go
-		{"AccountLanguages", testAccountLanguages}, // languages.go
-		{"FHIRClients", testFHIRClients},           // fhirclients.go
+		{"LoginCodes", testLoginCodes},               // outbox.go
+		{"Outbox", testOutbox},                       // outbox.go
+		{"OutboxDedupe", testOutboxDedupe},           // outbox.go
+		{"AccountLanguages", testAccountLanguages},   // languages.go
+		{"FHIRClients", testFHIRClients},             // fhirclients.go
+		{"FHIRSubscriptions", testFHIRSubscriptions}, // fhirsubscriptions.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
