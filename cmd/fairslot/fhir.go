@@ -31,7 +31,7 @@ func withFHIR(next http.Handler, kind frontdoor.Listener, api *httpapi.Server, p
 // networks were checked when the configuration was loaded).
 func subscriptionPolicy(c config.Config) fhir.SubscriptionPolicy {
 	nets, _ := c.FHIR.Networks()
-	return fhir.SubscriptionPolicy{AllowNets: nets}
+	return fhir.SubscriptionPolicy{AllowNets: nets, AllowLoopback: c.FHIR.Loopback}
 }
 
 // fhirDeliverer sends the Subscriptions' notifications; backgroundJobs

@@ -86,6 +86,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// The demo's 24-hour clinic takes bookings until a session ends, so
 		// the tour works at any hour.
 		c.Booking.SameDayUntilEnd = true
+		// A demo's (and the end-to-end tests') Subscription receivers run on
+		// the same host; a real server never calls its own loopback.
+		c.FHIR.Loopback = true
 	}
 	if err := c.Validate(); err != nil {
 		return err

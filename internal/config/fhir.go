@@ -15,6 +15,10 @@ type FHIR struct {
 	// hospital's network (or a cloud metadata service) for it. Loopback
 	// and link-local addresses are never allowed.
 	SubscriptionNetworks []string `json:"subscription_networks"`
+	// Loopback lets endpoints be on this host's loopback interface, over
+	// http too. No configuration file sets it: only `serve --demo`, whose
+	// receivers (a tour's, the end-to-end tests') run on the same host.
+	Loopback bool `json:"-"`
 }
 
 // Networks are SubscriptionNetworks parsed.

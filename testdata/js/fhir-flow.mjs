@@ -19,15 +19,19 @@
 //	          begun (so the booking can still be cancelled); then that Schedule's free Slots, searched with
 //	          schedule, start and status=free as an integrator does
 //	find      $find over the session's hours for its doctor: the proposed Appointments are those free Slots
+//	subscribe a rest-hook Subscription on that doctor's Appointments, to a receiver on loopback: active,
+//	          with its signing key
 //	hold      $hold of the chosen proposal for the patient: pending, on the Slot; a retry with the same
 //	          Idempotency-Key is the same hold
 //	book      $book of the held Appointment: booked, the same id; a retry books nothing more; the Slot has
 //	          one place fewer
 //	read      read the Appointment (booked, as $book said) and find it in Appointment?patient=&status=booked
 //	cancel    $book of the Appointment with status cancelled; reading it again says cancelled
+//	notified  the notifications of the hold, the booking and the cancellation arrived: id-only history
+//	          Bundles, each signed with the Subscription's key, each delivery once; the Appointment reads
+//	          cancelled
 //
-// A new step (say, a Subscription created before `cancel` and its
-// notification awaited after it) is an async function of (client, state)
+// A new step is an async function of (client, state)
 // returning its summary, added to `steps` where it belongs. The state holds
 // baseUrl, patient (the Patient resource given), slot, schedule,
 // practitioner, proposal, patientRef ("Patient/{id}") and appointment (as
@@ -40,7 +44,8 @@
 // start. With --received, every resource the server answered is
 // appended to FILE as one JSON line, for the validator (fhir-validate.mjs).
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from 'fhir-kit-client';
@@ -50,6 +55,8 @@ const REMAINING = 'urn:fairslot:fhir:StructureDefinition:slot-places-remaining';
 const HORIZON_DAYS = 3; // how far ahead the flow looks for a free place
 const MAX_PAGES = 30; // of the date search, before giving up
 const MARGIN_MS = 10 * 60 * 1000; // a session chosen begins at least this far from now
+const SIGNING_KEY = 'urn:fairslot:fhir:StructureDefinition:subscription-signing-key';
+const NOTIFY_WAIT_MS = 90 * 1000; // for the cancellation's notification, before giving up
 
 class Deviation extends Error {}
 
@@ -107,7 +114,7 @@ function recordingClient(cfg) {
       }
     };
   };
-  ['capabilityStatement', 'read', 'search', 'operation', 'nextPage'].forEach(wrap);
+  ['capabilityStatement', 'read', 'search', 'operation', 'nextPage', 'create'].forEach(wrap);
   return client;
 }
 
@@ -300,7 +307,84 @@ async function cancel(client, state) {
   return { appointment: `Appointment/${id}`, status: a.status };
 }
 
-export const steps = [metadata, slots, find, hold, book, read, cancel];
+// receiver listens on loopback for the Subscription's notifications,
+// keeping each POST's headers and raw body.
+function receiver() {
+  const got = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(200).end();
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, got, port: server.address().port })));
+}
+
+// signed checks a notification's X-Fairslot-Signature: t=<unix s>,v1=<hex
+// HMAC-SHA256(key, t + "." + body)>, as a receiver would.
+function signed(n, key) {
+  const h = String(n.headers['x-fairslot-signature'] || '');
+  const t = (h.match(/(?:^|,)t=(\d+)/) || [])[1];
+  const v1 = (h.match(/(?:^|,)v1=([0-9a-f]{64})/) || [])[1];
+  if (!t || !v1 || Math.abs(Date.now() / 1000 - Number(t)) > 300) return false;
+  const want = createHmac('sha256', key).update(`${t}.`).update(n.body).digest();
+  return timingSafeEqual(want, Buffer.from(v1, 'hex'));
+}
+
+// subscribe creates a rest-hook Subscription on the chosen doctor's
+// Appointments, to a receiver on loopback (a demo server allows it).
+async function subscribe(client, state) {
+  const hook = await receiver();
+  const sub = await client.create({ resourceType: 'Subscription', body: {
+    resourceType: 'Subscription', status: 'requested', reason: 'fhir-flow: follow the bookings made',
+    criteria: `Appointment?practitioner=${state.practitioner}`,
+    channel: { type: 'rest-hook', endpoint: `http://127.0.0.1:${hook.port}/hook`, payload: 'application/fhir+json' },
+  } });
+  check(sub.resourceType === 'Subscription' && sub.status === 'active', `the Subscription was answered ${sub.resourceType} ${sub.status}, want active`);
+  const ext = (sub.extension || []).find((x) => x.url === SIGNING_KEY);
+  check(ext && ext.valueBase64Binary, 'the created Subscription carries no signing key');
+  Object.assign(state, { hook, subscription: sub, signingKey: Buffer.from(ext.valueBase64Binary, 'base64') });
+  return { subscription: `Subscription/${sub.id}`, status: sub.status, criteria: sub.criteria };
+}
+
+// notified waits for the notifications of the hold, the booking and the
+// cancellation: id-only history Bundles naming the Appointment, each
+// signed with the Subscription's key; reading the Appointment they name
+// gives its state now, cancelled.
+async function notified(client, state) {
+  const { hook, appointment, signingKey } = state;
+  const about = (n) => {
+    const b = JSON.parse(n.body.toString('utf8'));
+    return (b.entry || []).some((e) => e.request && e.request.url === `Appointment/${appointment.id}`) ? b : null;
+  };
+  const deadline = Date.now() + NOTIFY_WAIT_MS;
+  let mine = [];
+  while (Date.now() < deadline) {
+    mine = hook.got.filter(about);
+    if (mine.length >= 3) break; // the hold, the payment (booked), the cancellation
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  hook.server.close();
+  check(mine.length >= 3, `${mine.length} notifications about Appointment/${appointment.id} within ${NOTIFY_WAIT_MS / 1000} s, want the hold's, the booking's and the cancellation's`);
+  for (const n of hook.got) {
+    check(signed(n, signingKey), `a notification's signature does not verify: ${n.headers['x-fairslot-signature']}`);
+    check(n.headers['x-fairslot-subscription'] === state.subscription.id, `a notification names Subscription ${n.headers['x-fairslot-subscription']}, want ${state.subscription.id}`);
+    const b = JSON.parse(n.body.toString('utf8'));
+    check(b.resourceType === 'Bundle' && b.type === 'history', `a notification is a ${b.resourceType} ${b.type}, want a history Bundle`);
+    check(!(b.entry || []).some((e) => e.resource && e.resource.resourceType === 'Appointment'), 'a notification carries the Appointment itself, not only its id');
+  }
+  // The notifications go to the validator too, with what the client read.
+  if (state.received) hook.got.forEach((n) => appendFileSync(state.received, json(JSON.parse(n.body.toString('utf8'))) + '\n'));
+  const deliveries = new Set(hook.got.map((n) => n.headers['x-fairslot-delivery']));
+  check(deliveries.size === hook.got.length, `${hook.got.length} notifications for ${deliveries.size} deliveries: one was sent twice`);
+  const a = await client.read({ resourceType: 'Appointment', id: appointment.id });
+  check(a.status === 'cancelled', `the notified Appointment/${a.id} reads ${a.status}, want cancelled`);
+  return { notifications: mine.length, all: hook.got.length, appointment: `Appointment/${a.id}`, status: a.status };
+}
+
+export const steps = [metadata, slots, find, subscribe, hold, book, read, cancel, notified];
 
 // describe says what went wrong, with the server's answer for an HTTP error.
 function describe(err) {
@@ -317,7 +401,7 @@ function describe(err) {
 
 export async function run(cfg) {
   const client = recordingClient(cfg);
-  const state = { baseUrl: cfg.baseUrl, patient: cfg.patient };
+  const state = { baseUrl: cfg.baseUrl, patient: cfg.patient, received: cfg.received };
   const summary = { ok: false, baseUrl: cfg.baseUrl, steps: [] };
   for (const step of steps) {
     try {

@@ -37,10 +37,11 @@ const (
 	residentIDSys = "urn:fairslot:identifier:cn-resident-id"
 )
 
-// The scopes of a system that books, and of one that only reads.
+// The scopes of a system that books and follows its bookings, and of one
+// that reads and follows but may not book.
 const (
-	bookingScopes  = "system/Slot.rs system/Schedule.rs system/Appointment.crus"
-	readOnlyScopes = "system/Slot.rs system/Schedule.rs system/Appointment.rs"
+	bookingScopes  = "system/Slot.rs system/Schedule.rs system/Appointment.crus system/Subscription.crds"
+	readOnlyScopes = "system/Slot.rs system/Schedule.rs system/Appointment.rs system/Subscription.crds"
 )
 
 // nodeReady reports whether the flow can run here, or why not; in CI it
@@ -64,8 +65,9 @@ func nodeReady(t *testing.T) {
 
 // TestFHIRClientFlow: fhir-kit-client, a FHIR client other systems use,
 // drives IHE Scheduling's whole flow against the real binary — metadata,
-// free Slots, $find, $hold, $book, read, cancel (testdata/js/fhir-flow.mjs
-// checks each answer) — as a system registered with `fairslot fhir clients
+// free Slots, $find, a Subscription, $hold, $book, read, cancel, and the
+// signed notifications of the hold, booking and cancellation
+// (testdata/js/fhir-flow.mjs checks each answer) — as a system registered with `fairslot fhir clients
 // add`, with a SMART Backend Services token; the patient's own account then
 // shows the booking the system made and cancelled, and every resource the
 // client received passes the independent validator. A client without the
@@ -100,7 +102,7 @@ func TestFHIRClientFlow(t *testing.T) {
 	for _, st := range summary.Steps {
 		names = append(names, st.Step)
 	}
-	if want := []string{"metadata", "slots", "find", "hold", "book", "read", "cancel"}; !slices.Equal(names, want) {
+	if want := []string{"metadata", "slots", "find", "subscribe", "hold", "book", "read", "cancel", "notified"}; !slices.Equal(names, want) {
 		t.Fatalf("steps %v, want %v", names, want)
 	}
 	step := func(name string) flowStep { return summary.Steps[slices.Index(names, name)] }
@@ -141,8 +143,9 @@ func TestFHIRClientFlow(t *testing.T) {
 
 	received := summary.received
 
-	// A client that may read but not book gets as far as $find, and the
-	// script stops at $hold with the server's refusal, saying so.
+	// A client that may read (and subscribe) but not book gets as far as
+	// its Subscription, and the script stops at $hold with the server's
+	// refusal, saying so.
 	reader := register(t, bin, dir, "Referral portal", readOnlyScopes)
 	summary, stderr, err = runFlow(t, base, reader.token(t, base, readOnlyScopes), idNumber)
 	var exit *exec.ExitError
