@@ -136,7 +136,9 @@ func TestAuditEventTrail(t *testing.T) {
 	// The client's calls: a $find, a $hold, a read, a refused read.
 	find := fmt.Sprintf("/fhir/R4/Appointment/$find?start=2026-12-10&end=2026-12-11&practitioner=Practitioner/%d", sess.DoctorID)
 	code, body := e.get(t, find, e.tok)
-	var fb struct{ Entry []struct{ Resource map[string]any } }
+	var fb struct {
+		Entry []struct{ Resource map[string]any }
+	}
 	if json.Unmarshal(body, &fb); code != 200 || len(fb.Entry) == 0 {
 		t.Fatalf("$find = %d %s", code, body)
 	}
