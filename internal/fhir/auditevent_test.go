@@ -313,13 +313,20 @@ func TestAuditEventTrail(t *testing.T) {
 	}
 	// The reading is itself audited, as the security officer's.
 	var reads int
+	var officer string
 	for _, ev := range e.trail(t) {
 		if ev.Action == "fhir.call" && ev.Detail["type"] == "AuditEvent" && strings.HasPrefix(ev.Actor, "staff:") {
 			reads++
+			officer = ev.Actor
 		}
 	}
 	if reads < 10 {
 		t.Errorf("%d audited AuditEvent calls by the security officer", reads)
+	}
+	// A staff member's calls, by the audit log's name for them.
+	b = e.auditSearch(t, "/fhir/R4/AuditEvent?_count=1&agent="+url.QueryEscape(officer), security)
+	if b.Total != reads || b.Entry[0].Resource.Agent[0].Who.Type != "Practitioner" {
+		t.Errorf("agent=%s: total %d, want %d, each a Practitioner's: %+v", officer, b.Total, reads, b.Entry)
 	}
 }
 
