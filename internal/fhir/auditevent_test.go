@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -401,6 +403,18 @@ func TestAuditEventReaders(t *testing.T) {
 		}
 	}
 	// SMART's configuration and the CapabilityStatement list AuditEvent.
+	resp, err := http.Get(e.srv.URL + "/fhir/R4/.well-known/smart-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		Scopes []string `json:"scopes_supported"`
+	}
+	json.NewDecoder(resp.Body).Decode(&conf)
+	resp.Body.Close()
+	if !slices.Contains(conf.Scopes, "system/AuditEvent.rs") {
+		t.Errorf("smart-configuration scopes %v lack system/AuditEvent.rs", conf.Scopes)
+	}
 	m := e.getOK(t, "/fhir/R4/metadata")
 	var found bool
 	for _, r := range m["rest"].([]any)[0].(map[string]any)["resource"].([]any) {

@@ -47,7 +47,8 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 // Handler returns the facade. Every route but metadata, the SMART
 // configuration and the token endpoint needs a bearer token: a FHIR
 // client's, whose scopes must allow the interaction, or the staff session
-// of an unscoped admin (see authorize). Every call with a token is audited.
+// of an unscoped admin — of a security officer for AuditEvent (see
+// authorize). Every call with a token is audited.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
