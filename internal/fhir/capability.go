@@ -78,8 +78,10 @@ const securityText = "SMART Backend Services: a system registered by the hospita
 	"(RS384 or ES384), and may then read and search within its system scopes (system/Slot.rs, system/Patient.r, ...; " +
 	"SMART v1 .read is accepted) and book through IHE Scheduling's operations with system/Appointment.s ($find), .c " +
 	"($hold, $book of a new place) and .u ($book of a held place, cancelling); see .well-known/smart-configuration. The session token of a fairslot admin with no " +
-	"campus, department or doctor scope may also read everything. Served only on the internal (staff) listener; every " +
-	"call with a token is audited."
+	"campus, department or doctor scope may also read everything but AuditEvent. Served only on the internal (staff) listener; every " +
+	"call with a token is audited, and the FHIR audit trail (every call, every act of a client) is served as AuditEvent " +
+	"(IHE BALP's RESTful patterns) to a security officer's session and to clients with system/AuditEvent.rs, which " +
+	"a wildcard scope does not grant."
 
 // security is the statement's security: SMART's oauth-uris extension
 // naming the token endpoint, and the SMART-on-FHIR service code.

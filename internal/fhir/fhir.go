@@ -50,7 +50,8 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 // Handler returns the facade. Every route but metadata, the SMART
 // configuration and the token endpoint needs a bearer token: a FHIR
 // client's, whose scopes must allow the interaction, or the staff session
-// of an unscoped admin (see authorize). Every call with a token is audited.
+// of an unscoped admin — of a security officer for AuditEvent (see
+// authorize). Every call with a token is audited.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handler) { mux.Handle(pattern, s.adapt(fn)) }
@@ -93,13 +94,17 @@ func (s *Server) Handler() http.Handler {
 	return s.API.Middleware(mux)
 }
 
-// authorize finds the request's actor and grant. A FHIR client's access
-// token (SMART Backend Services, smart.go) acts within its scopes. The
-// staff session of an unscoped admin — the role that may see every
-// department's bookings — may still read everything, as before SMART: the
-// hospital's own staff use it to look at what the systems see. A kiosk, a
-// scoped or other role, a patient's token or none is refused.
-func (s *Server) authorize(r *http.Request) (app.Actor, *storage.FHIRToken, error) {
+// authorize finds the request's actor and grant for an interaction on
+// typ. A FHIR client's access token (SMART Backend Services, smart.go)
+// acts within its scopes. The staff session of an unscoped admin — the
+// role that may see every department's bookings — may still read
+// everything but the audit trail, as before SMART: the hospital's own
+// staff use it to look at what the systems see. The audit trail
+// (AuditEvent, auditevent.go) is a security officer's, and only theirs:
+// the auditor reads the audit, the audited (an admin reading clinical
+// data) does not, and a security officer reads nothing else here. A kiosk,
+// a scoped or other role, a patient's token or none is refused.
+func (s *Server) authorize(r *http.Request, typ string) (app.Actor, *storage.FHIRToken, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		return app.Actor{}, nil, fairslot.Errorf(fairslot.Unauthorized, "an Authorization: Bearer token is required: a SMART Backend Services access token (POST %s%s)", Prefix, TokenPath)
@@ -116,8 +121,14 @@ func (s *Server) authorize(r *http.Request) (app.Actor, *storage.FHIRToken, erro
 	if err != nil {
 		return a, nil, err
 	}
+	if typ == auditType {
+		if a.Kind != storage.StaffToken || a.Role != fairslot.Security {
+			return a, nil, fairslot.Errorf(fairslot.Forbidden, "AuditEvent is open to security officers' sessions and to SMART system clients with a system/AuditEvent scope only")
+		}
+		return a, nil, nil
+	}
 	if a.Kind != storage.StaffToken || a.Role != fairslot.Admin {
-		return a, nil, fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to SMART system clients and hospital-wide admin sessions only")
+		return a, nil, fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to SMART system clients and hospital-wide admin sessions only (AuditEvent: security officers)")
 	}
 	if a.Scope != (app.Scope{}) {
 		return a, nil, fairslot.Errorf(fairslot.Forbidden, "the FHIR facade is open to hospital-wide admin sessions only; this account is scoped")
@@ -137,7 +148,7 @@ func (s *Server) actor(r *http.Request) app.Actor {
 // authorized runs fn for a request whose token allows perm on typ.
 func (s *Server) authorized(typ string, perm byte, fn handler) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		a, grant, err := s.authorize(r)
+		a, grant, err := s.authorize(r, typ)
 		if c, ok := r.Context().Value(callKey{}).(*call); ok {
 			c.actor = a
 		}

@@ -51,6 +51,7 @@ func (s *Server) hospital(ctx context.Context, tx storage.Tx) (fairslot.Hospital
 
 func (s *Server) readers() map[string]reader {
 	return map[string]reader{
+		auditType: s.readAuditEvent, // auditevent.go
 		"Organization": func(ctx context.Context, id string) (any, error) {
 			n, err := numericID("Organization", id)
 			if err != nil {

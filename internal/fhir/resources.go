@@ -6,8 +6,10 @@ package fhir
 
 // Reference points at another resource.
 type Reference struct {
-	Reference string `json:"reference,omitempty"`
-	Display   string `json:"display,omitempty"`
+	Reference  string      `json:"reference,omitempty"`
+	Type       string      `json:"type,omitempty"`
+	Identifier *Identifier `json:"identifier,omitempty"`
+	Display    string      `json:"display,omitempty"`
 }
 
 // Coding is a code from a code system.

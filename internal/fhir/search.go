@@ -31,6 +31,9 @@ type searcher struct {
 	includes []string
 	run      func(r *http.Request, q url.Values) ([]found, error)
 	include  func(r *http.Request, page []found, inc string) ([]found, error)
+	// page, when set, runs the search for one page in the database
+	// instead of run: for a list without bound (the audit trail).
+	page func(r *http.Request, q url.Values, offset, count int) (page []found, total int, err error)
 }
 
 type searchParam struct{ name, typ, doc string }
@@ -70,13 +73,21 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, sr s
 			return coded("not-supported", fairslot.Errorf(fairslot.Invalid, "_include=%s is not supported on %s", inc, typ))
 		}
 	}
-	all, err := sr.run(r, q)
-	if err != nil {
-		return err
+	var page []found
+	var total int
+	if sr.page != nil {
+		if page, total, err = sr.page(r, q, offset, count); err != nil {
+			return err
+		}
+	} else {
+		all, err := sr.run(r, q)
+		if err != nil {
+			return err
+		}
+		page, total = all[min(offset, len(all)):min(offset+count, len(all))], len(all)
 	}
-	page := all[min(offset, len(all)):min(offset+count, len(all))]
 	base := s.base(r)
-	b := Bundle{ResourceType: "Bundle", Type: "searchset", Total: len(all)}
+	b := Bundle{ResourceType: "Bundle", Type: "searchset", Total: total}
 	link := func(rel string, off int) {
 		v := url.Values{}
 		for k, vs := range q {
@@ -87,7 +98,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, typ string, sr s
 		b.Link = append(b.Link, BundleLink{Relation: rel, URL: base + "/" + typ + "?" + v.Encode()})
 	}
 	link("self", offset)
-	if offset+count < len(all) {
+	if offset+count < total {
 		link("next", offset+count)
 	}
 	if offset > 0 {
@@ -210,6 +221,7 @@ func refParam(q url.Values, name, typ string) (string, bool, error) {
 func (s *Server) searches() map[string]searcher {
 	loc := s.App.Location
 	return map[string]searcher{
+		auditType: s.auditSearcher(), // auditevent.go
 		"Slot": {
 			params: []searchParam{
 				{"schedule", "reference", "Schedule/{id}: the windows of one session"},

@@ -409,21 +409,61 @@ func (t *tx) AppendAudit(ctx context.Context, e *audit.Event) error {
 }
 
 func (t *tx) AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error) {
-	return all(ctx, t, func(r pgx.Rows) (audit.Event, error) {
-		var e audit.Event
-		var at int64
-		var detail string
-		if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.RequestID); err != nil {
+	return all(ctx, t, t.scanAudit, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
+}
+
+func (t *tx) scanAudit(r pgx.Rows) (audit.Event, error) {
+	var e audit.Event
+	var at int64
+	var detail string
+	if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.RequestID); err != nil {
+		return e, err
+	}
+	e.At = t.at(at)
+	if detail != "{}" {
+		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
 			return e, err
 		}
-		e.At = t.at(at)
-		if detail != "{}" {
-			if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
-				return e, err
-			}
-		}
-		return e, nil
-	}, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
+	}
+	return e, nil
+}
+
+// fhirTrail is the FHIR audit trail's predicate (storage.AuditQuery).
+const fhirTrail = `(action = 'fhir.call' OR actor LIKE 'fhir-client:%' OR subject LIKE 'fhir-client:%')`
+
+func (t *tx) FHIRAudit(ctx context.Context, q storage.AuditQuery) ([]audit.Event, int, error) {
+	where := []string{fhirTrail}
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if q.Seq != 0 {
+		where = append(where, `seq = `+arg(q.Seq))
+	}
+	if !q.From.IsZero() {
+		where = append(where, `at_ms >= `+arg(ms(q.From)))
+	}
+	if !q.To.IsZero() {
+		where = append(where, `at_ms < `+arg(ms(q.To)))
+	}
+	if len(q.Actors) > 0 {
+		where = append(where, `actor = ANY(`+arg(q.Actors)+`)`)
+	}
+	if len(q.Subjects) > 0 {
+		where = append(where, `subject = ANY(`+arg(q.Subjects)+`)`)
+	}
+	if len(q.Operations) > 0 {
+		where = append(where, `action = 'fhir.call'`, `(detail::jsonb ->> 'operation') = ANY(`+arg(q.Operations)+`)`)
+	}
+	cond := strings.Join(where, ` AND `)
+	var total int
+	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count audit events: %w", err)
+	}
+	page := ` ORDER BY seq OFFSET ` + arg(q.Offset)
+	if q.Limit > 0 {
+		page += ` LIMIT ` + arg(q.Limit)
+	}
+	evs, err := all(ctx, t, t.scanAudit, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE `+cond+page, args...)
+	return evs, total, err
 }
 
 func (t *tx) Setting(ctx context.Context, key string) (string, error) {

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/audit"
+	"github.com/fairslot/fairslot/internal/storage"
 )
 
 // tx implements storage.Tx on one SQLite transaction.
@@ -168,21 +170,7 @@ func (t *tx) AppendAudit(ctx context.Context, e *audit.Event) error {
 }
 
 func (t *tx) AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error) {
-	return all(ctx, t, func(r *sql.Rows) (audit.Event, error) {
-		var e audit.Event
-		var at int64
-		var detail string
-		if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.RequestID); err != nil {
-			return e, err
-		}
-		e.At = t.at(at)
-		if detail != "{}" {
-			if err := unmarshalJSON(detail, &e.Detail); err != nil {
-				return e, err
-			}
-		}
-		return e, nil
-	}, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+	return all(ctx, t, t.scanAudit, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
 }
 
 func (t *tx) Setting(ctx context.Context, key string) (string, error) {
@@ -193,4 +181,64 @@ func (t *tx) Setting(ctx context.Context, key string) (string, error) {
 func (t *tx) PutSetting(ctx context.Context, key, value string) error {
 	_, err := t.exec(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
+}
+
+func (t *tx) scanAudit(r *sql.Rows) (audit.Event, error) {
+	var e audit.Event
+	var at int64
+	var detail string
+	if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &detail, &e.RequestID); err != nil {
+		return e, err
+	}
+	e.At = t.at(at)
+	if detail != "{}" {
+		if err := unmarshalJSON(detail, &e.Detail); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// fhirTrail is the FHIR audit trail's predicate (storage.AuditQuery).
+const fhirTrail = `(action = 'fhir.call' OR actor LIKE 'fhir-client:%' OR subject LIKE 'fhir-client:%')`
+
+func (t *tx) FHIRAudit(ctx context.Context, q storage.AuditQuery) ([]audit.Event, int, error) {
+	where := []string{fhirTrail}
+	var args []any
+	in := func(col string, vs []string) {
+		if len(vs) == 0 {
+			return
+		}
+		where = append(where, col+` IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(vs)), ", ")+`)`)
+		for _, v := range vs {
+			args = append(args, v)
+		}
+	}
+	if q.Seq != 0 {
+		where, args = append(where, `seq = ?`), append(args, q.Seq)
+	}
+	if !q.From.IsZero() {
+		where, args = append(where, `at_ms >= ?`), append(args, ms(q.From))
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, `at_ms < ?`), append(args, ms(q.To))
+	}
+	in(`actor`, q.Actors)
+	in(`subject`, q.Subjects)
+	if len(q.Operations) > 0 {
+		where = append(where, `action = 'fhir.call'`)
+		in(`json_extract(detail, '$.operation')`, q.Operations)
+	}
+	cond := strings.Join(where, ` AND `)
+	var total int
+	if err := t.queryRow(ctx, `SELECT count(*) FROM audit_events WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count audit events: %w", err)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	evs, err := all(ctx, t, t.scanAudit, `SELECT seq, at_ms, actor, action, subject, detail, request_id FROM audit_events WHERE `+cond+
+		` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, q.Offset)...)
+	return evs, total, err
 }

@@ -292,6 +292,9 @@ type Tx interface {
 	// Audit records, appended in the transaction of the change they record.
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	AuditEvents(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error)
+	// FHIRAudit pages the FHIR audit trail (see AuditQuery) in seq order,
+	// with how many records match in all.
+	FHIRAudit(ctx context.Context, q AuditQuery) (page []audit.Event, total int, err error)
 
 	// Releases and draws.
 	// InsertRelease stores a session's release with its draw seed sealed (nil
@@ -380,6 +383,25 @@ type SessionFilter struct {
 	// Limit (0: no limit) and Offset page the list, in its order (date,
 	// start, id).
 	Limit, Offset int
+}
+
+// AuditQuery selects records of the FHIR audit trail, which the FHIR
+// facade serves as AuditEvents: every fhir.call record, every record of an
+// act by a FHIR client (actor "fhir-client:…") and every record of a
+// change to one (subject "fhir-client:…"). The filters are ANDed; an empty
+// list or zero value does not filter. There is no index on at, actor or
+// subject (the audit tables are append-only and kept lean for the writers):
+// a search reads the trail in seq order, so a narrow date range over a
+// large log costs a scan.
+type AuditQuery struct {
+	Seq      int64     // the one record with this seq
+	From, To time.Time // at in [From, To)
+	Actors   []string  // the actor is one of these
+	Subjects []string  // the subject is one of these
+	// Operations: a fhir.call record whose detail's operation is one of
+	// these ("read", "search-type", "$book").
+	Operations    []string
+	Offset, Limit int // Limit 0: none
 }
 
 // AccountRecord is an account as stored: the phone sealed and indexed.

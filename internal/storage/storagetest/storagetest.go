@@ -794,6 +794,72 @@ func testAudit(t *testing.T, s storage.Store) {
 		}
 		return nil
 	})
+	testFHIRAudit(t, s, e2.Seq)
+}
+
+// testFHIRAudit: the FHIR trail holds fhir.call records, a client's acts
+// and changes to a client, and nothing else; each filter narrows it.
+func testFHIRAudit(t *testing.T, s storage.Store, last int64) {
+	trail := []audit.Event{
+		{At: base, Actor: "fhir-client:c1", Action: "fhir.call", Subject: "fhir:Slot/1-1", Detail: map[string]string{"operation": "read", "status": "200"}},
+		{At: base.Add(time.Hour), Actor: "staff:1", Action: "fhir.call", Subject: "fhir:Slot", Detail: map[string]string{"operation": "search-type", "status": "200"}},
+		{At: base.Add(2 * time.Hour), Actor: "fhir-client:c1", Action: "booking.hold", Subject: "booking:9"},
+		{At: base.Add(3 * time.Hour), Actor: "system", Action: "fhir.client.revoke", Subject: "fhir-client:c1"},
+		{At: base.Add(4 * time.Hour), Actor: "fhir-client:c2", Action: "fhir.call", Subject: "fhir:Appointment", Detail: map[string]string{"operation": "$book", "status": "201"}},
+	}
+	update(t, s, func(tx storage.Tx) error {
+		for i := range trail {
+			if err := tx.AppendAudit(ctx, &trail[i]); err != nil {
+				return err
+			}
+			// Records outside the trail, between its records.
+			other := audit.Event{At: trail[i].At, Actor: "account:1", Action: "booking.hold", Subject: "booking:1", Detail: map[string]string{"operation": "read"}}
+			if err := tx.AppendAudit(ctx, &other); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	seqs := func(evs []audit.Event) []int64 {
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	want := func(is ...int) []int64 {
+		var out []int64
+		for _, i := range is {
+			out = append(out, trail[i].Seq)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name  string
+		q     storage.AuditQuery
+		want  []int64
+		total int
+	}{
+		{"all", storage.AuditQuery{From: base}, want(0, 1, 2, 3, 4), 5},
+		{"paged", storage.AuditQuery{From: base, Offset: 1, Limit: 2}, want(1, 2), 5},
+		{"dates", storage.AuditQuery{From: base.Add(time.Hour), To: base.Add(3 * time.Hour)}, want(1, 2), 2},
+		{"actor", storage.AuditQuery{Actors: []string{"fhir-client:c1"}}, want(0, 2), 2},
+		{"subject", storage.AuditQuery{Subjects: []string{"fhir-client:c1", "booking:9"}}, want(2, 3), 2},
+		{"operation", storage.AuditQuery{Operations: []string{"read", "$book"}}, want(0, 4), 2},
+		{"seq", storage.AuditQuery{Seq: trail[3].Seq}, want(3), 1},
+		{"seq outside the trail", storage.AuditQuery{Seq: last}, nil, 0},
+	} {
+		s.View(ctx, func(tx storage.Tx) error {
+			got, total, err := tx.FHIRAudit(ctx, c.q)
+			if err != nil || fmt.Sprint(seqs(got)) != fmt.Sprint(c.want) || total != c.total {
+				t.Errorf("FHIRAudit %s = %v, total %d, %v; want %v, total %d", c.name, seqs(got), total, err, c.want, c.total)
+			}
+			if c.name == "all" && err == nil && len(got) == 5 && string(got[4].Canonical()) != string(trail[4].Canonical()) {
+				t.Errorf("FHIRAudit reads back %s, want %s", got[4].Canonical(), trail[4].Canonical())
+			}
+			return nil
+		})
+	}
 }
 
 // testConcurrentBooking races 200 goroutines for the 10 slots of one session
