@@ -183,20 +183,31 @@ type Run struct {
 	S       *Server
 	Cat     map[string]map[string]string // language → key → text
 	Shots   string                       // the folder of the screenshots
-	mu      sync.Mutex
-	weights map[string]int // page → bytes of HTML+CSS+JS
+	weights *weights
+}
+
+// weights are the pages' weights Page found, by name: the heaviest.
+type weights struct {
+	mu sync.Mutex
+	m  map[string]int // page → bytes of HTML+CSS+JS
 }
 
 // NewRun drives the pages of the server s for the test t.
 func NewRun(t *testing.T, s *Server) *Run {
-	return &Run{S: s, Cat: ReadCatalogue(t), Shots: filepath.Join(TestOut(t), "screenshots"), weights: map[string]int{}}
+	return &Run{S: s, Cat: ReadCatalogue(t), Shots: filepath.Join(TestOut(t), "screenshots"), weights: &weights{m: map[string]int{}}}
+}
+
+// For drives the pages of another server s, adding to b's weights: one
+// test's runs on several servers side by side.
+func (b *Run) For(s *Server) *Run {
+	return &Run{S: s, Cat: b.Cat, Shots: b.Shots, weights: b.weights}
 }
 
 // Weights returns the heaviest weight Page found of each page, by name.
 func (b *Run) Weights() map[string]int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return maps.Clone(b.weights)
+	b.weights.mu.Lock()
+	defer b.weights.mu.Unlock()
+	return maps.Clone(b.weights.m)
 }
 
 // LoginCode waits for the code sent to phone in the server's log.
@@ -265,8 +276,8 @@ func (b *Run) Page(t *testing.T, ctx context.Context, lang, name string, patient
 	if patient && weight >= 100*1024 {
 		t.Errorf("%s (%s) weighs %d bytes of HTML, CSS and JS; every patient page must stay under 100 KB", name, lang, weight)
 	}
-	b.mu.Lock()
-	b.weights[name] = max(b.weights[name], weight)
-	b.mu.Unlock()
+	b.weights.mu.Lock()
+	b.weights.m[name] = max(b.weights.m[name], weight)
+	b.weights.mu.Unlock()
 	AxeCheck(t, ctx, lang+" "+name)
 }

@@ -15,7 +15,8 @@
 // runs them side by side and no package nears go test's ten-minute
 // deadline:
 //
-//	internal/e2e/patient  the patient's pages on a phone: login, booking, draws, waitlist, binding, form errors
+//	internal/e2e/journey  a whole visit per language: phone, kiosk, doctor, board (TestBrowserJourney alone)
+//	internal/e2e/patient  the patient's pages on a phone: draws, waitlist and their messages, binding, form errors
 //	internal/e2e/staff    the console, the doctor's room, the board, the session cancel page
 //	internal/e2e/admin    the admin pages
 //	internal/e2e/kiosk    the kiosk device
@@ -24,8 +25,11 @@
 // client (fhir-kit-client, testdata/js/fhir-flow.mjs) through IHE
 // Scheduling's flow against the binary's FHIR facade.
 //
-// A new browser test goes in the package of its area (a new area, a new
-// package beside them with a main_test.go calling e2e.Main); never in
-// cmd/fairslot, whose tests run the binary without a browser. A helper two
-// of these packages need goes here.
+// A new browser test goes in the package of its area; a new area, or a
+// package nearing a few minutes, gets a new package beside them, with a
+// main_test.go whose TestMain calls e2e.Main. Never in cmd/fairslot, whose
+// tests run the binary without a browser. A helper two of these packages
+// need goes here; one a single test needs stays in its file. Each test
+// calls Chromium first (it runs the test in parallel with the package's
+// others and skips it without a browser), then Binary and StartServer.
 package e2e

@@ -37,6 +37,7 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	for i, lang := range []string{"en", "vi", "zh-CN"} {
 		t.Run(lang, func(t *testing.T) {
+			t.Parallel() // its own tabs and doctor: 290 s one language after another
 			for _, width := range []int64{1280, 768} {
 				ctx := e2e.Tab(t, browser, width, 1000, false)
 				b.StaffLogin(t, ctx, lang, "admin")

@@ -1,7 +1,6 @@
 // Package patient holds the browser tests of the patient's pages on a
-// phone: logging in, booking and paying, draws and waitlists, binding a
-// patient, the forms' errors (internal/e2e says where other browser tests
-// go).
+// phone: draws and waitlists and their messages, binding a patient, the
+// forms' errors (internal/e2e says where other browser tests go).
 package patient
 
 import (
@@ -13,9 +12,6 @@ import (
 func TestMain(m *testing.M) { e2e.Main(m) }
 
 // run is e2e.Run with this package's steps as methods.
-type run struct {
-	*e2e.Run
-	board []string // the board's latency per journey, reported
-}
+type run struct{ *e2e.Run }
 
-func newRun(t *testing.T, s *e2e.Server) *run { return &run{Run: e2e.NewRun(t, s)} }
+func newRun(t *testing.T, s *e2e.Server) *run { return &run{e2e.NewRun(t, s)} }

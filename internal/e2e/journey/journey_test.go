@@ -1,4 +1,4 @@
-package patient
+package journey
 
 import (
 	"context"
@@ -23,17 +23,26 @@ import (
 // another tab, shows the call. Every page is checked for untranslated
 // strings, photographed and weighed; the screenshots and weights go to the
 // test output folder (testout/, or $FAIRSLOT_TEST_OUT).
+//
+// Each language's journey has a server of its own and runs beside the
+// others (one after another they took 480 s of a loaded 2-core machine,
+// most of go test's ten minutes for a package).
 func TestBrowserJourney(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
 	browser := e2e.Chromium(t)
-	s := e2e.StartServer(t, e2e.Binary(t), t.TempDir(), nil)
-	b := newRun(t, s)
+	all := &run{Run: e2e.NewRun(t, nil), board: &latencies{}}
+	// After the languages' subtests, which run in parallel.
+	t.Cleanup(func() { all.writeWeights(t, filepath.Join(e2e.TestOut(t), "page-weights.txt")) })
 	for i, lang := range []string{"en", "vi", "zh-CN"} {
-		t.Run(lang, func(t *testing.T) { b.journey(t, browser, lang, i) })
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			s := e2e.StartServer(t, e2e.Binary(t), t.TempDir(), nil)
+			b := &run{Run: all.For(s), board: all.board}
+			b.journey(t, browser, lang, i)
+		})
 	}
-	b.writeWeights(t, filepath.Join(e2e.TestOut(t), "page-weights.txt"))
 }
 
 func (b *run) journey(t *testing.T, browser context.Context, lang string, n int) {
@@ -165,7 +174,7 @@ func (b *run) journey(t *testing.T, browser context.Context, lang string, n int)
 			e2e.Value(t, phoneTab, "the patient's page shows the call", chromedp.Poll[bool](
 				fmt.Sprintf(`(document.querySelector(".turn") || {textContent: ""}).textContent.startsWith(%q) && window.__notReloaded === true`, calledText),
 				chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(time.Until(e2e.HangGuard(t)))))
-			b.board = append(b.board, fmt.Sprintf("%s: %v", lang, time.Since(start).Round(time.Millisecond)))
+			b.board.add(fmt.Sprintf("%s: %v", lang, time.Since(start).Round(time.Millisecond)))
 			t.Logf("the board showed ticket %s %v after the doctor's click (page round trip included)", ticket, time.Since(start).Round(time.Millisecond))
 			break
 		}
@@ -218,7 +227,7 @@ func (b *run) writeWeights(t *testing.T, path string) {
 	for _, n := range names {
 		fmt.Fprintf(&sb, "%s\t%d\n", n, weights[n])
 	}
-	fmt.Fprintf(&sb, "# board update after the doctor's click: %s\n", strings.Join(b.board, ", "))
+	fmt.Fprintf(&sb, "# board update after the doctor's click: %s\n", strings.Join(b.board.sorted(), ", "))
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		t.Error(err)
 	}
