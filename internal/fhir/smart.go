@@ -338,7 +338,8 @@ func (s *Server) smartConfiguration(r *http.Request) SMARTConfiguration {
 	for _, t := range s.types() {
 		scopes = append(scopes, "system/"+t+".rs", "system/"+t+".read")
 	}
-	scopes = append(scopes, "system/Appointment.cu", "system/Appointment.cruds") // $hold, $book (scheduling.go)
+	scopes = append(scopes, "system/Appointment.cu", "system/Appointment.cruds", // $hold, $book (scheduling.go)
+		"system/Subscription.crds") // subscription.go
 	return SMARTConfiguration{TokenEndpoint: s.base(r) + TokenPath, TokenEndpointAuthMethods: []string{"private_key_jwt"},
 		TokenEndpointAuthSigningAlgValues: []string{"RS384", "ES384"}, GrantTypesSupported: []string{"client_credentials"},
 		ScopesSupported: scopes, Capabilities: []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"}}

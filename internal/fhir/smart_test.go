@@ -320,6 +320,12 @@ func TestSMARTConfiguration(t *testing.T) {
 		!strings.Contains(strings.Join(got.Scopes, " "), "system/Slot.rs") || strings.Join(got.Algs, " ") != "RS384 ES384" {
 		t.Errorf("smart-configuration = %+v", got)
 	}
+	// Every scope a write needs is listed, so a client can discover it.
+	for _, want := range []string{"system/Appointment.cu", "system/Subscription.crds", "system/AuditEvent.rs"} {
+		if !slices.Contains(got.Scopes, want) {
+			t.Errorf("smart-configuration's scopes lack %s: %v", want, got.Scopes)
+		}
+	}
 }
 
 // BenchmarkSlotReadSMART: one Slot read with a SMART client's token, each
