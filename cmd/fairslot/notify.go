@@ -25,8 +25,8 @@ func newDispatcher(c config.Notify, svc *app.Service, st storage.Store, log *slo
 			kind = "log"
 		}
 	}
-	d = &notify.Dispatcher{Store: st, Vault: svc.Vault, Log: log, Now: time.Now, MaxAttempts: c.MaxAttempts,
-		Backoff: time.Duration(c.Backoff), MaxBackoff: time.Duration(c.MaxBackoff)}
+	d = &notify.Dispatcher{Store: st, Vault: svc.Vault, Log: log, Now: time.Now,
+		Retry: notify.Retry{MaxAttempts: c.MaxAttempts, Backoff: time.Duration(c.Backoff), MaxBackoff: time.Duration(c.MaxBackoff)}}
 	switch kind {
 	case "log":
 		d.Provider = notify.Log{Log: log}

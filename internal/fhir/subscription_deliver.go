@@ -22,6 +22,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -45,14 +46,8 @@ type Deliverer struct {
 	App    *app.Service
 	Policy SubscriptionPolicy
 	Log    *slog.Logger
-	// MaxAttempts before a delivery is dead (0: 8); the wait after the
-	// n-th failed attempt is Backoff·2ⁿ⁻¹, at most MaxBackoff (0: 5s and
-	// 10m). SendTimeout bounds one POST (0: 10s). Batch is how many
-	// deliveries one pass takes (0: 50).
-	MaxAttempts         int
-	Backoff, MaxBackoff time.Duration
-	SendTimeout         time.Duration
-	Batch               int
+	// Retry is the outbox's scheme (SendTimeout 0: 10s).
+	notify.Retry
 	// Client POSTs the notifications; nil: one that checks each
 	// connection's address against Policy, uses no proxy and follows no
 	// redirect.
@@ -71,21 +66,7 @@ func (d *Deliverer) Stats() DeliveryStats {
 
 func (d *Deliverer) init() {
 	d.once.Do(func() {
-		if d.MaxAttempts <= 0 {
-			d.MaxAttempts = 8
-		}
-		if d.Backoff <= 0 {
-			d.Backoff = 5 * time.Second
-		}
-		if d.MaxBackoff <= 0 {
-			d.MaxBackoff = 10 * time.Minute
-		}
-		if d.SendTimeout <= 0 {
-			d.SendTimeout = 10 * time.Second
-		}
-		if d.Batch <= 0 {
-			d.Batch = 50
-		}
+		d.Defaults(10 * time.Second)
 		if d.Log == nil {
 			d.Log = slog.New(slog.DiscardHandler)
 		}
@@ -104,34 +85,7 @@ func (d *Deliverer) init() {
 // reports true (the job lock; nil: always).
 func (d *Deliverer) Run(ctx context.Context, poll time.Duration, leading func() bool) {
 	d.init()
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		if leading == nil || leading() {
-			for {
-				n, err := d.Pass(ctx)
-				if err != nil && ctx.Err() == nil {
-					d.Log.Error("fhir: subscription delivery pass failed", "err", err)
-				}
-				if err != nil || n < d.Batch {
-					break
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (d *Deliverer) backoff(n int) time.Duration {
-	w := d.Backoff
-	for i := 1; i < n && w < d.MaxBackoff; i++ {
-		w *= 2
-	}
-	return min(w, d.MaxBackoff)
+	d.Passes(ctx, poll, leading, nil, d.Pass, func(err error) { d.Log.Error("fhir: subscription delivery pass failed", "err", err) })
 }
 
 // Pass sends the deliveries due now, reporting how many it took.
@@ -146,7 +100,7 @@ func (d *Deliverer) Pass(ctx context.Context) (int, error) {
 		}
 		for i := range due {
 			due[i].Attempts++
-			if err := tx.AttemptFHIRDelivery(ctx, due[i].ID, due[i].Attempts, now.Add(d.backoff(due[i].Attempts)+d.SendTimeout)); err != nil {
+			if err := tx.AttemptFHIRDelivery(ctx, due[i].ID, due[i].Attempts, now.Add(d.Wait(due[i].Attempts)+d.SendTimeout)); err != nil {
 				return err
 			}
 		}

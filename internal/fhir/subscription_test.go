@@ -21,6 +21,7 @@ import (
 	"github.com/fairslot/fairslot/internal/audit"
 	"github.com/fairslot/fairslot/internal/demo"
 	"github.com/fairslot/fairslot/internal/fhir"
+	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -131,7 +132,7 @@ func (rc *receiver) deliveries() []delivered {
 
 func (e *env) deliverer(t *testing.T) *fhir.Deliverer {
 	return &fhir.Deliverer{App: e.svc, Policy: fhir.SubscriptionPolicy{AllowLoopback: true},
-		Backoff: time.Second, MaxBackoff: time.Minute, SendTimeout: 300 * time.Millisecond, MaxAttempts: 5}
+		Retry: notify.Retry{Backoff: time.Second, MaxBackoff: time.Minute, SendTimeout: 300 * time.Millisecond, MaxAttempts: 5}}
 }
 
 func (e *env) pass(t *testing.T, d *fhir.Deliverer) int {

@@ -31,14 +31,9 @@ type Dispatcher struct {
 	Provider Provider // nil: send nothing, only measure the backlog
 	Log      *slog.Logger
 	Now      func() time.Time
-	// MaxAttempts sends before a message is dead (0: 8); the wait after
-	// the n-th failed attempt is Backoff·2ⁿ⁻¹, at most MaxBackoff (0: 5s
-	// and 10m). SendTimeout bounds one send (0: 30s). Batch is how many
-	// messages one pass takes (0: 50).
-	MaxAttempts         int
-	Backoff, MaxBackoff time.Duration
-	SendTimeout         time.Duration
-	Batch               int
+	// Retry says how often and how long apart a message is tried
+	// (SendTimeout 0: 30s).
+	Retry
 	once                sync.Once
 	wake                chan struct{}
 	sent, retried, dead atomic.Int64
@@ -60,21 +55,7 @@ func (d *Dispatcher) Stats() Stats {
 func (d *Dispatcher) init() {
 	d.once.Do(func() {
 		d.wake = make(chan struct{}, 1)
-		if d.MaxAttempts <= 0 {
-			d.MaxAttempts = 8
-		}
-		if d.Backoff <= 0 {
-			d.Backoff = 5 * time.Second
-		}
-		if d.MaxBackoff <= 0 {
-			d.MaxBackoff = 10 * time.Minute
-		}
-		if d.SendTimeout <= 0 {
-			d.SendTimeout = 30 * time.Second
-		}
-		if d.Batch <= 0 {
-			d.Batch = 50
-		}
+		d.Defaults(30 * time.Second)
 		if d.Now == nil {
 			d.Now = time.Now
 		}
@@ -99,36 +80,7 @@ func (d *Dispatcher) Wake() {
 // while leading reports true (the job lock; always true on SQLite).
 func (d *Dispatcher) Run(ctx context.Context, poll time.Duration, leading func() bool) {
 	d.init()
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		if leading == nil || leading() {
-			for {
-				n, err := d.Pass(ctx)
-				if err != nil && ctx.Err() == nil {
-					d.Log.Error("notify: outbox pass failed", "err", err)
-				}
-				if err != nil || n < d.Batch {
-					break // a full batch: more may be due at once
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-d.wake:
-		}
-	}
-}
-
-// backoff is the wait after the n-th failed attempt.
-func (d *Dispatcher) backoff(n int) time.Duration {
-	w := d.Backoff
-	for i := 1; i < n && w < d.MaxBackoff; i++ {
-		w *= 2
-	}
-	return min(w, d.MaxBackoff)
+	d.Passes(ctx, poll, leading, d.wake, d.Pass, func(err error) { d.Log.Error("notify: outbox pass failed", "err", err) })
 }
 
 // Pass sends the messages due now, reporting how many it took.
@@ -146,7 +98,7 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 		}
 		for i := range due {
 			due[i].Attempts++
-			lease := now.Add(d.backoff(due[i].Attempts) + d.SendTimeout)
+			lease := now.Add(d.Wait(due[i].Attempts) + d.SendTimeout)
 			if err := tx.AttemptOutbox(ctx, due[i].ID, due[i].Attempts, lease); err != nil {
 				return err
 			}

@@ -117,7 +117,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) dispatcher(p notify.Provider) *notify.Dispatcher {
 	return &notify.Dispatcher{Store: e.store, Vault: e.svc.Vault, Provider: p, Log: slog.New(slog.NewTextHandler(e.log, nil)),
-		Now: e.clock.Now, MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute, SendTimeout: 10 * time.Second}
+		Now: e.clock.Now, Retry: notify.Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute, SendTimeout: 10 * time.Second}}
 }
 
 func (e *env) backlog(t *testing.T) int {
