@@ -33,13 +33,15 @@ type windowTimes struct {
 // instead), on a session not cancelled and in the login's scope. One
 // transaction, audited with the windows before and after; the database
 // refuses on its own what would move a booked place or make windows
-// overlap (migration 0032).
-func (s *Service) EditWindows(ctx context.Context, a Actor, sessionID int64, ws []WindowSpec) error {
+// overlap (migration 0032). changed is false when the windows were
+// already as given: nothing was written or audited.
+func (s *Service) EditWindows(ctx context.Context, a Actor, sessionID int64, ws []WindowSpec) (changed bool, err error) {
 	if err := s.requireStaff(a, fairslot.ActSchedule); err != nil {
-		return err
+		return false, err
 	}
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		changed = false // a retried transaction starts again
 		sess, err := s.sessionEditable(ctx, tx, a, sessionID, now)
 		if err != nil {
 			return err
@@ -67,6 +69,7 @@ func (s *Service) EditWindows(ctx context.Context, a Actor, sessionID int64, ws 
 		if err != nil || len(changes) == 0 {
 			return err
 		}
+		changed = true
 		for _, c := range changes {
 			switch c.Kind {
 			case fairslot.RemoveWindow:
@@ -96,6 +99,7 @@ func (s *Service) EditWindows(ctx context.Context, a Actor, sessionID int64, ws 
 		}
 		return s.recordChange(ctx, tx, a, "session.windows", fmt.Sprintf("session:%d", sess.ID), s.auditWindows(uses), s.auditWindows(after))
 	})
+	return changed, err
 }
 
 func (s *Service) auditWindows(uses []fairslot.WindowUse) []windowTimes {

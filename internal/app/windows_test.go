@@ -93,7 +93,7 @@ func TestEditWindows(t *testing.T) {
 			{"a window the session never had", admin, with(3, func(w *app.WindowSpec) { w.From = "09:45" }), fairslot.Invalid, "error.windows.unknown"},
 			{"no window at all", admin, nil, fairslot.Invalid, "error.windows.none"},
 		} {
-			err := e.svc.EditWindows(ctx, tt.a, sess.ID, tt.ws)
+			_, err := e.svc.EditWindows(ctx, tt.a, sess.ID, tt.ws)
 			key, _ := fairslot.ErrorKey(err)
 			if fairslot.ErrorKind(err) != tt.kind || (tt.key != "" && key != tt.key) {
 				t.Errorf("%s: %v (key %s), want %s %s", tt.name, err, key, tt.kind, tt.key)
@@ -119,7 +119,7 @@ func TestEditWindows(t *testing.T) {
 		plan[3].Start, plan[3].End = "09:45", "10:15"
 		plan[4].Start, plan[4].End = "10:15", "10:45"
 		plan = append(plan, app.WindowSpec{Start: "18:00", End: "18:20", Capacity: 5})
-		if err := e.svc.EditWindows(ctx, admin, sess.ID, plan); err != nil {
+		if changed, err := e.svc.EditWindows(ctx, admin, sess.ID, plan); err != nil || !changed {
 			t.Fatal(err)
 		}
 		want := "[08:00-08:30/3 08:30-09:00/4 09:05-09:30/2 09:45-10:15/2 10:15-10:45/2 18:00-18:20/5]"
@@ -133,6 +133,18 @@ func TestEditWindows(t *testing.T) {
 		was, now := beforeAfter[[]window](t, lastAudit(t, e, "session.windows"))
 		if len(was) != 6 || was[5] != (window{"10:30", "11:00", 2}) || len(now) != 6 || now[5] != (window{"18:00", "18:20", 5}) {
 			t.Errorf("audited %v → %v", was, now)
+		}
+		// The form sent again as it now is changes nothing, and says so.
+		cur, err := e.svc.WindowUses(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		audited := len(auditLog(t, e))
+		if changed, err := e.svc.EditWindows(ctx, admin, sess.ID, specsOf(cur)); err != nil || changed {
+			t.Errorf("the windows sent again as they are: changed %v, %v; want nothing changed", changed, err)
+		}
+		if n := len(auditLog(t, e)) - audited; n != 0 {
+			t.Errorf("an edit that changed nothing left %d audit events", n)
 		}
 		if got, err := e.svc.Booking(ctx, acct, b1.ID); err != nil || got.Status != fairslot.Confirmed || !got.WindowStart.Equal(b1.WindowStart) {
 			t.Errorf("the booked patient after the edit: %+v, %v (was at %v)", got, err, b1.WindowStart)
@@ -148,8 +160,8 @@ func TestEditWindows(t *testing.T) {
 		// is not changed either.
 		now2 := windowsOf(t, e, sess.ID)
 		e.clock.Add(day.Add(8*time.Hour + time.Minute).Sub(e.clock.Now()))
-		cur, _ := e.svc.WindowUses(ctx, sess.ID)
-		err = e.svc.EditWindows(ctx, admin, sess.ID, specsOf(cur)[1:])
+		cur, _ = e.svc.WindowUses(ctx, sess.ID)
+		_, err = e.svc.EditWindows(ctx, admin, sess.ID, specsOf(cur)[1:])
 		if key, _ := fairslot.ErrorKey(err); key != "error.windows.started" {
 			t.Errorf("editing a running session's windows: %v, want error.windows.started", err)
 		}
@@ -158,7 +170,7 @@ func TestEditWindows(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		wantKind(t, "editing a cancelled session's windows", e.svc.EditWindows(ctx, admin, sess.ID, specsOf(cur)), fairslot.Conflict)
+		wantKind(t, "editing a cancelled session's windows", second(e.svc.EditWindows(ctx, admin, sess.ID, specsOf(cur))), fairslot.Conflict)
 		if got := windowsOf(t, e, sess.ID); fmt.Sprint(got) != fmt.Sprint(now2) {
 			t.Errorf("windows after refused edits %v, want %v", got, now2)
 		}
@@ -221,7 +233,7 @@ func TestWindowEditRacesBookings(t *testing.T) {
 		}
 		plan := specsOf(uses)
 		plan[5].Capacity = 8 // 10:30–11:00: the window raced
-		if err := e.svc.EditWindows(ctx, admin, sess.ID, plan); err != nil {
+		if _, err := e.svc.EditWindows(ctx, admin, sess.ID, plan); err != nil {
 			t.Fatal(err)
 		}
 		day, _ := time.ParseInLocation(time.DateOnly, sess.Date, loc)

@@ -102,7 +102,7 @@ func (p *Pages) adminBase(r *http.Request, a app.Actor) adminBase {
 // or doctor.
 var doneWhat = map[string]string{
 	"doctor.added": "doctor", "doctor.edited": "doctor", "doctor.retired": "doctor", "doctor.returned": "doctor",
-	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "session.windows": "session", "slot.added": "session", "draw.run": "session",
+	"session.added": "session", "session.places": "session", "session.edited": "session", "session.removed": "session", "session.windows": "session", "session.windows_same": "session", "slot.added": "session", "draw.run": "session",
 	"rule.set": "rule", "rule.cleared": "rule",
 	"campus.added": "campus", "campus.edited": "campus", "department.added": "department", "department.edited": "department",
 }

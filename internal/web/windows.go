@@ -108,8 +108,12 @@ func (p *Pages) editWindows(w http.ResponseWriter, r *http.Request, a app.Actor)
 		return err
 	}
 	ws, err := windowForm(r)
+	changed := false
 	if err == nil {
-		err = p.API.App.EditWindows(r.Context(), a, id, ws)
+		changed, err = p.API.App.EditWindows(r.Context(), a, id, ws)
+	}
+	if err == nil && !changed {
+		return p.sessionChanged(w, r, a, id, "session.windows_same", nil) // say so, not "changed"
 	}
 	return p.sessionChanged(w, r, a, id, "session.windows", err)
 }

@@ -144,6 +144,15 @@ func TestAdminWindowEdits(t *testing.T) {
 	if _, body := b.get(loc + "&lang=zh-CN"); !strings.Contains(body, "已修改") || !strings.Contains(body, "的时段") {
 		t.Errorf("the change is not confirmed:\n%s", body)
 	}
+	// The form sent again as it now is: nothing changed, and the page says
+	// so rather than "changed".
+	status, loc, body = b.post(action, windowsForm(t, e, id, func(rows []map[string]string) []map[string]string { return rows }))
+	if status != http.StatusSeeOther {
+		t.Fatalf("saving the windows unchanged: %d\n%s", status, body)
+	}
+	if _, body := b.get(loc + "&lang=en"); !strings.Contains(body, "nothing changed") || strings.Contains(body, "Changed the time windows") {
+		t.Errorf("an edit that changed nothing is not said so:\n%s", body)
+	}
 	fields := strings.Fields(before)
 	lastWas := fields[last]
 	fields[last] = lastWas[:strings.Index(lastWas, "-")] + "-17:20" + lastWas[strings.Index(lastWas, "/"):]
