@@ -306,22 +306,35 @@ func SimServer(t *testing.T, config string, sim ...string) (s *Server, draw, fir
 	return s, m[1], m[2]
 }
 
-// HeldBooking books a new patient (ID number id) into a session of the
-// fever clinic today (the hospital's today) through the API, unpaid, and
-// returns the account's token and the booking's id and code.
-func HeldBooking(t *testing.T, s *Server, phone, id string) (string, int64, string) {
+// Bound logs in with phone and binds 欧阳娜娜, resident ID id, to the
+// account, returning the account's token and the patient's id.
+func Bound(t *testing.T, s *Server, phone, id string) (string, int64) {
 	t.Helper()
 	tok := s.Login(t, phone)
 	code, body, err := s.Post("/api/v1/patients", tok, "", fmt.Sprintf(`{"name":"欧阳娜娜","id_type":"cn_resident","id_number":%q}`, id))
 	if err != nil || code != 201 {
 		t.Fatalf("bind: %d %v %v", code, body, err)
 	}
-	pid := int64(body["id"].(float64))
-	hospital, err := time.LoadLocation("Asia/Shanghai") // the demo's
+	return tok, int64(body["id"].(float64))
+}
+
+// Hospital is the demo hospital's time zone.
+func Hospital(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
 		t.Fatal(err)
 	}
-	today := time.Now().In(hospital).Format(time.DateOnly)
+	return loc
+}
+
+// HeldBooking books a new patient (ID number id) into a session of the
+// fever clinic today (the hospital's today) through the API, unpaid, and
+// returns the account's token and the booking's id and code.
+func HeldBooking(t *testing.T, s *Server, phone, id string) (string, int64, string) {
+	t.Helper()
+	tok, pid := Bound(t, s, phone, id)
+	today := time.Now().In(Hospital(t)).Format(time.DateOnly)
 	resp, err := (&apiclient.Client{Base: s.URL}).Do(context.Background(), "GET", "/api/v1/departments/1/sessions?from="+today+"&to="+today, nil, nil, false)
 	if err != nil {
 		t.Fatal(err)

@@ -218,16 +218,8 @@ func hasFormat(text, format string) bool {
 // hospital's time).
 func bookAhead(t *testing.T, s *e2e.Server, phone, id string, dept, days int) (int64, string) {
 	t.Helper()
-	tok := s.Login(t, phone)
-	code, body, err := s.Post("/api/v1/patients", tok, "", fmt.Sprintf(`{"name":"欧阳娜娜","id_type":"cn_resident","id_number":%q}`, id))
-	if err != nil || code != 201 {
-		t.Fatalf("bind: %d %v %v", code, body, err)
-	}
-	pid := int64(body["id"].(float64))
-	hospital, err := time.LoadLocation("Asia/Shanghai") // the demo's
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, pid := e2e.Bound(t, s, phone, id)
+	hospital := e2e.Hospital(t)
 	day := time.Now().In(hospital).AddDate(0, 0, days).Format(time.DateOnly)
 	var list []struct {
 		ID    int64     `json:"id"`

@@ -39,10 +39,7 @@ func TestBrowserKioskWalkInPay(t *testing.T) {
 	b := newRun(t, s)
 	const lang, name = "vi", "欧阳娜娜"
 	id := e2e.ResidentID(950)
-	tok := s.Login(t, "13700009501")
-	if code, body, err := s.Post("/api/v1/patients", tok, "", fmt.Sprintf(`{"name":%q,"id_type":"cn_resident","id_number":%q}`, name, id)); err != nil || code != 201 {
-		t.Fatalf("bind: %d %v %v", code, body, err)
-	}
+	e2e.Bound(t, s, "13700009501", id) // on record as name
 
 	k := e2e.Tab(t, browser, 1280, 800, false)
 	b.kioskLogin(t, k, lang)
