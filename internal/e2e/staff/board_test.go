@@ -106,10 +106,17 @@ func TestBrowserBoard(t *testing.T) {
 	b.Page(t, room, lang, "staff-room-live", false)
 
 	labels := map[string]int64{first: rooms[0]}
+	tickets := map[int64]int{rooms[0]: 1}
 	for i := range 5 {
 		sess := rooms[(i+1)%2]
 		code, res, err := s.Post("/api/v1/staff/walk-ins", desk, "", fmt.Sprintf(`{"session_id":%d,"patient":{"name":"孙%s","id_type":"cn_resident","id_number":%q,"phone":"1370000061%d"}}`,
 			sess, []string{"一", "二", "三", "四", "五"}[i], e2e.ResidentID(610+i), i))
+		if err == nil && code == 409 && errorKey(res) == "error.booking.full" {
+			// Late in the day the clinic's last windows fill: the walk-in
+			// is refused as the desk would be. The board needs fewer.
+			t.Logf("walk-in %d: session %d is full now: %v", i, sess, res)
+			continue
+		}
 		if err != nil || code != 201 {
 			t.Fatalf("walk-in %d = %d %v %v", i, code, res, err)
 		}
@@ -118,6 +125,11 @@ func TestBrowserBoard(t *testing.T) {
 			t.Fatalf("ticket %s issued in sessions %d and %d of one department", label, other, sess)
 		}
 		labels[label] = sess
+		tickets[sess]++
+	}
+	// Each room calls one; the second then completes and calls another.
+	if tickets[rooms[0]] < 1 || tickets[rooms[1]] < 2 {
+		t.Fatalf("tickets issued per room %v: the board's checks need one in the first room and two in the second", tickets)
 	}
 
 	// Both rooms call: the board shows two different tickets, each with its room.
@@ -302,4 +314,11 @@ func TestBoardReconnectsAfterRefusal(t *testing.T) {
 	waitFor("said it was offline while its stream was refused", func(st string) bool { return st != "" })
 	stop() // the pool has room again
 	waitFor("streamed again once there was room", func(st string) bool { return st == "" })
+}
+
+// errorKey is the catalogue key of an API error answer.
+func errorKey(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	k, _ := e["key"].(string)
+	return k
 }
