@@ -66,6 +66,9 @@ type env struct {
 	later   fairslot.Session   // tomorrow, same department
 	other   fairslot.Session   // today, another department
 	factors map[string]*factor // staff second factors enrolled by signIn (staffauth_test.go)
+	// recorded are the ID numbers onRecord put on record (walkin_test.go).
+	recordMu sync.Mutex
+	recorded map[string]bool
 }
 
 var loc = time.FixedZone("CST", 8*3600)

@@ -3,7 +3,6 @@ package app_test
 import (
 	"fmt"
 	"hash/crc32"
-	"sync"
 	"testing"
 
 	"github.com/fairslot/fairslot"
@@ -11,15 +10,21 @@ import (
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
-var onRecordDone sync.Map // env and ID number: put on record already
-
 // onRecord puts the identity p on record, as a binding does: bound to an
 // account of its own (an identity already on record stays as it is).
 func (e *env) onRecord(t *testing.T, p app.PatientInput) {
 	t.Helper()
-	if _, done := onRecordDone.LoadOrStore(fmt.Sprintf("%p %s", e, p.IDNumber), true); done {
+	// Once per env: keyed by the env itself, not its address, which a later
+	// test's env may reuse (it did: the identity was then never bound).
+	e.recordMu.Lock()
+	defer e.recordMu.Unlock()
+	if e.recorded[p.IDNumber] {
 		return
 	}
+	if e.recorded == nil {
+		e.recorded = map[string]bool{}
+	}
+	e.recorded[p.IDNumber] = true
 	a := e.login(t, fmt.Sprintf("139%08d", crc32.ChecksumIEEE([]byte(p.IDNumber))%100_000_000))
 	e.svc.BindPatient(ctx, a, p) // an identity bound before answers with a proof to give: it is on record
 }
