@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -249,15 +250,34 @@ func TestWindowEditRacesBookings(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		held := make(chan app.BookingView, len(bookers))
+		edited := make(chan struct{})
 		for i, b := range bookers {
 			wg.Go(func() {
-				v, err := e.svc.Hold(ctx, b.a, app.HoldInput{SessionID: sess.ID, PatientID: b.patient, WindowStart: raced, RequestKey: fmt.Sprint("race", i)})
-				if err == nil {
-					held <- v
+				// A hold refused while the window stands elsewhere tries
+				// again, until one try has come after the last edit: the
+				// window is back at 10:30 then, so the race always books
+				// someone, however the scheduler orders the goroutines.
+				for {
+					last := false
+					select {
+					case <-edited:
+						last = true
+					default:
+					}
+					v, err := e.svc.Hold(ctx, b.a, app.HoldInput{SessionID: sess.ID, PatientID: b.patient, WindowStart: raced, RequestKey: fmt.Sprint("race", i)})
+					if err == nil {
+						held <- v
+						return
+					}
+					if last {
+						return
+					}
+					runtime.Gosched()
 				}
 			})
 		}
 		wg.Go(func() {
+			defer close(edited)
 			// Move the window a quarter later and back, and shrink it,
 			// over and over, each try refused or done whole.
 			for i := range 12 {
