@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AdminSites", testAdminSites},               // admin.go
 		{"RiskAccounts", testRiskAccounts},           // risk.go
 		{"HeldEntries", testHeldEntries},             // risk.go
+		{"RiskEventStart", testRiskEventStart},       // risk.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
