@@ -843,19 +843,6 @@ func (s *Service) RiskEvents(ctx context.Context, a Actor, after int64) (out []s
 	return out, err
 }
 
-// riskMemory is how far back an account's risk events count toward the
-// difficulty of its challenges.
-const riskMemory = 30 * 24 * time.Hour
-
-// AccountRisk counts an account's recent risk events: the front door makes
-// its challenges harder by it.
-func (s *Service) AccountRisk(ctx context.Context, accountID int64) (n int, err error) {
-	err = s.Store.View(ctx, func(tx storage.Tx) error {
-		n, err = tx.RiskCount(ctx, accountID, s.now().Add(-riskMemory))
-		return err
-	})
-	return n, err
-}
 
 // ExtraSlotInput asks for an extra slot (加号) in a session, with a reason.
 type ExtraSlotInput struct {

@@ -207,3 +207,48 @@ func (s *Service) payRisk(ctx context.Context, tx storage.Tx, a Actor, b fairslo
 	return s.riskEvent(ctx, tx, a, storage.RiskPay, b.AccountID, b.SessionID, &rec,
 		map[string]string{"doctor": strconv.FormatInt(sess.DoctorID, 10)})
 }
+
+// RiskAccountView is an account's stored risk decision, as the staff (and
+// fairsim's release storm) read it: when each action was first reached,
+// and the reasons in English, heaviest first.
+type RiskAccountView struct {
+	AccountID int64                `json:"account_id"`
+	Action    string               `json:"action"`
+	Score     int                  `json:"score"`
+	Reviewed  bool                 `json:"reviewed"`
+	Since     map[string]time.Time `json:"since"`
+	Reasons   []string             `json:"reasons"`
+	Keys      []string             `json:"keys"`
+	UpdatedAt time.Time            `json:"updated_at"`
+}
+
+// riskAccountsMax bounds one listing of risk decisions.
+const riskAccountsMax = 10000
+
+// RiskAccounts lists up to limit stored risk decisions whose action is min
+// or worse ("" for challenge), the worst first, then the most recently
+// changed: for the security role and admins.
+func (s *Service) RiskAccounts(ctx context.Context, a Actor, min string, limit int) ([]RiskAccountView, error) {
+	if err := s.requireStaff(a, fairslot.ActRisk); err != nil {
+		return nil, err
+	}
+	if min == "" {
+		min = "challenge"
+	}
+	if storage.RiskLevel(min) < 0 {
+		return nil, fairslot.E(fairslot.Invalid, "error.risk.min", "no risk action %q: one of allow, challenge, limit, hold, block", min).On("min")
+	}
+	if limit <= 0 || limit > riskAccountsMax {
+		limit = riskAccountsMax
+	}
+	out := []RiskAccountView{}
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		rs, err := tx.RiskAccounts(ctx, min, limit)
+		for _, r := range rs {
+			out = append(out, RiskAccountView{AccountID: r.AccountID, Action: r.Action, Score: r.Score, Reviewed: r.Reviewed,
+				Since: r.Since, Reasons: r.Reasons, Keys: r.Keys, UpdatedAt: r.UpdatedAt})
+		}
+		return err
+	})
+	return out, err
+}
