@@ -843,7 +843,6 @@ func (s *Service) RiskEvents(ctx context.Context, a Actor, after int64) (out []s
 	return out, err
 }
 
-
 // ExtraSlotInput asks for an extra slot (加号) in a session, with a reason.
 type ExtraSlotInput struct {
 	Reason string `json:"reason"`

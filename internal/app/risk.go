@@ -89,9 +89,9 @@ func riskAction(ctx context.Context, tx storage.Tx, accountID int64) (string, er
 // Refusals of an account the risk rules hold for review or block. Both say
 // how to ask for a review: the account's page, or the registration desk.
 var (
-	errRiskBlocked = fairslot.E(fairslot.Forbidden, "risk.action.block",
+	errRiskBlocked = fairslot.E(fairslot.Forbidden, "error.risk.blocked",
 		"this account is blocked because of unusual activity; ask for a review on your account page or at the registration desk")
-	errRiskHeld = fairslot.E(fairslot.Forbidden, "risk.action.hold",
+	errRiskHeld = fairslot.E(fairslot.Forbidden, "error.risk.held",
 		"this account's bookings are held for review because of unusual activity; draw entries are kept but take part only once approved. Ask for a review on your account page or at the registration desk")
 )
 

@@ -219,7 +219,7 @@ func TestBotAccountIsHeldAndItsEntryTakesNoSlot(t *testing.T) {
 		t.Fatalf("the person's entry = %+v, %v", v, err)
 	}
 	_, err = svc.Hold(ctx, bot, app.HoldInput{SessionID: open.ID, PatientID: patients[2]})
-	if wantKind(t, "the held bot's first-come booking", err, fairslot.Forbidden); errorKey(err) != "risk.action.hold" {
+	if wantKind(t, "the held bot's first-come booking", err, fairslot.Forbidden); errorKey(err) != "error.risk.held" {
 		t.Errorf("the refusal's key = %q, want risk.action.hold", errorKey(err))
 	}
 
@@ -386,7 +386,7 @@ func TestRiskNextDoors(t *testing.T) {
 		a    app.Actor
 		p    int64
 		key  string
-	}{{"held", held, hp.ID, "risk.action.hold"}, {"blocked", blocked, bp.ID, "risk.action.block"}} {
+	}{{"held", held, hp.ID, "error.risk.held"}, {"blocked", blocked, bp.ID, "error.risk.blocked"}} {
 		_, err := e.svc.Hold(ctx, c.a, app.HoldInput{SessionID: e.session.ID, PatientID: c.p})
 		if wantKind(t, c.name+" account's booking", err, fairslot.Forbidden); errorKey(err) != c.key {
 			t.Errorf("%s account's booking: key %q, want %s", c.name, errorKey(err), c.key)
@@ -413,7 +413,7 @@ func TestRiskNextDoors(t *testing.T) {
 		}
 	}
 	_, err := e.svc.JoinWaitlist(ctx, blocked, app.WaitInput{SessionID: full.ID, PatientID: bp.ID})
-	if wantKind(t, "a blocked account joining the waitlist", err, fairslot.Forbidden); errorKey(err) != "risk.action.block" {
+	if wantKind(t, "a blocked account joining the waitlist", err, fairslot.Forbidden); errorKey(err) != "error.risk.blocked" {
 		t.Errorf("a blocked account joining the waitlist: key %q", errorKey(err))
 	}
 	if _, err := e.svc.JoinWaitlist(ctx, held, app.WaitInput{SessionID: full.ID, PatientID: hp.ID}); err != nil {

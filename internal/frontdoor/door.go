@@ -63,6 +63,7 @@ type Door struct {
 	// limits — the risk monitor's Request, for the cadence signal. It
 	// must not block. nil: none.
 	Observe func(account int64, device, prefix string, at time.Time)
+
 	reducedMu sync.Mutex
 	reduced   map[int]Limiter // by the factor in percent
 	// Refusals are not logged one by one (a flood would fill the disk): a

@@ -302,7 +302,11 @@ type fakeRisk struct {
 	levels map[int64]int
 }
 
-func (f *fakeRisk) set(account int64, level int) { f.mu.Lock(); f.levels[account] = level; f.mu.Unlock() }
+func (f *fakeRisk) set(account int64, level int) {
+	f.mu.Lock()
+	f.levels[account] = level
+	f.mu.Unlock()
+}
 
 func (f *fakeRisk) Decision(account int64) risk.Decision {
 	f.mu.Lock()
