@@ -252,3 +252,8 @@ func (s *Service) RiskAccounts(ctx context.Context, a Actor, min string, limit i
 	})
 	return out, err
 }
+
+// ClientHash is the keyed hash a risk event carries for a client's device
+// (kind "device") or address prefix (kind "addr"): the risk monitor hashes
+// the front door's requests with it, so that both name a client alike.
+func (s *Service) ClientHash(kind, v string) string { return s.clientHash(kind, v) }
