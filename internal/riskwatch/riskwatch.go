@@ -72,9 +72,9 @@ type Monitor struct {
 
 	mu      sync.Mutex // guards tracker, last, dirty and flagged
 	tracker *risk.Tracker
-	last    int64              // the last event id applied
-	dirty   map[int64]bool     // accounts to decide at the next pass
-	flagged map[int64]struct{} // accounts with a stored row or a decision other than allow
+	last    int64            // the last event id applied
+	dirty   map[int64]bool   // accounts to decide at the next pass
+	flagged map[int64]*known // accounts with a stored decision: what this node knows of it
 
 	dmu       sync.RWMutex // guards decisions
 	decisions map[int64]risk.Decision
@@ -115,7 +115,7 @@ func New(store storage.Store, cfg Config) (*Monitor, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Monitor{store: store, cfg: cfg, tracker: risk.NewTracker(cfg.Rules), dirty: map[int64]bool{},
-		flagged: map[int64]struct{}{}, decisions: map[int64]risk.Decision{},
+		flagged: map[int64]*known{}, decisions: map[int64]risk.Decision{},
 		requests: make(chan risk.Event, cfg.Requests), nudge: make(chan struct{}, 1)}, nil
 }
 
@@ -241,7 +241,7 @@ func (m *Monitor) Start(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	for _, r := range stored {
-		m.flagged[r.AccountID] = struct{}{}
+		m.flagged[r.AccountID] = &known{action: r.Action, score: r.Score, reviewed: r.Reviewed}
 		m.dirty[r.AccountID] = true
 	}
 	m.mu.Unlock()
@@ -323,6 +323,22 @@ func (m *Monitor) apply(e risk.Event) {
 	}
 }
 
+// known is what this node last read or wrote of a flagged account's
+// stored decision, and its latest review as read at reviewAt: a pass
+// opens a write transaction only for a decision that differs from it.
+type known struct {
+	action   string
+	score    int
+	reviewed bool
+	review   *risk.Review
+	reviewAt time.Time // zero: not read yet
+}
+
+// reviewTTL is how long a review read for the comparison is trusted; the
+// write itself always reads the latest (another node's reviewer may have
+// acted since).
+const reviewTTL = time.Minute
+
 // decideDirty decides each marked account; an account whose decision
 // changed is stored.
 func (m *Monitor) decideDirty(ctx context.Context) error {
@@ -340,19 +356,8 @@ func (m *Monitor) decideDirty(ctx context.Context) error {
 	m.mu.Unlock()
 	var firstErr error
 	for _, p := range todo {
-		if !m.mayChange(p.id, p.score) {
-			// Allowed and never flagged: the score is kept in memory for
-			// the pages while it is above zero, never stored.
-			m.dmu.Lock()
-			if p.score.Total > 0 {
-				m.decisions[p.id] = m.cfg.Policy.Decide(p.score, nil)
-			} else {
-				delete(m.decisions, p.id)
-			}
-			m.dmu.Unlock()
-			continue
-		}
-		if err := m.settle(ctx, p.id, p.score); err != nil {
+		err := m.decide(ctx, p.id, p.score, now)
+		if err != nil {
 			m.mu.Lock()
 			m.dirty[p.id] = true // try again at the next pass
 			m.mu.Unlock()
@@ -364,30 +369,67 @@ func (m *Monitor) decideDirty(ctx context.Context) error {
 	return firstErr
 }
 
-// mayChange reports whether the account needs a look in the database: it
-// was flagged, or its score reaches an action. An account that was never
-// flagged and scores allow (most of them) costs no query.
-func (m *Monitor) mayChange(id int64, s risk.Score) bool {
+// decide decides one account from memory and stores the decision only
+// when it differs from what the node knows is stored: an account never
+// flagged that scores allow (most of them), or one whose decision did not
+// change, costs no write.
+func (m *Monitor) decide(ctx context.Context, id int64, score risk.Score, now time.Time) error {
 	m.mu.Lock()
-	_, flagged := m.flagged[id]
-	m.mu.Unlock()
+	k, flagged := m.flagged[id]
+	var review *risk.Review
+	fresh := false
 	if flagged {
-		return true
+		review, fresh = k.review, !k.reviewAt.IsZero() && now.Sub(k.reviewAt) < reviewTTL
 	}
-	return m.cfg.Policy.Decide(s, nil).Action != risk.Allow
+	m.mu.Unlock()
+	if flagged && !fresh && m.cfg.Reviews != nil {
+		if err := m.store.View(ctx, func(tx storage.Tx) (err error) {
+			review, err = m.cfg.Reviews(ctx, tx, id)
+			return err
+		}); err != nil {
+			return fmt.Errorf("risk review of account %d: %w", id, err)
+		}
+		m.mu.Lock()
+		k.review, k.reviewAt = review, now
+		m.mu.Unlock()
+	}
+	d := m.cfg.Policy.Decide(score, review)
+	if !flagged && d.Action == risk.Allow {
+		// Never flagged: the score is kept in memory for the pages while
+		// it is above zero, never stored.
+		m.dmu.Lock()
+		if score.Total > 0 {
+			m.decisions[id] = d
+		} else {
+			delete(m.decisions, id)
+		}
+		m.dmu.Unlock()
+		return nil
+	}
+	m.mu.Lock()
+	same := flagged && k.action == d.Action.String() && k.score == d.Score.Total && k.reviewed == d.Reviewed
+	m.mu.Unlock()
+	if same {
+		m.dmu.Lock()
+		m.decisions[id] = d
+		m.dmu.Unlock()
+		return nil
+	}
+	return m.settle(ctx, id, score)
 }
 
-// settle decides the account under its latest review and, when the action,
-// score or review differ from the stored decision, stores the new one —
-// with an audit record when the action changed. Another node deciding the
-// same account at the same moment finds the row already written and
-// writes nothing.
+// settle decides the account under its latest review, read in the write
+// transaction, and, when the action, score or review differ from the
+// stored decision, stores the new one — with an audit record when the
+// action changed. Another node deciding the same account at the same
+// moment finds the row already written and writes nothing.
 func (m *Monitor) settle(ctx context.Context, id int64, score risk.Score) error {
 	now := m.cfg.Now()
 	var d risk.Decision
+	var review *risk.Review
 	var stored bool
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
-		var review *risk.Review
+		review = nil
 		if m.cfg.Reviews != nil {
 			var err error
 			if review, err = m.cfg.Reviews(ctx, tx, id); err != nil {
@@ -427,7 +469,7 @@ func (m *Monitor) settle(ctx context.Context, id int64, score risk.Score) error 
 	}
 	if stored {
 		m.mu.Lock()
-		m.flagged[id] = struct{}{}
+		m.flagged[id] = &known{action: d.Action.String(), score: d.Score.Total, reviewed: d.Reviewed, review: review, reviewAt: now}
 		m.mu.Unlock()
 	}
 	m.dmu.Lock()

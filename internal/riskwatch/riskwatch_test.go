@@ -471,3 +471,64 @@ func TestNewRefusesABadPolicy(t *testing.T) {
 		t.Error("a policy holding below its limit threshold was accepted")
 	}
 }
+
+// countingStore counts write transactions.
+type countingStore struct {
+	storage.Store
+	mu      sync.Mutex
+	updates int
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	s.mu.Lock()
+	s.updates++
+	s.mu.Unlock()
+	return s.Store.Update(ctx, fn)
+}
+
+func (s *countingStore) writes() int { s.mu.Lock(); defer s.mu.Unlock(); return s.updates }
+
+// TestMonitorWritesOnlyChanges: a pass opens a write transaction only for
+// a decision that changed — not for a pass with nothing new, not for a
+// flagged account's event that leaves its decision as it was, not for the
+// people who score allow — so that the monitor does not queue behind the
+// bookings of a release storm, nor they behind it.
+func TestMonitorWritesOnlyChanges(t *testing.T) {
+	base := openStore(t)
+	ids := newAccounts(t, base, 2)
+	bot, person := ids[0], ids[1]
+	appendEvents(t, base, farm(bot)...)
+	s := &countingStore{Store: base}
+	c := &clock{now: at(2, 9)}
+	m := newMonitor(t, s, c, nil)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.writes(); got != 1 {
+		t.Errorf("writes at start = %d, want 1 (the farm held)", got)
+	}
+	for _, step := range []struct {
+		name   string
+		events []storage.RiskEvent
+		writes int
+	}{
+		{"nothing new", nil, 0},
+		{"a person binds two", []storage.RiskEvent{bind(person, "p1", at(2, 10)), bind(person, "p2", at(2, 10))}, 0},
+		{"the farm binds a ninth (capped: no change)", []storage.RiskEvent{bind(bot, "ninth", at(2, 11))}, 0},
+		{"the farm binds on a third night", []storage.RiskEvent{bind(bot, "tenth", at(3, 1))}, 1},
+	} {
+		before := s.writes()
+		if len(step.events) > 0 {
+			appendEvents(t, base, step.events...)
+		}
+		if err := m.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.writes() - before; got != step.writes {
+			t.Errorf("%s: %d writes, want %d", step.name, got, step.writes)
+		}
+	}
+	if d := m.Decision(bot); d.Action != risk.Hold || d.Score.Total != 81 {
+		t.Errorf("the farm after a third night: %v %d, want hold 81", d.Action, d.Score.Total)
+	}
+}
