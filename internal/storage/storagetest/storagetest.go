@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AdminEdits", testAdminEdits},               // admin.go
 		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
 		{"AdminSites", testAdminSites},               // admin.go
+		{"RiskReviews", testRiskReviews},             // riskreview.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
