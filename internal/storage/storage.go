@@ -46,6 +46,7 @@ type Tx interface {
 	FHIRClients       // fhirclients.go
 	FHIRSubscriptions // fhirsubscriptions.go
 	RiskReviews       // riskreview.go
+	RiskDecisions     // risk.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

@@ -65,6 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
 		{"AdminSites", testAdminSites},               // admin.go
 		{"RiskReviews", testRiskReviews},             // riskreview.go
+		{"RiskAccounts", testRiskAccounts},           // risk.go
+		{"HeldEntries", testHeldEntries},             // risk.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
