@@ -43,8 +43,8 @@ type RiskMonitor interface {
 // Review bounds.
 const (
 	riskReasonMin, riskReasonMax = 2, 500
-	// riskClusterMax is the most accounts one bulk decision takes.
-	riskClusterMax = 100
+	// RiskClusterMax is the most accounts one decision takes.
+	RiskClusterMax = 100
 	// riskQueueMax is the most accounts the queue lists.
 	riskQueueMax = 500
 	// An appeal's text, in characters.
@@ -412,8 +412,8 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 	ids := slices.Clone(in.Accounts)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	if len(ids) == 0 || len(ids) > riskClusterMax || ids[0] <= 0 {
-		return ReviewResult{}, fairslot.E(fairslot.Invalid, "error.risk.accounts", "choose 1 to %d accounts", riskClusterMax).On("accounts")
+	if len(ids) == 0 || len(ids) > RiskClusterMax || ids[0] <= 0 {
+		return ReviewResult{}, fairslot.E(fairslot.Invalid, "error.risk.accounts", "choose 1 to %d accounts", RiskClusterMax).On("accounts")
 	}
 	now := s.now()
 	res := ReviewResult{Accounts: []ReviewedAccount{}}
