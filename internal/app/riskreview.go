@@ -520,6 +520,12 @@ func (s *Service) MyRisk(ctx context.Context, a Actor) (MyRiskView, error) {
 		}
 		v = MyRiskView{Action: st.Action, Key: "risk.action." + st.Action, Reviewed: st.Reviewed, Since: st.since(), Signals: []RiskSignal{}}
 		for _, sig := range st.Signals {
+			// Only what can be said in the patient's language: a reason
+			// known only as the stored English (the monitor has forgotten
+			// the account) is left to the reviewer.
+			if sig.Args == nil {
+				continue
+			}
 			sig.Evidence, sig.Weight = nil, 0
 			v.Signals = append(v.Signals, sig)
 		}
