@@ -124,6 +124,9 @@ type Service struct {
 	// account is allowed and the review shows only stored decisions
 	// (riskreview.go).
 	Risk RiskMonitor
+	// RiskWatch is told after risk events are committed (risk.go); nil:
+	// the monitor finds them at its next poll.
+	RiskWatch RiskNudge
 
 	randMu   sync.Mutex
 	keysOnce sync.Once
@@ -264,5 +267,6 @@ func (s *Service) update(ctx context.Context, fn func(tx storage.Tx) (refuse, er
 	if err != nil {
 		return nil, err
 	}
+	s.nudgeRisk() // the use cases that append risk events commit through here, Unbind and Cancel aside
 	return refuse, nil
 }

@@ -261,11 +261,11 @@ type RiskAppealView struct {
 	Outcome string `json:"outcome,omitempty"`
 }
 
-// RiskAccountView is an account under review: its decision, its signals
+// RiskDetailView is an account under review: its decision, its signals
 // with their masked evidence, the accounts linked to it, its past
 // decisions and its appeals. It holds no name, phone or identity number of
 // the account or its patients: the review judges behaviour, not people.
-type RiskAccountView struct {
+type RiskDetailView struct {
 	AccountID int64                `json:"account_id"`
 	Action    string               `json:"action"`
 	Score     int                  `json:"score"`
@@ -281,11 +281,11 @@ type RiskAccountView struct {
 
 // RiskAccountDetail is an account for review. Opening it is recorded: the
 // appeals' text is a patient's own words.
-func (s *Service) RiskAccountDetail(ctx context.Context, a Actor, accountID int64) (RiskAccountView, error) {
+func (s *Service) RiskAccountDetail(ctx context.Context, a Actor, accountID int64) (RiskDetailView, error) {
 	if err := s.requireStaff(a, fairslot.ActRisk); err != nil {
-		return RiskAccountView{}, err
+		return RiskDetailView{}, err
 	}
-	var v RiskAccountView
+	var v RiskDetailView
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		st, err := s.riskState(ctx, tx, accountID)
 		if err != nil {
@@ -298,7 +298,7 @@ func (s *Service) RiskAccountDetail(ctx context.Context, a Actor, accountID int6
 		if !st.stored && len(appeals) == 0 && (s.Risk == nil || st.Score == 0) {
 			return errNoRiskAccount(accountID)
 		}
-		v = RiskAccountView{AccountID: accountID, Action: st.Action, Score: st.Score, Reviewed: st.Reviewed,
+		v = RiskDetailView{AccountID: accountID, Action: st.Action, Score: st.Score, Reviewed: st.Reviewed,
 			Since: st.Since, Updated: st.Updated, Signals: st.Signals,
 			Linked: []RiskLinkView{}, Cluster: []int64{accountID}, Reviews: []RiskReviewView{}}
 		if v.Since == nil {
@@ -447,7 +447,7 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 			}
 			done := ReviewedAccount{AccountID: id, Action: act.String(), Was: st.Action, Saw: st.Score}
 			if act == risk.Allow {
-				if done.Released, err = s.releaseHeld(ctx, tx, id); err != nil {
+				if done.Released, err = s.ReleaseHeldEntries(ctx, tx, id); err != nil {
 					return err
 				}
 			}
@@ -612,9 +612,18 @@ func (s *Service) AskRiskReview(ctx context.Context, a Actor, text string) (Risk
 	return RiskAppealView{ID: ap.ID, Text: text, At: ap.CreatedAt, Status: ap.Status}, nil
 }
 
-// releaseHeld gives an approved account's held draw entries their chance
-// again, in the review's transaction: those whose entry window is still
-// open take part in the draw.
-func (s *Service) releaseHeld(ctx context.Context, tx storage.Tx, accountID int64) (int, error) {
-	return tx.ReleaseHeldEntries(ctx, accountID, s.now())
+// LatestRiskReview is an account's standing reviewer's decision as the
+// risk policy takes it (risk.Policy.Decide), nil when none: the monitor's
+// riskwatch.Config.Reviews.
+func LatestRiskReview(ctx context.Context, tx storage.Tx, accountID int64) (*risk.Review, error) {
+	r, ok, err := tx.LatestRiskReview(ctx, accountID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	for a := risk.Allow; a <= risk.Block; a++ {
+		if a.String() == r.Action {
+			return &risk.Review{Action: a, Saw: r.Saw}, nil
+		}
+	}
+	return nil, fmt.Errorf("risk review %d of account %d: unknown action %q", r.ID, accountID, r.Action)
 }

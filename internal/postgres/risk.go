@@ -101,3 +101,15 @@ func (t *tx) ReleaseHeldEntries(ctx context.Context, accountID int64, now time.T
 	}
 	return int(n), nil
 }
+
+func (t *tx) RiskEventStart(ctx context.Context, since time.Time) (int64, error) {
+	var first *int64
+	if err := t.tx.QueryRow(ctx, `SELECT min(id) FROM risk_events WHERE at_ms >= $1`, ms(since)).Scan(&first); err != nil {
+		return 0, err
+	}
+	if first != nil {
+		return *first - 1, nil
+	}
+	var last int64
+	return last, t.tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM risk_events`).Scan(&last)
+}

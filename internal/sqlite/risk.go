@@ -104,3 +104,15 @@ func (t *tx) ReleaseHeldEntries(ctx context.Context, accountID int64, now time.T
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+func (t *tx) RiskEventStart(ctx context.Context, since time.Time) (int64, error) {
+	var first sql.NullInt64
+	if err := t.queryRow(ctx, `SELECT min(id) FROM risk_events WHERE at_ms >= ?`, ms(since)).Scan(&first); err != nil {
+		return 0, err
+	}
+	if first.Valid {
+		return first.Int64 - 1, nil
+	}
+	var last int64
+	return last, t.queryRow(ctx, `SELECT coalesce(max(id), 0) FROM risk_events`).Scan(&last)
+}

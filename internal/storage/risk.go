@@ -52,4 +52,23 @@ type RiskDecisions interface {
 	// they take part in the draw; entries of a closed window stay out. It
 	// returns how many it released.
 	ReleaseHeldEntries(ctx context.Context, accountID int64, now time.Time) (int, error)
+	// RiskEventStart is the id to read risk events after (RiskEvents) so
+	// as to read every one made at or after since: the monitor's replay
+	// starts there rather than at the first event ever recorded.
+	RiskEventStart(ctx context.Context, since time.Time) (afterID int64, err error)
 }
+
+// The kinds of the risk events the use cases append, one per thing an
+// account did (issue 17), besides "rebook_after_cancel". Their Detail
+// carries only opaque ids: "patient" (the identity's blind index, hex),
+// "device" and "prefix" (keyed hashes of the client's device and address
+// prefix, absent when the request came through a FHIR client or a desk),
+// "doctor" (an id), "release" (RFC 3339) and "payer" (a keyed hash).
+const (
+	RiskBind   = "bind"
+	RiskUnbind = "unbind"
+	RiskBook   = "book"
+	RiskEnter  = "enter"
+	RiskCancel = "cancel"
+	RiskPay    = "pay"
+)

@@ -56,7 +56,7 @@ type riskQueuePage struct {
 }
 
 type riskAccountPage struct {
-	app.RiskAccountView
+	app.RiskDetailView
 	Done int // accounts the decision just made was recorded for
 	// Chosen are the accounts the decision form has ticked: as posted
 	// after a failure, else the account itself.
@@ -72,7 +72,7 @@ func (p *Pages) riskAccount(w http.ResponseWriter, r *http.Request, a app.Actor)
 	if err != nil {
 		return err
 	}
-	pg := riskAccountPage{RiskAccountView: v, Chosen: map[int64]bool{id: true}}
+	pg := riskAccountPage{RiskDetailView: v, Chosen: map[int64]bool{id: true}}
 	pg.Done, _ = strconv.Atoi(r.URL.Query().Get("done"))
 	if r.Method == http.MethodPost {
 		pg.Chosen = map[int64]bool{}

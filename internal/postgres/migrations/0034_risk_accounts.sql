@@ -21,6 +21,8 @@ CREATE TABLE risk_accounts (
 	updated_ms         bigint NOT NULL
 );
 CREATE INDEX risk_accounts_worst ON risk_accounts (level, updated_ms);
+-- The monitor replays the last weeks' events at start (RiskEventStart).
+CREATE INDEX risk_events_at ON risk_events (at_ms);
 
 ALTER TABLE draw_entries ADD COLUMN held boolean NOT NULL DEFAULT false;
 CREATE INDEX draw_entries_held ON draw_entries (account_id) WHERE held;

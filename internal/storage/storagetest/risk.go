@@ -193,3 +193,44 @@ func testHeldEntries(t *testing.T, s storage.Store) {
 		t.Errorf("a release at the window's close released %d, want 0 and the entry still held", n)
 	}
 }
+
+// testRiskEventStart: reading after RiskEventStart(since) gives exactly the
+// events made at or after since; with none that recent, nothing.
+func testRiskEventStart(t *testing.T, s storage.Store) {
+	var ids []int64
+	update(t, s, func(tx storage.Tx) error {
+		for i := range 4 {
+			e := storage.RiskEvent{At: base.Add(time.Duration(i) * time.Hour), Kind: storage.RiskBind, AccountID: 1, Detail: map[string]string{"patient": "ab"}}
+			if err := tx.AppendRisk(ctx, &e); err != nil {
+				return err
+			}
+			ids = append(ids, e.ID)
+		}
+		return nil
+	})
+	for _, tt := range []struct {
+		since time.Time
+		want  []int64
+	}{
+		{base.Add(-time.Hour), ids},
+		{base.Add(90 * time.Minute), ids[2:]},
+		{base.Add(3 * time.Hour), ids[3:]},
+		{base.Add(4 * time.Hour), nil},
+	} {
+		var got []int64
+		update(t, s, func(tx storage.Tx) error {
+			after, err := tx.RiskEventStart(ctx, tt.since)
+			if err != nil {
+				return err
+			}
+			es, err := tx.RiskEvents(ctx, after, 100)
+			for _, e := range es {
+				got = append(got, e.ID)
+			}
+			return err
+		})
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("events after RiskEventStart(%v) = %v, want %v", tt.since, got, tt.want)
+		}
+	}
+}

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RiskReviews", testRiskReviews},             // riskreview.go
 		{"RiskAccounts", testRiskAccounts},           // risk.go
 		{"HeldEntries", testHeldEntries},             // risk.go
+		{"RiskEventStart", testRiskEventStart},       // risk.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
