@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +15,10 @@ import (
 	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/notify"
+	"github.com/fairslot/fairslot/internal/rekey"
 	"github.com/fairslot/fairslot/internal/risk"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/vault"
 )
 
 // fakeMonitor is the risk monitor as the review sees it: decisions and
@@ -528,5 +531,48 @@ func TestRiskQueueOrder(t *testing.T) {
 	}
 	if want := []int64{acc[2].ID, acc[3].ID, acc[1].ID, acc[4].ID, acc[0].ID}; !slices.Equal(ids(q), want) {
 		t.Errorf("queue with milder %v, want %v", ids(q), want)
+	}
+}
+
+// An appeal's sealed text is re-sealed by the key rotation like every
+// other sealed column: after the rotation, the job and the prune of the
+// old keys, the reviewer still reads it.
+func TestRiskAppealSurvivesKeyRotation(t *testing.T) {
+	e := newRiskEnv(t)
+	p := e.login(t, "13900000001")
+	e.flag(t, p.ID, risk.Hold, deviceReason)
+	const text = "my mother, my father and my son"
+	if _, err := e.svc.AskRiskReview(ctx, p, text); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.dir, "keyset.json")
+	if _, err := vault.Rotate(path, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := e.svc.Vault.Reload(); !changed || err != nil {
+		t.Fatalf("Reload = %v, %v", changed, err)
+	}
+	job := rekey.Job{Store: e.svc.Store, Vault: e.svc.Vault}
+	for {
+		r, err := job.Run(ctx)
+		if err != nil || r.Failed > 0 {
+			t.Fatalf("rekey: %+v, %v", r, err)
+		}
+		if r.Changed == 0 {
+			break
+		}
+	}
+	s, err := job.Check(ctx)
+	if err != nil || s.StaleTotal() != 0 {
+		t.Fatalf("after the job: %+v, %v", s, err)
+	}
+	checked, _ := vault.ReadStatus(path)
+	if _, err := vault.Prune(path, checked, vault.Sealing, vault.Index); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Vault.Reload()
+	v, err := e.svc.RiskAccountDetail(ctx, e.sec, p.ID)
+	if err != nil || len(v.Appeals) != 1 || v.Appeals[0].Text != text {
+		t.Errorf("the appeal after the rotation: %+v, %v", v.Appeals, err)
 	}
 }
