@@ -259,6 +259,8 @@ type RiskAppealView struct {
 	AnsweredAt time.Time `json:"answered_at,omitzero"`
 	// Outcome is the answer's action (allow, limit, block), once answered.
 	Outcome string `json:"outcome,omitempty"`
+	// Erased: the retention purge erased the text of this answered appeal.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // RiskDetailView is an account under review: its decision, its signals
@@ -348,11 +350,16 @@ func riskAppealField(ref string) vault.Field {
 func (s *Service) appealViews(ctx context.Context, tx storage.Tx, appeals []storage.RiskAppeal) ([]RiskAppealView, error) {
 	out := []RiskAppealView{}
 	for _, ap := range appeals {
-		text, err := s.Vault.Open(riskAppealField(ap.Ref), ap.TextSealed)
-		if err != nil {
-			return nil, err
+		v := RiskAppealView{ID: ap.ID, At: ap.CreatedAt, Status: ap.Status, AnsweredAt: ap.AnsweredAt}
+		if len(ap.TextSealed) == 0 {
+			v.Erased = true // the retention purge (rights.go)
+		} else {
+			text, err := s.Vault.Open(riskAppealField(ap.Ref), ap.TextSealed)
+			if err != nil {
+				return nil, err
+			}
+			v.Text = text
 		}
-		v := RiskAppealView{ID: ap.ID, Text: text, At: ap.CreatedAt, Status: ap.Status, AnsweredAt: ap.AnsweredAt}
 		if ap.ReviewID != 0 {
 			rs, err := tx.RiskReviewsOf(ctx, ap.AccountID, 50)
 			if err != nil {

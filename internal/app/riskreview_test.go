@@ -15,6 +15,7 @@ import (
 	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/notify"
+	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/rekey"
 	"github.com/fairslot/fairslot/internal/risk"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -575,4 +576,63 @@ func TestRiskAppealSurvivesKeyRotation(t *testing.T) {
 	if err != nil || len(v.Appeals) != 1 || v.Appeals[0].Text != text {
 		t.Errorf("the appeal after the rotation: %+v, %v", v.Appeals, err)
 	}
+}
+
+// TestRetentionPurgeErasesAnsweredAppeals: past the retention period the
+// text of an answered request for review is erased in the database (the
+// request, its times and its answer stay); a waiting one is kept; the
+// reviewer and the patient see it erased, not an error; on PostgreSQL the
+// online role cannot erase it.
+func TestRetentionPurgeErasesAnsweredAppeals(t *testing.T) {
+	forBackends(t, func(t *testing.T, e *rightsEnv) {
+		e.svc.Privacy.Retention = privacy.MinRetention
+		e.addStaff(t, fairslot.Staff{Username: "sec", Name: "Sec", Role: fairslot.Security})
+		sec := e.staff(t, "sec")
+		flag := func(id int64) {
+			t.Helper()
+			if err := e.svc.Store.Update(ctx, func(tx storage.Tx) error {
+				return tx.PutRiskAccount(ctx, storage.RiskAccount{AccountID: id, Action: "hold", Score: 60, Since: map[string]time.Time{"hold": e.clock.Now()}, UpdatedAt: e.clock.Now()})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old, waiting := e.login(t, "13900000011"), e.login(t, "13900000012")
+		flag(old.ID)
+		flag(waiting.ID)
+		if _, err := e.svc.AskRiskReview(ctx, old, "my family of five, long ago"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ReviewRisk(ctx, sec, app.ReviewInput{Accounts: []int64{old.ID}, Action: "approve", Reason: "family"}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(privacy.MinRetention + 24*time.Hour)
+		if _, err := e.svc.AskRiskReview(ctx, waiting, "still waiting for an answer"); err != nil {
+			t.Fatal(err)
+		}
+		sealed := func(id int64) int64 {
+			return e.raw(t, `SELECT coalesce(sum(length(text_sealed)), -1) FROM risk_appeals WHERE account_id = ?`, id)
+		}
+		if e.online != nil {
+			if err := e.online(`SELECT fairslot.purge_risk_appeals($1)`, e.clock.Now().UnixMilli()); err == nil {
+				t.Error("the online role may erase appeals")
+			}
+		}
+		rep, err := e.svc.Purge(ctx, e.purger, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Appeals != 1 || sealed(old.ID) != 0 || sealed(waiting.ID) <= 0 {
+			t.Errorf("purge erased %d appeals; sealed bytes left: answered %d, waiting %d", rep.Appeals, sealed(old.ID), sealed(waiting.ID))
+		}
+		v, err := e.svc.RiskAccountDetail(ctx, sec, old.ID)
+		if err != nil || len(v.Appeals) != 1 || !v.Appeals[0].Erased || v.Appeals[0].Text != "" || v.Appeals[0].Outcome != "allow" {
+			t.Errorf("the purged appeal for the reviewer: %+v, %v", v.Appeals, err)
+		}
+		if mine, err := e.svc.MyRisk(ctx, old); err != nil || len(mine.Appeals) != 1 || !mine.Appeals[0].Erased {
+			t.Errorf("the purged appeal for the patient: %+v, %v", mine, err)
+		}
+		if again, err := e.svc.Purge(ctx, e.purger, false); err != nil || again.Appeals != 0 {
+			t.Errorf("a second pass erased %d appeals, %v", again.Appeals, err)
+		}
+	})
 }

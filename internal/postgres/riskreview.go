@@ -88,3 +88,9 @@ func (t *tx) AnswerRiskAppeal(ctx context.Context, accountID, reviewID int64, at
 	err := t.tx.QueryRow(ctx, `SELECT answer_risk_appeal($1, $2, $3)`, accountID, reviewID, ms(at)).Scan(&n)
 	return n > 0, err
 }
+
+func (t *tx) PurgeRiskAppeals(ctx context.Context, cutoff time.Time) (int, error) {
+	var n int
+	err := t.tx.QueryRow(ctx, `SELECT purge_risk_appeals($1)`, ms(cutoff)).Scan(&n)
+	return n, err
+}

@@ -89,3 +89,13 @@ func (t *tx) AnswerRiskAppeal(ctx context.Context, accountID, reviewID int64, at
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
+
+func (t *tx) PurgeRiskAppeals(ctx context.Context, cutoff time.Time) (int, error) {
+	res, err := t.exec(ctx, `UPDATE risk_appeals SET text_sealed = x''
+		WHERE status = 'answered' AND answered_ms < ? AND length(text_sealed) > 0`, ms(cutoff))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -24,7 +24,8 @@ var RiskReviewActions = []string{"allow", "limit", "block"}
 
 // RiskAppeal is a patient's request that their account's risk decision be
 // reviewed. The text is the patient's own words and may name a condition
-// or a person: it crosses this boundary sealed (SealedColumns).
+// or a person: it crosses this boundary sealed (SealedColumns), and is
+// empty once the retention purge erased it.
 type RiskAppeal struct {
 	ID         int64
 	Ref        string // the sealed text's row in its associated data
@@ -63,4 +64,9 @@ type RiskReviews interface {
 	// AnswerRiskAppeal marks the account's open appeal answered by review
 	// reviewID at at, and reports whether there was one.
 	AnswerRiskAppeal(ctx context.Context, accountID, reviewID int64, at time.Time) (bool, error)
+	// PurgeRiskAppeals erases the sealed text of the appeals answered
+	// before cutoff (the retention purge) and returns how many: the
+	// appeal, its times and its answer stay. On PostgreSQL only the owner
+	// and the rekey role may, as with the other purges.
+	PurgeRiskAppeals(ctx context.Context, cutoff time.Time) (int, error)
 }

@@ -65,6 +65,16 @@ LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
 	SELECT count(*) FROM changed
 $$;
 
+-- The retention purge erases the text of appeals answered before the
+-- cutoff: the owner's and fairslot_rekey's alone, as the other purges
+-- (roles.go revokes it from the online role).
+CREATE FUNCTION purge_risk_appeals(p_cutoff bigint) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
+	WITH u AS (UPDATE risk_appeals SET text_sealed = '\x'::bytea
+		WHERE status = 'answered' AND answered_ms < p_cutoff AND length(text_sealed) > 0 RETURNING 1)
+	SELECT count(*) FROM u
+$$;
+
 -- reseal (0013) with the appeals' text among the sealed columns.
 CREATE OR REPLACE FUNCTION reseal(p_table text, p_column text, p_id bigint, p_old bytea, p_new bytea) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
