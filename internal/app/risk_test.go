@@ -440,3 +440,59 @@ func TestRiskNextDoors(t *testing.T) {
 		t.Errorf("the held account's waitlist place = %+v, %v; want it still open", wl, err)
 	}
 }
+
+// TestCancelEventNamesTheRelease: a booking made before its session's
+// release (a desk's, a priority quota's) and cancelled before it carries
+// the release its freed place goes out in — what the cancel-before-release
+// signal times against; one cancelled after the release carries none (the
+// freed place's random delay is no time the canceller can aim at).
+func TestCancelEventNamesTheRelease(t *testing.T) {
+	svc, c, _, _ := openService(t, t.TempDir())
+	c.now = releaseAt.Add(-20 * time.Minute)
+	w := newWorld(t, svc, c, "SKIN")
+	sess := w.session(t, day, fairslot.Morning, 4)
+	a, ids := w.account(t, "13900000301", 2)
+	book := func(patient int64) int64 {
+		t.Helper()
+		var id int64
+		if err := svc.Store.Update(ctx, func(tx storage.Tx) error {
+			slot, err := tx.FreeSlot(ctx, storage.SlotQuery{SessionID: sess.ID, Now: c.Now()})
+			if err != nil {
+				return err
+			}
+			b := &fairslot.Booking{Code: fmt.Sprintf("DESK%d", patient), SlotID: slot.ID, SessionID: sess.ID, DepartmentID: sess.DepartmentID,
+				Date: sess.Date, PatientID: patient, AccountID: a.ID, Channel: fairslot.Online, Status: fairslot.Held,
+				HeldUntil: c.Now().Add(time.Hour), FeeCents: sess.FeeCents, CreatedAt: c.Now(), UpdatedAt: c.Now()}
+			err = tx.InsertBooking(ctx, b, storage.Limits{PerDepartmentPerDay: 10, PerDay: 10, Active: 10, Today: c.Now().Format(time.DateOnly)})
+			id = b.ID
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	early, late := book(ids[0]), book(ids[1])
+	c.now = releaseAt.Add(-3 * time.Minute)
+	if _, err := svc.Cancel(ctx, a, early); err != nil {
+		t.Fatal(err)
+	}
+	c.now = releaseAt.Add(time.Minute)
+	if _, err := svc.Cancel(ctx, a, late); err != nil {
+		t.Fatal(err)
+	}
+	var cancels []storage.RiskEvent
+	for _, ev := range riskEvents(t, svc) {
+		if ev.Kind == storage.RiskCancel {
+			cancels = append(cancels, ev)
+		}
+	}
+	if len(cancels) != 2 || cancels[0].Detail["release"] != releaseAt.UTC().Format(time.RFC3339) || cancels[1].Detail["release"] != "" {
+		t.Fatalf("cancel events %+v; want the first naming the release %s, the second none", cancels, releaseAt.UTC().Format(time.RFC3339))
+	}
+	e, _ := riskwatch.Event(cancels[0])
+	tr := risk.NewTracker(risk.DefaultRules(loc))
+	tr.Apply(e)
+	if s := tr.Score(a.ID, c.Now()); len(s.Reasons) != 1 || s.Reasons[0].Signal != risk.CancelBeforeRelease {
+		t.Errorf("the early cancellation scores %+v, want cancel_before_release", s)
+	}
+}

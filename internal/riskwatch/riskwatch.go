@@ -75,6 +75,12 @@ type Monitor struct {
 	last    int64            // the last event id applied
 	dirty   map[int64]bool   // accounts to decide at the next pass
 	flagged map[int64]*known // accounts with a stored decision: what this node knows of it
+	// gaps are the ids skipped below last, each with when it was first
+	// missed: on PostgreSQL an event's id is taken when it is inserted,
+	// not when its transaction commits, so a slower transaction's event
+	// can appear below one already read. Each is looked for again until
+	// gapWait has passed (its transaction rolled back, or never was).
+	gaps map[int64]time.Time
 
 	dmu       sync.RWMutex // guards decisions
 	decisions map[int64]risk.Decision
@@ -115,7 +121,7 @@ func New(store storage.Store, cfg Config) (*Monitor, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Monitor{store: store, cfg: cfg, tracker: risk.NewTracker(cfg.Rules), dirty: map[int64]bool{},
-		flagged: map[int64]*known{}, decisions: map[int64]risk.Decision{},
+		flagged: map[int64]*known{}, gaps: map[int64]time.Time{}, decisions: map[int64]risk.Decision{},
 		requests: make(chan risk.Event, cfg.Requests), nudge: make(chan struct{}, 1)}, nil
 }
 
@@ -280,21 +286,83 @@ func (m *Monitor) Step(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		now := m.cfg.Now()
 		m.mu.Lock()
 		for _, se := range events {
-			if se.ID > m.last {
-				m.last = se.ID
+			// Only a recent event's gap can be a transaction still open:
+			// the replay's old gaps are rollbacks long done.
+			for id := m.last + 1; id < se.ID && len(m.gaps) < maxGaps && now.Sub(se.At) < gapWait; id++ {
+				m.gaps[id] = now
 			}
-			if e, ok := Event(se); ok {
-				m.apply(e)
-			}
+			m.last = max(m.last, se.ID)
+			m.applyStored(se)
 		}
 		m.mu.Unlock()
 		if len(events) < m.cfg.Batch {
 			break
 		}
 	}
+	if err := m.fillGaps(ctx); err != nil {
+		return err
+	}
 	return m.decideDirty(ctx)
+}
+
+// gapWait is how long a skipped id is looked for: longer than any
+// transaction of the online role may stay open (its statement and
+// idle-in-transaction timeouts). maxGaps bounds how many are kept.
+const (
+	gapWait = 2 * time.Minute
+	maxGaps = 100_000
+)
+
+// fillGaps applies the events that appeared in the gaps since the last
+// pass, and forgets the gaps older than gapWait.
+func (m *Monitor) fillGaps(ctx context.Context) error {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	var ids []int64
+	for id, seen := range m.gaps {
+		if now.Sub(seen) > gapWait {
+			delete(m.gaps, id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	var found []storage.RiskEvent
+	if err := m.store.View(ctx, func(tx storage.Tx) error {
+		for _, id := range ids {
+			es, err := tx.RiskEvents(ctx, id-1, 1)
+			if err != nil {
+				return err
+			}
+			if len(es) == 1 && es[0].ID == id {
+				found = append(found, es[0])
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for _, se := range found {
+		delete(m.gaps, se.ID)
+		m.applyStored(se)
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// applyStored applies a stored event the tracker has a use for. m.mu is
+// held.
+func (m *Monitor) applyStored(se storage.RiskEvent) {
+	if e, ok := Event(se); ok {
+		m.apply(e)
+	}
 }
 
 // SweepNow decides every flagged account again (their signals age out of

@@ -532,3 +532,95 @@ func TestMonitorWritesOnlyChanges(t *testing.T) {
 		t.Errorf("the farm after a third night: %v %d, want hold 81", d.Action, d.Score.Total)
 	}
 }
+
+// lateStore hides the events whose ids are in hidden, as a PostgreSQL
+// transaction that took its id before another's and commits after it.
+type lateStore struct {
+	storage.Store
+	mu     sync.Mutex
+	hidden map[int64]bool
+}
+
+type lateTx struct {
+	storage.Tx
+	s *lateStore
+}
+
+func (s *lateStore) View(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Store.View(ctx, func(tx storage.Tx) error { return fn(lateTx{tx, s}) })
+}
+
+func (tx lateTx) RiskEvents(ctx context.Context, after int64, limit int) ([]storage.RiskEvent, error) {
+	es, err := tx.Tx.RiskEvents(ctx, after, limit)
+	tx.s.mu.Lock()
+	defer tx.s.mu.Unlock()
+	var out []storage.RiskEvent
+	for _, e := range es {
+		if !tx.s.hidden[e.ID] {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
+func (s *lateStore) commit(id int64) { s.mu.Lock(); delete(s.hidden, id); s.mu.Unlock() }
+
+// TestMonitorLateCommits: an event whose id is below one already read —
+// its transaction committed later — is still applied at a later pass; a
+// gap that never fills is given up after a while.
+func TestMonitorLateCommits(t *testing.T) {
+	base := openStore(t)
+	bot := newAccounts(t, base, 1)[0]
+	c := &clock{now: at(1, 1).Add(6 * time.Minute)} // the second night's bindings are a minute old
+	s := &lateStore{Store: base, hidden: map[int64]bool{}}
+	m := newMonitor(t, s, c, nil)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	es := farm(bot)
+	appendEvents(t, base, es...)
+	// Two of the second night's bindings are late (by seconds, in truth:
+	// the tracker takes an event late within its night alike).
+	late := []int64{es[5].ID, es[6].ID}
+	for _, id := range late {
+		s.hidden[id] = true
+	}
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(bot); d.Score.Total != 30+24 {
+		t.Errorf("with two bindings not yet committed: score %d, want 54 (6 patients, two nights)", d.Score.Total)
+	}
+	s.commit(late[0])
+	s.commit(late[1])
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(bot); d.Action != risk.Hold || d.Score.Total != 69 {
+		t.Errorf("once the late bindings committed: %v %d, want hold 69", d.Action, d.Score.Total)
+	}
+	// A gap that never fills (a transaction rolled back) is given up.
+	appendEvents(t, base, bind(bot, "rolled-back", c.Now()), bind(bot, "after", c.Now()))
+	es2, _ := func() ([]storage.RiskEvent, error) {
+		var out []storage.RiskEvent
+		err := base.View(ctx, func(tx storage.Tx) (err error) { out, err = tx.RiskEvents(ctx, es[7].ID, 10); return err })
+		return out, err
+	}()
+	s.mu.Lock()
+	s.hidden[es2[0].ID] = true
+	s.mu.Unlock()
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(c.Now().Add(3 * time.Minute))
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.commit(es2[0].ID) // too late: no longer looked for
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(bot); d.Score.Reasons[0].Params[0] != 9 {
+		t.Errorf("patients counted = %v, want 9 (the given-up binding not among them)", d.Score.Reasons[0].Params[0])
+	}
+}
