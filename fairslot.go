@@ -317,7 +317,7 @@ const (
 	ActCall      Action = "call"      // call next, recall, missed, complete
 	ActAddSlot   Action = "add_slot"  // add an extra slot (加号), with a reason
 	ActDraw      Action = "run_draw"  // run a due draw by hand
-	ActRisk      Action = "view_risk" // read risk events
+	ActRisk      Action = "view_risk" // read risk events and decisions; review flagged accounts (approve, restrict, block)
 	ActSchedule  Action = "schedule"  // add clinic sessions
 	ActSecurity  Action = "security"  // alerts, unlocks, audit search and verification
 	ActStaff     Action = "staff"     // create, change and disable staff accounts

@@ -88,8 +88,9 @@ func printPurge(w io.Writer, rep app.PurgeReport) {
 	}
 	if !rep.DryRun {
 		fmt.Fprintf(w, "erased %d sent outbox message(s) older than the cutoff\n", rep.Messages)
+		fmt.Fprintf(w, "erased the text of %d risk review request(s) answered before the cutoff\n", rep.Appeals)
 	} else {
-		fmt.Fprintln(w, "dry run: nothing changed (sent outbox messages older than the cutoff are erased too)")
+		fmt.Fprintln(w, "dry run: nothing changed (sent outbox messages older than the cutoff, and the text of risk review requests answered before it, are erased too)")
 	}
 }
 
@@ -126,8 +127,9 @@ func purgeLoop(ctx context.Context, c config.Config, svc *app.Service, st storag
 			}
 			continue
 		}
-		if len(rep.Patients) > 0 || rep.Messages > 0 {
-			log.Info("privacy purge: personal fields past retention erased", "patients", len(rep.Patients), "messages", rep.Messages, "retention", rep.Retention)
+		if len(rep.Patients) > 0 || rep.Messages > 0 || rep.Appeals > 0 {
+			log.Info("privacy purge: personal fields past retention erased", "patients", len(rep.Patients), "messages", rep.Messages,
+				"appeals", rep.Appeals, "retention", rep.Retention)
 		}
 	}
 }

@@ -18,16 +18,17 @@ import (
 // level, and — with admission on — the door feeds it the signed-in
 // requests and reduces a limited account's rate. Every node runs one (no
 // job leader): each reads the same events. The caller runs it.
-//
-// Reviews are read once the review queue's storage is there (issue 17,
-// part 3): set Config.Reviews to a function reading tx.LatestRiskReview.
+// A reviewer's latest decision (app.LatestRiskReview) stands in its
+// decisions as the policy says; the review queue reads its live decisions
+// and linked accounts (svc.Risk) and refreshes it after each decision.
 func newRiskMonitor(c config.Config, svc *app.Service, st storage.Store, api *httpapi.Server, door *frontdoor.Door, log *slog.Logger) (*riskwatch.Monitor, error) {
 	m, err := riskwatch.New(st, riskwatch.Config{Rules: c.Risk.RulesIn(svc.Location), Policy: c.Risk.RiskPolicy(),
-		Poll: time.Duration(c.Risk.Poll), Sweep: time.Duration(c.Risk.Sweep), Now: svc.Now, Log: log.With("job", "risk"), Hash: svc.ClientHash})
+		Poll: time.Duration(c.Risk.Poll), Sweep: time.Duration(c.Risk.Sweep), Now: svc.Now, Log: log.With("job", "risk"), Hash: svc.ClientHash,
+		Reviews: app.LatestRiskReview})
 	if err != nil {
 		return nil, err
 	}
-	svc.RiskWatch, api.Risk = m, m
+	svc.RiskWatch, svc.Risk, api.Risk = m, m, m
 	if door != nil {
 		door.RateFactor = func(account int64) float64 { return m.Decision(account).RateFactor }
 		door.Observe = m.Request

@@ -166,6 +166,7 @@ type PurgeReport struct {
 	Patients  []int64   `json:"patients"` // purged, or to purge
 	Raced     int       `json:"raced"`    // eligible when read, not when purged
 	Messages  int       `json:"messages"` // outbox messages erased (not counted in a dry run)
+	Appeals   int       `json:"appeals"`  // answered risk appeals whose text was erased (riskreview.go)
 	Retention string    `json:"retention"`
 }
 
@@ -233,6 +234,16 @@ func (s *Service) Purge(ctx context.Context, st storage.Store, dryRun bool) (Pur
 			return err
 		}
 		return s.record(ctx, tx, System, "outbox.purge", "outbox", map[string]string{"messages": strconv.Itoa(rep.Messages), "retention": rep.Retention})
+	})
+	if err != nil {
+		return rep, err
+	}
+	// Requests for a risk review (riskreview.go): their text once answered.
+	err = st.Update(ctx, func(tx storage.Tx) (err error) {
+		if rep.Appeals, err = tx.PurgeRiskAppeals(ctx, rep.Cutoff); err != nil || rep.Appeals == 0 {
+			return err
+		}
+		return s.record(ctx, tx, System, "risk.appeal.purge", "risk_appeals", map[string]string{"appeals": strconv.Itoa(rep.Appeals), "retention": rep.Retention})
 	})
 	return rep, err
 }

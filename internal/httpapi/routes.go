@@ -178,6 +178,7 @@ func list[T any](name string, fn func(context.Context, app.Actor) ([]T, error)) 
 func (s *Server) patientRoutes(h func(string, handler)) {
 	s.patientAccessRoutes(h) // access.go
 	s.privacyRoutes(h)       // privacy.go
+	s.riskPatientRoutes(h)   // riskreview.go
 	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
 	s.bindingRoutes(h) // binding.go
 	h("GET /api/v1/bookings", withActor(s, list("bookings", s.App.Bookings)))
@@ -263,6 +264,7 @@ var ok = map[string]string{"status": "ok"}
 func (s *Server) staffRoutes(h func(string, handler)) {
 	s.staffAuthRoutes(h) // staffauth.go: login, second factor, enrolment, step-up, accounts
 	s.accessRoutes(h)    // access.go
+	s.riskStaffRoutes(h) // riskreview.go
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
 	}))

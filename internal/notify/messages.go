@@ -59,6 +59,13 @@ const (
 	// booking, the evening before, with what to bring and where to check in.
 	KeyPayReminder = "pay_reminder"
 	KeyDayReminder = "day_reminder"
+	// A reviewer's decision on the account's risk (issue 17): approved
+	// (free to book again, held entries back in their draws), restricted
+	// (fewer requests allowed) or blocked. No params: the account's page
+	// explains, and nothing of why others' accounts were linked is said.
+	KeyRiskApproved   = "risk_approved"
+	KeyRiskRestricted = "risk_restricted"
+	KeyRiskBlocked    = "risk_blocked"
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -97,6 +104,12 @@ var catalogue = map[string]map[string]string{
 			"Pay in My bookings before {{.pay_by}}, or it passes to the next person waiting.",
 		KeyDayReminder: "fairslot reminder: {{.name}} sees {{.doctor}} ({{.department}}) tomorrow, {{.date}}, at {{.time}}. " +
 			"Bring the patient's ID and check in at a kiosk or the registration desk in that window; the booking code is in My bookings.",
+		KeyRiskApproved: "fairslot: a reviewer has checked your account and lifted its restrictions. Draw entries that were held for review " +
+			"take part in their draws if the entry window is still open. Details are on your account page.",
+		KeyRiskRestricted: "fairslot: a reviewer has checked your account and limited it: fewer requests from it are allowed. " +
+			"Your account page says why and how to ask for another review.",
+		KeyRiskBlocked: "fairslot: a reviewer has checked your account and blocked online booking from it. " +
+			"Your account page says why; you can ask for another review there or at the registration desk.",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -124,6 +137,9 @@ var catalogue = map[string]map[string]string{
 			"请在 {{.pay_by}} 前到“我的预约”支付，逾期将转给下一位候补者。",
 		KeyDayReminder: "fairslot 就诊提醒：{{.name}}明天（{{.date}}）{{.time}} 就诊，{{.doctor}}（{{.department}}）。" +
 			"请携带就诊人身份证件，在该时段内到自助机或挂号窗口签到，预约码见“我的预约”。",
+		KeyRiskApproved:   "fairslot：审核人员已核查您的账户并解除限制。待审核的抽签报名如报名时段仍未结束，将参加抽签。详情见您的账户页面。",
+		KeyRiskRestricted: "fairslot：审核人员已核查您的账户，并限制了该账户：其请求次数受到限制。原因及再次申请审核的方法见您的账户页面。",
+		KeyRiskBlocked:    "fairslot：审核人员已核查您的账户，并已停止该账户的网上预约。原因见您的账户页面，您可在该页面或到挂号窗口再次申请审核。",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -151,6 +167,12 @@ var catalogue = map[string]map[string]string{
 			"Hãy thanh toán trong Lịch hẹn của tôi trước {{.pay_by}}, nếu không chỗ sẽ chuyển cho người chờ tiếp theo.",
 		KeyDayReminder: "fairslot nhắc lịch khám: {{.name}} khám với {{.doctor}} ({{.department}}) vào ngày mai, {{.date}}, lúc {{.time}}. " +
 			"Hãy mang giấy tờ tùy thân của người bệnh và làm thủ tục tại máy tự phục vụ hoặc quầy đăng ký trong khung giờ đó; mã lịch hẹn có trong Lịch hẹn của tôi.",
+		KeyRiskApproved: "fairslot: người xét duyệt đã kiểm tra tài khoản của bạn và gỡ bỏ các hạn chế. Các phiếu bốc thăm đang chờ xét duyệt " +
+			"sẽ tham gia bốc thăm nếu thời gian đăng ký vẫn còn. Chi tiết có trên trang tài khoản của bạn.",
+		KeyRiskRestricted: "fairslot: người xét duyệt đã kiểm tra tài khoản của bạn và đã giới hạn tài khoản: số yêu cầu được phép ít hơn. " +
+			"Trang tài khoản của bạn nêu lý do và cách yêu cầu xét duyệt lại.",
+		KeyRiskBlocked: "fairslot: người xét duyệt đã kiểm tra tài khoản của bạn và đã chặn đặt lịch trực tuyến từ tài khoản này. " +
+			"Trang tài khoản của bạn nêu lý do; bạn có thể yêu cầu xét duyệt lại ở đó hoặc tại quầy đăng ký.",
 	},
 }
 

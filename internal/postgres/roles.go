@@ -91,8 +91,9 @@ GRANT EXECUTE ON FUNCTION fairslot.reseal(text, text, bigint, bytea, bytea), fai
 
 -- The retention purge erases patients' data: the rekey role's (and the
 -- owner's) alone, as re-sealing is; it records what it did in the audit log.
-REVOKE EXECUTE ON FUNCTION fairslot.purge_patient(bigint, bigint, bigint), fairslot.purge_outbox(bigint) FROM fairslot_online;
-GRANT EXECUTE ON FUNCTION fairslot.purge_patient(bigint, bigint, bigint), fairslot.purge_outbox(bigint),
+REVOKE EXECUTE ON FUNCTION fairslot.purge_patient(bigint, bigint, bigint), fairslot.purge_outbox(bigint),
+	fairslot.purge_risk_appeals(bigint) FROM fairslot_online;
+GRANT EXECUTE ON FUNCTION fairslot.purge_patient(bigint, bigint, bigint), fairslot.purge_outbox(bigint), fairslot.purge_risk_appeals(bigint),
 	fairslot.patient_activity(bigint), fairslot.xact_lock(bigint) TO fairslot_rekey;
 GRANT INSERT ON fairslot.audit_events TO fairslot_rekey;
 

@@ -33,6 +33,7 @@ var SealedColumns = []SealedColumn{
 	{"outbox", "body_sealed", "id", "ref", "outbox", "body"},
 	{"access_log", "note_sealed", "id", "ref", "access_log", "note"},
 	{"extra_slot_reasons", "reason_sealed", "slot_id", "slot_id", "extra_slot_reasons", "reason"},
+	{"risk_appeals", "text_sealed", "id", "ref", "risk_appeals", "text"},
 }
 
 // IndexedColumn is a blind index computed from a sealed column: under

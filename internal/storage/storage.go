@@ -45,6 +45,7 @@ type Tx interface {
 	Privacy           // privacy.go
 	FHIRClients       // fhirclients.go
 	FHIRSubscriptions // fhirsubscriptions.go
+	RiskReviews       // riskreview.go
 	RiskDecisions     // risk.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error

@@ -26,7 +26,8 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	h("GET /departments/{id}", p.department)
 	h("GET /sessions/{id}", p.session)
 	h("GET /me", p.patient(p.me))
-	p.rightsRoutes(h) // rights.go
+	p.riskPatientRoutes(h) // riskreview.go
+	p.rightsRoutes(h)      // rights.go
 	h("POST /me/patients", p.patient(p.bindPatient))
 	h("POST /me/patients/proof", p.patient(p.proveBinding)) // binding.go
 	h("POST /me/patients/{id}/unbind", p.patient(p.unbind))
@@ -233,6 +234,8 @@ type mePage struct {
 	Waits    []app.WaitView
 	IDTypes  []fairslot.IDType
 	Accesses []patientAccesses // access.go
+	Risk     app.MyRiskView    // riskreview.go
+	Asked    bool              // a request for review was just sent
 }
 
 func (p *Pages) me(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -257,6 +260,10 @@ func (p *Pages) me(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 	if m.Accesses, err = p.whoLooked(ctx, a, m.Patients); err != nil {
 		return err
 	}
+	if m.Risk, err = p.API.App.MyRisk(ctx, a); err != nil {
+		return err
+	}
+	m.Asked = r.URL.Query().Get("asked") != ""
 	m.IDTypes = idTypes
 	return p.render(w, r, 200, "me", "me.title", m)
 }

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AdminEdits", testAdminEdits},               // admin.go
 		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
 		{"AdminSites", testAdminSites},               // admin.go
+		{"RiskReviews", testRiskReviews},             // riskreview.go
 		{"RiskAccounts", testRiskAccounts},           // risk.go
 		{"HeldEntries", testHeldEntries},             // risk.go
 		{"RiskEventStart", testRiskEventStart},       // risk.go

@@ -1,0 +1,130 @@
+package storagetest
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/storage"
+)
+
+// testRiskReviews: reviews are appended and the latest is the account's
+// (none before the first); an account has one open appeal at a time, which
+// a review of that account answers once, and a review of another account
+// never; reviews and appeals refuse what their CHECKs refuse. On
+// PostgreSQL this runs as the online role, which answers through
+// answer_risk_appeal.
+func testRiskReviews(t *testing.T, s storage.Store) {
+	a, b := newAccount(t, s), newAccount(t, s)
+	st := fairslot.Staff{Username: "sec1", Name: "Sec", Role: fairslot.Security}
+	update(t, s, func(tx storage.Tx) error { return tx.CreateStaff(ctx, &st, "h") })
+
+	latest := func(account int64) (storage.RiskReview, bool) {
+		t.Helper()
+		var r storage.RiskReview
+		var ok bool
+		if err := s.View(ctx, func(tx storage.Tx) (err error) { r, ok, err = tx.LatestRiskReview(ctx, account); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return r, ok
+	}
+	if _, ok := latest(a.ID); ok {
+		t.Errorf("LatestRiskReview before any review: found one")
+	}
+	r1 := storage.RiskReview{AccountID: a.ID, Action: "block", Saw: 75, Reason: "a farm of 30 accounts", StaffID: st.ID, At: base}
+	r2 := storage.RiskReview{AccountID: a.ID, Action: "allow", Saw: 80, Reason: "the family's own phone", StaffID: st.ID, At: base.Add(time.Hour)}
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.AppendRiskReview(ctx, &r1); err != nil {
+			return err
+		}
+		return tx.AppendRiskReview(ctx, &r2)
+	})
+	if r1.ID == 0 || r2.ID <= r1.ID {
+		t.Errorf("review ids %d, %d: want increasing", r1.ID, r2.ID)
+	}
+	if got, ok := latest(a.ID); !ok || got != r2 {
+		t.Errorf("LatestRiskReview = %+v, %v; want %+v", got, ok, r2)
+	}
+	if _, ok := latest(b.ID); ok {
+		t.Errorf("another account's LatestRiskReview: found one")
+	}
+	var list []storage.RiskReview
+	if err := s.View(ctx, func(tx storage.Tx) (err error) { list, err = tx.RiskReviewsOf(ctx, a.ID, 10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0] != r2 || list[1] != r1 {
+		t.Errorf("RiskReviewsOf = %+v, want r2 then r1", list)
+	}
+	for _, bad := range []storage.RiskReview{
+		{AccountID: a.ID, Action: "hold", Saw: 1, Reason: "not a reviewer's action", StaffID: st.ID, At: base},
+		{AccountID: a.ID, Action: "allow", Saw: -1, Reason: "a negative score", StaffID: st.ID, At: base},
+		{AccountID: a.ID, Action: "allow", Saw: 1, Reason: " ", StaffID: st.ID, At: base},
+		{AccountID: a.ID, Action: "allow", Saw: 1, Reason: "no such staff", StaffID: st.ID + 99, At: base},
+	} {
+		if err := s.Update(ctx, func(tx storage.Tx) error { return tx.AppendRiskReview(ctx, &bad) }); err == nil {
+			t.Errorf("AppendRiskReview(%+v) stored", bad)
+		}
+	}
+
+	appeal := func(account int64, at time.Time) (storage.RiskAppeal, error) {
+		ap := storage.RiskAppeal{Ref: fmt.Sprintf("%x", random(8)), AccountID: account, TextSealed: random(40), CreatedAt: at}
+		err := s.Update(ctx, func(tx storage.Tx) error { return tx.InsertRiskAppeal(ctx, &ap) })
+		return ap, err
+	}
+	ap1, err := appeal(a.ID, base.Add(2*time.Hour))
+	if err != nil || ap1.ID == 0 || ap1.Status != storage.RiskAppealOpen {
+		t.Fatalf("first appeal = %+v, %v", ap1, err)
+	}
+	_, err = appeal(a.ID, base.Add(3*time.Hour))
+	wantKind(t, "a second open appeal", err, fairslot.Conflict)
+	apB, err := appeal(b.ID, base.Add(3*time.Hour))
+	if err != nil {
+		t.Fatalf("another account's appeal: %v", err)
+	}
+	var open []storage.RiskAppeal
+	if err := s.View(ctx, func(tx storage.Tx) (err error) { open, err = tx.OpenRiskAppeals(ctx, 10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 2 || open[0].ID != ap1.ID || open[1].ID != apB.ID || !bytes.Equal(open[0].TextSealed, ap1.TextSealed) ||
+		!open[0].CreatedAt.Equal(ap1.CreatedAt) || open[0].Ref != ap1.Ref {
+		t.Errorf("OpenRiskAppeals = %+v, want a's then b's", open)
+	}
+
+	answer := func(account, review int64) bool {
+		t.Helper()
+		var ok bool
+		update(t, s, func(tx storage.Tx) (err error) {
+			ok, err = tx.AnswerRiskAppeal(ctx, account, review, base.Add(4*time.Hour))
+			return err
+		})
+		return ok
+	}
+	if answer(b.ID, r2.ID) {
+		t.Errorf("b's appeal answered by a review of a")
+	}
+	if !answer(a.ID, r2.ID) {
+		t.Errorf("a's appeal not answered by a's review")
+	}
+	if answer(a.ID, r2.ID) {
+		t.Errorf("a's appeal answered twice")
+	}
+	var mine []storage.RiskAppeal
+	if err := s.View(ctx, func(tx storage.Tx) (err error) { mine, err = tx.RiskAppealsOf(ctx, a.ID, 10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 1 || mine[0].Status != storage.RiskAppealAnswered || mine[0].ReviewID != r2.ID || !mine[0].AnsweredAt.Equal(base.Add(4*time.Hour)) {
+		t.Errorf("a's appeals after the answer = %+v", mine)
+	}
+	// Answered, a may appeal again.
+	if ap2, err := appeal(a.ID, base.Add(5*time.Hour)); err != nil || ap2.ID <= ap1.ID {
+		t.Errorf("an appeal after the answer = %+v, %v", ap2, err)
+	}
+	if err := s.View(ctx, func(tx storage.Tx) (err error) { mine, err = tx.RiskAppealsOf(ctx, a.ID, 10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 2 || mine[0].Status != storage.RiskAppealOpen || mine[1].ID != ap1.ID {
+		t.Errorf("a's appeals, newest first = %+v", mine)
+	}
+}
