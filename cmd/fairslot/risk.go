@@ -28,7 +28,7 @@ func newRiskMonitor(c config.Config, svc *app.Service, st storage.Store, api *ht
 	if err != nil {
 		return nil, err
 	}
-	svc.RiskWatch, svc.Risk, api.Risk = m, m, m
+	svc.Risk, api.Risk = m, m
 	if door != nil {
 		door.RateFactor = func(account int64) float64 { return m.Decision(account).RateFactor }
 		door.Observe = m.Request

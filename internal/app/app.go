@@ -120,13 +120,11 @@ type Service struct {
 	// Reminders says when the sweep writes reminders (reminders.go); the
 	// zero value uses the defaults.
 	Reminders ReminderPolicy
-	// Risk is the risk monitor (internal/riskwatch); nil: none, every
-	// account is allowed and the review shows only stored decisions
-	// (riskreview.go).
+	// Risk is the risk monitor (internal/riskwatch), told after risk
+	// events are committed (risk.go); nil: none, every account is allowed
+	// by the score, the stored decisions still stand and the review shows
+	// only them (riskreview.go).
 	Risk RiskMonitor
-	// RiskWatch is told after risk events are committed (risk.go); nil:
-	// the monitor finds them at its next poll.
-	RiskWatch RiskNudge
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

@@ -19,15 +19,10 @@ import (
 // a scalper's bot calls the API directly and never meets the front door's
 // harder challenge.
 
-// RiskNudge is the risk monitor, told (never waited for) after a use case
-// committed risk events, so that scores follow at once rather than at its
-// next poll.
-type RiskNudge interface{ Nudge() }
-
 // nudgeRisk tells the monitor that risk events were committed.
 func (s *Service) nudgeRisk() {
-	if s.RiskWatch != nil {
-		s.RiskWatch.Nudge()
+	if s.Risk != nil {
+		s.Risk.Nudge()
 	}
 }
 

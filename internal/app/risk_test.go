@@ -189,7 +189,7 @@ func TestBotAccountIsHeldAndItsEntryTakesNoSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.RiskWatch = m
+	svc.Risk = m
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

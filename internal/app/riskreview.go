@@ -38,6 +38,9 @@ type RiskMonitor interface {
 	Decision(accountID int64) risk.Decision
 	Linked(accountID int64) []risk.Link
 	Refresh(ctx context.Context, accountID int64) error
+	// Nudge tells it, never waiting, that a use case committed risk
+	// events, so that scores follow at once rather than at its next poll.
+	Nudge()
 }
 
 // Review bounds.

@@ -47,6 +47,8 @@ func (m *fakeMonitor) Linked(id int64) []risk.Link {
 	return m.links[id]
 }
 
+func (m *fakeMonitor) Nudge() {}
+
 func (m *fakeMonitor) Refresh(_ context.Context, id int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
