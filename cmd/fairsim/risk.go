@@ -58,6 +58,9 @@ type RiskReport struct {
 	Classes   []RiskClass `json:"classes"`
 	Unknown   int         `json:"unknown_accounts"` // accounts in the answer that are not the simulation's (the demo's own)
 	Targets   []Target    `json:"targets"`
+	// ByLevel are the targets again with flagged read as each action in
+	// turn: the issue does not say which action a flag is.
+	ByLevel map[string][]Target `json:"targets_by_flag_level,omitempty"`
 }
 
 // RiskClass is one class's figures: people, or one scalper group.
@@ -198,6 +201,16 @@ func tallyRisk(actors []actor, ids []int64, answer []riskAccount, releases []tim
 	return r
 }
 
+// tallyRiskAll is tallyRisk with the targets at every flag level too.
+func tallyRiskAll(actors []actor, ids []int64, answer []riskAccount, releases []time.Time, flaggedAt string) RiskReport {
+	r := tallyRisk(actors, ids, answer, releases, flaggedAt)
+	r.ByLevel = map[string][]Target{}
+	for _, level := range actions[:3] {
+		r.ByLevel[level] = tallyRisk(actors, ids, answer, releases, level).Targets
+	}
+	return r
+}
+
 // traits names how a person behaves, for the breakdown.
 func traits(a actor) []string {
 	out := []string{"one patient"}
@@ -332,6 +345,17 @@ func printRisk(w io.Writer, r RiskReport) {
 			verdict = "met"
 		}
 		fmt.Fprintf(w, "  %-60s %s %5.1f %%: %5.1f %% (%s)  %s\n", t.What, cmp, 100*t.Bound, 100*t.Measured, t.Of, verdict)
+	}
+	for _, level := range actions[:3] {
+		ts, ok := r.ByLevel[level]
+		if !ok {
+			continue
+		}
+		var parts []string
+		for _, t := range ts {
+			parts = append(parts, fmt.Sprintf("%.1f %% %s", 100*t.Measured, map[bool]string{true: "met", false: "not met"}[t.Met]))
+		}
+		fmt.Fprintf(w, "  with flagged = %-9s scalpers %s; people flagged %s; held or blocked %s\n", level+":", parts[0], parts[1], parts[2])
 	}
 }
 

@@ -275,7 +275,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		if k == 1 {
 			if answer, err := readRisk(); err == nil {
-				before := tallyRisk(actors, accountIDs(people), answer, []time.Time{rels[0].Opens, rels[1].Opens}, *flaggedAt)
+				before := tallyRiskAll(actors, accountIDs(people), answer, []time.Time{rels[0].Opens, rels[1].Opens}, *flaggedAt)
 				report.RiskBeforeSecond = &before
 				printBefore(stdout, before)
 			} else {
@@ -358,7 +358,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		opens = append(opens, r.Opens)
 	}
 	if answer, err := readRisk(); err == nil {
-		report.Risk = tallyRisk(actors, accountIDs(people), answer, opens, *flaggedAt)
+		report.Risk = tallyRiskAll(actors, accountIDs(people), answer, opens, *flaggedAt)
 	} else {
 		report.Risk = RiskReport{Endpoint: riskPath, FlaggedAt: *flaggedAt, Releases: opens, Error: err.Error()}
 	}

@@ -243,9 +243,13 @@ func TestRiskTallyFromTheEndpoint(t *testing.T) {
 	if got := r.Targets[1]; got.Of != "2 of 10" {
 		t.Errorf("flagged at challenge: people %s, want 2 of 10", got.Of)
 	}
+	r = tallyRiskAll(actors, ids, answer, releases, "limit")
+	if got := fmt.Sprint(r.ByLevel["challenge"][0].Measured, r.ByLevel["limit"][0].Measured, r.ByLevel["hold"][0].Measured); got != "0.75 0.5 0.25" {
+		t.Errorf("scalpers flagged before release 2 at challenge, limit, hold: %s, want 0.75 0.5 0.25 (101 held after release 1)", got)
+	}
 	var out bytes.Buffer
 	printRisk(&out, r)
-	for _, want := range []string{"people", "group 1", "group 2", "not met", "night owl 1/", "before 2nd"} {
+	for _, want := range []string{"people", "group 1", "group 2", "not met", "night owl 1/", "before 2nd", "with flagged = hold:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the printed risk lacks %q:\n%s", want, out.String())
 		}
