@@ -47,7 +47,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	simSlots := fs.Int("sim-slots", 40, "with --sim: slots in each storm session")
 	simReopensIn := fs.Duration("sim-reopens-in", 0, "with --sim: the storm doctor's next release (two more sessions) this long after the first; 0: none")
 	simClock := fs.String("sim-clock", "", "with --sim: start the server's clock at the next hh:mm in the hospital's time zone (e.g. 01:00) instead of the real time; "+
-		"it runs forward from there (see --sim-speed) and POST /demo/clock {\"to\": RFC 3339} on the internal listener moves it forward at once. "+
+		"it runs forward from there (see --sim-speed) and POST /demo/clock {\"to\": RFC 3339} on the internal listener (the only one without --staff-addr) moves it forward at once. "+
 		"Draws, holds, tokens, sweeps and risk follow it; the front door's limits and challenges keep real time")
 	simSpeed := fs.Float64("sim-speed", 1, "with --sim: the server's clock runs this many times as fast as real time (1 to 10000; login codes live 5 minutes, holds 15, on that clock)")
 	insecureCookies := fs.Bool("insecure-cookies", false, "send the pages' cookies without the Secure flag, for an intranet on plain HTTP (config insecure_cookies)")
