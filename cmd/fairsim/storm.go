@@ -223,8 +223,8 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 			p := people[i]
 			switch {
 			case p.scalper && k > 0:
-				// The next day: another phone, yesterday's customers
-				// unbound (their places sold), new customers bound.
+				// The next day: another phone, any customer still bound
+				// unbound, new customers bound.
 				p.c.Device = phones[p.Group][(p.Phone+k)%o.Phones]
 				p.unbindAll(ctx, rec)
 				return p.bindNew(ctx, min(p.Patients, 5-len(p.patients)))
@@ -321,6 +321,10 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 				p := people[i]
 				if p.scalper {
 					got := p.resell(ctx, rec, r, *resell, rnd.Float64)
+					// Done with this batch: the customers (and buyers) go,
+					// making room for the next night's; their places stay
+					// theirs.
+					p.unbindAll(ctx, rec)
 					mu.Lock()
 					report.Resale.Tried += got.Tried
 					report.Resale.BuyerBound += got.BuyerBound
@@ -415,15 +419,18 @@ func (p *stormPerson) bindNew(ctx context.Context, n int) error {
 	return nil
 }
 
-// unbindAll unbinds the account's patients; one the server keeps (a
-// booking still to come) stays bound.
+// unbindAll unbinds the account's patients, waiting out rate limits as
+// the scalpers' software would; one the server keeps stays bound.
 func (p *stormPerson) unbindAll(ctx context.Context, rec *recorder) {
 	var kept []int64
 	for _, id := range p.patients {
-		resp, err := rec.timed(ctx, "scalper unbind", p.c, "POST", fmt.Sprintf("/api/v1/patients/%d/unbind", id), nil, false, nil)
-		if err != nil || resp.Status >= 300 {
-			kept = append(kept, id)
+		start := time.Now()
+		_, err := patiently(ctx, p.c, "POST", fmt.Sprintf("/api/v1/patients/%d/unbind", id), nil, 200)
+		code := 200
+		if err != nil {
+			code, kept = 0, append(kept, id)
 		}
+		rec.add("scalper unbind", time.Since(start), code)
 	}
 	p.patients = kept
 }
