@@ -414,6 +414,9 @@ type Entry struct {
 	AccountID int64     `json:"account_id"`
 	Hash      []byte    `json:"hash"`
 	CreatedAt time.Time `json:"created_at"`
+	// Held: entered by an account held for review (issue 17); the draw
+	// leaves it out until a reviewer releases it inside the entry window.
+	Held bool `json:"held,omitempty"`
 	// Set by the draw.
 	Rank      int     `json:"rank,omitempty"`
 	Outcome   Outcome `json:"outcome,omitempty"`

@@ -30,6 +30,7 @@ import (
 	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/rekey"
+	"github.com/fairslot/fairslot/internal/riskwatch"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/web"
 )
@@ -223,8 +224,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return schemaCurrent(ctx, st)
 	}}
 	wrap := func(h http.Handler, _ frontdoor.Listener) http.Handler { return h }
+	var door *frontdoor.Door
 	if c.Admission {
-		door, err := frontdoor.New(ctx, c.FrontDoor, svc.Vault.Key, func(tok string) (string, int64, bool) {
+		door, err = frontdoor.New(ctx, c.FrontDoor, svc.Vault.Key, func(tok string) (string, int64, bool) {
 			kind, id, ok := svc.TokenClaims(tok)
 			return string(kind), id, ok
 		}, metrics, log)
@@ -238,6 +240,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.Door, wrap = door, door.Wrap
 	} else {
 		log.Warn("admission is off: no lanes, rate limits or challenges; use this only to measure a baseline")
+	}
+	var riskMonitor *riskwatch.Monitor
+	if !c.Risk.Off {
+		if riskMonitor, err = newRiskMonitor(c, svc, st, api, door, log); err != nil { // risk.go
+			return err
+		}
+	} else {
+		log.Warn("the risk monitor is off: no account is challenged harder, limited, held or blocked by its score")
 	}
 	names := c.Names
 	if *demoMode && names == nil {
@@ -285,6 +295,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	wg.Go(func() { background(sweepCtx) })
 	wg.Go(func() { svc.FollowRevocations(sweepCtx, app.RevocationPoll) })
+	if riskMonitor != nil {
+		wg.Go(func() {
+			if err := riskMonitor.Run(sweepCtx); err != nil && sweepCtx.Err() == nil {
+				log.Error("the risk monitor stopped; scores no longer follow events until a restart", "err", err)
+			}
+		})
+	}
 
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {

@@ -120,6 +120,9 @@ type Service struct {
 	// Reminders says when the sweep writes reminders (reminders.go); the
 	// zero value uses the defaults.
 	Reminders ReminderPolicy
+	// RiskWatch is told after risk events are committed (risk.go); nil:
+	// the monitor finds them at its next poll.
+	RiskWatch RiskNudge
 
 	randMu   sync.Mutex
 	keysOnce sync.Once
@@ -260,5 +263,6 @@ func (s *Service) update(ctx context.Context, fn func(tx storage.Tx) (refuse, er
 	if err != nil {
 		return nil, err
 	}
+	s.nudgeRisk() // the use cases that append risk events commit through here, Unbind and Cancel aside
 	return refuse, nil
 }

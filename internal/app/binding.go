@@ -197,6 +197,9 @@ func (s *Service) bind(ctx context.Context, tx storage.Tx, a Actor, account int6
 	if err := tx.Bind(ctx, fairslot.Binding{AccountID: account, PatientID: rec.ID, CreatedAt: now}, s.bindLimits(), since); err != nil {
 		return err
 	}
+	if err := s.riskEvent(ctx, tx, a, storage.RiskBind, account, 0, &rec, nil); err != nil {
+		return err
+	}
 	d := map[string]string{"account": fmt.Sprint(account), "via": via}
 	for k, v := range detail {
 		d[k] = v
@@ -577,6 +580,9 @@ func (s *Service) Unbind(ctx context.Context, a Actor, patientID int64) error {
 		if err != nil {
 			return err
 		}
+		if err := s.riskEvent(ctx, tx, a, storage.RiskUnbind, a.ID, 0, &rec, nil); err != nil {
+			return err
+		}
 		if err := s.record(ctx, tx, a, "binding.remove", fmt.Sprintf("patient:%d", patientID), map[string]string{"account": fmt.Sprint(a.ID)}); err != nil {
 			return err
 		}
@@ -585,6 +591,7 @@ func (s *Service) Unbind(ctx context.Context, a Actor, patientID int64) error {
 	if err != nil {
 		return err
 	}
+	s.nudgeRisk()
 	for _, m := range out {
 		s.sent(ctx, m.phone, m.body)
 	}

@@ -132,6 +132,12 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		if err := s.checkOnline(ctx, tx, sess, now); err != nil {
 			return nil, err
 		}
+		// An account held for review or blocked takes no place first come
+		// (risk.go): whichever door it comes through — the app, the API,
+		// a FHIR client's $hold — it ends here.
+		if _, refuse, err := riskGate(ctx, tx, a.ID, false); refuse != nil || err != nil {
+			return refuse, err
+		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "booking.hold", now); refuse != nil || err != nil {
 			return refuse, err
 		}
@@ -152,6 +158,9 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		}
 		if err := s.record(ctx, tx, a, "booking.hold", fmt.Sprintf("booking:%d", b.ID),
 			map[string]string{"session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "patient": fmt.Sprint(in.PatientID)}); err != nil {
+			return nil, err
+		}
+		if err := s.bookRisk(ctx, tx, a, storage.RiskBook, sess, in.PatientID, nil); err != nil {
 			return nil, err
 		}
 		id = b.ID
@@ -310,6 +319,9 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 			Addr: s.clientHash("addr", a.Addr), At: now}); err != nil {
 			return err
 		}
+		if err := s.cancelRisk(ctx, tx, a, sess, b, now); err != nil {
+			return err
+		}
 		return s.freed(ctx, tx, b, now)
 	}
 	// A payment settling or the sweep moving its payment at this moment
@@ -321,6 +333,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, bookingID int64) (Booking
 	if err != nil {
 		return BookingView{}, err
 	}
+	s.nudgeRisk()
 	s.wakeOutbox() // a waitlist offer the freed place made
 	if refund.Key != "" {
 		// The cancellation stands whatever the provider says; a refund that

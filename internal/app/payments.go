@@ -294,6 +294,9 @@ func (s *Service) settle(ctx context.Context, a Actor, key, ref string) error {
 			if err := s.tellConfirmed(ctx, tx, b); err != nil {
 				return nil, err
 			}
+			if err := s.payRisk(ctx, tx, a, b); err != nil {
+				return nil, err
+			}
 			confirmed = true
 			return nil, s.record(ctx, tx, a, "booking.pay", fmt.Sprintf("booking:%d", b.ID), map[string]string{"payment": key,
 				"amount_cents": fmt.Sprint(p.AmountCents), "provider": p.Provider, "provider_ref": ref})

@@ -145,6 +145,9 @@ type EntryView struct {
 	Reason     string           `json:"reason,omitempty"`
 	BookingID  int64            `json:"booking_id,omitempty"`
 	Commitment string           `json:"commitment"`
+	// Held: the account was held for review when it entered; the entry
+	// takes part in the draw only if a reviewer approves it in time.
+	Held bool `json:"held,omitempty"`
 	// What the patient reads (portal.go): the session, the masked
 	// patient, when the result comes (the entry window's close), and a
 	// win's held booking to pay.
@@ -187,6 +190,13 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 				return nil, nil // a repeat: the same entry, nothing gained
 			}
 		}
+		// A blocked account enters nothing; a held one's entry is stored
+		// held: out of the draw unless a reviewer approves the account
+		// while the entry window is open (risk.go).
+		held, refuse, err := riskGate(ctx, tx, a.ID, true)
+		if refuse != nil || err != nil {
+			return refuse, err
+		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "draw.enter", now); refuse != nil || err != nil {
 			return refuse, err
 		}
@@ -196,7 +206,7 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 		}
 		salt := make([]byte, 16)
 		rand.Read(salt)
-		e := fairslot.Entry{SessionID: sess.ID, PatientID: rec.ID, AccountID: a.ID, Hash: release.EntryHash(sess.ID, salt, rec.Ref), CreatedAt: now}
+		e := fairslot.Entry{SessionID: sess.ID, PatientID: rec.ID, AccountID: a.ID, Hash: release.EntryHash(sess.ID, salt, rec.Ref), CreatedAt: now, Held: held}
 		err = tx.Savepoint(ctx, func() error {
 			return tx.InsertEntry(ctx, &e, rel.Opens.In(s.Location).Format(time.DateOnly), s.Release.EntriesPerAccount)
 		})
@@ -209,7 +219,14 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 			return nil, err
 		}
 		v = entryView(e, rel, 0)
-		return nil, s.record(ctx, tx, a, "draw.enter", fmt.Sprintf("entry:%d", e.ID), map[string]string{"session": fmt.Sprint(sess.ID), "patient": fmt.Sprint(rec.ID)})
+		detail := map[string]string{"session": fmt.Sprint(sess.ID), "patient": fmt.Sprint(rec.ID)}
+		if held {
+			detail["held"] = "risk"
+		}
+		if err := s.record(ctx, tx, a, "draw.enter", fmt.Sprintf("entry:%d", e.ID), detail); err != nil {
+			return nil, err
+		}
+		return nil, s.bookRisk(ctx, tx, a, storage.RiskEnter, sess, rec.ID, nil)
 	})
 	return v, err
 }
@@ -237,7 +254,7 @@ func (s *Service) boundPatientSession(ctx context.Context, tx storage.Tx, a Acto
 func entryView(e fairslot.Entry, rel fairslot.Release, of int) EntryView {
 	return EntryView{ID: e.ID, SessionID: e.SessionID, PatientID: e.PatientID, Hash: hex.EncodeToString(e.Hash), EnteredAt: e.CreatedAt,
 		Drawn: !rel.Drawn.IsZero(), Rank: e.Rank, Of: of, Outcome: e.Outcome, Reason: e.Reason, BookingID: e.BookingID,
-		Commitment: hex.EncodeToString(rel.Commitment)}
+		Commitment: hex.EncodeToString(rel.Commitment), Held: e.Held}
 }
 
 // Entries lists the caller's draw entries, with results once drawn.
@@ -363,10 +380,13 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 	if err := s.expire(ctx, tx, sessionID, now); err != nil {
 		return sum, err
 	}
-	entries, err := tx.Entries(ctx, sessionID)
+	stored, err := tx.Entries(ctx, sessionID)
 	if err != nil {
 		return sum, err
 	}
+	// Entries still held for review take no part: not ordered, not in the
+	// published record; each is recorded skipped, with why (risk.go).
+	entries, held := splitHeld(stored)
 	hashes := make([][]byte, len(entries))
 	for i, e := range entries {
 		hashes[i] = e.Hash
@@ -418,6 +438,14 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 			sum.Skipped++
 		}
 	}
+	for _, e := range held {
+		e.Outcome, e.Reason = fairslot.Skipped, heldReason
+		if err := s.tellDrawResult(ctx, tx, sess, e, len(entries), fairslot.Slot{}, time.Time{}); err != nil {
+			return sum, err
+		}
+		results = append(results, e)
+		sum.Skipped++
+	}
 	slices.SortFunc(hashes, bytes.Compare)
 	for _, h := range hashes {
 		rec.Entries = append(rec.Entries, h)
@@ -440,7 +468,7 @@ func (s *Service) draw(ctx context.Context, tx storage.Tx, a Actor, sessionID in
 // to a failure.
 func refusal(err error) bool {
 	k := fairslot.ErrorKind(err)
-	return k == fairslot.Limited || k == fairslot.Conflict
+	return k == fairslot.Limited || k == fairslot.Conflict || riskRefusal(err)
 }
 
 // offerTo gives a patient a held booking in sess to pay by deadline, through
@@ -448,6 +476,11 @@ func refusal(err error) bool {
 // slot is left; a refusal error means the rules or the database refused this
 // patient (nothing was written).
 func (s *Service) offerTo(ctx context.Context, tx storage.Tx, patientID, accountID int64, sess fairslot.Session, deadline, now time.Time) (fairslot.Slot, int64, error) {
+	// An account held or blocked since it entered or joined is offered
+	// nothing: a place handed to it now could not be taken back.
+	if _, refuse, err := riskGate(ctx, tx, accountID, false); refuse != nil || err != nil {
+		return fairslot.Slot{}, 0, firstErr(err, refuse)
+	}
 	slot, err := tx.FreeSlot(ctx, storage.SlotQuery{SessionID: sess.ID, Now: now, Embargoed: true})
 	if fairslot.ErrorKind(err) == fairslot.Conflict {
 		return slot, 0, nil
@@ -543,6 +576,8 @@ func (s *Service) offerWaitlist(ctx context.Context, tx storage.Tx, sess fairslo
 			}
 			return true, s.record(ctx, tx, System, "waitlist.offer", fmt.Sprintf("booking:%d", id),
 				map[string]string{"waitlist": fmt.Sprint(w.ID), "session": fmt.Sprint(sess.ID), "slot": fmt.Sprint(slot.Number), "pay_by": deadline.Format(time.RFC3339)})
+		case riskRefusal(err):
+			continue // its place on the waitlist stays, for when a reviewer approves it
 		case refusal(err):
 			reason := "skipped: " + fairslot.ErrorMessage(err)
 			if err := tx.CloseWaitlist(ctx, w.ID, now, reason, 0); err != nil {
@@ -635,6 +670,11 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 			if w.Remaining > 0 {
 				return nil, fairslot.E(fairslot.Conflict, "error.waitlist.free", "this session still has free places; book one instead")
 			}
+		}
+		// A blocked account joins nothing; a held one may wait, but is
+		// offered no place while held (offerTo).
+		if _, refuse, err := riskGate(ctx, tx, a.ID, true); refuse != nil || err != nil {
+			return refuse, err
 		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "waitlist.join", now); refuse != nil || err != nil {
 			return refuse, err
@@ -801,20 +841,6 @@ func (s *Service) RiskEvents(ctx context.Context, a Actor, after int64) (out []s
 		return err
 	})
 	return out, err
-}
-
-// riskMemory is how far back an account's risk events count toward the
-// difficulty of its challenges.
-const riskMemory = 30 * 24 * time.Hour
-
-// AccountRisk counts an account's recent risk events: the front door makes
-// its challenges harder by it.
-func (s *Service) AccountRisk(ctx context.Context, accountID int64) (n int, err error) {
-	err = s.Store.View(ctx, func(tx storage.Tx) error {
-		n, err = tx.RiskCount(ctx, accountID, s.now().Add(-riskMemory))
-		return err
-	})
-	return n, err
 }
 
 // ExtraSlotInput asks for an extra slot (加号) in a session, with a reason.

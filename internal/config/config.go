@@ -152,6 +152,9 @@ type Config struct {
 	// Privacy is the privacy notice's version and the retention period of
 	// patients' personal fields (privacy.go).
 	Privacy Privacy `json:"privacy"`
+	// Risk is the risk signals' rules and the actions' thresholds
+	// (risk.go): the hospital's own.
+	Risk Risk `json:"risk"`
 }
 
 // StaffConfig is the staff sign-in policy's configurable part.
@@ -209,6 +212,7 @@ func Default() Config {
 		Keys:    defaultKeys(),
 		Notify:  defaultNotify(),
 		Privacy: defaultPrivacy(),
+		Risk:    defaultRisk(),
 
 		Replica: defaultReplica(),
 	}
@@ -349,6 +353,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Privacy.validate(); err != nil {
+		return err
+	}
+	if err := c.Risk.validate(); err != nil {
 		return err
 	}
 	if err := c.Replica.validate(c.DataDir, c.DB); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,17 @@ type Door struct {
 	// pages' sessions), read when a request has no Authorization header, so
 	// that a patient's page requests go in the patient lane.
 	TokenCookies []string
+	// RateFactor is the factor (0 < f ≤ 1) an account's rate limit is
+	// multiplied by: below 1 for an account the risk rules limit (the risk
+	// monitor's Decision). nil: 1 for all.
+	RateFactor func(account int64) float64
+	// Observe is told of each signed-in patient's request, before its
+	// limits — the risk monitor's Request, for the cadence signal. It
+	// must not block. nil: none.
+	Observe func(account int64, device, prefix string, at time.Time)
+
+	reducedMu sync.Mutex
+	reduced   map[int]Limiter // by the factor in percent
 	// Refusals are not logged one by one (a flood would fill the disk): a
 	// summary line at most every logEvery.
 	refusedSinceLog atomic.Int64
@@ -172,6 +184,9 @@ func (d *Door) Wrap(next http.Handler, l Listener) http.Handler {
 	open := d.m.streams.WithLabelValues(l.String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := d.classify(r, l)
+		if c.account != 0 && d.Observe != nil {
+			d.Observe(c.account, c.device, c.prefix, d.now())
+		}
 		if c.lane != Staff {
 			if k, retry, limited := d.limited(r, c); limited {
 				if k == byDevice && c.device == "" {
@@ -311,7 +326,13 @@ func (d *Door) limited(r *http.Request, c caller) (limitKind, time.Duration, boo
 	}
 	checks := make([]check, 0, 3)
 	if c.account != 0 {
-		checks = append(checks, check{byAccount, strconv.FormatInt(c.account, 10)})
+		key := strconv.FormatInt(c.account, 10)
+		checks = append(checks, check{byAccount, key})
+		if lim := d.reducedFor(c.account); lim != nil {
+			if ok, retry, err := lim.Allow(r.Context(), key); err == nil && !ok {
+				return byAccount, retry, true
+			}
+		}
 	}
 	if c.device != "" {
 		checks = append(checks, check{byDevice, c.device}, check{byPrefix, prefix})

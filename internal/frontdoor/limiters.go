@@ -2,9 +2,11 @@ package frontdoor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/fairslot/fairslot/internal/gate"
+	"github.com/fairslot/fairslot/internal/redislimit"
 )
 
 // memoryLimiter is the in-memory limiter on the wall clock.
@@ -53,4 +55,58 @@ func (s *sharedSpent) Spend(ctx context.Context, nonce []byte, until time.Time) 
 		return fresh, nil
 	}
 	return s.local.Spend(ctx, nonce, until)
+}
+
+// maxReduced bounds the reduced account limiters a door keeps: one per
+// factor in percent, and a policy has one factor.
+const maxReduced = 8
+
+// reducedFor is the extra limiter of an account whose rate limit the risk
+// rules reduce — the account limit with its rate and burst multiplied by
+// the factor — or nil for an account at full rate. The account's ordinary
+// limit applies as well, so a reduced account never gets more. The
+// limiters are keyed by the account, as the ordinary one, with the door's
+// key bound (MaxKeys), and shared through Redis when the door is.
+func (d *Door) reducedFor(account int64) Limiter {
+	if d.RateFactor == nil {
+		return nil
+	}
+	f := d.RateFactor(account)
+	if !(f > 0 && f < 1) {
+		return nil
+	}
+	pct := max(int(f*100), 1)
+	d.reducedMu.Lock()
+	defer d.reducedMu.Unlock()
+	if lim, ok := d.reduced[pct]; ok {
+		return lim
+	}
+	if d.reduced == nil {
+		d.reduced = map[int]Limiter{}
+	}
+	if len(d.reduced) >= maxReduced {
+		// More factors than any policy has: the tightest one kept serves.
+		tightest := 101
+		for p := range d.reduced {
+			tightest = min(tightest, p)
+		}
+		return d.reduced[tightest]
+	}
+	l := ReducedLimit(d.cfg.AccountLimit, f)
+	var lim Limiter = memoryLimiter{gate.NewMemory(l, d.cfg.MaxKeys)}
+	if d.redis != nil {
+		remote := &redislimit.Limiter{Client: d.redis.client, Limit: l, Prefix: fmt.Sprintf("fairslot:rl:account-risk-%d:", pct)}
+		lim = &shared{remote: remote, local: lim, redis: d.redis}
+	}
+	d.reduced[pct] = lim
+	return lim
+}
+
+// ReducedLimit is l with its rate and burst multiplied by f, each at least
+// one: over the same period, so that the reduced limit refills as slowly.
+func ReducedLimit(l Limit, f float64) gate.Limit {
+	g := l.gate()
+	g.Rate = max(int(float64(g.Rate)*f), 1)
+	g.Burst = max(int(float64(g.Burst)*f), 1)
+	return g
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
+	"github.com/fairslot/fairslot/internal/risk"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -36,7 +38,8 @@ func TestThroughTheFrontDoor(t *testing.T) {
 		t.Fatal(err)
 	}
 	door.Challenged = httpapi.Challenged
-	api := &httpapi.Server{App: e.svc, Log: log, Ready: e.store.Ping, Door: door}
+	decisions := &fakeRisk{levels: map[int64]int{}}
+	api := &httpapi.Server{App: e.svc, Log: log, Ready: e.store.Ping, Door: door, Risk: decisions}
 	srv := httptest.NewServer(door.Wrap(api.Handler(frontdoor.SingleListener), frontdoor.SingleListener))
 	defer srv.Close()
 
@@ -79,7 +82,8 @@ func TestThroughTheFrontDoor(t *testing.T) {
 		t.Fatalf("booking with the solver: %v %v (solved %d)", resp, err, c.Solved)
 	}
 
-	// Risk events make the account's challenges harder: 2 bits each.
+	// The account's risk decision makes its challenges harder: 2 bits a
+	// level. Its own binding and booking (risk events now) do not.
 	difficulty := func() int {
 		resp, err := c.Do(ctx, "GET", "/api/v1/challenge", nil, nil, false)
 		var ch struct{ Bits int }
@@ -91,19 +95,9 @@ func TestThroughTheFrontDoor(t *testing.T) {
 	if d := difficulty(); d != 12 {
 		t.Errorf("difficulty with no risk = %d, want 12", d)
 	}
-	err = e.store.Update(ctx, func(tx storage.Tx) error {
-		for range 2 {
-			if err := tx.AppendRisk(ctx, &storage.RiskEvent{At: e.clock.Now(), Kind: "rebook_after_cancel", AccountID: account, SessionID: session}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	decisions.set(account, 2)
 	if d := difficulty(); d != 16 {
-		t.Errorf("difficulty with 2 risk events = %d, want 16", d)
+		t.Errorf("difficulty at risk level 2 = %d, want 16", d)
 	}
 
 	// The per-patient limit (burst 10) on a route that names the patient.
@@ -300,4 +294,22 @@ func TestStreamsOnlyFromThePool(t *testing.T) {
 		resp.Body.Close()
 		srv.Close()
 	}
+}
+
+// fakeRisk is the risk monitor's decisions: a PowLevel per account.
+type fakeRisk struct {
+	mu     sync.Mutex
+	levels map[int64]int
+}
+
+func (f *fakeRisk) set(account int64, level int) {
+	f.mu.Lock()
+	f.levels[account] = level
+	f.mu.Unlock()
+}
+
+func (f *fakeRisk) Decision(account int64) risk.Decision {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return risk.Decision{PowLevel: f.levels[account], RateFactor: 1}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/frontdoor"
+	"github.com/fairslot/fairslot/internal/risk"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -53,6 +54,10 @@ type Server struct {
 	// Accept-Language asks for (the pages' catalogue sets itself here);
 	// nil, or a request that asks for none: the English message.
 	Errors Translator
+	// Risk is the risk monitor's decisions (internal/riskwatch): an
+	// account's challenges are as hard as its decision's PowLevel. nil:
+	// every account at level 0.
+	Risk RiskDecisions
 
 	cacheOnce               sync.Once
 	cache                   *answers
@@ -468,24 +473,25 @@ func Challenged(r *http.Request) bool {
 	return ok && tail == "draw/entries"
 }
 
+// RiskDecisions are the risk monitor's current decisions, from memory.
+type RiskDecisions interface {
+	Decision(accountID int64) risk.Decision
+}
+
 // challenge issues a proof-of-work challenge bound to the client's device
 // (setting the device cookie if it has none), harder as the patient lane
-// fills and for an account with recent risk events.
+// fills and as the account's risk decision says (its PowLevel, 0–4).
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request) error {
 	if s.Door == nil {
 		return fairslot.Errorf(fairslot.NotFound, "challenges are off on this server: no request needs one")
 	}
-	risk := 0
-	if tok := s.Door.Token(r); tok != "" {
+	level := 0
+	if tok := s.Door.Token(r); tok != "" && s.Risk != nil {
 		if kind, id, ok := s.App.TokenClaims(tok); ok && kind == "account" {
-			n, err := s.App.AccountRisk(r.Context(), id)
-			if err != nil {
-				return err
-			}
-			risk = n
+			level = s.Risk.Decision(id).PowLevel
 		}
 	}
-	ch, device := s.Door.Issue(w, r, risk)
+	ch, device := s.Door.Issue(w, r, level)
 	return writeJSON(w, http.StatusOK, map[string]any{"challenge": ch.Token, "bits": ch.Bits, "expires": ch.Expires, "device": device})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/fairslot/fairslot"
@@ -296,6 +297,25 @@ func (s *Server) staffRoutes(h func(string, handler)) {
 		}
 		return s.App.CancelSession(r.Context(), a, id, in.Reason)
 	}))
+	// The stored risk decisions (issue 17), worst first: ?min= the mildest
+	// action listed (challenge by default), ?limit= at most how many.
+	h("GET /api/v1/staff/risk/accounts", func(w http.ResponseWriter, r *http.Request) error {
+		a, err := s.actor(r)
+		if err != nil {
+			return err
+		}
+		limit := 0
+		if v := r.URL.Query().Get("limit"); v != "" {
+			if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+				return fairslot.Errorf(fairslot.Invalid, "limit must be a positive integer")
+			}
+		}
+		rs, err := s.App.RiskAccounts(r.Context(), a, r.URL.Query().Get("min"), limit)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, map[string][]app.RiskAccountView{"accounts": rs})
+	})
 	h("GET /api/v1/staff/risk-events", withActor(s, func(ctx context.Context, a app.Actor) (map[string][]storage.RiskEvent, error) {
 		es, err := s.App.RiskEvents(ctx, a, 0)
 		if es == nil {

@@ -60,9 +60,9 @@ func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max
 	if err := t.lock(ctx, lockAccount, e.AccountID); err != nil {
 		return err
 	}
-	err := t.tx.QueryRow(ctx, `INSERT INTO draw_entries (session_id, patient_id, account_id, release_day, hash, created_ms)
-		SELECT $1, $2, $3, $4, $5, $6 WHERE (SELECT count(*) FROM draw_entries WHERE account_id = $3 AND release_day = $4) < $7
-		RETURNING id`, e.SessionID, e.PatientID, e.AccountID, day, e.Hash, ms(e.CreatedAt), max).Scan(&e.ID)
+	err := t.tx.QueryRow(ctx, `INSERT INTO draw_entries (session_id, patient_id, account_id, release_day, hash, created_ms, held)
+		SELECT $1, $2, $3, $4, $5, $6, $8 WHERE (SELECT count(*) FROM draw_entries WHERE account_id = $3 AND release_day = $4) < $7
+		RETURNING id`, e.SessionID, e.PatientID, e.AccountID, day, e.Hash, ms(e.CreatedAt), max, e.Held).Scan(&e.ID)
 	switch {
 	case isUnique(err, "draw_entries_once"):
 		return fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw")
@@ -74,7 +74,7 @@ func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max
 	return err
 }
 
-const entryColumns = `e.id, e.session_id, e.patient_id, e.account_id, e.hash, e.created_ms,
+const entryColumns = `e.id, e.session_id, e.patient_id, e.account_id, e.hash, e.created_ms, e.held,
 	coalesce(r.rank, 0), coalesce(r.outcome, ''), coalesce(r.reason, ''), coalesce(r.booking_id, 0)`
 
 func (t *tx) entries(ctx context.Context, where string, args ...any) ([]fairslot.Entry, error) {
@@ -82,7 +82,7 @@ func (t *tx) entries(ctx context.Context, where string, args ...any) ([]fairslot
 		var e fairslot.Entry
 		var created int64
 		var outcome string
-		err := r.Scan(&e.ID, &e.SessionID, &e.PatientID, &e.AccountID, &e.Hash, &created, &e.Rank, &outcome, &e.Reason, &e.BookingID)
+		err := r.Scan(&e.ID, &e.SessionID, &e.PatientID, &e.AccountID, &e.Hash, &created, &e.Held, &e.Rank, &outcome, &e.Reason, &e.BookingID)
 		e.CreatedAt, e.Outcome = t.at(created), fairslot.Outcome(outcome)
 		return e, err
 	}, `SELECT `+entryColumns+` FROM draw_entries e LEFT JOIN draw_results r ON r.entry_id = e.id WHERE `+where, args...)

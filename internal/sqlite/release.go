@@ -49,9 +49,9 @@ func (t *tx) DueDraws(ctx context.Context, now time.Time) ([]int64, error) {
 }
 
 func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max int) error {
-	res, err := t.exec(ctx, `INSERT INTO draw_entries (session_id, patient_id, account_id, release_day, hash, created_ms)
-		SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM draw_entries WHERE account_id = ? AND release_day = ?) < ?`,
-		e.SessionID, e.PatientID, e.AccountID, day, e.Hash, ms(e.CreatedAt), e.AccountID, day, max)
+	res, err := t.exec(ctx, `INSERT INTO draw_entries (session_id, patient_id, account_id, release_day, hash, created_ms, held)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM draw_entries WHERE account_id = ? AND release_day = ?) < ?`,
+		e.SessionID, e.PatientID, e.AccountID, day, e.Hash, ms(e.CreatedAt), e.Held, e.AccountID, day, max)
 	switch {
 	case isUnique(err, "draw_entries.session_id"):
 		return fairslot.Errorf(fairslot.Conflict, "this patient has already entered this draw")
@@ -67,14 +67,14 @@ func (t *tx) InsertEntry(ctx context.Context, e *fairslot.Entry, day string, max
 	return err
 }
 
-const entryColumns = `e.id, e.session_id, e.patient_id, e.account_id, e.hash, e.created_ms,
+const entryColumns = `e.id, e.session_id, e.patient_id, e.account_id, e.hash, e.created_ms, e.held,
 	coalesce(r.rank, 0), coalesce(r.outcome, ''), coalesce(r.reason, ''), coalesce(r.booking_id, 0)`
 
 func (t *tx) entries(ctx context.Context, where string, args ...any) ([]fairslot.Entry, error) {
 	return all(ctx, t, func(r *sql.Rows) (fairslot.Entry, error) {
 		var e fairslot.Entry
 		var created int64
-		err := r.Scan(&e.ID, &e.SessionID, &e.PatientID, &e.AccountID, &e.Hash, &created, &e.Rank, &e.Outcome, &e.Reason, &e.BookingID)
+		err := r.Scan(&e.ID, &e.SessionID, &e.PatientID, &e.AccountID, &e.Hash, &created, &e.Held, &e.Rank, &e.Outcome, &e.Reason, &e.BookingID)
 		e.CreatedAt = t.at(created)
 		return e, err
 	}, `SELECT `+entryColumns+` FROM draw_entries e LEFT JOIN draw_results r ON r.entry_id = e.id WHERE `+where, args...)

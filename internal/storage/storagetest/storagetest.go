@@ -64,6 +64,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AdminEdits", testAdminEdits},               // admin.go
 		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
 		{"AdminSites", testAdminSites},               // admin.go
+		{"RiskAccounts", testRiskAccounts},           // risk.go
+		{"HeldEntries", testHeldEntries},             // risk.go
+		{"RiskEventStart", testRiskEventStart},       // risk.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
