@@ -104,7 +104,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	poll := fs.Duration("poll", 10*time.Millisecond, "how often each scalper account polls and books")
 	slots := fs.Int("slots", 40, "with --fairslot: slots in each storm session")
 	window := fs.Duration("window", time.Minute, "with --fairslot: the draw's entry window (at least 1m)")
-	clockAt := fs.String("clock", "21:00", "with --fairslot: the server's clock starts at this hospital time, when people sign up and bind")
+	clockAt := fs.String("clock", "18:00", "with --fairslot: the server's clock starts at this hospital time; people sign up and bind through the evening")
 	nightAt := fs.String("night", "01:00", "the hospital time scalpers (and night owls) bind customers' identities")
 	releaseAt := fs.String("release", "07:00", "with --fairslot: the hospital time the famous doctor's sessions are released, on two mornings")
 	speed := fs.Float64("speed", 1, "with --fairslot: the server's clock runs this many times as fast as real time (the simulator also moves it forward between phases)")
@@ -180,8 +180,20 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 			phones[g] = append(phones[g], pc.Device)
 		}
 	}
+	// People sign up over the evening, not all in one minute: a batch at a
+	// time, the server's clock moved on between batches (a hospital's
+	// Wi-Fi is one network to the login codes' limits, as it is to any
+	// limit keyed on an address).
+	const batch = 100
+	batches := (len(actors) + batch - 1) / batch
+	step := min(15*time.Minute, (opensIn-nightBefore-time.Hour)/time.Duration(max(batches, 1)))
 	start := time.Now()
-	err = parallel(len(actors), 8, func(i int) error {
+	err = inBatches(len(actors), batch, func(b int) error {
+		if b == 0 || step <= 0 {
+			return nil
+		}
+		return clk.advance(ctx, t.Staff, clk.now().Add(step))
+	}, func(i int) error {
 		a := actors[i]
 		p := &stormPerson{actor: a, c: client(t.Public, addr(int(a.Net[0]), int(a.Net[1]), int(a.Net[2]))), scalper: a.Scalper()}
 		people[i] = p
@@ -203,7 +215,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("set-up: %w", err)
 	}
-	fmt.Fprintf(stdout, "evening (%s): %d accounts signed up, people's patients bound, in %v\n", clk.now().Format("15:04"), len(people), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "evening (until %s): %d accounts signed up, people's patients bound, in %v\n", clk.now().Format("15:04"), len(people), time.Since(start).Round(time.Millisecond))
 
 	// Night: scalpers bind their customers' identities, night owls theirs.
 	rec := newRecorder()
@@ -289,11 +301,15 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 		if time.Now().After(real.Opens.Add(-time.Second)) {
 			return fmt.Errorf("release %d came before its set-up ended; lower --humans", k+1)
 		}
+		// Bots stop at the window's close, even in the middle of a
+		// challenge: a risky account's are hard, and solving one could
+		// outlast the run.
+		botCtx, stopBots := context.WithDeadline(ctx, real.EntryCloses)
 		var wg sync.WaitGroup
 		for _, p := range people {
 			if p.scalper {
 				if len(p.patients) > 0 {
-					wg.Go(func() { scalp(ctx, rec, p, real, *poll) })
+					wg.Go(func() { scalp(botCtx, rec, p, real, *poll) })
 				}
 				continue
 			}
@@ -306,6 +322,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 		wg.Wait()
+		stopBots()
 		// After the draw: everyone pays what they won.
 		if err := waitDrawn(ctx, t.Public, real); err != nil {
 			return err
@@ -369,6 +386,20 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	printStorm(stdout, report)
 	printRisk(stdout, report.Risk)
 	return writeReport(c.out, "release-storm", report, stdout)
+}
+
+// inBatches runs fn for 0..n-1, size at a time on 8 workers, calling
+// between(k) before the k-th batch; the first error ends it.
+func inBatches(n, size int, between func(k int) error, fn func(i int) error) error {
+	for k, b := 0, 0; b < n; k, b = k+1, b+size {
+		if err := between(k); err != nil {
+			return err
+		}
+		if err := parallel(min(size, n-b), 8, func(j int) error { return fn(b + j) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hhmmGap is how long after the hospital time from the next to comes.

@@ -118,6 +118,20 @@ func TestIdentitiesDoNotCollide(t *testing.T) {
 	}
 }
 
+func TestInBatches(t *testing.T) {
+	var got []string
+	err := inBatches(7, 3, func(k int) error { got = append(got, fmt.Sprint("batch ", k)); return nil },
+		func(i int) error { return nil })
+	if err != nil || fmt.Sprint(got) != "[batch 0 batch 1 batch 2]" {
+		t.Errorf("inBatches(7, 3): %v %v, want three batches", got, err)
+	}
+	seen := make([]int, 7)
+	inBatches(7, 3, func(int) error { return nil }, func(i int) error { seen[i]++; return nil })
+	if fmt.Sprint(seen) != "[1 1 1 1 1 1 1]" {
+		t.Errorf("each index once: %v", seen)
+	}
+}
+
 func TestNightAndReleaseTimes(t *testing.T) {
 	for _, c := range []struct {
 		from, to string
