@@ -152,29 +152,58 @@ var codeText = regexp.MustCompile(`(?:Your fairslot login code is |您的 fairsl
 // login signs a phone in: it asks for a code, reads it from the demo
 // server's outbox on the internal listener, and logs in.
 func login(ctx context.Context, c *apiclient.Client, staff, phone string) error {
+	_, err := patientLogin(ctx, c, staff, phone)
+	return err
+}
+
+// signedIn is what a login answers: the account, and the refresh token
+// that renews its access token (after a simulated clock's jump).
+type signedIn struct {
+	Token   string
+	Refresh string `json:"refresh_token"`
+	Account struct{ ID int64 }
+}
+
+// patientLogin is login, returning the login's answer.
+func patientLogin(ctx context.Context, c *apiclient.Client, staff, phone string) (signedIn, error) {
+	var out signedIn
 	if _, err := patiently(ctx, c, "POST", "/api/v1/auth/code", map[string]string{"phone": phone}, 202); err != nil {
-		return err
+		return out, err
 	}
 	resp, err := (&apiclient.Client{HTTP: c.HTTP, Base: staff}).Do(ctx, "GET", "/demo/messages/"+phone, nil, nil, false)
 	if err != nil {
-		return err
+		return out, err
 	}
 	m := codeText.FindStringSubmatch(string(resp.Body))
 	if m == nil {
-		return fmt.Errorf("no login code for %s in the demo outbox (%d): is the server running with --demo --sim?", phone, resp.Status)
+		return out, fmt.Errorf("no login code for %s in the demo outbox (%d): is the server running with --demo --sim?", phone, resp.Status)
 	}
 	resp, err = patiently(ctx, c, "POST", "/api/v1/auth/login", map[string]string{"phone": phone, "code": m[1]}, 200)
 	if err != nil {
-		return err
+		return out, err
 	}
-	var out struct{ Token string }
 	if err := resp.Decode(&out); err != nil {
-		return err
+		return out, err
 	}
 	c.Token = out.Token
 	// No binding or booking before the privacy notice is accepted.
 	_, err = patiently(ctx, c, "POST", "/api/v1/privacy/consent", map[string]string{"version": privacy.NoticeVersion, "lang": "zh-CN"}, 201)
-	return err
+	return out, err
+}
+
+// renew spends a refresh token for a new access token, returning the next
+// refresh token.
+func renew(ctx context.Context, c *apiclient.Client, refresh string) (string, error) {
+	resp, err := patiently(ctx, c, "POST", "/api/v1/auth/refresh", map[string]string{"refresh_token": refresh}, 200)
+	if err != nil {
+		return "", err
+	}
+	var out signedIn
+	if err := resp.Decode(&out); err != nil {
+		return "", err
+	}
+	c.Token = out.Token
+	return out.Refresh, nil
 }
 
 // residentID is the n-th made-up resident ID number with a valid check

@@ -25,7 +25,7 @@ func newDispatcher(c config.Notify, svc *app.Service, st storage.Store, log *slo
 			kind = "log"
 		}
 	}
-	d = &notify.Dispatcher{Store: st, Vault: svc.Vault, Log: log, Now: time.Now,
+	d = &notify.Dispatcher{Store: st, Vault: svc.Vault, Log: log, Now: svc.Now, // the simulation's clock under --sim
 		Retry: notify.Retry{MaxAttempts: c.MaxAttempts, Backoff: time.Duration(c.Backoff), MaxBackoff: time.Duration(c.MaxBackoff)}}
 	switch kind {
 	case "log":

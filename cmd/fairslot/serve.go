@@ -46,6 +46,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	simOpensIn := fs.Duration("sim-opens-in", 30*time.Second, "with --sim: the storm sessions release this long after start")
 	simWindow := fs.Duration("sim-window", time.Minute, "with --sim: the storm draw's entry window")
 	simSlots := fs.Int("sim-slots", 40, "with --sim: slots in each storm session")
+	simReopensIn := fs.Duration("sim-reopens-in", 0, "with --sim: the storm doctor's next release (two more sessions) this long after the first; 0: none")
+	simClock := fs.String("sim-clock", "", "with --sim: start the server's clock at the next hh:mm in the hospital's time zone (e.g. 01:00) instead of the real time; "+
+		"it runs forward from there (see --sim-speed) and POST /demo/clock {\"to\": RFC 3339} on the internal listener (the only one without --staff-addr) moves it forward at once. "+
+		"Draws, holds, tokens, sweeps and risk follow it; the front door's limits and challenges keep real time")
+	simSpeed := fs.Float64("sim-speed", 1, "with --sim: the server's clock runs this many times as fast as real time (1 to 10000; login codes live 5 minutes, holds 15, on that clock)")
 	insecureCookies := fs.Bool("insecure-cookies", false, "send the pages' cookies without the Secure flag, for an intranet on plain HTTP (config insecure_cookies)")
 	kioskIdle := fs.Duration("kiosk-idle", 0, "a kiosk page goes back to its start screen after this long without input (config kiosk_idle, default 60s)")
 	dev := fs.String("dev", "", "read the pages' templates and catalogue from this directory (internal/web) on every request, for editing them")
@@ -79,6 +84,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *simMode && (*simSlots < 1 || *simWindow < time.Minute) {
 		return fmt.Errorf("--sim-slots must be at least 1 and --sim-window at least 1m")
+	}
+	if !*simMode && (*simClock != "" || *simSpeed != 1 || *simReopensIn != 0) {
+		return fmt.Errorf("--sim-clock, --sim-speed and --sim-reopens-in need --sim")
+	}
+	if *simMode && *simReopensIn != 0 && *simReopensIn <= *simWindow {
+		return fmt.Errorf("--sim-reopens-in must be longer than --sim-window: the next release comes after the first one's draw")
 	}
 	if *simMode {
 		c.SweepInterval = fairslot.Duration(time.Second) // the storm's draw runs as its window closes
@@ -129,6 +140,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var sim *simulation
+	var clock *demo.Clock
+	if *simMode {
+		// Before the demo is seeded: its sessions are the clock's days.
+		start := svc.Now()
+		if *simClock != "" {
+			if start, err = demo.NextAt(start, svc.Location, *simClock); err != nil {
+				return fmt.Errorf("--sim-clock: %w", err)
+			}
+		}
+		if clock, err = demo.NewClock(start, *simSpeed, time.Now); err != nil {
+			return fmt.Errorf("--sim-speed: %w", err)
+		}
+		svc.Now = clock.Now
+		if *simClock != "" || *simSpeed != 1 {
+			log.Warn("simulation: the server's clock is simulated", "reads", start, "speed", *simSpeed)
+		}
+	}
 	if *demoMode {
 		seeded, err := demo.Seeded(ctx, st)
 		if err != nil {
@@ -141,7 +169,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Info("demo hospital created", "data_dir", c.DataDir)
 		}
 		if *simMode {
-			if sim, err = seedSimulation(ctx, svc, *simOpensIn, *simWindow, *simSlots); err != nil {
+			if sim, err = seedSimulation(ctx, svc, clock, *simOpensIn, *simWindow, *simSlots, *simReopensIn); err != nil {
 				return err
 			}
 			svc.Notifier = simNotifier{sim.outbox}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 type simulation struct {
 	storm  demo.Storm
 	outbox *outbox
+	clock  *demo.Clock // the service's clock
 }
 
 // outbox keeps the last message to each phone, at most maxOutbox phones.
@@ -45,14 +47,20 @@ func (n simNotifier) Notify(_ context.Context, phone, text string) error {
 	return nil
 }
 
-// seedSimulation adds the storm to the demo hospital.
-func seedSimulation(ctx context.Context, svc *app.Service, opensIn, window time.Duration, slots int) (*simulation, error) {
+// seedSimulation adds the storm to the demo hospital, and its next release
+// reopensIn after the first when that is not 0.
+func seedSimulation(ctx context.Context, svc *app.Service, clock *demo.Clock, opensIn, window time.Duration, slots int, reopensIn time.Duration) (*simulation, error) {
 	opens := svc.Now().Add(opensIn)
 	st, err := demo.SeedStorm(ctx, svc, opens, window, slots)
 	if err != nil {
 		return nil, err
 	}
-	return &simulation{storm: st, outbox: &outbox{m: map[string]string{}}}, nil
+	if reopensIn > 0 {
+		if err := demo.SeedLater(ctx, svc, &st, opens.Add(reopensIn), window); err != nil {
+			return nil, err
+		}
+	}
+	return &simulation{storm: st, outbox: &outbox{m: map[string]string{}}, clock: clock}, nil
 }
 
 // handler serves the simulation's endpoints in front of h:
@@ -63,6 +71,22 @@ func (s *simulation) handler(h http.Handler) http.Handler {
 	mux.HandleFunc("GET /demo/storm", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s.storm)
+	})
+	mux.HandleFunc("GET /demo/clock", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.clock.State())
+	})
+	// Forward only: a simulation skips the hours between a night's
+	// bindings and the morning's release; nothing it does can go back.
+	mux.HandleFunc("POST /demo/clock", func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ To time.Time }
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&in); err != nil || in.To.IsZero() {
+			http.Error(w, `want {"to": "RFC 3339 time"}`, http.StatusBadRequest)
+			return
+		}
+		s.clock.Advance(in.To)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.clock.State())
 	})
 	mux.HandleFunc("GET /demo/messages/{phone}", func(w http.ResponseWriter, r *http.Request) {
 		p, err := fairslot.NormalizePhone(r.PathValue("phone"))

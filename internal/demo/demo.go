@@ -174,6 +174,28 @@ type Storm struct {
 	EntryCloses      time.Time `json:"entry_closes"`
 	Slots            int       `json:"slots"`
 	FloorSessions    []int64   `json:"floor_sessions"`
+	// Later is the doctor's next release, if the simulation has one
+	// (serve --sim-reopens-in): a draw and a first-come session, each
+	// two days after the first release's.
+	Later *Release `json:"later,omitempty"`
+}
+
+// Release is one release of the storm's doctor: a draw and a first-come
+// session opening at the same moment.
+type Release struct {
+	DrawSession      int64     `json:"draw_session"`
+	FirstComeSession int64     `json:"first_come_session"`
+	Opens            time.Time `json:"opens"`
+	EntryCloses      time.Time `json:"entry_closes"`
+}
+
+// Releases lists the storm's releases, the first first.
+func (st Storm) Releases() []Release {
+	out := []Release{{st.DrawSession, st.FirstComeSession, st.Opens, st.EntryCloses}}
+	if st.Later != nil {
+		out = append(out, *st.Later)
+	}
+	return out
 }
 
 // Floor sessions: FloorDoctors clinics of up to FloorHours, FloorPerWindow
@@ -203,25 +225,61 @@ func SeedStorm(ctx context.Context, svc *app.Service, opens time.Time, window ti
 			return err
 		}
 		st.DoctorID = doc.ID
-		for _, r := range []struct {
-			mode fairslot.ReleaseMode
-			days int
-			id   *int64
-		}{{fairslot.Draw, 2, &st.DrawSession}, {fairslot.FirstCome, 3, &st.FirstComeSession}} {
-			day := today.AddDate(0, 0, r.days)
-			p := periods(day, false)[0]
-			s := fairslot.Session{DoctorID: doc.ID, DepartmentID: dep.ID, Date: day.Format(time.DateOnly), Period: p.period,
-				Start: p.start, End: p.end, Room: dep.Code + "-900", FeeCents: 10000}
-			n := p.end.Sub(p.start) / fairslot.MaxWindow
-			rule := release.Rule{Mode: r.mode, Window: fairslot.Duration(window)}
-			if err := svc.NewSessionAt(ctx, tx, rule, &s, fairslot.Windows(p.start, p.end, (slots+int(n)-1)/int(n))[:slots], opens); err != nil {
-				return err
-			}
-			*r.id = s.ID
+		if err := seedRelease(ctx, svc, tx, dep, doc.ID, today.AddDate(0, 0, 2), opens, window, slots, &st.DrawSession, &st.FirstComeSession); err != nil {
+			return err
 		}
 		return seedFloor(ctx, svc, tx, ds[0], now, &st)
 	})
 	return st, err
+}
+
+// SeedLater adds the storm doctor's next release to st, opening at opens:
+// a draw session four days after today and a first-come one five days
+// after, slots each as the first release's.
+func SeedLater(ctx context.Context, svc *app.Service, st *Storm, opens time.Time, window time.Duration) error {
+	if !opens.After(st.EntryCloses) {
+		return fmt.Errorf("the next release (%v) must come after the first one's window closes (%v)", opens, st.EntryCloses)
+	}
+	now := svc.Now().In(svc.Location)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, svc.Location)
+	r := Release{Opens: opens.Truncate(time.Millisecond), EntryCloses: opens.Add(window).Truncate(time.Millisecond)}
+	err := svc.Store.Update(ctx, func(tx storage.Tx) error {
+		doc, err := tx.Doctor(ctx, st.DoctorID)
+		if err != nil {
+			return err
+		}
+		dep, err := tx.Department(ctx, doc.DepartmentID)
+		if err != nil {
+			return err
+		}
+		return seedRelease(ctx, svc, tx, dep, doc.ID, today.AddDate(0, 0, 4), opens, window, st.Slots, &r.DrawSession, &r.FirstComeSession)
+	})
+	if err == nil {
+		st.Later = &r
+	}
+	return err
+}
+
+// seedRelease adds a morning draw session on day and a first-come one the
+// day after, slots each, releasing at opens.
+func seedRelease(ctx context.Context, svc *app.Service, tx storage.Tx, dep fairslot.Department, doctor int64, day, opens time.Time,
+	window time.Duration, slots int, draw, firstCome *int64) error {
+	for i, r := range []struct {
+		mode fairslot.ReleaseMode
+		id   *int64
+	}{{fairslot.Draw, draw}, {fairslot.FirstCome, firstCome}} {
+		day := day.AddDate(0, 0, i)
+		p := periods(day, false)[0]
+		s := fairslot.Session{DoctorID: doctor, DepartmentID: dep.ID, Date: day.Format(time.DateOnly), Period: p.period,
+			Start: p.start, End: p.end, Room: dep.Code + "-900", FeeCents: 10000}
+		n := p.end.Sub(p.start) / fairslot.MaxWindow
+		rule := release.Rule{Mode: r.mode, Window: fairslot.Duration(window)}
+		if err := svc.NewSessionAt(ctx, tx, rule, &s, fairslot.Windows(p.start, p.end, (slots+int(n)-1)/int(n))[:slots], opens); err != nil {
+			return err
+		}
+		*r.id = s.ID
+	}
+	return nil
 }
 
 // seedFloor adds the floor's sessions: one per new doctor of the fever
