@@ -31,7 +31,12 @@ func newRiskMonitor(c config.Config, svc *app.Service, st storage.Store, api *ht
 	svc.Risk, api.Risk = m, m
 	if door != nil {
 		door.RateFactor = func(account int64) float64 { return m.Decision(account).RateFactor }
-		door.Observe = m.Request
+		// The door times its limits by the wall clock; the risk events
+		// carry the hospital's clock (simulated under --sim), and the
+		// requests' cadence and prefixes must be on the same one.
+		door.Observe = func(account int64, device, prefix string, _ time.Time) {
+			m.Request(account, device, prefix, svc.Now())
+		}
 	}
 	return m, nil
 }
