@@ -45,6 +45,7 @@ type Tx interface {
 	Privacy           // privacy.go
 	FHIRClients       // fhirclients.go
 	FHIRSubscriptions // fhirsubscriptions.go
+	Referrals         // referrals.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error
