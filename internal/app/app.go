@@ -21,6 +21,7 @@ import (
 	"github.com/fairslot/fairslot/internal/payment"
 	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/referral"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
@@ -120,6 +121,13 @@ type Service struct {
 	// Reminders says when the sweep writes reminders (reminders.go); the
 	// zero value uses the defaults.
 	Reminders ReminderPolicy
+	// Referral is the referral review's timing (referral.go); which
+	// doctors need review is stored in the database. The zero value uses
+	// the defaults.
+	Referral referral.Policy
+	// Screener suggests an order for the referral queue (nil: none); it
+	// never decides.
+	Screener Screener
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

@@ -132,6 +132,9 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		if err := s.checkOnline(ctx, tx, sess, now); err != nil {
 			return nil, err
 		}
+		if err := s.referralGate(ctx, tx, in.PatientID, sess, now); err != nil { // referral.go
+			return nil, err
+		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "booking.hold", now); refuse != nil || err != nil {
 			return refuse, err
 		}

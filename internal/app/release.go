@@ -187,6 +187,9 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 				return nil, nil // a repeat: the same entry, nothing gained
 			}
 		}
+		if err := s.referralGate(ctx, tx, rec.ID, sess, now); err != nil { // referral.go
+			return nil, err
+		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "draw.enter", now); refuse != nil || err != nil {
 			return refuse, err
 		}
@@ -615,6 +618,9 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
 		rec, sess, err := s.boundPatientSession(ctx, tx, a, in.PatientID, in.SessionID)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.referralGate(ctx, tx, rec.ID, sess, now); err != nil { // referral.go
 			return nil, err
 		}
 		if err := s.Release.CheckJoin(now, sess); err != nil {

@@ -2,71 +2,19 @@ package referral
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"image"
-	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"testing"
 
 	"github.com/fairslot/fairslot"
+	. "github.com/fairslot/fairslot/internal/referral/referraltest"
 )
-
-func picture(w, h int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for x := 0; x < w; x++ {
-		for y := 0; y < h; y++ {
-			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 90, 255})
-		}
-	}
-	return img
-}
-
-// GPSMarker is written into the test's EXIF segment; no cleaned image may hold it.
-const GPSMarker = "GPS-31.2304N-121.4737E-fairslot-marker"
-
-// JPEGWithEXIF is a JPEG carrying an APP1 EXIF segment right after its SOI,
-// as a phone's camera writes one.
-func JPEGWithEXIF(t testing.TB) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, picture(32, 24), nil); err != nil {
-		t.Fatal(err)
-	}
-	payload := append([]byte("Exif\x00\x00"), GPSMarker...)
-	seg := []byte{0xFF, 0xE1, 0, 0}
-	binary.BigEndian.PutUint16(seg[2:], uint16(len(payload)+2))
-	seg = append(seg, payload...)
-	raw := b.Bytes()
-	out := append(append(append([]byte{}, raw[:2]...), seg...), raw[2:]...)
-	if _, err := jpeg.Decode(bytes.NewReader(out)); err != nil {
-		t.Fatalf("the EXIF-laden JPEG does not decode: %v", err)
-	}
-	return out
-}
-
-// PNGBomb is a valid small PNG whose header claims w×h pixels: what a
-// decompression bomb looks like before it is decoded.
-func PNGBomb(t testing.TB, w, h uint32) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, picture(1, 1)); err != nil {
-		t.Fatal(err)
-	}
-	raw := b.Bytes()
-	// signature (8), IHDR length (4), "IHDR" (4), width, height ...; CRC over type and data (17 bytes).
-	binary.BigEndian.PutUint32(raw[16:], w)
-	binary.BigEndian.PutUint32(raw[20:], h)
-	binary.BigEndian.PutUint32(raw[29:], crc32.ChecksumIEEE(raw[12:29]))
-	return raw
-}
 
 func TestClean(t *testing.T) {
 	var pngb, gifb bytes.Buffer
-	png.Encode(&pngb, picture(20, 10))
-	gif.Encode(&gifb, picture(8, 8), nil)
+	png.Encode(&pngb, Picture(20, 10))
+	gif.Encode(&gifb, Picture(8, 8), nil)
 	exif := JPEGWithEXIF(t)
 	tests := []struct {
 		name string
