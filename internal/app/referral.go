@@ -117,7 +117,7 @@ func (s *Service) SubmitReferral(ctx context.Context, a Actor, in ReferralInput)
 		return ReferralView{}, err
 	}
 	if len(in.Images) > referral.MaxImages {
-		return ReferralView{}, fairslot.E(fairslot.TooLarge, "error.referral.images_many", "send at most %d images", referral.MaxImages).On("images")
+		return ReferralView{}, fairslot.E(fairslot.Invalid, "error.referral.images_many", "send at most %d images", referral.MaxImages).On("images")
 	}
 	r := storage.Referral{Ref: newRef(), AccountID: a.ID, PatientID: in.PatientID, DoctorID: in.DoctorID, CreatedAt: s.now()}
 	var err error

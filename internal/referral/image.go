@@ -33,7 +33,7 @@ type Image struct {
 // gone. The error says which of the patient's files (1-based n) is refused.
 func Clean(n int, data []byte) (Image, error) {
 	if len(data) > MaxImageBytes {
-		return Image{}, fairslot.E(fairslot.TooLarge, "error.referral.image_large", "image %d is larger than %d MiB", n, MaxImageBytes>>20).On("images")
+		return Image{}, fairslot.E(fairslot.Invalid, "error.referral.image_large", "image %d is larger than %d MiB", n, MaxImageBytes>>20).On("images")
 	}
 	if len(data) == 0 {
 		return Image{}, fairslot.E(fairslot.Invalid, "error.referral.image_empty", "image %d is empty", n).On("images")
@@ -48,7 +48,7 @@ func Clean(n int, data []byte) (Image, error) {
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > MaxImageSide || cfg.Height > MaxImageSide ||
 		int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
-		return Image{}, fairslot.E(fairslot.TooLarge, "error.referral.image_pixels", "image %d has too many pixels (at most %d by %d)", n, MaxImageSide, MaxImageSide).On("images")
+		return Image{}, fairslot.E(fairslot.Invalid, "error.referral.image_pixels", "image %d has too many pixels (at most %d by %d)", n, MaxImageSide, MaxImageSide).On("images")
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {

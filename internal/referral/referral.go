@@ -201,7 +201,7 @@ func CheckDescription(s string) error {
 	case n < MinDescription:
 		return fairslot.E(fairslot.Invalid, "error.referral.description_short", "describe the condition in at least %d characters", MinDescription).On("description")
 	case n > MaxDescription:
-		return fairslot.E(fairslot.TooLarge, "error.referral.description_long", "the description may have at most %d characters", MaxDescription).On("description")
+		return fairslot.E(fairslot.Invalid, "error.referral.description_long", "the description may have at most %d characters", MaxDescription).On("description")
 	}
 	return nil
 }
@@ -223,7 +223,7 @@ func CheckDecision(d Decision) error {
 		return fairslot.E(fairslot.Invalid, "error.referral.decision", "approve, decline or redirect").On("decision")
 	}
 	if utf8.RuneCountInString(d.Reason) > MaxReason {
-		return fairslot.E(fairslot.TooLarge, "error.referral.reason_long", "the reason may have at most %d characters", MaxReason).On("reason")
+		return fairslot.E(fairslot.Invalid, "error.referral.reason_long", "the reason may have at most %d characters", MaxReason).On("reason")
 	}
 	return nil
 }
