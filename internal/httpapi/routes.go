@@ -178,7 +178,8 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 	s.patientAccessRoutes(h) // access.go
 	s.privacyRoutes(h)       // privacy.go
 	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
-	s.bindingRoutes(h) // binding.go
+	s.bindingRoutes(h)         // binding.go
+	s.referralPatientRoutes(h) // referral.go
 	h("GET /api/v1/bookings", withActor(s, list("bookings", s.App.Bookings)))
 	h("POST /api/v1/bookings", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.HoldInput) (app.BookingView, error) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
@@ -260,8 +261,9 @@ type checkInBody struct {
 var ok = map[string]string{"status": "ok"}
 
 func (s *Server) staffRoutes(h func(string, handler)) {
-	s.staffAuthRoutes(h) // staffauth.go: login, second factor, enrolment, step-up, accounts
-	s.accessRoutes(h)    // access.go
+	s.staffAuthRoutes(h)     // staffauth.go: login, second factor, enrolment, step-up, accounts
+	s.accessRoutes(h)        // access.go
+	s.referralStaffRoutes(h) // referral.go
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
 	}))
