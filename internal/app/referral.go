@@ -746,3 +746,31 @@ func (s *Service) PutReferralRule(ctx context.Context, a Actor, in ReferralRuleI
 			map[string]string{"required": fmt.Sprint(r.Required), "validity_days": fmt.Sprint(in.ValidityDays)})
 	})
 }
+
+// ReviewedDoctors lists the doctors who need review now, for the form a
+// patient asks on.
+func (s *Service) ReviewedDoctors(ctx context.Context) (out []fairslot.Doctor, err error) {
+	err = s.Store.View(ctx, func(tx storage.Tx) error {
+		p, err := s.referralPolicy(ctx, tx)
+		if err != nil || len(p.Rules) == 0 {
+			return err
+		}
+		depts, err := tx.Departments(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range depts {
+			docs, err := tx.Doctors(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			for _, doc := range docs {
+				if _, need := p.Requires(doc.ID, doc.DepartmentID); need && !doc.Retired {
+					out = append(out, doc)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
