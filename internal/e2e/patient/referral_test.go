@@ -76,8 +76,10 @@ func TestBrowserReferralSubmitApproveBook(t *testing.T) {
 
 	phone := b.PatientPhone(t, browser, "en", "13966660001", "欧阳娜娜", e2e.ResidentID(917))
 	sessionURL := fmt.Sprintf("%s/sessions/%d", s.URL, session)
+	// The booking form is sent with fetch (its proof of work, pages.js):
+	// a refusal replaces the page's body in place, without navigating.
 	e2e.Do(t, phone, "try to book", chromedp.Navigate(sessionURL), chromedp.WaitVisible(chromedp.CSS(`form[action$="/book"] button`)),
-		e2e.Click(`form[action$="/book"] button`, "body.page-error"))
+		chromedp.Click(chromedp.CSS(`form[action$="/book"] button`)), chromedp.WaitVisible(chromedp.CSS("body.page-error main")))
 	if text := e2e.Value(t, phone, "the refusal", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(text, "after a review") || !strings.Contains(text, "My referrals") {
 		t.Errorf("the refusal does not say how to apply:\n%s", text)
 	}
