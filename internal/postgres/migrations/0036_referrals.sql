@@ -141,3 +141,23 @@ BEGIN
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END $$;
+
+-- The retention purge (0018) erases a patient's referral requests' sealed
+-- values with their identity: description, pictures, reason, screener note.
+CREATE OR REPLACE FUNCTION purge_patient(p_id bigint, p_cutoff bigint, p_at bigint) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
+DECLARE a record;
+BEGIN
+	-- The caller holds the patient's lock (xact_lock), as a booking does.
+	SELECT * INTO a FROM patient_activity(p_id);
+	IF a.last_ms IS NULL OR a.active > 0 OR a.last_ms >= p_cutoff
+		OR EXISTS (SELECT 1 FROM patients WHERE id = p_id AND purged_ms IS NOT NULL) THEN
+		RETURN 0;
+	END IF;
+	PERFORM remove_bindings(NULL, p_id, p_at, 'retention');
+	UPDATE referral_images SET data_sealed = '\x'::bytea WHERE referral_id IN (SELECT id FROM referrals WHERE patient_id = p_id);
+	UPDATE referrals SET description_sealed = '\x'::bytea, reason_sealed = NULL, screen_note_sealed = NULL WHERE patient_id = p_id;
+	UPDATE patients SET id_sealed = '\x'::bytea, name_sealed = '\x'::bytea, phone_sealed = NULL, birth_sealed = NULL,
+		phone_index = NULL, purged_ms = p_at WHERE id = p_id;
+	RETURN 1;
+END $$;
