@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fairslot/fairslot"
+	"github.com/fairslot/fairslot/internal/access"
 	"github.com/fairslot/fairslot/internal/notify"
 	"github.com/fairslot/fairslot/internal/referral"
 	"github.com/fairslot/fairslot/internal/storage"
@@ -448,6 +449,9 @@ func (s *Service) ReferralQueue(ctx context.Context, a Actor) (out []ReferralVie
 			}
 			out = append(out, v)
 			ids = append(ids, fmt.Sprint(it.ID))
+			if err := s.referralLook(ctx, tx, a, byID[it.ID], "description"); err != nil {
+				return err
+			}
 		}
 		if len(ids) == 0 {
 			return nil
@@ -455,6 +459,18 @@ func (s *Service) ReferralQueue(ctx context.Context, a Actor) (out []ReferralVie
 		return s.record(ctx, tx, a, "referral.queue", "referrals", map[string]string{"shown": fmt.Sprint(len(ids))})
 	})
 	return out, err
+}
+
+// referralLook records, for the patient's "who looked" list, that a
+// clinician read a request's description or one of its pictures: once a
+// day per clinician, request and part.
+func (s *Service) referralLook(ctx context.Context, tx storage.Tx, a Actor, r storage.Referral, part string) error {
+	now := s.now()
+	_, err := s.appendAccess(ctx, tx, storage.AccessRecord{At: now, StaffID: a.ID, Role: string(a.Role), PatientID: r.PatientID,
+		Kind: string(access.View), Field: "referral", Reason: "referral_review", Place: "referral review",
+		Subject: fmt.Sprintf("patient:%d", r.PatientID),
+		Key: fmt.Sprintf("referral:%d:%d:%s:%s", a.ID, r.ID, part, now.Format(time.DateOnly))}, "")
+	return err
 }
 
 // ReferralImage is one image of a request, for a clinician who may review
@@ -477,6 +493,9 @@ func (s *Service) ReferralImage(ctx context.Context, a Actor, referralID int64, 
 			return err
 		}
 		if img, err = tx.ReferralImage(ctx, referralID, n); err != nil {
+			return err
+		}
+		if err := s.referralLook(ctx, tx, a, r, fmt.Sprintf("image:%d", n)); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, "referral.image.view", fmt.Sprintf("referral:%d", referralID), map[string]string{"image": fmt.Sprint(n)})

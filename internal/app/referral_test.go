@@ -141,6 +141,16 @@ func TestReferralGatesEveryDoor(t *testing.T) {
 	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
 		t.Errorf("the image served does not decode: %v", err)
 	}
+	looks, err := e.svc.PatientAccesses(ctx, a, p.ID)
+	n := 0
+	for _, l := range looks {
+		if l.Field == "referral" && l.Purpose == "referral_review" && l.Role == string(fairslot.DoctorRole) {
+			n++
+		}
+	}
+	if err != nil || n != 2 {
+		t.Errorf("the patient sees %d looks at their request (%+v, %v), want 2: the description and the picture", n, looks, err)
+	}
 	_, err = e.svc.ReferralQueue(ctx, desk)
 	wantKind(t, "a registrar's queue", err, fairslot.Forbidden)
 	_, _, err = e.svc.ReferralImage(ctx, desk, v.ID, 1)
