@@ -469,7 +469,7 @@ func (s *Service) referralLook(ctx context.Context, tx storage.Tx, a Actor, r st
 	_, err := s.appendAccess(ctx, tx, storage.AccessRecord{At: now, StaffID: a.ID, Role: string(a.Role), PatientID: r.PatientID,
 		Kind: string(access.View), Field: "referral", Reason: "referral_review", Place: "referral review",
 		Subject: fmt.Sprintf("patient:%d", r.PatientID),
-		Key: fmt.Sprintf("referral:%d:%d:%s:%s", a.ID, r.ID, part, now.Format(time.DateOnly))}, "")
+		Key:     fmt.Sprintf("referral:%d:%d:%s:%s", a.ID, r.ID, part, now.Format(time.DateOnly))}, "")
 	return err
 }
 
