@@ -334,12 +334,18 @@ const (
 	// ActConfirmPriority confirms a priority group that the identity's
 	// birth date does not show (disabled, pregnant, military), with a reason.
 	ActConfirmPriority Action = "confirm_priority"
+	// ActReviewReferral reads referral requests (descriptions and images
+	// of patients' conditions) and approves, declines or redirects them:
+	// clinical work, a doctor's for their own doctor record and a nurse's
+	// (the specialist's assistant) in their scope; not an admin's, who
+	// configures which doctors need review (ActSchedule).
+	ActReviewReferral Action = "review_referral"
 )
 
 var permissions = map[Role][]Action{
 	Registrar:  {ActCheckIn, ActWalkIn, ActViewQueue, ActLookup, ActReveal, ActBindCheck, ActConfirmPriority},
-	Nurse:      {ActCheckIn, ActViewQueue, ActCall, ActLookup, ActReveal},
-	DoctorRole: {ActViewQueue, ActCall, ActAddSlot, ActReveal},
+	Nurse:      {ActCheckIn, ActViewQueue, ActCall, ActLookup, ActReveal, ActReviewReferral},
+	DoctorRole: {ActViewQueue, ActCall, ActAddSlot, ActReveal, ActReviewReferral},
 	Admin: {ActCheckIn, ActWalkIn, ActViewQueue, ActCall, ActAddSlot, ActDraw, ActRisk, ActSchedule, ActSecurity, ActStaff,
 		ActCancelSession, ActLookup, ActReveal, ActBindCheck, ActConfirmPriority},
 	Security: {ActRisk, ActSecurity},

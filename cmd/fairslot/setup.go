@@ -13,6 +13,7 @@ import (
 	"github.com/fairslot/fairslot/internal/config"
 	"github.com/fairslot/fairslot/internal/payment"
 	"github.com/fairslot/fairslot/internal/postgres"
+	"github.com/fairslot/fairslot/internal/screener"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/storage/health"
@@ -94,7 +95,11 @@ func open(c config.Config, log *slog.Logger) (*app.Service, *health.Store, error
 	svc := &app.Service{Store: st, Vault: v, Policy: c.Booking, Release: c.Release, Calling: c.Queue, Payments: payment.NewSandbox(),
 		Now: time.Now, Location: loc, Log: log, Display: app.NewBroker(), PhoneCountry: c.Notify.PhoneCountry,
 		Privacy: c.Privacy.Policy(), OfferNextSession: c.CancelOffersNextSession,
-		Reminders: app.ReminderPolicy{PayBefore: time.Duration(c.Notify.PayReminderBefore), DayBeforeAt: c.Notify.DayReminderAt}}
+		Reminders: app.ReminderPolicy{PayBefore: time.Duration(c.Notify.PayReminderBefore), DayBeforeAt: c.Notify.DayReminderAt},
+		Referral:  c.Referral.Policy()}
+	if c.Referral.ScreenerURL != "" {
+		svc.Screener = &screener.HTTP{URL: c.Referral.ScreenerURL, Token: c.Referral.ScreenerToken, Timeout: time.Duration(c.Referral.ScreenerTimeout)}
+	}
 	return svc, st, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/fairslot/fairslot/internal/payment"
 	"github.com/fairslot/fairslot/internal/privacy"
 	"github.com/fairslot/fairslot/internal/queue"
+	"github.com/fairslot/fairslot/internal/referral"
 	"github.com/fairslot/fairslot/internal/release"
 	"github.com/fairslot/fairslot/internal/storage"
 	"github.com/fairslot/fairslot/internal/vault"
@@ -125,6 +126,13 @@ type Service struct {
 	// by the score, the stored decisions still stand and the review shows
 	// only them (riskreview.go).
 	Risk RiskMonitor
+	// Referral is the referral review's timing (referral.go); which
+	// doctors need review is stored in the database. The zero value uses
+	// the defaults.
+	Referral referral.Policy
+	// Screener suggests an order for the referral queue (nil: none); it
+	// never decides.
+	Screener Screener
 
 	randMu   sync.Mutex
 	keysOnce sync.Once

@@ -138,6 +138,9 @@ func (s *Service) Hold(ctx context.Context, a Actor, in HoldInput) (BookingView,
 		if _, refuse, err := riskGate(ctx, tx, a.ID, false); refuse != nil || err != nil {
 			return refuse, err
 		}
+		if err := s.referralGate(ctx, tx, in.PatientID, sess, now); err != nil { // referral.go
+			return nil, err
+		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "booking.hold", now); refuse != nil || err != nil {
 			return refuse, err
 		}

@@ -279,7 +279,7 @@ func (s *Service) enterOne(ctx context.Context, tx storage.Tx, a Actor, source s
 			line.BookingID, line.Already = done, ok
 			return line, err
 		}
-		if r, err = s.walkIn(ctx, tx, a, e.WalkIn, id, at); err != nil {
+		if r, err = s.walkIn(ctx, tx, a, e.WalkIn, id, at, false); err != nil {
 			return line, err
 		}
 		return s.markEntered(ctx, tx, a, source, e, settingKey, r, at, now)

@@ -197,6 +197,9 @@ func (s *Service) EnterDraw(ctx context.Context, a Actor, in EntryInput) (EntryV
 		if refuse != nil || err != nil {
 			return refuse, err
 		}
+		if err := s.referralGate(ctx, tx, rec.ID, sess, now); err != nil { // referral.go
+			return nil, err
+		}
 		if refuse, err := s.checkRebook(ctx, tx, a, sess, "draw.enter", now); refuse != nil || err != nil {
 			return refuse, err
 		}
@@ -650,6 +653,9 @@ func (s *Service) JoinWaitlist(ctx context.Context, a Actor, in WaitInput) (Wait
 	err := s.committed(ctx, func(tx storage.Tx) (error, error) {
 		rec, sess, err := s.boundPatientSession(ctx, tx, a, in.PatientID, in.SessionID)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.referralGate(ctx, tx, rec.ID, sess, now); err != nil { // referral.go
 			return nil, err
 		}
 		if err := s.Release.CheckJoin(now, sess); err != nil {

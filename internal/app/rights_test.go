@@ -16,6 +16,7 @@ import (
 	"github.com/fairslot/fairslot/internal/postgres"
 	"github.com/fairslot/fairslot/internal/postgres/pgtest"
 	"github.com/fairslot/fairslot/internal/privacy"
+	"github.com/fairslot/fairslot/internal/referral/referraltest"
 	"github.com/fairslot/fairslot/internal/sqlite"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -423,6 +424,19 @@ func TestRetentionPurge(t *testing.T) {
 		if _, err := e.svc.Hold(ctx, a, app.HoldInput{SessionID: e.later.ID, PatientID: busy.ID}); err != nil {
 			t.Fatal(err)
 		}
+		// A referral request with a picture (0036): erased with the patient.
+		needsReview(t, e.svc, e.other.DoctorID)
+		if _, err := e.svc.SubmitReferral(ctx, a, app.ReferralInput{PatientID: idle.ID, DoctorID: e.other.DoctorID, Description: rash,
+			Images: [][]byte{referraltest.PNG(t, 8, 8)}}); err != nil {
+			t.Fatal(err)
+		}
+		referralSealed := func(id int64) int64 {
+			return e.raw(t, `SELECT coalesce(sum(length(r.description_sealed) + coalesce(length(r.reason_sealed), 0) + coalesce(length(i.data_sealed), 0)), 0)
+				FROM referrals r LEFT JOIN referral_images i ON i.referral_id = r.id WHERE r.patient_id = ?`, id)
+		}
+		if referralSealed(idle.ID) == 0 {
+			t.Fatal("the referral request holds nothing sealed to erase")
+		}
 		e.clock.Add(privacy.MinRetention + 24*time.Hour)
 		recentAcct := e.login(t, "13900000008")
 		recent := e.bind(t, recentAcct, "王五", 32)
@@ -458,6 +472,9 @@ func TestRetentionPurge(t *testing.T) {
 		// The raw database holds no sealed value of the purged patient…
 		if n := sealed(idle.ID); n != 0 {
 			t.Errorf("%d bytes of sealed personal data left on the purged patient", n)
+		}
+		if n := referralSealed(idle.ID); n != 0 {
+			t.Errorf("%d bytes of the purged patient's referral request left", n)
 		}
 		if n := e.raw(t, `SELECT count(*) FROM patients WHERE id = ? AND phone_index IS NULL AND purged_ms IS NOT NULL AND length(id_index) = 16`, idle.ID); n != 1 {
 			t.Error("the purged patient keeps a phone index, or lost its ID index")

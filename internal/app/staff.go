@@ -234,7 +234,7 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		var err error
-		r, err = s.walkIn(ctx, tx, a, in, id, now)
+		r, err = s.walkIn(ctx, tx, a, in, id, now, true)
 		return err
 	})
 	if err == nil {
@@ -244,8 +244,11 @@ func (s *Service) WalkIn(ctx context.Context, a Actor, in WalkInInput) (CheckInR
 }
 
 // walkIn registers a walk-in at now inside tx (WalkIn, and the desk's
-// paper entered after an outage with the time it was written down).
-func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInInput, id identity, now time.Time) (CheckInResult, error) {
+// paper entered after an outage with the time it was written down). gate:
+// a doctor who needs referral review refuses a patient not admitted
+// (referral.go) — not for paper entered after an outage, which records a
+// visit that already happened.
+func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInInput, id identity, now time.Time, gate bool) (CheckInResult, error) {
 	var r CheckInResult
 	sess, err := s.sessionInScope(ctx, tx, a, in.SessionID)
 	if err != nil {
@@ -262,6 +265,11 @@ func (s *Service) walkIn(ctx context.Context, tx storage.Tx, a Actor, in WalkInI
 	}
 	if err != nil {
 		return r, err
+	}
+	if gate {
+		if err := s.referralGate(ctx, tx, rec.ID, sess, now); err != nil {
+			return r, err
+		}
 	}
 	// The priority group: from the identity's birth date, or confirmed by
 	// staff with a reason (priority.go); never self-declared.

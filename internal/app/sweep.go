@@ -23,7 +23,10 @@ func (s *Service) Sweep(ctx context.Context) error {
 	}
 	// A draw that fails must not hold back the refunds.
 	_, err := s.RunDueDraws(ctx)
-	return errors.Join(err, s.ReconcilePayments(ctx), s.SendReminders(ctx))
+	err = errors.Join(err, s.ReconcilePayments(ctx), s.SendReminders(ctx))
+	_, xerr := s.ExpireReferrals(ctx) // referral.go
+	_, serr := s.ScreenReferrals(ctx) // last: a network call, however bounded
+	return errors.Join(err, xerr, serr)
 }
 
 func (s *Service) sweep(ctx context.Context) error {

@@ -121,6 +121,8 @@ type Config struct {
 	// places, to book if they wish (nothing is booked for them). Off by
 	// default.
 	CancelOffersNextSession bool `json:"cancel_offers_next_session"`
+	// Referral is referral review's timing and screener (referral.go).
+	Referral ReferralConfig `json:"referral"`
 
 	// Staff sign-in (issue 12): a staff session ends after session_max, or
 	// after session_idle without a request; lock_after failed sign-ins
@@ -225,6 +227,7 @@ func (c *Config) env() map[string]*string {
 		"FAIRSLOT_TIMEZONE": &c.Timezone, "FAIRSLOT_CURRENCY": &c.Currency, "FAIRSLOT_LOG_LEVEL": &c.LogLevel, "FAIRSLOT_LOG_FORMAT": &c.LogFormat,
 		"FAIRSLOT_SQLITE_SYNCHRONOUS": &c.Synchronous,
 		"FAIRSLOT_NOTIFY_PROVIDER":    &c.Notify.Provider, "FAIRSLOT_NOTIFY_SMS_SECRET": &c.Notify.SMSHTTP.Secret, "FAIRSLOT_NOTIFY_SMTP_PASSWORD": &c.Notify.SMTP.Password,
+		"FAIRSLOT_REFERRAL_SCREENER_TOKEN": &c.Referral.ScreenerToken,
 	}
 }
 
@@ -364,6 +367,9 @@ func (c Config) Validate() error {
 	if err := c.Notify.validate(); err != nil {
 		return err
 	}
+	if err := c.Referral.validate(); err != nil {
+		return err
+	}
 	if _, err := c.FHIR.Networks(); err != nil {
 		return err
 	}
@@ -434,6 +440,7 @@ func (c Config) Redacted() Config {
 	c.Notify = c.Notify.redacted()
 	c.Backup = c.Backup.redacted()
 	c.Replica = c.Replica.redacted()
+	c.Referral = c.Referral.redacted()
 	return c
 }
 

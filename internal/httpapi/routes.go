@@ -180,7 +180,8 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 	s.privacyRoutes(h)       // privacy.go
 	s.riskPatientRoutes(h)   // riskreview.go
 	h("GET /api/v1/patients", withActor(s, list("patients", s.App.Patients)))
-	s.bindingRoutes(h) // binding.go
+	s.bindingRoutes(h)         // binding.go
+	s.referralPatientRoutes(h) // referral.go
 	h("GET /api/v1/bookings", withActor(s, list("bookings", s.App.Bookings)))
 	h("POST /api/v1/bookings", withBody(s, http.StatusCreated, func(r *http.Request, a app.Actor, in app.HoldInput) (app.BookingView, error) {
 		if in.SessionID <= 0 || in.PatientID <= 0 {
@@ -262,9 +263,10 @@ type checkInBody struct {
 var ok = map[string]string{"status": "ok"}
 
 func (s *Server) staffRoutes(h func(string, handler)) {
-	s.staffAuthRoutes(h) // staffauth.go: login, second factor, enrolment, step-up, accounts
-	s.accessRoutes(h)    // access.go
-	s.riskStaffRoutes(h) // riskreview.go
+	s.staffAuthRoutes(h)     // staffauth.go: login, second factor, enrolment, step-up, accounts
+	s.accessRoutes(h)        // access.go
+	s.riskStaffRoutes(h)     // riskreview.go
+	s.referralStaffRoutes(h) // referral.go
 	h("POST /api/v1/staff/check-in", withBody(s, http.StatusOK, func(r *http.Request, a app.Actor, in checkInBody) (app.CheckInResult, error) {
 		return s.App.CheckIn(r.Context(), a, in.Code, in.IDLast4)
 	}))

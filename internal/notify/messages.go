@@ -66,6 +66,15 @@ const (
 	KeyRiskApproved   = "risk_approved"
 	KeyRiskRestricted = "risk_restricted"
 	KeyRiskBlocked    = "risk_blocked"
+	// Referral review (issue 17 item 4): params name (masked), doctor,
+	// department; approved and expired also until (date and time), the
+	// redirect also clinic. Never the clinician's reason or the patient's
+	// description (read on lock screens): those are in My referrals.
+	KeyReferralApproved   = "referral_approved"
+	KeyReferralDeclined   = "referral_declined"
+	KeyReferralRedirected = "referral_redirected"
+	KeyReferralExpired    = "referral_expired" // not reviewed in time: the release applied for stays open to the patient
+	KeyReferralLapsed     = "referral_lapsed"  // not reviewed in time, for no planned release: apply again
 )
 
 // Languages are the languages messages are written in; any other goes out
@@ -110,6 +119,16 @@ var catalogue = map[string]map[string]string{
 			"Your account page says why and how to ask for another review.",
 		KeyRiskBlocked: "fairslot: a reviewer has checked your account and blocked online booking from it. " +
 			"Your account page says why; you can ask for another review there or at the registration desk.",
+		KeyReferralApproved: "fairslot: the request for {{.name}} to see {{.doctor}} ({{.department}}) is approved. " +
+			"You may enter the draw or book until {{.until}}.",
+		KeyReferralDeclined: "fairslot: the request for {{.name}} to see {{.doctor}} ({{.department}}) was not approved. " +
+			"The reason is in My referrals; a general clinic can see the patient.",
+		KeyReferralRedirected: "fairslot: the request for {{.name}} to see {{.doctor}} ({{.department}}) was redirected to {{.clinic}}. " +
+			"The reason is in My referrals; book {{.clinic}} as usual.",
+		KeyReferralExpired: "fairslot: the hospital did not review the request for {{.name}} to see {{.doctor}} ({{.department}}) in time. " +
+			"So that you do not miss the release you applied for, you may enter it or book until {{.until}}. For later releases, apply again.",
+		KeyReferralLapsed: "fairslot: the hospital did not review the request for {{.name}} to see {{.doctor}} ({{.department}}) in time. " +
+			"Please apply again in My referrals.",
 	},
 	"zh-CN": {
 		KeyLoginCode:    "您的 fairslot 登录验证码是 {{.code}}，5 分钟内有效。请勿告诉他人。",
@@ -137,9 +156,15 @@ var catalogue = map[string]map[string]string{
 			"请在 {{.pay_by}} 前到“我的预约”支付，逾期将转给下一位候补者。",
 		KeyDayReminder: "fairslot 就诊提醒：{{.name}}明天（{{.date}}）{{.time}} 就诊，{{.doctor}}（{{.department}}）。" +
 			"请携带就诊人身份证件，在该时段内到自助机或挂号窗口签到，预约码见“我的预约”。",
-		KeyRiskApproved:   "fairslot：审核人员已核查您的账户并解除限制。待审核的抽签报名如报名时段仍未结束，将参加抽签。详情见您的账户页面。",
-		KeyRiskRestricted: "fairslot：审核人员已核查您的账户，并限制了该账户：其请求次数受到限制。原因及再次申请审核的方法见您的账户页面。",
-		KeyRiskBlocked:    "fairslot：审核人员已核查您的账户，并已停止该账户的网上预约。原因见您的账户页面，您可在该页面或到挂号窗口再次申请审核。",
+		KeyRiskApproved:       "fairslot：审核人员已核查您的账户并解除限制。待审核的抽签报名如报名时段仍未结束，将参加抽签。详情见您的账户页面。",
+		KeyRiskRestricted:     "fairslot：审核人员已核查您的账户，并限制了该账户：其请求次数受到限制。原因及再次申请审核的方法见您的账户页面。",
+		KeyRiskBlocked:        "fairslot：审核人员已核查您的账户，并已停止该账户的网上预约。原因见您的账户页面，您可在该页面或到挂号窗口再次申请审核。",
+		KeyReferralApproved:   "fairslot：{{.name}}预约{{.doctor}}（{{.department}}）的申请已通过审核，{{.until}}前可参加抽签或预约。",
+		KeyReferralDeclined:   "fairslot：{{.name}}预约{{.doctor}}（{{.department}}）的申请未通过审核，原因见“我的转诊申请”；普通门诊可为患者诊治。",
+		KeyReferralRedirected: "fairslot：{{.name}}预约{{.doctor}}（{{.department}}）的申请已转至{{.clinic}}，原因见“我的转诊申请”；请照常预约{{.clinic}}。",
+		KeyReferralExpired: "fairslot：医院未能及时审核{{.name}}预约{{.doctor}}（{{.department}}）的申请。为不让您错过所申请的放号，" +
+			"{{.until}}前您可参加该次抽签或预约；以后的放号请重新申请。",
+		KeyReferralLapsed: "fairslot：医院未能及时审核{{.name}}预约{{.doctor}}（{{.department}}）的申请，请在“我的转诊申请”中重新申请。",
 	},
 	"vi": {
 		KeyLoginCode:    "Mã đăng nhập fairslot của bạn là {{.code}}. Mã hết hạn sau 5 phút. Không chia sẻ mã cho ai.",
@@ -173,6 +198,16 @@ var catalogue = map[string]map[string]string{
 			"Trang tài khoản của bạn nêu lý do và cách yêu cầu xét duyệt lại.",
 		KeyRiskBlocked: "fairslot: người xét duyệt đã kiểm tra tài khoản của bạn và đã chặn đặt lịch trực tuyến từ tài khoản này. " +
 			"Trang tài khoản của bạn nêu lý do; bạn có thể yêu cầu xét duyệt lại ở đó hoặc tại quầy đăng ký.",
+		KeyReferralApproved: "fairslot: yêu cầu khám {{.doctor}} ({{.department}}) cho {{.name}} đã được duyệt. " +
+			"Bạn có thể bốc thăm hoặc đặt lịch đến {{.until}}.",
+		KeyReferralDeclined: "fairslot: yêu cầu khám {{.doctor}} ({{.department}}) cho {{.name}} không được duyệt. " +
+			"Lý do có trong mục Yêu cầu chuyển khám; phòng khám đa khoa có thể khám cho người bệnh.",
+		KeyReferralRedirected: "fairslot: yêu cầu khám {{.doctor}} ({{.department}}) cho {{.name}} đã được chuyển tới {{.clinic}}. " +
+			"Lý do có trong mục Yêu cầu chuyển khám; hãy đặt lịch {{.clinic}} như thường lệ.",
+		KeyReferralExpired: "fairslot: bệnh viện chưa kịp xem yêu cầu khám {{.doctor}} ({{.department}}) cho {{.name}}. " +
+			"Để bạn không lỡ đợt mở lịch đã đăng ký, bạn có thể bốc thăm hoặc đặt lịch đến {{.until}}. Với các đợt sau, hãy gửi yêu cầu lại.",
+		KeyReferralLapsed: "fairslot: bệnh viện chưa kịp xem yêu cầu khám {{.doctor}} ({{.department}}) cho {{.name}}. " +
+			"Vui lòng gửi lại yêu cầu trong mục Yêu cầu chuyển khám.",
 	},
 }
 

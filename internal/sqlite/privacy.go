@@ -124,6 +124,17 @@ func (t *tx) PurgePatient(ctx context.Context, patientID int64, cutoff, at time.
 	if _, err := t.removeBindings(ctx, `patient_id = ?`, at, "retention", patientID); err != nil {
 		return err
 	}
+	// Referral requests (0036): their description, pictures, reason and
+	// screener note go with the patient's identity; the request's outcome
+	// stays, as a booking's does.
+	if _, err := t.exec(ctx, `UPDATE referral_images SET data_sealed = x''
+		WHERE referral_id IN (SELECT id FROM referrals WHERE patient_id = ?)`, patientID); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `UPDATE referrals SET description_sealed = x'', reason_sealed = NULL, screen_note_sealed = NULL
+		WHERE patient_id = ?`, patientID); err != nil {
+		return err
+	}
 	_, err = t.exec(ctx, `UPDATE patients SET id_sealed = x'', name_sealed = x'', phone_sealed = NULL, birth_sealed = NULL,
 		phone_index = NULL, purged_ms = ? WHERE id = ?`, ms(at), patientID)
 	return err

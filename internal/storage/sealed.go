@@ -34,6 +34,10 @@ var SealedColumns = []SealedColumn{
 	{"access_log", "note_sealed", "id", "ref", "access_log", "note"},
 	{"extra_slot_reasons", "reason_sealed", "slot_id", "slot_id", "extra_slot_reasons", "reason"},
 	{"risk_appeals", "text_sealed", "id", "ref", "risk_appeals", "text"},
+	{"referrals", "description_sealed", "id", "ref", "referrals", "description"},
+	{"referrals", "reason_sealed", "id", "ref", "referrals", "reason"},
+	{"referrals", "screen_note_sealed", "id", "ref", "referrals", "screen_note"},
+	{"referral_images", "data_sealed", "id", "ref", "referral_images", "data"},
 }
 
 // IndexedColumn is a blind index computed from a sealed column: under

@@ -47,6 +47,7 @@ type Tx interface {
 	FHIRSubscriptions // fhirsubscriptions.go
 	RiskReviews       // riskreview.go
 	RiskDecisions     // risk.go
+	Referrals         // referrals.go
 	// The catalogue.
 	CreateHospital(ctx context.Context, h *fairslot.Hospital) error
 	CreateCampus(ctx context.Context, c *fairslot.Campus) error

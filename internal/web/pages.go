@@ -296,13 +296,21 @@ const maxForm = 16 << 10
 // CrossOriginProtection; the token also covers browsers that send neither
 // Sec-Fetch-Site nor Origin.
 func (p *Pages) checkForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fairslot.Errorf(fairslot.TooLarge, "the form is larger than %d bytes", maxForm)
+	if uploads[r.URL.Path] && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") { // referral.go
+		// Parsed whole, in memory; a body too large is refused here, any
+		// other fault is reported by the page, which reads the form again.
+		if _, err := httpapi.ReadReferral(w, r); fairslot.ErrorKind(err) == fairslot.TooLarge {
+			return err
 		}
-		return fairslot.E(fairslot.Invalid, "error.form.unreadable", "the form could not be read")
+	} else {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return fairslot.Errorf(fairslot.TooLarge, "the form is larger than %d bytes", maxForm)
+			}
+			return fairslot.E(fairslot.Invalid, "error.form.unreadable", "the form could not be read")
+		}
 	}
 	secret, ok := p.formSecret(r)
 	token, valid := p.csrf.Verify(r.PostFormValue("csrf"))

@@ -26,8 +26,9 @@ func (p *Pages) portalRoutes(h func(string, handler)) {
 	h("GET /departments/{id}", p.department)
 	h("GET /sessions/{id}", p.session)
 	h("GET /me", p.patient(p.me))
-	p.riskPatientRoutes(h) // riskreview.go
-	p.rightsRoutes(h)      // rights.go
+	p.riskPatientRoutes(h)     // riskreview.go
+	p.rightsRoutes(h)          // rights.go
+	p.referralPatientRoutes(h) // referral.go
 	h("POST /me/patients", p.patient(p.bindPatient))
 	h("POST /me/patients/proof", p.patient(p.proveBinding)) // binding.go
 	h("POST /me/patients/{id}/unbind", p.patient(p.unbind))

@@ -26,6 +26,7 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 	p.kitRoutes(h)           // kit.go
 	p.sessionCancelRoutes(h) // sessioncancel.go
 	p.riskStaffRoutes(h)     // riskreview.go
+	p.referralStaffRoutes(h) // referral.go
 	h("GET /staff/login", func(w http.ResponseWriter, r *http.Request) error {
 		return p.render(w, r, 200, "stafflogin", "stafflogin.title", p.API.App.DemoMode)
 	})

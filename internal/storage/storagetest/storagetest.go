@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AccountLanguages", testAccountLanguages},   // languages.go
 		{"FHIRClients", testFHIRClients},             // fhirclients.go
 		{"FHIRSubscriptions", testFHIRSubscriptions}, // fhirsubscriptions.go
+		{"ReferralRules", testReferralRules},         // referrals.go
+		{"Referrals", testReferrals},                 // referrals.go
 		{"RefreshTokens", testRefreshTokens},
 		{"StaffAccounts", testStaffAccounts}, // staffaccounts.go
 		{"Access", testAccess},
