@@ -393,6 +393,11 @@ func (s *Service) referralGate(ctx context.Context, tx storage.Tx, patientID int
 	case referral.Redirected:
 		return fairslot.E(fairslot.Forbidden, "error.referral.redirected",
 			"the request to see this doctor was redirected to a general clinic (see My referrals); book that clinic instead")
+	case referral.Expired:
+		if r.ValidUntil.IsZero() {
+			return fairslot.E(fairslot.Forbidden, "error.referral.unreviewed",
+				"the hospital did not review the request to see this doctor in time: send a new request under My referrals")
+		}
 	}
 	return fairslot.E(fairslot.Forbidden, "error.referral.lapsed",
 		"the approval to see this doctor has lapsed: send a new request under My referrals")
@@ -611,10 +616,10 @@ func (s *Service) tellReferral(ctx context.Context, tx storage.Tx, r storage.Ref
 }
 
 // ExpireReferrals ends the pending requests nobody decided by their
-// deadline. So that the hospital's delay never costs a patient the release
-// they applied for, an expired request admits its patient to that release
-// (until it shuts); one made when no release was planned admits nobody and
-// its patient is asked to apply again. It returns how many it expired.
+// deadline. An expired request admits nobody and its patient is asked to
+// apply again — unless the hospital's policy admits the undecided
+// (referral.Policy.AdmitUndecided): then it admits its patient to the
+// release they applied for, until it shuts. It returns how many it expired.
 func (s *Service) ExpireReferrals(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
@@ -625,7 +630,7 @@ func (s *Service) ExpireReferrals(ctx context.Context) (int, error) {
 		}
 		for _, r := range due {
 			d := storage.ReferralDecision{ID: r.ID, Status: referral.Expired, At: now,
-				ValidUntil: referral.ExpiredValidUntil(referral.Deadline{For: referral.Release{SessionID: r.ForSessionID, Shuts: r.Shuts}})}
+				ValidUntil: s.Referral.ExpiredValidUntil(referral.Deadline{For: referral.Release{SessionID: r.ForSessionID, Shuts: r.Shuts}})}
 			if err := tx.DecideReferral(ctx, d); err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"os"
 	"path/filepath"
@@ -317,13 +318,21 @@ func TestReferralSealedInTheDatabaseFile(t *testing.T) {
 }
 
 // TestReferralDeadlines: a request made before a draw's cut-off is for
-// that draw and must be decided before its entries close; undecided, it
-// expires into that draw's entry (the hospital's delay costs the patient
-// nothing) and only until the draw's close; one made after the cut-off is
-// for the next release. Declined and unreviewed patients cannot enter; a
-// redirect names the clinic.
+// that draw and must be decided before its entries close; one made after
+// the cut-off is for the next release. Declined patients cannot enter; a
+// redirect names the clinic. Undecided by its deadline, a request expires:
+// by default the unreviewed patient stays out and is asked to apply again;
+// a hospital that admits the undecided lets them into that draw (the
+// hospital's delay costs the patient nothing), and only until its close.
 func TestReferralDeadlines(t *testing.T) {
+	for _, admit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("admit undecided %v", admit), func(t *testing.T) { testReferralDeadlines(t, admit) })
+	}
+}
+
+func testReferralDeadlines(t *testing.T, admitUndecided bool) {
 	svc, c, _, _ := openService(t, t.TempDir())
+	svc.Referral.AdmitUndecided = admitUndecided
 	c.now = releaseAt.Add(-24 * time.Hour)
 	w := newWorld(t, svc, c, "DERM", drawRule("DERM"))
 	sess := w.session(t, day, fairslot.Morning, 3)
@@ -384,16 +393,20 @@ func TestReferralDeadlines(t *testing.T) {
 		t.Errorf("a late request: %+v, want it for no planned release", late)
 	}
 
-	// Nobody decided request 0 by its deadline: it expires into the draw.
+	// Nobody decided request 0 by its deadline: it expires.
 	c.now = rel.EntryCloses.Add(-referral.DefaultMargin)
 	if n, err := svc.ExpireReferrals(ctx); n != 1 || err != nil {
 		t.Fatalf("expired %d, %v; want 1", n, err)
 	}
-	if texts := outboxKeys(t, svc, notify.KeyReferralExpired); len(texts) != 1 {
-		t.Errorf("expiry messages %q, want one", texts)
+	told, first := notify.KeyReferralLapsed, "error.referral.unreviewed"
+	if admitUndecided {
+		told, first = notify.KeyReferralExpired, ""
+	}
+	if texts := outboxKeys(t, svc, told); len(texts) != 1 {
+		t.Errorf("expiry messages %s %q, want one", told, texts)
 	}
 	c.now = rel.EntryCloses.Add(-time.Minute)
-	for i, want := range []string{"", "", "error.referral.declined", "error.referral.redirected", "error.referral.waiting"} {
+	for i, want := range []string{first, "", "error.referral.declined", "error.referral.redirected", "error.referral.waiting"} {
 		_, err := svc.EnterDraw(ctx, as[i], app.EntryInput{SessionID: sess.ID, PatientID: ps[i]})
 		if want == "" && err != nil {
 			t.Errorf("patient %d entering: %v", i, err)
@@ -402,8 +415,12 @@ func TestReferralDeadlines(t *testing.T) {
 		}
 	}
 	mine, _ := svc.Referrals(ctx, as[0])
-	if len(mine) != 1 || mine[0].Status != referral.Expired || !mine[0].ValidUntil.Equal(rel.EntryCloses) {
-		t.Errorf("the expired request: %+v, want it admitting until the draw closes at %v", mine, rel.EntryCloses)
+	until := time.Time{}
+	if admitUndecided {
+		until = rel.EntryCloses
+	}
+	if len(mine) != 1 || mine[0].Status != referral.Expired || !mine[0].ValidUntil.Equal(until) || mine[0].Admits != admitUndecided {
+		t.Errorf("the expired request: %+v, want it admitting until %v", mine, until)
 	}
 }
 

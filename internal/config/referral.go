@@ -26,6 +26,9 @@ type ReferralConfig struct {
 	Margin fairslot.Duration `json:"margin"`
 	// NoRelease is the time to decide a request when no release is planned.
 	NoRelease fairslot.Duration `json:"no_release"`
+	// AdmitUndecided lets a patient whose request nobody decided by its
+	// deadline into the release they applied for (off: they apply again).
+	AdmitUndecided bool `json:"admit_undecided"`
 	// ScreenerURL is the hospital's triage service (empty: none); it gets
 	// each request's description (never the patient's name, ID or images)
 	// and suggests an order for the queue, never a decision.
@@ -38,7 +41,7 @@ type ReferralConfig struct {
 // Policy is the timing as referral's rules take it.
 func (r ReferralConfig) Policy() referral.Policy {
 	return referral.Policy{Validity: time.Duration(r.Validity), MinReview: time.Duration(r.MinReview),
-		Margin: time.Duration(r.Margin), NoRelease: time.Duration(r.NoRelease)}
+		Margin: time.Duration(r.Margin), NoRelease: time.Duration(r.NoRelease), AdmitUndecided: r.AdmitUndecided}
 }
 
 func (r ReferralConfig) validate() error {

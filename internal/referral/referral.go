@@ -24,10 +24,10 @@ const (
 	Approved   Status = "approved"   // the patient may enter or book the doctor until ValidUntil
 	Declined   Status = "declined"   // not needed; Reason says why
 	Redirected Status = "redirected" // not this expert: a general clinic (RedirectDepartment)
-	// Expired: nobody decided by DecideBy. So that the hospital's delay
-	// never costs the patient the release they applied for, an expired
-	// request lets them enter or book that release (until ValidUntil, the
-	// release's close); for later releases they apply again.
+	// Expired: nobody decided by DecideBy. By default an unreviewed
+	// patient stays out and is asked to apply again; a hospital that sets
+	// Policy.AdmitUndecided lets them enter or book the release they
+	// applied for instead (until ValidUntil, the release's close).
 	Expired Status = "expired"
 )
 
@@ -94,6 +94,14 @@ type Policy struct {
 	// NoRelease is the time to decide a request for a doctor with no
 	// release planned yet (default 72h).
 	NoRelease time.Duration
+	// AdmitUndecided lets a patient whose request nobody decided in time
+	// into the release they applied for, so that the hospital's delay
+	// never costs them it. Off by default: then an unreviewed patient
+	// never enters, and a scalper who floods the clinicians' queue past
+	// its deadlines gains nothing by it; the deadlines, the queue's order
+	// by them and the patient's early notice are what keep a patient's
+	// release.
+	AdmitUndecided bool
 }
 
 // Defaults.
@@ -173,9 +181,15 @@ func (p Policy) ValidUntil(r Rule, now time.Time, d Deadline) time.Time {
 }
 
 // ExpiredValidUntil is how long an expired (never decided) request admits
-// its patient: to the close of the release it was for, so the hospital's
-// delay costs them nothing; none when it was for no release.
-func ExpiredValidUntil(d Deadline) time.Time { return d.For.Shuts }
+// its patient: under AdmitUndecided, to the close of the release it was
+// for, so the hospital's delay costs them nothing; otherwise, and when it
+// was for no release, not at all.
+func (p Policy) ExpiredValidUntil(d Deadline) time.Time {
+	if !p.AdmitUndecided {
+		return time.Time{}
+	}
+	return d.For.Shuts
+}
 
 // Decision is a clinician's answer to a pending request.
 type Decision struct {

@@ -142,8 +142,13 @@ func TestValidUntil(t *testing.T) {
 			t.Errorf("%s: ValidUntil = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if got := ExpiredValidUntil(far); !got.Equal(far.For.Shuts) {
-		t.Errorf("ExpiredValidUntil = %v, want the release's close %v", got, far.For.Shuts)
+	if got := (Policy{AdmitUndecided: true}).ExpiredValidUntil(far); !got.Equal(far.For.Shuts) {
+		t.Errorf("ExpiredValidUntil admitting the undecided = %v, want the release's close %v", got, far.For.Shuts)
+	}
+	// By default an unreviewed patient never enters: the expired request
+	// admits until no time at all.
+	if got := (Policy{}).ExpiredValidUntil(far); !got.IsZero() || Admits(Expired, got, t0) {
+		t.Errorf("ExpiredValidUntil by default = %v, want none", got)
 	}
 }
 
