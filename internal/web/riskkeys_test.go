@@ -18,7 +18,7 @@ func TestRiskKeysInEveryLanguage(t *testing.T) {
 	params := map[risk.Signal][]any{
 		risk.ManyPatients: {6}, risk.NightBindings: {0, 5, 3, 30}, risk.QuickUnbinds: {2, "24h0m0s"},
 		risk.BindBookCancel: {1, "48h0m0s"}, risk.SharedDevice: {12}, risk.SharedPrefix: {40}, risk.RegularCadence: {31, 4.2},
-		risk.TargetsDoctor: {3, 4}, risk.SharedPayer: {9}, risk.CancelBeforeRelease: {2, "10m0s"},
+		risk.TargetsDoctor: {3, 4}, risk.SharedPayer: {9}, risk.CancelBeforeRelease: {2, "10m0s"}, risk.PassedIdentities: {3, 75},
 	}
 	for _, sig := range risk.Signals {
 		r := risk.Reason{Signal: sig, Weight: 10, Params: params[sig]}
