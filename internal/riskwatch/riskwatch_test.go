@@ -624,3 +624,47 @@ func TestMonitorLateCommits(t *testing.T) {
 		t.Errorf("patients counted = %v, want 9 (the given-up binding not among them)", d.Score.Reasons[0].Params[0])
 	}
 }
+
+// TestMonitorHoldFollowsPassedIdentities: the scalper's way around a hold —
+// unbind a customer's identity from the held account and bind it to a clean
+// one — leaves the clean one held too, stored with its reason; and an
+// account that took an identity from one still clean is decided again when
+// that one grows into a hold, with no event of its own.
+func TestMonitorHoldFollowsPassedIdentities(t *testing.T) {
+	s := openStore(t)
+	ids := newAccounts(t, s, 4)
+	bot, fresh, bot2, fresh2 := ids[0], ids[1], ids[2], ids[3]
+	appendEvents(t, s, farm(bot)...)
+	appendEvents(t, s, bind(bot2, "early", at(0, 20)), bind(fresh2, "early", at(0, 21)))
+	c := &clock{now: at(2, 9)}
+	m := newMonitor(t, s, c, nil)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(bot); d.Action != risk.Hold {
+		t.Fatalf("the farm is %v", d.Action)
+	}
+	if d := m.Decision(fresh2); d.Action != risk.Allow {
+		t.Fatalf("an identity from a clean account: %v", d.Action)
+	}
+	moved := fmt.Sprintf("%x-%d", bot, 0)
+	appendEvents(t, s,
+		storage.RiskEvent{At: at(2, 10), Kind: storage.RiskUnbind, AccountID: bot, Detail: map[string]string{"patient": moved}},
+		bind(fresh, moved, at(2, 10).Add(time.Minute)))
+	appendEvents(t, s, farm(bot2)...)
+	c.Set(at(2, 11))
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{fresh, fresh2} {
+		if d := m.Decision(id); d.Action != risk.Hold {
+			t.Errorf("account %d, given an identity from a held account: %v at %d (%v), want hold", id, d.Action, d.Score.Total, d.Score.Reasons)
+		}
+		if r, ok := stored(t, s, id); !ok || r.Action != "hold" || !slices.Contains(r.Keys, "risk.signal.passed_identities") {
+			t.Errorf("account %d's stored decision = %+v (found %v), want hold for passed identities", id, r, ok)
+		}
+	}
+	if got := m.Linked(fresh); !slices.ContainsFunc(got, func(l risk.Link) bool { return l.Account == bot && l.Via == "identity" }) {
+		t.Errorf("Linked(fresh) = %v, want the held account it took the identity from", got)
+	}
+}
