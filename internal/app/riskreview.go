@@ -236,7 +236,7 @@ func clusterOf(id int64, links []risk.Link) []int64 {
 // decision takes.
 type RiskLinkView struct {
 	AccountID int64  `json:"account_id"`
-	Via       string `json:"via"`    // "device", "prefix", "payer"
+	Via       string `json:"via"`    // "device", "prefix", "payer", "identity"
 	Masked    string `json:"masked"` // the first four characters of the shared id
 	Action    string `json:"action"`
 	Score     int    `json:"score"`
@@ -430,6 +430,16 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		res.Accounts = res.Accounts[:0]
 		for _, id := range ids {
+			if _, err := tx.RiskAccount(ctx, id); fairslot.ErrorKind(err) == fairslot.NotFound {
+				return errNoRiskAccount(id)
+			} else if err != nil {
+				return err
+			}
+		}
+		if !s.oneCluster(ids) {
+			return errRiskCluster
+		}
+		for _, id := range ids {
 			st, err := s.riskState(ctx, tx, id)
 			if err != nil {
 				return err
@@ -494,6 +504,33 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 		}
 	}
 	return res, nil
+}
+
+// errRiskCluster refuses a decision on several accounts that are not one
+// account's linked cluster.
+var errRiskCluster = fairslot.E(fairslot.Invalid, "error.risk.cluster",
+	"a decision on several accounts takes only one account's linked cluster; decide the others one by one").On("accounts")
+
+// oneCluster reports whether ids are one account's linked cluster (or
+// part of it), as the monitor links them now: a bulk decision is for the
+// accounts one farm shares devices, prefixes, payers or identities across,
+// not a way to decide a hundred unrelated accounts with one click and one
+// reason. Without a monitor no links are known, and only one account at a
+// time is decided.
+func (s *Service) oneCluster(ids []int64) bool {
+	if len(ids) < 2 {
+		return true
+	}
+	if s.Risk == nil {
+		return false
+	}
+	for _, id := range ids {
+		cluster := clusterOf(id, s.Risk.Linked(id))
+		if !slices.ContainsFunc(ids, func(x int64) bool { return !slices.Contains(cluster, x) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // riskOutcomeKeys are the messages that tell a patient a reviewer's

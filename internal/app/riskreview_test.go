@@ -638,3 +638,42 @@ func TestRetentionPurgeErasesAnsweredAppeals(t *testing.T) {
 		}
 	})
 }
+
+// TestRiskReviewBulkOnlyOnALinkedCluster: a dishonest reviewer's bulk
+// approve of held accounts that share nothing — one click, one reason for a
+// hundred unrelated scalper accounts — is refused, and nothing of it kept:
+// a decision on several accounts takes the linked cluster of one of them,
+// as the account's page offers it; unrelated accounts are decided one by
+// one, each with its own reason on the record.
+func TestRiskReviewBulkOnlyOnALinkedCluster(t *testing.T) {
+	e := newRiskEnv(t)
+	a := e.login(t, "13900000001")
+	b := e.login(t, "13900000002")
+	c := e.login(t, "13900000003")
+	for _, id := range []int64{a.ID, b.ID, c.ID} {
+		e.flag(t, id, risk.Hold, deviceReason)
+	}
+	e.mon.links[a.ID] = []risk.Link{{Account: b.ID, Via: "device", Masked: "d3v1"}}
+	e.mon.links[b.ID] = []risk.Link{{Account: a.ID, Via: "device", Masked: "d3v1"}}
+	_, err := e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{a.ID, b.ID, c.ID}, Action: "approve", Reason: "fine"})
+	wantKind(t, "a bulk decision taking an unlinked account", err, fairslot.Invalid)
+	if key, _ := fairslot.ErrorKey(err); key != "error.risk.cluster" {
+		t.Errorf("key %q, want error.risk.cluster", key)
+	}
+	for _, id := range []int64{a.ID, b.ID, c.ID} {
+		if r, _ := e.svc.RiskAccountDetail(ctx, e.sec, id); r.Action != "hold" || len(r.Reviews) != 0 {
+			t.Errorf("the refused bulk decision changed account %d: %s, %d reviews", id, r.Action, len(r.Reviews))
+		}
+	}
+	delete(e.mon.links, b.ID) // the cluster is one account's: b need not list a
+	res, err := e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{b.ID, a.ID}, Action: "block", Reason: "one farm"})
+	if err != nil || len(res.Accounts) != 2 {
+		t.Fatalf("a decision on a linked cluster: %+v, %v", res, err)
+	}
+	if _, err := e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{c.ID}, Action: "approve", Reason: "checked alone"}); err != nil {
+		t.Errorf("one account alone: %v", err)
+	}
+	e.svc.Risk = nil // no monitor: no links known, so no bulk decision
+	_, err = e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{a.ID, b.ID}, Action: "approve", Reason: "fine"})
+	wantKind(t, "a bulk decision with no monitor", err, fairslot.Invalid)
+}
