@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/risk"
 	"github.com/fairslot/fairslot/internal/riskwatch"
 	"github.com/fairslot/fairslot/internal/sqlite"
@@ -268,6 +269,17 @@ func TestMonitorReviews(t *testing.T) {
 	mu.Lock()
 	review = &risk.Review{Action: risk.Allow, Saw: 69}
 	mu.Unlock()
+	// The reviewer's decision on the record too: the database stores a
+	// reviewed decision only after one (migration 0037).
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		st := fairslot.Staff{Username: "sec", Name: "Sec", Role: fairslot.Security}
+		if err := tx.CreateStaff(ctx, &st, "h"); err != nil {
+			return err
+		}
+		return tx.AppendRiskReview(ctx, &storage.RiskReview{AccountID: bot, Action: "allow", Saw: 69, Reason: "family", StaffID: st.ID, At: at(2, 9)})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Refresh(ctx, bot); err != nil {
 		t.Fatal(err)
 	}

@@ -128,3 +128,80 @@ func testRiskReviews(t *testing.T, s storage.Store) {
 		t.Errorf("a's appeals, newest first = %+v", mine)
 	}
 }
+
+// testRiskDecisionsFollowReviews: the attack of a session of the online
+// role (or a bug) unblocking an account, or releasing its held entries,
+// with no reviewer's decision on the append-only record. A decision stored
+// as reviewed must be the account's latest review's action; one stored by
+// the score must not be milder than it (the policy never is:
+// risk.Policy.Decide); held entries are released only while the latest
+// review approves. On PostgreSQL this runs as the online role.
+func testRiskDecisionsFollowReviews(t *testing.T, s storage.Store) {
+	acct := newAccount(t, s).ID
+	st := fairslot.Staff{Username: "sec2", Name: "Sec", Role: fairslot.Security}
+	update(t, s, func(tx storage.Tx) error { return tx.CreateStaff(ctx, &st, "h") })
+	put := func(action string, reviewed bool) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.PutRiskAccount(ctx, storage.RiskAccount{AccountID: acct, Action: action, Score: 70, Reviewed: reviewed,
+				Since: map[string]time.Time{}, UpdatedAt: base, Reasons: []string{}, Keys: []string{}})
+		})
+	}
+	review := func(action string) {
+		t.Helper()
+		update(t, s, func(tx storage.Tx) error {
+			return tx.AppendRiskReview(ctx, &storage.RiskReview{AccountID: acct, Action: action, Saw: 70, Reason: "checked", StaffID: st.ID, At: base})
+		})
+	}
+	must := func(what string, err error, ok bool) {
+		t.Helper()
+		if ok && err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+		if !ok && err == nil {
+			t.Errorf("%s: stored", what)
+		}
+	}
+	must("held by the score", put("hold", false), true)
+	must("allowed as reviewed with no review", put("allow", true), false)
+	must("allowed by a score that fell, no review", put("allow", false), true)
+	must("held again", put("hold", false), true)
+	review("block")
+	must("allowed as reviewed after a block", put("allow", true), false)
+	must("allowed by the score after a reviewer's block", put("allow", false), false)
+	must("held by the score after a reviewer's block", put("hold", false), false)
+	must("blocked as reviewed", put("block", true), true)
+	review("allow")
+	must("allowed as reviewed after an approval", put("allow", true), true)
+	must("held by a score grown past the approval", put("hold", false), true)
+	review("limit")
+	must("limited as reviewed", put("limit", true), true)
+	must("blocked as reviewed, the review said limit", put("block", true), false)
+
+	// Held entries: released only under an approval.
+	f := newFixture(t, s, 2)
+	p := newPatients(t, s, 1)[0]
+	now := base
+	update(t, s, func(tx storage.Tx) error {
+		if err := tx.InsertRelease(ctx, fairslot.Release{SessionID: f.session.ID, Mode: fairslot.Draw, Opens: now.Add(-time.Hour),
+			EntryCloses: now.Add(time.Hour), Commitment: make([]byte, 32)}, []byte("seed")); err != nil {
+			return err
+		}
+		return tx.InsertEntry(ctx, &fairslot.Entry{SessionID: f.session.ID, PatientID: p.ID, AccountID: acct, Hash: make([]byte, 32), CreatedAt: now, Held: true},
+			"2026-12-10", 10)
+	})
+	release := func() int {
+		t.Helper()
+		var n int
+		if err := s.Update(ctx, func(tx storage.Tx) (err error) { n, err = tx.ReleaseHeldEntries(ctx, acct, now); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := release(); n != 0 {
+		t.Errorf("held entries released under a reviewer's limit: %d", n)
+	}
+	review("allow")
+	if n := release(); n != 1 {
+		t.Errorf("held entries released under an approval: %d, want 1", n)
+	}
+}
