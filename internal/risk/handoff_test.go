@@ -1,6 +1,7 @@
 package risk_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -127,5 +128,30 @@ func TestAHeldAccountsScoreReachesItsHeirs(t *testing.T) {
 	}
 	if got := tr.Links(1, day(3)); !slices.Contains(got, risk.Link{Account: 2, Via: "identity", Masked: "blin…"}) {
 		t.Errorf("Links(1) = %v, want the account its identity went to", got)
+	}
+}
+
+// TestADeviceFloodIsBounded: a bot shedding its device cookie on every
+// request (or rotating through a botnet's addresses) must not grow the
+// tracker without bound within the windows, nor hide a shared device behind
+// the junk: each account keeps its most recent devices and prefixes only,
+// and the groups hold only the accounts' kept ids.
+func TestADeviceFloodIsBounded(t *testing.T) {
+	tr := risk.NewTracker(risk.DefaultRules(shanghai))
+	const bot = 1
+	when := noon
+	for i := range 100_000 {
+		when = when.Add(time.Second)
+		tr.Apply(risk.Event{At: when, Kind: risk.Request, Account: bot, Device: fmt.Sprintf("junk-%d", i), Prefix: fmt.Sprintf("10.%d.%d.0/24", i/256%256, i%256)})
+	}
+	if n := tr.Size(); n > 1_000 {
+		t.Errorf("after 100,000 distinct devices and prefixes of one account the tracker keeps %d ids", n)
+	}
+	for acct := int64(1); acct <= 4; acct++ {
+		tr.Apply(risk.Event{At: when.Add(time.Minute), Kind: risk.Request, Account: acct, Device: "phone-1"})
+	}
+	s := tr.Score(bot, when.Add(2*time.Minute))
+	if !slices.ContainsFunc(s.Reasons, func(r risk.Reason) bool { return r.Signal == risk.SharedDevice }) {
+		t.Errorf("the device shared by four accounts is hidden behind the junk: %v", s.Reasons)
 	}
 }

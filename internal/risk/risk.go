@@ -350,22 +350,19 @@ func (t *Tracker) Apply(e Event) []int64 {
 		}
 	case Pay:
 		if e.Payer != "" {
-			a.payers[e.Payer] = true
 			note(t.payers, e.Payer, e.Patient, e.At)
-			note(t.payerAcc, e.Payer, key(e.Account), e.At)
+			remember(a.payers, t.payerAcc, e.Payer, key(e.Account), e.At)
 			touched = append(touched, members(t.payerAcc[e.Payer])...)
 		}
 	case Request:
 		a.cadence.add(e.At)
 	}
 	if e.Device != "" {
-		a.devices[e.Device] = true
-		note(t.devices, e.Device, key(e.Account), e.At)
+		remember(a.devices, t.devices, e.Device, key(e.Account), e.At)
 		touched = append(touched, members(t.devices[e.Device])...)
 	}
 	if e.Prefix != "" {
-		a.prefixes[e.Prefix] = true
-		note(t.prefixes, e.Prefix, key(e.Account), e.At)
+		remember(a.prefixes, t.prefixes, e.Prefix, key(e.Account), e.At)
 	}
 	// The accounts this one's identities went to inherit its score.
 	for heir, at := range t.heirs[e.Account] {
@@ -408,6 +405,35 @@ func (t *Tracker) handOver(a *account, e Event) {
 // already carries what came before, so a chain loses nothing, and a ring of
 // accounts passing identities around costs no more than this.
 const inheritDepth = 2
+
+// keptPerAccount is how many devices, prefixes and payers an account's
+// aggregates keep: a bot shedding its device cookie on every request, or
+// rotating through a botnet's addresses, would otherwise grow them (and
+// the groups) by one per request for a week.
+const keptPerAccount = 64
+
+// remember notes that member (an account) used group id at, in the
+// account's set and in the group, keeping the account's most recent
+// keptPerAccount ids: the least recently used one is forgotten, in both.
+func remember(set map[string]bool, groups map[string]seen, id, member string, at time.Time) {
+	if !set[id] && len(set) >= keptPerAccount {
+		oldest, when := "", time.Time{}
+		for g := range set {
+			if w := groups[g][member]; oldest == "" || w.Before(when) {
+				oldest, when = g, w
+			}
+		}
+		delete(set, oldest)
+		if g := groups[oldest]; g != nil {
+			delete(g, member)
+			if len(g) == 0 {
+				delete(groups, oldest)
+			}
+		}
+	}
+	set[id] = true
+	note(groups, id, member, at)
+}
 
 func members(s seen) []int64 {
 	var out []int64
@@ -636,4 +662,19 @@ func sameDay(a, b time.Time) bool {
 	ay, am, ad := a.Date()
 	by, bm, bd := b.Date()
 	return ay == by && am == bm && ad == bd
+}
+
+// Size is how many ids the tracker keeps: accounts, their devices,
+// prefixes and payers, and the groups' members.
+func (t *Tracker) Size() int {
+	n := len(t.accounts) + len(t.holders)
+	for _, a := range t.accounts {
+		n += len(a.devices) + len(a.prefixes) + len(a.payers) + len(a.bound)
+	}
+	for _, groups := range []map[string]seen{t.devices, t.prefixes, t.payers, t.payerAcc} {
+		for _, g := range groups {
+			n += len(g)
+		}
+	}
+	return n
 }
