@@ -14,7 +14,7 @@ import (
 // nights, eight of them in all.
 func heldAccount(tr *risk.Tracker, acct int64, first int) {
 	for i := range 8 {
-		tr.Apply(risk.Event{At: at(i%3, 1, 10+i), Kind: risk.Bind, Account: acct, Patient: patient(first + i)})
+		tr.Apply(risk.Event{At: at(i/3, 1, 10+i), Kind: risk.Bind, Account: acct, Patient: patient(first + i)})
 	}
 }
 
@@ -153,5 +153,46 @@ func TestADeviceFloodIsBounded(t *testing.T) {
 	s := tr.Score(bot, when.Add(2*time.Minute))
 	if !slices.ContainsFunc(s.Reasons, func(r risk.Reason) bool { return r.Signal == risk.SharedDevice }) {
 		t.Errorf("the device shared by four accounts is hidden behind the junk: %v", s.Reasons)
+	}
+}
+
+// TestAnApprovedAccountIsNoSink: the next door after the hold follows
+// identities — get one account approved by a reviewer (a sad story in an
+// appeal), then move the held accounts' customers into it. The approval
+// stood until the score grew Regrow past what the reviewer saw, and an
+// identity from a held account only raised the score to that account's, so
+// it never grew enough. An identity from an account the rules would hold
+// now counts in full, on top: growth the reviewer never saw. A family of six
+// moving to a new phone's account (its old account only challenged, for
+// its size) still gains nothing.
+func TestAnApprovedAccountIsNoSink(t *testing.T) {
+	p := risk.DefaultPolicy()
+	tr := risk.NewTracker(risk.DefaultRules(shanghai))
+	const held, approved, bigFamily, newPhone = 1, 2, 3, 4
+	heldAccount(tr, held, 0)
+	heldAccount(tr, approved, 100)
+	for i := range 6 {
+		tr.Apply(risk.Event{At: at(0, 19, i), Kind: risk.Bind, Account: bigFamily, Patient: patient(200 + i)})
+	}
+	now := day(3)
+	saw := tr.Score(approved, now).Total
+	review := &risk.Review{Action: risk.Allow, Saw: saw}
+	if d := p.Decide(tr.Score(approved, now), review); d.Action != risk.Allow {
+		t.Fatalf("the approved account is %v", d.Action)
+	}
+	tr.Apply(risk.Event{At: now.Add(time.Hour), Kind: risk.Unbind, Account: held, Patient: patient(0)})
+	tr.Apply(risk.Event{At: now.Add(time.Hour + time.Minute), Kind: risk.Bind, Account: approved, Patient: patient(0)})
+	s := tr.Score(approved, now.Add(2*time.Hour))
+	if d := p.Decide(s, review); d.Action < risk.Hold {
+		t.Errorf("an approved account (saw %d) given a held account's customer is %v at %d: %v", saw, d.Action, s.Total, s.Reasons)
+	}
+
+	before := tr.Score(bigFamily, now.Add(2*time.Hour)).Total
+	for i := range 6 {
+		tr.Apply(risk.Event{At: now.Add(3 * time.Hour), Kind: risk.Unbind, Account: bigFamily, Patient: patient(200 + i)})
+		tr.Apply(risk.Event{At: now.Add(3*time.Hour + time.Minute), Kind: risk.Bind, Account: newPhone, Patient: patient(200 + i)})
+	}
+	if s := tr.Score(newPhone, now.Add(4*time.Hour)); s.Total != before {
+		t.Errorf("a family of six on a new phone's account scores %d, its old account %d: %v", s.Total, before, s.Reasons)
 	}
 }

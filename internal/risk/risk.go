@@ -142,6 +142,10 @@ type Rules struct {
 	BeforeWeight int
 	MaxPerSignal int           // no one signal weighs more than this
 	Memory       time.Duration // how long bindings, cycles, bookings and payments count
+	// InheritInFull: an identity that came from an account scoring this
+	// much adds that account's score in full; from one scoring less, it
+	// only raises the score to it (0: never in full).
+	InheritInFull int
 }
 
 // DefaultRules are tuned on fairsim's release storm: families of up to four
@@ -163,6 +167,7 @@ func DefaultRules(loc *time.Location) Rules {
 		PayerMax: 5, PayerWeight: 25,
 		BeforeWithin: 10 * time.Minute, BeforeWeight: 15,
 		MaxPerSignal: 45, Memory: 30 * 24 * time.Hour,
+		InheritInFull: 60,
 	}
 }
 
@@ -538,8 +543,13 @@ func (t *Tracker) score(id int64, now time.Time, depth int, visiting map[int64]b
 // score while it is still bound there — with a reason weighing the
 // difference. It is not capped at MaxPerSignal: it stands for another
 // account's whole score, and a hold must travel with the identities. An
-// account scoring no less already gains nothing, so a family of five moving
-// from one account to another scores what it did.
+// account scoring no less already gains nothing, so a family of six moving
+// from one account to another scores what it did (its old account's
+// score and its new one's count the same people). From an account scoring
+// InheritInFull or more — one the rules hold — the score is added in full:
+// otherwise an account a reviewer approved would take in held accounts'
+// customers without its score ever growing Regrow past what the reviewer
+// saw.
 func (t *Tracker) inherit(s *Score, a *account, id int64, now time.Time, depth int, visiting map[int64]bool) {
 	i := 0
 	for i < len(a.received) && now.Sub(a.received[i].at) > t.rules.Memory {
@@ -571,10 +581,13 @@ func (t *Tracker) inherit(s *Score, a *account, id int64, now time.Time, depth i
 		}
 		best = max(best, score)
 	}
-	if best > s.Total {
-		w := best - s.Total
+	w := best - s.Total
+	if full := t.rules.InheritInFull; full > 0 && best >= full {
+		w = best
+	}
+	if w > 0 {
 		s.Reasons = append(s.Reasons, Reason{Signal: PassedIdentities, Weight: w, Params: []any{len(people), best}, Evidence: evidence})
-		s.Total = best
+		s.Total += w
 	}
 }
 
