@@ -41,6 +41,9 @@ type RiskMonitor interface {
 	// Nudge tells it, never waiting, that a use case committed risk
 	// events, so that scores follow at once rather than at its next poll.
 	Nudge()
+	// UsedFrom reports whether the account was seen used from the device
+	// of this keyed hash (clientHash "device") within the device window.
+	UsedFrom(accountID int64, device string) bool
 }
 
 // Review bounds.
@@ -439,6 +442,9 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 		if !s.oneCluster(ids) {
 			return errRiskCluster
 		}
+		if s.ownDevice(a, ids) {
+			return errRiskOwnDevice
+		}
 		for _, id := range ids {
 			st, err := s.riskState(ctx, tx, id)
 			if err != nil {
@@ -531,6 +537,23 @@ func (s *Service) oneCluster(ids []int64) bool {
 		}
 	}
 	return false
+}
+
+// errRiskOwnDevice refuses a reviewer a decision on an account used from
+// the device they decide from.
+var errRiskOwnDevice = fairslot.E(fairslot.Forbidden, "error.risk.own_device",
+	"an account used from the device you are reviewing from is decided by another reviewer").On("accounts")
+
+// ownDevice reports whether any of ids was used from the reviewer's own
+// device, as the monitor saw it: staff have no patient accounts in
+// fairslot, but a reviewer may have one on their own phone (or log a
+// friend's in on it), and approving it is not theirs to do.
+func (s *Service) ownDevice(a Actor, ids []int64) bool {
+	h := s.clientHash("device", a.Device)
+	if s.Risk == nil || h == "" {
+		return false
+	}
+	return slices.ContainsFunc(ids, func(id int64) bool { return s.Risk.UsedFrom(id, h) })
 }
 
 // riskOutcomeKeys are the messages that tell a patient a reviewer's

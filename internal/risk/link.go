@@ -69,3 +69,14 @@ func (t *Tracker) Links(id int64, now time.Time) []Link {
 	})
 	return slices.CompactFunc(out, func(x, y Link) bool { return x == y })
 }
+
+// UsedFrom reports whether the account was seen on device within the
+// device window at now.
+func (t *Tracker) UsedFrom(id int64, device string, now time.Time) bool {
+	a := t.accounts[id]
+	if a == nil || !a.devices[device] {
+		return false
+	}
+	at, ok := t.devices[device][key(id)]
+	return ok && now.Sub(at) <= t.rules.DeviceWindow
+}

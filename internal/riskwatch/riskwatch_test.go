@@ -680,3 +680,35 @@ func TestMonitorHoldFollowsPassedIdentities(t *testing.T) {
 		t.Errorf("Linked(fresh) = %v, want the held account it took the identity from", got)
 	}
 }
+
+// TestMonitorUsedFrom: the monitor knows an account was used from a device
+// (hashed as the risk events carry it) within the device window, for the
+// review's own-device refusal; not another device, not a week later.
+func TestMonitorUsedFrom(t *testing.T) {
+	s := openStore(t)
+	acct := newAccounts(t, s, 1)[0]
+	c := &clock{now: at(0, 9)}
+	m, err := riskwatch.New(s, riskwatch.Config{Rules: risk.DefaultRules(shanghai), Policy: risk.DefaultPolicy(), Now: c.Now,
+		Hash: func(kind, v string) string { return kind + ":" + v }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Request(acct, "phone-1", "10.0.0.0/24", at(0, 9))
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		device string
+		now    time.Time
+		want   bool
+	}{{"device:phone-1", at(0, 10), true}, {"device:phone-2", at(0, 10), false}, {"phone-1", at(0, 10), false}, {"", at(0, 10), false},
+		{"device:phone-1", at(8, 10), false}} {
+		c.Set(tt.now)
+		if got := m.UsedFrom(acct, tt.device); got != tt.want {
+			t.Errorf("UsedFrom(%q) at %v = %v, want %v", tt.device, tt.now, got, tt.want)
+		}
+	}
+}
