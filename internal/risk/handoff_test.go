@@ -196,3 +196,33 @@ func TestAnApprovedAccountIsNoSink(t *testing.T) {
 		t.Errorf("a family of six on a new phone's account scores %d, its old account %d: %v", s.Total, before, s.Reasons)
 	}
 }
+
+// TestAHeldAccountCannotUnbindItsWayOut: a held account unbinding all but
+// four of its customers (days after binding them, so no quick unbinds)
+// counted only the four still bound, fell below the hold and entered the
+// next draws unheld with them. The patients an account bound within the
+// memory count, bound or not; a family of five that unbinds one stays
+// allowed.
+func TestAHeldAccountCannotUnbindItsWayOut(t *testing.T) {
+	p := risk.DefaultPolicy()
+	tr := risk.NewTracker(risk.DefaultRules(shanghai))
+	const held, family = 1, 2
+	heldAccount(tr, held, 0)
+	for i := range 5 {
+		tr.Apply(risk.Event{At: at(0, 19, i), Kind: risk.Bind, Account: family, Patient: patient(100 + i)})
+	}
+	for i := 4; i < 8; i++ {
+		tr.Apply(risk.Event{At: day(5), Kind: risk.Unbind, Account: held, Patient: patient(i)})
+	}
+	tr.Apply(risk.Event{At: day(5), Kind: risk.Unbind, Account: family, Patient: patient(104)})
+	s := tr.Score(held, day(6))
+	if d := p.Decide(s, nil); d.Action < risk.Hold {
+		t.Errorf("the held account, four customers unbound, is %v at %d: %v", d.Action, s.Total, s.Reasons)
+	}
+	if d := p.Decide(tr.Score(family, day(6)), nil); d.Action != risk.Allow {
+		t.Errorf("a family of five that unbound one is %v", d.Action)
+	}
+	if s := tr.Score(held, day(40)); s.Total != 0 {
+		t.Errorf("past the memory the unbound customers still count: %v", s.Reasons)
+	}
+}

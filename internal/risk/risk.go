@@ -88,7 +88,7 @@ func (r Reason) String() string {
 }
 
 var englishReasons = map[Signal]string{
-	ManyPatients:        "%d patients bound to the account",
+	ManyPatients:        "%d patients bound to the account within %d days",
 	NightBindings:       "identities bound between %d:00 and %d:00 on %d nights in %d days",
 	QuickUnbinds:        "%d identities unbound within %s of being bound",
 	BindBookCancel:      "%d bind-book-cancel cycles within %s",
@@ -214,7 +214,10 @@ type booking struct {
 
 // account is what the tracker keeps of one account.
 type account struct {
-	bound        map[string]time.Time // patient → when bound
+	bound map[string]time.Time // patient → when bound
+	// patients is each patient bound within Memory → when it was last
+	// bound (or unbound): unbinding does not lower the count.
+	patients     map[string]time.Time
 	booked       map[string]time.Time // patient → last booking
 	night        []time.Time
 	quick        []time.Time
@@ -289,7 +292,7 @@ func NewTracker(rules Rules) *Tracker {
 func (t *Tracker) account(id int64) *account {
 	a := t.accounts[id]
 	if a == nil {
-		a = &account{bound: map[string]time.Time{}, booked: map[string]time.Time{},
+		a = &account{bound: map[string]time.Time{}, patients: map[string]time.Time{}, booked: map[string]time.Time{},
 			devices: map[string]bool{}, prefixes: map[string]bool{}, payers: map[string]bool{}}
 		t.accounts[id] = a
 	}
@@ -320,6 +323,7 @@ func (t *Tracker) Apply(e Event) []int64 {
 	switch e.Kind {
 	case Bind:
 		a.bound[e.Patient] = e.At
+		a.patients[e.Patient] = e.At
 		t.handOver(a, e)
 		// Nights, not bindings: a family bound at once at 1 a.m. is one
 		// night owl; identities bound night after night are a trade.
@@ -340,6 +344,7 @@ func (t *Tracker) Apply(e Event) []int64 {
 				a.quick = append(a.quick, e.At)
 			}
 			delete(a.bound, e.Patient)
+			a.patients[e.Patient] = e.At
 		}
 	case Book, Enter:
 		a.booked[e.Patient] = e.At
@@ -493,8 +498,15 @@ func (t *Tracker) score(id int64, now time.Time, depth int, visiting map[int64]b
 		}
 		s.Total += weight
 	}
-	if n := len(a.bound); n > r.FamilySize {
-		add(ManyPatients, (n-r.FamilySize)*r.PerPatient, nil, n)
+	// The patients bound within Memory, unbound since or not: a held
+	// account unbinding its extra customers does not fall below the hold.
+	for p, at := range a.patients {
+		if _, bound := a.bound[p]; !bound && now.Sub(at) > r.Memory {
+			delete(a.patients, p)
+		}
+	}
+	if n := len(a.patients); n > r.FamilySize {
+		add(ManyPatients, (n-r.FamilySize)*r.PerPatient, nil, n, int(r.Memory.Hours()/24))
 	}
 	if n := within(&a.night, now, r.Memory); n >= r.NightMin {
 		add(NightBindings, n*r.NightWeight, nil, r.NightFrom, r.NightTo, n, int(r.Memory.Hours()/24))
@@ -682,7 +694,7 @@ func sameDay(a, b time.Time) bool {
 func (t *Tracker) Size() int {
 	n := len(t.accounts) + len(t.holders)
 	for _, a := range t.accounts {
-		n += len(a.devices) + len(a.prefixes) + len(a.payers) + len(a.bound)
+		n += len(a.devices) + len(a.prefixes) + len(a.payers) + len(a.bound) + len(a.patients)
 	}
 	for _, groups := range []map[string]seen{t.devices, t.prefixes, t.payers, t.payerAcc} {
 		for _, g := range groups {

@@ -450,7 +450,7 @@ func TestRow(t *testing.T) {
 		{risk.Decision{Action: risk.Allow}, nil},
 		{risk.Decision{Action: risk.Challenge}, []string{"challenge"}},
 		{risk.Decision{Action: risk.Hold, Score: risk.Score{Total: 70, Reasons: []risk.Reason{
-			{Signal: risk.ManyPatients, Weight: 45, Params: []any{8}}, {Signal: risk.NightBindings, Weight: 25, Params: []any{0, 5, 2, 30}}}}},
+			{Signal: risk.ManyPatients, Weight: 45, Params: []any{8, 30}}, {Signal: risk.NightBindings, Weight: 25, Params: []any{0, 5, 2, 30}}}}},
 			[]string{"challenge", "hold", "limit"}},
 		{risk.Decision{Action: risk.Block, Reviewed: true}, []string{"block", "challenge", "hold", "limit"}},
 	}
@@ -469,7 +469,7 @@ func TestRow(t *testing.T) {
 		}
 	}
 	r := riskwatch.Row(9, tests[2].d, now)
-	if r.Reasons[0] != "8 patients bound to the account (+45)" || r.Keys[1] != "risk.signal.night_bindings" {
+	if r.Reasons[0] != "8 patients bound to the account within 30 days (+45)" || r.Keys[1] != "risk.signal.night_bindings" {
 		t.Errorf("reasons %q keys %q", r.Reasons, r.Keys)
 	}
 }

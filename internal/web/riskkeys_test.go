@@ -16,7 +16,7 @@ func TestRiskKeysInEveryLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	params := map[risk.Signal][]any{
-		risk.ManyPatients: {6}, risk.NightBindings: {0, 5, 3, 30}, risk.QuickUnbinds: {2, "24h0m0s"},
+		risk.ManyPatients: {6, 30}, risk.NightBindings: {0, 5, 3, 30}, risk.QuickUnbinds: {2, "24h0m0s"},
 		risk.BindBookCancel: {1, "48h0m0s"}, risk.SharedDevice: {12}, risk.SharedPrefix: {40}, risk.RegularCadence: {31, 4.2},
 		risk.TargetsDoctor: {3, 4}, risk.SharedPayer: {9}, risk.CancelBeforeRelease: {2, "10m0s"}, risk.PassedIdentities: {3, 75},
 	}
