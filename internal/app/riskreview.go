@@ -322,7 +322,7 @@ func (s *Service) RiskAccountDetail(ctx context.Context, a Actor, accountID int6
 				if err != nil {
 					return err
 				}
-				v.Linked = append(v.Linked, RiskLinkView{AccountID: l.Account, Via: l.Via, Masked: l.Masked,
+				v.Linked = append(v.Linked, RiskLinkView{AccountID: l.Account, Via: l.Via, Masked: strings.TrimSuffix(l.Masked, "…"),
 					Action: ls.Action, Score: ls.Score, Reviewed: ls.Reviewed})
 			}
 			v.Cluster = clusterOf(accountID, links)
