@@ -40,7 +40,8 @@ func TestRiskKeysInEveryLanguage(t *testing.T) {
 				}
 			}
 		}
-	}	// Every way risk.Tracker.Links links two accounts has its name.
+	}
+	// Every way risk.Tracker.Links links two accounts has its name.
 	for _, via := range []string{"device", "prefix", "payer", "identity"} {
 		for _, l := range cat.locales {
 			if key := "risk.review.via." + via; l.T(key) == key || l.T(key) == "" {
