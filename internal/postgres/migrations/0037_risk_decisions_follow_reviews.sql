@@ -34,3 +34,28 @@ LANGUAGE sql SECURITY DEFINER SET search_path = fairslot, pg_temp AS $$
 		RETURNING 1)
 	SELECT count(*) FROM u
 $$;
+
+-- An account held or blocked takes no place, whatever writes it: its draw
+-- entries are stored held (a blocked account's not at all), and no booking
+-- carries it. The use cases read the decision in the same transaction
+-- (app/risk.go riskGate), so they never meet these; a walk-in's booking
+-- has no account.
+CREATE FUNCTION draw_entries_risk() RETURNS trigger LANGUAGE plpgsql SET search_path = fairslot, pg_temp AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM risk_accounts r WHERE r.account_id = NEW.account_id
+		AND (r.action = 'block' OR r.action = 'hold' AND NOT NEW.held)) THEN
+		RAISE EXCEPTION 'an account held for review enters draws held, and a blocked one not at all' USING ERRCODE = 'FSK01';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER draw_entries_risk BEFORE INSERT ON draw_entries FOR EACH ROW EXECUTE FUNCTION draw_entries_risk();
+
+CREATE FUNCTION bookings_risk() RETURNS trigger LANGUAGE plpgsql SET search_path = fairslot, pg_temp AS $$
+BEGIN
+	IF NEW.account_id IS NOT NULL AND EXISTS (SELECT 1 FROM risk_accounts r WHERE r.account_id = NEW.account_id
+		AND r.action IN ('hold', 'block')) THEN
+		RAISE EXCEPTION 'an account held for review or blocked takes no place' USING ERRCODE = 'FSK01';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER bookings_risk BEFORE INSERT ON bookings FOR EACH ROW EXECUTE FUNCTION bookings_risk();

@@ -21,3 +21,21 @@ WHEN EXISTS (SELECT 1 FROM (SELECT action FROM risk_reviews WHERE account_id = N
 BEGIN
 	SELECT RAISE(ABORT, 'a risk decision follows the latest review of its account');
 END;
+
+-- An account held or blocked takes no place, whatever writes it: its draw
+-- entries are stored held (a blocked account's not at all), and no booking
+-- carries it. The use cases read the decision in the same transaction
+-- (app/risk.go riskGate), so they never meet these; a walk-in's booking
+-- has no account.
+CREATE TRIGGER draw_entries_risk BEFORE INSERT ON draw_entries
+WHEN EXISTS (SELECT 1 FROM risk_accounts r WHERE r.account_id = NEW.account_id
+	AND (r.action = 'block' OR r.action = 'hold' AND NOT NEW.held))
+BEGIN
+	SELECT RAISE(ABORT, 'an account held for review enters draws held, and a blocked one not at all');
+END;
+CREATE TRIGGER bookings_risk BEFORE INSERT ON bookings
+WHEN NEW.account_id IS NOT NULL AND EXISTS (SELECT 1 FROM risk_accounts r WHERE r.account_id = NEW.account_id
+	AND r.action IN ('hold', 'block'))
+BEGIN
+	SELECT RAISE(ABORT, 'an account held for review or blocked takes no place');
+END;

@@ -205,3 +205,63 @@ func testRiskDecisionsFollowReviews(t *testing.T, s storage.Store) {
 		t.Errorf("held entries released under an approval: %d, want 1", n)
 	}
 }
+
+// testHeldAccountsTakeNoPlace: the use cases read an account's risk
+// decision in their transaction and store a held account's draw entry held,
+// refuse a blocked one's, and give neither an online booking; the database
+// holds them to it, so that no path — a future one, or a session of the
+// online role writing directly — hands a place to an account the reviewers
+// or the rules hold or block. A booking with no account (a walk-in) is
+// not theirs to refuse. On PostgreSQL this runs as the online role.
+func testHeldAccountsTakeNoPlace(t *testing.T, s storage.Store) {
+	f := newFixture(t, s, 4)
+	ps := newPatients(t, s, 4)
+	held, blocked, free := newAccount(t, s).ID, newAccount(t, s).ID, newAccount(t, s).ID
+	update(t, s, func(tx storage.Tx) error {
+		for id, action := range map[int64]string{held: "hold", blocked: "block", free: "challenge"} {
+			if err := tx.PutRiskAccount(ctx, storage.RiskAccount{AccountID: id, Action: action, Score: 70, Since: map[string]time.Time{},
+				UpdatedAt: base, Reasons: []string{}, Keys: []string{}}); err != nil {
+				return err
+			}
+		}
+		return tx.InsertRelease(ctx, fairslot.Release{SessionID: f.session.ID, Mode: fairslot.Draw, Opens: base.Add(-time.Hour),
+			EntryCloses: base.Add(time.Hour), Commitment: make([]byte, 32)}, []byte("seed"))
+	})
+	entry := func(account int64, p int, isHeld bool) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			return tx.InsertEntry(ctx, &fairslot.Entry{SessionID: f.session.ID, PatientID: ps[p].ID, AccountID: account,
+				Hash: random(32), CreatedAt: base, Held: isHeld}, "2026-12-10", 10)
+		})
+	}
+	booking := func(account int64, slot int) error {
+		return s.Update(ctx, func(tx storage.Tx) error {
+			b := newBooking(f, f.slots[slot], ps[slot].ID, fairslot.Held)
+			b.AccountID = account
+			if account == 0 {
+				b.Channel, b.Status = fairslot.OnSite, fairslot.Confirmed
+			}
+			return tx.InsertBooking(ctx, b, noLimits)
+		})
+	}
+	for _, tt := range []struct {
+		what string
+		err  error
+		ok   bool
+	}{
+		{"a held account's entry stored taking part", entry(held, 0, false), false},
+		{"a blocked account's entry, even held", entry(blocked, 1, true), false},
+		{"a held account's online booking", booking(held, 0), false},
+		{"a blocked account's online booking", booking(blocked, 1), false},
+		{"a held account's entry stored held", entry(held, 0, true), true},
+		{"a challenged account's entry", entry(free, 2, false), true},
+		{"a challenged account's booking", booking(free, 2), true},
+		{"a walk-in's booking", booking(0, 3), true},
+	} {
+		if tt.ok && tt.err != nil {
+			t.Errorf("%s: %v", tt.what, tt.err)
+		}
+		if !tt.ok && tt.err == nil {
+			t.Errorf("%s: stored", tt.what)
+		}
+	}
+}

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AdminSites", testAdminSites},                                 // admin.go
 		{"RiskReviews", testRiskReviews},                               // riskreview.go
 		{"RiskDecisionsFollowReviews", testRiskDecisionsFollowReviews}, // riskreview.go
+		{"HeldAccountsTakeNoPlace", testHeldAccountsTakeNoPlace},       // riskreview.go
 		{"RiskAccounts", testRiskAccounts},                             // risk.go
 		{"HeldEntries", testHeldEntries},                               // risk.go
 		{"RiskEventStart", testRiskEventStart},                         // risk.go
