@@ -34,6 +34,15 @@ func approve(t testing.TB, svc *app.Service, account int64) int {
 	t.Helper()
 	var n int
 	if err := svc.Store.Update(ctx, func(tx storage.Tx) (err error) {
+		// The reviewer's decision on the record first: the database stores
+		// a reviewed decision, and releases held entries, only after one.
+		st := fairslot.Staff{Username: fmt.Sprintf("approver-%d-%d", account, svc.Now().UnixNano()), Name: "Sec", Role: fairslot.Security}
+		if err := tx.CreateStaff(ctx, &st, "h"); err != nil {
+			return err
+		}
+		if err := tx.AppendRiskReview(ctx, &storage.RiskReview{AccountID: account, Action: "allow", Saw: 70, Reason: "approved", StaffID: st.ID, At: svc.Now()}); err != nil {
+			return err
+		}
 		if err := tx.PutRiskAccount(ctx, storage.RiskAccount{AccountID: account, Action: "allow", Reviewed: true, Score: 70, UpdatedAt: svc.Now()}); err != nil {
 			return err
 		}
@@ -494,5 +503,67 @@ func TestCancelEventNamesTheRelease(t *testing.T) {
 	tr.Apply(e)
 	if s := tr.Score(a.ID, c.Now()); len(s.Reasons) != 1 || s.Reasons[0].Signal != risk.CancelBeforeRelease {
 		t.Errorf("the early cancellation scores %+v, want cancel_before_release", s)
+	}
+}
+
+// TestAPassedIdentityEntersHeld: the known gap of issue 17's review, end
+// to end — a held bot unbinds a customer's identity and a fresh account,
+// clean in every other way, binds it the next morning and enters the
+// draw: its entry is stored held and takes no slot, like the bot's own.
+func TestAPassedIdentityEntersHeld(t *testing.T) {
+	svc, c, inbox, _ := openService(t, t.TempDir())
+	svc.Policy.MaxPatientsPerAccount = 10
+	c.now = time.Date(2026, 12, 8, 1, 0, 0, 0, loc)
+	w := newWorld(t, svc, c, "EYE", drawRule("EYE"))
+	sess := w.session(t, day, fairslot.Morning, 2)
+	m, err := riskwatch.New(svc.Store, riskwatch.Config{Rules: risk.DefaultRules(loc), Policy: risk.DefaultPolicy(), Now: svc.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Risk = m
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := *w.serial + 1
+	bot, patients := w.account(t, "13900000001", 4)
+	c.now = time.Date(2026, 12, 9, 1, 30, 0, 0, loc)
+	w.bindMore(t, bot, 4)
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(bot.ID); d.Action != risk.Hold {
+		t.Fatalf("the bot's decision = %v, want hold", d.Action)
+	}
+
+	c.now = time.Date(2026, 12, 9, 9, 0, 0, 0, loc)
+	if err := svc.Unbind(ctx, bot, patients[0]); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := w.account(t, "13900000002", 0)
+	c.now = time.Date(2026, 12, 9, 9, 5, 0, 0, loc)
+	id := fmt.Sprintf("110105%04d0101%03d", 1940+first/1000, first%1000)
+	id += string(fairslot.ResidentCheckDigit(id))
+	// A known identity: the code goes to its phone on record — the bot's,
+	// the scalper's own phone.
+	if _, err := svc.BindPatient(ctx, fresh, app.PatientInput{Name: "病人", IDType: fairslot.IDResident, IDNumber: id}); fairslot.ErrorKind(err) != fairslot.Conflict {
+		t.Fatalf("binding a known identity: %v, want the code sent", err)
+	}
+	moved, err := svc.ConfirmBinding(ctx, fresh, app.BindingProof{Name: "病人", IDType: fairslot.IDResident, IDNumber: id, Code: inbox.code("13900000001")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.ID != patients[0] {
+		t.Fatalf("bound patient %d, want the bot's %d", moved.ID, patients[0])
+	}
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(fresh.ID); d.Action < risk.Hold {
+		t.Fatalf("the fresh account given the held bot's customer = %v at %d (%v), want hold", d.Action, d.Score.Total, d.Score.Reasons)
+	}
+	c.now = releaseAt.Add(time.Millisecond)
+	v, err := svc.EnterDraw(ctx, fresh, app.EntryInput{SessionID: sess.ID, PatientID: moved.ID})
+	if err != nil || !v.Held {
+		t.Fatalf("the fresh account's entry = %+v, %v; want it stored held", v, err)
 	}
 }

@@ -41,6 +41,9 @@ type RiskMonitor interface {
 	// Nudge tells it, never waiting, that a use case committed risk
 	// events, so that scores follow at once rather than at its next poll.
 	Nudge()
+	// UsedFrom reports whether the account was seen used from the device
+	// of this keyed hash (clientHash "device") within the device window.
+	UsedFrom(accountID int64, device string) bool
 }
 
 // Review bounds.
@@ -236,7 +239,7 @@ func clusterOf(id int64, links []risk.Link) []int64 {
 // decision takes.
 type RiskLinkView struct {
 	AccountID int64  `json:"account_id"`
-	Via       string `json:"via"`    // "device", "prefix", "payer"
+	Via       string `json:"via"`    // "device", "prefix", "payer", "identity"
 	Masked    string `json:"masked"` // the first four characters of the shared id
 	Action    string `json:"action"`
 	Score     int    `json:"score"`
@@ -319,7 +322,7 @@ func (s *Service) RiskAccountDetail(ctx context.Context, a Actor, accountID int6
 				if err != nil {
 					return err
 				}
-				v.Linked = append(v.Linked, RiskLinkView{AccountID: l.Account, Via: l.Via, Masked: l.Masked,
+				v.Linked = append(v.Linked, RiskLinkView{AccountID: l.Account, Via: l.Via, Masked: strings.TrimSuffix(l.Masked, "…"),
 					Action: ls.Action, Score: ls.Score, Reviewed: ls.Reviewed})
 			}
 			v.Cluster = clusterOf(accountID, links)
@@ -430,6 +433,19 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		res.Accounts = res.Accounts[:0]
 		for _, id := range ids {
+			if _, err := tx.RiskAccount(ctx, id); fairslot.ErrorKind(err) == fairslot.NotFound {
+				return errNoRiskAccount(id)
+			} else if err != nil {
+				return err
+			}
+		}
+		if !s.oneCluster(ids) {
+			return errRiskCluster
+		}
+		if s.ownDevice(a, ids) {
+			return errRiskOwnDevice
+		}
+		for _, id := range ids {
 			st, err := s.riskState(ctx, tx, id)
 			if err != nil {
 				return err
@@ -494,6 +510,50 @@ func (s *Service) ReviewRisk(ctx context.Context, a Actor, in ReviewInput) (Revi
 		}
 	}
 	return res, nil
+}
+
+// errRiskCluster refuses a decision on several accounts that are not one
+// account's linked cluster.
+var errRiskCluster = fairslot.E(fairslot.Invalid, "error.risk.cluster",
+	"a decision on several accounts takes only one account's linked cluster; decide the others one by one").On("accounts")
+
+// oneCluster reports whether ids are one account's linked cluster (or
+// part of it), as the monitor links them now: a bulk decision is for the
+// accounts one farm shares devices, prefixes, payers or identities across,
+// not a way to decide a hundred unrelated accounts with one click and one
+// reason. Without a monitor no links are known, and only one account at a
+// time is decided.
+func (s *Service) oneCluster(ids []int64) bool {
+	if len(ids) < 2 {
+		return true
+	}
+	if s.Risk == nil {
+		return false
+	}
+	for _, id := range ids {
+		cluster := clusterOf(id, s.Risk.Linked(id))
+		if !slices.ContainsFunc(ids, func(x int64) bool { return !slices.Contains(cluster, x) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// errRiskOwnDevice refuses a reviewer a decision on an account used from
+// the device they decide from.
+var errRiskOwnDevice = fairslot.E(fairslot.Forbidden, "error.risk.own_device",
+	"an account used from the device you are reviewing from is decided by another reviewer").On("accounts")
+
+// ownDevice reports whether any of ids was used from the reviewer's own
+// device, as the monitor saw it: staff have no patient accounts in
+// fairslot, but a reviewer may have one on their own phone (or log a
+// friend's in on it), and approving it is not theirs to do.
+func (s *Service) ownDevice(a Actor, ids []int64) bool {
+	h := s.clientHash("device", a.Device)
+	if s.Risk == nil || h == "" {
+		return false
+	}
+	return slices.ContainsFunc(ids, func(id int64) bool { return s.Risk.UsedFrom(id, h) })
 }
 
 // riskOutcomeKeys are the messages that tell a patient a reviewer's

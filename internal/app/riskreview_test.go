@@ -28,11 +28,12 @@ type fakeMonitor struct {
 	mu        sync.Mutex
 	decisions map[int64]risk.Decision
 	links     map[int64][]risk.Link
+	used      map[int64]string // account → a device hash it was used from
 	refreshed []int64
 }
 
 func newFakeMonitor() *fakeMonitor {
-	return &fakeMonitor{decisions: map[int64]risk.Decision{}, links: map[int64][]risk.Link{}}
+	return &fakeMonitor{decisions: map[int64]risk.Decision{}, links: map[int64][]risk.Link{}, used: map[int64]string{}}
 }
 
 func (m *fakeMonitor) Decision(id int64) risk.Decision {
@@ -48,6 +49,12 @@ func (m *fakeMonitor) Linked(id int64) []risk.Link {
 }
 
 func (m *fakeMonitor) Nudge() {}
+
+func (m *fakeMonitor) UsedFrom(id int64, device string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return device != "" && m.used[id] == device
+}
 
 func (m *fakeMonitor) Refresh(_ context.Context, id int64) error {
 	m.mu.Lock()
@@ -637,4 +644,78 @@ func TestRetentionPurgeErasesAnsweredAppeals(t *testing.T) {
 			t.Errorf("a second pass erased %d appeals, %v", again.Appeals, err)
 		}
 	})
+}
+
+// TestRiskReviewBulkOnlyOnALinkedCluster: a dishonest reviewer's bulk
+// approve of held accounts that share nothing — one click, one reason for a
+// hundred unrelated scalper accounts — is refused, and nothing of it kept:
+// a decision on several accounts takes the linked cluster of one of them,
+// as the account's page offers it; unrelated accounts are decided one by
+// one, each with its own reason on the record.
+func TestRiskReviewBulkOnlyOnALinkedCluster(t *testing.T) {
+	e := newRiskEnv(t)
+	a := e.login(t, "13900000001")
+	b := e.login(t, "13900000002")
+	c := e.login(t, "13900000003")
+	for _, id := range []int64{a.ID, b.ID, c.ID} {
+		e.flag(t, id, risk.Hold, deviceReason)
+	}
+	e.mon.links[a.ID] = []risk.Link{{Account: b.ID, Via: "device", Masked: "d3v1"}}
+	e.mon.links[b.ID] = []risk.Link{{Account: a.ID, Via: "device", Masked: "d3v1"}}
+	_, err := e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{a.ID, b.ID, c.ID}, Action: "approve", Reason: "fine"})
+	wantKind(t, "a bulk decision taking an unlinked account", err, fairslot.Invalid)
+	if key, _ := fairslot.ErrorKey(err); key != "error.risk.cluster" {
+		t.Errorf("key %q, want error.risk.cluster", key)
+	}
+	for _, id := range []int64{a.ID, b.ID, c.ID} {
+		if r, _ := e.svc.RiskAccountDetail(ctx, e.sec, id); r.Action != "hold" || len(r.Reviews) != 0 {
+			t.Errorf("the refused bulk decision changed account %d: %s, %d reviews", id, r.Action, len(r.Reviews))
+		}
+	}
+	delete(e.mon.links, b.ID) // the cluster is one account's: b need not list a
+	res, err := e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{b.ID, a.ID}, Action: "block", Reason: "one farm"})
+	if err != nil || len(res.Accounts) != 2 {
+		t.Fatalf("a decision on a linked cluster: %+v, %v", res, err)
+	}
+	if _, err := e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{c.ID}, Action: "approve", Reason: "checked alone"}); err != nil {
+		t.Errorf("one account alone: %v", err)
+	}
+	e.svc.Risk = nil // no monitor: no links known, so no bulk decision
+	_, err = e.svc.ReviewRisk(ctx, e.sec, app.ReviewInput{Accounts: []int64{a.ID, b.ID}, Action: "approve", Reason: "fine"})
+	wantKind(t, "a bulk decision with no monitor", err, fairslot.Invalid)
+}
+
+// TestRiskReviewNotFromTheAccountsOwnDevice: staff have no patient
+// accounts of their own in fairslot, but a reviewer may well have one, on
+// their own phone — and a dishonest one would approve it, or a friend's
+// farm logged in on it. A decision on an account the monitor saw used from
+// the device the reviewer decides from is refused (alone or in a cluster),
+// and nothing of it kept: another reviewer decides it.
+func TestRiskReviewNotFromTheAccountsOwnDevice(t *testing.T) {
+	e := newRiskEnv(t)
+	mine := e.login(t, "13900000001")
+	other := e.login(t, "13900000002")
+	for _, id := range []int64{mine.ID, other.ID} {
+		e.flag(t, id, risk.Hold, deviceReason)
+	}
+	e.mon.links[other.ID] = []risk.Link{{Account: mine.ID, Via: "device", Masked: "d3v1"}}
+	sec := e.sec
+	sec.Device = "reviewers-own-phone"
+	e.mon.used[mine.ID] = e.svc.ClientHash("device", "reviewers-own-phone")
+	for _, ids := range [][]int64{{mine.ID}, {other.ID, mine.ID}} {
+		_, err := e.svc.ReviewRisk(ctx, sec, app.ReviewInput{Accounts: ids, Action: "approve", Reason: "mine, fine"})
+		wantKind(t, fmt.Sprintf("approving %v from the account's own device", ids), err, fairslot.Forbidden)
+		if key, _ := fairslot.ErrorKey(err); key != "error.risk.own_device" {
+			t.Errorf("key %q, want error.risk.own_device", key)
+		}
+	}
+	if d, _ := e.svc.RiskAccountDetail(ctx, e.sec, mine.ID); len(d.Reviews) != 0 {
+		t.Errorf("a refused decision left %d reviews", len(d.Reviews))
+	}
+	if _, err := e.svc.ReviewRisk(ctx, sec, app.ReviewInput{Accounts: []int64{other.ID}, Action: "block", Reason: "a farm"}); err != nil {
+		t.Errorf("another account from the same device: %v", err)
+	}
+	if _, err := e.svc.ReviewRisk(ctx, e.admin, app.ReviewInput{Accounts: []int64{mine.ID}, Action: "approve", Reason: "checked by another"}); err != nil {
+		t.Errorf("another reviewer on another device: %v", err)
+	}
 }

@@ -56,6 +56,10 @@ type RiskRules struct {
 	BeforeWeight  int               `json:"before_weight"`
 	MaxPerSignal  int               `json:"max_per_signal"`
 	Memory        fairslot.Duration `json:"memory"`
+	// InheritInFull: an identity passed on from an account scoring this
+	// much adds its score in full to the account it goes to (0: it only
+	// raises the score to it).
+	InheritInFull int `json:"inherit_in_full"`
 }
 
 // RiskPolicy is risk.Policy: the score from which each action applies (0
@@ -81,7 +85,8 @@ func defaultRisk() Risk {
 			PrefixMax: r.PrefixMax, PrefixWindow: d(r.PrefixWindow), PrefixWeight: r.PrefixWeight, CadenceMin: r.CadenceMin,
 			CadenceCV: r.CadenceCV, CadenceMax: d(r.CadenceMax), CadenceWeight: r.CadenceWeigh, TargetMin: r.TargetMin,
 			TargetPeople: r.TargetPeople, TargetWeight: r.TargetWeight, PayerMax: r.PayerMax, PayerWeight: r.PayerWeight,
-			BeforeWithin: d(r.BeforeWithin), BeforeWeight: r.BeforeWeight, MaxPerSignal: r.MaxPerSignal, Memory: d(r.Memory)},
+			BeforeWithin: d(r.BeforeWithin), BeforeWeight: r.BeforeWeight, MaxPerSignal: r.MaxPerSignal, Memory: d(r.Memory),
+			InheritInFull: r.InheritInFull},
 		Policy: RiskPolicy{ChallengeAt: p.ChallengeAt, LimitAt: p.LimitAt, HoldAt: p.HoldAt, BlockAt: p.BlockAt,
 			LimitFactor: p.LimitFactor, Regrow: p.Regrow}}
 }
@@ -97,7 +102,7 @@ func (r Risk) RulesIn(loc *time.Location) risk.Rules {
 		CadenceMin: c.CadenceMin, CadenceCV: c.CadenceCV, CadenceMax: t(c.CadenceMax), CadenceWeigh: c.CadenceWeight,
 		TargetMin: c.TargetMin, TargetPeople: c.TargetPeople, TargetWeight: c.TargetWeight, PayerMax: c.PayerMax,
 		PayerWeight: c.PayerWeight, BeforeWithin: t(c.BeforeWithin), BeforeWeight: c.BeforeWeight, MaxPerSignal: c.MaxPerSignal,
-		Memory: t(c.Memory)}
+		Memory: t(c.Memory), InheritInFull: c.InheritInFull}
 }
 
 // RiskPolicy returns the policy the risk package takes.
@@ -122,7 +127,7 @@ func (r Risk) validate() error {
 	}
 	for name, v := range map[string]int{"per_patient": c.PerPatient, "night_weight": c.NightWeight, "quick_weight": c.QuickWeight,
 		"cycle_weight": c.CycleWeight, "device_weight": c.DeviceWeight, "prefix_weight": c.PrefixWeight, "cadence_weight": c.CadenceWeight,
-		"target_weight": c.TargetWeight, "payer_weight": c.PayerWeight, "before_weight": c.BeforeWeight} {
+		"target_weight": c.TargetWeight, "payer_weight": c.PayerWeight, "before_weight": c.BeforeWeight, "inherit_in_full": c.InheritInFull} {
 		if v < 0 {
 			return fmt.Errorf("config: risk.rules.%s must not be negative (0 turns the signal off)", name)
 		}

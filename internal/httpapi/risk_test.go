@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/storage"
 )
 
@@ -31,6 +32,14 @@ func TestRiskAccountsEndpoint(t *testing.T) {
 		{AccountID: ids[2], Action: "allow", Score: 0, Reviewed: true, Since: map[string]time.Time{"challenge": at}, UpdatedAt: at.Add(2 * time.Hour)},
 	}
 	if err := e.store.Update(ctx, func(tx storage.Tx) error {
+		// A reviewed decision follows a reviewer's on the record (0037).
+		st := fairslot.Staff{Username: "reviewer", Name: "Sec", Role: fairslot.Security}
+		if err := tx.CreateStaff(ctx, &st, "h"); err != nil {
+			return err
+		}
+		if err := tx.AppendRiskReview(ctx, &storage.RiskReview{AccountID: ids[2], Action: "allow", Saw: 20, Reason: "checked", StaffID: st.ID, At: at}); err != nil {
+			return err
+		}
 		for _, r := range rows {
 			if err := tx.PutRiskAccount(ctx, r); err != nil {
 				return err

@@ -8,13 +8,13 @@ import (
 )
 
 // Link is another account an account shares a device, an address prefix or
-// a payer with, for a reviewer: Via says which, Masked shows the first four
+// a payer with, or passed an identity to or from, for a reviewer: Via says which, Masked shows the first four
 // characters of the shared id (never the whole). It lives here, not in the
 // monitor that computes it, so that the app can name it without importing
 // the monitor.
 type Link struct {
 	Account int64
-	Via     string // "device", "prefix", "payer"
+	Via     string // "device", "prefix", "payer", "identity"
 	Masked  string
 }
 
@@ -42,6 +42,25 @@ func (t *Tracker) Links(id int64, now time.Time) []Link {
 	add("device", t.devices, a.devices, r.DeviceWindow)
 	add("prefix", t.prefixes, a.prefixes, r.PrefixWindow)
 	add("payer", t.payerAcc, a.payers, r.Memory)
+	// Identities passed between accounts link both ways: where this
+	// account's came from, and where its went.
+	for _, h := range a.received {
+		if now.Sub(h.at) <= r.Memory && h.from != id {
+			out = append(out, Link{Account: h.from, Via: "identity", Masked: mask(h.patient)})
+		}
+	}
+	for heir, at := range t.heirs[id] {
+		if now.Sub(at) > r.Memory {
+			continue
+		}
+		if b := t.accounts[heir]; b != nil {
+			for _, h := range b.received {
+				if h.from == id && now.Sub(h.at) <= r.Memory {
+					out = append(out, Link{Account: heir, Via: "identity", Masked: mask(h.patient)})
+				}
+			}
+		}
+	}
 	slices.SortFunc(out, func(x, y Link) int {
 		if c := cmp.Compare(x.Account, y.Account); c != 0 {
 			return c
@@ -49,4 +68,15 @@ func (t *Tracker) Links(id int64, now time.Time) []Link {
 		return cmp.Compare(x.Via+x.Masked, y.Via+y.Masked)
 	})
 	return slices.CompactFunc(out, func(x, y Link) bool { return x == y })
+}
+
+// UsedFrom reports whether the account was seen on device within the
+// device window at now.
+func (t *Tracker) UsedFrom(id int64, device string, now time.Time) bool {
+	a := t.accounts[id]
+	if a == nil || !a.devices[device] {
+		return false
+	}
+	at, ok := t.devices[device][key(id)]
+	return ok && now.Sub(at) <= t.rules.DeviceWindow
 }

@@ -61,11 +61,12 @@ const (
 	TargetsDoctor       Signal = "targets_doctor"        // one doctor across releases, for several patients
 	SharedPayer         Signal = "shared_payer"          // one payer for many identities
 	CancelBeforeRelease Signal = "cancel_before_release" // cancellations timed just before the freed slot is released
+	PassedIdentities    Signal = "passed_identities"     // identities that came from an account scoring more
 )
 
 // Signals lists every signal, in the order explanations show them.
 var Signals = []Signal{ManyPatients, NightBindings, QuickUnbinds, BindBookCancel, SharedDevice, SharedPrefix,
-	RegularCadence, TargetsDoctor, SharedPayer, CancelBeforeRelease}
+	RegularCadence, TargetsDoctor, SharedPayer, CancelBeforeRelease, PassedIdentities}
 
 // Reason is one signal's part of a score, explainable: Key names the
 // message ("risk.signal.<signal>", for the pages to translate once the
@@ -87,7 +88,7 @@ func (r Reason) String() string {
 }
 
 var englishReasons = map[Signal]string{
-	ManyPatients:        "%d patients bound to the account",
+	ManyPatients:        "%d patients bound to the account within %d days",
 	NightBindings:       "identities bound between %d:00 and %d:00 on %d nights in %d days",
 	QuickUnbinds:        "%d identities unbound within %s of being bound",
 	BindBookCancel:      "%d bind-book-cancel cycles within %s",
@@ -97,6 +98,7 @@ var englishReasons = map[Signal]string{
 	TargetsDoctor:       "one doctor targeted in %d releases for %d patients",
 	SharedPayer:         "its payer paid for %d identities",
 	CancelBeforeRelease: "%d cancellations within %s before the slot's release",
+	PassedIdentities:    "%d identities came from other accounts, one of which scores %d",
 }
 
 // Score is an account's risk with its reasons, heaviest first.
@@ -140,6 +142,10 @@ type Rules struct {
 	BeforeWeight int
 	MaxPerSignal int           // no one signal weighs more than this
 	Memory       time.Duration // how long bindings, cycles, bookings and payments count
+	// InheritInFull: an identity that came from an account scoring this
+	// much adds that account's score in full; from one scoring less, it
+	// only raises the score to it (0: never in full).
+	InheritInFull int
 }
 
 // DefaultRules are tuned on fairsim's release storm: families of up to four
@@ -161,6 +167,7 @@ func DefaultRules(loc *time.Location) Rules {
 		PayerMax: 5, PayerWeight: 25,
 		BeforeWithin: 10 * time.Minute, BeforeWeight: 15,
 		MaxPerSignal: 45, Memory: 30 * 24 * time.Hour,
+		InheritInFull: 60,
 	}
 }
 
@@ -207,7 +214,10 @@ type booking struct {
 
 // account is what the tracker keeps of one account.
 type account struct {
-	bound        map[string]time.Time // patient → when bound
+	bound map[string]time.Time // patient → when bound
+	// patients is each patient bound within Memory → when it was last
+	// bound (or unbound): unbinding does not lower the count.
+	patients     map[string]time.Time
 	booked       map[string]time.Time // patient → last booking
 	night        []time.Time
 	quick        []time.Time
@@ -218,7 +228,26 @@ type account struct {
 	devices      map[string]bool
 	prefixes     map[string]bool
 	payers       map[string]bool
+	received     []handoff // identities that came from other accounts, oldest first
 	lastActivity time.Time
+}
+
+// handoff is an identity bound to this account within Memory of being
+// bound to another: from is that account, score its score as the identity
+// left it (zero while it is still bound there: its live score counts).
+type handoff struct {
+	at      time.Time
+	from    int64
+	score   int
+	patient string
+}
+
+// holder is the account an identity was last bound to, and when it was
+// unbound from it with the account's score just before (zero while bound).
+type holder struct {
+	account int64
+	left    time.Time
+	score   int
 }
 
 // seen is when each member of a group (accounts on a device, identities of
@@ -242,10 +271,12 @@ func (s seen) count(now time.Time, window time.Duration) int {
 type Tracker struct {
 	rules    Rules
 	accounts map[int64]*account
-	devices  map[string]seen // device → accounts
-	prefixes map[string]seen // prefix → accounts
-	payers   map[string]seen // payer → patients
-	payerAcc map[string]seen // payer → accounts it paid for
+	devices  map[string]seen               // device → accounts
+	prefixes map[string]seen               // prefix → accounts
+	payers   map[string]seen               // payer → patients
+	payerAcc map[string]seen               // payer → accounts it paid for
+	holders  map[string]holder             // identity → the account it was last bound to
+	heirs    map[int64]map[int64]time.Time // account → accounts its identities went to, when
 }
 
 // NewTracker returns a tracker applying rules.
@@ -254,13 +285,14 @@ func NewTracker(rules Rules) *Tracker {
 		rules.Location = time.UTC
 	}
 	return &Tracker{rules: rules, accounts: map[int64]*account{}, devices: map[string]seen{},
-		prefixes: map[string]seen{}, payers: map[string]seen{}, payerAcc: map[string]seen{}}
+		prefixes: map[string]seen{}, payers: map[string]seen{}, payerAcc: map[string]seen{},
+		holders: map[string]holder{}, heirs: map[int64]map[int64]time.Time{}}
 }
 
 func (t *Tracker) account(id int64) *account {
 	a := t.accounts[id]
 	if a == nil {
-		a = &account{bound: map[string]time.Time{}, booked: map[string]time.Time{},
+		a = &account{bound: map[string]time.Time{}, patients: map[string]time.Time{}, booked: map[string]time.Time{},
 			devices: map[string]bool{}, prefixes: map[string]bool{}, payers: map[string]bool{}}
 		t.accounts[id] = a
 	}
@@ -291,6 +323,8 @@ func (t *Tracker) Apply(e Event) []int64 {
 	switch e.Kind {
 	case Bind:
 		a.bound[e.Patient] = e.At
+		a.patients[e.Patient] = e.At
+		t.handOver(a, e)
 		// Nights, not bindings: a family bound at once at 1 a.m. is one
 		// night owl; identities bound night after night are a trade.
 		if local := e.At.In(r.Location); local.Hour() >= r.NightFrom && local.Hour() < r.NightTo {
@@ -300,10 +334,17 @@ func (t *Tracker) Apply(e Event) []int64 {
 		}
 	case Unbind:
 		if since, ok := a.bound[e.Patient]; ok {
+			if h, ok := t.holders[e.Patient]; ok && h.account == e.Account {
+				// The identity carries the score it leaves with, counting
+				// itself: clearing a held account one identity at a time
+				// does not launder the last ones.
+				t.holders[e.Patient] = holder{account: e.Account, left: e.At, score: t.score(e.Account, e.At, 0, nil).Total}
+			}
 			if e.At.Sub(since) < r.QuickUnbind {
 				a.quick = append(a.quick, e.At)
 			}
 			delete(a.bound, e.Patient)
+			a.patients[e.Patient] = e.At
 		}
 	case Book, Enter:
 		a.booked[e.Patient] = e.At
@@ -319,25 +360,89 @@ func (t *Tracker) Apply(e Event) []int64 {
 		}
 	case Pay:
 		if e.Payer != "" {
-			a.payers[e.Payer] = true
 			note(t.payers, e.Payer, e.Patient, e.At)
-			note(t.payerAcc, e.Payer, key(e.Account), e.At)
+			remember(a.payers, t.payerAcc, e.Payer, key(e.Account), e.At)
 			touched = append(touched, members(t.payerAcc[e.Payer])...)
 		}
 	case Request:
 		a.cadence.add(e.At)
 	}
 	if e.Device != "" {
-		a.devices[e.Device] = true
-		note(t.devices, e.Device, key(e.Account), e.At)
+		remember(a.devices, t.devices, e.Device, key(e.Account), e.At)
 		touched = append(touched, members(t.devices[e.Device])...)
 	}
 	if e.Prefix != "" {
-		a.prefixes[e.Prefix] = true
-		note(t.prefixes, e.Prefix, key(e.Account), e.At)
+		remember(a.prefixes, t.prefixes, e.Prefix, key(e.Account), e.At)
+	}
+	// The accounts this one's identities went to inherit its score.
+	for heir, at := range t.heirs[e.Account] {
+		if e.At.Sub(at) <= r.Memory {
+			touched = append(touched, heir)
+		}
 	}
 	slices.Sort(touched)
 	return slices.Compact(touched)
+}
+
+// handOver records an identity bound to a after being bound to another
+// account within Memory: a scalper moving customers' identities from a held
+// account to a clean one. A family moving to a new phone's account moves
+// them too, from an account that scored nothing, and inherits nothing.
+func (t *Tracker) handOver(a *account, e Event) {
+	if e.Patient == "" {
+		return
+	}
+	h, ok := t.holders[e.Patient]
+	t.holders[e.Patient] = holder{account: e.Account}
+	if !ok || h.account == e.Account || !h.left.IsZero() && e.At.Sub(h.left) > t.rules.Memory {
+		return
+	}
+	score := h.score
+	if h.left.IsZero() {
+		// Still bound there: its score now, which unbinding it there
+		// afterwards cannot take back.
+		score = t.score(h.account, e.At, 0, nil).Total
+	}
+	a.received = append(a.received, handoff{at: e.At, from: h.account, score: score, patient: e.Patient})
+	if t.heirs[h.account] == nil {
+		t.heirs[h.account] = map[int64]time.Time{}
+	}
+	t.heirs[h.account][e.Account] = e.At
+}
+
+// inheritDepth bounds how far back along identities passed on an
+// account's live score is followed: the score an identity left with
+// already carries what came before, so a chain loses nothing, and a ring of
+// accounts passing identities around costs no more than this.
+const inheritDepth = 2
+
+// keptPerAccount is how many devices, prefixes and payers an account's
+// aggregates keep: a bot shedding its device cookie on every request, or
+// rotating through a botnet's addresses, would otherwise grow them (and
+// the groups) by one per request for a week.
+const keptPerAccount = 64
+
+// remember notes that member (an account) used group id at, in the
+// account's set and in the group, keeping the account's most recent
+// keptPerAccount ids: the least recently used one is forgotten, in both.
+func remember(set map[string]bool, groups map[string]seen, id, member string, at time.Time) {
+	if !set[id] && len(set) >= keptPerAccount {
+		oldest, when := "", time.Time{}
+		for g := range set {
+			if w := groups[g][member]; oldest == "" || w.Before(when) {
+				oldest, when = g, w
+			}
+		}
+		delete(set, oldest)
+		if g := groups[oldest]; g != nil {
+			delete(g, member)
+			if len(g) == 0 {
+				delete(groups, oldest)
+			}
+		}
+	}
+	set[id] = true
+	note(groups, id, member, at)
 }
 
 func members(s seen) []int64 {
@@ -363,6 +468,12 @@ func within(ts *[]time.Time, now time.Time, window time.Duration) int {
 
 // Score is the account's risk at now, with its reasons, heaviest first.
 func (t *Tracker) Score(id int64, now time.Time) Score {
+	return t.score(id, now, 0, map[int64]bool{})
+}
+
+// score is Score following identities passed on to depth; visiting are the
+// accounts whose score is being computed (nil: none followed).
+func (t *Tracker) score(id int64, now time.Time, depth int, visiting map[int64]bool) Score {
 	r := t.rules
 	s := Score{Account: id}
 	a := t.accounts[id]
@@ -387,8 +498,15 @@ func (t *Tracker) Score(id int64, now time.Time) Score {
 		}
 		s.Total += weight
 	}
-	if n := len(a.bound); n > r.FamilySize {
-		add(ManyPatients, (n-r.FamilySize)*r.PerPatient, nil, n)
+	// The patients bound within Memory, unbound since or not: a held
+	// account unbinding its extra customers does not fall below the hold.
+	for p, at := range a.patients {
+		if _, bound := a.bound[p]; !bound && now.Sub(at) > r.Memory {
+			delete(a.patients, p)
+		}
+	}
+	if n := len(a.patients); n > r.FamilySize {
+		add(ManyPatients, (n-r.FamilySize)*r.PerPatient, nil, n, int(r.Memory.Hours()/24))
 	}
 	if n := within(&a.night, now, r.Memory); n >= r.NightMin {
 		add(NightBindings, n*r.NightWeight, nil, r.NightFrom, r.NightTo, n, int(r.Memory.Hours()/24))
@@ -427,8 +545,62 @@ func (t *Tracker) Score(id int64, now time.Time) Score {
 	if n := within(&a.before, now, r.Memory); n > 0 {
 		add(CancelBeforeRelease, n*r.BeforeWeight, nil, n, r.BeforeWithin.String())
 	}
+	t.inherit(&s, a, id, now, depth, visiting)
 	slices.SortStableFunc(s.Reasons, func(x, y Reason) int { return y.Weight - x.Weight })
 	return s
+}
+
+// inherit raises s to the highest score among the accounts a's identities
+// came from within Memory — as each identity left, or the account's live
+// score while it is still bound there — with a reason weighing the
+// difference. It is not capped at MaxPerSignal: it stands for another
+// account's whole score, and a hold must travel with the identities. An
+// account scoring no less already gains nothing, so a family of six moving
+// from one account to another scores what it did (its old account's
+// score and its new one's count the same people). From an account scoring
+// InheritInFull or more — one the rules hold — the score is added in full:
+// otherwise an account a reviewer approved would take in held accounts'
+// customers without its score ever growing Regrow past what the reviewer
+// saw.
+func (t *Tracker) inherit(s *Score, a *account, id int64, now time.Time, depth int, visiting map[int64]bool) {
+	i := 0
+	for i < len(a.received) && now.Sub(a.received[i].at) > t.rules.Memory {
+		i++
+	}
+	a.received = a.received[i:]
+	if len(a.received) == 0 {
+		return
+	}
+	best := 0
+	people := map[string]bool{}
+	var evidence []string
+	if visiting != nil {
+		visiting[id] = true
+		defer delete(visiting, id)
+	}
+	for _, h := range a.received {
+		people[h.patient] = true
+		score := h.score
+		if src := t.accounts[h.from]; src != nil && visiting != nil && depth < inheritDepth && !visiting[h.from] {
+			if _, bound := src.bound[h.patient]; bound {
+				// Still bound there too: the old account's score as it
+				// grows, not only as it was when the identity came.
+				score = max(score, t.score(h.from, now, depth+1, visiting).Total)
+			}
+		}
+		if e := fmt.Sprintf("account %d", h.from); !slices.Contains(evidence, e) {
+			evidence = append(evidence, e)
+		}
+		best = max(best, score)
+	}
+	w := best - s.Total
+	if full := t.rules.InheritInFull; full > 0 && best >= full {
+		w = best
+	}
+	if w > 0 {
+		s.Reasons = append(s.Reasons, Reason{Signal: PassedIdentities, Weight: w, Params: []any{len(people), best}, Evidence: evidence})
+		s.Total += w
+	}
 }
 
 // targeting weighs the doctor the account has booked most often across
@@ -487,6 +659,21 @@ func (t *Tracker) Forget(now time.Time) {
 			delete(t.accounts, id)
 		}
 	}
+	for p, h := range t.holders {
+		if _, ok := t.accounts[h.account]; !ok || !h.left.IsZero() && now.Sub(h.left) > t.rules.Memory {
+			delete(t.holders, p)
+		}
+	}
+	for from, hs := range t.heirs {
+		for heir, at := range hs {
+			if now.Sub(at) > t.rules.Memory {
+				delete(hs, heir)
+			}
+		}
+		if len(hs) == 0 {
+			delete(t.heirs, from)
+		}
+	}
 	for _, groups := range []map[string]seen{t.devices, t.prefixes, t.payers, t.payerAcc} {
 		for k, g := range groups {
 			if g.count(now, keep) == 0 {
@@ -500,4 +687,19 @@ func sameDay(a, b time.Time) bool {
 	ay, am, ad := a.Date()
 	by, bm, bd := b.Date()
 	return ay == by && am == bm && ad == bd
+}
+
+// Size is how many ids the tracker keeps: accounts, their devices,
+// prefixes and payers, and the groups' members.
+func (t *Tracker) Size() int {
+	n := len(t.accounts) + len(t.holders)
+	for _, a := range t.accounts {
+		n += len(a.devices) + len(a.prefixes) + len(a.payers) + len(a.bound) + len(a.patients)
+	}
+	for _, groups := range []map[string]seen{t.devices, t.prefixes, t.payers, t.payerAcc} {
+		for _, g := range groups {
+			n += len(g)
+		}
+	}
+	return n
 }

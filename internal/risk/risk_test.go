@@ -76,7 +76,9 @@ func TestSignals(t *testing.T) {
 	}{
 		{"a family of four", repeat(4, func(i int) risk.Event { return bind(noon, i) }), "", 0, ""},
 		{"five patients", repeat(5, func(i int) risk.Event { return bind(noon, i) }), risk.ManyPatients, 15, "5 patients bound to the account"},
-		{"five bound, one unbound after a week", append(repeat(5, func(i int) risk.Event { return bind(noon, i) }), unbind(day(7), 0)), "", 0, ""},
+		// Unbinding does not lower the count within the memory: a held
+		// account unbinding its extra customers stayed held (handoff_test.go).
+		{"five bound, one unbound after a week", append(repeat(5, func(i int) risk.Event { return bind(noon, i) }), unbind(day(7), 0)), risk.ManyPatients, 15, "5 patients bound to the account within 30 days"},
 		{"a family bound at 1 a.m., one night", repeat(3, func(i int) risk.Event { return bind(at(0, 1, i), i) }), "", 0, ""},
 		{"bindings on three nights", repeat(3, func(i int) risk.Event { return bind(at(i, 1, 30), i) }), risk.NightBindings, 36, "between 0:00 and 5:00 on 3 nights in 30 days"},
 		{"bindings at 5 a.m. and 11 p.m. are not night", []risk.Event{bind(at(0, 5, 0), 1), bind(at(1, 23, 59), 2)}, "", 0, ""},

@@ -152,6 +152,19 @@ func (m *Monitor) Linked(accountID int64) []risk.Link {
 	return m.tracker.Links(accountID, m.cfg.Now())
 }
 
+// UsedFrom reports whether the account was seen used from device (a keyed
+// hash, as the risk events carry it) within the rules' device window: the
+// review refuses a reviewer a decision on an account used from their own
+// device.
+func (m *Monitor) UsedFrom(accountID int64, device string) bool {
+	if m == nil || device == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tracker.UsedFrom(accountID, device, m.cfg.Now())
+}
+
 // Request records a signed-in account's request, for the cadence signal:
 // it never blocks, and drops the request when the queue is full.
 func (m *Monitor) Request(accountID int64, device, prefix string, at time.Time) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/risk"
 	"github.com/fairslot/fairslot/internal/riskwatch"
 	"github.com/fairslot/fairslot/internal/sqlite"
@@ -268,6 +269,17 @@ func TestMonitorReviews(t *testing.T) {
 	mu.Lock()
 	review = &risk.Review{Action: risk.Allow, Saw: 69}
 	mu.Unlock()
+	// The reviewer's decision on the record too: the database stores a
+	// reviewed decision only after one (migration 0037).
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		st := fairslot.Staff{Username: "sec", Name: "Sec", Role: fairslot.Security}
+		if err := tx.CreateStaff(ctx, &st, "h"); err != nil {
+			return err
+		}
+		return tx.AppendRiskReview(ctx, &storage.RiskReview{AccountID: bot, Action: "allow", Saw: 69, Reason: "family", StaffID: st.ID, At: at(2, 9)})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Refresh(ctx, bot); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +450,7 @@ func TestRow(t *testing.T) {
 		{risk.Decision{Action: risk.Allow}, nil},
 		{risk.Decision{Action: risk.Challenge}, []string{"challenge"}},
 		{risk.Decision{Action: risk.Hold, Score: risk.Score{Total: 70, Reasons: []risk.Reason{
-			{Signal: risk.ManyPatients, Weight: 45, Params: []any{8}}, {Signal: risk.NightBindings, Weight: 25, Params: []any{0, 5, 2, 30}}}}},
+			{Signal: risk.ManyPatients, Weight: 45, Params: []any{8, 30}}, {Signal: risk.NightBindings, Weight: 25, Params: []any{0, 5, 2, 30}}}}},
 			[]string{"challenge", "hold", "limit"}},
 		{risk.Decision{Action: risk.Block, Reviewed: true}, []string{"block", "challenge", "hold", "limit"}},
 	}
@@ -457,7 +469,7 @@ func TestRow(t *testing.T) {
 		}
 	}
 	r := riskwatch.Row(9, tests[2].d, now)
-	if r.Reasons[0] != "8 patients bound to the account (+45)" || r.Keys[1] != "risk.signal.night_bindings" {
+	if r.Reasons[0] != "8 patients bound to the account within 30 days (+45)" || r.Keys[1] != "risk.signal.night_bindings" {
 		t.Errorf("reasons %q keys %q", r.Reasons, r.Keys)
 	}
 }
@@ -622,5 +634,81 @@ func TestMonitorLateCommits(t *testing.T) {
 	}
 	if d := m.Decision(bot); d.Score.Reasons[0].Params[0] != 9 {
 		t.Errorf("patients counted = %v, want 9 (the given-up binding not among them)", d.Score.Reasons[0].Params[0])
+	}
+}
+
+// TestMonitorHoldFollowsPassedIdentities: the scalper's way around a hold —
+// unbind a customer's identity from the held account and bind it to a clean
+// one — leaves the clean one held too, stored with its reason; and an
+// account that took an identity from one still clean is decided again when
+// that one grows into a hold, with no event of its own.
+func TestMonitorHoldFollowsPassedIdentities(t *testing.T) {
+	s := openStore(t)
+	ids := newAccounts(t, s, 4)
+	bot, fresh, bot2, fresh2 := ids[0], ids[1], ids[2], ids[3]
+	appendEvents(t, s, farm(bot)...)
+	appendEvents(t, s, bind(bot2, "early", at(0, 20)), bind(fresh2, "early", at(0, 21)))
+	c := &clock{now: at(2, 9)}
+	m := newMonitor(t, s, c, nil)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Decision(bot); d.Action != risk.Hold {
+		t.Fatalf("the farm is %v", d.Action)
+	}
+	if d := m.Decision(fresh2); d.Action != risk.Allow {
+		t.Fatalf("an identity from a clean account: %v", d.Action)
+	}
+	moved := fmt.Sprintf("%x-%d", bot, 0)
+	appendEvents(t, s,
+		storage.RiskEvent{At: at(2, 10), Kind: storage.RiskUnbind, AccountID: bot, Detail: map[string]string{"patient": moved}},
+		bind(fresh, moved, at(2, 10).Add(time.Minute)))
+	appendEvents(t, s, farm(bot2)...)
+	c.Set(at(2, 11))
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{fresh, fresh2} {
+		if d := m.Decision(id); d.Action != risk.Hold {
+			t.Errorf("account %d, given an identity from a held account: %v at %d (%v), want hold", id, d.Action, d.Score.Total, d.Score.Reasons)
+		}
+		if r, ok := stored(t, s, id); !ok || r.Action != "hold" || !slices.Contains(r.Keys, "risk.signal.passed_identities") {
+			t.Errorf("account %d's stored decision = %+v (found %v), want hold for passed identities", id, r, ok)
+		}
+	}
+	if got := m.Linked(fresh); !slices.ContainsFunc(got, func(l risk.Link) bool { return l.Account == bot && l.Via == "identity" }) {
+		t.Errorf("Linked(fresh) = %v, want the held account it took the identity from", got)
+	}
+}
+
+// TestMonitorUsedFrom: the monitor knows an account was used from a device
+// (hashed as the risk events carry it) within the device window, for the
+// review's own-device refusal; not another device, not a week later.
+func TestMonitorUsedFrom(t *testing.T) {
+	s := openStore(t)
+	acct := newAccounts(t, s, 1)[0]
+	c := &clock{now: at(0, 9)}
+	m, err := riskwatch.New(s, riskwatch.Config{Rules: risk.DefaultRules(shanghai), Policy: risk.DefaultPolicy(), Now: c.Now,
+		Hash: func(kind, v string) string { return kind + ":" + v }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Request(acct, "phone-1", "10.0.0.0/24", at(0, 9))
+	if err := m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		device string
+		now    time.Time
+		want   bool
+	}{{"device:phone-1", at(0, 10), true}, {"device:phone-2", at(0, 10), false}, {"phone-1", at(0, 10), false}, {"", at(0, 10), false},
+		{"device:phone-1", at(8, 10), false}} {
+		c.Set(tt.now)
+		if got := m.UsedFrom(acct, tt.device); got != tt.want {
+			t.Errorf("UsedFrom(%q) at %v = %v, want %v", tt.device, tt.now, got, tt.want)
+		}
 	}
 }

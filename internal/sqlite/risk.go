@@ -95,9 +95,11 @@ func (t *tx) RiskAccounts(ctx context.Context, min string, limit int) ([]storage
 }
 
 func (t *tx) ReleaseHeldEntries(ctx context.Context, accountID int64, now time.Time) (int, error) {
+	// Only under an approval on the reviewers' record (0037).
 	res, err := t.exec(ctx, `UPDATE draw_entries SET held = 0 WHERE account_id = ? AND held = 1
 		AND session_id IN (SELECT r.session_id FROM releases r WHERE r.entry_closes_ms > ?
-			AND NOT EXISTS (SELECT 1 FROM draw_runs d WHERE d.session_id = r.session_id))`, accountID, ms(now))
+			AND NOT EXISTS (SELECT 1 FROM draw_runs d WHERE d.session_id = r.session_id))
+		AND (SELECT action FROM risk_reviews WHERE account_id = ? ORDER BY id DESC LIMIT 1) = 'allow'`, accountID, ms(now), accountID)
 	if err != nil {
 		return 0, fmt.Errorf("release held entries of account %d: %w", accountID, err)
 	}

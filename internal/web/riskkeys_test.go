@@ -16,9 +16,9 @@ func TestRiskKeysInEveryLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	params := map[risk.Signal][]any{
-		risk.ManyPatients: {6}, risk.NightBindings: {0, 5, 3, 30}, risk.QuickUnbinds: {2, "24h0m0s"},
+		risk.ManyPatients: {6, 30}, risk.NightBindings: {0, 5, 3, 30}, risk.QuickUnbinds: {2, "24h0m0s"},
 		risk.BindBookCancel: {1, "48h0m0s"}, risk.SharedDevice: {12}, risk.SharedPrefix: {40}, risk.RegularCadence: {31, 4.2},
-		risk.TargetsDoctor: {3, 4}, risk.SharedPayer: {9}, risk.CancelBeforeRelease: {2, "10m0s"},
+		risk.TargetsDoctor: {3, 4}, risk.SharedPayer: {9}, risk.CancelBeforeRelease: {2, "10m0s"}, risk.PassedIdentities: {3, 75},
 	}
 	for _, sig := range risk.Signals {
 		r := risk.Reason{Signal: sig, Weight: 10, Params: params[sig]}
@@ -38,6 +38,14 @@ func TestRiskKeysInEveryLanguage(t *testing.T) {
 				if got := l.T(key); got == key || got == "" {
 					t.Errorf("%s in %s: %q", key, l.Code, got)
 				}
+			}
+		}
+	}
+	// Every way risk.Tracker.Links links two accounts has its name.
+	for _, via := range []string{"device", "prefix", "payer", "identity"} {
+		for _, l := range cat.locales {
+			if key := "risk.review.via." + via; l.T(key) == key || l.T(key) == "" {
+				t.Errorf("%s in %s: missing", key, l.Code)
 			}
 		}
 	}

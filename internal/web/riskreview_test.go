@@ -38,6 +38,7 @@ func (m *riskMonitor) Linked(id int64) []risk.Link {
 
 func (m *riskMonitor) Refresh(context.Context, int64) error { return nil }
 func (m *riskMonitor) Nudge()                               {}
+func (m *riskMonitor) UsedFrom(int64, string) bool          { return false }
 
 // The risk pages: a held patient reads why on /me in their language and
 // asks for a review (a short text is refused at its field, kept); the desk

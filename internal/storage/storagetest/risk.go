@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ func testRiskAccounts(t *testing.T, s storage.Store) {
 	// A reviewer allows it an hour later; then the score holds it again the
 	// next day: "hold" stays first reached at t0, "block" is new.
 	t1, t2 := t0.Add(time.Hour), t0.Add(24*time.Hour)
+	reviewed(t, s, a, "allow")
 	put(storage.RiskAccount{AccountID: a, Action: "allow", Score: 75, Reviewed: true, Since: map[string]time.Time{}, UpdatedAt: t1})
 	if got, _ := get(a); got.Action != "allow" || !got.Reviewed || len(got.Reasons) != 0 || !got.Since["hold"].Equal(t0) {
 		t.Errorf("after the review: %+v, want allow, reviewed, no reasons, hold still since %v", got, t0)
@@ -168,6 +170,8 @@ func testHeldEntries(t *testing.T, s storage.Store) {
 			t.Errorf("entry %d held = %v, want %v as stored", i, before[ids[i]], r.held)
 		}
 	}
+	reviewed(t, s, held, "allow") // released only under an approval (testRiskDecisionsFollowReviews)
+	reviewed(t, s, other, "allow")
 	var n int
 	update(t, s, func(tx storage.Tx) (err error) { n, err = tx.ReleaseHeldEntries(ctx, held, now); return err })
 	if n != 1 {
@@ -233,4 +237,18 @@ func testRiskEventStart(t *testing.T, s storage.Store) {
 			t.Errorf("events after RiskEventStart(%v) = %v, want %v", tt.since, got, tt.want)
 		}
 	}
+}
+
+// reviewed appends a reviewer's decision on account, by a new security
+// officer: a reviewed risk decision and a release of held entries follow
+// one (testRiskDecisionsFollowReviews).
+func reviewed(t *testing.T, s storage.Store, account int64, action string) {
+	t.Helper()
+	update(t, s, func(tx storage.Tx) error {
+		st := fairslot.Staff{Username: fmt.Sprintf("sec-%x", random(6)), Name: "Sec", Role: fairslot.Security}
+		if err := tx.CreateStaff(ctx, &st, "h"); err != nil {
+			return err
+		}
+		return tx.AppendRiskReview(ctx, &storage.RiskReview{AccountID: account, Action: action, Saw: 70, Reason: "checked", StaffID: st.ID, At: base})
+	})
 }

@@ -61,15 +61,17 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Release", testRelease},
 		{"Waitlist", testWaitlist},
 		{"SlotsAndQuotas", testSlotsAndQuotas},
-		{"CancelSession", testCancelSession},         // cancel.go
-		{"CancelSessionRace", testCancelSessionRace}, // cancel.go
-		{"AdminEdits", testAdminEdits},               // admin.go
-		{"AdminSessionEdits", testAdminSessionEdits}, // admin.go
-		{"AdminSites", testAdminSites},               // admin.go
-		{"RiskReviews", testRiskReviews},             // riskreview.go
-		{"RiskAccounts", testRiskAccounts},           // risk.go
-		{"HeldEntries", testHeldEntries},             // risk.go
-		{"RiskEventStart", testRiskEventStart},       // risk.go
+		{"CancelSession", testCancelSession},                           // cancel.go
+		{"CancelSessionRace", testCancelSessionRace},                   // cancel.go
+		{"AdminEdits", testAdminEdits},                                 // admin.go
+		{"AdminSessionEdits", testAdminSessionEdits},                   // admin.go
+		{"AdminSites", testAdminSites},                                 // admin.go
+		{"RiskReviews", testRiskReviews},                               // riskreview.go
+		{"RiskDecisionsFollowReviews", testRiskDecisionsFollowReviews}, // riskreview.go
+		{"HeldAccountsTakeNoPlace", testHeldAccountsTakeNoPlace},       // riskreview.go
+		{"RiskAccounts", testRiskAccounts},                             // risk.go
+		{"HeldEntries", testHeldEntries},                               // risk.go
+		{"RiskEventStart", testRiskEventStart},                         // risk.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
