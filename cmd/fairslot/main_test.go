@@ -33,7 +33,7 @@ func TestCommands(t *testing.T) {
 		{append([]string{"config"}, flags...), false, `"hold_for": "15m0s"`},
 		{[]string{"config", "--keyset", "./fairslot-data/k.json"}, true, ""},
 		{append([]string{"serve"}, flags...), true, ""}, // schema behind: refuses to start
-		{append([]string{"migrate"}, flags...), false, "schema at version 36"},
+		{append([]string{"migrate"}, flags...), false, "schema at version 37"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
