@@ -84,17 +84,20 @@ func (s *Service) KioskBooking(ctx context.Context, a Actor, code, idProof strin
 // KioskPay pays a held booking at a kiosk, proven as KioskBooking proves
 // it, through the payment provider. The key (the pay form's, one per form
 // shown) makes it idempotent: a second tap returns the paid booking and
-// charges nothing more.
-func (s *Service) KioskPay(ctx context.Context, a Actor, code, idProof, key string) (BookingView, error) {
+// charges nothing more. payer is as PayAs takes it ("" for none).
+func (s *Service) KioskPay(ctx context.Context, a Actor, code, idProof, key, payer string) (BookingView, error) {
 	if key == "" || len(key) > 64 {
 		return BookingView{}, fairslot.E(fairslot.Invalid, "error.form.expired", "the payment form has no key; show it again")
+	}
+	if err := s.namedPayer(payer); err != nil {
+		return BookingView{}, err
 	}
 	v, err := s.KioskBooking(ctx, a, code, idProof)
 	if err != nil {
 		return v, err
 	}
 	// Keys are the device's own, apart from the accounts' ("12:…").
-	return s.pay(ctx, a, v.ID, fmt.Sprintf("staff%d:%s", a.ID, key))
+	return s.pay(ctx, a, v.ID, fmt.Sprintf("staff%d:%s", a.ID, key), payer)
 }
 
 // Reprint gives a checked-in booking's ticket again, proven as check-in

@@ -50,10 +50,10 @@ func TestKioskProof(t *testing.T) {
 			t.Errorf("%s: KioskBooking = %+v, want booking %d, its fee, the name masked", c.name, v.Booking, held.ID)
 		}
 	}
-	_, err = e.svc.KioskPay(ctx, desk, held.Code, "0000", "tap")
+	_, err = e.svc.KioskPay(ctx, desk, held.Code, "0000", "tap", "")
 	wantKind(t, "paying with the wrong ID digits", err, fairslot.Forbidden)
 	for tap := range 2 {
-		paid, err := e.svc.KioskPay(ctx, desk, held.Code, id[14:], "tap")
+		paid, err := e.svc.KioskPay(ctx, desk, held.Code, id[14:], "tap", "")
 		if err != nil || paid.Status != fairslot.Confirmed {
 			t.Fatalf("tap %d: KioskPay = %v, %v", tap+1, paid.Status, err)
 		}
@@ -61,7 +61,7 @@ func TestKioskProof(t *testing.T) {
 	if n := len(e.pay.Held()); n != 1 {
 		t.Errorf("%d charges after a double tap, want 1", n)
 	}
-	_, err = e.svc.KioskPay(ctx, desk, held.Code, id[14:], "another")
+	_, err = e.svc.KioskPay(ctx, desk, held.Code, id[14:], "another", "")
 	wantKind(t, "paying a paid booking", err, fairslot.Conflict)
 	_, err = e.svc.Reprint(ctx, desk, held.Code, id[14:])
 	wantKind(t, "reprinting before check-in", err, fairslot.Conflict)
@@ -89,7 +89,7 @@ func TestKioskTriesAreLimited(t *testing.T) {
 		func(a app.Actor, code string) error { _, err := e.svc.CheckIn(ctx, a, code, "0000"); return err },
 		func(a app.Actor, code string) error { _, err := e.svc.KioskBooking(ctx, a, code, "0000"); return err },
 		func(a app.Actor, code string) error {
-			_, err := e.svc.KioskPay(ctx, a, code, "0000", "tap")
+			_, err := e.svc.KioskPay(ctx, a, code, "0000", "tap", "")
 			return err
 		},
 		func(a app.Actor, code string) error { _, err := e.svc.Reprint(ctx, a, code, "0000"); return err },
@@ -141,7 +141,7 @@ func TestKioskWalkInIsPaidThroughTheProvider(t *testing.T) {
 	if _, err := e.svc.CheckIn(ctx, kiosk, r.Booking.Code, p.IDNumber[14:]); fairslot.ErrorKind(err) == "" {
 		t.Error("an unpaid walk-in was checked in")
 	}
-	paid, err := e.svc.KioskPay(ctx, kiosk, r.Booking.Code, p.IDNumber[14:], "walkin-tap")
+	paid, err := e.svc.KioskPay(ctx, kiosk, r.Booking.Code, p.IDNumber[14:], "walkin-tap", "")
 	if err != nil || paid.Status != fairslot.Confirmed {
 		t.Fatalf("paying the walk-in at the kiosk: %+v, %v", paid, err)
 	}

@@ -80,17 +80,47 @@ func (s *Service) paymentGrace() time.Duration {
 // more, or resumes a payment cut short; a key whose payment was refunded or
 // declined is spent.
 func (s *Service) Pay(ctx context.Context, a Actor, bookingID int64, key string) (BookingView, error) {
+	return s.PayAs(ctx, a, bookingID, key, "")
+}
+
+// PayAs is Pay with payer, the payer's account at the provider as the pay
+// request names it ("" for none): only a provider that stands in for the
+// wallet app (the sandbox) may be told one — a real provider authenticates
+// its payer and reports it itself, so a payer a client names to it is
+// refused, never trusted (namedPayer).
+func (s *Service) PayAs(ctx context.Context, a Actor, bookingID int64, key, payer string) (BookingView, error) {
 	if err := s.requireAccount(a); err != nil {
 		return BookingView{}, err
 	}
 	if key == "" || len(key) > 128 {
 		return BookingView{}, fairslot.Errorf(fairslot.Invalid, "an Idempotency-Key header of 1 to 128 characters is required to pay")
 	}
-	return s.pay(ctx, a, bookingID, fmt.Sprintf("%d:%s", a.ID, key)) // keys are the account's own
+	if err := s.namedPayer(payer); err != nil {
+		return BookingView{}, err
+	}
+	return s.pay(ctx, a, bookingID, fmt.Sprintf("%d:%s", a.ID, key), payer) // keys are the account's own
 }
 
-// pay pays booking bookingID under the payment key key (Pay, KioskPay).
-func (s *Service) pay(ctx context.Context, a Actor, bookingID int64, key string) (BookingView, error) {
+// namedPayer refuses a payer a pay request names ("" names none) to a
+// provider that does not stand in for the wallet, or that no wallet gives.
+func (s *Service) namedPayer(payer string) error {
+	if payer == "" {
+		return nil
+	}
+	if _, ok := s.Payments.(payment.WalletStandIn); !ok {
+		return fairslot.E(fairslot.Invalid, "error.pay.payer_named",
+			"the payment provider names the payer itself; leave the payer out").On("payer")
+	}
+	if payment.CheckPayer(payer) != nil {
+		return fairslot.E(fairslot.Invalid, "error.pay.payer",
+			"the payer must be 1 to %d characters, with no spaces or control characters", payment.PayerMax).On("payer")
+	}
+	return nil
+}
+
+// pay pays booking bookingID under the payment key key, for the payer the
+// request named (checked by namedPayer; "" for none) (PayAs, KioskPay).
+func (s *Service) pay(ctx context.Context, a Actor, bookingID int64, key, payer string) (BookingView, error) {
 	p, code, err := s.startPayment(ctx, a, bookingID, key)
 	if err != nil {
 		return BookingView{}, err
@@ -104,7 +134,7 @@ func (s *Service) pay(ctx context.Context, a Actor, bookingID int64, key string)
 	// From here money may move: the client going away must not cut short
 	// what follows (each provider call has its own deadline).
 	ctx = context.WithoutCancel(ctx)
-	c, err := s.charge(ctx, p, code)
+	c, err := s.charge(ctx, p, code, payer)
 	if err != nil {
 		s.Log.Warn("payment outcome unknown; the retry or the sweep settles it", "booking", bookingID, "payment", key, "err", err)
 		return BookingView{}, errPaymentInProgress
@@ -213,11 +243,19 @@ func (s *Service) startPayment(ctx context.Context, a Actor, bookingID int64, ke
 	}
 }
 
-// charge asks the provider to take payment p, under its own deadline.
-func (s *Service) charge(ctx context.Context, p storage.Payment, reference string) (payment.Charge, error) {
+// charge asks the provider to take payment p, under its own deadline; a
+// provider that stands in for the wallet is told the payer the request
+// named, if any (namedPayer refused one to any other provider).
+func (s *Service) charge(ctx context.Context, p storage.Payment, reference, payer string) (payment.Charge, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.paymentTimeout())
 	defer cancel()
-	c, err := s.Payments.Charge(ctx, p.Key, p.AmountCents, reference)
+	var c payment.Charge
+	var err error
+	if w, ok := s.Payments.(payment.WalletStandIn); ok && payer != "" {
+		c, err = w.ChargeFor(ctx, p.Key, p.AmountCents, reference, payer)
+	} else {
+		c, err = s.Payments.Charge(ctx, p.Key, p.AmountCents, reference)
+	}
 	if err == nil && c.State == payment.None {
 		err = errors.New("the provider took a charge and reports nothing under its key")
 	}
@@ -235,7 +273,7 @@ func (s *Service) conclude(ctx context.Context, a Actor, p storage.Payment, c pa
 			return s.refundPending(ctx, a, p.Key, c.Ref, "the provider charged another amount",
 				fairslot.E(fairslot.Conflict, "error.pay.failed", "the payment could not be completed"))
 		}
-		return s.settle(ctx, a, p.Key, c.Ref)
+		return s.settle(ctx, a, p.Key, c.Ref, c.Payer)
 	case payment.Declined:
 		s.end(ctx, a, p.Key, storage.PaymentDeclined, c.Ref)
 		return errPaymentDeclined
@@ -250,8 +288,9 @@ func (s *Service) conclude(ctx context.Context, a Actor, p storage.Payment, c pa
 // charge ref, in one transaction; when the booking can no longer take it
 // (the hold expired, it was cancelled), the payment goes to refunding and
 // is refunded instead. A payment found settled is a concurrent retry's
-// success; one found refunding or refunded is never settled.
-func (s *Service) settle(ctx context.Context, a Actor, key, ref string) error {
+// success; one found refunding or refunded is never settled. payer is the
+// payer's account the provider reported ("" for none), for the risk event.
+func (s *Service) settle(ctx context.Context, a Actor, key, ref, payer string) error {
 	for try := 0; ; try++ {
 		var refund storage.Payment
 		confirmed := false
@@ -294,7 +333,7 @@ func (s *Service) settle(ctx context.Context, a Actor, key, ref string) error {
 			if err := s.tellConfirmed(ctx, tx, b); err != nil {
 				return nil, err
 			}
-			if err := s.payRisk(ctx, tx, a, b); err != nil {
+			if err := s.payRisk(ctx, tx, a, b, p.Provider, payer); err != nil {
 				return nil, err
 			}
 			confirmed = true

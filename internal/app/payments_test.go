@@ -106,6 +106,12 @@ func (p *faultyProvider) Charge(ctx context.Context, key string, amount int64, r
 	return c, err
 }
 
+// ChargeFor is Charge naming the payer: the same network, the same faults.
+func (p *faultyProvider) ChargeFor(ctx context.Context, key string, amount int64, ref, payer string) (c payment.Charge, err error) {
+	err = p.call("charge", func() (err error) { c, err = p.Sandbox.ChargeFor(ctx, key, amount, ref, payer); return err })
+	return c, err
+}
+
 func (p *faultyProvider) Refund(ctx context.Context, key string) error {
 	return p.call("refund", func() error { return p.Sandbox.Refund(ctx, key) })
 }

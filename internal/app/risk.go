@@ -186,11 +186,12 @@ func riskRefusal(err error) bool {
 }
 
 // payRisk appends a settled payment's risk event, for the booking's
-// account. It names no payer: the payment provider tells fairslot nothing
-// of who paid (payment.Charge has no payer), and the paying account is the
-// booking's own (or a kiosk's), which would only repeat the account; the
-// shared-payer signal waits for a provider that names one.
-func (s *Service) payRisk(ctx context.Context, tx storage.Tx, a Actor, b fairslot.Booking) error {
+// account: the doctor, and — when the provider named who paid — a keyed
+// hash of the provider and the payer's account there, never the account
+// itself, so that one payer paying for many identities across accounts
+// (the shared-payer signal) is seen without being stored. A payer is per
+// provider: the same id at two providers is two payers.
+func (s *Service) payRisk(ctx context.Context, tx storage.Tx, a Actor, b fairslot.Booking, provider, payer string) error {
 	rec, err := tx.Patient(ctx, b.PatientID)
 	if err != nil {
 		return err
@@ -199,8 +200,11 @@ func (s *Service) payRisk(ctx context.Context, tx storage.Tx, a Actor, b fairslo
 	if err != nil {
 		return err
 	}
-	return s.riskEvent(ctx, tx, a, storage.RiskPay, b.AccountID, b.SessionID, &rec,
-		map[string]string{"doctor": strconv.FormatInt(sess.DoctorID, 10)})
+	d := map[string]string{"doctor": strconv.FormatInt(sess.DoctorID, 10)}
+	if payer != "" {
+		d["payer"] = s.clientHash("payer", provider+"\x00"+payer)
+	}
+	return s.riskEvent(ctx, tx, a, storage.RiskPay, b.AccountID, b.SessionID, &rec, d)
 }
 
 // RiskAccountView is an account's stored risk decision, as the staff (and

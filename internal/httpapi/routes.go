@@ -196,7 +196,18 @@ func (s *Server) patientRoutes(h func(string, handler)) {
 	h("GET /api/v1/bookings/{id}", withID(s, s.App.Booking))
 	h("POST /api/v1/bookings/{id}/pay", func(w http.ResponseWriter, r *http.Request) error {
 		return withID(s, func(ctx context.Context, a app.Actor, id int64) (app.BookingView, error) {
-			return s.App.Pay(ctx, a, id, r.Header.Get("Idempotency-Key"))
+			// An optional body {"payer"}: the payer's account at the
+			// provider, which only the sandbox (standing in for the wallet
+			// app) may be told; the app refuses it for a real provider.
+			var in struct {
+				Payer string `json:"payer"`
+			}
+			if r.ContentLength != 0 {
+				if err := decode(w, r, &in); err != nil {
+					return app.BookingView{}, err
+				}
+			}
+			return s.App.PayAs(ctx, a, id, r.Header.Get("Idempotency-Key"), in.Payer)
 		})(w, r)
 	})
 	h("POST /api/v1/bookings/{id}/cancel", withID(s, s.App.Cancel))

@@ -26,10 +26,24 @@ func NewSandbox() *Sandbox { return &Sandbox{charges: map[string]Charge{}} }
 
 func (s *Sandbox) Name() string { return "sandbox" }
 
-// Charge takes amount under key once. The same key again takes nothing and
-// reports what the key holds (charged, refunded or declined); the same key
-// with another amount while charged is refused as a caller's mistake.
-func (s *Sandbox) Charge(_ context.Context, key string, amount int64, reference string) (Charge, error) {
+// Charge takes amount under key once, for no payer the sandbox knows of
+// (ChargeFor names one). The same key again takes nothing and reports what
+// the key holds (charged, refunded or declined); the same key with another
+// amount while charged is refused as a caller's mistake.
+func (s *Sandbox) Charge(ctx context.Context, key string, amount int64, reference string) (Charge, error) {
+	return s.ChargeFor(ctx, key, amount, reference, "")
+}
+
+// ChargeFor is Charge for payer, the payer's account the pay request named
+// (the sandbox stands in for the wallet app that would authenticate it):
+// the charge reports it as its Payer. A key already charged keeps the
+// payer it was first charged for. A payer CheckPayer refuses is refused.
+func (s *Sandbox) ChargeFor(_ context.Context, key string, amount int64, reference, payer string) (Charge, error) {
+	if payer != "" {
+		if err := CheckPayer(payer); err != nil {
+			return Charge{}, fmt.Errorf("sandbox: %w", err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.charges[key]; ok {
@@ -39,12 +53,12 @@ func (s *Sandbox) Charge(_ context.Context, key string, amount int64, reference 
 		return c, nil
 	}
 	if s.Decline != nil && s.Decline(key, amount) {
-		c := Charge{State: Declined, AmountCents: amount}
+		c := Charge{State: Declined, AmountCents: amount, Payer: payer}
 		s.charges[key] = c
 		return c, nil
 	}
 	sum := sha256.Sum256([]byte(key + "\x00" + reference))
-	c := Charge{State: Charged, Ref: "sbx_" + hex.EncodeToString(sum[:8]), AmountCents: amount}
+	c := Charge{State: Charged, Ref: "sbx_" + hex.EncodeToString(sum[:8]), AmountCents: amount, Payer: payer}
 	s.charges[key] = c
 	return c, nil
 }

@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/fairslot/fairslot/internal/payment"
@@ -75,5 +76,44 @@ func TestSandboxIsHonest(t *testing.T) {
 	check("Status of a declined key after a refund", c, err, payment.Declined)
 	if len(s.Held()) != 0 {
 		t.Errorf("Held = %v; want nothing", s.Held())
+	}
+}
+
+// TestSandboxNamesThePayer: a charge reports the payer the pay request
+// named (the sandbox stands in for the wallet), and none when none was
+// named; the key keeps its first payer through a retry naming another, a
+// refund and Status; a payer no wallet gives is refused and takes nothing.
+func TestSandboxNamesThePayer(t *testing.T) {
+	s := payment.NewSandbox()
+	var _ payment.WalletStandIn = s
+	c, err := s.ChargeFor(ctx, "k", 5000, "CODE", "wx-buyer-1")
+	if err != nil || c.State != payment.Charged || c.Payer != "wx-buyer-1" {
+		t.Fatalf("ChargeFor = %+v, %v; want charged for wx-buyer-1", c, err)
+	}
+	if c, err := s.ChargeFor(ctx, "k", 5000, "CODE", "wx-buyer-2"); err != nil || c.Payer != "wx-buyer-1" {
+		t.Errorf("a retry naming another payer = %+v, %v; want the first payer kept", c, err)
+	}
+	if c, err := s.Charge(ctx, "plain", 5000, "CODE"); err != nil || c.Payer != "" {
+		t.Errorf("Charge without a payer = %+v, %v; want no payer", c, err)
+	}
+	if err := s.Refund(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Status(ctx, "k"); err != nil || c.State != payment.Refunded || c.Payer != "wx-buyer-1" {
+		t.Errorf("Status after the refund = %+v, %v; want refunded, still wx-buyer-1's", c, err)
+	}
+	for _, bad := range []string{strings.Repeat("p", payment.PayerMax+1), "a\nb", "a\x00b", "a b", "\x1b[31m", "\xff\xfe", "a\u2028b", "\u202ewx", "w\u200dx"} {
+		if _, err := s.ChargeFor(ctx, "bad", 5000, "CODE", bad); err == nil {
+			t.Errorf("ChargeFor with payer %q was accepted", bad)
+		}
+	}
+	if c, _ := s.Status(ctx, "bad"); c.State != payment.None {
+		t.Errorf("a refused payer left the key %s", c.State)
+	}
+	if err := payment.CheckPayer(strings.Repeat("p", payment.PayerMax)); err != nil {
+		t.Errorf("a payer of %d bytes: %v", payment.PayerMax, err)
+	}
+	if err := payment.CheckPayer("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"); err != nil {
+		t.Errorf("an openid: %v", err)
 	}
 }

@@ -57,7 +57,8 @@ func (p *Pages) kioskRoutes(h func(string, handler)) {
 		return p.kioskPayForm(w, r, v, code, id)
 	})))
 	h("POST /kiosk/pay/confirm", p.staff(p.proof(func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error {
-		v, err := p.API.App.KioskPay(r.Context(), a, code, id, r.PostFormValue("key"))
+		// "payer" stands in for the wallet app's answer: the sandbox only.
+		v, err := p.API.App.KioskPay(r.Context(), a, code, id, r.PostFormValue("key"), r.PostFormValue("payer"))
 		if err != nil {
 			return err
 		}
