@@ -32,6 +32,11 @@ type actor struct {
 	WiFi     int     // people: the shared Wi-Fi it is behind, or -1
 	Phone    int     // scalpers: the phone it is signed in on the first day; the next, the group's next phone
 	Cancels  bool    // people: cancels a place it won
+	// Payer is the wallet account it pays with, which the sandbox is told
+	// with each payment (it stands in for the wallet app): a person's own,
+	// a scalper group's one for all its accounts — the group pays for its
+	// customers' places itself, and is paid back off the books.
+	Payer string
 }
 
 // Scalper reports whether the actor is a scalper group's account.
@@ -41,14 +46,15 @@ func (a actor) Scalper() bool { return a.Group >= 0 }
 // patient, some families of 2 to 4 on one account, some night owls who
 // bind once at night, many behind a shared Wi-Fi; scalper groups of about
 // 10 phones and 30 accounts each on their own network, every account
-// binding customers' identities at 1 a.m.
+// binding customers' identities at 1 a.m.; each person pays from their own
+// wallet, each group from one wallet for all its accounts.
 func cast(o castOptions) []actor {
 	rnd := rand.New(rand.NewPCG(o.Seed, 17))
 	var out []actor
 	wifi := 0
 	for i := range o.People {
 		a := actor{Class: "people", Group: -1, Index: i, Patients: 1, WiFi: -1, Phone: -1,
-			Net: [3]byte{byte(20 + i/256), byte(i % 256), 1}}
+			Net: [3]byte{byte(20 + i/256), byte(i % 256), 1}, Payer: fmt.Sprintf("sim-wallet-person-%d", i)}
 		if rnd.Float64() < o.Families {
 			a.Patients = 2 + rnd.IntN(3)
 		}
@@ -65,7 +71,7 @@ func cast(o castOptions) []actor {
 	for g := range o.Groups {
 		for k := range o.Accounts {
 			out = append(out, actor{Class: fmt.Sprintf("group %d", g+1), Group: g, Index: len(out), Patients: o.Customers, Night: true,
-				Net: [3]byte{10, byte(g), byte(1 + k%250)}, WiFi: -1, Phone: k % max(o.Phones, 1)})
+				Net: [3]byte{10, byte(g), byte(1 + k%250)}, WiFi: -1, Phone: k % max(o.Phones, 1), Payer: fmt.Sprintf("sim-wallet-group-%d", g+1)})
 		}
 	}
 	return out

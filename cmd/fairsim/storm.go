@@ -165,7 +165,7 @@ func runStorm(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(rels) < 2 {
 		fmt.Fprintln(stdout, "the server has one release: the risk targets are measured at the end of the run")
 	}
-	fmt.Fprintln(stdout, "payer: the payment path names no payer, so a group paying for everyone is not simulated")
+	fmt.Fprintln(stdout, "payer: each person pays from their own wallet account, each scalper group from one for all its accounts (the sandbox is told the payer with each payment)")
 
 	// Evening: everyone signs up; people who are not night owls bind.
 	people := make([]*stormPerson, len(actors))
@@ -523,7 +523,7 @@ func (p *stormPerson) resell(ctx context.Context, rec *recorder, r demo.Release,
 				map[string]int64{"session_id": b.SessionID, "patient_id": buyer}, true, nil)
 			if err == nil && resp.Status == 201 {
 				out.Rebooked++
-				pay(ctx, rec, "scalper pay", p.c, resp)
+				pay(ctx, rec, "scalper pay", p, resp)
 				break
 			}
 			waitUntil(ctx, time.Now().Add(100*time.Millisecond))
@@ -574,7 +574,7 @@ func scalp(ctx context.Context, rec *recorder, p *stormPerson, storm demo.Releas
 					map[string]int64{"session_id": storm.FirstComeSession, "patient_id": id}, true, nil)
 				if err == nil && resp.Status == 201 {
 					booked[id] = true
-					pay(ctx, rec, "scalper pay", p.c, resp)
+					pay(ctx, rec, "scalper pay", p, resp)
 				}
 				break // one booking attempt a tick
 			}
@@ -606,7 +606,7 @@ func person(ctx context.Context, rec *recorder, p *stormPerson, storm demo.Relea
 			resp, err := rec.timed(ctx, "human book", p.c, "POST", "/api/v1/bookings",
 				map[string]int64{"session_id": storm.FirstComeSession, "patient_id": id}, false, nil)
 			if err == nil && resp.Status == 201 {
-				pay(ctx, rec, "human pay", p.c, resp)
+				pay(ctx, rec, "human pay", p, resp)
 				return
 			}
 			if !again {
@@ -625,13 +625,28 @@ func person(ctx context.Context, rec *recorder, p *stormPerson, storm demo.Relea
 	wg.Wait()
 }
 
-func pay(ctx context.Context, rec *recorder, name string, c *apiclient.Client, held *apiclient.Response) {
+// pay pays the booking held answers, from p's wallet account.
+func pay(ctx context.Context, rec *recorder, name string, p *stormPerson, held *apiclient.Response) {
 	var b struct{ ID int64 }
 	if held.Decode(&b) != nil || b.ID == 0 {
 		return
 	}
-	rec.timed(ctx, name, c, "POST", fmt.Sprintf("/api/v1/bookings/%d/pay", b.ID), nil, false,
-		map[string]string{"Idempotency-Key": fmt.Sprint("pay-", b.ID)})
+	payBooking(ctx, rec, name, p, b.ID)
+}
+
+// payBooking pays booking id from p's wallet account: the sandbox stands in
+// for the wallet app, so the request names the payer.
+func payBooking(ctx context.Context, rec *recorder, name string, p *stormPerson, id int64) {
+	rec.timed(ctx, name, p.c, "POST", fmt.Sprintf("/api/v1/bookings/%d/pay", id), payBody(p.actor), false,
+		map[string]string{"Idempotency-Key": fmt.Sprint("pay-", id)})
+}
+
+// payBody is the pay request's body: the actor's wallet account, if any.
+func payBody(a actor) any {
+	if a.Payer == "" {
+		return nil
+	}
+	return map[string]string{"payer": a.Payer}
 }
 
 // waitDrawn waits for the server's sweep to run the draw after its window.
@@ -649,7 +664,8 @@ func waitDrawn(ctx context.Context, base string, storm demo.Release) error {
 	return fmt.Errorf("the draw of session %d did not run: %w", storm.DrawSession, ctx.Err())
 }
 
-// payWins pays the held bookings the draw gave an account's patients.
+// payWins pays the held bookings the draw gave an account's patients, from
+// its wallet account.
 func payWins(ctx context.Context, rec *recorder, p *stormPerson) {
 	resp, err := patiently(ctx, p.c, "GET", "/api/v1/entries", nil, 200)
 	if err != nil {
@@ -664,8 +680,7 @@ func payWins(ctx context.Context, rec *recorder, p *stormPerson) {
 	class := map[bool]string{false: "human pay", true: "scalper pay"}[p.scalper]
 	for _, e := range out.Entries {
 		if e.BookingID != 0 {
-			rec.timed(ctx, class, p.c, "POST", fmt.Sprintf("/api/v1/bookings/%d/pay", e.BookingID), nil, false,
-				map[string]string{"Idempotency-Key": fmt.Sprint("pay-", e.BookingID)})
+			payBooking(ctx, rec, class, p, e.BookingID)
 		}
 	}
 }

@@ -98,6 +98,59 @@ func TestCastBehavesAsI1(t *testing.T) {
 	if again := cast(o); fmt.Sprint(again) != fmt.Sprint(actors) {
 		t.Error("the same seed cast different people")
 	}
+	// Each group pays from one wallet for all its accounts; each person
+	// from their own, which no one else pays from.
+	payers := map[string]map[string]int{} // payer → class → accounts
+	for _, a := range actors {
+		if a.Payer == "" {
+			t.Fatalf("actor %+v pays from no wallet", a)
+		}
+		if payers[a.Payer] == nil {
+			payers[a.Payer] = map[string]int{}
+		}
+		payers[a.Payer][a.Class]++
+	}
+	if len(payers) != o.People+o.Groups {
+		t.Errorf("%d wallets, want one per person and one per group (%d)", len(payers), o.People+o.Groups)
+	}
+	for payer, classes := range payers {
+		for class, n := range classes {
+			if len(classes) != 1 || class == "people" && n != 1 || class != "people" && n != o.Accounts {
+				t.Errorf("wallet %s pays for %v; want one person, or one group's %d accounts", payer, classes, o.Accounts)
+			}
+		}
+	}
+}
+
+// TestPayNamesTheWallet: a payment asks the server with the actor's wallet
+// account as the payer, and its idempotency key; an actor with no wallet
+// sends no body, as before.
+func TestPayNamesTheWallet(t *testing.T) {
+	type got struct{ path, contentType, key, body string }
+	var asked []got
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		asked = append(asked, got{r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Idempotency-Key"), b.String()})
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":7,"status":"confirmed"}`))
+	}))
+	defer srv.Close()
+	actors := cast(castOptions{People: 1, Groups: 1, Phones: 1, Accounts: 2, Customers: 1, Seed: 1})
+	rec := newRecorder()
+	for _, a := range actors {
+		payBooking(context.Background(), rec, "pay", &stormPerson{actor: a, c: &apiclient.Client{Base: srv.URL}}, 7)
+	}
+	payBooking(context.Background(), rec, "pay", &stormPerson{actor: actor{Group: -1}, c: &apiclient.Client{Base: srv.URL}}, 8)
+	want := []got{
+		{"/api/v1/bookings/7/pay", "application/json", "pay-7", `{"payer":"sim-wallet-person-0"}`},
+		{"/api/v1/bookings/7/pay", "application/json", "pay-7", `{"payer":"sim-wallet-group-1"}`},
+		{"/api/v1/bookings/7/pay", "application/json", "pay-7", `{"payer":"sim-wallet-group-1"}`},
+		{"/api/v1/bookings/8/pay", "", "pay-8", ""},
+	}
+	if fmt.Sprint(asked) != fmt.Sprint(want) {
+		t.Errorf("asked\n%q\nwant\n%q", asked, want)
+	}
 }
 
 func TestIdentitiesDoNotCollide(t *testing.T) {
@@ -156,7 +209,7 @@ func TestNightAndReleaseTimes(t *testing.T) {
 const riskAnswer = `{"accounts":[
  {"account_id":101,"action":"hold","score":75,"reviewed":false,"since":{"challenge":"2026-12-02T01:00:05+08:00","limit":"2026-12-02T01:00:09+08:00","hold":"2026-12-02T07:03:00+08:00"},"reasons":["identities bound between 0:00 and 5:00 on 2 nights in 30 days (+24)","its device is behind 6 accounts (+30)"]},
  {"account_id":102,"action":"limit","score":45,"reviewed":false,"since":{"challenge":"2026-12-03T01:00:00+08:00","limit":"2026-12-03T01:00:30+08:00"},"reasons":["its device is behind 6 accounts (+30)"]},
- {"account_id":103,"action":"limit","score":41,"reviewed":false,"since":{"challenge":"2026-12-03T07:10:00+08:00","limit":"2026-12-03T07:20:00+08:00"},"reasons":["x"]},
+ {"account_id":103,"action":"limit","score":41,"reviewed":false,"since":{"challenge":"2026-12-03T07:10:00+08:00","limit":"2026-12-03T07:20:00+08:00"},"reasons":["its payer paid for 60 identities (+25)","x"]},
  {"account_id":104,"action":"challenge","score":20,"reviewed":false,"since":{"challenge":"2026-12-02T02:00:00+08:00"},"reasons":["y"]},
  {"account_id":1,"action":"challenge","score":25,"reviewed":false,"since":{"challenge":"2026-12-02T02:00:00+08:00"},"reasons":["z"]},
  {"account_id":7,"action":"block","score":0,"reviewed":true,"since":{},"reasons":[]},
@@ -231,6 +284,7 @@ func TestRiskTallyFromTheEndpoint(t *testing.T) {
 		{"group 1 reasons", g1.Reasons["its device is behind N accounts (+N)"], 2},
 		// 103 reached limit after release 2; 104 only a challenge.
 		{"group 2 flagged", g2.Flagged, 1},
+		{"group 2 reasons", fmt.Sprint(g2.Reasons), "map[its payer paid for N identities (+N):1 x:1]"},
 		{"group 2 flagged before release 2", g2.FlaggedBefore[1], 0},
 		{"group 2 now", fmt.Sprint(g2.Now), "map[challenge:1 limit:1]"},
 	} {
@@ -263,7 +317,7 @@ func TestRiskTallyFromTheEndpoint(t *testing.T) {
 	}
 	var out bytes.Buffer
 	printRisk(&out, r)
-	for _, want := range []string{"people", "group 1", "group 2", "not met", "night owl 1/", "before 2nd", "with flagged = hold:"} {
+	for _, want := range []string{"people", "group 1", "group 2", "not met", "night owl 1/", "before 2nd", "with flagged = hold:", "its payer paid for N identities"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the printed risk lacks %q:\n%s", want, out.String())
 		}
