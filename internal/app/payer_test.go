@@ -196,3 +196,39 @@ func TestPayerNamedByTheRequest(t *testing.T) {
 		t.Errorf("the pay events' payers = %q, want %q", got, want)
 	}
 }
+
+// TestPayerSurvivesALostAnswer: a charge whose answer is lost is settled
+// later — by the same key's retry, which names no payer, or by the sweep,
+// which asks the provider's Status — and either way the pay event names
+// the payer the charge was taken for: the provider reports it, not the
+// request that happened to finish the payment.
+func TestPayerSurvivesALostAnswer(t *testing.T) {
+	for _, by := range []string{"retry", "sweep"} {
+		t.Run(by, func(t *testing.T) {
+			pe := newPayEnv(t, newLightEnv(t))
+			pe.prov.plan("charge", lostAnswer)
+			if _, err := pe.svc.PayAs(ctx, pe.a, pe.held.ID, "k", "wx-lost"); fairslot.ErrorKind(err) != fairslot.Conflict {
+				t.Fatalf("a lost answer: %v, want the payment in progress", err)
+			}
+			if by == "retry" {
+				if v, err := pe.payKey("k"); err != nil || v.Status != fairslot.Confirmed {
+					t.Fatalf("the retry = %+v, %v", v, err)
+				}
+			} else {
+				pe.clock.now = pe.clock.now.Add(grace + time.Second)
+				if err := pe.svc.ReconcilePayments(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for _, ev := range riskEvents(t, pe.svc) {
+				if ev.Kind == storage.RiskPay {
+					got = append(got, ev.Detail["payer"])
+				}
+			}
+			if want := pe.svc.ClientHash("payer", "sandbox\x00wx-lost"); len(got) != 1 || got[0] != want {
+				t.Errorf("the pay events' payers = %q, want one, %s", got, want)
+			}
+		})
+	}
+}
