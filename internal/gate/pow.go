@@ -163,10 +163,11 @@ func Solve(ctx context.Context, token string, difficulty int) (string, error) {
 }
 
 // Difficulty is the challenge difficulty for a lane at load (running and
-// waiting over capacity, see Lane.Load) and an account with risk recent risk
-// events: base when the lane is at most half busy, rising by up to loadBits
-// as it fills, by loadBits more once requests queue for it, and by 2 bits a
-// risk event up to 8; never above MaxBits.
+// waiting over capacity, see Lane.Load) and an account at risk level risk
+// (its risk decision's PowLevel, 0–4): base when the lane is at most half
+// busy, rising by up to loadBits as it fills, by loadBits more once
+// requests queue for it, and by 2 bits a risk level up to 8; never above
+// MaxBits.
 func Difficulty(base, loadBits int, load float64, risk int) int {
 	d := float64(base)
 	if load > 0.5 {
