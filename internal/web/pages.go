@@ -133,7 +133,10 @@ func (p *Pages) headers(next http.Handler) http.Handler {
 
 func (p *Pages) adapt(fn handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
+		// A form with pictures is checked by its handler once the login
+		// is (submitReferral): its body is read whole into memory, which
+		// no one signed out may make the server do.
+		if r.Method == http.MethodPost && !uploads[r.URL.Path] {
 			if err := p.checkForm(w, r); err != nil {
 				p.fail(w, r, err)
 				return

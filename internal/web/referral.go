@@ -16,7 +16,8 @@ import (
 // show a description or a picture are never cached.
 
 // uploads are the form actions that take files: their body may be as large
-// as httpapi.MaxUpload, parsed in memory (checkForm).
+// as httpapi.MaxUpload, parsed in memory (checkForm), so their handlers
+// check the form only after the login (adapt leaves it to them).
 var uploads = map[string]bool{"/me/referrals": true}
 
 func (p *Pages) referralPatientRoutes(h func(string, handler)) {
@@ -66,6 +67,9 @@ func (p *Pages) referralsPage(w http.ResponseWriter, r *http.Request, a app.Acto
 }
 
 func (p *Pages) submitReferral(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	if err := p.checkForm(w, r); err != nil {
+		return err
+	}
 	in, err := httpapi.ReadReferral(w, r)
 	if err == nil {
 		_, err = p.API.App.SubmitReferral(r.Context(), a, in)

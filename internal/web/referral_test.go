@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,8 +14,10 @@ import (
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/demo"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/referral/referraltest"
 	"github.com/fairslot/fairslot/internal/storage"
+	"github.com/fairslot/fairslot/internal/web"
 )
 
 // upload posts a multipart form with the page's token, as a browser's
@@ -125,5 +128,49 @@ func TestReferralPages(t *testing.T) {
 	}
 	if _, page := b.get("/me/referrals"); !strings.Contains(page, "已通过") || !strings.Contains(page, "前可参加抽签或预约") {
 		t.Errorf("the patient's page after approval\n%s", page)
+	}
+}
+
+// countingReader counts what is read of a request's body.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestSignedOutUploadIsNotRead: a picture form from no one signed in is
+// refused before a byte of its body is read. The body is parsed whole in
+// memory (up to httpapi.MaxUpload), so reading it before the login would let
+// anyone make the server hold that much a request.
+func TestSignedOutUploadIsNotRead(t *testing.T) {
+	e := newEnv(t)
+	h, err := e.pages.Handler(frontdoor.SingleListener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A well-formed form with an 8 MiB picture: a parser reads it all.
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	mw.WriteField("description", "High fever for ten days, rash on the chest.")
+	fw, _ := mw.CreateFormFile("images", "IMG_0001.JPG")
+	fw.Write(make([]byte, 8<<20))
+	mw.Close()
+	for _, cookie := range []string{"", web.SessionCookie + "=forged", web.RefreshCookie + "=forged"} {
+		body := &countingReader{r: bytes.NewReader(form.Bytes())}
+		req := httptest.NewRequest("POST", "/me/referrals", body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if body.n != 0 || w.Code < 300 {
+			t.Errorf("cookie %q: %d after reading %d bytes of the body, want a refusal before reading any", cookie, w.Code, body.n)
+		}
 	}
 }
