@@ -45,8 +45,9 @@ func Ref(kind string, id int64) string {
 // stored from an Event it gives exactly Event.Canonical's bytes, so a
 // verifier reading millions of rows hashes what the writer meant without a
 // JSON decode per row. A detail column altered to other JSON is hashed as it
-// stands, and so no longer matches.
-func AppendCanonical(dst []byte, seq, atMillis int64, actor, action, subject, detail, requestID string) []byte {
+// stands, and so no longer matches. The columns may be given as strings or
+// as bytes (a reader's reused buffers): the bytes are the same either way.
+func AppendCanonical[S ~string | ~[]byte](dst []byte, seq, atMillis int64, actor, action, subject, detail, requestID S) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendInt(dst, seq, 10)
 	dst = append(dst, `,"at":`...)
@@ -66,11 +67,11 @@ func AppendCanonical(dst []byte, seq, atMillis int64, actor, action, subject, de
 	dst = appendString(dst, action)
 	dst = append(dst, `,"subject":`...)
 	dst = appendString(dst, subject)
-	if detail != "{}" && detail != "" {
+	if d := string(detail); d != "{}" && d != "" {
 		dst = append(dst, `,"detail":`...)
 		dst = append(dst, detail...)
 	}
-	if requestID != "" {
+	if len(requestID) != 0 {
 		dst = append(dst, `,"request_id":`...)
 		dst = appendString(dst, requestID)
 	}
@@ -80,10 +81,10 @@ func AppendCanonical(dst []byte, seq, atMillis int64, actor, action, subject, de
 // appendString appends s as encoding/json writes it: plain printable ASCII
 // as it is, anything else through the encoder itself, so that the two can
 // never disagree.
-func appendString(dst []byte, s string) []byte {
+func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
+			b, _ := json.Marshal(string(s)) // a string always encodes
 			return append(dst, b...)
 		}
 	}
