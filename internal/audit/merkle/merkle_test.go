@@ -255,6 +255,21 @@ func TestTamperingIsCaughtAtTheFirstBadIndex(t *testing.T) {
 		{"edit the detail only", func(t *testing.T, b backend, _ storage.Store, exec func(string) error, seq func(int64) int64) {
 			must(t, exec, fmt.Sprintf(`UPDATE audit_events SET detail = '{"note":"\u003c\u0026\u003e","slot":"99"}' WHERE seq = %d`, seq(4)))
 		}, 4},
+		{"move a byte from one field to the next", func(t *testing.T, b backend, _ storage.Store, exec func(string) error, seq func(int64) int64) {
+			// The fields' bytes in a row stay the same: only where one ends.
+			must(t, exec, fmt.Sprintf(`UPDATE audit_events SET actor = actor || substr(action, 1, 1), action = substr(action, 2) WHERE seq = %d`, seq(9)))
+		}, 9},
+		{"append digits and spaces to a field", func(t *testing.T, b backend, _ storage.Store, exec func(string) error, seq func(int64) int64) {
+			must(t, exec, fmt.Sprintf(`UPDATE audit_events SET subject = subject || ' 1 2 3 ' WHERE seq = %d`, seq(11)))
+		}, 11},
+		{"retype a field", func(t *testing.T, b backend, _ storage.Store, exec func(string) error, seq func(int64) int64) {
+			if b.ident {
+				// PostgreSQL's columns hold one type: write other bytes.
+				must(t, exec, fmt.Sprintf(`UPDATE audit_events SET actor = 'staff:' || chr(233) WHERE seq = %d`, seq(12)))
+				return
+			}
+			must(t, exec, fmt.Sprintf(`UPDATE audit_events SET actor = CAST('staff:2' AS BLOB) WHERE seq = %d`, seq(12)))
+		}, 12},
 		{"delete a row and re-number", func(t *testing.T, b backend, _ storage.Store, exec func(string) error, seq func(int64) int64) {
 			s := seq(7)
 			must(t, exec, fmt.Sprintf(`DELETE FROM audit_events WHERE seq = %d`, s))
