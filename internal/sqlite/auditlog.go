@@ -91,9 +91,10 @@ func (t *tx) AuditHashes(ctx context.Context, indexes []int64) ([]byte, error) {
 // declared types comes packed: its leaf, record number and time in decimal,
 // its five texts' lengths in bytes, each followed by a space, then the texts
 // themselves, byte for byte. Any other row (a leaf without its record, a
-// column of another type) comes as its leaf number alone, and is read column
-// by column as before, as is a packed row that does not parse. Either way the canonical bytes are built in Go from
-// the columns' bytes (audit.AppendCanonical); SQLite only concatenates them.
+// column of another type) comes as its leaf number alone and is read column
+// by column as before, as is a packed row that does not parse. Either way
+// the canonical bytes are built in Go from the columns' bytes
+// (audit.AppendCanonical); SQLite only concatenates them.
 const auditLeavesPacked = `SELECT CASE WHEN typeof(l.seq) = 'integer' AND typeof(e.seq) = 'integer'
 		AND typeof(e.at_ms) = 'integer' AND typeof(e.actor) = 'text' AND typeof(e.action) = 'text'
 		AND typeof(e.subject) = 'text' AND typeof(e.detail) = 'text' AND typeof(e.request_id) = 'text'
