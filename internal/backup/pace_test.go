@@ -31,7 +31,7 @@ func TestPacePause(t *testing.T) {
 		{"budget spent: no sleep", Pace{Duty: 0.5, Budget: time.Second}, 40 * ms, 2 * time.Second, 0},
 		{"no work: no sleep", Pace{Duty: 0.5}, 0, time.Second, 0},
 		{"clock stepped back: no sleep", Pace{Duty: 0.5}, -5 * ms, time.Second, 0},
-		{"the serving pace", ServingPace, 10 * ms, time.Second, 10 * ms},
+		{"the serving pace", ServingPace, 10 * ms, time.Second, 30 * ms},
 	} {
 		if got := c.pace.pause(c.work, c.elapsed); got != c.want {
 			t.Errorf("%s: %+v.pause(%v, %v) = %v, want %v", c.name, c.pace, c.work, c.elapsed, got, c.want)
