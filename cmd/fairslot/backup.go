@@ -45,6 +45,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	to := fs.String("to", "", "directory to write the archive and its signature to (another volume or host)")
+	pace := fs.Bool("pace", false, "pace the backup while the server serves: work backup.duty of the time (default 0.25), sleeping the rest between chunks")
 	var recips stringList
 	fs.Var(&recips, "recipient", "encrypt to this age public key (age1...; repeatable; config backup.recipients are added)")
 	c, err := loadConfig(fs, args, stderr)
@@ -82,8 +83,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 	start := time.Now()
-	res, err := backup.Create(ctx, backup.Options{Store: st, DataDir: c.DataDir, DB: c.DB, Dir: *to, Recipients: recipients, Key: key,
-		Node: c.NodeName(), Version: version})
+	o := backup.Options{Store: st, DataDir: c.DataDir, DB: c.DB, Dir: *to, Recipients: recipients, Key: key,
+		Node: c.NodeName(), Version: version}
+	if *pace {
+		o.Pace = backup.Pace{Duty: c.Backup.BackupDuty(), MaxPause: backup.DefaultMaxPause}
+	}
+	res, err := backup.Create(ctx, o)
 	if err != nil {
 		return err
 	}

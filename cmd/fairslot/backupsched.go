@@ -44,8 +44,11 @@ func backupScheduler(c config.Config, backend storage.Store, log *slog.Logger, m
 		keep[i] = backup.KeepRule{Every: time.Duration(k.Every), KeepFor: time.Duration(k.KeepFor)}
 	}
 	sched := &backup.Scheduler{
-		Options: backup.Options{Store: backend, DataDir: c.DataDir, DB: b.DB, Recipients: recipients, Key: key, Node: c.NodeName(), Version: version},
-		Dest:    dest, Every: time.Duration(b.Every), Keep: keep, Log: log.With("job", "backup"),
+		Options: backup.Options{Store: backend, DataDir: c.DataDir, DB: b.DB, Recipients: recipients, Key: key, Node: c.NodeName(), Version: version,
+			// Paced: it shares the CPU with the bookings, and stops pausing
+			// after half the interval so that it is never late for pacing.
+			Pace: backup.Pace{Duty: b.BackupDuty(), MaxPause: backup.DefaultMaxPause, Budget: time.Duration(b.Every) / 2}},
+		Dest: dest, Every: time.Duration(b.Every), Keep: keep, Log: log.With("job", "backup"),
 	}
 	stat := func(f func(backup.Stats) float64) func() float64 { return func() float64 { return f(sched.Stats()) } }
 	metrics.MustRegister(

@@ -27,8 +27,30 @@ import (
 // warm-up; it reports p50 and p99 of each and the p99 ratio (with /
 // without).
 //
+// Its sub-benchmarks: back-to-back is the measurement above, backups at full
+// speed; paced the same with the backups paced as the scheduler takes
+// them (backup.ServingPace); window and window-paced take one backup at the
+// start of each phase, as the scheduler takes one an hour, and count as
+// "with" only the bookings that overlapped it (the phase's other bookings
+// are dropped).
+//
 //	go test ./internal/app -run '^$' -bench BookingDuringBackup -benchtime 4000x -count 3
 func BenchmarkBookingDuringBackup(b *testing.B) {
+	for _, m := range []struct {
+		name   string
+		pace   backup.Pace
+		window bool
+	}{
+		{"back-to-back", backup.Pace{}, false},
+		{"paced", backup.ServingPace, false},
+		{"window", backup.Pace{}, true},
+		{"window-paced", backup.ServingPace, true},
+	} {
+		b.Run(m.name, func(b *testing.B) { benchBookingDuringBackup(b, m.pace, m.window) })
+	}
+}
+
+func benchBookingDuringBackup(b *testing.B, pace backup.Pace, window bool) {
 	e := newBenchEnv(b)
 	const clients, rounds = 16, 8
 	per := max(b.N/rounds, clients)
@@ -44,7 +66,8 @@ func BenchmarkBookingDuringBackup(b *testing.B) {
 	takeBackup := func() {
 		start := time.Now()
 		res, err := backup.Create(ctx, backup.Options{Store: e.svc.Store, DataDir: filepath.Join(e.dir, "data"), Dir: to,
-			Recipients: []age.Recipient{id.Recipient()}, Key: key, Node: "bench", Version: "bench", Now: time.Now().Add(time.Duration(backups.Load()) * time.Second)})
+			Recipients: []age.Recipient{id.Recipient()}, Key: key, Node: "bench", Version: "bench", Now: time.Now().Add(time.Duration(backups.Load()) * time.Second),
+			Pace: pace})
 		if err != nil {
 			backupErrs.Add(1)
 			b.Error(err)
@@ -56,10 +79,13 @@ func BenchmarkBookingDuringBackup(b *testing.B) {
 		os.Remove(res.SigPath)
 	}
 	// book books people[from:from+per] with the clients at once and returns
-	// each booking's latency (hold and pay).
+	// each booking's latency (hold and pay), and when each began and ended.
+	type span struct{ start, end time.Time }
+	var spans []span
 	book := func(from int) []time.Duration {
 		var mu sync.Mutex
 		var lat []time.Duration
+		spans = spans[:0]
 		var next atomic.Int64
 		next.Store(int64(from))
 		var wg sync.WaitGroup
@@ -75,9 +101,10 @@ func BenchmarkBookingDuringBackup(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					d := time.Since(start)
+					end := time.Now()
 					mu.Lock()
-					lat = append(lat, d)
+					lat = append(lat, end.Sub(start))
+					spans = append(spans, span{start, end})
 					mu.Unlock()
 				}
 			})
@@ -86,6 +113,22 @@ func BenchmarkBookingDuringBackup(b *testing.B) {
 		return lat
 	}
 	withBackup := func(from int) []time.Duration {
+		if window {
+			// One backup from the phase's start; only the bookings that
+			// ran while it did count.
+			var bs, be time.Time
+			var loop sync.WaitGroup
+			loop.Go(func() { bs = time.Now(); takeBackup(); be = time.Now() })
+			all := book(from)
+			loop.Wait()
+			var lat []time.Duration
+			for i, sp := range spans {
+				if sp.start.Before(be) && sp.end.After(bs) {
+					lat = append(lat, all[i])
+				}
+			}
+			return lat
+		}
 		stop := make(chan struct{})
 		var loop sync.WaitGroup
 		loop.Go(func() {
@@ -116,8 +159,8 @@ func BenchmarkBookingDuringBackup(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if backups.Load() == 0 || backupErrs.Load() > 0 {
-		b.Fatalf("%d backups, %d failed", backups.Load(), backupErrs.Load())
+	if backups.Load() == 0 || backupErrs.Load() > 0 || len(with) == 0 {
+		b.Fatalf("%d backups, %d failed, %d bookings during them", backups.Load(), backupErrs.Load(), len(with))
 	}
 	q := func(x []time.Duration, p float64) float64 {
 		slices.Sort(x)
@@ -130,4 +173,7 @@ func BenchmarkBookingDuringBackup(b *testing.B) {
 	b.ReportMetric(q(with, 0.99)/q(without, 0.99), "p99_ratio")
 	b.ReportMetric(float64(backups.Load()), "backups")
 	b.ReportMetric(float64(backupTime.Load())/float64(backups.Load())/1e6, "ms/backup")
+	if window {
+		b.ReportMetric(float64(len(with)), "bookings_with")
+	}
 }

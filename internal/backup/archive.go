@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -62,13 +63,13 @@ const (
 // seal writes the archive to w: a tar of the manifest and the snapshot
 // file, encrypted with age to the recipients. The snapshot's size and hash
 // are filled into m.
-func seal(w io.Writer, m *Manifest, snapshot string, recipients []age.Recipient) error {
+func seal(ctx context.Context, w io.Writer, m *Manifest, snapshot string, recipients []age.Recipient, p *pacer) error {
 	f, err := os.Open(snapshot)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	size, sum, err := digest(f)
+	size, sum, err := digest(paced(ctx, f, p))
 	if err != nil {
 		return fmt.Errorf("hash snapshot: %w", err)
 	}
@@ -91,7 +92,7 @@ func seal(w io.Writer, m *Manifest, snapshot string, recipients []age.Recipient)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if n, err := io.Copy(tw, f); err != nil || n != size {
+	if n, err := io.Copy(tw, paced(ctx, f, p)); err != nil || n != size {
 		return fmt.Errorf("pack snapshot: %d of %d bytes: %v", n, size, err)
 	}
 	if err := tw.Close(); err != nil {

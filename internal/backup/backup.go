@@ -59,6 +59,10 @@ type Options struct {
 	Node       string
 	Version    string
 	Now        time.Time
+	// Pace is how the backup shares the CPU with a serving server (pace.go);
+	// the zero Pace goes at full speed. The SQLite snapshot, its hashing and
+	// its encryption are paced; pg_dump, another process, is not.
+	Pace Pace
 }
 
 // Result names what Create wrote.
@@ -95,9 +99,10 @@ func Create(ctx context.Context, o Options) (Result, error) {
 	}
 	defer os.RemoveAll(stage)
 	snap := filepath.Join(stage, m.Snapshot.Name)
+	p := newPacer(o.Pace)
 	switch st := o.Store.(type) {
 	case *sqlite.Store:
-		err = snapshotSQLite(ctx, st, snap, &m)
+		err = snapshotSQLite(ctx, st, snap, &m, p)
 	case *postgres.Store:
 		err = snapshotPostgres(ctx, st, o.DB, snap, &m)
 	}
@@ -116,7 +121,7 @@ func Create(ctx context.Context, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("backup: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err = seal(tmp, &m, snap, o.Recipients); err == nil {
+	if err = seal(ctx, tmp, &m, snap, o.Recipients, p); err == nil {
 		err = tmp.Sync()
 	}
 	if err == nil {
@@ -125,7 +130,7 @@ func Create(ctx context.Context, o Options) (Result, error) {
 	var size int64
 	var sum [32]byte
 	if err == nil {
-		size, sum, err = digest(tmp)
+		size, sum, err = digest(paced(ctx, tmp, p))
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -156,10 +161,20 @@ func safeName(s string) string {
 	}, s)
 }
 
-// snapshotSQLite copies the database with VACUUM INTO, then reads the
+// snapshotSQLite copies the database with VACUUM INTO (when paced, with
+// the online backup, yielding between runs of pages), then reads the
 // manifest's facts from the copy itself, so they describe exactly it.
-func snapshotSQLite(ctx context.Context, st *sqlite.Store, path string, m *Manifest) error {
-	if err := st.Snapshot(ctx, path); err != nil {
+func snapshotSQLite(ctx context.Context, st *sqlite.Store, path string, m *Manifest, p *pacer) error {
+	var err error
+	if p.pace.On() {
+		err = st.SnapshotPaced(ctx, path, pacedPages, p.yield)
+	} else {
+		err = st.Snapshot(ctx, path)
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.yield(ctx); err != nil {
 		return err
 	}
 	cp, err := sqlite.Open(filepath.Dir(path), sqlite.Options{})
@@ -171,6 +186,9 @@ func snapshotSQLite(ctx context.Context, st *sqlite.Store, path string, m *Manif
 		return err
 	}
 	if m.Tables, err = cp.TableCounts(ctx); err != nil {
+		return err
+	}
+	if err := p.yield(ctx); err != nil {
 		return err
 	}
 	return cp.View(ctx, func(tx storage.Tx) error {

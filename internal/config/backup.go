@@ -34,6 +34,24 @@ type Backup struct {
 	// DB is, on PostgreSQL, the URL pg_dump connects with for scheduled
 	// backups: the owner role's (env FAIRSLOT_BACKUP_DB).
 	DB string `json:"db"`
+	// Duty paces a backup taken while serving (the scheduled ones, and
+	// 'fairslot backup --pace'): the share of wall time it works, sleeping
+	// the rest between chunks so the bookings keep the CPU. 0 (the
+	// default) is 0.25 (BENCHMARKS.md, booking latency while backups
+	// run); 1 goes at full speed. A scheduled backup stops
+	// pausing after half its interval, so pacing never makes it late.
+	Duty float64 `json:"duty"`
+}
+
+// DefaultBackupDuty is backup.duty's default.
+const DefaultBackupDuty = 0.25
+
+// BackupDuty is backup.duty with its default applied.
+func (b Backup) BackupDuty() float64 {
+	if b.Duty == 0 {
+		return DefaultBackupDuty
+	}
+	return b.Duty
 }
 
 // KeepRule keeps one archive per Every for KeepFor.
@@ -64,6 +82,9 @@ type S3 struct {
 func (b Backup) validate(dataDir, db string) error {
 	if _, err := b.AgeRecipients(); err != nil {
 		return err
+	}
+	if !(b.Duty >= 0 && b.Duty <= 1) {
+		return fmt.Errorf("config: backup.duty must be between 0 and 1 (the share of time a backup taken while serving works; 0: the default 0.25, 1: full speed)")
 	}
 	if b.Every == 0 {
 		return nil

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,11 @@ func TestValidate(t *testing.T) {
 			c.Backup = scheduled()
 			c.Backup.Keep = []config.KeepRule{{Every: fairslot.Duration(time.Hour)}}
 		}, false},
+		{"scheduled backups at full speed", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Duty = 1 }, true},
+		{"scheduled backups a tenth of the time", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Duty = 0.1 }, true},
+		{"a negative backup duty", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Duty = -0.5 }, false},
+		{"a backup duty above 1", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Duty = 1.5 }, false},
+		{"a backup duty that is not a number", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Duty = math.NaN() }, false},
 		{"scheduled backups every millisecond", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Every = fairslot.Duration(time.Millisecond) }, false},
 		{"scheduled backups without a recipient", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Recipients = nil }, false},
 		{"scheduled backups without a destination", func(c *config.Config) { c.Backup = scheduled(); c.Backup.Dir = "" }, false},
