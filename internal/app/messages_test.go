@@ -17,10 +17,16 @@ import (
 // as it would be sent.
 func (e *env) outboxed(t *testing.T, key string) (bodies []notify.Body, texts []string) {
 	t.Helper()
-	err := e.svc.Store.View(ctx, func(tx storage.Tx) error {
-		due, err := tx.DueOutbox(ctx, e.clock.Now().AddDate(1, 0, 0), 10000)
+	return outboxOf(t, e.svc, key)
+}
+
+// outboxOf is every pending outbox message of key in svc's store.
+func outboxOf(t *testing.T, svc *app.Service, key string) (bodies []notify.Body, texts []string) {
+	t.Helper()
+	err := svc.Store.View(ctx, func(tx storage.Tx) error {
+		due, err := tx.DueOutbox(ctx, svc.Now().AddDate(1, 0, 0), 10000)
 		for _, m := range due {
-			sealed, err := e.svc.Vault.Open(vaultField(m.Ref), m.BodySealed)
+			sealed, err := svc.Vault.Open(vaultField(m.Ref), m.BodySealed)
 			if err != nil {
 				return err
 			}

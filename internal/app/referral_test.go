@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -50,30 +49,9 @@ func needsReview(t *testing.T, svc *app.Service, doctorID int64) {
 }
 
 // outboxKeys lists the pending outbox messages of key, as sent.
-func outboxKeys(t *testing.T, svc *app.Service, key string) (texts []string) {
+func outboxKeys(t *testing.T, svc *app.Service, key string) []string {
 	t.Helper()
-	err := svc.Store.View(ctx, func(tx storage.Tx) error {
-		due, err := tx.DueOutbox(ctx, svc.Now().AddDate(1, 0, 0), 10000)
-		for _, m := range due {
-			sealed, err := svc.Vault.Open(vaultField(m.Ref), m.BodySealed)
-			if err != nil {
-				return err
-			}
-			var b notify.Body
-			if json.Unmarshal([]byte(sealed), &b) != nil || b.Key != key {
-				continue
-			}
-			text, err := notify.Text(sealed)
-			if err != nil {
-				return err
-			}
-			texts = append(texts, text)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, texts := outboxOf(t, svc, key)
 	return texts
 }
 
