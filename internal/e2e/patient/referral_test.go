@@ -104,6 +104,10 @@ func TestBrowserReferralSubmitApproveBook(t *testing.T) {
 	if text := e2e.Value(t, desk, "the queue", chromedp.Text(chromedp.CSS("section.referral"))); !strings.Contains(text, "rash on the chest") {
 		t.Errorf("the queue shows %q", text)
 	}
+	// Visible is not loaded: wait for the picture to finish (or fail)
+	// loading before its width is read.
+	e2e.Value(t, desk, "the picture loads", chromedp.Poll[bool](`document.querySelector("section.referral img").complete`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(e2e.HangGuard(t)))))
 	if w := e2e.Value(t, desk, "the picture", chromedp.Evaluate[int](`document.querySelector("section.referral img").naturalWidth`)); w != 32 {
 		t.Errorf("the picture is %d pixels wide, want 32 (it did not load)", w)
 	}
