@@ -3,7 +3,6 @@ package backup
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -123,6 +122,26 @@ func decrypt(r io.Reader, ids []age.Identity, what string) (io.Reader, error) {
 	return ar, nil
 }
 
+// unsealSigned is unseal of an archive whose signature s vouches for: in
+// the same pass, the archive's bytes are hashed (on another core) and
+// checked against s — no more than the signed size is read, and the
+// signature's verdict comes before unseal's own, so an altered archive is
+// refused as altered whatever it does to the decryption. On any error the
+// caller removes dir.
+func unsealSigned(f io.Reader, s signed, ids []age.Identity, dir string) (Manifest, error) {
+	h := newHashAside()
+	in := io.TeeReader(io.LimitReader(f, s.size+1), h)
+	m, err := unseal(in, ids, dir)
+	_, rerr := io.Copy(io.Discard, in) // what unseal left unread, if it stopped early
+	if serr := s.check(h.Sum()); serr != nil {
+		return m, serr
+	}
+	if err == nil {
+		err = rerr
+	}
+	return m, err
+}
+
 // unseal reads an archive (already checked against its signature), writing
 // the snapshot into dir under its own name, and returns the manifest. The
 // archive must hold exactly the manifest, then the snapshot it describes.
@@ -162,8 +181,9 @@ func unseal(r io.Reader, ids []age.Identity, dir string) (Manifest, error) {
 	if err != nil {
 		return m, err
 	}
-	hash := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, hash), tr)
+	hash := newHashAside()
+	n, err := io.CopyBuffer(io.MultiWriter(out, hash), tr, make([]byte, 1<<20))
+	_, sum := hash.Sum()
 	if cerr := out.Sync(); err == nil {
 		err = cerr
 	}
@@ -173,7 +193,7 @@ func unseal(r io.Reader, ids []age.Identity, dir string) (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("extract the snapshot: %w", err)
 	}
-	if n != m.Snapshot.Size || hex.EncodeToString(hash.Sum(nil)) != m.Snapshot.SHA256 {
+	if n != m.Snapshot.Size || hex.EncodeToString(sum[:]) != m.Snapshot.SHA256 {
 		return m, damaged("the snapshot does not match the manifest's size and SHA-256")
 	}
 	if h, err := tr.Next(); err != io.EOF {

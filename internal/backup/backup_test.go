@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -245,6 +246,12 @@ func TestRestoreRefusesTamperedArchives(t *testing.T) {
 	forOthers = reencrypt(t, forOthers, f.id, otherID.Recipient())
 	flipped := bytes.Clone(orig)
 	flipped[len(flipped)/2] ^= 0x01
+	// The archive's hash is checked as it is decrypted, not before: an
+	// alteration that breaks the decryption first (the header, the last
+	// chunk's tag) must still be refused as altered, by the signature.
+	flippedHeader, flippedLast := bytes.Clone(orig), bytes.Clone(orig)
+	flippedHeader[20] ^= 0x01
+	flippedLast[len(flippedLast)-1] ^= 0x01
 	tests := []struct {
 		name      string
 		data, sig []byte // nil sig: no signature file
@@ -252,7 +259,10 @@ func TestRestoreRefusesTamperedArchives(t *testing.T) {
 		want      string
 	}{
 		{"a flipped byte", flipped, origSig, nil, "does not match its signature"},
+		{"a flipped byte in the age header", flippedHeader, origSig, nil, "does not match its signature"},
+		{"a flipped byte in the last chunk's tag", flippedLast, origSig, nil, "does not match its signature"},
 		{"a truncated archive", orig[:len(orig)/2], origSig, nil, "truncated"},
+		{"an extended archive", append(bytes.Clone(orig), "more"...), origSig, nil, "were signed"},
 		{"an edited manifest, re-encrypted to the recipient", editedManifest, origSig, nil, "does not match its signature"},
 		{"an edited manifest, re-encrypted and signed by another key", editedManifest, resign(editedManifest, other), nil, "signed by another key"},
 		{"a dropped file, re-encrypted", dropped, origSig, nil, "were signed: refusing it"},
@@ -358,4 +368,60 @@ func FuzzVerify(f *testing.F) {
 			t.Errorf("accepted a signature file other than the one made: %q", sig)
 		}
 	})
+}
+
+// TestUnsealReadsNoMoreThanSigned: an archive that never ends (a pipe, a
+// device) is refused after the signed size, not read forever.
+func TestUnsealReadsNoMoreThanSigned(t *testing.T) {
+	f := newFixture(t)
+	orig, _ := os.ReadFile(f.archive)
+	sig, _ := os.ReadFile(f.archive + ".sig")
+	s, err := openSignature(f.pub(), archiveContext, sig, "the archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endless := &countingReader{r: io.MultiReader(bytes.NewReader(orig), zeros{})}
+	_, err = unsealSigned(endless, s, []age.Identity{f.id}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "were signed") {
+		t.Fatalf("unsealSigned of an endless archive = %v, want a refusal saying the size differs from the signed one", err)
+	}
+	if endless.n > s.size+1 {
+		t.Errorf("read %d bytes of an archive signed at %d", endless.n, s.size)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestHashAside: the hash made on the side is SHA-256 of all that was
+// written, whatever the sizes of the writes around its 1 MiB buffers.
+func TestHashAside(t *testing.T) {
+	data := make([]byte, 5<<20+7)
+	rand.Read(data)
+	for _, step := range []int{1 << 20, 1<<20 - 1, 1<<20 + 1, 64 << 10, 3<<20 + 5, len(data)} {
+		for _, size := range []int{0, 1, 1 << 20, len(data)} {
+			h := newHashAside()
+			for p := data[:size]; len(p) > 0; {
+				k := min(step, len(p))
+				h.Write(p[:k])
+				p = p[k:]
+			}
+			n, sum := h.Sum()
+			if n != int64(size) || sum != sha256.Sum256(data[:size]) {
+				t.Errorf("writes of %d over %d bytes: %d bytes hashed to %x, want %x", step, size, n, sum, sha256.Sum256(data[:size]))
+			}
+		}
+	}
 }

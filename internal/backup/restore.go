@@ -58,7 +58,10 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 	if rep == nil {
 		rep = io.Discard
 	}
-	// 1. The signature, before anything is decrypted.
+	// 1. The signature, before anything is decrypted: it vouches for the
+	// archive's size and SHA-256, which the one pass below checks as it
+	// decrypts (step 3); nothing leaves the staging directory unless they
+	// match.
 	f, err := os.Open(o.Archive)
 	if err != nil {
 		return m, fmt.Errorf("restore: %w", err)
@@ -68,13 +71,14 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 	if err != nil {
 		return m, fmt.Errorf("restore: the archive has no signature beside it (%s.sig): refusing it: %w", o.Archive, err)
 	}
-	verified := time.Now()
-	if err := verify(o.VerifyKey, archiveContext, sig, f, "the archive "+o.Archive); err != nil {
+	signature, err := openSignature(o.VerifyKey, archiveContext, sig, "the archive "+o.Archive)
+	if err != nil {
 		return m, fmt.Errorf("restore: %w", err)
 	}
-	verifyTook := time.Since(verified)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return m, err
+	if fi, err := f.Stat(); err != nil {
+		return m, fmt.Errorf("restore: %w", err)
+	} else if fi.Size() != signature.size {
+		return m, fmt.Errorf("restore: %w", signature.check(fi.Size(), [32]byte{}))
 	}
 	keys, err := openKeys(o.KeysExport, o.Identities, o.VerifyKey)
 	if err != nil {
@@ -115,16 +119,16 @@ func Restore(ctx context.Context, o RestoreOptions) (m Manifest, err error) {
 	}
 	defer os.RemoveAll(stage)
 	unsealed := time.Now()
-	if m, err = unseal(f, o.Identities, stage); err != nil {
+	if m, err = unsealSigned(f, signature, o.Identities, stage); err != nil {
 		return m, fmt.Errorf("restore: %w", err)
 	}
 	took := time.Since(unsealed)
 	if (m.Backend == "sqlite") != (o.DataDir != "") {
 		return m, fmt.Errorf("restore: the archive is of a %s database; give %s", m.Backend, map[bool]string{true: "--data-dir", false: "--db (a postgres:// URL)"}[m.Backend == "sqlite"])
 	}
-	fmt.Fprintf(rep, "restore report\n  archive      %s\n  signed by    %s (verified before decryption, %s)\n  taken        %s on node %s by fairslot %s\n  backend      %s\n",
-		o.Archive, vault.FormatBackupVerifyKey(o.VerifyKey), verifyTook.Round(time.Millisecond), m.Time.Format(time.RFC3339), m.Node, m.Version, m.Backend)
-	fmt.Fprintf(rep, "  snapshot     %d bytes decrypted, its size and SHA-256 match the manifest (%s)\n", m.Snapshot.Size, took.Round(time.Millisecond))
+	fmt.Fprintf(rep, "restore report\n  archive      %s\n  signed by    %s (verified before decryption; the archive's %d bytes match the signed SHA-256)\n  taken        %s on node %s by fairslot %s\n  backend      %s\n",
+		o.Archive, vault.FormatBackupVerifyKey(o.VerifyKey), signature.size, m.Time.Format(time.RFC3339), m.Node, m.Version, m.Backend)
+	fmt.Fprintf(rep, "  snapshot     %d bytes decrypted, its size and SHA-256 match the manifest (%s, with the archive's hash)\n", m.Snapshot.Size, took.Round(time.Millisecond))
 	// 4. Restore, check, install.
 	if m.Backend == "sqlite" {
 		err = restoreSQLite(ctx, o, m, stage, keys, rep)

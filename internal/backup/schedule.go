@@ -3,10 +3,8 @@ package backup
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"sync"
@@ -207,37 +205,19 @@ func (s *Scheduler) update(f func(*Stats)) {
 // Create wrote: the same size and SHA-256, and a signature that verifies
 // with pub.
 func verifyCopy(stored io.Reader, sig []byte, res Result, pub ed25519.PublicKey, where string) error {
-	h := &hashingReader{r: stored}
-	if err := verify(pub, archiveContext, sig, h, where); err != nil {
+	s, err := openSignature(pub, archiveContext, sig, where)
+	if err != nil {
 		return fmt.Errorf("read-back: %w", err)
 	}
-	if size, sum := h.sum(); size != res.Size || sum != res.SHA256 {
+	size, sum, err := digest(stored)
+	if err != nil {
+		return fmt.Errorf("read-back: %s: %w", where, err)
+	}
+	if err := s.check(size, sum); err != nil {
+		return fmt.Errorf("read-back: %w", err)
+	}
+	if size != res.Size || sum != res.SHA256 {
 		return fmt.Errorf("read-back: %s is %d bytes with SHA-256 %x, but %d bytes with %x were written", where, size, sum, res.Size, res.SHA256)
 	}
 	return nil
-}
-
-// hashingReader hashes and counts what is read through it.
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (h *hashingReader) Read(p []byte) (int, error) {
-	if h.h == nil {
-		h.h = sha256.New()
-	}
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
-}
-
-func (h *hashingReader) sum() (int64, [32]byte) {
-	var s [32]byte
-	if h.h != nil {
-		copy(s[:], h.h.Sum(nil))
-	}
-	return h.n, s
 }

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -53,12 +52,35 @@ func sign(key ed25519.PrivateKey, context string, size int64, sum [32]byte) []by
 // verify checks sig, a signature file, against the pinned key and the
 // signed file f (read to its end). what names the file in errors.
 func verify(pinned ed25519.PublicKey, context string, sig []byte, f io.Reader, what string) error {
+	s, err := openSignature(pinned, context, sig, what)
+	if err != nil {
+		return err
+	}
+	size, sum, err := digest(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return s.check(size, sum)
+}
+
+// signed is what a signature file vouches for, once its own signature
+// verified with the pinned key: a file of size bytes hashing to sum.
+type signed struct {
+	size int64
+	sum  string // hex
+	what string
+}
+
+// openSignature checks sig, a signature file, against the pinned key and
+// context, and returns the size and hash it signed; the file itself is
+// checked against them by signed.check. what names the file in errors.
+func openSignature(pinned ed25519.PublicKey, context string, sig []byte, what string) (signed, error) {
 	lines := strings.Split(strings.TrimSuffix(string(sig), "\n"), "\n")
 	bad := func(why string) error {
 		return fmt.Errorf("%s: the signature file is not a fairslot signature (%s): refusing it", what, why)
 	}
 	if len(lines) != 6 || lines[0] != sigHeader {
-		return bad("format")
+		return signed{}, bad("format")
 	}
 	field := func(i int, name string) (string, bool) { return strings.CutPrefix(lines[i], name+" ") }
 	ctx, ok1 := field(1, "context")
@@ -67,17 +89,17 @@ func verify(pinned ed25519.PublicKey, context string, sig []byte, f io.Reader, w
 	sumText, ok4 := field(4, "sha256")
 	sigText, ok5 := field(5, "sig")
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
-		return bad("fields")
+		return signed{}, bad("fields")
 	}
 	if ctx != context {
-		return fmt.Errorf("%s: the signature is for a %s, not a %s: refusing it", what, ctx, context)
+		return signed{}, fmt.Errorf("%s: the signature is for a %s, not a %s: refusing it", what, ctx, context)
 	}
 	signer, err := vault.ParseBackupVerifyKey(key)
 	if err != nil {
-		return bad("key")
+		return signed{}, bad("key")
 	}
 	if !signer.Equal(pinned) {
-		return fmt.Errorf("%s is signed by another key (%s), not the pinned %s: refusing it (forged, or from another installation)",
+		return signed{}, fmt.Errorf("%s is signed by another key (%s), not the pinned %s: refusing it (forged, or from another installation)",
 			what, key, vault.FormatBackupVerifyKey(pinned))
 	}
 	s, err := base64.StdEncoding.DecodeString(sigText)
@@ -85,21 +107,22 @@ func verify(pinned ed25519.PublicKey, context string, sig []byte, f io.Reader, w
 	// Only the canonical encoding: base64 decoding skips \r, which would
 	// let one signature be written many ways.
 	if err != nil || base64.StdEncoding.EncodeToString(s) != sigText || !ed25519.Verify(pinned, []byte(body), s) {
-		return fmt.Errorf("%s: the signature does not verify with the pinned key: refusing it (the signature file was altered)", what)
+		return signed{}, fmt.Errorf("%s: the signature does not verify with the pinned key: refusing it (the signature file was altered)", what)
 	}
-	wantSize, err := strconv.ParseInt(sizeText, 10, 64)
-	if err != nil {
-		return bad("size")
+	size, err := strconv.ParseInt(sizeText, 10, 64)
+	if err != nil || size < 0 {
+		return signed{}, bad("size")
 	}
-	size, sum, err := digest(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	return signed{size: size, sum: sumText, what: what}, nil
+}
+
+// check says whether a file of size bytes hashing to sum is the signed one.
+func (s signed) check(size int64, sum [32]byte) error {
+	if size != s.size {
+		return fmt.Errorf("%s is %d bytes, but %d were signed: refusing it (truncated or extended)", s.what, size, s.size)
 	}
-	if size != wantSize {
-		return fmt.Errorf("%s is %d bytes, but %d were signed: refusing it (truncated or extended)", what, size, wantSize)
-	}
-	if !bytes.Equal([]byte(hex.EncodeToString(sum[:])), []byte(sumText)) {
-		return fmt.Errorf("%s does not match its signature (SHA-256 differs): refusing it (altered)", what)
+	if hex.EncodeToString(sum[:]) != s.sum {
+		return fmt.Errorf("%s does not match its signature (SHA-256 differs): refusing it (altered)", s.what)
 	}
 	return nil
 }
