@@ -183,8 +183,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	witnessed, err := readWitnesses(c) // audit.go
+	if err != nil {
+		return fmt.Errorf("audit witness: %w", err)
+	}
 	o := backup.RestoreOptions{Archive: *from, KeysExport: *keys, Identities: ids, VerifyKey: pinned, Keyset: c.Keyset, Force: *force,
-		Location: loc, Report: stdout}
+		Location: loc, Report: stdout, Witnessed: witnessed}
 	if c.DB != "" {
 		o.DB = c.DB
 	} else {

@@ -18,6 +18,7 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/fairslot/fairslot/internal/app"
 	"github.com/fairslot/fairslot/internal/audit"
@@ -424,4 +425,77 @@ func TestHashAside(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRestoreVerifiesWitnessedCheckpoints: an archive restore verifies the
+// log against the witnesses' copies of checkpoints it covers, not only
+// against the ones the archive carries — a log rewritten before the backup,
+// with its checkpoints re-signed by a thief of the audit key, is refused by
+// the witness that saw the true one — and reports the ones it cannot cover.
+func TestRestoreVerifiesWitnessedCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	skey, err := vault.AuditSigningKey(f.keyset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	vkey, _ := merkle.VerifierKey(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	var size int64
+	var root tlog.Hash
+	var origin string
+	f.st.View(ctx, func(tx storage.Tx) error {
+		size, _ = tx.AuditTreeSize(ctx)
+		root, _ = tlog.TreeHash(size, merkle.StoredHashes(ctx, tx))
+		cps, _ := tx.AuditCheckpoints(ctx)
+		c, err := merkle.Open(cps[len(cps)-1].Note, verifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		origin = c.Origin
+		return nil
+	})
+	witness := func(t *testing.T, cps ...merkle.Checkpoint) []merkle.Source {
+		var out []merkle.Source
+		for _, c := range cps {
+			c.Origin = origin
+			msg, err := merkle.Sign(c, signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, merkle.Source{Name: fmt.Sprint("witness/", c.Size), Note: msg})
+		}
+		return out
+	}
+	restore := func(t *testing.T, witnessed []merkle.Source) (string, string, error) {
+		root, data, keyset := target(t)
+		var rep strings.Builder
+		_, err := Restore(ctx, RestoreOptions{Archive: f.archive, KeysExport: f.keys, Identities: []age.Identity{f.id},
+			VerifyKey: f.pub(), DataDir: data, Keyset: keyset, Report: &rep, Witnessed: witnessed})
+		return root, rep.String(), err
+	}
+	t.Run("covered and beyond", func(t *testing.T) {
+		_, rep, err := restore(t, witness(t, merkle.Checkpoint{Size: size, Hash: root}, merkle.Checkpoint{Size: size + 5, Hash: root}))
+		if err != nil {
+			t.Fatalf("restore with a true witness: %v\n%s", err, rep)
+		}
+		for _, want := range []string{fmt.Sprintf("newest covers %d; 1 witnessed copies read, 1 newer than the archive", size),
+			fmt.Sprintf("1 checkpoints cover more records than were restored (up to %d, restored %d)", size+5, size)} {
+			if !strings.Contains(rep, want) {
+				t.Errorf("the report lacks %q:\n%s", want, rep)
+			}
+		}
+	})
+	t.Run("a witness that saw another log", func(t *testing.T) {
+		var other tlog.Hash
+		other[0] = 1
+		dir, rep, err := restore(t, witness(t, merkle.Checkpoint{Size: size, Hash: other}))
+		if err == nil || !strings.Contains(err.Error(), "does NOT verify") {
+			t.Fatalf("restore against a witness of another log = %v, want a refusal\n%s", err, rep)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("a refused restore left %v in %s", left, dir)
+		}
+	})
 }

@@ -43,6 +43,10 @@ type RestoreOptions struct {
 	Force    bool
 	Location *time.Location
 	Report   io.Writer
+	// Witnessed are copies of signed checkpoints kept elsewhere (the
+	// audit witnesses): those the archive's log covers are verified
+	// against its records with the archive's own; newer ones are reported.
+	Witnessed []merkle.Source
 }
 
 // Restore checks the archive's and the keyset export's signatures against
@@ -179,7 +183,7 @@ func restoreSQLite(ctx context.Context, o RestoreOptions, m Manifest, stage stri
 	if err != nil {
 		return err
 	}
-	err = check(ctx, st, st.TableCounts, m, keys, rep)
+	err = check(ctx, st, st.TableCounts, m, keys, o.Witnessed, rep)
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
@@ -248,7 +252,7 @@ func restorePostgres(ctx context.Context, o RestoreOptions, m Manifest, stage st
 		return err
 	}
 	fmt.Fprintf(rep, "  roles        %s, %s, %s set up (least privilege)\n", postgres.OwnerRole, postgres.OnlineRole, postgres.WatchdogRole)
-	if err := check(ctx, st, st.TableCounts, m, keys, rep); err != nil {
+	if err := check(ctx, st, st.TableCounts, m, keys, o.Witnessed, rep); err != nil {
 		return err
 	}
 	return installKeys(o.Keyset, keys)
@@ -256,7 +260,7 @@ func restorePostgres(ctx context.Context, o RestoreOptions, m Manifest, stage st
 
 // check compares the restored database with the manifest: schema version,
 // rows per table, and the audit log against the archive's checkpoint.
-func check(ctx context.Context, st storage.Store, counts func(context.Context) (map[string]int64, error), m Manifest, keys map[string][]byte, rep io.Writer) error {
+func check(ctx context.Context, st storage.Store, counts func(context.Context) (map[string]int64, error), m Manifest, keys map[string][]byte, witnessed []merkle.Source, rep io.Writer) error {
 	if err := checkSchema(ctx, st, m.Schema, rep); err != nil {
 		return err
 	}
@@ -278,7 +282,7 @@ func check(ctx context.Context, st storage.Store, counts func(context.Context) (
 	}
 	fmt.Fprintf(rep, "  rows         %d tables, %d rows: every count matches the manifest (bookings %d, audit_events %d) (%s)\n", len(got), total, got["bookings"], got["audit_events"],
 		time.Since(counted).Round(time.Millisecond))
-	return checkAudit(ctx, st, m, strings.TrimSpace(string(keys[auditKeyName])), rep)
+	return checkAudit(ctx, st, m, strings.TrimSpace(string(keys[auditKeyName])), witnessed, rep)
 }
 
 // checkSchema checks the restored schema's version: want's (-1: any), and
@@ -321,9 +325,9 @@ func mapsKeys(a, b map[string]int64) func(func(string) bool) {
 }
 
 // checkAudit verifies the restored audit log: its tree at the manifest's
-// size has the manifest's root, and every stored checkpoint and the
-// archive's own verify against the records.
-func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey string, rep io.Writer) error {
+// size has the manifest's root, and every stored checkpoint, the archive's
+// own and every witnessed one it covers verify against the records.
+func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey string, witnessed []merkle.Source, rep io.Writer) error {
 	start := time.Now()
 	var size int64
 	var root tlog.Hash
@@ -341,23 +345,60 @@ func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey stri
 	if size != m.Audit.Size || root.String() != m.Audit.Root {
 		return fmt.Errorf("the restored audit log (%d records, root %s) is not the manifest's (%d records, root %s)", size, root, m.Audit.Size, m.Audit.Root)
 	}
-	if m.Audit.Checkpoint == "" {
+	var sources []merkle.Source
+	if m.Audit.Checkpoint != "" {
+		sources = append(sources, merkle.Source{Name: "backup manifest", Note: []byte(m.Audit.Checkpoint)})
+	}
+	if len(sources) == 0 && len(witnessed) == 0 {
 		fmt.Fprintf(rep, "  audit log    %d records, root matches; no signed checkpoint in the archive to verify against\n", size)
 		return nil
 	}
 	if auditKey == "" {
-		return errors.New("the archive holds an audit checkpoint but the keyset export no audit key to verify it")
+		return errors.New("the archive's audit log has signed checkpoints to verify but the keyset export no audit key to verify them")
 	}
-	r, err := verifyAudit(ctx, st, auditKey, []merkle.Source{{Name: "backup manifest", Note: []byte(m.Audit.Checkpoint)}})
+	within, beyond, err := coverable(auditKey, size, witnessed, rep)
+	if err != nil {
+		return err
+	}
+	r, err := verifyAudit(ctx, st, auditKey, append(sources, within...))
 	if err != nil {
 		return err
 	}
 	if !r.OK() {
-		return fmt.Errorf("the restored audit log does NOT verify against the archive's checkpoint: first bad index %d; %s", r.FirstBad, strings.Join(r.Problems, "; "))
+		return fmt.Errorf("the restored audit log does NOT verify against the archive's and the witnessed checkpoints: first bad index %d; %s", r.FirstBad, strings.Join(r.Problems, "; "))
 	}
-	fmt.Fprintf(rep, "  audit log    %d records, root matches; verified against %d signed checkpoints, the archive's included (newest covers %d) (%s)\n", size, len(r.Trusted), r.Size,
-		time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(rep, "  audit log    %d records, root matches; verified against %d signed checkpoints, the archive's included (newest covers %d; %d witnessed copies read, %d newer than the archive) (%s)\n",
+		size, len(r.Trusted), r.Size, len(within), beyond, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// coverable splits witnessed checkpoints into those a restored log of size
+// records can be verified against and the count of those beyond it (writes
+// after the point restored to), which it reports. An untrusted one counts
+// as coverable: the verification reports it.
+func coverable(auditKey string, size int64, witnessed []merkle.Source, rep io.Writer) (within []merkle.Source, beyond int, err error) {
+	vkey, err := merkle.VerifierKey(auditKey)
+	if err != nil {
+		return nil, 0, fmt.Errorf("the audit key: %w", err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, 0, err
+	}
+	var beyondMax int64
+	for _, s := range witnessed {
+		if c, err := merkle.Open(s.Note, v); err == nil && c.Size > size {
+			beyond++
+			beyondMax = max(beyondMax, c.Size)
+			continue
+		}
+		within = append(within, s)
+	}
+	if beyond > 0 {
+		fmt.Fprintf(rep, "  witnessed    %d checkpoints cover more records than were restored (up to %d, restored %d): %d audit records written after the restored point are not here\n",
+			beyond, beyondMax, size, beyondMax-size)
+	}
+	return within, beyond, nil
 }
 
 // verifyAudit verifies the restored audit log with the audit signing key
@@ -395,32 +436,13 @@ func VerifyRestored(ctx context.Context, st storage.Store, auditKey string, witn
 	if err := st.View(ctx, func(tx storage.Tx) (err error) { size, err = tx.AuditTreeSize(ctx); return err }); err != nil {
 		return merkle.Report{}, fmt.Errorf("audit log: %w", err)
 	}
-	vkey, err := merkle.VerifierKey(auditKey)
-	if err != nil {
-		return merkle.Report{}, fmt.Errorf("the audit key: %w", err)
-	}
-	v, err := note.NewVerifier(vkey)
+	within, _, err := coverable(auditKey, size, witnessed, rep)
 	if err != nil {
 		return merkle.Report{}, err
-	}
-	var within []merkle.Source
-	var beyond int
-	var beyondMax int64
-	for _, s := range witnessed {
-		if c, err := merkle.Open(s.Note, v); err == nil && c.Size > size {
-			beyond++
-			beyondMax = max(beyondMax, c.Size)
-			continue
-		}
-		within = append(within, s) // an untrusted one is reported by Verify
 	}
 	r, err := verifyAudit(ctx, st, auditKey, within)
 	if err != nil {
 		return r, err
-	}
-	if beyond > 0 {
-		fmt.Fprintf(rep, "  witnessed    %d checkpoints cover more records than were restored (up to %d, restored %d): %d audit records written after the restored point are not here\n",
-			beyond, beyondMax, size, beyondMax-size)
 	}
 	if len(r.Trusted) == 0 && len(r.Problems) == 1 && size == 0 {
 		fmt.Fprintf(rep, "  audit log    empty\n")
