@@ -133,7 +133,7 @@ func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.kitEvery, "kit-every", 2*time.Second,
 		"the server's kit.every: the downtime kit is written at start and then this often, outside the data directory (0: no kit; a hospital's default is 10m)")
 	fs.StringVar(&o.kitDir, "kit-dir", "",
-		"keep each round's downtime kit in DIR/round-N (default: a temporary directory per round, beside the replica, removed after it)")
+		"keep each round's downtime kit in DIR/round-N (default: a temporary directory per round, apart from the data directory and the replica, removed after it)")
 	fs.DurationVar(&o.checkpointEvery, "checkpoint-every", 2*time.Second,
 		"the server's audit.checkpoint_every, so the restore verifies most of the morning's records against a signed checkpoint (0: the server's default, a minute)")
 	out := fs.String("out", "", "write the JSON report here (default fairsim-ransomware.json)")
