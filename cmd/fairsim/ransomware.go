@@ -3,16 +3,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +26,8 @@ import (
 	_ "modernc.org/sqlite" // reads the restored database to count lost writes
 
 	"github.com/fairslot/fairslot/internal/apiclient"
+	"github.com/fairslot/fairslot/internal/kit"
+	"github.com/fairslot/fairslot/internal/vault"
 )
 
 // ransomRound is one round of the ransomware scenario (incident I5).
@@ -56,7 +63,27 @@ type ransomRound struct {
 	BaselineMS int64  `json:"baseline_ms"`
 	Audit      string `json:"audit"`
 	Verified   bool   `json:"verified"`
-	Kit        string `json:"kit"`
+	// The restored audit log: records in it (AuditEvents), numbered into
+	// the Merkle tree (AuditNumbered, the leader numbers them every
+	// second) and covered by the newest signed checkpoint (AuditSigned);
+	// -1 when the restore report did not say.
+	AuditEvents   int64 `json:"audit_events"`
+	AuditNumbered int64 `json:"audit_numbered"`
+	AuditSigned   int64 `json:"audit_signed"`
+	// ServedMS is the first server's start → the SIGKILL: no kit of this
+	// round can be older than that (and its signed time is whole seconds).
+	ServedMS int64  `json:"served_ms"`
+	Kit      string `json:"kit"`
+	// The downtime kit at the destruction: the newest complete generation
+	// (its CURRENT), its age at the SIGKILL by its signed manifest's time
+	// (whole seconds, so up to 1 s more than the data's true age; -1: no
+	// kit), and whether it survived the destruction and its manifest
+	// verified against the backup key pinned before it.
+	KitAgeMS       int64  `json:"kit_age_ms"`
+	KitVerified    bool   `json:"kit_verified"`
+	KitGeneration  string `json:"kit_generation,omitempty"`
+	KitDepartments int    `json:"kit_departments"`
+	KitBookings    int    `json:"kit_bookings"`
 }
 
 type ransomReport struct {
@@ -68,56 +95,95 @@ type ransomReport struct {
 	MaxLost          int           `json:"max_lost"`
 	MaxLostAgeMS     int64         `json:"max_lost_age_ms"`
 	AllVerified      bool          `json:"all_verified"`
+	// The downtime kit: its interval, its median and oldest age at the
+	// SIGKILL, and whether every round's kit survived and verified.
+	KitEveryMS        int64 `json:"kit_every_ms"`
+	MedianKitAgeMS    int64 `json:"median_kit_age_ms"`
+	MaxKitAgeMS       int64 `json:"max_kit_age_ms"`
+	AllKitsVerified   bool  `json:"all_kits_verified"`
+	CheckpointEveryMS int64 `json:"checkpoint_every_ms"`
+}
+
+// ransomOptions are one run's knobs, the same for every round.
+type ransomOptions struct {
+	bin             string
+	accounts        int
+	morning         time.Duration
+	syncEvery       time.Duration // replica.sync_interval; 0: the server's default
+	kitEvery        time.Duration // kit.every; 0: no kit
+	kitDir          string        // where the rounds' kits are kept; "": a temporary share per round
+	checkpointEvery time.Duration // audit.checkpoint_every; 0: the server's default
 }
 
 // runRansomware: a hospital morning books against 'serve --demo --sim'
-// replicating to a directory on another "host"; the server is killed
-// (SIGKILL) and its data directory destroyed; the database is restored from
-// the replica onto a fresh directory and the server restarted on it. It
-// measures recovery time, the acknowledged writes lost and the restore's
-// audit verification.
+// replicating to a directory on another "host" and writing the downtime
+// kit to a third (a clinic's share); the server is killed (SIGKILL) and its
+// data directory destroyed; the database is restored from the replica onto
+// a fresh directory and the server restarted on it. It measures recovery
+// time, the acknowledged writes lost, the restore's audit verification and
+// the kit's age at the destruction (and that it survived and verifies).
 func runRansomware(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ransomware", flag.ContinueOnError)
-	bin := fs.String("fairslot", "", "the fairslot binary to run, kill and restore (required)")
+	var o ransomOptions
+	fs.StringVar(&o.bin, "fairslot", "", "the fairslot binary to run, kill and restore (required)")
 	rounds := fs.Int("rounds", 1, "rounds: each a fresh hospital, a morning, a destruction and a recovery")
-	accounts := fs.Int("accounts", 40, "patient accounts booking through the morning (2 patients each)")
-	morning := fs.Duration("morning", 8*time.Second, "how long the morning runs before the destruction")
-	syncEvery := fs.Duration("sync-interval", 0, "the server's replica.sync_interval (default: the server's default)")
-	kitDir := fs.String("kit-dir", "", "the downtime kit's directory, to report its age at the destruction (default: none: 'no kit')")
+	fs.IntVar(&o.accounts, "accounts", 40, "patient accounts booking through the morning (2 patients each)")
+	fs.DurationVar(&o.morning, "morning", 8*time.Second, "how long the morning runs before the destruction")
+	fs.DurationVar(&o.syncEvery, "sync-interval", 0, "the server's replica.sync_interval (default: the server's default)")
+	fs.DurationVar(&o.kitEvery, "kit-every", 2*time.Second,
+		"the server's kit.every: the downtime kit is written at start and then this often, outside the data directory (0: no kit; a hospital's default is 10m)")
+	fs.StringVar(&o.kitDir, "kit-dir", "",
+		"keep each round's downtime kit in DIR/round-N (default: a temporary directory per round, apart from the data directory and the replica, removed after it)")
+	fs.DurationVar(&o.checkpointEvery, "checkpoint-every", 2*time.Second,
+		"the server's audit.checkpoint_every, so the restore verifies most of the morning's records against a signed checkpoint (0: the server's default, a minute)")
 	out := fs.String("out", "", "write the JSON report here (default fairsim-ransomware.json)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *bin == "" {
+	if o.bin == "" {
 		return errors.New("ransomware needs --fairslot BIN: it kills, destroys and restores the server itself")
 	}
-	if *rounds < 1 || *rounds > 100 || *accounts < 1 || *accounts > 200 || *morning <= 0 || *morning > 10*time.Minute {
+	if *rounds < 1 || *rounds > 100 || o.accounts < 1 || o.accounts > 200 || o.morning <= 0 || o.morning > 10*time.Minute {
 		return errors.New("--rounds 1..100, --accounts 1..200, --morning up to 10m")
 	}
-	rep := ransomReport{Command: "fairsim ransomware " + strings.Join(args, " "), AllVerified: true}
+	if (o.kitEvery != 0 && o.kitEvery < time.Second) || (o.checkpointEvery != 0 && o.checkpointEvery < time.Second) {
+		return errors.New("--kit-every and --checkpoint-every: 0 or at least 1s (the server's minimum)")
+	}
+	if o.kitDir != "" && o.kitEvery == 0 {
+		return errors.New("--kit-dir keeps the kits that --kit-every writes: not with --kit-every 0")
+	}
+	rep := ransomReport{Command: "fairsim ransomware " + strings.Join(args, " "), AllVerified: true, AllKitsVerified: o.kitEvery > 0, MaxLostAgeMS: -1, MaxKitAgeMS: -1,
+		KitEveryMS: o.kitEvery.Milliseconds(), CheckpointEveryMS: o.checkpointEvery.Milliseconds()}
 	for r := 1; r <= *rounds && ctx.Err() == nil; r++ {
-		rr, err := ransomOnce(ctx, *bin, *accounts, *morning, *syncEvery, *kitDir)
+		rr, err := ransomOnce(ctx, o, r)
 		if err != nil {
 			return fmt.Errorf("round %d: %w", r, err)
 		}
 		rr.Round = r
 		rep.Rounds = append(rep.Rounds, rr)
-		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest %s, oldest %s before the SIGKILL, by the server's times); restore %dms, recovery %dms (baseline start %dms); audit: %s; kit: %s\n",
-			r, rr.Acked, rr.Lost, ageText(rr.NewestLostAgeMS), ageText(rr.OldestLostAgeMS), rr.RestoreMS, rr.RecoveryMS, rr.BaselineMS, rr.Audit, rr.Kit)
+		fmt.Fprintf(stdout, "round %2d: %4d acked, %d lost (newest %s, oldest %s before the SIGKILL, by the server's times); restore %dms, recovery %dms (baseline start %dms); audit: %s (%d records in the database); kit: %s\n",
+			r, rr.Acked, rr.Lost, ageText(rr.NewestLostAgeMS), ageText(rr.OldestLostAgeMS), rr.RestoreMS, rr.RecoveryMS, rr.BaselineMS, rr.Audit, rr.AuditEvents, rr.Kit)
 		rep.MaxLost = max(rep.MaxLost, rr.Lost)
 		rep.MaxLostAgeMS = max(rep.MaxLostAgeMS, rr.OldestLostAgeMS)
 		rep.AllVerified = rep.AllVerified && rr.Verified
+		rep.AllKitsVerified = rep.AllKitsVerified && rr.KitVerified
+		rep.MaxKitAgeMS = max(rep.MaxKitAgeMS, rr.KitAgeMS)
 	}
-	var rec, base []int64
+	var rec, base, kitAges []int64
 	for _, r := range rep.Rounds {
 		rec, base = append(rec, r.RecoveryMS), append(base, r.BaselineMS)
+		kitAges = append(kitAges, r.KitAgeMS)
 	}
-	rep.MedianRecoveryMS, rep.MedianBaselineMS = medianMS(rec), medianMS(base)
+	rep.MedianRecoveryMS, rep.MedianBaselineMS, rep.MedianKitAgeMS = medianMS(rec), medianMS(base), medianMS(kitAges)
 	if rep.MedianBaselineMS > 0 {
 		rep.Ratio = float64(rep.MedianRecoveryMS) / float64(rep.MedianBaselineMS)
 	}
 	fmt.Fprintf(stdout, "\n%d rounds: median recovery %dms (median plain start %dms, ratio %.2f); max lost %d, oldest lost %s before the SIGKILL; every restore verified: %v\n",
 		len(rep.Rounds), rep.MedianRecoveryMS, rep.MedianBaselineMS, rep.Ratio, rep.MaxLost, ageText(rep.MaxLostAgeMS), rep.AllVerified)
+	if o.kitEvery > 0 {
+		fmt.Fprintf(stdout, "downtime kit every %s: age at the SIGKILL median %s, oldest %s (signed times, whole seconds); every kit survived and verified: %v\n",
+			o.kitEvery, ageText(rep.MedianKitAgeMS), ageText(rep.MaxKitAgeMS), rep.AllKitsVerified)
+	}
 	return writeReport(*out, "ransomware", rep, stdout)
 }
 
@@ -212,8 +278,10 @@ type patientBooker struct {
 	patients []int64
 }
 
-func ransomOnce(ctx context.Context, bin string, accounts int, morning, syncEvery time.Duration, kitDir string) (rr ransomRound, err error) {
-	rr.NewestLostAgeMS, rr.OldestLostAgeMS = -1, -1
+func ransomOnce(ctx context.Context, o ransomOptions, round int) (rr ransomRound, err error) {
+	rr.NewestLostAgeMS, rr.OldestLostAgeMS, rr.KitAgeMS, rr.Kit = -1, -1, -1, "off"
+	rr.AuditEvents, rr.AuditNumbered, rr.AuditSigned = -1, -1, -1
+	bin, accounts, morning := o.bin, o.accounts, o.morning
 	host, err := os.MkdirTemp("", "fairsim-ransom-host-") // the server's disk
 	if err != nil {
 		return rr, err
@@ -228,16 +296,51 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning, syncEver
 	// The morning books and cancels over and over: the cancellation limits
 	// that would pause these accounts are lifted (a write load, not a
 	// policy test).
-	conf := `{"booking": {"cancel_limit": 1000000, "account_cancel_limit": 1000000}}`
-	if syncEvery > 0 {
-		conf = fmt.Sprintf(`{"booking": {"cancel_limit": 1000000, "account_cancel_limit": 1000000}, "replica": {"sync_interval": %q}}`, syncEvery)
+	conf := map[string]any{"booking": map[string]any{"cancel_limit": 1000000, "account_cancel_limit": 1000000}}
+	if o.syncEvery > 0 {
+		conf["replica"] = map[string]any{"sync_interval": o.syncEvery.String()}
 	}
-	if err := os.WriteFile(filepath.Join(host, "config.json"), []byte(conf), 0o600); err != nil {
+	// Signed checkpoints every few seconds, not every minute, so that the
+	// restore verifies most of a morning of seconds, not only its seeding.
+	if o.checkpointEvery > 0 {
+		conf["audit"] = map[string]any{"checkpoint_every": o.checkpointEvery.String()}
+	}
+	// The downtime kit, on a clinic's share: not on the server's disk.
+	var share string
+	if o.kitEvery > 0 {
+		if o.kitDir != "" {
+			share = filepath.Join(o.kitDir, fmt.Sprintf("round-%d", round))
+			if err := os.MkdirAll(share, 0o755); err != nil {
+				return rr, err
+			}
+		} else {
+			if share, err = os.MkdirTemp("", "fairsim-ransom-share-"); err != nil {
+				return rr, err
+			}
+			defer os.RemoveAll(share)
+		}
+		conf["kit"] = map[string]any{"dir": share, "every": o.kitEvery.String()}
+	}
+	raw, err := json.Marshal(conf)
+	if err != nil {
 		return rr, err
 	}
+	if err := os.WriteFile(filepath.Join(host, "config.json"), raw, 0o600); err != nil {
+		return rr, err
+	}
+	started := time.Now()
 	s, err := startRansomServer(ctx, bin, host, data, keyset, replica)
 	if err != nil {
 		return rr, err
+	}
+	// The kit's verification key, pinned while the hospital runs (the
+	// keyset's backup key is kept on the other host, with the keyset).
+	var kitKey ed25519.PublicKey
+	if share != "" {
+		if kitKey, err = backupVerifyKey(keyset); err != nil {
+			s.kill()
+			return rr, err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -329,7 +432,10 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning, syncEver
 	if err := os.RemoveAll(data); err != nil {
 		return rr, err
 	}
-	rr.Kit = kitAge(kitDir, destroyed)
+	rr.ServedMS = killed.Sub(started).Milliseconds()
+	if share != "" {
+		kitAt(&rr, share, kitKey, killed)
+	}
 
 	// The recovery, on a fresh directory.
 	fresh := filepath.Join(host, "fresh")
@@ -341,6 +447,7 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning, syncEver
 		return rr, fmt.Errorf("restore: %v\n%s", rerr, out)
 	}
 	rr.Verified = strings.Contains(rr.Audit, "verified against")
+	rr.AuditNumbered, rr.AuditSigned = auditCounts(rr.Audit)
 	s2, err := startRansomServer(ctx, bin, host, fresh, keyset, replica)
 	if err != nil {
 		return rr, err
@@ -354,11 +461,12 @@ func ransomOnce(ctx context.Context, bin string, accounts int, morning, syncEver
 	// What was lost: every acknowledged write looked up in what the
 	// restored server started on (read-only, beside it).
 	rr.Acked = len(acks)
-	lost, err := lostWrites(fresh, acks)
+	lost, events, err := lostWrites(fresh, acks)
 	if err != nil {
 		s2.kill()
 		return rr, err
 	}
+	rr.AuditEvents = events
 	rr.Lost = len(lost)
 	for _, l := range lost {
 		age := killed.Sub(l.at).Milliseconds()
@@ -440,13 +548,18 @@ func firstBooking(ctx context.Context, s *ransomServer, p *patientBooker, sessio
 	return fmt.Errorf("the restored server acknowledged no booking within 60s; the last answer: %s", last)
 }
 
-// lostWrites returns the acknowledged writes the restored database lacks.
-func lostWrites(data string, acks []ack) ([]ack, error) {
+// lostWrites returns the acknowledged writes the restored database lacks,
+// and how many audit records it holds.
+func lostWrites(data string, acks []ack) ([]ack, int64, error) {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "fairslot.db")+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer db.Close()
+	var events int64
+	if err := db.QueryRow(`SELECT count(*) FROM audit_events`).Scan(&events); err != nil {
+		return nil, 0, fmt.Errorf("read the restored database: %w", err)
+	}
 	var lost []ack
 	for _, a := range acks {
 		var status string
@@ -456,13 +569,13 @@ func lostWrites(data string, acks []ack) ([]ack, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read the restored database: %w", err)
+			return nil, 0, fmt.Errorf("read the restored database: %w", err)
 		}
 		if a.cancel && status != "cancelled" {
 			lost = append(lost, a)
 		}
 	}
-	return lost, nil
+	return lost, events, nil
 }
 
 // auditLine is the restore report's audit line.
@@ -476,22 +589,62 @@ func auditLine(out string) string {
 	return "no audit line in the restore report"
 }
 
-// kitAge is the downtime kit's age at the destruction: its newest file's.
-func kitAge(dir string, at time.Time) string {
-	if dir == "" {
-		return "no kit"
+// auditRE reads the restore report's audit line: "N records; verified
+// against K signed checkpoints (… newest covers M, …)".
+var auditRE = regexp.MustCompile(`^(\d+) records.*newest covers (\d+)`)
+
+// auditCounts returns the restored log's numbered records and those the
+// newest signed checkpoint covers, -1 each when the line does not say.
+func auditCounts(line string) (numbered, signed int64) {
+	m := auditRE.FindStringSubmatch(line)
+	if m == nil {
+		return -1, -1
 	}
-	var newest time.Time
-	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
-				newest = fi.ModTime()
-			}
-		}
-		return nil
-	})
-	if newest.IsZero() {
-		return "no kit"
+	numbered, _ = strconv.ParseInt(m[1], 10, 64)
+	signed, _ = strconv.ParseInt(m[2], 10, 64)
+	return numbered, signed
+}
+
+// backupVerifyKey is the public half of the keyset's backup key, which
+// signs the kit's manifests; read, never made (serve made it when it
+// started writing the kit).
+func backupVerifyKey(keyset string) (ed25519.PublicKey, error) {
+	raw, err := os.ReadFile(vault.BackupKeyPath(keyset))
+	if err != nil {
+		return nil, fmt.Errorf("the kit's signing key (serve makes it when the kit is on): %w", err)
 	}
-	return at.Sub(newest).Round(time.Second).String()
+	k, err := vault.ParseBackupSigningKey(raw)
+	if err != nil {
+		return nil, err
+	}
+	return k.Public().(ed25519.PublicKey), nil
+}
+
+// kitAt records the downtime kit as found after the destruction: the
+// newest complete generation (CURRENT) verified as 'fairslot kit verify'
+// does (signature against the pinned key, every file's size and SHA-256,
+// none missing or added, CURRENT's time the signed one), and its age at
+// the SIGKILL by the signed manifest's time.
+func kitAt(rr *ransomRound, share string, pub ed25519.PublicKey, killed time.Time) {
+	gen, m, err := kit.Verify(share, pub)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !exists(filepath.Join(share, kit.CurrentFile)):
+		rr.Kit = "no kit written before the destruction"
+		return
+	case err != nil:
+		rr.Kit = "DOES NOT VERIFY: " + err.Error()
+		return
+	}
+	rr.KitVerified, rr.KitGeneration = true, filepath.Base(gen)
+	rr.KitAgeMS = killed.Sub(m.GeneratedAt).Milliseconds()
+	rr.KitDepartments = len(m.Departments)
+	for _, d := range m.Departments {
+		rr.KitBookings += d.Bookings
+	}
+	rr.Kit = fmt.Sprintf("%s old, verified (%d departments, %d bookings)", time.Duration(rr.KitAgeMS)*time.Millisecond, rr.KitDepartments, rr.KitBookings)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
