@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fairslot/fairslot"
@@ -164,6 +165,10 @@ func TestRansomwareRound(t *testing.T) {
 	r := rep.Rounds[0]
 	if !r.Verified || !rep.AllVerified {
 		t.Errorf("restore: %q; want its audit log verified", r.Audit)
+	}
+	// ... against the witness's copies of the checkpoints too.
+	if !strings.Contains(r.Audit, "witnessed copies read") || strings.Contains(r.Audit, "(0 witnessed copies read") {
+		t.Errorf("restore: %q; want it verified against the witness's copies", r.Audit)
 	}
 	// The seeding is signed at start; a checkpoint a second covers some of
 	// the morning's records too.

@@ -302,9 +302,19 @@ func ransomOnce(ctx context.Context, o ransomOptions, round int) (rr ransomRound
 	}
 	// Signed checkpoints every few seconds, not every minute, so that the
 	// restore verifies most of a morning of seconds, not only its seeding.
-	if o.checkpointEvery > 0 {
-		conf["audit"] = map[string]any{"checkpoint_every": o.checkpointEvery.String()}
+	// Each checkpoint is also copied to a witness apart from the server (as
+	// on another host), and the restore verifies the log against those
+	// copies too.
+	witness, err := os.MkdirTemp("", "fairsim-ransom-witness-")
+	if err != nil {
+		return rr, err
 	}
+	defer os.RemoveAll(witness)
+	auditConf := map[string]any{"witness_dirs": []string{witness}}
+	if o.checkpointEvery > 0 {
+		auditConf["checkpoint_every"] = o.checkpointEvery.String()
+	}
+	conf["audit"] = auditConf
 	// The downtime kit, on a clinic's share: not on the server's disk.
 	var share string
 	if o.kitEvery > 0 {
@@ -440,7 +450,9 @@ func ransomOnce(ctx context.Context, o ransomOptions, round int) (rr ransomRound
 	// The recovery, on a fresh directory.
 	fresh := filepath.Join(host, "fresh")
 	restoreStart := time.Now()
-	out, rerr := exec.CommandContext(ctx, bin, "restore", "--replica", replica, "--data-dir", fresh, "--keyset", keyset).CombinedOutput()
+	restore := exec.CommandContext(ctx, bin, "restore", "--replica", replica, "--data-dir", fresh, "--keyset", keyset)
+	restore.Env = append(os.Environ(), "FAIRSLOT_CONFIG="+filepath.Join(host, "config.json")) // the witnesses
+	out, rerr := restore.CombinedOutput()
 	rr.RestoreMS = time.Since(restoreStart).Milliseconds()
 	rr.Audit = auditLine(string(out))
 	if rerr != nil {
