@@ -137,6 +137,15 @@ func (s *Service) AuditFHIR(ctx context.Context, a Actor, subject string, detail
 	return s.Store.Update(ctx, func(tx storage.Tx) error { return s.record(ctx, tx, a, "fhir.call", subject, detail) })
 }
 
+// AuditFHIRTokenRefused appends the audit record of a refused request to
+// the FHIR token endpoint, or of a summary of such refusals: the caller
+// (the FHIR package, which knows OAuth) names the claimed client only when
+// well-formed, bounds how many it records under a flood, and never passes
+// the assertion.
+func (s *Service) AuditFHIRTokenRefused(ctx context.Context, a Actor, subject string, detail map[string]string) error {
+	return s.Store.Update(ctx, func(tx storage.Tx) error { return s.record(ctx, tx, a, "fhir.token_refused", subject, detail) })
+}
+
 func randomID() string {
 	b := make([]byte, 16)
 	rand.Read(b)

@@ -225,6 +225,9 @@ func act(ae *AuditEvent, e audit.Event) {
 	switch {
 	case e.Action == "fhir.token":
 		ae.Type = Coding{System: csDICOM, Code: "110114", Display: "User Authentication"}
+	case e.Action == "fhir.token_refused": // tokenlimit.go
+		ae.Type = Coding{System: csDICOM, Code: "110114", Display: "User Authentication"}
+		ae.Outcome = outcomeOf(e.Detail["status"])
 	case strings.HasPrefix(e.Action, "fhir.client."):
 		ae.Type = Coding{System: csDICOM, Code: "110136", Display: "Security Roles Changed"}
 	default:

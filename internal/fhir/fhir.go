@@ -43,6 +43,9 @@ type Server struct {
 	// Subscriptions says which endpoints a Subscription may name
 	// (subscription.go).
 	Subscriptions SubscriptionPolicy
+	// TokenLimits bound the token endpoint (tokenlimit.go); the zero value
+	// uses the defaults.
+	TokenLimits TokenLimits
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -231,8 +234,23 @@ func (s *Server) adapt(fn handler) http.Handler {
 		}
 		// The status comes from the API's one kind-to-status mapping, which
 		// also logs internal errors and sets Retry-After.
-		write(w, s.API.Failed(w, r, err), outcome(err, httpapi.RequestID(r)))
+		code := s.API.Failed(w, r, err)
+		if code == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", bearerChallenge(r))
+		}
+		write(w, code, outcome(err, httpapi.RequestID(r)))
 	})
+}
+
+// bearerChallenge is the WWW-Authenticate of a 401 (RFC 6750 §3): the
+// realm alone to a request with no bearer token (§3.1: it gets no error
+// code), and invalid_token to one whose token is unknown, expired or
+// revoked — the one reason the facade answers 401 to a bearer token.
+func bearerChallenge(r *http.Request) string {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
+		return `Bearer realm="` + realm + `", error="invalid_token", error_description="the access token is invalid, expired or revoked"`
+	}
+	return `Bearer realm="` + realm + `"`
 }
 
 func write(w http.ResponseWriter, code int, v any) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fairslot/fairslot"
 	"github.com/fairslot/fairslot/internal/app"
+	"github.com/fairslot/fairslot/internal/frontdoor"
 	"github.com/fairslot/fairslot/internal/httpapi"
 	"github.com/fairslot/fairslot/internal/storage"
 )
@@ -34,6 +36,13 @@ var assertionAlgs = []jose.SignatureAlgorithm{jose.RS384, jose.ES384}
 
 // maxAssertionLife is how far in the future an assertion's exp may be.
 const maxAssertionLife = 5 * time.Minute
+
+// assertionLeeway is the clock skew allowed between a client and this
+// server on an assertion's exp, nbf and iat, and on maxAssertionLife: a
+// minute, as OAuth servers commonly allow. A jti is remembered until its
+// exp plus the leeway, so that an assertion cannot be replayed in the
+// minute after its exp while it is still accepted.
+const assertionLeeway = time.Minute
 
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -183,15 +192,48 @@ func CheckJWKS(b []byte) error {
 	return nil
 }
 
-// oauthError is an OAuth 2.0 token endpoint error (RFC 6749 §5.2).
+// oauthError is an OAuth 2.0 token endpoint error (RFC 6749 §5.2): its
+// code, its description for the client, and a short fixed reason for the
+// audit record (never the client's input).
 type oauthError struct {
-	code, desc string
+	code, desc, why string
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.desc }
 
-func refuse(code, format string, args ...any) error {
-	return &oauthError{code, fmt.Sprintf(format, args...)}
+func refuse(code, why, format string, args ...any) error {
+	return &oauthError{code, fmt.Sprintf(format, args...), why}
+}
+
+// realm is the facade's realm in its WWW-Authenticate challenges.
+const realm = "fairslot-fhir"
+
+// tokenChallenge is the WWW-Authenticate of the token endpoint's 401
+// (invalid_client). RFC 6749 §5.2 asks for a challenge of the scheme the
+// client tried in an Authorization header; a SMART client authenticates
+// with an assertion in the body instead, which has no HTTP scheme, and
+// RFC 7235 §3.1 still wants one challenge on every 401: it gets the
+// facade's Bearer realm.
+func tokenChallenge(r *http.Request) string {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" && isToken(scheme) {
+		return scheme + ` realm="` + realm + `"`
+	}
+	return `Bearer realm="` + realm + `"`
+}
+
+// isToken reports whether s is an RFC 7230 token (an auth-scheme), so
+// that a client's header is never echoed with anything else in it.
+func isToken(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenResponse is RFC 6749 §5.1's, with SMART's scope.
@@ -203,12 +245,26 @@ type tokenResponse struct {
 }
 
 // token is the token endpoint. It answers in OAuth's JSON, not FHIR's.
+// Every refusal is audited (recordRefusal, within its budget).
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
-	res, err := s.issue(r)
+	ref := refusal{prefix: clientPrefix(r)}
+	res, err := s.issue(r, &ref)
 	if err == nil {
 		json.NewEncoder(w).Encode(res)
+		return
+	}
+	var le *limitedError
+	if errors.As(err, &le) {
+		// OAuth defines no error for this; temporarily_unavailable is its
+		// code for a transient refusal (RFC 6749 §4.1.2.1).
+		ref.code, ref.why, ref.status, ref.limited = "temporarily_unavailable", "rate limited by "+le.by, http.StatusTooManyRequests, le
+		w.Header().Set("Retry-After", strconv.Itoa(frontdoor.RetrySeconds(le.retry)))
+		w.WriteHeader(http.StatusTooManyRequests)
+		json.NewEncoder(w).Encode(map[string]string{"error": ref.code,
+			"error_description": fmt.Sprintf("too many token requests from this %s; retry after %d s", le.by, frontdoor.RetrySeconds(le.retry))})
+		s.recordRefusal(r, ref)
 		return
 	}
 	var oe *oauthError
@@ -221,42 +277,60 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusBadRequest
 	if oe.code == "invalid_client" {
 		status = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", tokenChallenge(r))
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": oe.code, "error_description": oe.desc})
+	ref.code, ref.why, ref.status = oe.code, oe.why, status
+	s.recordRefusal(r, ref)
 }
 
-// issue checks a client-credentials request and issues its token.
-func (s *Server) issue(r *http.Request) (tokenResponse, error) {
+// issue checks a client-credentials request and issues its token. It
+// fills in ref the client the request claims, for the limits and the
+// audit record of a refusal. The address prefix's limit comes before the
+// body is read, the claimed client's before the signature is checked.
+func (s *Server) issue(r *http.Request, ref *refusal) (tokenResponse, error) {
+	now := s.App.Now()
+	if err := s.TokenLimits.allowAddr(ref.prefix, now); err != nil {
+		return tokenResponse{}, err
+	}
 	r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		return tokenResponse{}, refuse("invalid_request", "the body must be a form of at most 64 KiB")
+		return tokenResponse{}, refuse("invalid_request", "malformed or oversized body", "the body must be a form of at most 64 KiB")
 	}
 	f := r.PostForm
+	assertion, perr := jwt.ParseSigned(f.Get("client_assertion"), assertionAlgs)
+	ref.client = claimedClient(assertion, f.Get("client_id"))
+	if err := s.TokenLimits.allowClient(ref.client, now); err != nil {
+		return tokenResponse{}, err
+	}
 	switch {
 	case f.Get("grant_type") != "client_credentials":
-		return tokenResponse{}, refuse("unsupported_grant_type", "grant_type must be client_credentials")
+		return tokenResponse{}, refuse("unsupported_grant_type", "grant type", "grant_type must be client_credentials")
 	case f.Get("client_assertion_type") != jwtBearer:
-		return tokenResponse{}, refuse("invalid_client", "client_assertion_type must be %s", jwtBearer)
+		return tokenResponse{}, refuse("invalid_client", "assertion type", "client_assertion_type must be %s", jwtBearer)
+	case perr != nil:
+		return tokenResponse{}, refuse("invalid_client", "assertion not a JWT of an accepted algorithm", "client_assertion must be a JWT signed with RS384 or ES384")
 	}
-	c, claims, err := s.verifyAssertion(r.Context(), f.Get("client_assertion"), s.base(r)+TokenPath)
+	c, claims, err := s.verifyAssertion(r.Context(), assertion, s.base(r)+TokenPath, now)
 	if err != nil {
 		return tokenResponse{}, err
 	}
 	granted, ok := grant(f.Get("scope"), c.Scopes)
 	if !ok {
-		return tokenResponse{}, refuse("invalid_scope", "scope must list SMART system scopes such as system/Slot.rs")
+		return tokenResponse{}, refuse("invalid_scope", "malformed scope", "scope must list SMART system scopes such as system/Slot.rs")
 	}
 	if len(granted) == 0 {
-		return tokenResponse{}, refuse("invalid_scope", "none of the scopes asked for is granted to this client")
+		return tokenResponse{}, refuse("invalid_scope", "no scope granted", "none of the scopes asked for is granted to this client")
 	}
 	a := app.FHIRClientActor(c.ID, httpapi.RequestID(r))
-	tok, _, err := s.App.GrantFHIRToken(r.Context(), a, claims.ID, claims.Expiry.Time(), granted)
+	// The jti is remembered as long as the assertion could be accepted.
+	tok, _, err := s.App.GrantFHIRToken(r.Context(), a, claims.ID, claims.Expiry.Time().Add(assertionLeeway), granted)
 	switch fairslot.ErrorKind(err) {
 	case fairslot.Conflict:
-		return tokenResponse{}, refuse("invalid_grant", "this assertion (jti) was used before")
+		return tokenResponse{}, refuse("invalid_grant", "replayed jti", "this assertion (jti) was used before")
 	case fairslot.Unauthorized, fairslot.NotFound:
-		return tokenResponse{}, refuse("invalid_client", "unknown or revoked client")
+		return tokenResponse{}, refuse("invalid_client", "unknown or revoked client", "unknown or revoked client")
 	}
 	if err != nil {
 		return tokenResponse{}, err
@@ -265,29 +339,45 @@ func (s *Server) issue(r *http.Request) (tokenResponse, error) {
 		Scope: strings.Join(granted, " ")}, nil
 }
 
+// claimedClient is the client a token request claims to be — its
+// assertion's iss, read without checking the signature, or else the
+// form's client_id — when it has the form of a client id, else "".
+func claimedClient(assertion *jwt.JSONWebToken, formClientID string) string {
+	if assertion != nil {
+		var unverified jwt.Claims
+		if assertion.UnsafeClaimsWithoutVerification(&unverified) == nil && unverified.Issuer != "" {
+			if wellFormedClientID(unverified.Issuer) {
+				return unverified.Issuer
+			}
+			return ""
+		}
+	}
+	if wellFormedClientID(formClientID) {
+		return formClientID
+	}
+	return ""
+}
+
 // verifyAssertion checks a client's signed assertion: one of SMART's
 // algorithms, signed by a key of the client's registered set, iss = sub =
 // a live client's id, aud the token endpoint, exp within five minutes,
-// and a jti (whose reuse GrantFHIRToken refuses).
-func (s *Server) verifyAssertion(ctx context.Context, assertion, aud string) (storage.FHIRClient, jwt.Claims, error) {
+// and a jti (whose reuse GrantFHIRToken refuses); exp, nbf, iat and the
+// five minutes within assertionLeeway of now.
+func (s *Server) verifyAssertion(ctx context.Context, tok *jwt.JSONWebToken, aud string, now time.Time) (storage.FHIRClient, jwt.Claims, error) {
 	var claims jwt.Claims
-	tok, err := jwt.ParseSigned(assertion, assertionAlgs)
-	if err != nil {
-		return storage.FHIRClient{}, claims, refuse("invalid_client", "client_assertion must be a JWT signed with RS384 or ES384")
-	}
 	var unverified jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil || unverified.Issuer == "" {
-		return storage.FHIRClient{}, claims, refuse("invalid_client", "the assertion names no client (iss)")
+		return storage.FHIRClient{}, claims, refuse("invalid_client", "no iss", "the assertion names no client (iss)")
 	}
 	c, err := s.App.FHIRClient(ctx, unverified.Issuer)
 	if fairslot.ErrorKind(err) == fairslot.NotFound {
-		return c, claims, refuse("invalid_client", "unknown client")
+		return c, claims, refuse("invalid_client", "unknown client", "unknown client")
 	}
 	if err != nil {
 		return c, claims, err
 	}
 	if !c.RevokedAt.IsZero() {
-		return c, claims, refuse("invalid_client", "this client is revoked")
+		return c, claims, refuse("invalid_client", "revoked client", "this client is revoked")
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(c.JWKS, &set); err != nil {
@@ -305,19 +395,23 @@ func (s *Server) verifyAssertion(ctx context.Context, assertion, aud string) (st
 		}
 	}
 	if !verified {
-		return c, claims, refuse("invalid_client", "the assertion's signature matches no key registered for this client")
+		return c, claims, refuse("invalid_client", "bad signature", "the assertion's signature matches no key registered for this client")
 	}
-	now := s.App.Now()
-	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: c.ID, Subject: c.ID, AnyAudience: jwt.Audience{aud}, Time: now}, 0); err != nil {
-		return c, claims, refuse("invalid_client", "the assertion's claims do not hold: %v (iss and sub must be the client_id, aud %s)", err, aud)
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: c.ID, Subject: c.ID, AnyAudience: jwt.Audience{aud}, Time: now}, assertionLeeway); err != nil {
+		why := map[error]string{jwt.ErrExpired: "expired", jwt.ErrNotValidYet: "not valid yet (nbf)", jwt.ErrIssuedInTheFuture: "issued in the future (iat)",
+			jwt.ErrInvalidAudience: "wrong aud", jwt.ErrInvalidIssuer: "wrong iss", jwt.ErrInvalidSubject: "wrong sub"}[err]
+		if why == "" {
+			why = "claims do not hold"
+		}
+		return c, claims, refuse("invalid_client", why, "the assertion's claims do not hold: %v (iss and sub must be the client_id, aud %s; clocks may differ by %s)", err, aud, assertionLeeway)
 	}
 	switch {
 	case claims.Expiry == nil:
-		return c, claims, refuse("invalid_client", "the assertion has no exp")
-	case claims.Expiry.Time().After(now.Add(maxAssertionLife)):
-		return c, claims, refuse("invalid_client", "the assertion's exp is more than five minutes away")
+		return c, claims, refuse("invalid_client", "no exp", "the assertion has no exp")
+	case claims.Expiry.Time().After(now.Add(maxAssertionLife + assertionLeeway)):
+		return c, claims, refuse("invalid_client", "exp too far away", "the assertion's exp is more than five minutes away (clocks may differ by %s)", assertionLeeway)
 	case claims.ID == "" || len(claims.ID) > 255:
-		return c, claims, refuse("invalid_client", "the assertion needs a jti of at most 255 characters")
+		return c, claims, refuse("invalid_client", "no or long jti", "the assertion needs a jti of at most 255 characters")
 	}
 	return c, claims, nil
 }

@@ -146,7 +146,7 @@ func TestSMARTToken(t *testing.T) {
 		{"ES384 granted the intersection", es.assertion(t, e.now, nil), "system/Slot.rs system/Patient.r system/Appointment.rs", 200, "", "system/Slot.rs system/Appointment.r"},
 		{"RS384 with v1 scopes", rs.assertion(t, e.now, nil), "system/Slot.read", 200, "", "system/Slot.rs"},
 		{"signed by another key", smartClient{es.id, jose.ES384, other, es.kid}.assertion(t, e.now, nil), "system/Slot.rs", 401, "invalid_client", ""},
-		{"expired", es.assertion(t, e.now, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.now.Add(-time.Second)) }), "system/Slot.rs", 401, "invalid_client", ""},
+		{"expired beyond the leeway", es.assertion(t, e.now, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.now.Add(-61 * time.Second)) }), "system/Slot.rs", 401, "invalid_client", ""},
 		{"exp too far away", es.assertion(t, e.now, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.now.Add(time.Hour)) }), "system/Slot.rs", 401, "invalid_client", ""},
 		{"wrong aud", es.assertion(t, e.now, func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://other.example/token"} }), "system/Slot.rs", 401, "invalid_client", ""},
 		{"sub not the client", es.assertion(t, e.now, func(c *jwt.Claims) { c.Subject = rs.id }), "system/Slot.rs", 401, "invalid_client", ""},
