@@ -291,7 +291,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // body is read, the claimed client's before the signature is checked.
 func (s *Server) issue(r *http.Request, ref *refusal) (tokenResponse, error) {
 	now := s.App.Now()
-	if err := s.TokenLimits.allowAddr(ref.prefix, now); err != nil {
+	if err := s.TokenLimits.allow("address", ref.prefix, now); err != nil {
 		return tokenResponse{}, err
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
@@ -301,7 +301,7 @@ func (s *Server) issue(r *http.Request, ref *refusal) (tokenResponse, error) {
 	f := r.PostForm
 	assertion, perr := jwt.ParseSigned(f.Get("client_assertion"), assertionAlgs)
 	ref.client = claimedClient(assertion, f.Get("client_id"))
-	if err := s.TokenLimits.allowClient(ref.client, now); err != nil {
+	if err := s.TokenLimits.allow("client", ref.client, now); err != nil {
 		return tokenResponse{}, err
 	}
 	switch {

@@ -83,26 +83,19 @@ type limitedError struct {
 
 func (e *limitedError) Error() string { return "too many token requests by " + e.by }
 
-// allowAddr charges a request to its address prefix.
-func (l *TokenLimits) allowAddr(prefix string, now time.Time) error {
+// allow charges a request to its address prefix (by "address") or to the
+// client it claims (by "client"); an empty key is not limited.
+func (l *TokenLimits) allow(by, key string, now time.Time) error {
 	l.init()
-	if prefix == "" {
+	if key == "" {
 		return nil
 	}
-	if ok, retry := l.addrs.Allow(prefix, now); !ok {
-		return &limitedError{"address", retry}
+	m := l.addrs
+	if by == "client" {
+		m = l.clients
 	}
-	return nil
-}
-
-// allowClient charges a request to the client it claims.
-func (l *TokenLimits) allowClient(client string, now time.Time) error {
-	l.init()
-	if client == "" {
-		return nil
-	}
-	if ok, retry := l.clients.Allow(client, now); !ok {
-		return &limitedError{"client", retry}
+	if ok, retry := m.Allow(key, now); !ok {
+		return &limitedError{by, retry}
 	}
 	return nil
 }
