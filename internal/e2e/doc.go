@@ -17,8 +17,8 @@
 //
 //	internal/e2e/journey  a whole visit per language: phone, kiosk, doctor, board (TestBrowserJourney alone)
 //	internal/e2e/patient  the patient's pages on a phone: draws, waitlist and their messages, binding, form errors
-//	internal/e2e/staff    the console, the doctor's room, the board, the session cancel page
-//	internal/e2e/admin    the admin pages
+//	internal/e2e/staff    the console, the doctor's room, the board, the session cancel page, the risk review
+//	internal/e2e/admin    the admin pages, and the staff pages around them (sign-in, accounts, security, desk, reveal, kit)
 //	internal/e2e/kiosk    the kiosk device
 //
 // Beside them, without a browser: internal/e2e/fhirclient runs a real FHIR

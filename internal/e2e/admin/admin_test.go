@@ -19,7 +19,9 @@ import (
 // its own box. The admin adds a doctor (confirmed on the page it lands on)
 // and sends a draw without an entry window (refused beside the field, input
 // kept); the desk, which may not change anything, sees the same pages
-// without their forms.
+// without their forms. The staff pages around the admin's — sign-in and
+// enrolment, accounts, security, step-up, kit, boards, desk and reveal —
+// are checked the same way (staffPages).
 func TestBrowserAdmin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -66,6 +68,7 @@ func TestBrowserAdmin(t *testing.T) {
 				t.Errorf("the refused rule form kept the priority quota as %q, want 4", got)
 			}
 			b.adminPage(t, ctx, lang, "admin-768-rule-refused")
+			b.staffPages(t, browser, ctx, lang, i) // accounts_test.go
 
 			// The desk reads the same pages without a form to change them.
 			desk := e2e.Tab(t, browser, 768, 1000, false)

@@ -47,7 +47,7 @@ func TestBrowserKiosk(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		s := e2e.StartServer(t, bin, t.TempDir(), []string{"--kiosk-idle", "1s"})
 		k := e2e.Tab(t, browser, 1280, 800, false)
-		(&run{&e2e.Run{S: s}}).kioskLogin(t, k, "en")
+		(&run{b.For(s)}).kioskLogin(t, k, "en")
 		e2e.Do(t, k, "start typing a code", chromedp.Navigate(s.URL+"/kiosk/pay"), chromedp.WaitVisible(chromedp.CSS("body.page-kioskproof #code")),
 			chromedp.SendKeys(chromedp.CSS("#code"), "ABCD"))
 		// Left alone, the page goes back to the start, the code gone.
@@ -68,10 +68,8 @@ func TestBrowserKiosk(t *testing.T) {
 // kioskLogin logs a tab in as the demo's kiosk device, in lang: it lands on
 // the kiosk's start screen.
 func (b *run) kioskLogin(t *testing.T, ctx context.Context, lang string) {
-	e2e.Do(t, ctx, "kiosk login", chromedp.Navigate(b.S.URL+"/staff/login"),
-		e2e.Click(`form.lang button[value="`+lang+`"]`, `html[lang="`+lang+`"] #username`),
-		chromedp.SendKeys(chromedp.CSS("#username"), "kiosk"), chromedp.SendKeys(chromedp.CSS("#password"), "fairslot-demo"),
-		e2e.Click(`form[action="/staff/login"] button`, "body.page-kiosk #code"))
+	t.Helper()
+	b.StaffLoginTo(t, ctx, lang, "kiosk", "body.page-kiosk #code")
 }
 
 func (b *run) kiosk(t *testing.T, browser context.Context, lang string, width, height int64, n int) {

@@ -26,7 +26,8 @@ import (
 // twice more afterwards (the back button resending it); the provider is
 // asked once — the store holds one payment for the booking, settled, of
 // its fee, and the audit log one payment started and the booking paid once; the
-// patient checks in and gets a ticket. Each screen is photographed and
+// patient checks in and gets a ticket; then the pay and reprint forms and a
+// wrong code's error page. Each screen is photographed and
 // checked with axe-core and for untranslated text, and every link on them
 // leads to a kiosk page.
 func TestBrowserKioskWalkInPay(t *testing.T) {
@@ -56,6 +57,7 @@ func TestBrowserKioskWalkInPay(t *testing.T) {
 			}
 		}
 	}
+	screen("start")
 	e2e.Do(t, k, "the walk-in form", e2e.Click(`a[href="/kiosk/walk-in"]`, "body.page-walkin"))
 	if e2e.Value(t, k, "sessions", chromedp.Evaluate[int](`document.querySelectorAll("#session_id option").length`)) == 0 {
 		t.Skip("no session open for walk-ins now (the fever clinic's ends at midnight)")
@@ -108,6 +110,16 @@ func TestBrowserKioskWalkInPay(t *testing.T) {
 	if got := payments(t, dir, form["code"]); len(got) != 1 || got[0].booking != "checked_in" {
 		t.Errorf("after check-in the booking's payments are %+v; want one, the booking checked in", got)
 	}
+	// The kiosk's other screens in Vietnamese (TestBrowserKiosk runs in
+	// Chinese and English): the pay and reprint forms, and the error page
+	// of a wrong code.
+	e2e.Do(t, k, "the pay form", chromedp.Navigate(s.URL+"/kiosk/pay"), chromedp.WaitVisible(chromedp.CSS("body.page-kioskproof #code")))
+	screen("pay-find")
+	e2e.Do(t, k, "the reprint form", chromedp.Navigate(s.URL+"/kiosk/reprint"), chromedp.WaitVisible(chromedp.CSS("body.page-kioskproof #code")))
+	screen("reprint")
+	e2e.Do(t, k, "a wrong code", chromedp.SendKeys(chromedp.CSS("#code"), "ZZZZZZZZ"), chromedp.SendKeys(chromedp.CSS("#id_last4"), "0000"),
+		e2e.Click(`form[action="/kiosk/reprint"] button.primary`, `body.page-error, body.page-kioskproof [aria-invalid="true"]`))
+	screen("error")
 	for _, l := range slices.Sorted(func(yield func(string) bool) {
 		for l := range links {
 			if !yield(l) {

@@ -15,7 +15,8 @@ import (
 // places, the English patient books and pays, the Vietnamese one holds the
 // other place unpaid, and the Chinese one joins the waitlist. The desk may
 // not open the cancel page; an admin sees what cancelling will end (two
-// bookings, one paid, one waitlist place), gives a reason and cancels. The
+// bookings, one paid, one waitlist place; in each language, a cancel
+// without a reason refused), gives a reason and cancels. The
 // page says what was done, the refund confirmed; each patient's message
 // (the demo's log provider) and /me say so in their language; the
 // booking and session pages too; the session takes no new booking.
@@ -58,7 +59,7 @@ func TestBrowserCancelSession(t *testing.T) {
 	b.StaffLogin(t, desk, "en", "desk")
 	e2e.Do(t, desk, "the desk opens the cancel page", chromedp.Navigate(cancelPage), chromedp.WaitVisible(chromedp.CSS("body.page-error")))
 
-	for _, lang := range []string{"zh-CN", "en"} { // the confirm page in two languages; the English admin cancels
+	for _, lang := range []string{"zh-CN", "vi", "en"} { // the confirm page in each language; the English admin cancels
 		admin := e2e.Tab(t, browser, 1280, 900, false)
 		b.StaffLogin(t, admin, lang, "admin")
 		e2e.Do(t, admin, lang+": the session's admin page links to the cancel page", chromedp.Navigate(s.URL+"/staff/admin/sessions/"+session),
@@ -73,6 +74,14 @@ func TestBrowserCancelSession(t *testing.T) {
 			t.Errorf("%s: the paid bookings read %q; want 1, with the refund of 100", lang, got)
 		}
 		b.Page(t, admin, lang, "admin-session-cancel", false)
+		// Without a reason (the browser's own check off): refused beside
+		// the field, nothing cancelled.
+		e2e.Do(t, admin, lang+": cancel without a reason", chromedp.Evaluate[chromedp.Void](`document.querySelector('form[action$="/cancel"]').noValidate = true`),
+			e2e.Click(`form[action$="/cancel"] button`, `body.page-sessioncancel #reason[aria-invalid="true"], body.page-error`))
+		if e2e.Value(t, admin, "the refusal", chromedp.Evaluate[bool](`!!document.querySelector("body.page-error")`)) {
+			t.Fatalf("%s: cancelling without a reason: %s", lang, e2e.Value(t, admin, "the page", chromedp.Text(chromedp.CSS("main"))))
+		}
+		b.Page(t, admin, lang, "admin-session-cancel-refused", false)
 		if lang != "en" {
 			continue
 		}

@@ -1,6 +1,6 @@
 // Package staff holds the browser tests of the staff's pages: the console,
-// the doctor's room, the waiting room's board, the session cancel page
-// (internal/e2e says where other browser tests go).
+// the doctor's room, the waiting room's board, the session cancel page,
+// the risk review (internal/e2e says where other browser tests go).
 package staff
 
 import (

@@ -24,7 +24,9 @@ import (
 // in Vietnamese and asks for a review; a security officer finds the
 // account in the queue, opens it (its signals, its appeal), approves with
 // a reason, and the patient's page shows the answer and the lifted hold,
-// and the patient is told by message.
+// and the patient is told by message. Then, in each language, the security
+// officer's pages with their refused and recorded decisions are checked
+// with axe-core and for untranslated text.
 func TestBrowserRiskReview(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -67,6 +69,7 @@ func TestBrowserRiskReview(t *testing.T) {
 	if got := e2e.Value(t, sec, "action", chromedp.Text(chromedp.CSS("#risk-action"))); !strings.Contains(got, b.Cat["en"]["risk.review.act.allow"]) {
 		t.Errorf("the account's action after approval reads %q", got)
 	}
+	b.Page(t, sec, "en", "risk-account-decided", false)
 
 	e2e.Do(t, patient, "vi: /me after the answer", chromedp.Navigate(s.URL+"/me"), chromedp.WaitVisible(chromedp.CSS("#risk")))
 	got := e2e.Value(t, patient, "risk section", chromedp.Text(chromedp.CSS("#risk")))
@@ -75,6 +78,47 @@ func TestBrowserRiskReview(t *testing.T) {
 	}
 	if msg := b.S.Message(t, phone, "fairslot: người xét duyệt", "vi: the approval message"); !strings.Contains(msg, "gỡ bỏ") {
 		t.Errorf("vi: the approval message reads %q", msg)
+	}
+
+	// The security officer's pages in every language (issue 14: axe-core
+	// on every staff page): the queue and its milder view, the account, a
+	// decision refused (no choice; the browser's own check off, the
+	// server's shown) and one recorded, the security page, the staff
+	// accounts as security reads them (unlock only) and the console.
+	for _, lang := range []string{"en", "vi", "zh-CN"} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			ctx := sec
+			if lang != "en" {
+				ctx = e2e.Tab(t, browser, 1280, 900, false)
+				b.StaffLogin(t, ctx, lang, "security")
+			}
+			for _, p := range []struct{ path, class, name string }{
+				{"/staff/risk", "riskqueue", "risk-queue"}, {"/staff/risk?milder=1", "riskqueue", "risk-queue-milder"},
+				{detail, "riskaccount", "risk-account"}, {"/staff/security", "security", "security"},
+				{"/staff/accounts", "staffaccounts", "security-staffaccounts"}, {"/staff", "console", "security-console"},
+			} {
+				e2e.Do(t, ctx, p.name, chromedp.Navigate(s.URL+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.class)))
+				b.Page(t, ctx, lang, p.name, false)
+			}
+			decide := func(what, want string, steps ...chromedp.Action[chromedp.Void]) {
+				t.Helper()
+				e2e.Do(t, ctx, what, append(steps, e2e.Click(`#risk-decide button`, want+", body.page-error"))...)
+				if e2e.Value(t, ctx, "an error page", chromedp.Evaluate[bool](`!!document.querySelector("body.page-error")`)) {
+					t.Fatalf("%s: an error page:\n%s", what, e2e.Value(t, ctx, "its text", chromedp.Text(chromedp.CSS("main"))))
+				}
+			}
+			decide("a decision without a choice", `body.page-riskaccount [aria-invalid="true"], body.page-riskaccount .form-error`,
+				chromedp.Navigate(s.URL+detail), chromedp.WaitVisible(chromedp.CSS("#risk-decide")),
+				chromedp.Evaluate[chromedp.Void](`document.querySelector("#risk-decide").noValidate = true`),
+				chromedp.SendKeys(chromedp.CSS("#reason"), "Checked again: "+lang))
+			b.Page(t, ctx, lang, "risk-account-refused", false)
+			if lang == "en" {
+				return // decided above
+			}
+			decide("approve again", "body.page-riskaccount .done", chromedp.Click(chromedp.CSS(`input[name="action"][value="approve"]`)))
+			b.Page(t, ctx, lang, "risk-account-decided", false)
+		})
 	}
 }
 
