@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -535,5 +536,31 @@ func TestAdminSites(t *testing.T) {
 	}
 	if d, _ := e.svc.Department(ctx, derm.ID); d.CampusID != west.ID {
 		t.Errorf("a refused move moved the department: %+v", d)
+	}
+}
+
+// TestConsoleLinksByRole: the console links to the staff screens each role
+// may use and to no other (a security officer's linked to the desk, the
+// kiosk, walk-ins and the admin pages, whose every action it is refused).
+func TestConsoleLinksByRole(t *testing.T) {
+	e := newEnv(t)
+	screens := []string{"/staff/desk", "/kiosk", "/kiosk/walk-in", "/staff/admin", "/board", "/staff/referrals", "/staff/accounts", "/staff/risk"}
+	want := map[string][]string{
+		"desk":     {"/staff/desk", "/kiosk", "/kiosk/walk-in", "/staff/admin", "/board"},
+		"nurse":    {"/staff/desk", "/kiosk", "/staff/admin", "/board", "/staff/referrals"},
+		"doctor":   {"/staff/admin", "/board", "/staff/referrals"},
+		"security": {"/staff/accounts", "/staff/risk"},
+		"admin":    {"/staff/desk", "/kiosk", "/kiosk/walk-in", "/staff/admin", "/board", "/staff/accounts", "/staff/risk"},
+	}
+	for user, links := range want {
+		status, body := e.staffBrowser(t, e.internal, user).get("/staff")
+		if status != 200 {
+			t.Fatalf("%s's console: %d", user, status)
+		}
+		for _, s := range screens {
+			if got, want := strings.Contains(body, `<a class="button" href="`+s+`">`), slices.Contains(links, s); got != want {
+				t.Errorf("%s's console links to %s: %v, want %v", user, s, got, want)
+			}
+		}
 	}
 }

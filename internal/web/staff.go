@@ -116,7 +116,10 @@ type consolePage struct {
 	Campuses []fairslot.Campus
 	Doctors  []fairslot.Doctor
 	Periods  []fairslot.Period
-	Waiting  int
+	// Tiles are the console's links to the other staff screens, only
+	// those this login's role may use.
+	Tiles   []consoleTile
+	Waiting int
 }
 
 type consoleSession struct {
@@ -183,7 +186,31 @@ func (p *Pages) console(w http.ResponseWriter, r *http.Request, a app.Actor) err
 	if c.Kit, err = p.API.App.KitDepartments(ctx, a); err != nil {
 		return err
 	}
+	for _, t := range consoleTiles {
+		if slices.ContainsFunc(t.act, a.Role.Can) {
+			c.Tiles = append(c.Tiles, t.consoleTile)
+		}
+	}
 	return p.render(w, r, 200, "console", "console.title", c)
+}
+
+type consoleTile struct{ Href, Key string }
+
+// consoleTiles are the staff screens a console links to, each with the
+// action its role must have to use it (the pages' GETs are open to every
+// staff login; the use cases refuse the rest).
+var consoleTiles = []struct {
+	consoleTile
+	act []fairslot.Action // any of
+}{
+	{consoleTile{"/staff/desk", "desk.title"}, []fairslot.Action{fairslot.ActLookup}},
+	{consoleTile{"/kiosk", "kiosk.title"}, []fairslot.Action{fairslot.ActCheckIn}},
+	{consoleTile{"/kiosk/walk-in", "walkin.title"}, []fairslot.Action{fairslot.ActWalkIn}},
+	{consoleTile{"/staff/admin", "admin.title"}, []fairslot.Action{fairslot.ActViewQueue}},
+	{consoleTile{"/board", "boards.title"}, []fairslot.Action{fairslot.ActViewQueue}},
+	{consoleTile{"/staff/referrals", "referral.queue.title"}, []fairslot.Action{fairslot.ActReviewReferral}},
+	{consoleTile{"/staff/accounts", "staffauth.accounts.title"}, []fairslot.Action{fairslot.ActStaff, fairslot.ActSecurity}},
+	{consoleTile{"/staff/risk", "risk.review.title"}, []fairslot.Action{fairslot.ActRisk}},
 }
 
 type deskPage struct {
