@@ -564,3 +564,29 @@ func TestConsoleLinksByRole(t *testing.T) {
 		}
 	}
 }
+
+// TestFormPagesByRole: a page that is the form of one action is refused to
+// a role that may not take it, as the action is (a doctor was shown the
+// desk's look-up and the walk-in form, a security officer the kiosk's),
+// and the desk's binding form shows only to the roles that may bind.
+func TestFormPagesByRole(t *testing.T) {
+	e := newEnv(t)
+	pages := map[string]fairslot.Action{"/staff/desk": fairslot.ActLookup, "/kiosk": fairslot.ActCheckIn, "/kiosk/walk-in": fairslot.ActWalkIn,
+		"/kiosk/pay": fairslot.ActCheckIn, "/kiosk/reprint": fairslot.ActCheckIn}
+	roles := map[string]fairslot.Role{"desk": fairslot.Registrar, "nurse": fairslot.Nurse, "doctor": fairslot.DoctorRole,
+		"security": fairslot.Security, "admin": fairslot.Admin}
+	for user, role := range roles {
+		b := e.staffBrowser(t, e.internal, user)
+		for page, act := range pages {
+			status, body := b.get(page + "?lang=en")
+			if want := role.Can(act); want != (status == 200) || !want && (status != http.StatusForbidden || !strings.Contains(body, "Your role may not do this.")) {
+				t.Errorf("%s (%s) reading %s: %d, want it shown %v (else 403 for the role)", user, role, page, status, want)
+			}
+			if page == "/staff/desk" && status == 200 {
+				if got, want := strings.Contains(body, `action="/staff/desk/bind"`), role.Can(fairslot.ActBindCheck); got != want {
+					t.Errorf("%s's desk page shows the binding form %v, want %v", user, got, want)
+				}
+			}
+		}
+	}
+}

@@ -53,8 +53,10 @@ func (p *Pages) deskBind(w http.ResponseWriter, r *http.Request, a app.Actor) er
 		Reason: access.Reason(r.PostFormValue("reason")), Note: r.PostFormValue("note")})
 	if err != nil {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
-			return p.render(w, r, http.StatusOK, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
+			return p.render(w, r, http.StatusOK, "desk", "desk.title", newDeskPage(a))
 		})
 	}
-	return p.render(w, r, http.StatusOK, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Bound: pt.Name})
+	d := newDeskPage(a)
+	d.Bound = pt.Name
+	return p.render(w, r, http.StatusOK, "desk", "desk.title", d)
 }

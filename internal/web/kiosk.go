@@ -33,7 +33,7 @@ import (
 const defaultKioskIdle = time.Minute
 
 func (p *Pages) kioskRoutes(h func(string, handler)) {
-	h("GET /kiosk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+	h("GET /kiosk", p.staffFor(fairslot.ActCheckIn, func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
 		return p.render(w, r, 200, "kiosk", "kiosk.title", nil)
 	}))
 	h("POST /kiosk/check-in", p.staff(p.proof(func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error {
@@ -43,9 +43,9 @@ func (p *Pages) kioskRoutes(h func(string, handler)) {
 		}
 		return p.render(w, r, 200, "ticket", "ticket.title", res)
 	})))
-	h("GET /kiosk/walk-in", p.staff(p.walkInForm)) // staff.go
-	h("POST /kiosk/walk-in", p.staff(p.walkIn))    // staff.go
-	h("GET /kiosk/pay", p.staff(p.proofForm("pay")))
+	h("GET /kiosk/walk-in", p.staffFor(fairslot.ActWalkIn, p.walkInForm)) // staff.go
+	h("POST /kiosk/walk-in", p.staff(p.walkIn))                           // staff.go
+	h("GET /kiosk/pay", p.staffFor(fairslot.ActCheckIn, p.proofForm("pay")))
 	h("POST /kiosk/pay", p.staff(p.proof(func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error {
 		v, err := p.API.App.KioskBooking(r.Context(), a, code, id)
 		if err != nil {
@@ -64,7 +64,7 @@ func (p *Pages) kioskRoutes(h func(string, handler)) {
 		}
 		return p.render(w, r, 200, "kioskpay", "kiosk.pay.title", kioskPayPage{Booking: v, Code: code, ID: id, Paid: true})
 	})))
-	h("GET /kiosk/reprint", p.staff(p.proofForm("reprint")))
+	h("GET /kiosk/reprint", p.staffFor(fairslot.ActCheckIn, p.proofForm("reprint")))
 	h("POST /kiosk/reprint", p.staff(p.proof(func(w http.ResponseWriter, r *http.Request, a app.Actor, code, id string) error {
 		res, err := p.API.App.Reprint(r.Context(), a, code, id)
 		if err != nil {

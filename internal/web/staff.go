@@ -33,8 +33,8 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 	p.staffAuthRoutes(h) // staffauth.go: sign-in steps, step-up, staff accounts
 	h("POST /staff/logout", p.staff(p.logout(StaffCookie, "/staff/login")))
 	h("GET /staff", p.staff(p.console))
-	h("GET /staff/desk", p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
+	h("GET /staff/desk", p.staffFor(fairslot.ActLookup, func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		return p.render(w, r, 200, "desk", "desk.title", newDeskPage(a))
 	}))
 	h("POST /staff/desk", p.staff(p.lookup))
 	h("POST /staff/desk/bind", p.staff(p.deskBind)) // binding.go
@@ -70,6 +70,18 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 		return p.render(w, r, 200, "boards", "boards.title", ds)
 	})
 	h("GET /board/{id}", p.board)
+}
+
+// staffFor is staff for a page that is the form of one action: a role that
+// may not take the action is refused the page, as the action itself would
+// refuse it, instead of being shown a form it cannot use (issue 14 item 6).
+func (p *Pages) staffFor(act fairslot.Action, fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
+	return p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
+		if !a.Role.Can(act) {
+			return fairslot.E(fairslot.Forbidden, "error.role", "the %s role may not %s", a.Role, act).With()
+		}
+		return fn(w, r, a)
+	})
 }
 
 // staff adapts a page that needs a logged-in staff member.
@@ -219,7 +231,13 @@ type deskPage struct {
 	Found     []app.BookingView
 	Searched  bool
 	CanReveal bool   // the reveal form beside each booking found (reveal.go)
+	CanBind   bool   // the binding form (binding.go)
 	Bound     string // the masked name of a patient the desk just bound (binding.go)
+}
+
+// newDeskPage is the desk's page for a's role: only the forms it may use.
+func newDeskPage(a app.Actor) deskPage {
+	return deskPage{IDTypes: idTypes, Reasons: access.Reasons, CanReveal: a.Role.Can(fairslot.ActReveal), CanBind: a.Role.Can(fairslot.ActBindCheck)}
 }
 
 func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) error {
@@ -231,11 +249,12 @@ func (p *Pages) lookup(w http.ResponseWriter, r *http.Request, a app.Actor) erro
 	found, err := p.API.App.Lookup(r.Context(), a, in)
 	if err != nil && fairslot.ErrorKind(err) != fairslot.NotFound {
 		return p.keep(w, r, err, func(w http.ResponseWriter, r *http.Request) error {
-			return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons})
+			return p.render(w, r, 200, "desk", "desk.title", newDeskPage(a))
 		})
 	}
-	return p.render(w, r, 200, "desk", "desk.title", deskPage{IDTypes: idTypes, Reasons: access.Reasons, Found: found, Searched: true,
-		CanReveal: a.Role.Can(fairslot.ActReveal)})
+	d := newDeskPage(a)
+	d.Found, d.Searched = found, true
+	return p.render(w, r, 200, "desk", "desk.title", d)
 }
 
 type roomPage struct {

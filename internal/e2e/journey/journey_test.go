@@ -207,10 +207,14 @@ func (b *run) journey(t *testing.T, browser context.Context, lang string, n int)
 	e2e.Do(t, phoneTab, "logged out", chromedp.Navigate(b.S.URL+"/me"), chromedp.WaitVisible(chromedp.CSS("body.page-login")))
 
 	// The rest of the staff console, for the screenshots and the
-	// translation check.
-	for _, p := range []struct{ path, name string }{{"/staff", "console"}, {"/staff/desk", "desk"}, {"/kiosk/walk-in", "walkin"}, {"/staff/admin", "admin"}} {
-		e2e.Do(t, doctor, p.name, chromedp.Navigate(b.S.URL+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.name)))
-		b.Page(t, doctor, lang, "staff-"+p.name, false)
+	// translation check: the desk's pages by the desk, which may use
+	// their forms (a doctor is refused them).
+	for _, p := range []struct {
+		tab        context.Context
+		path, name string
+	}{{doctor, "/staff", "console"}, {kiosk, "/staff/desk", "desk"}, {kiosk, "/kiosk/walk-in", "walkin"}, {doctor, "/staff/admin", "admin"}} {
+		e2e.Do(t, p.tab, p.name, chromedp.Navigate(b.S.URL+p.path), chromedp.WaitVisible(chromedp.CSS("body.page-"+p.name)))
+		b.Page(t, p.tab, lang, "staff-"+p.name, false)
 	}
 }
 
