@@ -2,10 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base32"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fairslot/fairslot/internal/e2e"
+	"github.com/fairslot/fairslot/internal/staffauth"
 )
 
 // staffPages checks, in lang, the staff pages around the admin's (issue 14:
@@ -120,19 +117,13 @@ func (b *run) staffPages(t *testing.T, browser, admin context.Context, lang stri
 	page(admin, "revealed")
 }
 
-// totp is the RFC 6238 code of a base32 secret at time t (SHA-1, 30 s,
-// six digits): what the new account's authenticator app would show.
+// totp is the code the new account's authenticator app would show at
+// time at, for the secret its enrolment page shows (in groups).
 func totp(t *testing.T, secret string, at time.Time) string {
 	t.Helper()
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(strings.ToUpper(strings.ReplaceAll(secret, " ", "")), "="))
+	code, err := staffauth.Code(strings.ReplaceAll(secret, " ", ""), staffauth.Step(at))
 	if err != nil {
 		t.Fatalf("the enrolment's secret %q: %v", secret, err)
 	}
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(at.Unix()/30))
-	m := hmac.New(sha1.New, key)
-	m.Write(msg[:])
-	sum := m.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	return fmt.Sprintf("%06d", binary.BigEndian.Uint32(sum[off:off+4])&0x7fffffff%1_000_000)
+	return code
 }
