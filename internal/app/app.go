@@ -224,6 +224,11 @@ func (s *Service) requireAccount(a Actor) error {
 	return nil
 }
 
+// MayAct refuses a that is not staff, or whose role may not take act, with
+// the error the use case would return: for a page that is the form of one
+// action, so that it is refused as the action is.
+func (s *Service) MayAct(a Actor, act fairslot.Action) error { return s.requireStaff(a, act) }
+
 func (s *Service) requireStaff(a Actor, act fairslot.Action) error {
 	if a.Kind != storage.StaffToken {
 		return fairslot.E(fairslot.Unauthorized, "error.login.staff_first", "log in as staff first")

@@ -116,10 +116,10 @@ func target(t *testing.T) (root, data, keyset string) {
 	return root, filepath.Join(root, "srv", "data"), filepath.Join(root, "keys", "keyset.json")
 }
 
-func (f *fixture) restore(archive, data, keyset string, force bool) (Manifest, string, error) {
+func (f *fixture) restore(archive, data, keyset string, force bool, witnessed ...merkle.Source) (Manifest, string, error) {
 	var rep strings.Builder
 	m, err := Restore(context.Background(), RestoreOptions{Archive: archive, KeysExport: f.keys, Identities: []age.Identity{f.id},
-		VerifyKey: f.pub(), DataDir: data, Keyset: keyset, Force: force, Report: &rep})
+		VerifyKey: f.pub(), DataDir: data, Keyset: keyset, Force: force, Report: &rep, Witnessed: witnessed})
 	return m, rep.String(), err
 }
 
@@ -470,10 +470,8 @@ func TestRestoreVerifiesWitnessedCheckpoints(t *testing.T) {
 	}
 	restore := func(t *testing.T, witnessed []merkle.Source) (string, string, error) {
 		root, data, keyset := target(t)
-		var rep strings.Builder
-		_, err := Restore(ctx, RestoreOptions{Archive: f.archive, KeysExport: f.keys, Identities: []age.Identity{f.id},
-			VerifyKey: f.pub(), DataDir: data, Keyset: keyset, Report: &rep, Witnessed: witnessed})
-		return root, rep.String(), err
+		_, rep, err := f.restore(f.archive, data, keyset, false, witnessed...)
+		return root, rep, err
 	}
 	t.Run("covered and beyond", func(t *testing.T) {
 		_, rep, err := restore(t, witness(t, merkle.Checkpoint{Size: size, Hash: root}, merkle.Checkpoint{Size: size + 5, Hash: root}))

@@ -77,8 +77,8 @@ func (p *Pages) staffRoutes(h func(string, handler)) {
 // refuse it, instead of being shown a form it cannot use (issue 14 item 6).
 func (p *Pages) staffFor(act fairslot.Action, fn func(http.ResponseWriter, *http.Request, app.Actor) error) handler {
 	return p.staff(func(w http.ResponseWriter, r *http.Request, a app.Actor) error {
-		if !a.Role.Can(act) {
-			return fairslot.E(fairslot.Forbidden, "error.role", "the %s role may not %s", a.Role, act).With()
+		if err := p.API.App.MayAct(a, act); err != nil {
+			return err
 		}
 		return fn(w, r, a)
 	})
