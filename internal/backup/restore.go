@@ -377,11 +377,7 @@ func checkAudit(ctx context.Context, st storage.Store, m Manifest, auditKey stri
 // after the point restored to), which it reports. An untrusted one counts
 // as coverable: the verification reports it.
 func coverable(auditKey string, size int64, witnessed []merkle.Source, rep io.Writer) (within []merkle.Source, beyond int, err error) {
-	vkey, err := merkle.VerifierKey(auditKey)
-	if err != nil {
-		return nil, 0, fmt.Errorf("the audit key: %w", err)
-	}
-	v, err := note.NewVerifier(vkey)
+	v, err := auditVerifier(auditKey)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -401,14 +397,20 @@ func coverable(auditKey string, size int64, witnessed []merkle.Source, rep io.Wr
 	return within, beyond, nil
 }
 
+// auditVerifier is the verifier of the checkpoints the audit signing key
+// (as kept with the keyset) signs.
+func auditVerifier(auditKey string) (note.Verifier, error) {
+	vkey, err := merkle.VerifierKey(auditKey)
+	if err != nil {
+		return nil, fmt.Errorf("the audit key: %w", err)
+	}
+	return note.NewVerifier(vkey)
+}
+
 // verifyAudit verifies the restored audit log with the audit signing key
 // (as kept with the keyset) against its stored checkpoints and sources.
 func verifyAudit(ctx context.Context, st storage.Store, auditKey string, sources []merkle.Source) (merkle.Report, error) {
-	vkey, err := merkle.VerifierKey(auditKey)
-	if err != nil {
-		return merkle.Report{}, fmt.Errorf("the audit key: %w", err)
-	}
-	v, err := note.NewVerifier(vkey)
+	v, err := auditVerifier(auditKey)
 	if err != nil {
 		return merkle.Report{}, err
 	}
